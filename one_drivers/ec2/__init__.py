@@ -1,0 +1,1 @@
+"""Outbound EC2 side: boto3 clients per host, credentials/endpoint resolution, type catalog, errors."""

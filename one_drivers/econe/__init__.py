@@ -1,0 +1,1 @@
+"""econe: the EC2 Query server in front of OpenNebula."""

@@ -1,0 +1,1 @@
+"""EC2 actions served by econe, one module per resource family."""

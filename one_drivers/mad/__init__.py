@@ -1,0 +1,1 @@
+"""oned's driver protocols: line codec, long-running loop, remotes contract, monitord messages."""

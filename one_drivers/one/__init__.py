@@ -1,0 +1,1 @@
+"""OpenNebula side: the only XML-RPC gateway, template text, records and state tables."""

@@ -1,0 +1,126 @@
+"""OpenNebula VM states: the STATE and LCM_STATE numbers oned writes in every VM document.
+
+Numbers are oned's own (include/VirtualMachine.h, 4.x to 7.x); retired members are kept so that old
+documents still decode. Every table built on these enums must cover every member (tests walk them).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class VmState(enum.IntEnum):
+    """The VM's global state (`<STATE>`)."""
+
+    INIT = 0
+    PENDING = 1
+    HOLD = 2
+    ACTIVE = 3
+    STOPPED = 4
+    SUSPENDED = 5
+    DONE = 6
+    FAILED = 7  # retired in 4.x, still found in old databases
+    POWEROFF = 8
+    UNDEPLOYED = 9
+    CLONING = 10
+    CLONING_FAILURE = 11
+
+
+class LcmState(enum.IntEnum):
+    """The life-cycle sub-state (`<LCM_STATE>`), meaningful while STATE is ACTIVE."""
+
+    LCM_INIT = 0
+    PROLOG = 1
+    BOOT = 2
+    RUNNING = 3
+    MIGRATE = 4
+    SAVE_STOP = 5
+    SAVE_SUSPEND = 6
+    SAVE_MIGRATE = 7
+    PROLOG_MIGRATE = 8
+    PROLOG_RESUME = 9
+    EPILOG_STOP = 10
+    EPILOG = 11
+    SHUTDOWN = 12
+    CANCEL = 13  # retired
+    FAILURE = 14  # retired
+    CLEANUP_RESUBMIT = 15
+    UNKNOWN = 16
+    HOTPLUG = 17
+    SHUTDOWN_POWEROFF = 18
+    BOOT_UNKNOWN = 19
+    BOOT_POWEROFF = 20
+    BOOT_SUSPENDED = 21
+    BOOT_STOPPED = 22
+    CLEANUP_DELETE = 23
+    HOTPLUG_SNAPSHOT = 24
+    HOTPLUG_NIC = 25
+    HOTPLUG_SAVEAS = 26
+    HOTPLUG_SAVEAS_POWEROFF = 27
+    HOTPLUG_SAVEAS_SUSPENDED = 28
+    SHUTDOWN_UNDEPLOY = 29
+    EPILOG_UNDEPLOY = 30
+    PROLOG_UNDEPLOY = 31
+    BOOT_UNDEPLOY = 32
+    HOTPLUG_PROLOG_POWEROFF = 33
+    HOTPLUG_EPILOG_POWEROFF = 34
+    BOOT_MIGRATE = 35
+    BOOT_FAILURE = 36
+    BOOT_MIGRATE_FAILURE = 37
+    PROLOG_MIGRATE_FAILURE = 38
+    PROLOG_FAILURE = 39
+    EPILOG_FAILURE = 40
+    EPILOG_STOP_FAILURE = 41
+    EPILOG_UNDEPLOY_FAILURE = 42
+    PROLOG_MIGRATE_POWEROFF = 43
+    PROLOG_MIGRATE_POWEROFF_FAILURE = 44
+    PROLOG_MIGRATE_SUSPEND = 45
+    PROLOG_MIGRATE_SUSPEND_FAILURE = 46
+    BOOT_UNDEPLOY_FAILURE = 47
+    BOOT_STOPPED_FAILURE = 48
+    PROLOG_RESUME_FAILURE = 49
+    PROLOG_UNDEPLOY_FAILURE = 50
+    DISK_SNAPSHOT_POWEROFF = 51
+    DISK_SNAPSHOT_REVERT_POWEROFF = 52
+    DISK_SNAPSHOT_DELETE_POWEROFF = 53
+    DISK_SNAPSHOT_SUSPENDED = 54
+    DISK_SNAPSHOT_REVERT_SUSPENDED = 55
+    DISK_SNAPSHOT_DELETE_SUSPENDED = 56
+    DISK_SNAPSHOT = 57
+    DISK_SNAPSHOT_REVERT = 58  # retired
+    DISK_SNAPSHOT_DELETE = 59
+    PROLOG_MIGRATE_UNKNOWN = 60
+    PROLOG_MIGRATE_UNKNOWN_FAILURE = 61
+    DISK_RESIZE = 62
+    DISK_RESIZE_POWEROFF = 63
+    DISK_RESIZE_UNDEPLOYED = 64
+    HOTPLUG_NIC_POWEROFF = 65
+    HOTPLUG_RESIZE = 66
+    HOTPLUG_SAVEAS_UNDEPLOYED = 67
+    HOTPLUG_SAVEAS_STOPPED = 68
+    BACKUP = 69
+    BACKUP_POWEROFF = 70
+    RESTORE = 71  # 7.x
+
+
+def vm_state_from_number(value: int | str) -> VmState:
+    """Decode `<STATE>`; an unknown number is an error, never a silent default."""
+    return VmState(int(value))
+
+
+def lcm_state_from_number(value: int | str) -> LcmState:
+    """Decode `<LCM_STATE>`; an unknown number is an error, never a silent default."""
+    return LcmState(int(value))
+
+
+def state_label(state: VmState, lcm: LcmState) -> str:
+    """The name `onevm show` prints: the LCM state while ACTIVE, else the VM state."""
+    return lcm.name if state is VmState.ACTIVE else state.name
+
+
+# LCM states of an ACTIVE VM whose instance oned wants stopped but kept (poweroff / undeploy paths).
+POWEROFF_LCM_STATES = frozenset({LcmState.SHUTDOWN_POWEROFF, LcmState.SHUTDOWN_UNDEPLOY})
+# LCM states in which oned resumes an existing instance with DEPLOY (the previous DEPLOY_ID is kept).
+RESUME_DEPLOY_LCM_STATES = frozenset({LcmState.BOOT_POWEROFF, LcmState.BOOT_UNDEPLOY})
+# LCM states oned uses for RESTORE after stop/suspend.
+RESTORE_LCM_STATES = frozenset({LcmState.BOOT_SUSPENDED, LcmState.BOOT_STOPPED})

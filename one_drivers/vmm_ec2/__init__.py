@@ -1,0 +1,1 @@
+"""The ec2 VMM driver: VM actions on EC2 instances, the EC2 section -> RunInstances mapping."""

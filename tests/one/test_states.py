@@ -1,0 +1,25 @@
+"""State enums match oned's numbers; every member decodes and names round-trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from one_drivers.one.states import LcmState, VmState, lcm_state_from_number, state_label, vm_state_from_number
+
+
+def test_numbers_are_dense_and_match_oned() -> None:
+    assert [m.value for m in VmState] == list(range(12))
+    assert [m.value for m in LcmState] == list(range(72))
+    assert LcmState.BOOT_POWEROFF == 20 and LcmState.BOOT_UNDEPLOY == 32 and LcmState.CLEANUP_DELETE == 23
+
+
+def test_recorded_states_decode() -> None:
+    assert state_label(vm_state_from_number("3"), lcm_state_from_number("3")) == "RUNNING"
+    assert state_label(vm_state_from_number("6"), lcm_state_from_number("0")) == "DONE"
+
+
+def test_unknown_numbers_are_errors() -> None:
+    with pytest.raises(ValueError):
+        vm_state_from_number(12)
+    with pytest.raises(ValueError):
+        lcm_state_from_number(99)
