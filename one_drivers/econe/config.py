@@ -1,0 +1,83 @@
+"""econe.conf: upstream's YAML read unchanged (`:key:` and `key:` spellings), typed, with upstream defaults.
+
+Unknown keys are warned about, never fatal, so an upstream file works as it is. New keys (TLS, proxies,
+skew, workers, caches) are ours; their names are documented in etc/econe.conf.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EconeConfig:
+    tmpdir: str = "/var/tmp"
+    one_xmlrpc: str = "http://localhost:2633/RPC2"
+    host: str = "localhost"
+    port: int = 4567
+    ssl_server: str | None = None  # public URL when behind a TLS-terminating proxy
+    debug_level: int = 3
+    auth: str = "ec2"  # ec2 | x509
+    core_auth: str = "cipher"  # cipher | x509
+    use_file_templates: bool = False
+    instance_types: dict[str, Any] = field(default_factory=dict)
+    describe_with_terminated_instances: bool = True
+    terminated_instances_expiration_time: int = 900
+    datastore_id: int | None = 1
+    cluster_id: int | None = None
+    elasticips_vnet_id: int | None = None
+    associate_script: str | None = None
+    disassociate_script: str | None = None
+    ebs_fstype: str = "ext3"
+    # --- ours -----------------------------------------------------------------------------------
+    region_name: str = "opennebula"
+    zone_name: str = "opennebula"
+    one_cipher_auth: str = "/var/lib/one/.one/ec2_auth"
+    pid_file: str = "/var/run/one/econe-server.pid"
+    log_file: str = "/var/log/one/econe-server.log"
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+    ssl_ca: str | None = None  # CA bundle for client certificates on econe's own TLS listener
+    trusted_proxies: tuple[str, ...] = ()
+    clock_skew: int = 300
+    workers: int = 16
+    user_cache_seconds: int = 60
+    max_upload_bytes: int = 50 * 1024**3
+
+    @property
+    def public_url(self) -> str:
+        if self.ssl_server:
+            return self.ssl_server.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+
+_FIELDS = {f.name: f for f in fields(EconeConfig)}
+
+
+def parse_config(data: dict[str, Any] | None) -> EconeConfig:
+    """Build the config from a parsed YAML mapping; keys may carry upstream's leading colon."""
+    values: dict[str, Any] = {}
+    for raw_key, value in (data or {}).items():
+        key = str(raw_key).lstrip(":").lower()
+        if key not in _FIELDS:
+            log.warning("econe.conf: unknown key %r ignored", raw_key)
+            continue
+        if key == "trusted_proxies":
+            value = tuple(value or ())
+        values[key] = value
+    return EconeConfig(**values)
+
+
+def load_config(path: str | Path) -> EconeConfig:
+    text = Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"{path}: econe.conf must be a YAML mapping")
+    return parse_config(data)

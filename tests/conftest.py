@@ -1,0 +1,57 @@
+"""Fixtures shared by every package's tests: a real moto EC2 server on loopback, and paths."""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL = SHARED / "opennebula" / "real-6.10.5"
+
+# boto3 must never find real credentials or a real region on a developer's machine.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.pop("AWS_PROFILE", None)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def real_dir() -> Path:
+    """The recorded OpenNebula 6.10.5 documents and traces (../shared/opennebula/real-6.10.5)."""
+    if not REAL.is_dir():
+        pytest.fail(f"recorded OpenNebula data not found at {REAL}")
+    return REAL
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A ThreadedMotoServer on 127.0.0.1:<free port>; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server: str) -> str:
+    """The session's moto server, reset to empty before the test."""
+    req = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(req, timeout=10):
+        pass
+    return moto_server
