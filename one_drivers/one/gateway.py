@@ -3,19 +3,37 @@
 oned answers `[true, value, 0]` or `[false, message, errcode, object id, replication index]`; wrong
 parameters and unknown methods come back as XML-RPC faults. Both are translated here, through one
 table, into the typed exceptions below, so no caller ever looks at a raw tuple or error number.
+Requests go over a kept-alive HTTP connection per thread and answers are decoded with lxml (a 10,000-VM
+pool is a 36 MB envelope: the stdlib decoder takes seconds on it). Server-admin login tokens
+(`server_cipher`) let one gateway act for any user, as econe needs.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.client
 import os
+import socket
 import threading
+import time
+import urllib.parse
 import xmlrpc.client
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from lxml import etree
+
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
 DEFAULT_AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
+DEFAULT_CIPHER_AUTH_FILE = "/var/lib/one/.one/ec2_auth"
+
+# Login tokens: oned accepts them until their expiry; we renew well before that.
+TOKEN_LIFETIME_SECONDS = 1800
+TOKEN_RENEW_MARGIN_SECONDS = 300
 
 
 class OneError(Exception):
@@ -63,7 +81,7 @@ class OneLockedError(OneError):
 
 
 class OneFault(OneError):
-    """An XML-RPC fault (-501 bad parameter type/count, -506 unknown method)."""
+    """An XML-RPC fault (-501 bad parameter type/count, -506 unknown method); `code` is the faultCode."""
 
 
 class OneUnavailable(OneError):
@@ -94,6 +112,143 @@ def error_from_tuple(method: str, result: list[Any]) -> OneError:
     err = cls(message, method=method, object_id=object_id)
     err.code = code
     return err
+
+
+# --- the XML-RPC envelope ------------------------------------------------------------------------
+
+
+class _ResponseFault(Exception):
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+def _decode_value(value: etree._Element) -> Any:
+    """One `<value>`; a value without a type element is a string (XML-RPC's default)."""
+    children = list(value)
+    if not children:
+        return value.text or ""
+    typed = children[0]
+    tag = typed.tag
+    text = typed.text or ""
+    if tag == "string":
+        return text
+    if tag in ("i4", "int", "i8", "i1", "i2"):
+        return int(text.strip())
+    if tag == "boolean":
+        return text.strip() == "1"
+    if tag == "array":
+        data = typed.find("data")
+        return [] if data is None else [_decode_value(v) for v in data.iterchildren("value")]
+    if tag == "struct":
+        out: dict[str, Any] = {}
+        for member in typed.iterchildren("member"):
+            name = member.findtext("name") or ""
+            member_value = member.find("value")
+            out[name] = None if member_value is None else _decode_value(member_value)
+        return out
+    if tag == "double":
+        return float(text.strip())
+    if tag == "base64":
+        return base64.b64decode(text)
+    if tag == "nil":
+        return None
+    if tag == "dateTime.iso8601":
+        return text.strip()
+    raise ValueError(f"unknown XML-RPC type <{tag}>")
+
+
+def decode_response(body: bytes, parser: etree.XMLParser | None = None) -> Any:
+    """The value of a `methodResponse`; raises `_ResponseFault` for a `<fault>`, ValueError if malformed."""
+    try:
+        root = etree.fromstring(body, parser or _new_parser())
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"not XML: {exc}") from exc
+    if root.tag != "methodResponse":
+        raise ValueError(f"not an XML-RPC response (root <{root.tag}>)")
+    fault = root.find("fault/value")
+    if fault is not None:
+        detail = _decode_value(fault)
+        if not isinstance(detail, dict):
+            raise ValueError("malformed fault")
+        raise _ResponseFault(int(detail.get("faultCode", 0)), str(detail.get("faultString", "")))
+    value = root.find("params/param/value")
+    if value is None:
+        raise ValueError("XML-RPC response without a value")
+    return _decode_value(value)
+
+
+def _new_parser() -> etree.XMLParser:
+    # huge_tree: a big pool is one text node over lxml's default 10 MB limit. No entities, no network.
+    return etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, remove_blank_text=False)
+
+
+class _Transport:
+    """HTTP(S) POSTs to one endpoint; a kept-alive connection and an lxml parser per thread."""
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        url = urllib.parse.urlsplit(endpoint)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"unsupported XML-RPC endpoint {endpoint!r}")
+        self.endpoint = endpoint
+        self.https = url.scheme == "https"
+        self.host = url.hostname
+        self.port = url.port or (443 if self.https else 80)
+        self.path = url.path or "/"
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn, True
+        cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        conn = cls(self.host, self.port, timeout=self.timeout)
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._local.conn = conn
+        return conn, False
+
+    def parser(self) -> etree.XMLParser:
+        parser: etree.XMLParser | None = getattr(self._local, "parser", None)
+        if parser is None:
+            parser = self._local.parser = _new_parser()
+        return parser
+
+    def drop(self) -> None:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def post(self, body: bytes) -> bytes:
+        headers = {"Content-Type": "text/xml", "User-Agent": "one_drivers", "Accept-Encoding": "identity"}
+        for attempt in (0, 1):
+            conn, reused = self._connection()
+            try:
+                conn.request("POST", self.path, body, headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.drop()
+                # A kept-alive connection the server closed while idle: retry once on a fresh one.
+                if reused and attempt == 0:
+                    continue
+                raise
+            except (OSError, http.client.HTTPException):
+                self.drop()
+                raise
+            if response.will_close:
+                self.drop()
+            if response.status != 200:
+                raise http.client.HTTPException(f"HTTP {response.status} {response.reason}")
+            return data
+        raise AssertionError("unreachable")
+
+
+# --- credentials -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -131,59 +286,257 @@ def credentials_from_env(endpoint: str | None = None, auth_file: str | None = No
     )
 
 
-class OneGateway:
-    """Typed access to oned. Thread-safe: one HTTP connection per thread."""
+class ServerCipher:
+    """Login tokens of a `server_cipher` user (econe's `serveradmin`) acting for another user.
 
-    def __init__(self, endpoint: str, session: str, *, timeout: float = 30.0) -> None:
+    token = base64(AES-256-CBC("<admin>:<user>:<expiry>")), key = first 32 chars of the hex SHA256 of
+    the admin's plain password, IV = 16 zero bytes, PKCS#7 padding; session = "<admin>:<user>:<token>".
+    """
+
+    def __init__(self, admin: str, password: str) -> None:
+        self.admin = admin
+        self._key = hashlib.sha256(password.encode("utf-8")).hexdigest()[:32].encode("ascii")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str] | None = None) -> ServerCipher:
+        """Read "serveradmin:<password>" from ONE_CIPHER_AUTH (default /var/lib/one/.one/ec2_auth)."""
+        line = read_auth_file(path or os.environ.get("ONE_CIPHER_AUTH") or DEFAULT_CIPHER_AUTH_FILE)
+        admin, password = line.split(":", 1)
+        return cls(admin, password)
+
+    def encrypt(self, text: str) -> str:
+        padder = padding.PKCS7(128).padder()
+        data = padder.update(text.encode("utf-8")) + padder.finalize()
+        encryptor = Cipher(algorithms.AES(self._key), modes.CBC(b"\0" * 16)).encryptor()
+        return base64.b64encode(encryptor.update(data) + encryptor.finalize()).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        decryptor = Cipher(algorithms.AES(self._key), modes.CBC(b"\0" * 16)).decryptor()
+        data = decryptor.update(base64.b64decode(token)) + decryptor.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        return (unpadder.update(data) + unpadder.finalize()).decode("utf-8")
+
+    def session_for(self, user: str, expiry: int) -> str:
+        return f"{self.admin}:{user}:{self.encrypt(f'{self.admin}:{user}:{expiry}')}"
+
+
+# --- the gateway -----------------------------------------------------------------------------------
+
+
+class OneGateway:
+    """Typed access to oned. Thread-safe: one HTTP connection per thread, shared with `for_user` views."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        session: str,
+        *,
+        timeout: float = 30.0,
+        cipher: ServerCipher | None = None,
+        _transport: _Transport | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.session = session
         self.timeout = timeout
-        self._local = threading.local()
+        self.cipher = cipher
+        self._transport = _transport or _Transport(endpoint, timeout)
+        self._tokens: dict[str, tuple[float, OneGateway]] = {}
+        self._tokens_lock = threading.Lock()
+        # The server admin calls with a token for itself too, renewed like any other.
+        self._self_token = False
 
     @classmethod
     def from_env(cls, endpoint: str | None = None, auth_file: str | None = None) -> OneGateway:
         creds = credentials_from_env(endpoint, auth_file)
         return cls(creds.endpoint, creds.session)
 
-    def _proxy(self) -> xmlrpc.client.ServerProxy:
-        proxy: xmlrpc.client.ServerProxy | None = getattr(self._local, "proxy", None)
-        if proxy is None:
-            proxy = xmlrpc.client.ServerProxy(self.endpoint, allow_none=False, use_builtin_types=True)
-            self._local.proxy = proxy
-        return proxy
+    @classmethod
+    def server_admin(
+        cls, endpoint: str, cipher_auth_file: str | None = None, *, timeout: float = 30.0
+    ) -> OneGateway:
+        """The server admin's gateway: calls as itself (a token for itself) and can act for users."""
+        cipher = ServerCipher.from_file(cipher_auth_file)
+        gateway = cls(endpoint, f"{cipher.admin}:", timeout=timeout, cipher=cipher)
+        gateway._self_token = True
+        return gateway
+
+    @property
+    def username(self) -> str:
+        return self.session.split(":", 1)[0]
+
+    def for_user(self, username: str, *, now: float | None = None) -> OneGateway:
+        """A gateway acting as `username` with a login token; cached per user, renewed before expiry."""
+        if self.cipher is None:
+            raise OneAuthenticationError("this gateway has no server_cipher credentials")
+        current = time.time() if now is None else now
+        with self._tokens_lock:
+            cached = self._tokens.get(username)
+            if cached is not None and cached[0] - TOKEN_RENEW_MARGIN_SECONDS > current:
+                return cached[1]
+            expiry = int(current) + TOKEN_LIFETIME_SECONDS
+            session = self.cipher.session_for(username, expiry)
+            gateway = OneGateway(self.endpoint, session, timeout=self.timeout, _transport=self._transport)
+            self._tokens[username] = (expiry, gateway)
+            return gateway
 
     def call(self, method: str, *params: Any) -> Any:
         """Call `method(session, *params)`; return the value of a success tuple or raise OneError."""
+        session = self.session
+        if self._self_token and self.cipher is not None:
+            session = self.for_user(self.cipher.admin).session
+        request = xmlrpc.client.dumps((session, *params), methodname=method, allow_none=False)
         try:
-            result = getattr(self._proxy(), method)(self.session, *params)
-        except xmlrpc.client.Fault as fault:
-            raise OneFault(f"[{method}] {fault.faultString}", method=method) from fault
-        except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.ResponseError) as exc:
-            self._local.proxy = None
+            body = self._transport.post(request.encode("utf-8"))
+        except (OSError, http.client.HTTPException) as exc:
             raise OneUnavailable(
                 f"[{method}] cannot reach oned at {self.endpoint}: {exc}", method=method
             ) from exc
+        try:
+            result = decode_response(body, self._transport.parser())
+        except _ResponseFault as fault:
+            err = OneFault(f"[{method}] {fault.text}", method=method)
+            err.code = fault.code
+            raise err from None
+        except ValueError as exc:
+            raise OneUnavailable(f"[{method}] unexpected answer from oned: {exc}", method=method) from exc
         if not isinstance(result, list) or not result:
-            raise OneUnavailable(f"[{method}] unexpected answer from oned: {result!r}", method=method)
+            raise OneUnavailable(f"[{method}] unexpected answer from oned: {result!r:.200}", method=method)
         if result[0] is True:
             return result[1] if len(result) > 1 else None
         raise error_from_tuple(method, result)
 
+    def _int(self, method: str, *params: Any) -> int:
+        return int(self.call(method, *params))
+
+    def _str(self, method: str, *params: Any) -> str:
+        return str(self.call(method, *params))
+
+    # --- system ----------------------------------------------------------------------------------
+    def system_version(self) -> str:
+        return self._str("one.system.version")
+
+    def system_config(self) -> str:
+        return self._str("one.system.config")
+
+    # --- users -----------------------------------------------------------------------------------
+    def user_info(self, user_id: int = -1, decrypt: bool = False) -> str:
+        """-1 = the calling user (the one a login token acts for)."""
+        return self._str("one.user.info", user_id, decrypt)
+
+    def userpool_info(self) -> str:
+        return self._str("one.userpool.info")
+
+    def user_update(self, user_id: int, template: str, append: bool = True) -> int:
+        return self._int("one.user.update", user_id, template, 1 if append else 0)
+
     # --- hosts -----------------------------------------------------------------------------------
     def host_info(self, host_id: int, decrypt: bool = False) -> str:
-        return str(self.call("one.host.info", host_id, decrypt))
+        return self._str("one.host.info", host_id, decrypt)
 
     def hostpool_info(self) -> str:
-        return str(self.call("one.hostpool.info"))
+        return self._str("one.hostpool.info")
+
+    # --- templates -------------------------------------------------------------------------------
+    def template_info(self, template_id: int, extended: bool = False, decrypt: bool = False) -> str:
+        return self._str("one.template.info", template_id, extended, decrypt)
+
+    def templatepool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> str:
+        return self._str("one.templatepool.info", filter_flag, start, end)
+
+    def template_instantiate(
+        self,
+        template_id: int,
+        name: str = "",
+        hold: bool = False,
+        extra_template: str = "",
+        persistent: bool = False,
+    ) -> int:
+        """Returns the new VM's id."""
+        return self._int("one.template.instantiate", template_id, name, hold, extra_template, persistent)
 
     # --- virtual machines ------------------------------------------------------------------------
     def vm_info(self, vm_id: int, decrypt: bool = False) -> str:
-        return str(self.call("one.vm.info", vm_id, decrypt))
+        return self._str("one.vm.info", vm_id, decrypt)
 
     def vmpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1) -> str:
-        return str(self.call("one.vmpool.info", filter_flag, start, end, state))
+        """Reduced VM bodies (no USER_TEMPLATE attributes of ours); `end < -1` = page of size -end."""
+        return self._str("one.vmpool.info", filter_flag, start, end, state)
 
     def vmpool_infoextended(
         self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1
     ) -> str:
-        return str(self.call("one.vmpool.infoextended", filter_flag, start, end, state))
+        """Full VM bodies; `end < -1` = page of size -end starting at offset `start`."""
+        return self._str("one.vmpool.infoextended", filter_flag, start, end, state)
+
+    def vm_action(self, action: str, vm_id: int) -> int:
+        return self._int("one.vm.action", action, vm_id)
+
+    def vm_update(self, vm_id: int, template: str, append: bool = True) -> int:
+        """Replace (append=False) or merge into the USER_TEMPLATE."""
+        return self._int("one.vm.update", vm_id, template, 1 if append else 0)
+
+    def vm_disksaveas(
+        self, vm_id: int, disk_id: int, name: str, image_type: str = "", snapshot_id: int = -1
+    ) -> int:
+        """Returns the new image's id."""
+        return self._int("one.vm.disksaveas", vm_id, disk_id, name, image_type, snapshot_id)
+
+    def vm_attach(self, vm_id: int, disk_template: str) -> int:
+        return self._int("one.vm.attach", vm_id, disk_template)
+
+    def vm_detach(self, vm_id: int, disk_id: int) -> int:
+        return self._int("one.vm.detach", vm_id, disk_id)
+
+    # --- images ----------------------------------------------------------------------------------
+    def image_allocate(self, template: str, datastore_id: int, skip_capacity_check: bool = False) -> int:
+        """Returns the new image's id. The capacity flag is only sent when set (older oned lack it)."""
+        if skip_capacity_check:
+            return self._int("one.image.allocate", template, datastore_id, True)
+        return self._int("one.image.allocate", template, datastore_id)
+
+    def image_info(self, image_id: int, decrypt: bool = False) -> str:
+        return self._str("one.image.info", image_id, decrypt)
+
+    def imagepool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> str:
+        return self._str("one.imagepool.info", filter_flag, start, end)
+
+    def image_update(self, image_id: int, template: str, append: bool = True) -> int:
+        return self._int("one.image.update", image_id, template, 1 if append else 0)
+
+    def image_delete(self, image_id: int, force: bool = False) -> int:
+        if force:
+            return self._int("one.image.delete", image_id, True)
+        return self._int("one.image.delete", image_id)
+
+    def image_persistent(self, image_id: int, persistent: bool) -> int:
+        return self._int("one.image.persistent", image_id, persistent)
+
+    def image_chtype(self, image_id: int, image_type: str) -> int:
+        return self._int("one.image.chtype", image_id, image_type)
+
+    def image_clone(self, image_id: int, name: str, datastore_id: int = -1) -> int:
+        """Returns the clone's id; datastore -1 = the source's datastore."""
+        return self._int("one.image.clone", image_id, name, datastore_id)
+
+    # --- datastores ------------------------------------------------------------------------------
+    def datastore_info(self, datastore_id: int, decrypt: bool = False) -> str:
+        return self._str("one.datastore.info", datastore_id, decrypt)
+
+    def datastorepool_info(self) -> str:
+        return self._str("one.datastorepool.info")
+
+    # --- virtual networks ------------------------------------------------------------------------
+    def vn_info(self, vn_id: int, decrypt: bool = False) -> str:
+        return self._str("one.vn.info", vn_id, decrypt)
+
+    def vnpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> str:
+        return self._str("one.vnpool.info", filter_flag, start, end)
+
+    def vn_hold(self, vn_id: int, lease_template: str) -> int:
+        return self._int("one.vn.hold", vn_id, lease_template)
+
+    def vn_release(self, vn_id: int, lease_template: str) -> int:
+        return self._int("one.vn.release", vn_id, lease_template)
+
+    def vn_update(self, vn_id: int, template: str, append: bool = True) -> int:
+        return self._int("one.vn.update", vn_id, template, 1 if append else 0)
