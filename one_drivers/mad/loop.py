@@ -1,0 +1,297 @@
+"""The long-running driver program: oned's side of the pipe, generic over the action table.
+
+oned starts a driver with ARGUMENTS as one argv element, writes INIT, then one request per line; the
+loop dispatches each request by action name to a handler on a worker thread and writes its reply.
+Used by `one_vmm_ec2` (VMM actions) and `one_im_ec2` (MONITOR / START_MONITOR / STOP_MONITOR).
+Every request gets a reply: unknown actions and malformed lines become FAILURE for that id.
+
+    loop = DriverLoop("one_vmm_ec2", {"DEPLOY": ActionSpec(deploy, 2)}, threads=15)
+    sys.exit(loop.run(sys.stdin, sys.stdout))
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import queue
+import shlex
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from one_drivers.mad.codec import INIT_REPLY, Request, format_log, format_reply, parse_request
+
+log = logging.getLogger(__name__)
+
+UNSUPPORTED = "not supported by the ec2 driver"
+
+
+class ActionError(Exception):
+    """An expected failure of an action: its text becomes the FAILURE info (no traceback logged)."""
+
+
+class ActionCancelled(Exception):
+    """The action stopped because oned sent DRIVER_CANCEL for its id; no reply is written."""
+
+
+class ReplyWriter:
+    """Writes whole lines to oned under one lock, flushing each batch, so lines never interleave."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self.broken = False
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        text = "".join(line + "\n" for line in lines)
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except (OSError, ValueError) as exc:
+                # oned went away (EPIPE / closed pipe): nothing left to tell it.
+                self.broken = True
+                log.error("cannot write to oned: %s", exc)
+
+    def reply(self, action: str, success: bool, oid: str, info: str = "") -> None:
+        self.write_lines([format_reply(action, success, oid, info)])
+
+    def log(self, oid: str, text: str, level: str = "I") -> None:
+        self.write_lines(format_log(oid, text, level))
+
+
+@dataclass
+class ActionContext:
+    """What a handler gets: the request, its id, a cancel flag, and the shared writer for LOG lines."""
+
+    request: Request
+    oid: str
+    writer: ReplyWriter
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def log(self, text: str, level: str = "I") -> None:
+        self.writer.log(self.oid, text, level)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise ActionCancelled(f"{self.request.action} for {self.oid} cancelled")
+
+
+Handler = Callable[[ActionContext], str]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A handler and the shape of its request: how many fields follow the action, which one is the id.
+
+    The handler returns the SUCCESS info ('' -> '-') or raises (ActionError or anything else) for FAILURE.
+    """
+
+    handler: Handler
+    min_fields: int
+    max_fields: int | None = None  # None: exactly min_fields
+    id_index: int = 0
+
+    def accepts(self, count: int) -> bool:
+        upper = self.min_fields if self.max_fields is None else self.max_fields
+        return self.min_fields <= count <= upper
+
+
+@dataclass
+class _Job:
+    ctx: ActionContext
+    spec: ActionSpec
+
+
+class DriverLoop:
+    """Reads requests, runs handlers on `threads` workers (serialized per id), writes replies."""
+
+    def __init__(
+        self,
+        name: str,
+        actions: Mapping[str, ActionSpec],
+        *,
+        threads: int = 15,
+        unsupported: str = UNSUPPORTED,
+        finalize_grace: float = 3.0,
+    ) -> None:
+        self.name = name
+        self.actions = {k.upper(): v for k, v in actions.items()}
+        self.threads = max(1, threads)
+        self.unsupported = unsupported
+        self.finalize_grace = finalize_grace
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._pending: dict[str, collections.deque[_Job]] = {}
+        self._running: dict[str, ActionContext] = {}
+        self._idle = threading.Condition(self._lock)
+        self.writer: ReplyWriter | None = None
+
+    # --- the read loop ---------------------------------------------------------------------------
+    def run(self, stdin: TextIO, stdout: TextIO) -> int:
+        """Serve until FINALIZE or EOF; return the exit status (0)."""
+        self.writer = ReplyWriter(stdout)
+        workers = [
+            threading.Thread(target=self._work, name=f"{self.name}-{n}", daemon=True)
+            for n in range(self.threads)
+        ]
+        for worker in workers:
+            worker.start()
+        log.info("%s started with %d worker threads", self.name, self.threads)
+        for line in stdin:
+            request = parse_request(line)
+            if request is None:
+                continue
+            if request.action == "FINALIZE":
+                log.info("FINALIZE received")
+                break
+            self.dispatch(request)
+            if self.writer.broken:
+                break
+        else:
+            log.info("EOF on stdin")
+        self._drain(self.finalize_grace)
+        return 0
+
+    def dispatch(self, request: Request) -> None:
+        """Answer INIT and DRIVER_CANCEL at once; queue known actions; fail everything else."""
+        writer = self.writer
+        assert writer is not None, "dispatch() before run()"
+        if request.action == "INIT":
+            writer.write_lines([INIT_REPLY])
+            return
+        if request.action == "DRIVER_CANCEL":
+            self._cancel(request.field(0, "-"))
+            return
+        spec = self.actions.get(request.action)
+        if spec is None:
+            oid = request.field(0, "-")
+            log.warning("unsupported action %s for %s", request.action, oid)
+            writer.reply(request.action, False, oid, f"{request.action} is {self.unsupported}")
+            return
+        oid = request.field(spec.id_index, "-")
+        if not spec.accepts(len(request.fields)):
+            log.warning("malformed %s for %s: %d fields", request.action, oid, len(request.fields))
+            writer.reply(
+                request.action, False, oid, f"malformed {request.action} message: wrong number of fields"
+            )
+            return
+        job = _Job(ActionContext(request, oid, writer), spec)
+        with self._lock:
+            chain = self._pending.get(oid)
+            if chain is not None:
+                # An action for this id is running: keep oned's order for the same VM/host.
+                chain.append(job)
+                return
+            self._pending[oid] = collections.deque()
+        self._jobs.put(job)
+
+    def _cancel(self, oid: str) -> None:
+        assert self.writer is not None
+        with self._lock:
+            ctx = self._running.get(oid)
+            if ctx is not None:
+                ctx.cancelled.set()
+        log.info("DRIVER_CANCEL for %s (%s)", oid, "running action" if ctx else "nothing running")
+        # Same LOG line the Ruby drivers write; oned expects no other reply to DRIVER_CANCEL.
+        self.writer.log(oid, f"Driver command for {oid} cancelled")
+
+    # --- workers ---------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            while job is not None:
+                self._run_job(job)
+                job = self._next_for(job.ctx.oid)
+
+    def _next_for(self, oid: str) -> _Job | None:
+        with self._lock:
+            self._running.pop(oid, None)
+            chain = self._pending.get(oid)
+            if chain:
+                return chain.popleft()
+            self._pending.pop(oid, None)
+            self._idle.notify_all()
+            return None
+
+    def _run_job(self, job: _Job) -> None:
+        ctx, action = job.ctx, job.ctx.request.action
+        with self._lock:
+            self._running[ctx.oid] = ctx
+        try:
+            info = job.spec.handler(ctx)
+        except ActionCancelled as exc:
+            log.info("%s", exc)
+            return
+        except ActionError as exc:
+            log.warning("%s %s failed: %s", action, ctx.oid, exc)
+            ctx.writer.reply(action, False, ctx.oid, str(exc) or type(exc).__name__)
+            return
+        except Exception as exc:  # every request gets a reply, whatever went wrong
+            log.exception("%s %s failed unexpectedly", action, ctx.oid)
+            ctx.writer.reply(action, False, ctx.oid, f"{type(exc).__name__}: {exc}")
+            return
+        ctx.writer.reply(action, True, ctx.oid, info)
+
+    def _drain(self, grace: float) -> None:
+        """Give in-flight actions `grace` seconds to finish (oned SIGKILLs us soon after FINALIZE)."""
+        with self._lock:
+            self._idle.wait_for(lambda: not self._pending, timeout=grace)
+            left = sorted(self._pending)
+        if left:
+            log.warning("exiting with actions still running for %s", ", ".join(left))
+        for _ in range(self.threads):
+            self._jobs.put(None)
+
+
+def split_arguments(argv: Sequence[str]) -> list[str]:
+    """The driver's options: oned passes ARGUMENTS as ONE argv element, a shell passes several."""
+    if len(argv) == 1:
+        return shlex.split(argv[0])
+    return list(argv)
+
+
+def default_log_path(name: str) -> Path:
+    """Where upstream drivers log: $ONE_LOCATION/var/<name>.log or /var/log/one/<name>.log."""
+    one_location = os.environ.get("ONE_LOCATION")
+    base = Path(one_location) / "var" if one_location else Path("/var/log/one")
+    return base / f"{name}.log"
+
+
+def configure_file_logging(
+    name: str, path: str | os.PathLike[str] | None = None, debug: bool = False
+) -> Path:
+    """Log to a file, never stderr (oned closes fd 2); fall back to the temp dir if not writable."""
+    candidates = [Path(path)] if path else [default_log_path(name)]
+    candidates.append(Path(tempfile.gettempdir()) / f"{name}.log")
+    handler: logging.Handler | None = None
+    chosen = candidates[-1]
+    for candidate in candidates:
+        try:
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(candidate, encoding="utf-8")
+            chosen = candidate
+            break
+        except OSError:
+            continue
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler or logging.NullHandler())
+    if handler is not None:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname).1s [%(threadName)s] %(name)s: %(message)s")
+        )
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # botocore's debug output would include request bodies (user data); keep it quiet.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    return chosen

@@ -1,0 +1,131 @@
+"""The line codec against the recorded 6.10.5 VMM trace and the reply forms oned reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from one_drivers.mad import codec
+from one_drivers.one.states import LcmState, VmState
+from tests.mad.recorded import vmm_events
+
+
+def test_recorded_requests_split_on_runs_of_whitespace(real_dir: Path) -> None:
+    requests = [e for e in vmm_events(real_dir) if e.direction == "in"]
+    assert any(e.line.startswith("DEPLOY  0 ") for e in requests)  # two spaces, as recorded
+    for event in requests:
+        req = codec.parse_request(event.line)
+        assert req is not None
+        if req.action in ("INIT", "FINALIZE"):
+            assert req.fields == ()
+        elif req.action == "DRIVER_CANCEL":
+            assert len(req.fields) == 1 and req.fields[0].isdigit()
+        else:
+            assert len(req.fields) == 2, event.line[:40]
+            data = codec.decode_action_data(req.fields[1])
+            assert data.vm.findtext("ID") == req.fields[0]
+            assert data.host in ("dummyhost", "dummyhost2")
+
+
+def test_recorded_replies_are_reproduced(real_dir: Path) -> None:
+    for event in vmm_events(real_dir):
+        if event.direction != "out":
+            continue
+        if event.line.startswith("LOG "):
+            _, level, oid, text = event.line.split(" ", 3)
+            assert codec.format_log(oid, text, level) == [event.line]
+            continue
+        if event.line.startswith("INIT"):
+            assert event.line == codec.INIT_REPLY
+            continue
+        reply = codec.parse_reply(event.line)
+        assert reply is not None
+        info = "" if reply.info == "-" else reply.info
+        assert codec.format_reply(reply.action, reply.success, reply.oid, info) == event.line
+
+
+def test_driver_cancel_then_cleanup_recorded(real_dir: Path) -> None:
+    lines = [e.line for e in vmm_events(real_dir) if e.direction == "in"]
+    idx = lines.index("DRIVER_CANCEL  2 ")
+    nxt = codec.parse_request(lines[idx + 1])
+    assert nxt is not None and nxt.action == "CLEANUP" and nxt.fields[0] == "2"
+    data = codec.decode_action_data(nxt.fields[1])
+    assert data.deploy_id == ""  # the failed deploy never produced an id
+    # recorded: recover --delete sends CLEANUP with the VM already DONE and LCM_INIT
+    assert VmState(int(data.vm_text("STATE"))) is VmState.DONE
+    assert LcmState(int(data.vm_text("LCM_STATE"))) is LcmState.LCM_INIT
+
+
+def test_resume_deploy_has_empty_top_level_deploy_id(real_dir: Path) -> None:
+    deploys = [
+        codec.decode_action_data(e.line.split()[2])
+        for e in vmm_events(real_dir)
+        if e.direction == "in" and e.line.startswith("DEPLOY  0 ")
+    ]
+    lcms = [LcmState(int(d.vm_text("LCM_STATE"))) for d in deploys]
+    assert LcmState.BOOT_POWEROFF in lcms and LcmState.BOOT in lcms
+    for data, lcm in zip(deploys, lcms, strict=True):
+        assert data.deploy_id == ""
+        if lcm is LcmState.BOOT_POWEROFF:
+            assert data.vm_text("DEPLOY_ID") == "dummyhost:vm1:dummy"
+
+
+def test_format_request_matches_oned() -> None:
+    assert codec.format_request("DEPLOY", 0, "PD94") == "DEPLOY  0 PD94"
+    assert codec.format_request("DRIVER_CANCEL", 2) == "DRIVER_CANCEL  2 "
+    assert codec.parse_request("DRIVER_CANCEL  2 ") == codec.Request("DRIVER_CANCEL", ("2",))
+    assert codec.parse_request("   \n") is None
+
+
+@pytest.mark.parametrize(
+    ("info", "expected"),
+    [
+        ("", "DEPLOY SUCCESS 7 -"),
+        ("i-0123", "DEPLOY SUCCESS 7 i-0123"),
+        ("line one\n  line two \n\n", "DEPLOY SUCCESS 7 line one line two"),
+        ("\n \n", "DEPLOY SUCCESS 7 -"),
+    ],
+)
+def test_format_reply_folds_and_dashes(info: str, expected: str) -> None:
+    assert codec.format_reply("DEPLOY", True, 7, info) == expected
+
+
+def test_format_failure_and_parse_round_trip() -> None:
+    line = codec.format_reply("CANCEL", False, "3", "boom\nAWS said no")
+    assert line == "CANCEL FAILURE 3 boom AWS said no"
+    assert codec.parse_reply(line) == codec.Reply("CANCEL", False, "3", "boom AWS said no")
+    assert codec.parse_reply("LOG I 3 hello") is None
+    assert codec.parse_reply("garbage") is None
+
+
+def test_format_log_one_line_per_text_line() -> None:
+    assert codec.format_log(4, "a\nb\n", "E") == ["LOG E 4 a", "LOG E 4 b"]
+    assert codec.format_log(4, "", "D") == ["LOG D 4 -"]
+    with pytest.raises(ValueError):
+        codec.format_log(4, "x", "X")
+
+
+def test_decode_base64_forms() -> None:
+    text = "<VM><ID>9</ID></VM>"
+    strict = codec.encode_base64(text)
+    wrapped = "\n".join(strict[i : i + 8] for i in range(0, len(strict), 8)) + "\n"
+    assert codec.decode_base64(strict) == text
+    assert codec.decode_base64(wrapped) == text
+    with pytest.raises(codec.CodecError):
+        codec.decode_base64("not*base64!")
+    with pytest.raises(codec.CodecError):
+        codec.decode_base64(codec.encode_base64("x")[:-2] + "\xff\xff")
+
+
+def test_parse_action_data_shapes() -> None:
+    bare = codec.parse_action_data("<VM><ID>3</ID><DEPLOY_ID>i-1</DEPLOY_ID></VM>")
+    assert bare.vm_text("ID") == "3" and bare.host == ""
+    old = codec.parse_action_data(
+        "<VMM_DRIVER_ACTION_DATA><HOST>h</HOST><DEPLOY_ID>i-2</DEPLOY_ID>"
+        "<TEMPLATE><ID>5</ID></TEMPLATE></VMM_DRIVER_ACTION_DATA>"
+    )
+    assert old.vm.tag == "TEMPLATE" and old.deploy_id == "i-2" and old.host == "h"
+    for bad in ("<nope", "<OTHER/>", "<VMM_DRIVER_ACTION_DATA/>", '<!DOCTYPE x [<!ENTITY a "b">]><VM/>'):
+        with pytest.raises(codec.CodecError):
+            codec.parse_action_data(bad)
