@@ -1,0 +1,168 @@
+"""records.py decodes every recorded OpenNebula 6.10.5 document into the dataclasses econe reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from one_drivers.one import records
+from one_drivers.one.records import RecordError
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.template import parse_template
+
+
+def read(real_dir: Path, name: str) -> str:
+    return (real_dir / name).read_text(encoding="utf-8")
+
+
+def test_vm_info_running(real_dir: Path) -> None:
+    vm = records.parse_vm(read(real_dir, "vm_info.xml"))
+    assert (vm.id, vm.uid, vm.gid, vm.uname, vm.name) == (0, 0, 0, "oneadmin", "vm1")
+    assert (vm.state, vm.lcm_state) == (VmState.ACTIVE, LcmState.RUNNING)
+    assert (vm.prev_state, vm.prev_lcm_state) == (VmState.ACTIVE, LcmState.RUNNING)
+    assert (vm.stime, vm.etime, vm.last_poll) == (1795306730, 0, 1795306751)
+    assert vm.deploy_id == "dummyhost:vm1:dummy"
+    assert vm.full is True
+    assert vm.permissions.octal == "600"
+    assert vm.hostname == "dummyhost"
+    assert vm.history[0].hid == 0 and vm.history[0].vm_mad == "dummy" and vm.history[0].ds_id == 100
+    # TEMPLATE: scalars, vectors, and the path accessors agree with each other.
+    assert vm.template.get("MEMORY") == "64" and vm.template.get("CPU") == "0.1"
+    context = vm.template.vectors("CONTEXT")[0]
+    assert context["ETH0_IP"] == "10.0.0.10" and context["ETH0_DNS"] == ""
+    assert vm.template_value("CONTEXT/SSH_PUBLIC_KEY") == "ssh-ed25519 AAAAtest user@test"
+    assert vm.template_value("CONTEXT/EC2_KEYNAME", "none") == "none"
+    assert vm.template_values("NIC/IP") == ["10.0.0.10"]
+    assert vm.template.vectors("DISK")[0]["IMAGE_ID"] == "0"
+    assert len(vm.template.vectors("SECURITY_GROUP_RULE")) == 2
+    assert dict(vm.user_template) == {"LABELS": "test", "SCHED_DS_REQUIREMENTS": "ID=100"}
+
+
+def test_vm_info_done(real_dir: Path) -> None:
+    vm = records.parse_vm(read(real_dir, "vm_info_done.xml"))
+    assert (vm.state, vm.lcm_state) == (VmState.DONE, LcmState.LCM_INIT)
+    assert vm.etime == 1795306846 and vm.etime > vm.stime
+    assert vm.template_value("CONTEXT/SSH_PUBLIC_KEY") == "ssh-ed25519 BBBB changed@test"
+
+
+def test_reduced_and_extended_pool_bodies(real_dir: Path) -> None:
+    (short,) = records.parse_vm_pool(read(real_dir, "vmpool_info.xml"))
+    (full,) = records.parse_vm_pool(read(real_dir, "vmpool_infoextended.xml"))
+    assert short.full is False and full.full is True
+    assert (short.id, short.state, short.lcm_state, short.stime) == (
+        full.id,
+        full.state,
+        full.lcm_state,
+        full.stime,
+    )
+    # The reduced body has no PERMISSIONS, no PREV_STATE and a cut TEMPLATE (no CONTEXT).
+    assert short.prev_state is None and short.permissions.octal == "000"
+    assert short.template.vectors("CONTEXT") == [] and full.template.vectors("CONTEXT") != []
+    assert short.template.get("MEMORY") == full.template.get("MEMORY") == "64"
+    assert short.template_values("NIC/IP") == full.template_values("NIC/IP") == ["10.0.0.10"]
+    assert short.hostname == full.hostname == "dummyhost"
+
+
+def test_pool_including_done_is_newest_first(real_dir: Path) -> None:
+    vms = records.parse_vm_pool(read(real_dir, "vmpool_info_including_done.xml"))
+    assert [vm.id for vm in vms] == [3, 2, 1, 0]
+    assert all(vm.state is VmState.DONE for vm in vms)
+    failed = next(vm for vm in vms if vm.name == "vm-fail")
+    assert failed.deploy_id == "" and "DEPLOY" in (failed.user_template.get("ERROR") or "")
+    final = records.parse_vm_pool(read(real_dir, "vmpool_info_final_all_states.xml"))
+    assert [vm.id for vm in final] == [5, 4, 3, 2, 1, 0]
+    assert {vm.history[0].action for vm in final} >= {13, 27, 28}
+
+
+def test_templates(real_dir: Path) -> None:
+    tmpl = records.parse_vm_template(read(real_dir, "template_info.xml"))
+    assert (tmpl.id, tmpl.name, tmpl.uname, tmpl.regtime) == (0, "tmpl1", "oneadmin", 1795306727)
+    assert tmpl.template.get("MEMORY") == "64" and tmpl.template.get("VCPU") == "1"
+    assert tmpl.template.vectors("DISK") == [{"IMAGE_ID": "0"}]
+    extended = records.parse_vm_template(read(real_dir, "template_info_extended.xml"))
+    assert extended.template.vectors("DISK")[0]["SOURCE"] == "dummy_path"
+    (pooled,) = records.parse_vm_template_pool(read(real_dir, "templatepool_info.xml"))
+    assert pooled == tmpl
+
+
+def test_images(real_dir: Path) -> None:
+    img = records.parse_image(read(real_dir, "image_info.xml"))
+    assert (img.id, img.name, img.type_name, img.state_name, img.size) == (0, "blk1", "DATABLOCK", "USED", 16)
+    assert (img.persistent, img.datastore_id, img.datastore, img.vm_ids) == (False, 101, "dummy_img", (0,))
+    assert img.source == "dummy_path" and img.path == "" and img.format == "raw"
+    assert img.template.get("DESCRIPTION") == "test datablock"
+    assert records.parse_image_pool(read(real_dir, "imagepool_info.xml")) == [img]
+
+
+def test_datastores(real_dir: Path) -> None:
+    ds = records.parse_datastore(read(real_dir, "datastore_info_dummy_img.xml"))
+    assert (ds.id, ds.name, ds.type, ds.ds_mad, ds.tm_mad) == (101, "dummy_img", 0, "dummy", "dummy")
+    assert (ds.cluster_ids, ds.image_ids, ds.total_mb, ds.free_mb) == ((0,), (0,), 20480, 20480)
+    assert ds.template.get("SAFE_DIRS") == "/var/tmp"
+    pool = records.parse_datastore_pool(read(real_dir, "datastorepool_info.xml"))
+    assert len(pool) == 5 and ds.id in {d.id for d in pool}
+
+
+def test_hosts(real_dir: Path) -> None:
+    host = records.parse_host(read(real_dir, "host_info.xml"))
+    assert (host.id, host.name, host.state, host.im_mad, host.vm_mad) == (0, "dummyhost", 2, "dummy", "dummy")
+    assert (host.cluster_id, host.cluster, host.vm_ids) == (0, "default", (0,))
+    assert host.share["TOTAL_CPU"] == "800" and host.share["MAX_MEM"] == "16777216"
+    assert host.template.get("HYPERVISOR") == "dummy" and host.template.get("ARCH") == "x86_64"
+    (pooled,) = records.parse_host_pool(read(real_dir, "hostpool_info.xml"))
+    assert pooled.name == "dummyhost"
+
+
+def test_vnets(real_dir: Path) -> None:
+    vn = records.parse_vnet(read(real_dir, "vn_info.xml"))
+    assert (vn.id, vn.name, vn.bridge, vn.vn_mad, vn.used_leases) == (0, "testnet", "br0", "dummy", 1)
+    assert [ar.ip for ar in vn.address_ranges] == ["10.0.0.10", "10.0.0.20", "10.0.0.30"]
+    assert all(ar.size == 1 and ar.type == "IP4" for ar in vn.address_ranges)
+    assert vn.address_ranges[0].leases == (records.LeaseRecord("10.0.0.10", "02:00:0a:00:00:0a", 0),)
+    assert vn.address_ranges[1].leases == ()
+    (pooled,) = records.parse_vnet_pool(read(real_dir, "vnpool_info.xml"))
+    assert pooled.name == "testnet" and len(pooled.address_ranges) == 3
+
+
+def test_templates_convert_back_to_template_text(real_dir: Path) -> None:
+    # What records decode is what template text carries: build it and parse it back unchanged.
+    vm = records.parse_vm(read(real_dir, "vm_info.xml"))
+    for tmpl in (vm.template, vm.user_template):
+        assert parse_template(tmpl.to_text()) == tmpl
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (records.parse_vm, "<VM><ID>x</ID><STATE>3</STATE></VM>"),
+        (records.parse_vm, "<VM><ID>1</ID><STATE>99</STATE></VM>"),
+        (records.parse_vm, "<VM><ID>1</ID></VM>"),
+        (records.parse_vm, "<IMAGE><ID>1</ID></IMAGE>"),
+        (records.parse_vm, "<VM><ID>1</ID"),
+        (records.parse_image, "<IMAGE><NAME>x</NAME></IMAGE>"),
+        (records.parse_vm_pool, "<IMAGE_POOL/>"),
+        (records.parse_vnet, ""),
+    ],
+)
+def test_malformed_documents_raise_record_error(parse: object, text: str) -> None:
+    with pytest.raises(RecordError):
+        parse(text)  # type: ignore[operator]
+
+
+def test_entities_are_not_expanded() -> None:
+    doc = '<!DOCTYPE VM [<!ENTITY x SYSTEM "file:///etc/passwd">]><VM><ID>1</ID><STATE>1</STATE><NAME>&x;</NAME></VM>'
+    vm = records.parse_vm(doc)
+    assert "root" not in vm.name
+
+
+def test_thousand_full_vms_decode(real_dir: Path) -> None:
+    body = read(real_dir, "vmpool_infoextended.xml")[len("<VM_POOL>") : -len("</VM_POOL>")]
+    pool = (
+        "<VM_POOL>"
+        + "".join(body.replace("<ID>0</ID>", f"<ID>{i}</ID>", 1) for i in range(1000))
+        + "</VM_POOL>"
+    )
+    vms = records.parse_vm_pool(pool)
+    assert [vm.id for vm in vms] == list(range(1000))
+    assert {vm.template_value("CONTEXT/ETH0_IP") for vm in vms} == {"10.0.0.10"}
