@@ -100,14 +100,14 @@ def test_endpoint_unknown_type_falls_back_then_errors(moto_endpoint: str) -> Non
     sizes = cat.sizes(["t3.micro", "weird.one"], client)
     assert sizes["t3.micro"].vcpus == 2
     assert sizes["weird.one"].vcpus == 3
-    with pytest.raises(UnknownInstanceType, match="nope.nano"):
+    with pytest.raises(UnknownInstanceType, match=r"nope\.nano"):
         cat.size("nope.nano", client)
 
 
 class NoDescribeInstanceTypes:
     """Stands in for an endpoint (OpenStack ec2-api) that does not implement DescribeInstanceTypes."""
 
-    class meta:  # noqa: N801 - mirrors boto3's client.meta
+    class meta:  # mirrors boto3's client.meta
         endpoint_url = "http://old-endpoint"
         region_name = "r1"
 
