@@ -1,0 +1,83 @@
+"""A tiny HTTP proxy on loopback in front of moto that injects EC2 faults, for retry and failure tests.
+
+`FaultProxy(upstream).fail(action, times, status, code)` makes the next `times` requests of that EC2
+Action answer with an EC2 error document instead of reaching moto; everything else is forwarded.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ERROR_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+    "<Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
+)
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.faults: dict[str, list[tuple[int, str]]] = {}
+        self.seen: Counter[str] = Counter()
+        self.delay: dict[str, float] = {}
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = urllib.parse.parse_qs(body.decode()).get("Action", [""])[0]
+                fault = proxy._take(action)
+                if fault is not None:
+                    status, code = fault
+                    data = ERROR_XML.format(code=code, message=f"injected {code}").encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if action in proxy.delay:
+                    threading.Event().wait(proxy.delay[action])
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+                }
+                req = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers)
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as resp:
+                        status, data, ctype = resp.status, resp.read(), resp.headers.get("Content-Type")
+                except urllib.error.HTTPError as err:
+                    status, data, ctype = err.code, err.read(), err.headers.get("Content-Type")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype or "text/xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def fail(self, action: str, times: int, status: int = 503, code: str = "RequestLimitExceeded") -> None:
+        with self._lock:
+            self.faults.setdefault(action, []).extend([(status, code)] * times)
+
+    def _take(self, action: str) -> tuple[int, str] | None:
+        with self._lock:
+            self.seen[action] += 1
+            queue = self.faults.get(action)
+            return queue.pop(0) if queue else None
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
