@@ -59,6 +59,24 @@ class EconeConfig:
 
 
 _FIELDS = {f.name: f for f in fields(EconeConfig)}
+_INT_FIELDS = frozenset(
+    {
+        "port",
+        "debug_level",
+        "terminated_instances_expiration_time",
+        "datastore_id",
+        "cluster_id",
+        "elasticips_vnet_id",
+        "clock_skew",
+        "workers",
+        "user_cache_seconds",
+        "max_upload_bytes",
+    }
+)
+
+
+class ConfigError(ValueError):
+    """econe.conf asks for something econe cannot do; the server refuses to start with this message."""
 
 
 def parse_config(data: dict[str, Any] | None) -> EconeConfig:
@@ -69,10 +87,40 @@ def parse_config(data: dict[str, Any] | None) -> EconeConfig:
         if key not in _FIELDS:
             log.warning("econe.conf: unknown key %r ignored", raw_key)
             continue
+        if value is None:
+            continue  # an upstream key left empty (`:ssl_server:`) means the default
         if key == "trusted_proxies":
-            value = tuple(value or ())
+            value = tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
+        elif key in _INT_FIELDS:
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"econe.conf: {raw_key} must be a number, not {value!r}") from None
         values[key] = value
     return EconeConfig(**values)
+
+
+def check_config(config: EconeConfig) -> None:
+    """Refuse settings we do not implement, with the reason, instead of misbehaving later."""
+    if config.auth not in ("ec2", "x509"):
+        raise ConfigError(f"econe.conf: auth must be ec2 or x509, not {config.auth!r}")
+    if config.core_auth != "cipher":
+        raise ConfigError(
+            f"econe.conf: core_auth {config.core_auth!r} is not supported; use cipher (server_cipher login tokens)"
+        )
+    if config.use_file_templates:
+        raise ConfigError(
+            "econe.conf: use_file_templates (ERB instance-type files, deprecated upstream) is not supported; "
+            "tag VM templates with EC2_INSTANCE_TYPE=<type> instead"
+        )
+    if bool(config.ssl_cert) != bool(config.ssl_key):
+        raise ConfigError("econe.conf: ssl_cert and ssl_key go together")
+    if config.ssl_ca and not config.ssl_cert:
+        raise ConfigError("econe.conf: ssl_ca (client certificates) needs ssl_cert and ssl_key")
+    if not 0 <= config.debug_level <= 3:
+        raise ConfigError("econe.conf: debug_level must be 0..3")
+    if config.instance_types:
+        log.warning("econe.conf: instance_types is only used with file templates; ignored")
 
 
 def load_config(path: str | Path) -> EconeConfig:

@@ -1,0 +1,100 @@
+"""DescribeRegions, DescribeAvailabilityZones, DescribeAccountAttributes: the cloud's fixed geography.
+
+An OpenNebula cloud behind econe is one region with one zone (names from econe.conf, upstream called both
+`opennebula`). Clients probe these before anything else (`supported-platforms` decides EC2-Classic vs VPC
+code paths), so the answers must be well-formed even though they never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.query.errors import Ec2Error
+
+# econe has no VPCs: instances are classic-style, so clients must not look for a default VPC.
+ACCOUNT_ATTRIBUTES: dict[str, list[str]] = {
+    "supported-platforms": ["EC2"],
+    "default-vpc": ["none"],
+}
+
+
+def _filtered(
+    items: list[dict[str, Any]], filters: Iterable[Mapping[str, Any]], keys: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Keep items matching every filter (values OR-ed); a filter name we do not know is an error, as in AWS."""
+    for flt in filters:
+        name = str(flt.get("Name", ""))
+        if name not in keys:
+            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
+        values = {str(v) for v in flt.get("Values", [])}
+        items = [item for item in items if str(item.get(keys[name], "")) in values]
+    return items
+
+
+def describe_regions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    region = ctx.config.region_name
+    for name in params.get("RegionNames", []):
+        if name != region:
+            raise Ec2Error("InvalidParameterValue", f"Invalid region: {name}")
+    regions = [
+        {"RegionName": region, "Endpoint": ctx.config.public_url, "OptInStatus": "opt-in-not-required"}
+    ]
+    keys = {"region-name": "RegionName", "endpoint": "Endpoint", "opt-in-status": "OptInStatus"}
+    return {"Regions": _filtered(regions, params.get("Filters", []), keys)}
+
+
+def describe_availability_zones(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    region, zone = ctx.config.region_name, ctx.config.zone_name
+    zone_id = f"{zone}-az1"
+    for name in params.get("ZoneNames", []):
+        if name != zone:
+            raise Ec2Error("InvalidParameterValue", f"The zone '{name}' does not exist in region {region}")
+    for zid in params.get("ZoneIds", []):
+        if zid != zone_id:
+            raise Ec2Error("InvalidParameterValue", f"The zone id '{zid}' does not exist in region {region}")
+    zones = [
+        {
+            "ZoneName": zone,
+            "ZoneId": zone_id,
+            "State": "available",
+            "RegionName": region,
+            "ZoneType": "availability-zone",
+            "OptInStatus": "opt-in-not-required",
+            "GroupName": region,
+            "NetworkBorderGroup": region,
+            "Messages": [],
+        }
+    ]
+    keys = {
+        "zone-name": "ZoneName",
+        "zone-id": "ZoneId",
+        "state": "State",
+        "region-name": "RegionName",
+        "zone-type": "ZoneType",
+        "group-name": "GroupName",
+        "opt-in-status": "OptInStatus",
+    }
+    return {"AvailabilityZones": _filtered(zones, params.get("Filters", []), keys)}
+
+
+def describe_account_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    # The model's enum has already restricted AttributeNames to the names we answer.
+    wanted = params.get("AttributeNames") or list(ACCOUNT_ATTRIBUTES)
+    return {
+        "AccountAttributes": [
+            {
+                "AttributeName": name,
+                "AttributeValues": [{"AttributeValue": value} for value in ACCOUNT_ATTRIBUTES[name]],
+            }
+            for name in wanted
+        ]
+    }
+
+
+HANDLERS: dict[str, Handler] = {
+    "DescribeRegions": describe_regions,
+    "DescribeAvailabilityZones": describe_availability_zones,
+    "DescribeAccountAttributes": describe_account_attributes,
+}

@@ -1,0 +1,184 @@
+"""The econe WSGI application: one endpoint, dispatch on `Action`, one place where errors become responses.
+
+Flow per request: read (request.py) -> authenticate (auth.py) -> look the action up in botocore's model
+and our registry -> parse by input shape -> handler acting as the user -> render by output shape. Every
+failure is rendered once here, with its HTTP status (never 200), and the response body is built whole so
+the server writes headers and body in one send.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+from xml.sax.saxutils import escape
+
+from one_drivers.econe.config import EconeConfig
+from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.faults import ec2_error_for
+from one_drivers.econe.request import IncomingRequest, read_request
+from one_drivers.econe.users import UserEntry
+from one_drivers.one.gateway import OneError, OneGateway
+from one_drivers.query.errors import Ec2Error, internal_error, unsupported_operation
+from one_drivers.query.model import API_VERSION, operation_model
+from one_drivers.query.parse import parse_request
+from one_drivers.query.render import render_error, render_response
+
+log = logging.getLogger(__name__)
+
+# Non-AWS actions econe has always offered; they bypass the model and get the raw parameters.
+EXTENSION_ACTIONS = frozenset({"UploadImage"})
+
+_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    412: "Precondition Failed",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Authenticator(Protocol):
+    def authenticate(self, request: IncomingRequest) -> UserEntry: ...
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request id on every log record (`%(request_id)s`), '-' outside requests."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = _current_request_id()
+        return True
+
+
+_local = threading.local()
+
+
+def _current_request_id() -> str:
+    return str(getattr(_local, "request_id", "-"))
+
+
+def _set_request_id(request_id: str) -> None:
+    _local.request_id = request_id
+
+
+class EconeApp:
+    """WSGI callable. Stateless beyond caches: any number of these can serve one cloud."""
+
+    def __init__(
+        self,
+        config: EconeConfig,
+        admin: OneGateway,
+        authenticator: Authenticator,
+        handlers: dict[str, Handler],
+    ) -> None:
+        self.config = config
+        self.admin = admin
+        self.authenticator = authenticator
+        self.handlers = handlers
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request_id = str(uuid.uuid4())
+        _set_request_id(request_id)
+        try:
+            status, body = self.handle(environ, request_id)
+        finally:
+            _set_request_id("-")
+        start_response(
+            f"{status} {_REASONS.get(status, 'Error')}",
+            [
+                ("Content-Type", "text/xml;charset=UTF-8"),
+                ("Content-Length", str(len(body))),
+                ("x-amzn-RequestId", request_id),
+            ],
+        )
+        return [body]
+
+    def handle(self, environ: dict[str, Any], request_id: str) -> tuple[int, bytes]:
+        """(HTTP status, body) for one request; never raises."""
+        action = "-"
+        request: IncomingRequest | None = None
+        try:
+            request = read_request(
+                environ, tmpdir=self.config.tmpdir, max_upload_bytes=self.config.max_upload_bytes
+            )
+            action = request.params.get("Action", "-")
+            body = self._dispatch(request, request_id)
+            log.info("%s %s from %s: 200", action, request.method, request.remote_addr)
+            return 200, body
+        except Ec2Error as err:
+            return self._error(err, request_id, action)
+        except OneError as exc:
+            log.warning("%s: OpenNebula %s: %s", action, type(exc).__name__, exc.message)
+            return self._error(ec2_error_for(exc), request_id, action)
+        except Exception:
+            log.exception("%s: unexpected failure", action)
+            return self._error(internal_error(), request_id, action)
+        finally:
+            if request is not None:
+                request.cleanup()
+
+    def _error(self, err: Ec2Error, request_id: str, action: str) -> tuple[int, bytes]:
+        status = err.status if 400 <= err.status <= 599 else 500
+        log.info("%s: %d %s", action, status, err.code)
+        return status, render_error(err, request_id)
+
+    def _dispatch(self, request: IncomingRequest, request_id: str) -> bytes:
+        user = self.authenticator.authenticate(request)
+        action = request.params.get("Action")
+        if not action:
+            raise Ec2Error("MissingAction", "The request must contain the parameter Action", 400)
+        version = request.params.get("Version") or API_VERSION
+        if not _VERSION.fullmatch(version):
+            raise Ec2Error("InvalidParameterValue", "Value for parameter Version is invalid", 400)
+        if action in EXTENSION_ACTIONS:
+            params: dict[str, Any] = dict(request.params)
+            params["Files"] = {f.field: f for f in request.files}
+        else:
+            operation_model(action)  # InvalidAction for names the model does not know
+            params = parse_request(action, request.params)
+        handler = self.handlers.get(action)
+        if handler is None:
+            raise unsupported_operation(action)
+        if params.get("DryRun") is True:
+            # Authenticated and well-formed is all a dry run can promise without acting.
+            raise Ec2Error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
+        ctx = RequestContext(
+            request_id=request_id,
+            action=action,
+            user=user.name,
+            user_id=user.id,
+            one=self.admin.for_user(user.name),
+            admin=self.admin,
+            config=self.config,
+        )
+        log.debug("%s as %s", action, user.name)
+        result = handler(ctx, params)
+        if action in EXTENSION_ACTIONS:
+            return render_extension(action, result, request_id, version)
+        return render_response(action, result, request_id, version)
+
+
+def render_extension(action: str, result: dict[str, Any], request_id: str, version: str) -> bytes:
+    """Extension actions are not in the model: flat `<Name>value</Name>` members, as upstream answered."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        f'<{action}Response xmlns="http://ec2.amazonaws.com/doc/{version}/">',
+        f"<requestId>{escape(request_id)}</requestId>",
+    ]
+    for name, value in result.items():
+        tag = name[:1].lower() + name[1:]
+        parts.append(f"<{tag}>{escape(str(value))}</{tag}>")
+    parts.append(f"</{action}Response>")
+    return "".join(parts).encode("utf-8")

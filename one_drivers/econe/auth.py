@@ -1,0 +1,131 @@
+"""Who is asking: EC2 signatures (SigV4 header/presigned, SigV2) or x509 client certificates -> a user.
+
+Signatures are checked by `query.signing` against the user's secret from the cached user pool; an unknown
+access key or a signature that fails against a cached secret forces one pool refresh first, so a new user
+or a changed password is honoured at once. Failures are AuthFailure (401) or SignatureDoesNotMatch (403).
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from one_drivers.econe.config import EconeConfig
+from one_drivers.econe.request import IncomingRequest
+from one_drivers.econe.users import UserDirectory, UserEntry
+from one_drivers.econe.x509 import CertificateError, dn_matches, subject_dn
+from one_drivers.query.errors import Ec2Error, auth_failure
+from one_drivers.query.signing import SignedRequest, access_key_of, verify_signature
+
+log = logging.getLogger(__name__)
+
+
+def public_hosts(public_url: str) -> list[str]:
+    """The host spellings a client may have signed for the configured public URL: with and without port."""
+    url = urllib.parse.urlsplit(public_url)
+    if not url.hostname:
+        return []
+    host = url.hostname if ":" not in url.hostname else f"[{url.hostname}]"
+    default = 443 if url.scheme == "https" else 80
+    port = url.port or default
+    return [f"{host}:{port}", host]
+
+
+def signed_request_of(request: IncomingRequest) -> SignedRequest:
+    return SignedRequest(
+        method=request.method,
+        host=request.host,
+        path=request.path,
+        query=request.query_pairs,
+        form=request.form_pairs,
+        headers=request.headers,
+        body=request.body,
+    )
+
+
+class SignatureAuthenticator:
+    """`auth: ec2` (upstream's default): HMAC signatures keyed with the user's PASSWORD."""
+
+    def __init__(
+        self,
+        config: EconeConfig,
+        users: UserDirectory,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.users = users
+        self.skew = config.clock_skew
+        self.alt_hosts = public_hosts(config.public_url)
+        self.clock = clock
+
+    def authenticate(self, request: IncomingRequest) -> UserEntry:
+        signed = signed_request_of(request)
+        access_key, scheme = access_key_of(signed)
+        user = self.users.get(access_key)
+        if user is None or user.signing_secret is None:
+            user = self.users.get(access_key, force_refresh=True)
+        if user is None or user.signing_secret is None:
+            log.info("refused %s request: unknown or non-signing access key", scheme)
+            raise auth_failure()
+        try:
+            self._verify(signed, user)
+        except Ec2Error as first:
+            if first.code != "SignatureDoesNotMatch":
+                raise
+            # Maybe the password changed (or was re-hashed by a 5.10+ login) since the pool was cached.
+            fresh = self.users.get(access_key, force_refresh=True)
+            if fresh is None or fresh.signing_secret is None or fresh.password == user.password:
+                raise
+            self._verify(signed, fresh)
+            user = fresh
+        return user
+
+    def _verify(self, signed: SignedRequest, user: UserEntry) -> None:
+        assert user.signing_secret is not None
+        verify_signature(
+            signed, user.signing_secret, now=self.clock(), skew_seconds=self.skew, alt_hosts=self.alt_hosts
+        )
+
+
+class X509Authenticator:
+    """`auth: x509`: the DN of a verified client certificate, matched against x509-driver users."""
+
+    def __init__(self, config: EconeConfig, users: UserDirectory) -> None:
+        self.users = users
+        self.trusted_proxies = frozenset(config.trusted_proxies)
+
+    def certificate_of(self, request: IncomingRequest) -> str:
+        env = request.environ
+        # econe's own TLS listener: the TLS layer has verified the chain against ssl_ca.
+        if env.get("SSL_CLIENT_VERIFY") == "SUCCESS" and env.get("SSL_CLIENT_CERT"):
+            return str(env["SSL_CLIENT_CERT"])
+        header = request.headers.get("ssl-client-cert")
+        if header:
+            if request.remote_addr in self.trusted_proxies:
+                return header
+            log.warning("SSL_CLIENT_CERT header from untrusted peer %s ignored", request.remote_addr)
+        raise auth_failure("A client certificate is required")
+
+    def authenticate(self, request: IncomingRequest) -> UserEntry:
+        try:
+            dn = subject_dn(self.certificate_of(request))
+        except CertificateError:
+            raise auth_failure("The client certificate could not be read") from None
+        for force in (False, True):
+            for user in self.users.all(force_refresh=force):
+                if dn_matches(dn, user.distinguished_names):
+                    return user
+        log.info("no x509 user for DN %s", dn)
+        raise auth_failure("No user is registered for this certificate")
+
+
+def make_authenticator(
+    config: EconeConfig, users: UserDirectory
+) -> SignatureAuthenticator | X509Authenticator:
+    if config.auth == "x509":
+        return X509Authenticator(config, users)
+    if config.auth == "ec2":
+        return SignatureAuthenticator(config, users)
+    raise ValueError(f"econe.conf: auth must be 'ec2' or 'x509', not {config.auth!r}")

@@ -1,0 +1,229 @@
+"""One HTTP request -> the parts econe decides on: parameters, headers, body hash, peer, client cert.
+
+GET carries the parameters in the query string, POST in an urlencoded body (or multipart for the
+UploadImage extension, whose file werkzeug streams straight to `tmpdir`, never into memory, within
+`max_upload_bytes`). The body is hashed while it is read, for SigV4's payload check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import parse_form_data
+
+from one_drivers.query.errors import Ec2Error
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 1024 * 1024  # a form without a file: UserData is at most 16 KiB, keys a few KiB
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@dataclass
+class UploadedFile:
+    """A multipart file part, already on disk in tmpdir; removed after the request."""
+
+    field: str
+    filename: str
+    path: str
+    size: int
+
+
+@dataclass
+class IncomingRequest:
+    method: str
+    host: str  # the Host header as received (may carry a port)
+    path: str
+    query_string: str
+    params: dict[str, str]
+    query_pairs: list[tuple[str, str]]  # as received, for signatures
+    form_pairs: list[tuple[str, str]]
+    body: bytes  # an urlencoded body (empty for GET and multipart)
+    headers: dict[str, str]  # lower-case names
+    payload_sha256: str
+    remote_addr: str
+    environ: dict[str, Any]
+    files: list[UploadedFile] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        for upload in self.files:
+            try:
+                os.unlink(upload.path)
+            except FileNotFoundError:
+                pass
+
+
+class _HashingReader:
+    """wsgi.input that hashes what is read through it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.digest.update(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._stream.readline(size)
+        self.digest.update(data)
+        return data
+
+
+def _malformed(detail: str) -> Ec2Error:
+    return Ec2Error("MalformedQueryString", detail, 400)
+
+
+def _too_large(limit: int) -> Ec2Error:
+    return Ec2Error("RequestEntityTooLarge", f"The request body exceeds {limit} bytes.", 413)
+
+
+def _decode_pairs(text: str, into: dict[str, str]) -> list[tuple[str, str]]:
+    try:
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _malformed("The query string is not valid UTF-8 percent-encoding.") from exc
+    for name, value in pairs:
+        # A repeated name keeps its first value; EC2 serializations never repeat one.
+        into.setdefault(name, value)
+    return pairs
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").lower()] = str(value)
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = str(environ["CONTENT_TYPE"])
+    if environ.get("CONTENT_LENGTH"):
+        headers["content-length"] = str(environ["CONTENT_LENGTH"])
+    return headers
+
+
+def _content_length(environ: dict[str, Any]) -> int | None:
+    raw = environ.get("CONTENT_LENGTH")
+    if not raw:
+        return None
+    try:
+        length = int(raw)
+    except ValueError as exc:
+        raise _malformed("Invalid Content-Length.") from exc
+    if length < 0:
+        raise _malformed("Invalid Content-Length.")
+    return length
+
+
+def read_request(environ: dict[str, Any], *, tmpdir: str, max_upload_bytes: int) -> IncomingRequest:
+    """Read and decode the request; raises Ec2Error (400/413) for what cannot be decoded."""
+    method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+    query_string = str(environ.get("QUERY_STRING", ""))
+    # PATH_INFO is decoded as latin-1 by WSGI; signatures are over the raw UTF-8 path.
+    path = (str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))) or "/"
+    path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+    params: dict[str, str] = {}
+    query_pairs = _decode_pairs(query_string, params)
+    form_pairs: list[tuple[str, str]] = []
+    body = b""
+    headers = _headers(environ)
+    files: list[UploadedFile] = []
+    payload_sha256 = EMPTY_SHA256
+    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if method == "POST":
+        length = _content_length(environ)
+        stream: IO[bytes] = environ["wsgi.input"]
+        if content_type == "multipart/form-data":
+            payload_sha256 = _read_multipart(
+                environ, stream, params, form_pairs, files, tmpdir, max_upload_bytes
+            )
+        else:
+            if length is not None and length > MAX_FORM_BYTES:
+                raise _too_large(MAX_FORM_BYTES)
+            body = stream.read(length) if length is not None else b""
+            payload_sha256 = hashlib.sha256(body).hexdigest()
+            if content_type in ("", "application/x-www-form-urlencoded"):
+                form_pairs = _decode_pairs(body.decode("latin-1"), params)
+    elif method != "GET":
+        raise Ec2Error("InvalidAction", f"HTTP method {method} is not supported.", 400)
+    return IncomingRequest(
+        method=method,
+        host=headers.get("host", str(environ.get("SERVER_NAME", ""))),
+        path=path,
+        query_string=query_string,
+        params=params,
+        query_pairs=query_pairs,
+        form_pairs=form_pairs,
+        body=body,
+        headers=headers,
+        payload_sha256=payload_sha256,
+        remote_addr=str(environ.get("REMOTE_ADDR", "")),
+        environ=environ,
+        files=files,
+    )
+
+
+def _read_multipart(
+    environ: dict[str, Any],
+    stream: IO[bytes],
+    params: dict[str, str],
+    form_pairs: list[tuple[str, str]],
+    files: list[UploadedFile],
+    tmpdir: str,
+    max_upload_bytes: int,
+) -> str:
+    reader = _HashingReader(stream)
+    spooled: list[str] = []
+
+    def to_disk(
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        handle = tempfile.NamedTemporaryFile(dir=tmpdir, prefix="econe-upload-", delete=False)  # noqa: SIM115
+        spooled.append(handle.name)
+        return handle
+
+    environ = dict(environ, **{"wsgi.input": reader})
+    try:
+        _, form, uploads = parse_form_data(
+            environ,
+            stream_factory=to_disk,
+            max_form_memory_size=MAX_FORM_BYTES,
+            max_content_length=max_upload_bytes,
+            silent=False,
+        )
+    except RequestEntityTooLarge as exc:
+        _unlink_all(spooled)
+        raise _too_large(max_upload_bytes) from exc
+    except ValueError as exc:
+        _unlink_all(spooled)
+        raise _malformed("Malformed multipart body.") from exc
+    for name, value in form.items(multi=True):
+        form_pairs.append((name, value))
+        params.setdefault(name, value)
+    for name, storage in uploads.items(multi=False):
+        stream_name = getattr(storage.stream, "name", None)
+        if not isinstance(stream_name, str):
+            continue
+        storage.stream.close()
+        files.append(UploadedFile(name, storage.filename or "", stream_name, os.path.getsize(stream_name)))
+    kept = {f.path for f in files}
+    _unlink_all([p for p in spooled if p not in kept])
+    return reader.digest.hexdigest()
+
+
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
