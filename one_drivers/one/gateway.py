@@ -426,6 +426,15 @@ class OneGateway:
     def userpool_info(self) -> str:
         return self._str("one.userpool.info")
 
+    def user_allocate(
+        self, name: str, password: str, driver: str = "core", group_ids: tuple[int, ...] = ()
+    ) -> int:
+        """Returns the new user's id (admin only)."""
+        return self._int("one.user.allocate", name, password, driver, list(group_ids))
+
+    def user_passwd(self, user_id: int, password: str) -> int:
+        return self._int("one.user.passwd", user_id, password)
+
     def user_update(self, user_id: int, template: str, append: bool = True) -> int:
         return self._int("one.user.update", user_id, template, 1 if append else 0)
 
