@@ -16,10 +16,11 @@ from typing import Any
 import botocore.model
 
 from one_drivers.query.errors import Ec2Error
-from one_drivers.query.model import operation_model
+from one_drivers.query.model import API_VERSION, operation_model
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 NAMESPACE = "http://ec2.amazonaws.com/doc/{version}/"
+_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 Writer = Callable[[Any, list[str]], None]
 Scalar = Callable[[Any], str]
@@ -47,10 +48,6 @@ def _escape(text: str) -> str:
     if ">" in text:
         text = text.replace(">", "&gt;")
     return text
-
-
-def _escape_attribute(text: str) -> str:
-    return _escape(text).replace('"', "&quot;")
 
 
 def _string(value: Any) -> str:
@@ -182,10 +179,17 @@ def _list_writer(shape: botocore.model.ListShape) -> Writer:
 
 
 def render_response(action: str, result: Mapping[str, Any], request_id: str, version: str) -> bytes:
-    """`<{Action}Response xmlns=".../doc/{version}/">` with `<requestId>` first, then the result's members."""
+    """`<{Action}Response xmlns=".../doc/{version}/">`, `<requestId>` first, then the result by output shape.
+
+    Operations modelled without output answer `<return>true</return>` (or `result["Return"]`), as AWS does.
+    A result that does not fit the shape raises RenderError (a handler bug: answer InternalError).
+    """
     shape = operation_model(action).output_shape
+    if not _VERSION.fullmatch(version):
+        # The Version comes from the client: anything but a date would make a namespace clients reject.
+        version = API_VERSION
     out = [
-        f'{XML_DECLARATION}<{action}Response xmlns="{_escape_attribute(NAMESPACE.format(version=version))}">'
+        f'{XML_DECLARATION}<{action}Response xmlns="{NAMESPACE.format(version=version)}">'
         f"<requestId>{_escape(request_id)}</requestId>"
     ]
     if shape is not None:
@@ -195,8 +199,13 @@ def render_response(action: str, result: Mapping[str, Any], request_id: str, ver
             if isinstance(exc, RenderError):
                 raise
             raise RenderError(f"{action}: result does not fit its output shape: {exc}") from exc
-    elif result:
-        raise RenderError(f"{action} has no output members, got {sorted(result)}")
+    else:
+        # Modelled without output, but AWS answers these (RebootInstances, CreateTags, ...) with
+        # <return>true</return>, and libcloud reads that element to report success.
+        extra = set(result) - {"Return", "ResponseMetadata"}
+        if extra:
+            raise RenderError(f"{action} has no output members, got {sorted(extra)}")
+        out.append(f"<return>{_boolean(result.get('Return', True))}</return>")
     out.append(f"</{action}Response>")
     return _finish("".join(out))
 
