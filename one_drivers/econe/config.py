@@ -83,7 +83,7 @@ def parse_config(data: dict[str, Any] | None) -> EconeConfig:
     """Build the config from a parsed YAML mapping; keys may carry upstream's leading colon."""
     values: dict[str, Any] = {}
     for raw_key, value in (data or {}).items():
-        key = str(raw_key).lstrip(":").lower()
+        key = str(raw_key).strip().strip(":").lower()
         if key not in _FIELDS:
             log.warning("econe.conf: unknown key %r ignored", raw_key)
             continue
