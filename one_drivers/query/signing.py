@@ -42,6 +42,12 @@ class SignedRequest:
     form: list[tuple[str, str]]
     headers: Mapping[str, str]
     body: bytes
+    # The body's SHA-256 hex when the body is not kept in memory (a multipart upload streamed to disk);
+    # SigV4 checks the payload against this instead of hashing `body`.
+    payload_sha256: str | None = None
+
+    def body_sha256(self) -> str:
+        return self.payload_sha256 or hashlib.sha256(self.body).hexdigest()
 
     def query_param(self, name: str) -> str | None:
         for key, value in self.query:
@@ -183,7 +189,7 @@ def _verify_v4(
             raise auth_failure("Request is not yet valid: X-Amz-Date is in the future")
         query = [(k, v) for k, v in query if k != "X-Amz-Signature"]
         # Presigners differ: botocore hashes the (empty) body, S3-style presigners send UNSIGNED-PAYLOAD.
-        payloads = [hashlib.sha256(req.body).hexdigest(), UNSIGNED_PAYLOAD]
+        payloads = [req.body_sha256(), UNSIGNED_PAYLOAD]
     else:
         fields = _v4_header_fields(req.headers["authorization"])
         credential = _v4_credential(fields["Credential"])
@@ -256,7 +262,7 @@ def _v4_request_date(req: SignedRequest) -> tuple[str, datetime]:
 
 
 def _v4_payload_hash(req: SignedRequest) -> str:
-    actual = hashlib.sha256(req.body).hexdigest()
+    actual = req.body_sha256()
     declared = req.headers.get("x-amz-content-sha256")
     if declared is None:
         return actual

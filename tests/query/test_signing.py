@@ -142,6 +142,7 @@ def _replace(req: SignedRequest, **changes: object) -> SignedRequest:
         "form": req.form,
         "headers": req.headers,
         "body": req.body,
+        "payload_sha256": req.payload_sha256,
     }
     fields.update(changes)
     return SignedRequest(**fields)  # type: ignore[arg-type]
@@ -342,3 +343,17 @@ def test_any_parameters_sign_and_any_change_is_refused(
         form = [(k, changed if k == "Action" else v) for k, v in req.form]
         bad = _replace(req, form=form, body=urlencode(form).encode())
     refused(bad, "SignatureDoesNotMatch", 403)
+
+
+def test_streamed_body_is_checked_by_its_precomputed_hash() -> None:
+    # A multipart upload is streamed to disk: econe hands over the body's hash instead of the body.
+    body = b"--b\r\ncontent of a disk image\r\n--b--\r\n"
+    digest = hashlib.sha256(body).hexdigest()
+    req = AWSRequest(
+        method="POST", url=URL + "?Action=UploadImage", data=b"", headers={"X-Amz-Content-SHA256": digest}
+    )
+    SigV4Auth(CREDS, "ec2", "opennebula").add_auth(req)
+    signed = _replace(received(req), body=b"", payload_sha256=digest)
+    verify_signature(signed, SECRET, now=now())
+    other = hashlib.sha256(b"another image").hexdigest()
+    refused(_replace(signed, payload_sha256=other), "SignatureDoesNotMatch", 403)
