@@ -1,0 +1,579 @@
+"""EC2 instances = OpenNebula VMs: Run, Describe, Terminate, Start, Stop, Reboot.
+
+RunInstances instantiates the VM template whose `EC2_INSTANCE_TYPE` names the type, with an extra
+template (built only by `one.template.build_template`) carrying the AMI disk, the template's own disks
+and CONTEXT, and what econe reads back later (IMAGE_ID, EC2_INSTANCE_TYPE, EC2_CLIENT_TOKEN, EC2_TAGS).
+DescribeInstances pages with oned's own pagination over full VM bodies (`vmpool.infoextended`), since
+the reduced `vmpool.info` body hides every attribute econe stores.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+from one_drivers.econe.actions.filtering import Filters, parse_filters, value_matches
+from one_drivers.econe.actions.images import load_ami
+from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_reason
+from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
+from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
+from one_drivers.one.records import (
+    ImageRecord,
+    TemplateRecord,
+    VmRecord,
+    parse_vm,
+    parse_vm_pool,
+    parse_vm_template_pool,
+    parse_xml,
+    template_from_element,
+)
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.template import TemplateError, build_template
+from one_drivers.query.errors import Ec2Error, invalid_parameter_value
+from one_drivers.query.ids import IMAGE, INSTANCE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INSTANCE_TYPE = "m1.small"  # what EC2 launches when InstanceType is omitted
+MAX_PAGE = 1000  # oned page size for a full listing, and EC2's MaxResults ceiling
+MIN_PAGE = 5  # EC2's MaxResults floor
+DONE_SCAN_PAGE = 500  # reduced bodies of DONE VMs read per call when looking for recent terminations
+CLIENT_TOKEN_WINDOW = 24 * 3600  # a ClientToken is honoured for VMs launched within this window
+CLIENT_TOKEN_SCAN_PAGE = 100
+MAX_INSTANCES_PER_RUN = 100
+
+# Names econe stores in the VM's USER_TEMPLATE (upstream's spelling) and in its CONTEXT.
+IMAGE_ID_ATTR = "IMAGE_ID"
+INSTANCE_TYPE_ATTR = "EC2_INSTANCE_TYPE"
+CLIENT_TOKEN_ATTR = "EC2_CLIENT_TOKEN"
+RESERVATION_ATTR = "EC2_RESERVATION_ID"
+KEYPAIRS_ATTR = "EC2_KEYPAIRS"
+
+_TOKEN_RE = re.compile(r"(a|d):([0-9]{1,9})\Z")
+_CLIENT_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,64}\Z")
+
+
+# --- VM -> EC2 instance ----------------------------------------------------------------------------
+
+
+def reservation_id(vm: VmRecord) -> str:
+    # The first VM of a run carries no attribute: its own id names the reservation.
+    return vm.user_template.get(RESERVATION_ATTR) or f"r-{vm.id:08d}"
+
+
+def image_id_of(vm: VmRecord) -> str:
+    stored = vm.user_template.get(IMAGE_ID_ATTR)
+    if stored:
+        return stored if stored.startswith("ami-") else _format_number(IMAGE.format, stored)
+    first_disk_image = vm.template_value("DISK/IMAGE_ID")
+    return _format_number(IMAGE.format, first_disk_image) if first_disk_image else ""
+
+
+def _format_number(fmt: Callable[[int], str], text: str) -> str:
+    return fmt(int(text)) if text.isdigit() else text
+
+
+def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
+    """The EC2 `Instance` for a VM (full body)."""
+    state = ec2_state(vm.state, vm.lcm_state)
+    instance: dict[str, Any] = {
+        "InstanceId": INSTANCE.format(vm.id),
+        "ImageId": image_id_of(vm),
+        "State": state.as_dict(),
+        "PrivateDnsName": "",
+        "PublicDnsName": "",
+        "StateTransitionReason": "",
+        "AmiLaunchIndex": 0,
+        "InstanceType": vm.user_template.get(INSTANCE_TYPE_ATTR) or "",
+        "LaunchTime": datetime.fromtimestamp(vm.stime, UTC),
+        "Placement": {"AvailabilityZone": zone},
+        "Monitoring": {"State": "disabled"},
+    }
+    key_name = vm.template_value("CONTEXT/EC2_KEYNAME")
+    if key_name:
+        instance["KeyName"] = key_name
+    ips = vm.template_values("NIC/IP")
+    if ips and state is not Ec2State.TERMINATED:
+        # Upstream showed the first NIC's address as both names and addresses.
+        instance["PrivateIpAddress"] = instance["PublicIpAddress"] = ips[0]
+        instance["PrivateDnsName"] = instance["PublicDnsName"] = ips[0]
+    token = vm.user_template.get(CLIENT_TOKEN_ATTR)
+    if token:
+        instance["ClientToken"] = token
+    tags = tags_from_template(vm.user_template)
+    if tags:
+        instance["Tags"] = tags
+    reason = state_reason(vm.state, vm.lcm_state, vm.user_template.get("ERROR") or "")
+    if reason is not None:
+        instance["StateReason"] = reason
+        instance["StateTransitionReason"] = reason["Message"]
+    return instance
+
+
+def reservations(vms: Iterable[VmRecord], zone: str) -> list[dict[str, Any]]:
+    """Instances grouped by reservation, in the order their first instance appears."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for vm in vms:
+        rid = reservation_id(vm)
+        group = by_id.get(rid)
+        if group is None:
+            group = by_id[rid] = {"ReservationId": rid, "OwnerId": str(vm.uid), "Groups": [], "Instances": []}
+        group["Instances"].append(instance_from_vm(vm, zone))
+    return list(by_id.values())
+
+
+# --- lookups ---------------------------------------------------------------------------------------
+
+
+def load_vm(ctx: RequestContext, text: str) -> VmRecord:
+    """The VM named by an instance id, as the signing user sees it (others' VMs do not exist)."""
+    vm_id = INSTANCE.parse(text)
+    try:
+        return parse_vm(ctx.one.vm_info(vm_id))
+    except (OneNotFoundError, OneAuthorizationError):
+        raise INSTANCE.not_found(text) from None
+
+
+def load_vms(ctx: RequestContext, ids: Iterable[str]) -> list[VmRecord]:
+    """Every id checked (all malformed first, then all present) before anything acts on them."""
+    unique = list(dict.fromkeys(ids))
+    for text in unique:
+        INSTANCE.parse(text)
+    return [load_vm(ctx, text) for text in unique]
+
+
+def _expired(vm: VmRecord, ctx: RequestContext, now: float) -> bool:
+    if vm.state is not VmState.DONE:
+        return False
+    if not ctx.config.describe_with_terminated_instances:
+        return True
+    return vm.etime < now - ctx.config.terminated_instances_expiration_time
+
+
+# --- DescribeInstances -----------------------------------------------------------------------------
+
+
+def _state_name(vm: VmRecord) -> list[str]:
+    return [ec2_state(vm.state, vm.lcm_state).ec2_name]
+
+
+def _state_code(vm: VmRecord) -> list[str]:
+    return [str(ec2_state(vm.state, vm.lcm_state).code)]
+
+
+INSTANCE_FILTERS: dict[str, Callable[[VmRecord], Iterable[str]]] = {
+    "instance-id": lambda vm: [INSTANCE.format(vm.id)],
+    "instance-state-name": _state_name,
+    "instance-state-code": _state_code,
+    "instance-type": lambda vm: [vm.user_template.get(INSTANCE_TYPE_ATTR) or ""],
+    "image-id": lambda vm: [image_id_of(vm)],
+    "key-name": lambda vm: [vm.template_value("CONTEXT/EC2_KEYNAME")],
+    "private-ip-address": lambda vm: vm.template_values("NIC/IP"),
+    "ip-address": lambda vm: vm.template_values("NIC/IP"),
+    "client-token": lambda vm: [vm.user_template.get(CLIENT_TOKEN_ATTR) or ""],
+    "reservation-id": lambda vm: [reservation_id(vm)],
+    "owner-id": lambda vm: [str(vm.uid)],
+    "availability-zone": lambda vm: [],  # replaced per request by the configured zone
+}
+
+
+def _vm_tags(vm: VmRecord) -> list[dict[str, str]]:
+    return tags_from_template(vm.user_template)
+
+
+def _phases(filters: Filters[VmRecord]) -> tuple[bool, bool]:
+    """Whether live VMs and terminated VMs can match the state filter at all (skip oned calls if not)."""
+    names = filters.values_of("instance-state-name")
+    if names is None:
+        return True, True
+    terminated = value_matches(names, ["terminated"])
+    live = value_matches(names, [s.ec2_name for s in Ec2State if s is not Ec2State.TERMINATED])
+    return live, terminated
+
+
+def _page_size(params: dict[str, Any]) -> int | None:
+    max_results = params.get("MaxResults")
+    if max_results is None:
+        return None
+    if not MIN_PAGE <= int(max_results) <= MAX_PAGE:
+        raise invalid_parameter_value("MaxResults", f"must be between {MIN_PAGE} and {MAX_PAGE}")
+    return int(max_results)
+
+
+def _parse_token(token: str | None) -> tuple[str, int]:
+    if not token:
+        return "a", 0
+    m = _TOKEN_RE.match(token)
+    if not m:
+        raise Ec2Error("InvalidParameterValue", "The NextToken value is not valid")
+    return m.group(1), int(m.group(2))
+
+
+def recent_terminated_ids(ctx: RequestContext, now: float) -> list[int]:
+    """DONE VMs whose ETIME is within the configured window, newest first.
+
+    Read from the reduced `vmpool.info` bodies (STATE and ETIME are there) in pages; only the few that
+    match are fetched in full afterwards.
+    """
+    cutoff = now - ctx.config.terminated_instances_expiration_time
+    found: list[int] = []
+    start = 0
+    while True:
+        page = parse_vm_pool(ctx.one.vmpool_info(-2, start, -DONE_SCAN_PAGE, int(VmState.DONE)))
+        found.extend(vm.id for vm in page if vm.etime >= cutoff)
+        if len(page) < DONE_SCAN_PAGE:
+            return found
+        start += DONE_SCAN_PAGE
+
+
+def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    zone = ctx.config.zone_name
+    table = dict(INSTANCE_FILTERS)
+    table["availability-zone"] = lambda vm: [zone]
+    filters = parse_filters(params.get("Filters"), table, _vm_tags)
+    ids: list[str] = params.get("InstanceIds") or []
+    page_size = _page_size(params)
+    now = time.time()
+    if ids:
+        if page_size is not None or params.get("NextToken"):
+            raise Ec2Error(
+                "InvalidParameterCombination",
+                "The parameter instancesSet cannot be used with the parameter maxResults",
+            )
+        vms = load_vms(ctx, ids)
+        for vm, text in zip(vms, dict.fromkeys(ids), strict=True):
+            if _expired(vm, ctx, now):
+                raise INSTANCE.not_found(text)
+        return {"Reservations": reservations([vm for vm in vms if filters.matches(vm)], zone)}
+
+    phase, offset = _parse_token(params.get("NextToken"))
+    want_live, want_terminated = _phases(filters)
+    want_terminated = want_terminated and ctx.config.describe_with_terminated_instances
+    fetched: list[VmRecord] = []
+    next_token: str | None = None
+    if phase == "a" and want_live:
+        size = page_size or MAX_PAGE
+        while True:
+            page = parse_vm_pool(ctx.one.vmpool_infoextended(-2, offset, -size, -1))
+            fetched.extend(page)
+            offset += len(page)
+            if len(page) < size:
+                break
+            if page_size is not None:
+                next_token = f"a:{offset}"
+                break
+        if next_token is None:
+            phase, offset = "d", 0
+    elif phase == "a":
+        phase, offset = "d", 0
+    if next_token is None and phase == "d" and want_terminated:
+        done_ids = recent_terminated_ids(ctx, now)
+        room = len(done_ids) if page_size is None else page_size - len(fetched)
+        chunk = done_ids[offset : offset + room]
+        for vm_id in chunk:
+            try:
+                fetched.append(parse_vm(ctx.one.vm_info(vm_id)))
+            except OneNotFoundError:
+                continue  # purged between the two calls
+        if offset + len(chunk) < len(done_ids):
+            next_token = f"d:{offset + len(chunk)}"
+    result: dict[str, Any] = {
+        "Reservations": reservations((vm for vm in fetched if filters.matches(vm)), zone)
+    }
+    if next_token is not None:
+        result["NextToken"] = next_token
+    return result
+
+
+# --- RunInstances ----------------------------------------------------------------------------------
+
+
+def instance_type_template(ctx: RequestContext, instance_type: str) -> TemplateRecord:
+    """The first (lowest id) VM template visible to the user with EC2_INSTANCE_TYPE = the type."""
+    templates = parse_vm_template_pool(ctx.one.templatepool_info(-2, -1, -1))
+    for tmpl in sorted(templates, key=lambda t: t.id):
+        if tmpl.template.get(INSTANCE_TYPE_ATTR) == instance_type:
+            return tmpl
+    raise invalid_parameter_value("InstanceType", f"the instance type '{instance_type}' is not available")
+
+
+def user_keypairs(ctx: RequestContext) -> dict[str, dict[str, str]]:
+    """The user's EC2_KEYPAIRS: base64(JSON {name: {fingerprint, public_key}}) in the user template."""
+    user = parse_xml(ctx.one.user_info(-1), "USER")
+    encoded = template_from_element(user.find("TEMPLATE")).get(KEYPAIRS_ATTR) or ""
+    if not encoded:
+        return {}
+    try:
+        decoded = json.loads(base64.b64decode(encoded, validate=False))
+    except (binascii.Error, ValueError):
+        log.warning("user %s has an unreadable %s attribute", ctx.user, KEYPAIRS_ATTR)
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def public_key_for(ctx: RequestContext, key_name: str) -> str:
+    pair = user_keypairs(ctx).get(key_name)
+    if not isinstance(pair, dict) or "public_key" not in pair:
+        raise Ec2Error("InvalidKeyPair.NotFound", f"The key pair '{key_name}' does not exist")
+    return str(pair["public_key"])
+
+
+def find_by_client_token(ctx: RequestContext, token: str, now: float) -> list[VmRecord]:
+    """The user's VMs launched with this ClientToken, oldest first.
+
+    Newest first from oned, so the scan stops at the first VM launched before the token window.
+    """
+    found: list[VmRecord] = []
+    start = 0
+    while True:
+        page = parse_vm_pool(ctx.one.vmpool_infoextended(-3, start, -CLIENT_TOKEN_SCAN_PAGE, -2))
+        for vm in page:
+            if vm.stime and vm.stime < now - CLIENT_TOKEN_WINDOW:
+                return sorted(found, key=lambda v: v.id)
+            if vm.user_template.get(CLIENT_TOKEN_ATTR) == token:
+                found.append(vm)
+        if len(page) < CLIENT_TOKEN_SCAN_PAGE:
+            return sorted(found, key=lambda v: v.id)
+        start += CLIENT_TOKEN_SCAN_PAGE
+
+
+def run_extra_template(
+    *,
+    image: ImageRecord,
+    tmpl: TemplateRecord,
+    instance_type: str,
+    client_token: str | None,
+    reservation: str | None,
+    tags: list[tuple[str, str]],
+    key_name: str | None,
+    public_key: str | None,
+    user_data: str | None,
+) -> str:
+    """The extra template for `template.instantiate`; oned replaces DISK and CONTEXT wholesale on merge,
+    so the template's own disks and context are repeated after ours."""
+    attrs: list[tuple[str, str | dict[str, str]]] = [("DISK", {"IMAGE_ID": str(image.id)})]
+    attrs.extend(("DISK", disk) for disk in tmpl.template.vectors("DISK"))
+    attrs.append((IMAGE_ID_ATTR, IMAGE.format(image.id)))
+    attrs.append((INSTANCE_TYPE_ATTR, instance_type))
+    if client_token:
+        attrs.append((CLIENT_TOKEN_ATTR, client_token))
+    if reservation:
+        attrs.append((RESERVATION_ATTR, reservation))
+    attrs.extend(tags_to_vectors(tags))
+    context: dict[str, str] = {}
+    for vector in tmpl.template.vectors("CONTEXT"):
+        context.update(vector)
+    if key_name is not None and public_key is not None:
+        context["EC2_PUBLIC_KEY"] = public_key
+        context["EC2_KEYNAME"] = key_name
+    if user_data:
+        context["EC2_USER_DATA"] = user_data
+    if context:
+        attrs.append(("CONTEXT", context))
+    return build_template(attrs)
+
+
+def _terminate_quietly(ctx: RequestContext, vm_id: int) -> None:
+    try:
+        ctx.one.vm_action("terminate-hard", vm_id)
+        log.info("request %s: rolled back VM %d", ctx.request_id, vm_id)
+    except OneError as exc:
+        log.error("request %s: could not roll back VM %d: %s", ctx.request_id, vm_id, exc.message)
+
+
+def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    image_text = str(params["ImageId"]) if params.get("ImageId") else ""
+    if not image_text:
+        raise Ec2Error("MissingParameter", "The request must contain the parameter ImageId")
+    min_count, max_count = int(params["MinCount"]), int(params["MaxCount"])
+    if min_count < 1 or max_count < min_count:
+        raise invalid_parameter_value("MinCount", "MinCount must be at least 1 and at most MaxCount")
+    if max_count > MAX_INSTANCES_PER_RUN:
+        raise Ec2Error(
+            "InstanceLimitExceeded", f"At most {MAX_INSTANCES_PER_RUN} instances can be launched at once"
+        )
+    client_token = params.get("ClientToken") or None
+    if client_token is not None and not _CLIENT_TOKEN_RE.match(client_token):
+        raise invalid_parameter_value("ClientToken", "must be 1 to 64 printable ASCII characters")
+    now = time.time()
+    zone = ctx.config.zone_name
+    if client_token is not None:
+        earlier = find_by_client_token(ctx, client_token, now)
+        if earlier:
+            # The same token answers the same reservation, whatever the rest of the request says.
+            group = reservations(earlier, zone)[0]
+            group["Instances"] = [instance_from_vm(vm, zone) for vm in earlier]
+            return group
+
+    image = load_ami(ctx, image_text)
+    instance_type = str(params.get("InstanceType") or DEFAULT_INSTANCE_TYPE)
+    tmpl = instance_type_template(ctx, instance_type)
+    key_name = params.get("KeyName")
+    public_key = public_key_for(ctx, key_name) if key_name else None
+    tags = tags_from_specifications(params.get("TagSpecifications") or [], "instance")
+    user_data = params.get("UserData")
+
+    def extra(reservation: str | None) -> str:
+        try:
+            return run_extra_template(
+                image=image,
+                tmpl=tmpl,
+                instance_type=instance_type,
+                client_token=client_token,
+                reservation=reservation,
+                tags=tags,
+                key_name=key_name,
+                public_key=public_key,
+                user_data=str(user_data) if user_data else None,
+            )
+        except TemplateError as exc:
+            raise Ec2Error(
+                "InvalidParameterValue", f"A value in the request cannot be stored: {exc}"
+            ) from exc
+
+    first_extra = extra(None)
+    created: list[int] = []
+    with ExitStack() as rollback:
+        later_extra = first_extra
+        for index in range(max_count):
+            try:
+                vm_id = ctx.one.template_instantiate(
+                    tmpl.id, "", False, first_extra if index == 0 else later_extra
+                )
+            except OneError as exc:
+                if len(created) >= min_count:
+                    log.info(
+                        "request %s: launched %d of %d instances (%s)",
+                        ctx.request_id,
+                        len(created),
+                        max_count,
+                        exc.message,
+                    )
+                    break
+                log.warning(
+                    "request %s: only %d of MinCount %d instances launched; rolling back",
+                    ctx.request_id,
+                    len(created),
+                    min_count,
+                )
+                raise
+            created.append(vm_id)
+            rollback.callback(_terminate_quietly, ctx, vm_id)
+            if index == 0:
+                later_extra = extra(f"r-{vm_id:08d}")
+        vms = [parse_vm(ctx.one.vm_info(vm_id)) for vm_id in created]
+        rollback.pop_all()
+    log.info("request %s: launched VMs %s from template %d", ctx.request_id, created, tmpl.id)
+    return {
+        "ReservationId": f"r-{created[0]:08d}",
+        "OwnerId": str(ctx.user_id),
+        "Groups": [],
+        "Instances": [instance_from_vm(vm, zone) for vm in vms],
+    }
+
+
+# --- state changes ---------------------------------------------------------------------------------
+
+Decision = Callable[[VmRecord, Ec2State, dict[str, Any]], str | None]
+
+
+def _incorrect_state(vm: VmRecord, state: Ec2State, verb: str) -> Ec2Error:
+    return Ec2Error(
+        "IncorrectInstanceState",
+        f"The instance '{INSTANCE.format(vm.id)}' is not in a state from which it can be {verb}.",
+    )
+
+
+def _terminate_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str | None:
+    if state is Ec2State.TERMINATED:
+        return None
+    running = vm.state is VmState.ACTIVE and vm.lcm_state is LcmState.RUNNING
+    return "terminate" if running and not params.get("Force") else "terminate-hard"
+
+
+def _start_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str | None:
+    if state in (Ec2State.RUNNING, Ec2State.PENDING):
+        return None
+    if state is Ec2State.STOPPED:
+        return "resume"
+    raise _incorrect_state(vm, state, "started")
+
+
+def _stop_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str | None:
+    if state in (Ec2State.STOPPED, Ec2State.STOPPING):
+        return None
+    if state is Ec2State.RUNNING:
+        return "poweroff-hard" if params.get("Force") else "poweroff"
+    raise _incorrect_state(vm, state, "stopped")
+
+
+def _reboot_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str | None:
+    if state is Ec2State.RUNNING:
+        return "reboot"
+    raise _incorrect_state(vm, state, "rebooted")
+
+
+def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision) -> list[dict[str, Any]]:
+    """Decide for every instance first (a refused one changes nothing), then act and report."""
+    vms = load_vms(ctx, params.get("InstanceIds") or [])
+    plan = [(vm, ec2_state(vm.state, vm.lcm_state)) for vm in vms]
+    actions = [decide(vm, state, params) for vm, state in plan]
+    changes: list[dict[str, Any]] = []
+    for (vm, before), action in zip(plan, actions, strict=True):
+        after = before
+        if action is not None:
+            try:
+                ctx.one.vm_action(action, vm.id)
+            except OneActionError as exc:
+                log.info("request %s: %s on VM %d refused: %s", ctx.request_id, action, vm.id, exc.message)
+                raise _incorrect_state(vm, before, "changed") from exc
+            log.info("request %s: %s on VM %d", ctx.request_id, action, vm.id)
+            try:
+                now_vm = parse_vm(ctx.one.vm_info(vm.id))
+                after = ec2_state(now_vm.state, now_vm.lcm_state)
+            except OneNotFoundError:
+                after = Ec2State.TERMINATED
+        changes.append(
+            {
+                "InstanceId": INSTANCE.format(vm.id),
+                "PreviousState": before.as_dict(),
+                "CurrentState": after.as_dict(),
+            }
+        )
+    return changes
+
+
+def terminate_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return {"TerminatingInstances": change_states(ctx, params, _terminate_action)}
+
+
+def start_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return {"StartingInstances": change_states(ctx, params, _start_action)}
+
+
+def stop_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return {"StoppingInstances": change_states(ctx, params, _stop_action)}
+
+
+def reboot_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    change_states(ctx, params, _reboot_action)
+    return {}
+
+
+HANDLERS: dict[str, Handler] = {
+    "RunInstances": run_instances,
+    "DescribeInstances": describe_instances,
+    "TerminateInstances": terminate_instances,
+    "StartInstances": start_instances,
+    "StopInstances": stop_instances,
+    "RebootInstances": reboot_instances,
+}
