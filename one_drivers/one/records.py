@@ -9,7 +9,7 @@ callers only read a handful of values from it (`template_value` reads one withou
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
@@ -80,6 +80,17 @@ def template_from_element(el: _Element | None) -> Template:
         else:
             attrs.append((tag, child.text or ""))
     return Template(tuple(attrs))
+
+
+def _walk(el: _Element | None, steps: list[str]) -> Iterator[_Element]:
+    """Elements at a simple `A/B/C` path; lxml filters children by tag in C, unlike ElementPath."""
+    if el is None:
+        return
+    if len(steps) == 1:
+        yield from el.iterchildren(steps[0])
+        return
+    for child in el.iterchildren(steps[0]):
+        yield from _walk(child, steps[1:])
 
 
 def _ids(el: _Element | None) -> tuple[int, ...]:
@@ -203,18 +214,13 @@ class VmRecord:
 
     def template_value(self, path: str, default: str = "") -> str:
         """One value of TEMPLATE by path (`MEMORY`, `CONTEXT/EC2_KEYNAME`) without decoding the rest."""
-        if self._template_el is None:
-            return default
-        found = self._template_el.find(path)
-        if found is None:
-            return default
-        return found.text or ""
+        for el in _walk(self._template_el, path.split("/")):
+            return el.text or ""
+        return default
 
     def template_values(self, path: str) -> list[str]:
         """Every value of TEMPLATE at `path`, in document order (`NIC/IP` gives one per NIC)."""
-        if self._template_el is None:
-            return []
-        return [el.text or "" for el in self._template_el.iterfind(path)]
+        return [el.text or "" for el in _walk(self._template_el, path.split("/"))]
 
     @property
     def hostname(self) -> str:
