@@ -1,0 +1,864 @@
+"""The simulator's core: pools, authentication, authorization, filtering and object creation.
+
+One `Cloud` holds every pool behind one re-entrant lock; XML-RPC handlers (`methods.py`) and the
+lifecycle (`lifecycle.py`) call into it. Failures are `OneFailure(code, message, id)` carrying oned's
+own error codes and message forms (see real-6.10.5/index_errors.json), turned into tuples in `wire.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.template import TemplateError, parse_template
+from one_drivers.sim import auth
+from one_drivers.sim.model import (
+    DEFAULT_PERMS,
+    GROUP_USE_PERMS,
+    AddressRange,
+    Attrs,
+    Cluster,
+    Datastore,
+    Group,
+    Host,
+    Image,
+    Owned,
+    User,
+    Vm,
+    VmTemplate,
+    VNet,
+    get_attr,
+)
+from one_drivers.sim.wire import OneFailure
+
+AUTHENTICATION, AUTHORIZATION, NO_EXISTS, ACTION, XML_RPC_API, INTERNAL, ALLOCATE, LOCKED = (
+    0x0100,
+    0x0200,
+    0x0400,
+    0x0800,
+    0x1000,
+    0x2000,
+    0x4000,
+    0x8000,
+)
+USE, MANAGE, ADMIN = 0, 1, 2
+OP_NAMES = ("USE", "MANAGE", "ADMIN")
+
+# Object kinds: (name in "Error getting <name> [id]", name in "perform USE <KIND> [id]", allocate-name kind)
+OBJECT_NAMES = {
+    "vm": ("virtual machine", "VM"),
+    "template": ("virtual machine template", "TEMPLATE"),
+    "image": ("image", "IMAGE"),
+    "vnet": ("virtual network", "NET"),
+    "host": ("host", "HOST"),
+    "user": ("user", "USER"),
+    "group": ("group", "GROUP"),
+    "datastore": ("datastore", "DATASTORE"),
+    "cluster": ("cluster", "CLUSTER"),
+}
+
+# Attributes oned keeps in a VM's TEMPLATE; everything else the user gave lands in USER_TEMPLATE.
+VM_TEMPLATE_KEYS = frozenset(
+    {
+        "CPU",
+        "VCPU",
+        "MEMORY",
+        "DISK",
+        "NIC",
+        "NIC_ALIAS",
+        "NIC_DEFAULT",
+        "CONTEXT",
+        "GRAPHICS",
+        "OS",
+        "FEATURES",
+        "RAW",
+        "INPUT",
+        "PCI",
+        "NUMA_NODE",
+        "TOPOLOGY",
+        "VMGROUP",
+        "SECURITY_GROUP_RULE",
+        "TEMPLATE_ID",
+        "VMID",
+        "SUBMIT_ON_HOLD",
+        "EMULATOR",
+        "CPU_MODEL",
+        "MEMORY_MAX",
+        "VCPU_MAX",
+        "MEMORY_SLOTS",
+        "MEMORY_COST",
+        "CPU_COST",
+        "DISK_COST",
+        "SPICE_OPTIONS",
+        "VROUTER_ID",
+        "TM_MAD_SYSTEM",
+        "AUTOMATIC_REQUIREMENTS",
+        "AUTOMATIC_DS_REQUIREMENTS",
+        "AUTOMATIC_NIC_REQUIREMENTS",
+    }
+)
+
+T = TypeVar("T", bound=Owned)
+G = TypeVar("G")
+
+
+def not_found(kind: str, oid: int) -> OneFailure:
+    return OneFailure(NO_EXISTS, f"Error getting {OBJECT_NAMES[kind][0]} [{oid}].", oid)
+
+
+def parse_text(text: str) -> Attrs:
+    """Template text → attribute list; a syntax error is oned's 8192 `Parse error`."""
+    try:
+        return list(parse_template(text).attributes)
+    except TemplateError as exc:
+        raise OneFailure(INTERNAL, f"Parse error: {exc}") from exc
+
+
+class Cloud:
+    """Every pool of the simulated oned, guarded by one lock."""
+
+    def __init__(
+        self, oneadmin_password: str, serveradmin_password: str, clock: Callable[[], float] = time.time
+    ):
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.users: dict[int, User] = {}
+        self.groups: dict[int, Group] = {}
+        self.clusters: dict[int, Cluster] = {}
+        self.datastores: dict[int, Datastore] = {}
+        self.hosts: dict[int, Host] = {}
+        self.templates: dict[int, VmTemplate] = {}
+        self.images: dict[int, Image] = {}
+        self.vnets: dict[int, VNet] = {}
+        self.vms: dict[int, Vm] = {}
+        self.next_id: dict[str, int] = {
+            "user": 2,
+            "group": 100,
+            "cluster": 100,
+            "datastore": 100,
+            "host": 0,
+            "template": 0,
+            "image": 0,
+            "vnet": 0,
+            "vm": 0,
+        }
+        self.request_seq = 0
+        self._bootstrap(oneadmin_password, serveradmin_password)
+
+    # --- bootstrap --------------------------------------------------------------------------------
+    def _bootstrap(self, oneadmin_password: str, serveradmin_password: str) -> None:
+        """The objects of a fresh oned: users 0/1, groups 0/1, cluster 0, datastores 0/1/2."""
+        self.groups[0] = Group(0, "oneadmin")
+        self.groups[1] = Group(
+            1,
+            "users",
+            [
+                (
+                    "SUNSTONE",
+                    {
+                        "DEFAULT_VIEW": "cloud",
+                        "GROUP_ADMIN_DEFAULT_VIEW": "groupadmin",
+                        "GROUP_ADMIN_VIEWS": "groupadmin,cloud",
+                        "VIEWS": "cloud",
+                    },
+                )
+            ],
+        )
+        for uid, name, pw, driver in (
+            (0, "oneadmin", oneadmin_password, "core"),
+            (1, "serveradmin", serveradmin_password, "server_cipher"),
+        ):
+            hashed = auth.hash_password(pw)
+            self.users[uid] = User(
+                uid,
+                name,
+                0,
+                "oneadmin",
+                hashed,
+                driver,
+                [0],
+                True,
+                [("TOKEN_PASSWORD", auth.hash_password(hashed))],
+            )
+        self.clusters[0] = Cluster(0, "default", [("RESERVED_CPU", ""), ("RESERVED_MEM", "")])
+        base = "/var/lib/one//datastores"
+        common = [("ALLOW_ORPHANS", "YES"), ("RESTRICTED_DIRS", "/"), ("SAFE_DIRS", "/var/tmp")]
+        self.datastores[0] = Datastore(
+            0,
+            0,
+            0,
+            "oneadmin",
+            "oneadmin",
+            "system",
+            GROUP_USE_PERMS,
+            "-",
+            "ssh",
+            f"{base}/0",
+            1,
+            template=[
+                *common,
+                ("DISK_TYPE", "FILE"),
+                ("DS_MIGRATE", "YES"),
+                ("SHARED", "NO"),
+                ("TM_MAD", "ssh"),
+                ("TYPE", "SYSTEM_DS"),
+            ],
+        )
+        image_tmpl = [
+            *common,
+            ("CLONE_TARGET", "SYSTEM"),
+            ("DS_MAD", "fs"),
+            ("LN_TARGET", "SYSTEM"),
+            ("TM_MAD", "ssh"),
+        ]
+        self.datastores[1] = Datastore(
+            1,
+            0,
+            0,
+            "oneadmin",
+            "oneadmin",
+            "default",
+            GROUP_USE_PERMS,
+            "fs",
+            "ssh",
+            f"{base}/1",
+            0,
+            total_mb=258020,
+            free_mb=78357,
+            used_mb=25541,
+            template=[*image_tmpl, ("DISK_TYPE", "FILE"), ("TYPE", "IMAGE_DS")],
+        )
+        self.datastores[2] = Datastore(
+            2,
+            0,
+            0,
+            "oneadmin",
+            "oneadmin",
+            "files",
+            GROUP_USE_PERMS,
+            "fs",
+            "ssh",
+            f"{base}/2",
+            2,
+            total_mb=258020,
+            free_mb=78357,
+            used_mb=25541,
+            template=[*image_tmpl, ("TYPE", "FILE_DS")],
+        )
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def take_id(self, kind: str) -> int:
+        oid = self.next_id[kind]
+        self.next_id[kind] = oid + 1
+        return oid
+
+    # --- authentication ---------------------------------------------------------------------------
+    def user_by_name(self, name: str) -> User | None:
+        for user in self.users.values():
+            if user.name == name:
+                return user
+        return None
+
+    def authenticate(self, session: str) -> User:
+        """The user a session string logs in as, or 256 as oned answers."""
+        failure = OneFailure(AUTHENTICATION, "User couldn't be authenticated, aborting call.")
+        if ":" not in session:
+            raise failure
+        name, secret = session.split(":", 1)
+        user = self.user_by_name(name)
+        if user is None or not user.enabled:
+            raise failure
+        if user.auth_driver == "server_cipher":
+            if ":" in secret:
+                target_name, token = secret.split(":", 1)
+                target = self.user_by_name(target_name)
+                if target is None or not target.enabled:
+                    raise failure
+                if not auth.check_login_token(name, user.password, target_name, token, self.clock()):
+                    raise failure
+                return target
+            if auth.hash_password(secret) == user.password:
+                return user
+            raise failure
+        if user.auth_driver == "public":
+            if secret == user.password:
+                return user
+            raise failure
+        if auth.hash_password(secret) == user.password or (secret == user.password and len(secret) == 64):
+            # 64-hex secrets are accepted as-is too, as the CLI's login tokens carry the hash.
+            return user
+        raise failure
+
+    # --- authorization ----------------------------------------------------------------------------
+    @staticmethod
+    def is_admin(user: User) -> bool:
+        return user.id == 0 or 0 in user.groups
+
+    def allowed(self, user: User, obj: Owned, op: int) -> bool:
+        if self.is_admin(user):
+            return True
+        p = obj.perms
+        if obj.uid == user.id and p[op]:
+            return True
+        if obj.gid in user.groups and p[3 + op]:
+            return True
+        return bool(p[6 + op])
+
+    def authorize(self, user: User, kind: str, obj: Owned, op: int) -> None:
+        if not self.allowed(user, obj, op):
+            raise OneFailure(
+                AUTHORIZATION,
+                f"User [{user.id}] : Not authorized to perform {OP_NAMES[op]} {OBJECT_NAMES[kind][1]} [{obj.id}].",
+            )
+
+    def require_admin(self, user: User, kind: str, oid: int, op: int = ADMIN) -> None:
+        if not self.is_admin(user):
+            raise OneFailure(
+                AUTHORIZATION,
+                f"User [{user.id}] : Not authorized to perform {OP_NAMES[op]} {OBJECT_NAMES[kind][1]} [{oid}].",
+            )
+
+    def get(self, kind: str, pool: dict[int, G], oid: int) -> G:
+        obj = pool.get(oid)
+        if obj is None:
+            raise not_found(kind, oid)
+        return obj
+
+    # --- pool listing -----------------------------------------------------------------------------
+    def filtered(self, user: User, objs: Iterable[T], flag: int) -> list[T]:
+        """oned's pool filter flag: -4 primary group, -3 mine, -2 all visible, -1 mine+groups, >=0 uid."""
+        out = []
+        admin = self.is_admin(user)
+        for obj in objs:
+            if flag == -4:
+                ok = obj.gid == user.gid
+            elif flag == -3:
+                ok = obj.uid == user.id
+            elif flag == -1:
+                ok = obj.uid == user.id or obj.gid in user.groups
+            elif flag >= 0:
+                ok = obj.uid == flag
+            else:
+                ok = True
+            if ok and (admin or self.allowed(user, obj, USE) or obj.uid == user.id):
+                out.append(obj)
+        return out
+
+    @staticmethod
+    def paginate(objs: list[T], start: int, end: int) -> list[T]:
+        """Newest first; `end < -1` is a page of `-end` from offset `start`, else an id range."""
+        ordered = sorted(objs, key=lambda o: o.id, reverse=True)
+        if end < -1:
+            offset = max(start, 0)
+            return ordered[offset : offset - end]
+        if start < 0 and end < 0:
+            return ordered
+        low = max(start, 0)
+        return [o for o in ordered if o.id >= low and (end < 0 or o.id <= end)]
+
+    # --- helpers for names ------------------------------------------------------------------------
+    def check_name_free(self, kind: str, pool: dict[int, T], name: str, uid: int) -> None:
+        for obj in pool.values():
+            if obj.name == name and obj.uid == uid:
+                label = {"template": "TEMPLATE", "image": "IMAGE", "vnet": "NET"}[kind]
+                raise OneFailure(INTERNAL, f"NAME is already taken by {label} {obj.id}.")
+
+    def owner_fields(self, user: User) -> tuple[int, int, str, str]:
+        return user.id, user.gid, user.name, user.gname
+
+    # --- users -------------------------------------------------------------------------------------
+    def allocate_user(self, name: str, password: str, driver: str, groups: list[int]) -> User:
+        if not name or any(c in name for c in " :\t\n"):
+            raise OneFailure(INTERNAL, "Invalid NAME, it cannot contain spaces or colons.")
+        if self.user_by_name(name):
+            raise OneFailure(INTERNAL, f"NAME is already taken by USER {self.user_by_name(name).id}.")  # type: ignore[union-attr]
+        gid = groups[0] if groups else 1
+        group = self.get("group", self.groups, gid)
+        driver = driver or "core"
+        stored = (
+            password
+            if driver == "public"
+            else auth.hash_password(password)
+            if driver in ("core", "server_cipher")
+            else password
+        )
+        uid = self.take_id("user")
+        user = User(uid, name, gid, group.name, stored, driver, sorted(set(groups or [gid])))
+        self.users[uid] = user
+        return user
+
+    def set_password(self, user: User, password: str) -> None:
+        user.password = password if user.auth_driver == "public" else auth.hash_password(password)
+
+    # --- hosts ------------------------------------------------------------------------------------
+    def allocate_host(self, name: str, im_mad: str, vm_mad: str, cluster_id: int) -> Host:
+        if cluster_id == -1:
+            cluster_id = 0
+        cluster = self.get("cluster", self.clusters, cluster_id)
+        for host in self.hosts.values():
+            if host.name == name:
+                raise OneFailure(INTERNAL, f"NAME is already taken by HOST {host.id}.")
+        hid = self.take_id("host")
+        host = Host(hid, name, im_mad, vm_mad, cluster_id, cluster.name)
+        host.template = [("IM_MAD", im_mad), ("VM_MAD", vm_mad), ("RESERVED_CPU", ""), ("RESERVED_MEM", "")]
+        self.hosts[hid] = host
+        return host
+
+    # --- datastores (beyond the bootstrap ones) --------------------------------------------------
+    def allocate_datastore(self, user: User, attrs: Attrs, cluster_id: int = 0) -> Datastore:
+        name = get_attr(attrs, "NAME") or ""
+        if not name:
+            raise OneFailure(INTERNAL, "No NAME in template for Datastore.")
+        dtype = {"IMAGE_DS": 0, "SYSTEM_DS": 1, "FILE_DS": 2}.get(
+            (get_attr(attrs, "TYPE") or "IMAGE_DS").upper(), 0
+        )
+        ds_mad = get_attr(attrs, "DS_MAD") or "-"
+        tm_mad = get_attr(attrs, "TM_MAD") or "ssh"
+        did = self.take_id("datastore")
+        tmpl = [(k, v) for k, v in attrs if k != "NAME"]
+        ds = Datastore(
+            did,
+            *self.owner_fields(user),
+            name,
+            GROUP_USE_PERMS,
+            ds_mad,
+            tm_mad,
+            f"/var/lib/one//datastores/{did}",
+            dtype,
+            cluster_ids=[max(cluster_id, 0)],
+            total_mb=20480,
+            free_mb=20480,
+            used_mb=0,
+            template=tmpl,
+        )
+        self.datastores[did] = ds
+        return ds
+
+    # --- templates --------------------------------------------------------------------------------
+    def allocate_template(self, user: User, text: str) -> VmTemplate:
+        attrs = parse_text(text)
+        name = get_attr(attrs, "NAME") or ""
+        attrs = [(k, v) for k, v in attrs if k != "NAME"]
+        tid = self.next_id["template"]
+        if not name:
+            name = f"template-{tid}"
+        self.check_name_free("template", self.templates, name, user.id)
+        self.take_id("template")
+        tmpl = VmTemplate(
+            tid, *self.owner_fields(user), name, DEFAULT_PERMS, regtime=self.now(), template=attrs
+        )
+        self.templates[tid] = tmpl
+        return tmpl
+
+    # --- images -----------------------------------------------------------------------------------
+    def allocate_image(self, user: User, text: str, ds_id: int) -> Image:
+        attrs = parse_text(text)
+        ds = self.get("datastore", self.datastores, ds_id)
+        self.authorize(user, "datastore", ds, USE)
+        if ds.type != 0 and ds.type != 2:
+            raise OneFailure(INTERNAL, "Cannot allocate images in a system datastore.")
+        name = get_attr(attrs, "NAME") or ""
+        if not name:
+            raise OneFailure(INTERNAL, "No NAME in template.")
+        self.check_name_free("image", self.images, name, user.id)
+        types = {"OS": 0, "CDROM": 1, "DATABLOCK": 2, "KERNEL": 3, "RAMDISK": 4, "CONTEXT": 5}
+        itype_name = (
+            get_attr(attrs, "TYPE")
+            or ("DATABLOCK" if get_attr(attrs, "SIZE") and not get_attr(attrs, "PATH") else "OS")
+        ).upper()
+        if itype_name not in types:
+            raise OneFailure(INTERNAL, f"Unknown value for TYPE: {itype_name}")
+        size_text = get_attr(attrs, "SIZE") or "0"
+        try:
+            size = int(float(size_text))
+        except ValueError as exc:
+            raise OneFailure(INTERNAL, "SIZE must be a positive integer.") from exc
+        persistent = (get_attr(attrs, "PERSISTENT") or "NO").upper() in ("YES", "1", "TRUE")
+        path = get_attr(attrs, "PATH") or ""
+        iid = self.take_id("image")
+        keep = {"NAME", "TYPE", "PERSISTENT", "PATH", "SIZE", "SOURCE", "FORMAT", "FS"}
+        tmpl = [(k, v) for k, v in attrs if k not in keep]
+        if get_attr(tmpl, "DEV_PREFIX") is None:
+            tmpl.append(("DEV_PREFIX", "sd" if itype_name == "DATABLOCK" else "hd"))
+        img = Image(
+            iid,
+            *self.owner_fields(user),
+            name,
+            DEFAULT_PERMS,
+            type=types[itype_name],
+            persistent=int(persistent),
+            regtime=self.now(),
+            source=get_attr(attrs, "SOURCE") or f"{ds.base_path}/{uuid.uuid4().hex}",
+            path=path,
+            format=get_attr(attrs, "FORMAT") or "raw",
+            fs=get_attr(attrs, "FS") or "",
+            size=size,
+            state=1,
+            prev_state=1,
+            datastore_id=ds.id,
+            datastore=ds.name,
+            template=tmpl,
+        )
+        self.images[iid] = img
+        return img
+
+    def image_by_ref(self, user: User, vec: dict[str, str]) -> Image:
+        if "IMAGE_ID" in vec:
+            try:
+                iid = int(vec["IMAGE_ID"])
+            except ValueError as exc:
+                raise OneFailure(INTERNAL, f"Wrong IMAGE_ID {vec['IMAGE_ID']}.") from exc
+            img = self.images.get(iid)
+            if img is None:
+                raise OneFailure(INTERNAL, f"Error getting image [{iid}].", -1)
+            return img
+        name = vec["IMAGE"]
+        uname = vec.get("IMAGE_UNAME", user.name)
+        for img in self.images.values():
+            if img.name == name and img.uname == uname:
+                return img
+        raise OneFailure(INTERNAL, f"Error getting image named {name}.")
+
+    # --- virtual networks -------------------------------------------------------------------------
+    def allocate_vnet(self, user: User, text: str, cluster_id: int) -> VNet:
+        attrs = parse_text(text)
+        name = get_attr(attrs, "NAME") or ""
+        if not name:
+            raise OneFailure(INTERNAL, "No NAME in template.")
+        self.check_name_free("vnet", self.vnets, name, user.id)
+        vid = self.take_id("vnet")
+        ars_attrs = [v for k, v in attrs if k == "AR" and isinstance(v, dict)]
+        tmpl = [(k, v) for k, v in attrs if k not in ("NAME", "AR")]
+        for key, default in (
+            ("OUTER_VLAN_ID", ""),
+            ("PHYDEV", ""),
+            ("SECURITY_GROUPS", "0"),
+            ("VLAN_ID", ""),
+        ):
+            if get_attr(tmpl, key) is None:
+                tmpl.append((key, default))
+        bridge = get_attr(tmpl, "BRIDGE") or f"onebr{vid}"
+        if get_attr(tmpl, "BRIDGE") is None:
+            tmpl.append(("BRIDGE", bridge))
+        if get_attr(tmpl, "BRIDGE_TYPE") is None:
+            tmpl.append(("BRIDGE_TYPE", "linux"))
+        vnet = VNet(
+            vid,
+            *self.owner_fields(user),
+            name,
+            DEFAULT_PERMS,
+            cluster_ids=[max(cluster_id, 0)],
+            bridge=bridge,
+            vn_mad=get_attr(tmpl, "VN_MAD") or "dummy",
+            template=tmpl,
+        )
+        self.vnets[vid] = vnet
+        for ar in ars_attrs:
+            self.add_ar(vnet, ar)
+        return vnet
+
+    def add_ar(self, vnet: VNet, ar: dict[str, str]) -> AddressRange:
+        ip = ar.get("IP", "10.0.0.1")
+        size = int(ar.get("SIZE", "1"))
+        parts = [int(p) for p in ip.split(".")]
+        mac = ar.get("MAC") or "02:00:" + ":".join(f"{p:02x}" for p in parts)
+        ar_id = max((a.ar_id for a in vnet.ars), default=-1) + 1
+        rng = AddressRange(ar_id, ip, mac, size, ar.get("TYPE", "IP4"))
+        vnet.ars.append(rng)
+        return rng
+
+    # --- virtual machines: creation ---------------------------------------------------------------
+    def build_vm(
+        self, user: User, attrs: Attrs, hold: bool, template_id: int | None = None, name: str = ""
+    ) -> Vm:
+        """oned's VM allocate: check, split TEMPLATE/USER_TEMPLATE, expand disks/NICs/context."""
+        memory = get_attr(attrs, "MEMORY")
+        try:
+            mem_ok = memory is not None and int(memory) > 0
+        except ValueError:
+            mem_ok = False
+        if not mem_ok:
+            raise OneFailure(INTERNAL, "MEMORY attribute must be a positive integer value.")
+        cpu = get_attr(attrs, "CPU")
+        if cpu is not None:
+            try:
+                cpu_ok = float(cpu) > 0
+            except ValueError:
+                cpu_ok = False
+            if not cpu_ok:
+                raise OneFailure(INTERNAL, "CPU attribute must be a positive float or integer value.")
+        vid = self.next_id["vm"]
+        vm_name = name or get_attr(attrs, "NAME") or ""
+        if not vm_name:
+            vm_name = f"one-{vid}"
+        tmpl: Attrs = []
+        user_tmpl: Attrs = []
+        for key, value in attrs:
+            if key == "NAME":
+                continue
+            (tmpl if key in VM_TEMPLATE_KEYS else user_tmpl).append((key, value))
+        if hold:
+            tmpl = [(k, v) for k, v in tmpl if k != "SUBMIT_ON_HOLD"] + [("SUBMIT_ON_HOLD", "YES")]
+        if template_id is not None:
+            tmpl.append(("TEMPLATE_ID", str(template_id)))
+        tmpl.append(("VMID", str(vid)))
+        # Disks: images expanded, volatile disks numbered.
+        disk_id = 0
+        expanded: Attrs = []
+        images_used: list[Image] = []
+        leases: list[tuple[AddressRange, int]] = []
+        nics: list[dict[str, str]] = []
+        try:
+            for key, value in tmpl:
+                if key == "DISK" and isinstance(value, dict):
+                    disk = dict(value)
+                    if "IMAGE_ID" in disk or "IMAGE" in disk:
+                        img = self.image_by_ref(user, disk)
+                        self.authorize(user, "image", img, USE)
+                        disk = self._image_disk(img, disk, disk_id)
+                        images_used.append(img)
+                    else:
+                        disk.setdefault("TYPE", "fs")
+                        disk["DISK_ID"] = str(disk_id)
+                        disk.setdefault("TARGET", "sd" + chr(ord("a") + disk_id))
+                    disk_id += 1
+                    expanded.append(("DISK", disk))
+                elif key == "NIC" and isinstance(value, dict):
+                    nic = self._lease_nic(user, dict(value), vid, len(nics), leases)
+                    nics.append(nic)
+                    expanded.append(("NIC", nic))
+                elif key == "GRAPHICS" and isinstance(value, dict):
+                    graphics = dict(value)
+                    graphics.setdefault("PORT", str(5900 + vid))
+                    expanded.append(("GRAPHICS", graphics))
+                elif key == "CONTEXT":
+                    continue
+                else:
+                    expanded.append((key, value))
+        except OneFailure:
+            for rng, offset in leases:
+                rng.leases.pop(offset, None)
+            raise
+        context = next((v for k, v in tmpl if k == "CONTEXT" and isinstance(v, dict)), None)
+        if context is not None:
+            ctx = dict(context)
+            ctx["DISK_ID"] = str(disk_id)
+            ctx.setdefault("TARGET", "hda")
+            for n, nic in enumerate(nics):
+                for field in (
+                    "DNS",
+                    "EXTERNAL",
+                    "GATEWAY",
+                    "IP6",
+                    "IP6_GATEWAY",
+                    "IP6_METHOD",
+                    "IP6_METRIC",
+                    "IP6_PREFIX_LENGTH",
+                    "IP6_ULA",
+                    "MASK",
+                    "METHOD",
+                    "METRIC",
+                    "MTU",
+                    "NETWORK",
+                    "SEARCH_DOMAIN",
+                    "VLAN_ID",
+                    "VROUTER_IP",
+                    "VROUTER_IP6",
+                    "VROUTER_MANAGEMENT",
+                ):
+                    ctx.setdefault(f"ETH{n}_{field}", "")
+                ctx[f"ETH{n}_IP"] = nic.get("IP", "")
+                ctx[f"ETH{n}_MAC"] = nic.get("MAC", "")
+            expanded.append(("CONTEXT", ctx))
+        if nics:
+            for rule_type in ("OUTBOUND", "INBOUND"):
+                expanded.append(
+                    (
+                        "SECURITY_GROUP_RULE",
+                        {
+                            "PROTOCOL": "ALL",
+                            "RULE_TYPE": rule_type,
+                            "SECURITY_GROUP_ID": "0",
+                            "SECURITY_GROUP_NAME": "default",
+                        },
+                    )
+                )
+        public_cloud = any(k == "PUBLIC_CLOUD" for k, _ in user_tmpl)
+        expanded.append(("AUTOMATIC_DS_REQUIREMENTS", '("CLUSTERS/ID" @> 0)'))
+        if nics:
+            expanded.append(("AUTOMATIC_NIC_REQUIREMENTS", '("CLUSTERS/ID" @> 0)'))
+        cloud_part = "(PUBLIC_CLOUD = YES)" if public_cloud else "!(PUBLIC_CLOUD = YES)"
+        expanded.append(
+            ("AUTOMATIC_REQUIREMENTS", f"(CLUSTER_ID = 0) & {cloud_part} & !(PIN_POLICY = PINNED)")
+        )
+        if not any(k == "OS" for k, _ in expanded):
+            expanded.append(("OS", {"UUID": str(uuid.uuid4())}))
+        self.take_id("vm")
+        now = self.now()
+        vm = Vm(
+            vid,
+            *self.owner_fields(user),
+            vm_name,
+            DEFAULT_PERMS,
+            state=VmState.HOLD if hold else VmState.PENDING,
+            prev_state=VmState.HOLD if hold else VmState.PENDING,
+            stime=now,
+            template=expanded,
+            user_template=user_tmpl,
+        )
+        for img in images_used:
+            if vid not in img.vms:
+                img.vms.append(vid)
+            img.state = 2 if not img.persistent else 8
+        for rng, offset in leases:
+            rng.leases[offset] = vid
+        self.vms[vid] = vm
+        return vm
+
+    def _image_disk(self, img: Image, given: dict[str, str], disk_id: int) -> dict[str, str]:
+        ds = self.datastores.get(img.datastore_id)
+        prefix = get_attr(img.template, "DEV_PREFIX") or "hd"
+        disk = {
+            "ALLOW_ORPHANS": "NO",
+            "CLONE": "NO" if img.persistent else "YES",
+            "CLONE_TARGET": "SYSTEM",
+            "CLUSTER_ID": "0",
+            "DATASTORE": img.datastore,
+            "DATASTORE_ID": str(img.datastore_id),
+            "DEV_PREFIX": prefix,
+            "DISK_ID": str(disk_id),
+            "DISK_SNAPSHOT_TOTAL_SIZE": "0",
+            "DISK_TYPE": "FILE",
+            "DRIVER": img.format,
+            "FORMAT": img.format,
+            "IMAGE": img.name,
+            "IMAGE_ID": str(img.id),
+            "IMAGE_STATE": str(img.state if img.state != 1 else 2),
+            "LN_TARGET": "NONE",
+            "ORIGINAL_SIZE": str(img.size),
+            "READONLY": "NO",
+            "SAVE": "YES" if img.persistent else "NO",
+            "SIZE": str(img.size),
+            "SOURCE": img.source,
+            "TARGET": prefix + chr(ord("a") + disk_id),
+            "TM_MAD": ds.tm_mad if ds else "ssh",
+            "TYPE": "FILE",
+        }
+        if img.persistent:
+            disk["PERSISTENT"] = "YES"
+        for key, value in given.items():
+            if key not in ("IMAGE_ID", "IMAGE", "IMAGE_UNAME"):
+                disk[key] = value
+        return disk
+
+    def _lease_nic(
+        self, user: User, nic: dict[str, str], vid: int, nic_id: int, leases: list[tuple[AddressRange, int]]
+    ) -> dict[str, str]:
+        vnet: VNet | None = None
+        if "NETWORK_ID" in nic:
+            vnet = self.vnets.get(int(nic["NETWORK_ID"])) if nic["NETWORK_ID"].isdigit() else None
+        elif "NETWORK" in nic:
+            uname = nic.get("NETWORK_UNAME", user.name)
+            vnet = next(
+                (v for v in self.vnets.values() if v.name == nic["NETWORK"] and v.uname == uname), None
+            )
+        if vnet is None:
+            raise OneFailure(
+                INTERNAL, f"Error getting virtual network [{nic.get('NETWORK_ID', nic.get('NETWORK', ''))}]."
+            )
+        self.authorize(user, "vnet", vnet, USE)
+        from one_drivers.sim.docs import offset_ip, offset_mac
+
+        taken = {(id(r), o) for r, o in leases}
+        for rng in vnet.ars:
+            for offset in range(rng.size):
+                if offset not in rng.leases and (id(rng), offset) not in taken:
+                    leases.append((rng, offset))
+                    out = {
+                        "AR_ID": str(rng.ar_id),
+                        "BRIDGE": vnet.bridge,
+                        "BRIDGE_TYPE": vnet.bridge_type,
+                        "CLUSTER_ID": str(vnet.cluster_ids[0] if vnet.cluster_ids else 0),
+                        "IP": offset_ip(rng.ip, offset),
+                        "MAC": offset_mac(rng.mac, offset),
+                        "NAME": f"NIC{nic_id}",
+                        "NETWORK": vnet.name,
+                        "NETWORK_ID": str(vnet.id),
+                        "NIC_ID": str(nic_id),
+                        "SECURITY_GROUPS": get_attr(vnet.template, "SECURITY_GROUPS") or "0",
+                        "TARGET": f"one-{vid}-{nic_id}",
+                        "VN_MAD": vnet.vn_mad,
+                    }
+                    for key, value in nic.items():
+                        if key not in ("NETWORK_ID", "NETWORK", "NETWORK_UNAME"):
+                            out[key] = value
+                    return out
+        raise OneFailure(INTERNAL, f"Cannot get IP/MAC lease from virtual network {vnet.id}.")
+
+    def release_resources(self, vm: Vm) -> None:
+        """On DONE: free leases and detach images, as oned does."""
+        for vnet in self.vnets.values():
+            for rng in vnet.ars:
+                for offset in [o for o, v in rng.leases.items() if v == vm.id]:
+                    del rng.leases[offset]
+        for img in self.images.values():
+            if vm.id in img.vms:
+                img.vms.remove(vm.id)
+                if not img.vms:
+                    img.state = 1
+
+    def next_request_id(self) -> int:
+        self.request_seq += 1
+        return self.request_seq
+
+    # --- fast bulk creation for tests and benchmarks ------------------------------------------------
+    def bulk_vms(
+        self,
+        count: int,
+        *,
+        uid: int = 0,
+        state: VmState = VmState.PENDING,
+        lcm: LcmState = LcmState.LCM_INIT,
+        name_prefix: str = "bulk",
+        user_template: Attrs | None = None,
+    ) -> list[int]:
+        """Create `count` VMs directly in the pool (no drivers, no scheduler); returns their ids."""
+        owner = self.users[uid]
+        now = self.now()
+        out = []
+        for _ in range(count):
+            vid = self.take_id("vm")
+            vm = Vm(
+                vid,
+                owner.id,
+                owner.gid,
+                owner.name,
+                owner.gname,
+                f"{name_prefix}-{vid}",
+                DEFAULT_PERMS,
+                state=state,
+                lcm_state=lcm,
+                prev_state=state,
+                prev_lcm_state=lcm,
+                stime=now,
+                template=[
+                    ("CPU", "1"),
+                    ("MEMORY", "512"),
+                    ("VCPU", "1"),
+                    ("VMID", str(vid)),
+                    (
+                        "AUTOMATIC_REQUIREMENTS",
+                        "(CLUSTER_ID = 0) & !(PUBLIC_CLOUD = YES) & !(PIN_POLICY = PINNED)",
+                    ),
+                ],
+                user_template=list(user_template or [("LABELS", "bulk"), ("EC2_INSTANCE_TYPE", "m1.small")]),
+            )
+            self.vms[vid] = vm
+            out.append(vid)
+        return out

@@ -1,0 +1,425 @@
+"""The XML documents the simulator returns, element for element as oned 6.10.5 writes them.
+
+Element names and order follow the recorded `real-6.10.5/*.xml`; template attributes are sorted by
+name (oned keeps them in a multimap) and their values wrapped in CDATA. Pools are the object bodies
+joined under the pool root; VMs come in two bodies, the full one and the reduced one of `vmpool.info`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from xml.sax.saxutils import escape
+
+from one_drivers.sim.model import (
+    Attrs,
+    Cluster,
+    Datastore,
+    Group,
+    History,
+    Host,
+    Image,
+    Owned,
+    User,
+    Vm,
+    VmTemplate,
+    VNet,
+)
+
+PERM_NAMES = (
+    "OWNER_U",
+    "OWNER_M",
+    "OWNER_A",
+    "GROUP_U",
+    "GROUP_M",
+    "GROUP_A",
+    "OTHER_U",
+    "OTHER_M",
+    "OTHER_A",
+)
+QUOTAS = "<DATASTORE_QUOTA></DATASTORE_QUOTA><NETWORK_QUOTA></NETWORK_QUOTA><VM_QUOTA></VM_QUOTA><IMAGE_QUOTA></IMAGE_QUOTA>"
+
+# What VirtualMachineTemplate::to_xml_short keeps of the user template (spec econe.md §6).
+SHORT_USER_TEMPLATE = frozenset(
+    {
+        "LABELS",
+        "ERROR",
+        "SCHED_MESSAGE",
+        "SCHED_RANK",
+        "SCHED_DS_RANK",
+        "SCHED_REQUIREMENTS",
+        "SCHED_DS_REQUIREMENTS",
+        "USER_PRIORITY",
+        "PUBLIC_CLOUD",
+        "SCHED_ACTION",
+    }
+)
+SHORT_DISK = (
+    "DISK_ID",
+    "DATASTORE",
+    "DATASTORE_ID",
+    "IMAGE",
+    "IMAGE_ID",
+    "SIZE",
+    "TYPE",
+    "CLONE",
+    "CLONE_TARGET",
+    "LN_TARGET",
+    "DISK_SNAPSHOT_TOTAL_SIZE",
+)
+SHORT_NIC = (
+    "IP",
+    "IP6",
+    "IP6_GLOBAL",
+    "IP6_ULA",
+    "MAC",
+    "NETWORK",
+    "NETWORK_ID",
+    "NIC_ID",
+    "SECURITY_GROUPS",
+)
+SHORT_GRAPHICS = ("LISTEN", "PORT", "TYPE")
+
+
+def cdata(value: str) -> str:
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def text(value: object) -> str:
+    return escape(str(value))
+
+
+def ids(tag: str, values: Iterable[int]) -> str:
+    inner = "".join(f"<ID>{v}</ID>" for v in values)
+    return f"<{tag}>{inner}</{tag}>"
+
+
+def attrs_xml(attrs: Attrs) -> str:
+    """Template attributes sorted by name (stable for repeated names), vector members sorted too."""
+    out = []
+    for name, value in sorted(attrs, key=lambda a: a[0]):
+        if isinstance(value, dict):
+            inner = "".join(f"<{k}>{cdata(v)}</{k}>" for k, v in sorted(value.items()))
+            out.append(f"<{name}>{inner}</{name}>")
+        else:
+            out.append(f"<{name}>{cdata(value)}</{name}>")
+    return "".join(out)
+
+
+def template_xml(attrs: Attrs, tag: str = "TEMPLATE", empty_short: bool = False) -> str:
+    if not attrs and empty_short:
+        return f"<{tag}/>"
+    return f"<{tag}>{attrs_xml(attrs)}</{tag}>"
+
+
+def perms_xml(perms: tuple[int, ...]) -> str:
+    inner = "".join(f"<{n}>{v}</{n}>" for n, v in zip(PERM_NAMES, perms, strict=True))
+    return f"<PERMISSIONS>{inner}</PERMISSIONS>"
+
+
+def owner_xml(obj: Owned) -> str:
+    return (
+        f"<ID>{obj.id}</ID><UID>{obj.uid}</UID><GID>{obj.gid}</GID><UNAME>{text(obj.uname)}</UNAME>"
+        f"<GNAME>{text(obj.gname)}</GNAME><NAME>{text(obj.name)}</NAME>{perms_xml(obj.perms)}"
+    )
+
+
+# --- users and groups -------------------------------------------------------------------------
+def user_body(user: User) -> str:
+    return (
+        f"<ID>{user.id}</ID><GID>{user.gid}</GID>{ids('GROUPS', user.groups)}<GNAME>{text(user.gname)}</GNAME>"
+        f"<NAME>{text(user.name)}</NAME><PASSWORD>{cdata(user.password)}</PASSWORD>"
+        f"<AUTH_DRIVER>{cdata(user.auth_driver)}</AUTH_DRIVER><ENABLED>{int(user.enabled)}</ENABLED>"
+        f"{template_xml(user.template)}"
+    )
+
+
+def user_xml(user: User) -> str:
+    return f"<USER>{user_body(user)}{QUOTAS}<DEFAULT_USER_QUOTAS>{QUOTAS}</DEFAULT_USER_QUOTAS></USER>"
+
+
+def userpool_xml(users: Iterable[User]) -> str:
+    body = "".join(f"<USER>{user_body(u)}</USER><QUOTAS><ID>{u.id}</ID>{QUOTAS}</QUOTAS>" for u in users)
+    return f"<USER_POOL>{body}<DEFAULT_USER_QUOTAS>{QUOTAS}</DEFAULT_USER_QUOTAS></USER_POOL>"
+
+
+def group_body(group: Group, members: list[int]) -> str:
+    return (
+        f"<ID>{group.id}</ID><NAME>{text(group.name)}</NAME>{template_xml(group.template)}"
+        f"{ids('USERS', members)}<ADMINS></ADMINS>"
+    )
+
+
+def group_xml(group: Group, members: list[int]) -> str:
+    return (
+        f"<GROUP>{group_body(group, members)}{QUOTAS}"
+        f"<DEFAULT_GROUP_QUOTAS>{QUOTAS}</DEFAULT_GROUP_QUOTAS></GROUP>"
+    )
+
+
+def grouppool_xml(groups: Iterable[tuple[Group, list[int]]]) -> str:
+    body = "".join(
+        f"<GROUP>{group_body(g, m)}</GROUP><QUOTAS><ID>{g.id}</ID>{QUOTAS}</QUOTAS>" for g, m in groups
+    )
+    return f"<GROUP_POOL>{body}<DEFAULT_GROUP_QUOTAS>{QUOTAS}</DEFAULT_GROUP_QUOTAS></GROUP_POOL>"
+
+
+# --- infrastructure ---------------------------------------------------------------------------
+def cluster_xml(cluster: Cluster, hosts: list[int], datastores: list[int], vnets: list[int]) -> str:
+    return (
+        f"<CLUSTER><ID>{cluster.id}</ID><NAME>{text(cluster.name)}</NAME>{ids('HOSTS', hosts)}"
+        f"{ids('DATASTORES', datastores)}{ids('VNETS', vnets)}{template_xml(cluster.template)}</CLUSTER>"
+    )
+
+
+def datastore_xml(ds: Datastore, images: list[int]) -> str:
+    return (
+        f"<DATASTORE>{owner_xml(ds)}<DS_MAD>{cdata(ds.ds_mad)}</DS_MAD><TM_MAD>{cdata(ds.tm_mad)}</TM_MAD>"
+        f"<BASE_PATH>{cdata(ds.base_path)}</BASE_PATH><TYPE>{ds.type}</TYPE><DISK_TYPE>{ds.disk_type}</DISK_TYPE>"
+        f"<STATE>{ds.state}</STATE>{ids('CLUSTERS', ds.cluster_ids)}<TOTAL_MB>{ds.total_mb}</TOTAL_MB>"
+        f"<FREE_MB>{ds.free_mb}</FREE_MB><USED_MB>{ds.used_mb}</USED_MB>{ids('IMAGES', images)}"
+        f"{template_xml(ds.template)}</DATASTORE>"
+    )
+
+
+def _numa_nodes_xml(host: Host) -> str:
+    nodes: dict[str, list[str]] = {}
+    for vec in host.numa:
+        node = vec.get("NODE_ID", "0")
+        part = nodes.setdefault(node, [])
+        kind = vec.get("_KIND", "")
+        if kind == "CORE":
+            cpus = ",".join(f"{c}:-1" for c in vec.get("CPUS", "").split(",") if c)
+            free = len([c for c in vec.get("CPUS", "").split(",") if c])
+            part.append(
+                f"<CORE><CPUS>{cdata(cpus)}</CPUS><DEDICATED>{cdata('NO')}</DEDICATED>"
+                f"<FREE>{cdata(str(free))}</FREE><ID>{cdata(vec.get('ID', '0'))}</ID></CORE>"
+            )
+        elif kind == "HUGEPAGE":
+            part.append(
+                f"<HUGEPAGE><PAGES>{cdata(vec.get('PAGES', '0'))}</PAGES><SIZE>{cdata(vec.get('SIZE', '0'))}</SIZE>"
+                f"<USAGE>{cdata('0')}</USAGE></HUGEPAGE>"
+            )
+        elif kind == "MEMORY_NODE":
+            part.append(
+                f"<MEMORY><DISTANCE>{cdata(vec.get('DISTANCE', '').strip())}</DISTANCE>"
+                f"<TOTAL>{cdata(vec.get('TOTAL', '0'))}</TOTAL><USAGE>{cdata('0')}</USAGE></MEMORY>"
+            )
+    # CORE, HUGEPAGE, MEMORY children are sorted by name inside a node, as oned does.
+    order = {"<CORE>": 0, "<HUGEPAGE>": 1, "<MEMORY>": 2}
+    out = []
+    for node, parts in nodes.items():
+        parts.sort(key=lambda p: order[p[: p.index(">") + 1]])
+        out.append(f"<NODE>{''.join(parts)}<NODE_ID>{cdata(node)}</NODE_ID></NODE>")
+    return "<NUMA_NODES>" + "".join(out) + "</NUMA_NODES>"
+
+
+def _host_monitoring_xml(host: Host) -> str:
+    if not host.monitor_time:
+        return "<MONITORING/>"
+    mon = dict((k, v) for k, v in host.monitoring if isinstance(v, str))
+    capacity = "".join(
+        f"<{tag}>{cdata(mon[key])}</{tag}>"
+        for tag, key in (
+            ("FREE_CPU", "FREECPU"),
+            ("FREE_MEMORY", "FREEMEMORY"),
+            ("USED_CPU", "USEDCPU"),
+            ("USED_MEMORY", "USEDMEMORY"),
+        )
+        if key in mon
+    )
+    system = "".join(f"<{k}>{cdata(mon[k])}</{k}>" for k in ("NETRX", "NETTX") if k in mon)
+    numa: dict[str, list[str]] = {}
+    for name, vec in host.monitoring:
+        if isinstance(vec, dict) and name in ("HUGEPAGE", "MEMORY_NODE"):
+            node = vec.get("NODE_ID", "0")
+            if name == "HUGEPAGE":
+                numa.setdefault(node, []).append(
+                    f"<HUGEPAGE><FREE>{cdata(vec.get('FREE', '0'))}</FREE><SIZE>{cdata(vec.get('SIZE', '0'))}</SIZE></HUGEPAGE>"
+                )
+            else:
+                numa.setdefault(node, []).append(
+                    f"<MEMORY><FREE>{cdata(vec.get('FREE', '0'))}</FREE><USED>{cdata(vec.get('USED', '0'))}</USED></MEMORY>"
+                )
+    numa_xml = "".join(
+        f"<NUMA_NODE>{''.join(parts)}<NODE_ID>{cdata(node)}</NODE_ID></NUMA_NODE>"
+        for node, parts in numa.items()
+    )
+    return (
+        f"<MONITORING><TIMESTAMP>{host.monitor_time}</TIMESTAMP><ID>{host.id}</ID>"
+        f"<CAPACITY>{capacity}</CAPACITY><SYSTEM>{system}</SYSTEM>{numa_xml}</MONITORING>"
+    )
+
+
+def host_xml(
+    host: Host, vms: list[int], mem_usage: int, cpu_usage: int, template: Attrs | None = None
+) -> str:
+    free_disk, max_disk, used_disk = host.ds_usage
+    pci = "".join(
+        "<PCI>" + "".join(f"<{k}>{cdata(v)}</{k}>" for k, v in sorted({**p, "VMID": "-1"}.items())) + "</PCI>"
+        for p in host.pci
+    )
+    share = (
+        f"<HOST_SHARE><MEM_USAGE>{mem_usage}</MEM_USAGE><CPU_USAGE>{cpu_usage}</CPU_USAGE>"
+        f"<TOTAL_MEM>{host.total_mem}</TOTAL_MEM><TOTAL_CPU>{host.total_cpu}</TOTAL_CPU>"
+        f"<MAX_MEM>{host.total_mem}</MAX_MEM><MAX_CPU>{host.total_cpu}</MAX_CPU>"
+        f"<RUNNING_VMS>{len(vms)}</RUNNING_VMS><VMS_THREAD>1</VMS_THREAD>"
+        f"<DATASTORES><DISK_USAGE>{cdata('0')}</DISK_USAGE><FREE_DISK>{cdata(str(free_disk))}</FREE_DISK>"
+        f"<MAX_DISK>{cdata(str(max_disk))}</MAX_DISK><USED_DISK>{cdata(str(used_disk))}</USED_DISK></DATASTORES>"
+        f"<PCI_DEVICES>{pci}</PCI_DEVICES>{_numa_nodes_xml(host)}</HOST_SHARE>"
+    )
+    return (
+        f"<HOST><ID>{host.id}</ID><NAME>{text(host.name)}</NAME><STATE>{host.state}</STATE>"
+        f"<PREV_STATE>{host.prev_state}</PREV_STATE><IM_MAD>{cdata(host.im_mad)}</IM_MAD>"
+        f"<VM_MAD>{cdata(host.vm_mad)}</VM_MAD><CLUSTER_ID>{host.cluster_id}</CLUSTER_ID>"
+        f"<CLUSTER>{text(host.cluster)}</CLUSTER>{share}{ids('VMS', vms)}"
+        f"{template_xml(host.template if template is None else template)}{_host_monitoring_xml(host)}</HOST>"
+    )
+
+
+def vnet_xml(vnet: VNet, updated_vms: list[int]) -> str:
+    used = sum(len(ar.leases) for ar in vnet.ars)
+    ars = []
+    for ar in vnet.ars:
+        leases = "".join(
+            f"<LEASE><IP>{cdata(offset_ip(ar.ip, off))}</IP><MAC>{cdata(offset_mac(ar.mac, off))}</MAC>"
+            f"<VM>{cdata(str(vm))}</VM></LEASE>"
+            for off, vm in sorted(ar.leases.items())
+        )
+        leases_xml = f"<LEASES>{leases}</LEASES>" if leases else "<LEASES/>"
+        ars.append(
+            f"<AR><AR_ID>{cdata(str(ar.ar_id))}</AR_ID><IP>{cdata(ar.ip)}</IP><MAC>{cdata(ar.mac)}</MAC>"
+            f"<SIZE>{cdata(str(ar.size))}</SIZE><TYPE>{cdata(ar.type)}</TYPE>"
+            f"<MAC_END>{cdata(offset_mac(ar.mac, ar.size - 1))}</MAC_END>"
+            f"<IP_END>{cdata(offset_ip(ar.ip, ar.size - 1))}</IP_END>"
+            f"<USED_LEASES>{len(ar.leases)}</USED_LEASES>{leases_xml}</AR>"
+        )
+    return (
+        f"<VNET>{owner_xml(vnet)}{ids('CLUSTERS', vnet.cluster_ids)}<BRIDGE>{cdata(vnet.bridge)}</BRIDGE>"
+        f"<BRIDGE_TYPE>{cdata(vnet.bridge_type)}</BRIDGE_TYPE><STATE>{cdata(str(vnet.state))}</STATE>"
+        f"<PREV_STATE>{cdata(str(vnet.state))}</PREV_STATE><PARENT_NETWORK_ID/><VN_MAD>{cdata(vnet.vn_mad)}</VN_MAD>"
+        f"<PHYDEV/><VLAN_ID/><OUTER_VLAN_ID/><VLAN_ID_AUTOMATIC>0</VLAN_ID_AUTOMATIC>"
+        f"<OUTER_VLAN_ID_AUTOMATIC>0</OUTER_VLAN_ID_AUTOMATIC><USED_LEASES>{used}</USED_LEASES>"
+        f"<VROUTERS></VROUTERS>{ids('UPDATED_VMS', updated_vms)}<OUTDATED_VMS></OUTDATED_VMS>"
+        f"<UPDATING_VMS></UPDATING_VMS><ERROR_VMS></ERROR_VMS>{template_xml(vnet.template)}"
+        f"<AR_POOL>{''.join(ars)}</AR_POOL></VNET>"
+    )
+
+
+def offset_ip(ip: str, offset: int) -> str:
+    parts = [int(p) for p in ip.split(".")]
+    value = (parts[0] << 24 | parts[1] << 16 | parts[2] << 8 | parts[3]) + offset
+    return ".".join(str((value >> s) & 255) for s in (24, 16, 8, 0))
+
+
+def offset_mac(mac: str, offset: int) -> str:
+    value = int(mac.replace(":", ""), 16) + offset
+    raw = f"{value:012x}"
+    return ":".join(raw[i : i + 2] for i in range(0, 12, 2))
+
+
+# --- templates and images ---------------------------------------------------------------------
+def vmtemplate_xml(tmpl: VmTemplate, attrs: Attrs | None = None) -> str:
+    return (
+        f"<VMTEMPLATE>{owner_xml(tmpl)}<REGTIME>{tmpl.regtime}</REGTIME>"
+        f"{template_xml(tmpl.template if attrs is None else attrs)}</VMTEMPLATE>"
+    )
+
+
+def image_xml(img: Image) -> str:
+    return (
+        f"<IMAGE>{owner_xml(img)}<TYPE>{img.type}</TYPE><DISK_TYPE>{img.disk_type}</DISK_TYPE>"
+        f"<PERSISTENT>{img.persistent}</PERSISTENT><REGTIME>{img.regtime}</REGTIME>"
+        f"<SOURCE>{cdata(img.source)}</SOURCE><PATH>{cdata(img.path)}</PATH><FORMAT>{cdata(img.format)}</FORMAT>"
+        f"<FS>{cdata(img.fs)}</FS><SIZE>{img.size}</SIZE><STATE>{img.state}</STATE>"
+        f"<PREV_STATE>{img.prev_state}</PREV_STATE><RUNNING_VMS>{len(img.vms)}</RUNNING_VMS>"
+        f"<CLONING_OPS>0</CLONING_OPS><CLONING_ID>-1</CLONING_ID><TARGET_SNAPSHOT>-1</TARGET_SNAPSHOT>"
+        f"<DATASTORE_ID>{img.datastore_id}</DATASTORE_ID><DATASTORE>{text(img.datastore)}</DATASTORE>"
+        f"{ids('VMS', img.vms)}{ids('CLONES', img.clones)}<APP_CLONES></APP_CLONES>{template_xml(img.template)}"
+        f"<SNAPSHOTS><ALLOW_ORPHANS>{cdata('NO')}</ALLOW_ORPHANS><CURRENT_BASE>{cdata('-1')}</CURRENT_BASE>"
+        f"<NEXT_SNAPSHOT>{cdata('0')}</NEXT_SNAPSHOT></SNAPSHOTS><BACKUP_INCREMENTS></BACKUP_INCREMENTS>"
+        f"<BACKUP_DISK_IDS></BACKUP_DISK_IDS></IMAGE>"
+    )
+
+
+# --- virtual machines -------------------------------------------------------------------------
+def _history_full(vm_id: int, h: History) -> str:
+    return (
+        f"<HISTORY><OID>{vm_id}</OID><SEQ>{h.seq}</SEQ><HOSTNAME>{text(h.hostname)}</HOSTNAME><HID>{h.hid}</HID>"
+        f"<CID>{h.cid}</CID><STIME>{h.stime}</STIME><ETIME>{h.etime}</ETIME><VM_MAD>{cdata(h.vm_mad)}</VM_MAD>"
+        f"<TM_MAD>{cdata(h.tm_mad)}</TM_MAD><DS_ID>{h.ds_id}</DS_ID><PSTIME>{h.pstime}</PSTIME>"
+        f"<PETIME>{h.petime}</PETIME><RSTIME>{h.rstime}</RSTIME><RETIME>{h.retime}</RETIME>"
+        f"<ESTIME>{h.estime}</ESTIME><EETIME>{h.eetime}</EETIME><ACTION>{h.action}</ACTION>"
+        f"<UID>{h.uid}</UID><GID>{h.gid}</GID><REQUEST_ID>{h.request_id}</REQUEST_ID></HISTORY>"
+    )
+
+
+def vm_full_xml(vm: Vm) -> str:
+    """The body of `vm.info` / `vmpool.infoextended` (cached on the VM until it changes)."""
+    if vm.full_xml is not None:
+        return vm.full_xml
+    lock = (
+        f"<LOCK><LOCKED>{vm.lock.level}</LOCKED><OWNER>{vm.lock.owner}</OWNER><TIME>{vm.lock.time}</TIME>"
+        f"<REQ_ID>{vm.lock.req_id}</REQ_ID></LOCK>"
+        if vm.lock
+        else ""
+    )
+    history = "".join(_history_full(vm.id, h) for h in vm.history)
+    history_xml = f"<HISTORY_RECORDS>{history}</HISTORY_RECORDS>" if history else "<HISTORY_RECORDS/>"
+    body = (
+        f"<VM>{owner_xml(vm)}{lock}<LAST_POLL>{vm.last_poll}</LAST_POLL><STATE>{int(vm.state)}</STATE>"
+        f"<LCM_STATE>{int(vm.lcm_state)}</LCM_STATE><PREV_STATE>{int(vm.prev_state)}</PREV_STATE>"
+        f"<PREV_LCM_STATE>{int(vm.prev_lcm_state)}</PREV_LCM_STATE><RESCHED>{vm.resched}</RESCHED>"
+        f"<STIME>{vm.stime}</STIME><ETIME>{vm.etime}</ETIME><DEPLOY_ID>{text(vm.deploy_id)}</DEPLOY_ID>"
+        f"<MONITORING>{attrs_xml(vm.monitoring)}</MONITORING><SCHED_ACTIONS></SCHED_ACTIONS>"
+        f"{template_xml(vm.template)}{template_xml(vm.user_template, 'USER_TEMPLATE', empty_short=True)}"
+        f"{history_xml}<BACKUPS><BACKUP_CONFIG/><BACKUP_IDS></BACKUP_IDS></BACKUPS></VM>"
+    )
+    vm.full_xml = body
+    return body
+
+
+def _short_vector(name: str, vec: dict[str, str], keys: tuple[str, ...]) -> str:
+    inner = "".join(f"<{k}>{cdata(vec[k])}</{k}>" for k in keys if k in vec)
+    return f"<{name}>{inner}</{name}>"
+
+
+def vm_short_xml(vm: Vm) -> str:
+    """The reduced body of `vmpool.info` (oned's to_xml_short), cached until the VM changes."""
+    if vm.short_xml is not None:
+        return vm.short_xml
+    tmpl = vm.template
+
+    def plain(name: str) -> str:
+        for k, v in tmpl:
+            if k == name and isinstance(v, str):
+                return text(v)
+        return ""
+
+    parts = [f"<CPU>{plain('CPU')}</CPU><MEMORY>{plain('MEMORY')}</MEMORY><VCPU>{plain('VCPU')}</VCPU>"]
+    for kind, keys in (("DISK", SHORT_DISK), ("NIC", SHORT_NIC), ("GRAPHICS", SHORT_GRAPHICS)):
+        for k, v in tmpl:
+            if k == kind and isinstance(v, dict):
+                parts.append(_short_vector(kind, v, keys))
+    user = [(k, v) for k, v in vm.user_template if k in SHORT_USER_TEMPLATE]
+    h = vm.current
+    history = (
+        f"<HISTORY_RECORDS><HISTORY><OID>{vm.id}</OID><SEQ>{h.seq}</SEQ><HOSTNAME>{cdata(h.hostname)}</HOSTNAME>"
+        f"<HID>{h.hid}</HID><CID>{h.cid}</CID><DS_ID>{h.ds_id}</DS_ID><VM_MAD>{cdata(h.vm_mad)}</VM_MAD>"
+        f"<TM_MAD>{cdata(h.tm_mad)}</TM_MAD><ACTION>{cdata(str(h.action))}</ACTION></HISTORY></HISTORY_RECORDS>"
+        if h
+        else "<HISTORY_RECORDS/>"
+    )
+    body = (
+        f"<VM><ID>{vm.id}</ID><UID>{vm.uid}</UID><GID>{vm.gid}</GID><UNAME>{text(vm.uname)}</UNAME>"
+        f"<GNAME>{text(vm.gname)}</GNAME><NAME>{text(vm.name)}</NAME><LAST_POLL>0</LAST_POLL>"
+        f"<STATE>{int(vm.state)}</STATE><LCM_STATE>{int(vm.lcm_state)}</LCM_STATE><RESCHED>{vm.resched}</RESCHED>"
+        f"<STIME>{vm.stime}</STIME><ETIME>{vm.etime}</ETIME><DEPLOY_ID>{text(vm.deploy_id)}</DEPLOY_ID>"
+        f"<TEMPLATE>{''.join(parts)}</TEMPLATE><MONITORING/>"
+        f"{template_xml(user, 'USER_TEMPLATE', empty_short=True)}{history}</VM>"
+    )
+    vm.short_xml = body
+    return body
+
+
+def pool_xml(root: str, bodies: Iterable[str]) -> str:
+    return f"<{root}>{''.join(bodies)}</{root}>"

@@ -1,0 +1,217 @@
+"""Driver programs run as oned runs them, and the monitord listener.
+
+A `DriverProcess` is started with `execlp(exe, exe, ARGUMENTS)` semantics (ARGUMENTS is ONE argv
+element), gets `INIT`, must answer `INIT SUCCESS`, then exchanges one-line messages; each reply line
+goes to a callback. `MonitordListener` receives the host agents' `<TYPE> <STATUS> <host> <time>
+<base64(zlib(text))>` messages over UDP and TCP on loopback (decoded here: `mad/monitord.py` had no
+decoder when this was written).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import socket
+import socketserver
+import subprocess
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+INIT_TIMEOUT = 10.0
+
+
+class DriverError(Exception):
+    pass
+
+
+def split_command(command: str) -> list[str]:
+    """`"<exe> <arguments...>"` → `[exe, arguments]`: the arguments stay ONE argv element, as in oned."""
+    exe, _, args = command.strip().partition(" ")
+    return [exe, args.strip()]
+
+
+class DriverProcess:
+    """One long-running driver program speaking oned's line protocol over its stdin/stdout."""
+
+    def __init__(
+        self, name: str, command: str, env: Mapping[str, str], on_line: Callable[[str], None]
+    ) -> None:
+        self.name = name
+        self.command = command
+        self.on_line = on_line
+        self._write_lock = threading.Lock()
+        argv = split_command(command)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=dict(env),
+            close_fds=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._stdin = self.proc.stdin
+        self._stdout = self.proc.stdout
+        self._init_done = threading.Event()
+        self._init_ok = False
+        self._reader = threading.Thread(target=self._read_loop, name=f"sim-driver-{name}", daemon=True)
+        self._reader.start()
+        self.send("INIT")
+        if not self._init_done.wait(INIT_TIMEOUT) or not self._init_ok:
+            self.stop()
+            raise DriverError(f"driver {name} ({command}) did not answer INIT SUCCESS")
+        log.info("driver %s started: %s (pid %d)", name, command, self.proc.pid)
+
+    def _read_loop(self) -> None:
+        for raw in self._stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if not line:
+                continue
+            if not self._init_done.is_set() and line.startswith("INIT"):
+                self._init_ok = line.startswith("INIT SUCCESS")
+                self._init_done.set()
+                continue
+            try:
+                self.on_line(line)
+            except Exception:  # a bad reply must not kill the reader; oned logs and goes on
+                log.exception("driver %s: could not apply %r", self.name, line[:200])
+        self._init_done.set()
+
+    def send(self, line: str) -> None:
+        data = (line + "\n").encode("utf-8")
+        with self._write_lock:
+            try:
+                self._stdin.write(data)
+                self._stdin.flush()
+            except (BrokenPipeError, ValueError) as exc:
+                raise DriverError(f"driver {self.name} is gone") from exc
+
+    def stop(self) -> None:
+        try:
+            self.send("FINALIZE")
+            self._stdin.close()
+        except (DriverError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=3)
+        for stream in (self._stdout,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+# --- monitord messages --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MonitorMessage:
+    type: str
+    status: str
+    host_id: int
+    timestamp: int
+    text: str
+
+
+def decode_payload(payload: str) -> str:
+    """base64(zlib(text)) → text; plain base64 and plain text are accepted too."""
+    payload = payload.strip()
+    if not payload or payload == "-":
+        return ""
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return payload
+    try:
+        return zlib.decompress(raw).decode("utf-8", "replace")
+    except zlib.error:
+        return raw.decode("utf-8", "replace")
+
+
+def encode_payload(text: str) -> str:
+    return base64.b64encode(zlib.compress(text.encode("utf-8"))).decode("ascii")
+
+
+def parse_monitor_line(line: str) -> MonitorMessage | None:
+    parts = line.strip().split(" ", 4)
+    if len(parts) < 4:
+        return None
+    try:
+        host_id = int(parts[2])
+        stamp = int(parts[3])
+    except ValueError:
+        return None
+    payload = parts[4] if len(parts) > 4 else ""
+    return MonitorMessage(parts[0], parts[1], host_id, stamp, decode_payload(payload))
+
+
+class MonitordListener:
+    """UDP + TCP on 127.0.0.1:<port>; each decoded message goes to `on_message`."""
+
+    def __init__(self, on_message: Callable[[MonitorMessage], None], port: int = 0) -> None:
+        self.on_message = on_message
+        listener = self
+
+        class Udp(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                data = self.request[0]
+                for line in data.decode("utf-8", "replace").splitlines():
+                    listener._deliver(line)
+
+        class Tcp(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                for raw in self.rfile:
+                    listener._deliver(raw.decode("utf-8", "replace"))
+
+        class UdpServer(socketserver.ThreadingUDPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        class TcpServer(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.tcp = TcpServer(("127.0.0.1", port), Tcp)
+        self.port = int(self.tcp.server_address[1])
+        self.udp = UdpServer(("127.0.0.1", self.port), Udp)
+        self._threads = [
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+            for s in (self.tcp, self.udp)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _deliver(self, line: str) -> None:
+        msg = parse_monitor_line(line)
+        if msg is None:
+            log.warning("monitord: unreadable message %r", line[:120])
+            return
+        try:
+            self.on_message(msg)
+        except Exception:
+            log.exception("monitord: could not apply %s for host %d", msg.type, msg.host_id)
+
+    def stop(self) -> None:
+        for server in (self.tcp, self.udp):
+            server.shutdown()
+            server.server_close()
+
+
+def send_udp(port: int, line: str) -> None:
+    """Send one monitord line over UDP (what a host agent does); used by tests."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto((line + "\n").encode("utf-8"), ("127.0.0.1", port))
+
+
+def driver_env(endpoint: str, auth_file: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["ONE_XMLRPC"] = endpoint
+    env["ONE_AUTH"] = auth_file
+    return env

@@ -1,0 +1,811 @@
+"""VM lifecycle, scheduler and driver dispatch of the simulator, with oned's state numbers.
+
+Each user action moves the VM into oned's transient LCM state and hands the work to the host's VMM
+driver: `dummy` answers at once (like one_vmm_dummy), a configured program gets the real line
+(`DEPLOY  <id> <base64 VMM_DRIVER_ACTION_DATA>`) and its reply is applied when it arrives, exactly
+as oned does (DEPLOY SUCCESS stores DEPLOY_ID → RUNNING, FAILURE → BOOT_FAILURE, ...).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.template import TemplateError, parse_template
+from one_drivers.sim import docs
+from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
+from one_drivers.sim.drivers import DriverError, DriverProcess, MonitorMessage, decode_payload, encode_payload
+from one_drivers.sim.model import Attrs, History, Host, Vm, get_attr, get_vectors, set_attr
+from one_drivers.sim.requirements import RequirementError, evaluate
+from one_drivers.sim.wire import OneFailure
+
+log = logging.getLogger(__name__)
+
+A = LcmState
+S = VmState
+
+# History ACTION numbers (VMActions::Action, 6.10).
+ACTION_IDS = {
+    "none": 0,
+    "migrate": 1,
+    "live-migrate": 2,
+    "undeploy": 5,
+    "undeploy-hard": 6,
+    "hold": 7,
+    "release": 8,
+    "stop": 9,
+    "suspend": 10,
+    "resume": 11,
+    "delete": 13,
+    "delete-recreate": 14,
+    "reboot": 15,
+    "reboot-hard": 16,
+    "resched": 17,
+    "unresched": 18,
+    "poweroff": 19,
+    "poweroff-hard": 20,
+    "terminate": 27,
+    "terminate-hard": 28,
+    "deploy": 30,
+}
+
+RUNNING_ONLY = {(S.ACTIVE, A.RUNNING)}
+# Where each vm.action is allowed: (STATE, LCM_STATE) pairs; LCM None = any non-ACTIVE state's LCM_INIT.
+ALLOWED: dict[str, set[tuple[VmState, LcmState]]] = {
+    "terminate": {
+        (S.ACTIVE, A.RUNNING),
+        (S.ACTIVE, A.UNKNOWN),
+        (S.POWEROFF, A.LCM_INIT),
+        (S.SUSPENDED, A.LCM_INIT),
+        (S.STOPPED, A.LCM_INIT),
+        (S.UNDEPLOYED, A.LCM_INIT),
+        (S.PENDING, A.LCM_INIT),
+        (S.HOLD, A.LCM_INIT),
+    },
+    "terminate-hard": {
+        (S.ACTIVE, A.RUNNING),
+        (S.ACTIVE, A.UNKNOWN),
+        (S.POWEROFF, A.LCM_INIT),
+        (S.SUSPENDED, A.LCM_INIT),
+        (S.STOPPED, A.LCM_INIT),
+        (S.UNDEPLOYED, A.LCM_INIT),
+        (S.PENDING, A.LCM_INIT),
+        (S.HOLD, A.LCM_INIT),
+    },
+    "poweroff": RUNNING_ONLY,
+    "poweroff-hard": {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN)},
+    "reboot": RUNNING_ONLY,
+    "reboot-hard": {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN)},
+    "undeploy": {(S.ACTIVE, A.RUNNING), (S.POWEROFF, A.LCM_INIT)},
+    "undeploy-hard": {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN), (S.POWEROFF, A.LCM_INIT)},
+    "stop": {(S.ACTIVE, A.RUNNING), (S.SUSPENDED, A.LCM_INIT)},
+    "suspend": RUNNING_ONLY,
+    "resume": {
+        (S.POWEROFF, A.LCM_INIT),
+        (S.SUSPENDED, A.LCM_INIT),
+        (S.STOPPED, A.LCM_INIT),
+        (S.UNDEPLOYED, A.LCM_INIT),
+        (S.ACTIVE, A.UNKNOWN),
+    },
+    "hold": {(S.PENDING, A.LCM_INIT)},
+    "release": {(S.HOLD, A.LCM_INIT)},
+    "resched": RUNNING_ONLY,
+    "unresched": RUNNING_ONLY,
+}
+
+# Dummy probe output (shape of what one_im_dummy reported on the recorded 6.10.5).
+DUMMY_SYSTEM_HOST = """ARCH=x86_64
+HYPERVISOR=dummy
+MODELNAME="Dummy(R) Core @ 3.2GHz"
+CPUSPEED=3200
+TOTALMEMORY=16777216
+TOTALCPU=800
+DS_LOCATION_USED_MB=9720
+DS_LOCATION_TOTAL_MB=20480
+DS_LOCATION_FREE_MB=20480
+KVM_CPU_MODELS="486 pentium qemu32 kvm64"
+KVM_CPU_FEATURES="vme,ds,acpi"
+CORE = [ NODE_ID="0", ID="0", CPUS="0,16,32,48"]
+HUGEPAGE = [ SIZE = "2048", PAGES = "1024", NODE_ID = "0" ]
+MEMORY_NODE = [ NODE_ID = "0", TOTAL = "8388608", DISTANCE = "0 1 " ]
+CORE = [ NODE_ID="1", ID="8", CPUS="8,24,40,56"]
+HUGEPAGE = [ SIZE = "2048", PAGES = "1024", NODE_ID = "1" ]
+MEMORY_NODE = [ NODE_ID = "1", TOTAL = "8388608", DISTANCE = "1 0 " ]
+PCI = [ ADDRESS = "0000:02:00:0", BUS = "02", CLASS = "0300", CLASS_NAME = "VGA compatible controller", DEVICE = "0863", DEVICE_NAME = "C79 [GeForce 9400M]", DOMAIN = "0000", FUNCTION = "0", SHORT_ADDRESS = "02:00.0", SLOT = "00", TYPE = "10de:0863:0300", VENDOR = "10de", VENDOR_NAME = "NVIDIA Corporation", NUMA_NODE="1" ]
+"""
+DUMMY_MONITOR_HOST = """HUGEPAGE = [ SIZE = "2048", FREE = "1024", NODE_ID = "0"]
+MEMORY_NODE = [ NODE_ID = "0", FREE = "1864759", USED = "6043439"]
+HUGEPAGE = [ SIZE = "2048", FREE = "1024", NODE_ID = "1"]
+MEMORY_NODE = [ NODE_ID = "1", FREE = "3814305", USED = "7994969"]
+USEDMEMORY=5645895
+FREEMEMORY=11131321
+USEDCPU=619
+FREECPU=181
+NETTX=1241307203246698
+NETRX=50104108822222
+"""
+SHARE_KEYS = frozenset(
+    {
+        "TOTALCPU",
+        "TOTALMEMORY",
+        "DS_LOCATION_USED_MB",
+        "DS_LOCATION_TOTAL_MB",
+        "DS_LOCATION_FREE_MB",
+        "CORE",
+        "HUGEPAGE",
+        "MEMORY_NODE",
+        "PCI",
+        "VM",
+        "HOSTNAME_",
+    }
+)
+
+HOST_MONITORED, HOST_ERROR, HOST_DISABLED, HOST_OFFLINE = 2, 3, 4, 8
+
+
+@dataclass
+class Pending:
+    """The driver action a VM waits for."""
+
+    action: str
+    started: float = field(default_factory=time.time)
+
+
+class Lifecycle:
+    """State machine + dispatch. All methods expect `cloud.lock` held (it is re-entrant)."""
+
+    def __init__(
+        self,
+        cloud: Cloud,
+        var_dir: Path,
+        vmm: dict[str, str],
+        im: dict[str, str],
+        driver_env: Callable[[], dict[str, str]],
+    ) -> None:
+        self.cloud = cloud
+        self.var_dir = var_dir
+        self.vmm_commands = dict(vmm)
+        self.im_commands = dict(im)
+        self.driver_env = driver_env
+        self.vmm_procs: dict[str, DriverProcess] = {}
+        self.im_procs: dict[str, DriverProcess] = {}
+        self.pending: dict[int, Pending] = {}
+        self.monitor_port = 0
+        self.deploy_seq: dict[int, int] = {}
+        self.on_change: Callable[[], None] = lambda: None
+
+    # --- drivers -------------------------------------------------------------------------------------
+    def _vmm(self, name: str) -> DriverProcess | None:
+        if name not in self.vmm_commands:
+            return None
+        proc = self.vmm_procs.get(name)
+        if proc is None or proc.proc.poll() is not None:
+            proc = DriverProcess(name, self.vmm_commands[name], self.driver_env(), self._vmm_line)
+            self.vmm_procs[name] = proc
+        return proc
+
+    def _im(self, name: str) -> DriverProcess | None:
+        if name not in self.im_commands:
+            return None
+        proc = self.im_procs.get(name)
+        if proc is None or proc.proc.poll() is not None:
+            proc = DriverProcess(name, self.im_commands[name], self.driver_env(), self._im_line)
+            self.im_procs[name] = proc
+        return proc
+
+    def stop_drivers(self) -> None:
+        for proc in [*self.vmm_procs.values(), *self.im_procs.values()]:
+            proc.stop()
+        self.vmm_procs.clear()
+        self.im_procs.clear()
+
+    def _vmm_line(self, line: str) -> None:
+        parts = line.split(" ", 3)
+        if parts[0] == "LOG" or len(parts) < 3:
+            log.info("vmm: %s", line[:300])
+            return
+        action, result, oid = parts[0], parts[1], parts[2]
+        info = parts[3] if len(parts) > 3 else "-"
+        try:
+            vm_id = int(oid)
+        except ValueError:
+            log.warning("vmm: reply without a VM id: %r", line[:200])
+            return
+        with self.cloud.lock:
+            self.vmm_reply(action, vm_id, result == "SUCCESS", info)
+            self.on_change()
+
+    def _im_line(self, line: str) -> None:
+        parts = line.split(" ", 4)
+        if len(parts) >= 4 and parts[0] == "START_MONITOR":
+            try:
+                host_id = int(parts[2])
+            except ValueError:
+                return
+            with self.cloud.lock:
+                host = self.cloud.hosts.get(host_id)
+                if host is None:
+                    return
+                if parts[1] != "SUCCESS":
+                    self._set_host_state(host, HOST_ERROR)
+                    set_attr(host.template, "ERROR", decode_payload(parts[4]) if len(parts) > 4 else "")
+                    return
+                text = decode_payload(parts[4]) if len(parts) > 4 else ""
+                self._apply_monitor_messages(host, text)
+                self.on_change()
+        else:
+            log.info("im: %s", line[:300])
+
+    # --- hosts -------------------------------------------------------------------------------------------
+    def host_added(self, host: Host) -> None:
+        """Monitor a new host: dummy at once, a configured IM program with START_MONITOR."""
+        if host.im_mad == "dummy":
+            self.apply_system(host, DUMMY_SYSTEM_HOST, set_hostname=True)
+            self.apply_monitor(host, DUMMY_MONITOR_HOST, self.cloud.now())
+            self._set_host_state(host, HOST_MONITORED)
+            return
+        proc = self._im(host.im_mad)
+        if proc is None:
+            return  # oned would leave it in INIT/ERROR: no driver of that name
+        action = (
+            f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}<MONITOR_CONFIGURATION>"
+            f"<DATASTORE_LOCATION>{docs.cdata('/var/lib/one//datastores')}</DATASTORE_LOCATION>"
+            f"<NETWORK><ADDRESS>{docs.cdata('127.0.0.1')}</ADDRESS><MONITOR_ADDRESS>{docs.cdata('127.0.0.1')}"
+            f"</MONITOR_ADDRESS><PORT>{docs.cdata(str(self.monitor_port))}</PORT><PRIKEY>{docs.cdata('')}</PRIKEY>"
+            f"<PUBKEY>{docs.cdata('')}</PUBKEY><THREADS>{docs.cdata('8')}</THREADS></NETWORK>"
+            f"<PROBES_PERIOD><BEACON_HOST>{docs.cdata('30')}</BEACON_HOST><MONITOR_HOST>{docs.cdata('120')}"
+            f"</MONITOR_HOST><MONITOR_VM>{docs.cdata('30')}</MONITOR_VM><STATE_VM>{docs.cdata('5')}</STATE_VM>"
+            f"<SYNC_STATE_VM>{docs.cdata('180')}</SYNC_STATE_VM><SYSTEM_HOST>{docs.cdata('600')}</SYSTEM_HOST>"
+            f"</PROBES_PERIOD></MONITOR_CONFIGURATION></MONITOR_DRIVER_ACTION>"
+        )
+        try:
+            proc.send(f"START_MONITOR - {host.id} 0 {encode_payload(action)}")
+        except DriverError:
+            self._set_host_state(host, HOST_ERROR)
+
+    def _host_brief(self, host: Host) -> str:
+        return (
+            f"<HOST><ID>{host.id}</ID><NAME>{docs.text(host.name)}</NAME><STATE>{host.state}</STATE>"
+            f"<PREV_STATE>{host.prev_state}</PREV_STATE><IM_MAD>{docs.cdata(host.im_mad)}</IM_MAD>"
+            f"<VM_MAD>{docs.cdata(host.vm_mad)}</VM_MAD><CLUSTER_ID>{host.cluster_id}</CLUSTER_ID>"
+            f"<CLUSTER>{docs.text(host.cluster)}</CLUSTER></HOST>"
+        )
+
+    def _set_host_state(self, host: Host, state: int) -> None:
+        if host.state != state:
+            host.prev_state, host.state = host.state, state
+
+    def apply_system(self, host: Host, text: str, set_hostname: bool = False) -> None:
+        try:
+            attrs = list(parse_template(text).attributes)
+        except TemplateError:
+            log.warning("host %d: unreadable SYSTEM_HOST", host.id)
+            return
+        flat = {k: v for k, v in attrs if isinstance(v, str)}
+        host.total_cpu = int(float(flat.get("TOTALCPU", host.total_cpu)))
+        host.total_mem = int(float(flat.get("TOTALMEMORY", host.total_mem)))
+        if "DS_LOCATION_TOTAL_MB" in flat:
+            host.ds_usage = (
+                int(flat.get("DS_LOCATION_FREE_MB", "0")),
+                int(flat.get("DS_LOCATION_TOTAL_MB", "0")),
+                int(flat.get("DS_LOCATION_USED_MB", "0")),
+            )
+        host.pci = [v for k, v in attrs if k == "PCI" and isinstance(v, dict)]
+        host.numa = [
+            {**v, "_KIND": k}
+            for k, v in attrs
+            if k in ("CORE", "HUGEPAGE", "MEMORY_NODE") and isinstance(v, dict)
+        ]
+        for key, value in attrs:
+            if key in SHARE_KEYS:
+                continue
+            set_attr(host.template, key, value)
+        if set_hostname and get_attr(host.template, "HOSTNAME") is None:
+            set_attr(host.template, "HOSTNAME", host.name)
+
+    def apply_monitor(self, host: Host, text: str, stamp: int) -> None:
+        try:
+            host.monitoring = list(parse_template(text).attributes)
+        except TemplateError:
+            return
+        host.monitor_time = stamp or self.cloud.now()
+
+    def _apply_monitor_messages(self, host: Host, text: str) -> None:
+        """The <MONITOR_MESSAGES> document of a START_MONITOR reply (base64 children)."""
+        import xml.etree.ElementTree as ET
+
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError:
+            log.warning("host %d: unreadable START_MONITOR reply", host.id)
+            return
+        stamp = int(root.findtext("TIMESTAMP") or self.cloud.now())
+        for child in root:
+            if child.tag == "TIMESTAMP" or not (child.text or "").strip():
+                continue
+            body = base64.b64decode(child.text or "").decode("utf-8", "replace")
+            self.apply_message(MonitorMessage(child.tag, "SUCCESS", host.id, stamp, body))
+
+    def apply_message(self, msg: MonitorMessage) -> None:
+        """A monitord message from a host agent: host system/monitoring, VM monitoring and state."""
+        with self.cloud.lock:
+            host = self.cloud.hosts.get(msg.host_id)
+            if host is None:
+                return
+            if msg.status != "SUCCESS":
+                if msg.type in ("SYSTEM_HOST", "MONITOR_HOST"):
+                    self._set_host_state(host, HOST_ERROR)
+                return
+            if msg.type == "SYSTEM_HOST":
+                self.apply_system(host, msg.text)
+                if host.state in (0, HOST_ERROR):
+                    self._set_host_state(host, HOST_MONITORED)
+            elif msg.type == "MONITOR_HOST":
+                self.apply_monitor(host, msg.text, msg.timestamp)
+                if host.state in (0, HOST_ERROR):
+                    self._set_host_state(host, HOST_MONITORED)
+            elif msg.type == "BEACON_HOST":
+                pass
+            elif msg.type == "MONITOR_VM":
+                self._apply_vm_monitor(host, msg)
+            elif msg.type == "STATE_VM":
+                self._apply_vm_states(host, msg)
+            self.on_change()
+
+    def _vm_vectors(self, text: str) -> list[dict[str, str]]:
+        try:
+            return [v for k, v in parse_template(text).attributes if k == "VM" and isinstance(v, dict)]
+        except TemplateError:
+            return []
+
+    def _find_vm(self, host: Host, vec: dict[str, str]) -> Vm | None:
+        try:
+            vm = self.cloud.vms.get(int(vec.get("ID", "-1")))
+        except ValueError:
+            vm = None
+        if vm is None and vec.get("DEPLOY_ID"):
+            vm = next(
+                (v for v in self.cloud.vms.values() if v.deploy_id == vec["DEPLOY_ID"] and v.state != S.DONE),
+                None,
+            )
+        return vm
+
+    def _apply_vm_monitor(self, host: Host, msg: MonitorMessage) -> None:
+        for vec in self._vm_vectors(msg.text):
+            vm = self._find_vm(host, vec)
+            if vm is None or vm.state == S.DONE:
+                continue
+            raw = vec.get("MONITOR", "")
+            try:
+                text = base64.b64decode(raw).decode("utf-8", "replace") if raw else ""
+                attrs: Attrs = [(k, v) for k, v in parse_template(text).attributes if isinstance(v, str)]
+            except (ValueError, TemplateError):
+                attrs = []
+            attrs += [("ID", str(vm.id)), ("TIMESTAMP", str(msg.timestamp))]
+            vm.monitoring = attrs
+            vm.last_poll = msg.timestamp
+            vm.touch()
+
+    def _apply_vm_states(self, host: Host, msg: MonitorMessage) -> None:
+        for vec in self._vm_vectors(msg.text):
+            vm = self._find_vm(host, vec)
+            if vm is None:
+                continue
+            state = vec.get("STATE", "")
+            if vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state == "POWEROFF":
+                self._close_history(vm, "poweroff")
+                vm.set_state(S.POWEROFF)
+            elif vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state in ("UNKNOWN", "FAILURE"):
+                vm.set_lcm(A.UNKNOWN)
+            elif state == "RUNNING" and (
+                vm.state == S.POWEROFF or (vm.state == S.ACTIVE and vm.lcm_state == A.UNKNOWN)
+            ):
+                if vm.state == S.POWEROFF:
+                    self._open_history(vm, self.cloud.hosts.get(vm.current.hid) if vm.current else host)
+                vm.set_lcm(A.RUNNING)
+
+    # --- VM actions ----------------------------------------------------------------------------------------
+    def check_lock(self, user_id: int, vm: Vm, op: int) -> None:
+        if vm.lock is None:
+            return
+        level = vm.lock.level
+        if level == 4 or op + 1 >= level:
+            raise OneFailure(AUTHORIZATION, f"User [{user_id}] : VM is locked. [{vm.id}].")
+
+    def action(self, vm: Vm, name: str, uid: int = 0, gid: int = 0) -> None:
+        if name not in ALLOWED:
+            raise OneFailure(ACTION, f'Action "{name}" is not supported')
+        if (vm.state, vm.lcm_state) not in ALLOWED[name]:
+            raise OneFailure(
+                ACTION,
+                f'Error performing action "{name}": This action is not available for state {vm.state_label}',
+            )
+        handler = getattr(self, "_do_" + name.replace("-", "_"))
+        if vm.current is not None and vm.state not in (S.PENDING, S.HOLD):
+            h = vm.current
+            h.action, h.uid, h.gid, h.request_id = ACTION_IDS[name], uid, gid, self.cloud.next_request_id()
+        handler(vm)
+        vm.touch()
+
+    def _do_hold(self, vm: Vm) -> None:
+        vm.set_state(S.HOLD)
+
+    def _do_release(self, vm: Vm) -> None:
+        vm.set_state(S.PENDING)
+
+    def _do_resched(self, vm: Vm) -> None:
+        vm.resched = 1
+
+    def _do_unresched(self, vm: Vm) -> None:
+        vm.resched = 0
+
+    def _do_reboot(self, vm: Vm) -> None:
+        self._send(vm, "REBOOT")
+
+    def _do_reboot_hard(self, vm: Vm) -> None:
+        self._send(vm, "RESET")
+
+    def _do_poweroff(self, vm: Vm) -> None:
+        vm.set_lcm(A.SHUTDOWN_POWEROFF)
+        self._send(vm, "SHUTDOWN")
+
+    def _do_poweroff_hard(self, vm: Vm) -> None:
+        vm.set_lcm(A.SHUTDOWN_POWEROFF)
+        self._send(vm, "CANCEL")
+
+    def _do_suspend(self, vm: Vm) -> None:
+        vm.set_lcm(A.SAVE_SUSPEND)
+        self._send(vm, "SAVE")
+
+    def _do_stop(self, vm: Vm) -> None:
+        if vm.state == S.SUSPENDED:
+            vm.set_lcm(A.EPILOG_STOP)
+            self._finish(vm, "stop", S.STOPPED)
+            return
+        vm.set_lcm(A.SAVE_STOP)
+        self._send(vm, "SAVE")
+
+    def _do_undeploy(self, vm: Vm, hard: bool = False) -> None:
+        if vm.state == S.POWEROFF:
+            vm.set_lcm(A.EPILOG_UNDEPLOY)
+            self._finish(vm, "undeploy", S.UNDEPLOYED)
+            return
+        vm.set_lcm(A.SHUTDOWN_UNDEPLOY)
+        self._send(vm, "CANCEL" if hard else "SHUTDOWN")
+
+    def _do_undeploy_hard(self, vm: Vm) -> None:
+        self._do_undeploy(vm, hard=True)
+
+    def _do_terminate(self, vm: Vm, hard: bool = False) -> None:
+        if vm.state in (S.PENDING, S.HOLD):
+            self._done(vm)
+            return
+        if vm.state != S.ACTIVE:
+            # From POWEROFF/UNDEPLOYED/STOPPED/SUSPENDED oned runs only the epilog, no VMM action.
+            vm.set_lcm(A.EPILOG)
+            self._done(vm)
+            return
+        vm.set_lcm(A.SHUTDOWN)
+        self._send(vm, "CANCEL" if hard else "SHUTDOWN")
+
+    def _do_terminate_hard(self, vm: Vm) -> None:
+        self._do_terminate(vm, hard=True)
+
+    def _do_resume(self, vm: Vm) -> None:
+        prev = vm.state
+        if prev == S.ACTIVE:  # UNKNOWN
+            vm.set_lcm(A.RUNNING)
+            return
+        if prev in (S.STOPPED, S.UNDEPLOYED):
+            # Back to the scheduler; it redeploys (PROLOG_RESUME / PROLOG_UNDEPLOY).
+            vm.set_state(S.PENDING)
+            vm.resume_from = prev
+            return
+        host = self.cloud.hosts.get(vm.current.hid) if vm.current else None
+        if host is None:
+            raise OneFailure(ACTION, "Could not get host of the VM")
+        self._open_history(vm, host)
+        if prev == S.POWEROFF:
+            vm.set_lcm(A.BOOT_POWEROFF)
+            self._send(vm, "DEPLOY")
+        else:
+            vm.set_lcm(A.BOOT_SUSPENDED)
+            self._send(vm, "RESTORE")
+
+    def recover(self, vm: Vm, op: int) -> None:
+        """recover: 0 failure, 1 success, 2 retry, 3 delete, 4 delete-recreate, 5 delete-db."""
+        if op == 3:
+            if vm.state == S.DONE:
+                raise OneFailure(ACTION, "Error recovering VM: VM is in DONE state")
+            if vm.current:
+                vm.current.action = ACTION_IDS["delete"]
+            if vm.state == S.ACTIVE and vm.current is not None:
+                vm.set_lcm(A.CLEANUP_DELETE)
+                host = self.cloud.hosts.get(vm.current.hid)
+                proc = self._vmm(host.vm_mad) if host else None
+                if proc is not None:
+                    proc.send(f"DRIVER_CANCEL  {vm.id} ")
+                self._send(vm, "CLEANUP")
+            else:
+                self._done(vm)
+        elif op == 5:
+            self._done(vm)
+        elif op in (0, 1) and vm.state == S.ACTIVE:
+            target = {A.BOOT_FAILURE: A.RUNNING, A.BOOT: A.RUNNING, A.SHUTDOWN: A.EPILOG}.get(vm.lcm_state)
+            if op == 1 and target == A.RUNNING:
+                vm.set_lcm(A.RUNNING)
+            elif op == 1 and target == A.EPILOG:
+                self._done(vm)
+            elif op == 0 and vm.lcm_state == A.BOOT:
+                vm.set_lcm(A.BOOT_FAILURE)
+        elif op == 2 and vm.state == S.ACTIVE and vm.lcm_state == A.BOOT_FAILURE:
+            vm.set_lcm(A.BOOT)
+            self._send(vm, "DEPLOY")
+        else:
+            raise OneFailure(
+                ACTION, f"Error recovering VM: recover action not available for state {vm.state_label}"
+            )
+        vm.touch()
+
+    # --- deployment ------------------------------------------------------------------------------------
+    def system_ds_for(self, vm: Vm, host: Host, ds_id: int = -1) -> int:
+        if ds_id >= 0:
+            return ds_id
+        req = get_attr(vm.user_template, "SCHED_DS_REQUIREMENTS") or ""
+        for ds in sorted(self.cloud.datastores.values(), key=lambda d: d.id):
+            if ds.type != 1 or host.cluster_id not in ds.cluster_ids:
+                continue
+            try:
+                if evaluate(req, {"ID": str(ds.id), "NAME": ds.name, "TM_MAD": ds.tm_mad}):
+                    return ds.id
+            except RequirementError:
+                return ds.id
+        return 0
+
+    def deploy(self, vm: Vm, host: Host, ds_id: int = -1) -> None:
+        """PENDING/HOLD → PROLOG → BOOT and DEPLOY to the host's VMM."""
+        resume_from = vm.resume_from
+        ds = self.system_ds_for(vm, host, ds_id)
+        self._open_history(vm, host, ds)
+        h = vm.current
+        assert h is not None
+        ds_obj = self.cloud.datastores.get(ds)
+        set_attr(vm.template, "TM_MAD_SYSTEM", ds_obj.tm_mad if ds_obj else "ssh")
+        h.pstime = h.petime = self.cloud.now()
+        vm.set_lcm(
+            A.PROLOG_RESUME
+            if resume_from == S.STOPPED
+            else A.PROLOG_UNDEPLOY
+            if resume_from == S.UNDEPLOYED
+            else A.PROLOG
+        )
+        if resume_from == S.STOPPED:
+            vm.set_lcm(A.BOOT_STOPPED)
+            action = "RESTORE"
+        elif resume_from == S.UNDEPLOYED:
+            vm.set_lcm(A.BOOT_UNDEPLOY)
+            action = "DEPLOY"
+        else:
+            vm.set_lcm(A.BOOT)
+            action = "DEPLOY"
+        vm.resume_from = None
+        self._send(vm, action)
+
+    def _open_history(self, vm: Vm, host: Host | None, ds_id: int | None = None) -> None:
+        if host is None:
+            return
+        now = self.cloud.now()
+        prev = vm.current
+        if prev is not None and prev.etime == 0:
+            prev.etime = prev.retime = now
+        seq = len(vm.history)
+        ds = ds_id if ds_id is not None else (prev.ds_id if prev else 0)
+        ds_obj = self.cloud.datastores.get(ds)
+        vm.history.append(
+            History(
+                seq,
+                host.name,
+                host.id,
+                host.cluster_id,
+                now,
+                host.vm_mad,
+                ds_obj.tm_mad if ds_obj else "ssh",
+                ds,
+                rstime=now,
+            )
+        )
+
+    def _close_history(self, vm: Vm, action: str, epilog: bool = False) -> None:
+        h = vm.current
+        if h is None or h.etime:
+            return
+        now = self.cloud.now()
+        h.etime = h.retime = now
+        if epilog:
+            h.estime = h.eetime = now
+        if h.action == 0 or action in ("poweroff", "terminate", "delete"):
+            h.action = h.action or ACTION_IDS.get(action, 0)
+
+    def _finish(self, vm: Vm, action: str, state: VmState) -> None:
+        self._close_history(vm, action, epilog=state in (S.STOPPED, S.UNDEPLOYED))
+        vm.set_state(state)
+
+    def _done(self, vm: Vm) -> None:
+        self._close_history(vm, "terminate", epilog=vm.state == S.ACTIVE)
+        vm.etime = self.cloud.now()
+        vm.set_state(S.DONE)
+        self.cloud.release_resources(vm)
+        self.pending.pop(vm.id, None)
+
+    # --- talking to the VMM ---------------------------------------------------------------------------
+    def _send(self, vm: Vm, action: str) -> None:
+        h = vm.current
+        host = self.cloud.hosts.get(h.hid) if h else None
+        if host is None:
+            self.vmm_reply(action, vm.id, False, "No host for the VM")
+            return
+        if host.vm_mad == "dummy":
+            info = f"{host.name}:{vm.name}:dummy" if action == "DEPLOY" else "-"
+            self.vmm_reply(action, vm.id, True, info)
+            return
+        try:
+            proc = self._vmm(host.vm_mad)
+        except DriverError as exc:
+            self.vmm_reply(action, vm.id, False, str(exc))
+            return
+        if proc is None:
+            self.vmm_reply(action, vm.id, False, f"Cannot find VMM driver {host.vm_mad}")
+            return
+        payload = self.action_data(vm, host, action)
+        self.pending[vm.id] = Pending(action)
+        try:
+            proc.send(f"{action}  {vm.id} {base64.b64encode(payload.encode('utf-8')).decode('ascii')}")
+        except DriverError as exc:
+            self.vmm_reply(action, vm.id, False, str(exc))
+
+    def action_data(self, vm: Vm, host: Host, action: str) -> str:
+        """<VMM_DRIVER_ACTION_DATA> as oned builds it, writing the deployment file for DEPLOY."""
+        h = vm.current
+        ds_id = h.ds_id if h else 0
+        remote_dir = f"/var/lib/one//datastores/{ds_id}/{vm.id}"
+        local = remote = checkpoint = ""
+        if action == "DEPLOY":
+            seq = self.deploy_seq.get(vm.id, 0)
+            self.deploy_seq[vm.id] = seq + 1
+            vm_dir = self.var_dir / "vms" / str(vm.id)
+            vm_dir.mkdir(parents=True, exist_ok=True)
+            path = vm_dir / f"deployment.{seq}"
+            path.write_text(docs.vm_full_xml(vm), encoding="utf-8")
+            local, remote = str(path), f"{remote_dir}/deployment.{seq}"
+        if action in ("SAVE", "RESTORE"):
+            checkpoint = f"{remote_dir}/checkpoint"
+
+        def opt(tag: str, value: str) -> str:
+            return f"<{tag}>{docs.text(value)}</{tag}>" if value else f"<{tag}/>"
+
+        ds = self.cloud.datastores.get(ds_id)
+        ds_xml = docs.datastore_xml(ds, []) if ds else ""
+        return (
+            f"<VMM_DRIVER_ACTION_DATA><HOST>{docs.text(host.name)}</HOST><MIGR_HOST/>{opt('DEPLOY_ID', vm.deploy_id)}"
+            f"{opt('LOCAL_DEPLOYMENT_FILE', local)}{opt('REMOTE_DEPLOYMENT_FILE', remote)}"
+            f"{opt('CHECKPOINT_FILE', checkpoint)}<TM_COMMAND/><TM_COMMAND_ROLLBACK/><DISK_TARGET_PATH/>"
+            f"{docs.vm_full_xml(vm)}{ds_xml}</VMM_DRIVER_ACTION_DATA>"
+        )
+
+    def vmm_reply(self, action: str, vm_id: int, ok: bool, info: str) -> None:
+        """Apply a VMM reply to the VM as oned's LCM does."""
+        vm = self.cloud.vms.get(vm_id)
+        if vm is None:
+            return
+        self.pending.pop(vm_id, None)
+        lcm = vm.lcm_state
+        if not ok:
+            log.info("VM %d: %s FAILURE: %s", vm_id, action, info)
+            stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(self.cloud.now()))
+            set_attr(vm.user_template, "ERROR", f"{stamp}: {action}: {info}")
+        if action in ("DEPLOY", "RESTORE"):
+            if ok:
+                if action == "DEPLOY" and info and info != "-":
+                    vm.deploy_id = info
+                vm.set_lcm(A.RUNNING)
+            else:
+                vm.set_lcm(
+                    {
+                        A.BOOT: A.BOOT_FAILURE,
+                        A.BOOT_UNDEPLOY: A.BOOT_UNDEPLOY_FAILURE,
+                        A.BOOT_STOPPED: A.BOOT_STOPPED_FAILURE,
+                        A.BOOT_MIGRATE: A.BOOT_MIGRATE_FAILURE,
+                    }.get(lcm, lcm)
+                )
+                if lcm == A.BOOT_POWEROFF:
+                    self._close_history(vm, "poweroff")
+                    vm.set_state(S.POWEROFF)
+                elif lcm == A.BOOT_SUSPENDED:
+                    self._close_history(vm, "suspend")
+                    vm.set_state(S.SUSPENDED)
+        elif action in ("SHUTDOWN", "CANCEL"):
+            if not ok:
+                vm.set_lcm(A.RUNNING)
+            elif lcm == A.SHUTDOWN:
+                vm.set_lcm(A.EPILOG)
+                self._done(vm)
+            elif lcm == A.SHUTDOWN_POWEROFF:
+                self._finish(vm, "poweroff", S.POWEROFF)
+            elif lcm == A.SHUTDOWN_UNDEPLOY:
+                vm.set_lcm(A.EPILOG_UNDEPLOY)
+                self._finish(vm, "undeploy", S.UNDEPLOYED)
+        elif action == "SAVE":
+            if not ok:
+                vm.set_lcm(A.RUNNING)
+            elif lcm == A.SAVE_SUSPEND:
+                self._finish(vm, "suspend", S.SUSPENDED)
+            elif lcm == A.SAVE_STOP:
+                vm.set_lcm(A.EPILOG_STOP)
+                self._finish(vm, "stop", S.STOPPED)
+        elif action == "CLEANUP" and lcm == A.CLEANUP_DELETE:
+            self._done(vm)
+        vm.touch()
+
+    # --- scheduler -----------------------------------------------------------------------------------------
+    def host_attrs(self, host: Host) -> dict[str, str]:
+        attrs = {k: v for k, v in host.template if isinstance(v, str)}
+        attrs.update(
+            {
+                "ID": str(host.id),
+                "NAME": host.name,
+                "CLUSTER_ID": str(host.cluster_id),
+                "CLUSTER": host.cluster,
+            }
+        )
+        return attrs
+
+    def schedule(self) -> int:
+        """One pass of the scheduler: deploy PENDING VMs to enabled, monitored hosts that match."""
+        deployed = 0
+        hosts = [
+            h for h in sorted(self.cloud.hosts.values(), key=lambda h: h.id) if h.state == HOST_MONITORED
+        ]
+        if not hosts:
+            return 0
+        for vm in sorted((v for v in self.cloud.vms.values() if v.state == S.PENDING), key=lambda v: v.id):
+            reqs = [
+                r
+                for r in (
+                    get_attr(vm.user_template, "SCHED_REQUIREMENTS"),
+                    get_attr(vm.template, "AUTOMATIC_REQUIREMENTS"),
+                )
+                if r
+            ]
+            chosen = None
+            for host in hosts:
+                attrs = self.host_attrs(host)
+                try:
+                    if all(evaluate(r, attrs) for r in reqs):
+                        chosen = host
+                        break
+                except RequirementError as exc:
+                    set_attr(vm.user_template, "SCHED_MESSAGE", f"Cannot parse requirements: {exc}")
+                    vm.touch()
+                    break
+            if chosen is None:
+                msg = "No host with enough capacity to deploy the VM"
+                if get_attr(vm.user_template, "SCHED_MESSAGE") is None:
+                    set_attr(vm.user_template, "SCHED_MESSAGE", msg)
+                    vm.touch()
+                continue
+            vm.user_template[:] = [(k, v) for k, v in vm.user_template if k != "SCHED_MESSAGE"]
+            self.deploy(vm, chosen)
+            deployed += 1
+        return deployed
+
+
+def pci_vectors(attrs: list[tuple[str, object]]) -> list[dict[str, str]]:
+    return [v for k, v in attrs if k == "PCI" and isinstance(v, dict)]
+
+
+__all__ = ["ACTION_IDS", "ALLOWED", "Lifecycle", "get_vectors", "pci_vectors"]

@@ -1,0 +1,725 @@
+"""The `one.*` XML-RPC methods of the simulator: one registry from method name to handler.
+
+Each handler gets the authenticated user and the typed parameters (read in xmlrpc-c's order, so
+missing or mistyped ones become the same -501 faults) and returns the value of the success tuple,
+or raises `OneFailure` with oned's code and message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from one_drivers.one.states import VmState
+from one_drivers.sim import docs
+from one_drivers.sim.cloud import ACTION, ADMIN, INTERNAL, MANAGE, USE, Cloud, not_found, parse_text
+from one_drivers.sim.lifecycle import Lifecycle
+from one_drivers.sim.model import Attrs, User, Vm, VmLock, merge_attrs
+from one_drivers.sim.wire import OneFailure, Params
+
+VERSION = "6.10.5"
+Handler = Callable[["Api", User, Params], Any]
+METHODS: dict[str, Handler] = {}
+# Methods that may change state (the persistence layer saves after them).
+MUTATING: set[str] = set()
+
+
+def method(name: str, mutating: bool = False) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        METHODS[name] = fn
+        if mutating:
+            MUTATING.add(name)
+        return fn
+
+    return register
+
+
+class Api:
+    """What handlers see: the cloud and its lifecycle."""
+
+    def __init__(self, cloud: Cloud, lifecycle: Lifecycle) -> None:
+        self.cloud = cloud
+        self.lc = lifecycle
+
+
+def _update(attrs: Attrs, text: str, merge: int) -> None:
+    new = parse_text(text)
+    if merge:
+        merge_attrs(attrs, new)
+    else:
+        attrs[:] = new
+
+
+def _decrypt_ok(api: Api, user: User, decrypt: bool) -> None:
+    if decrypt and not api.cloud.is_admin(user):
+        raise OneFailure(0x0200, f"User [{user.id}] : Not authorized to perform decrypt.")
+
+
+# --- system ---------------------------------------------------------------------------------------
+@method("one.system.version")
+def system_version(api: Api, user: User, p: Params) -> Any:
+    return VERSION
+
+
+@method("one.system.config")
+def system_config(api: Api, user: User, p: Params) -> Any:
+    api.cloud.require_admin(user, "user", -1)
+    return (
+        "<OPENNEBULA_CONFIGURATION><DEFAULT_AUTH><![CDATA[default]]></DEFAULT_AUTH>"
+        "<HOST_ENCRYPTED_ATTR><![CDATA[EC2_ACCESS]]></HOST_ENCRYPTED_ATTR>"
+        "<HOST_ENCRYPTED_ATTR><![CDATA[EC2_SECRET]]></HOST_ENCRYPTED_ATTR>"
+        "<VM_RESTRICTED_ATTR><![CDATA[CONTEXT/FILES]]></VM_RESTRICTED_ATTR>"
+        f"<VERSION><![CDATA[{VERSION}]]></VERSION></OPENNEBULA_CONFIGURATION>"
+    )
+
+
+# --- users and groups -----------------------------------------------------------------------------
+@method("one.user.info")
+def user_info(api: Api, user: User, p: Params) -> Any:
+    uid = p.integer(0)
+    p.opt_bool(1)
+    if uid == -1:
+        uid = user.id
+    target = api.cloud.get("user", api.cloud.users, uid)
+    if target.id != user.id:
+        api.cloud.require_admin(user, "user", uid, USE)
+    return docs.user_xml(target)
+
+
+@method("one.userpool.info")
+def userpool_info(api: Api, user: User, p: Params) -> Any:
+    users = sorted(api.cloud.users.values(), key=lambda u: u.id, reverse=True)
+    if not api.cloud.is_admin(user):
+        users = [u for u in users if u.id == user.id]
+    return docs.userpool_xml(users)
+
+
+@method("one.user.allocate", mutating=True)
+def user_allocate(api: Api, user: User, p: Params) -> Any:
+    name, password, driver = p.string(0), p.string(1), p.string(2)
+    groups: list[int] = []
+    if len(p) > 3:
+        raw = p.values[3]
+        if not isinstance(raw, list):
+            raise OneFailure(0x1000, "groups must be an array")
+        groups = [int(g) for g in raw]
+    api.cloud.require_admin(user, "user", -1, MANAGE)
+    return api.cloud.allocate_user(name, password, driver, groups).id
+
+
+@method("one.user.update", mutating=True)
+def user_update(api: Api, user: User, p: Params) -> Any:
+    uid, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
+    target = api.cloud.get("user", api.cloud.users, uid)
+    if target.id != user.id:
+        api.cloud.require_admin(user, "user", uid, MANAGE)
+    _update(target.template, text, merge)
+    return uid
+
+
+@method("one.user.passwd", mutating=True)
+def user_passwd(api: Api, user: User, p: Params) -> Any:
+    uid, password = p.integer(0), p.string(1)
+    target = api.cloud.get("user", api.cloud.users, uid)
+    if target.id != user.id:
+        api.cloud.require_admin(user, "user", uid, MANAGE)
+    api.cloud.set_password(target, password)
+    return uid
+
+
+@method("one.user.chauth", mutating=True)
+def user_chauth(api: Api, user: User, p: Params) -> Any:
+    uid, driver, password = p.integer(0), p.string(1), p.opt_str(2)
+    target = api.cloud.get("user", api.cloud.users, uid)
+    api.cloud.require_admin(user, "user", uid, ADMIN)
+    target.auth_driver = driver
+    if password:
+        api.cloud.set_password(target, password)
+    return uid
+
+
+def _members(api: Api, gid: int) -> list[int]:
+    return sorted(u.id for u in api.cloud.users.values() if gid in u.groups)
+
+
+@method("one.group.info")
+def group_info(api: Api, user: User, p: Params) -> Any:
+    gid = p.integer(0)
+    p.opt_bool(1)
+    if gid == -1:
+        gid = user.gid
+    group = api.cloud.get("group", api.cloud.groups, gid)
+    if gid not in user.groups:
+        api.cloud.require_admin(user, "group", gid, USE)
+    return docs.group_xml(group, _members(api, gid))
+
+
+@method("one.grouppool.info")
+def grouppool_info(api: Api, user: User, p: Params) -> Any:
+    groups = sorted(api.cloud.groups.values(), key=lambda g: g.id, reverse=True)
+    if not api.cloud.is_admin(user):
+        groups = [g for g in groups if g.id in user.groups]
+    return docs.grouppool_xml((g, _members(api, g.id)) for g in groups)
+
+
+# --- infrastructure -------------------------------------------------------------------------------
+def _cluster_doc(api: Api, cid: int) -> str:
+    c = api.cloud.clusters[cid]
+    hosts = sorted(h.id for h in api.cloud.hosts.values() if h.cluster_id == cid)
+    dss = sorted(d.id for d in api.cloud.datastores.values() if cid in d.cluster_ids)
+    nets = sorted(v.id for v in api.cloud.vnets.values() if cid in v.cluster_ids)
+    return docs.cluster_xml(c, hosts, dss, nets)
+
+
+@method("one.cluster.info")
+def cluster_info(api: Api, user: User, p: Params) -> Any:
+    cid = p.integer(0)
+    p.opt_bool(1)
+    api.cloud.get("cluster", api.cloud.clusters, cid)
+    return _cluster_doc(api, cid)
+
+
+@method("one.clusterpool.info")
+def clusterpool_info(api: Api, user: User, p: Params) -> Any:
+    return docs.pool_xml("CLUSTER_POOL", (_cluster_doc(api, c) for c in sorted(api.cloud.clusters)))
+
+
+def _ds_doc(api: Api, ds_id: int) -> str:
+    ds = api.cloud.datastores[ds_id]
+    images = sorted(i.id for i in api.cloud.images.values() if i.datastore_id == ds_id)
+    return docs.datastore_xml(ds, images)
+
+
+@method("one.datastore.info")
+def datastore_info(api: Api, user: User, p: Params) -> Any:
+    did = p.integer(0)
+    p.opt_bool(1)
+    ds = api.cloud.get("datastore", api.cloud.datastores, did)
+    api.cloud.authorize(user, "datastore", ds, USE)
+    return _ds_doc(api, did)
+
+
+@method("one.datastorepool.info")
+def datastorepool_info(api: Api, user: User, p: Params) -> Any:
+    dss = api.cloud.filtered(user, api.cloud.datastores.values(), -2)
+    return docs.pool_xml("DATASTORE_POOL", (_ds_doc(api, d.id) for d in sorted(dss, key=lambda d: -d.id)))
+
+
+@method("one.datastore.allocate", mutating=True)
+def datastore_allocate(api: Api, user: User, p: Params) -> Any:
+    text, cluster = p.string(0), p.opt_int(1, -1)
+    api.cloud.require_admin(user, "datastore", -1, MANAGE)
+    return api.cloud.allocate_datastore(user, parse_text(text), cluster).id
+
+
+ENCRYPTED_HOST_ATTRS = ("EC2_ACCESS", "EC2_SECRET")
+
+
+def _host_doc(api: Api, hid: int, decrypt: bool) -> str:
+    host = api.cloud.hosts[hid]
+    vms = [
+        v for v in api.cloud.vms.values() if v.state == VmState.ACTIVE and v.current and v.current.hid == hid
+    ]
+    mem = sum(int(float(_tmpl(v.template, "MEMORY") or 0)) * 1024 for v in vms)
+    cpu = sum(int(float(_tmpl(v.template, "CPU") or 0) * 100) for v in vms)
+    template = host.template
+    if not decrypt:
+        from one_drivers.sim.auth import encrypt_token
+
+        key = api.cloud.users[0].password
+        template = [
+            (k, encrypt_token(key, v) if k in ENCRYPTED_HOST_ATTRS and isinstance(v, str) else v)
+            for k, v in template
+        ]
+    return docs.host_xml(host, sorted(v.id for v in vms), mem, cpu, template)
+
+
+def _tmpl(attrs: Attrs, name: str) -> str | None:
+    for k, v in attrs:
+        if k == name and isinstance(v, str):
+            return v
+    return None
+
+
+@method("one.host.info")
+def host_info(api: Api, user: User, p: Params) -> Any:
+    hid = p.integer(0)
+    decrypt = p.opt_bool(1)
+    api.cloud.get("host", api.cloud.hosts, hid)
+    _decrypt_ok(api, user, decrypt)
+    return _host_doc(api, hid, decrypt)
+
+
+@method("one.hostpool.info")
+def hostpool_info(api: Api, user: User, p: Params) -> Any:
+    return docs.pool_xml(
+        "HOST_POOL", (_host_doc(api, h, False) for h in sorted(api.cloud.hosts, reverse=True))
+    )
+
+
+@method("one.host.allocate", mutating=True)
+def host_allocate(api: Api, user: User, p: Params) -> Any:
+    name, im, vmm, cluster = p.string(0), p.string(1), p.string(2), p.opt_int(3, -1)
+    api.cloud.require_admin(user, "host", -1, MANAGE)
+    host = api.cloud.allocate_host(name, im, vmm, cluster)
+    api.lc.host_added(host)
+    return host.id
+
+
+@method("one.host.update", mutating=True)
+def host_update(api: Api, user: User, p: Params) -> Any:
+    hid, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
+    host = api.cloud.get("host", api.cloud.hosts, hid)
+    api.cloud.require_admin(user, "host", hid, ADMIN)
+    _update(host.template, text, merge)
+    return hid
+
+
+@method("one.host.status", mutating=True)
+def host_status(api: Api, user: User, p: Params) -> Any:
+    hid, status = p.integer(0), p.integer(1)
+    host = api.cloud.get("host", api.cloud.hosts, hid)
+    api.cloud.require_admin(user, "host", hid, ADMIN)
+    # 0 enable, 1 disable, 2 offline
+    new_state = {0: 2, 1: 4, 2: 8}.get(status)
+    if new_state is None:
+        raise OneFailure(ACTION, "Wrong status code")
+    host.prev_state, host.state = host.state, new_state
+    return hid
+
+
+@method("one.host.delete", mutating=True)
+def host_delete(api: Api, user: User, p: Params) -> Any:
+    hid = p.integer(0)
+    api.cloud.get("host", api.cloud.hosts, hid)
+    api.cloud.require_admin(user, "host", hid, ADMIN)
+    if any(v.state == VmState.ACTIVE and v.current and v.current.hid == hid for v in api.cloud.vms.values()):
+        raise OneFailure(ACTION, "Cannot delete host, it has VMs running.")
+    del api.cloud.hosts[hid]
+    return hid
+
+
+# --- virtual networks -----------------------------------------------------------------------------
+def _vnet_doc(api: Api, vid: int) -> str:
+    vnet = api.cloud.vnets[vid]
+    vms = sorted({vm for ar in vnet.ars for vm in ar.leases.values() if vm >= 0})
+    return docs.vnet_xml(vnet, vms)
+
+
+@method("one.vn.info")
+def vn_info(api: Api, user: User, p: Params) -> Any:
+    vid = p.integer(0)
+    p.opt_bool(1)
+    vnet = api.cloud.get("vnet", api.cloud.vnets, vid)
+    api.cloud.authorize(user, "vnet", vnet, USE)
+    return _vnet_doc(api, vid)
+
+
+@method("one.vnpool.info")
+def vnpool_info(api: Api, user: User, p: Params) -> Any:
+    flag, start, end = p.integer(0), p.integer(1), p.integer(2)
+    nets = api.cloud.paginate(api.cloud.filtered(user, api.cloud.vnets.values(), flag), start, end)
+    return docs.pool_xml("VNET_POOL", (_vnet_doc(api, v.id) for v in nets))
+
+
+@method("one.vn.allocate", mutating=True)
+def vn_allocate(api: Api, user: User, p: Params) -> Any:
+    text, cluster = p.string(0), p.opt_int(1, -1)
+    return api.cloud.allocate_vnet(user, text, cluster).id
+
+
+@method("one.vn.add_ar", mutating=True)
+def vn_add_ar(api: Api, user: User, p: Params) -> Any:
+    vid, text = p.integer(0), p.string(1)
+    vnet = api.cloud.get("vnet", api.cloud.vnets, vid)
+    api.cloud.authorize(user, "vnet", vnet, ADMIN)
+    for key, value in parse_text(text):
+        if key == "AR" and isinstance(value, dict):
+            api.cloud.add_ar(vnet, value)
+    return vid
+
+
+@method("one.vn.update", mutating=True)
+def vn_update(api: Api, user: User, p: Params) -> Any:
+    vid, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
+    vnet = api.cloud.get("vnet", api.cloud.vnets, vid)
+    api.cloud.authorize(user, "vnet", vnet, MANAGE)
+    _update(vnet.template, text, merge)
+    return vid
+
+
+def _lease_op(api: Api, user: User, p: Params, hold: bool) -> Any:
+    vid, text = p.integer(0), p.string(1)
+    vnet = api.cloud.get("vnet", api.cloud.vnets, vid)
+    api.cloud.authorize(user, "vnet", vnet, MANAGE)
+    attrs = parse_text(text)
+    lease = next((v for k, v in attrs if k == "LEASES" and isinstance(v, dict)), {})
+    ip = lease.get("IP", "")
+    for rng in vnet.ars:
+        for offset in range(rng.size):
+            if docs.offset_ip(rng.ip, offset) == ip:
+                if hold:
+                    if offset in rng.leases:
+                        raise OneFailure(INTERNAL, f"Error holding lease: {ip} is in use")
+                    rng.leases[offset] = -1
+                else:
+                    rng.leases.pop(offset, None)
+                return vid
+    raise OneFailure(
+        INTERNAL, f"Error {'holding' if hold else 'releasing'} lease: {ip} not in any address range"
+    )
+
+
+@method("one.vn.hold", mutating=True)
+def vn_hold(api: Api, user: User, p: Params) -> Any:
+    return _lease_op(api, user, p, True)
+
+
+@method("one.vn.release", mutating=True)
+def vn_release(api: Api, user: User, p: Params) -> Any:
+    return _lease_op(api, user, p, False)
+
+
+# --- templates ------------------------------------------------------------------------------------
+@method("one.template.info")
+def template_info(api: Api, user: User, p: Params) -> Any:
+    tid = p.integer(0)
+    extended = p.opt_bool(1)
+    p.opt_bool(2)
+    tmpl = api.cloud.get("template", api.cloud.templates, tid)
+    api.cloud.authorize(user, "template", tmpl, USE)
+    attrs = tmpl.template
+    if extended:
+        attrs = []
+        disk_id = 0
+        for key, value in tmpl.template:
+            if key == "DISK" and isinstance(value, dict) and ("IMAGE_ID" in value or "IMAGE" in value):
+                try:
+                    img = api.cloud.image_by_ref(user, value)
+                    disk = api.cloud._image_disk(img, value, disk_id)
+                    disk.pop("TARGET", None)
+                    attrs.append(("DISK", disk))
+                except OneFailure:
+                    attrs.append((key, value))
+                disk_id += 1
+            else:
+                attrs.append((key, value))
+    return docs.vmtemplate_xml(tmpl, attrs)
+
+
+@method("one.templatepool.info")
+def templatepool_info(api: Api, user: User, p: Params) -> Any:
+    flag, start, end = p.integer(0), p.integer(1), p.integer(2)
+    tmpls = api.cloud.paginate(api.cloud.filtered(user, api.cloud.templates.values(), flag), start, end)
+    return docs.pool_xml("VMTEMPLATE_POOL", (docs.vmtemplate_xml(t) for t in tmpls))
+
+
+@method("one.template.allocate", mutating=True)
+def template_allocate(api: Api, user: User, p: Params) -> Any:
+    return api.cloud.allocate_template(user, p.string(0)).id
+
+
+@method("one.template.update", mutating=True)
+def template_update(api: Api, user: User, p: Params) -> Any:
+    tid, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
+    tmpl = api.cloud.get("template", api.cloud.templates, tid)
+    api.cloud.authorize(user, "template", tmpl, MANAGE)
+    _update(tmpl.template, text, merge)
+    return tid
+
+
+@method("one.template.delete", mutating=True)
+def template_delete(api: Api, user: User, p: Params) -> Any:
+    tid = p.integer(0)
+    p.opt_bool(1)
+    tmpl = api.cloud.get("template", api.cloud.templates, tid)
+    api.cloud.authorize(user, "template", tmpl, MANAGE)
+    del api.cloud.templates[tid]
+    return tid
+
+
+def _chmod(api: Api, user: User, p: Params, kind: str, pool: dict[int, Any]) -> Any:
+    oid = p.integer(0)
+    bits = [p.integer(i) for i in range(1, 10)]
+    obj = api.cloud.get(kind, pool, oid)
+    api.cloud.authorize(user, kind, obj, MANAGE)
+    if any(b == 1 for b in bits[2::3]) and not api.cloud.is_admin(user):
+        api.cloud.authorize(user, kind, obj, ADMIN)
+    obj.perms = tuple(old if new == -1 else new for old, new in zip(obj.perms, bits, strict=True))
+    if hasattr(obj, "touch"):
+        obj.touch()
+    return oid
+
+
+def _chgrp(api: Api, user: User, p: Params, kind: str, pool: dict[int, Any]) -> Any:
+    oid, new_uid, new_gid = p.integer(0), p.integer(1), p.integer(2)
+    obj = api.cloud.get(kind, pool, oid)
+    api.cloud.authorize(user, kind, obj, ADMIN if new_uid >= 0 else MANAGE)
+    if new_uid >= 0:
+        owner = api.cloud.get("user", api.cloud.users, new_uid)
+        obj.uid, obj.uname = owner.id, owner.name
+    if new_gid >= 0:
+        group = api.cloud.get("group", api.cloud.groups, new_gid)
+        if not api.cloud.is_admin(user) and new_gid not in user.groups:
+            api.cloud.require_admin(user, "group", new_gid, USE)
+        obj.gid, obj.gname = group.id, group.name
+    if hasattr(obj, "touch"):
+        obj.touch()
+    return oid
+
+
+@method("one.template.chmod", mutating=True)
+def template_chmod(api: Api, user: User, p: Params) -> Any:
+    return _chmod(api, user, p, "template", api.cloud.templates)
+
+
+@method("one.template.chown", mutating=True)
+def template_chown(api: Api, user: User, p: Params) -> Any:
+    return _chgrp(api, user, p, "template", api.cloud.templates)
+
+
+@method("one.template.chgrp", mutating=True)
+def template_chgrp(api: Api, user: User, p: Params) -> Any:
+    oid, gid = p.integer(0), p.integer(1)
+    return _chgrp(api, user, Params((oid, -1, gid)), "template", api.cloud.templates)
+
+
+@method("one.template.instantiate", mutating=True)
+def template_instantiate(api: Api, user: User, p: Params) -> Any:
+    tid, name, hold = p.integer(0), p.string(1), p.opt_bool(2)
+    extra = p.opt_str(3)
+    p.opt_bool(4)
+    tmpl = api.cloud.templates.get(tid)
+    if tmpl is None:
+        raise OneFailure(0x0400, f"Error getting virtual machine template [{tid}].", tid)
+    api.cloud.authorize(user, "template", tmpl, USE)
+    attrs = [(k, dict(v) if isinstance(v, dict) else v) for k, v in tmpl.template]
+    if extra.strip():
+        merge_attrs(attrs, parse_text(extra))
+    vm_name = name or f"{tmpl.name}-{api.cloud.next_id['vm']}"
+    vm = api.cloud.build_vm(user, attrs, hold, template_id=tid, name=vm_name)
+    return vm.id
+
+
+# --- images ---------------------------------------------------------------------------------------
+@method("one.image.info")
+def image_info(api: Api, user: User, p: Params) -> Any:
+    iid = p.integer(0)
+    p.opt_bool(1)
+    img = api.cloud.get("image", api.cloud.images, iid)
+    api.cloud.authorize(user, "image", img, USE)
+    return docs.image_xml(img)
+
+
+@method("one.imagepool.info")
+def imagepool_info(api: Api, user: User, p: Params) -> Any:
+    flag, start, end = p.integer(0), p.integer(1), p.integer(2)
+    imgs = api.cloud.paginate(api.cloud.filtered(user, api.cloud.images.values(), flag), start, end)
+    return docs.pool_xml("IMAGE_POOL", (docs.image_xml(i) for i in imgs))
+
+
+@method("one.image.allocate", mutating=True)
+def image_allocate(api: Api, user: User, p: Params) -> Any:
+    text, ds = p.string(0), p.integer(1)
+    p.opt_bool(2)
+    return api.cloud.allocate_image(user, text, ds).id
+
+
+@method("one.image.update", mutating=True)
+def image_update(api: Api, user: User, p: Params) -> Any:
+    iid, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
+    img = api.cloud.get("image", api.cloud.images, iid)
+    api.cloud.authorize(user, "image", img, MANAGE)
+    _update(img.template, text, merge)
+    return iid
+
+
+@method("one.image.delete", mutating=True)
+def image_delete(api: Api, user: User, p: Params) -> Any:
+    iid = p.integer(0)
+    p.opt_bool(1)
+    img = api.cloud.get("image", api.cloud.images, iid)
+    api.cloud.authorize(user, "image", img, MANAGE)
+    if img.vms:
+        raise OneFailure(ACTION, f"Cannot delete image: image is used by VMs {img.vms}")
+    del api.cloud.images[iid]
+    return iid
+
+
+@method("one.image.persistent", mutating=True)
+def image_persistent(api: Api, user: User, p: Params) -> Any:
+    iid, persistent = p.integer(0), p.boolean(1)
+    img = api.cloud.get("image", api.cloud.images, iid)
+    api.cloud.authorize(user, "image", img, MANAGE)
+    if img.vms:
+        raise OneFailure(ACTION, "Cannot change persistent attribute, image in use.")
+    img.persistent = int(persistent)
+    return iid
+
+
+@method("one.image.chtype", mutating=True)
+def image_chtype(api: Api, user: User, p: Params) -> Any:
+    iid, type_name = p.integer(0), p.string(1)
+    img = api.cloud.get("image", api.cloud.images, iid)
+    api.cloud.authorize(user, "image", img, MANAGE)
+    types = {"OS": 0, "CDROM": 1, "DATABLOCK": 2, "KERNEL": 3, "RAMDISK": 4, "CONTEXT": 5}
+    if type_name.upper() not in types:
+        raise OneFailure(INTERNAL, f"Unknown value for TYPE: {type_name}")
+    img.type = types[type_name.upper()]
+    return iid
+
+
+@method("one.image.chmod", mutating=True)
+def image_chmod(api: Api, user: User, p: Params) -> Any:
+    return _chmod(api, user, p, "image", api.cloud.images)
+
+
+@method("one.image.clone", mutating=True)
+def image_clone(api: Api, user: User, p: Params) -> Any:
+    iid, name = p.integer(0), p.string(1)
+    ds = p.opt_int(2, -1)
+    src = api.cloud.get("image", api.cloud.images, iid)
+    api.cloud.authorize(user, "image", src, USE)
+    from one_drivers.one.template import build_template
+
+    attrs = [
+        ("NAME", name),
+        ("TYPE", ["OS", "CDROM", "DATABLOCK", "KERNEL", "RAMDISK", "CONTEXT"][src.type]),
+        ("SIZE", str(src.size)),
+        ("FORMAT", src.format),
+    ]
+    text = build_template([(k, v) for k, v in attrs] + [(k, v) for k, v in src.template])
+    img = api.cloud.allocate_image(user, text, ds if ds >= 0 else src.datastore_id)
+    src.clones.append(img.id)
+    return img.id
+
+
+# --- virtual machines -----------------------------------------------------------------------------
+def _vm_for(api: Api, user: User, vid: int, op: int) -> Any:
+    vm = api.cloud.vms.get(vid)
+    if vm is None:
+        raise not_found("vm", vid)
+    api.cloud.authorize(user, "vm", vm, op)
+    return vm
+
+
+@method("one.vm.info")
+def vm_info(api: Api, user: User, p: Params) -> Any:
+    vid = p.integer(0)
+    p.opt_bool(1)
+    return docs.vm_full_xml(_vm_for(api, user, vid, USE))
+
+
+def _vm_pool(api: Api, user: User, p: Params) -> list[Any]:
+    flag, start, end, state = p.integer(0), p.integer(1), p.integer(2), p.integer(3)
+    p.opt_str(4)
+    vms: list[Vm] = list(api.cloud.vms.values())
+    if state == -1:
+        vms = [v for v in vms if v.state != VmState.DONE]
+    elif state >= 0:
+        vms = [v for v in vms if int(v.state) == state]
+    return api.cloud.paginate(api.cloud.filtered(user, vms, flag), start, end)
+
+
+@method("one.vmpool.info")
+def vmpool_info(api: Api, user: User, p: Params) -> Any:
+    return docs.pool_xml("VM_POOL", (docs.vm_short_xml(v) for v in _vm_pool(api, user, p)))
+
+
+@method("one.vmpool.infoextended")
+def vmpool_infoextended(api: Api, user: User, p: Params) -> Any:
+    return docs.pool_xml("VM_POOL", (docs.vm_full_xml(v) for v in _vm_pool(api, user, p)))
+
+
+@method("one.vm.allocate", mutating=True)
+def vm_allocate(api: Api, user: User, p: Params) -> Any:
+    text, hold = p.string(0), p.opt_bool(1)
+    return api.cloud.build_vm(user, parse_text(text), hold).id
+
+
+VM_ACTION_OPS = {"hold": MANAGE, "release": MANAGE, "resched": ADMIN, "unresched": ADMIN}
+
+
+@method("one.vm.action", mutating=True)
+def vm_action(api: Api, user: User, p: Params) -> Any:
+    name, vid = p.string(0), p.integer(1)
+    vm = api.cloud.vms.get(vid)
+    if vm is None:
+        raise not_found("vm", vid)
+    op = VM_ACTION_OPS.get(name, MANAGE)
+    api.cloud.authorize(user, "vm", vm, op)
+    api.lc.check_lock(user.id, vm, op)
+    api.lc.action(vm, name, user.id, user.gid)
+    return vid
+
+
+@method("one.vm.deploy", mutating=True)
+def vm_deploy(api: Api, user: User, p: Params) -> Any:
+    vid, hid = p.integer(0), p.integer(1)
+    p.opt_bool(2)
+    ds = p.opt_int(3, -1)
+    vm = _vm_for(api, user, vid, ADMIN)
+    host = api.cloud.get("host", api.cloud.hosts, hid)
+    api.lc.check_lock(user.id, vm, ADMIN)
+    if vm.state not in (VmState.PENDING, VmState.HOLD):
+        raise OneFailure(ACTION, f"Deploy action is not available for state {vm.state_label}")
+    api.lc.deploy(vm, host, ds)
+    return vid
+
+
+@method("one.vm.update", mutating=True)
+def vm_update(api: Api, user: User, p: Params) -> Any:
+    vid, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
+    vm = _vm_for(api, user, vid, MANAGE)
+    api.lc.check_lock(user.id, vm, MANAGE)
+    _update(vm.user_template, text, merge)
+    vm.touch()
+    return vid
+
+
+@method("one.vm.lock", mutating=True)
+def vm_lock(api: Api, user: User, p: Params) -> Any:
+    vid, level = p.integer(0), p.opt_int(1, 1)
+    test = p.opt_bool(2)
+    vm = _vm_for(api, user, vid, MANAGE)
+    if vm.lock is not None and test:
+        raise OneFailure(0x0200, f"Error trying to lock the resource VM [{vid}]")
+    vm.lock = VmLock(level, user.id, api.cloud.now(), api.cloud.next_request_id())
+    vm.touch()
+    return vid
+
+
+@method("one.vm.unlock", mutating=True)
+def vm_unlock(api: Api, user: User, p: Params) -> Any:
+    vid = p.integer(0)
+    vm = _vm_for(api, user, vid, MANAGE)
+    vm.lock = None
+    vm.touch()
+    return vid
+
+
+@method("one.vm.recover", mutating=True)
+def vm_recover(api: Api, user: User, p: Params) -> Any:
+    vid, op = p.integer(0), p.integer(1)
+    vm = _vm_for(api, user, vid, ADMIN)
+    api.lc.recover(vm, op)
+    return vid
+
+
+@method("one.vm.chmod", mutating=True)
+def vm_chmod(api: Api, user: User, p: Params) -> Any:
+    return _chmod(api, user, p, "vm", api.cloud.vms)
+
+
+@method("one.vm.chown", mutating=True)
+def vm_chown(api: Api, user: User, p: Params) -> Any:
+    return _chgrp(api, user, p, "vm", api.cloud.vms)
+
+
+@method("one.vm.rename", mutating=True)
+def vm_rename(api: Api, user: User, p: Params) -> Any:
+    vid, name = p.integer(0), p.string(1)
+    vm = _vm_for(api, user, vid, MANAGE)
+    vm.name = name
+    vm.touch()
+    return vid

@@ -1,0 +1,241 @@
+"""The simulator's objects: what oned keeps in its pools, as plain mutable records.
+
+Templates are kept as ordered attribute lists (the shape `one.template.parse_template` yields);
+rendering sorts them by name as oned's multimap does. A VM caches its two XML bodies (full and the
+reduced one of `vmpool.info`); every change goes through `Vm.touch()` so the caches stay true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from one_drivers.one.states import LcmState, VmState
+
+Attr = tuple[str, "str | dict[str, str]"]
+Attrs = list[tuple[str, "str | dict[str, str]"]]
+
+# Owner use/manage, nothing else: oned's default umask 177.
+DEFAULT_PERMS = (1, 1, 0, 0, 0, 0, 0, 0, 0)
+GROUP_USE_PERMS = (1, 1, 0, 1, 0, 0, 0, 0, 0)
+
+
+def get_attr(attrs: Attrs, name: str) -> str | None:
+    for key, value in attrs:
+        if key == name and isinstance(value, str):
+            return value
+    return None
+
+
+def get_vectors(attrs: Attrs, name: str) -> list[dict[str, str]]:
+    return [value for key, value in attrs if key == name and isinstance(value, dict)]
+
+
+def set_attr(attrs: Attrs, name: str, value: str | dict[str, str]) -> None:
+    """Replace every attribute named `name` with one value (oned's `replace`)."""
+    attrs[:] = [(k, v) for k, v in attrs if k != name]
+    attrs.append((name, value))
+
+
+def remove_attr(attrs: Attrs, name: str) -> None:
+    attrs[:] = [(k, v) for k, v in attrs if k != name]
+
+
+def merge_attrs(attrs: Attrs, new: Attrs) -> None:
+    """oned's update with merge=1: each new name replaces the old ones of that name."""
+    names = {k for k, _ in new}
+    attrs[:] = [(k, v) for k, v in attrs if k not in names] + list(new)
+
+
+@dataclass
+class User:
+    id: int
+    name: str
+    gid: int
+    gname: str
+    password: str
+    auth_driver: str
+    groups: list[int] = field(default_factory=list)
+    enabled: bool = True
+    template: Attrs = field(default_factory=list)
+
+
+@dataclass
+class Group:
+    id: int
+    name: str
+    template: Attrs = field(default_factory=list)
+
+
+@dataclass
+class Owned:
+    id: int
+    uid: int
+    gid: int
+    uname: str
+    gname: str
+    name: str
+    perms: tuple[int, ...]
+
+
+@dataclass
+class Cluster:
+    id: int
+    name: str
+    template: Attrs = field(default_factory=list)
+
+
+@dataclass
+class Datastore(Owned):
+    ds_mad: str = "fs"
+    tm_mad: str = "ssh"
+    base_path: str = ""
+    type: int = 0
+    disk_type: int = 0
+    state: int = 0
+    cluster_ids: list[int] = field(default_factory=lambda: [0])
+    total_mb: int = 0
+    free_mb: int = 0
+    used_mb: int = 0
+    template: Attrs = field(default_factory=list)
+
+
+@dataclass
+class Host:
+    id: int
+    name: str
+    im_mad: str
+    vm_mad: str
+    cluster_id: int
+    cluster: str
+    state: int = 0  # INIT; 2 MONITORED, 3 ERROR, 4 DISABLED, 8 OFFLINE
+    prev_state: int = 0
+    template: Attrs = field(default_factory=list)
+    # HOST_SHARE pieces learned from SYSTEM_HOST
+    total_mem: int = 0
+    total_cpu: int = 0
+    ds_usage: tuple[int, int, int] = (0, 0, 0)  # free, max, used disk MB
+    pci: list[dict[str, str]] = field(default_factory=list)
+    numa: list[dict[str, str]] = field(default_factory=list)  # CORE/HUGEPAGE/MEMORY_NODE vectors, tagged
+    # MONITORING from MONITOR_HOST
+    monitoring: Attrs = field(default_factory=list)
+    monitor_time: int = 0
+
+
+@dataclass
+class VmTemplate(Owned):
+    regtime: int = 0
+    template: Attrs = field(default_factory=list)
+
+
+@dataclass
+class Image(Owned):
+    type: int = 0  # 0 OS, 1 CDROM, 2 DATABLOCK, 3 KERNEL, 4 RAMDISK, 5 CONTEXT
+    disk_type: int = 0
+    persistent: int = 0
+    regtime: int = 0
+    source: str = ""
+    path: str = ""
+    format: str = "raw"
+    fs: str = ""
+    size: int = 0
+    state: int = 1  # 1 READY
+    prev_state: int = 1
+    datastore_id: int = 1
+    datastore: str = "default"
+    vms: list[int] = field(default_factory=list)
+    clones: list[int] = field(default_factory=list)
+    template: Attrs = field(default_factory=list)
+
+
+@dataclass
+class AddressRange:
+    ar_id: int
+    ip: str
+    mac: str
+    size: int
+    type: str = "IP4"
+    leases: dict[int, int] = field(default_factory=dict)  # offset -> vm id (-1 = on hold)
+
+
+@dataclass
+class VNet(Owned):
+    cluster_ids: list[int] = field(default_factory=lambda: [0])
+    bridge: str = ""
+    bridge_type: str = "linux"
+    vn_mad: str = "dummy"
+    state: int = 1
+    template: Attrs = field(default_factory=list)
+    ars: list[AddressRange] = field(default_factory=list)
+
+
+@dataclass
+class History:
+    seq: int
+    hostname: str
+    hid: int
+    cid: int
+    stime: int
+    vm_mad: str
+    tm_mad: str
+    ds_id: int
+    etime: int = 0
+    pstime: int = 0
+    petime: int = 0
+    rstime: int = 0
+    retime: int = 0
+    estime: int = 0
+    eetime: int = 0
+    action: int = 0
+    uid: int = -1
+    gid: int = -1
+    request_id: int = -1
+
+
+@dataclass
+class VmLock:
+    level: int
+    owner: int
+    time: int
+    req_id: int
+
+
+@dataclass
+class Vm(Owned):
+    state: VmState = VmState.PENDING
+    lcm_state: LcmState = LcmState.LCM_INIT
+    prev_state: VmState = VmState.PENDING
+    prev_lcm_state: LcmState = LcmState.LCM_INIT
+    stime: int = 0
+    etime: int = 0
+    last_poll: int = 0
+    resched: int = 0
+    deploy_id: str = ""
+    monitoring: Attrs = field(default_factory=list)
+    template: Attrs = field(default_factory=list)
+    user_template: Attrs = field(default_factory=list)
+    history: list[History] = field(default_factory=list)
+    lock: VmLock | None = None
+    resume_from: VmState | None = None  # STOPPED/UNDEPLOYED while waiting for the scheduler
+    # Cached XML bodies; None = stale.
+    full_xml: str | None = field(default=None, repr=False, compare=False)
+    short_xml: str | None = field(default=None, repr=False, compare=False)
+
+    def touch(self) -> None:
+        self.full_xml = None
+        self.short_xml = None
+
+    def set_state(self, state: VmState, lcm: LcmState = LcmState.LCM_INIT) -> None:
+        self.prev_state, self.prev_lcm_state = self.state, self.lcm_state
+        self.state, self.lcm_state = state, lcm
+        self.touch()
+
+    def set_lcm(self, lcm: LcmState) -> None:
+        self.set_state(VmState.ACTIVE, lcm)
+
+    @property
+    def state_label(self) -> str:
+        return self.lcm_state.name if self.state is VmState.ACTIVE else self.state.name
+
+    @property
+    def current(self) -> History | None:
+        return self.history[-1] if self.history else None

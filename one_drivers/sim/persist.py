@@ -1,0 +1,66 @@
+"""Optional persistence of the simulator's pools in one SQLite file (`--state FILE`).
+
+The whole cloud (pools and id counters) is stored as one pickled snapshot row after every call that
+may change state, so a restarted simulator continues where it stopped. Only the simulator reads it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from one_drivers.sim.cloud import Cloud
+
+POOLS = (
+    "users",
+    "groups",
+    "clusters",
+    "datastores",
+    "hosts",
+    "templates",
+    "images",
+    "vnets",
+    "vms",
+    "next_id",
+    "request_seq",
+)
+
+
+class StateFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(str(path), check_same_thread=False)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 0), body BLOB NOT NULL)"
+        )
+        self.db.commit()
+
+    def load(self, cloud: Cloud) -> bool:
+        row = self.db.execute("SELECT body FROM state WHERE id = 0").fetchone()
+        if row is None:
+            return False
+        snapshot: dict[str, Any] = pickle.loads(row[0])  # our own file, written below
+        for name in POOLS:
+            setattr(cloud, name, snapshot[name])
+        for vm in cloud.vms.values():
+            vm.touch()
+        return True
+
+    def save(self, cloud: Cloud) -> None:
+        snapshot = {name: getattr(cloud, name) for name in POOLS}
+        # Caches are rebuilt on load; keep the file small.
+        saved = {vid: (vm.full_xml, vm.short_xml) for vid, vm in cloud.vms.items()}
+        for vm in cloud.vms.values():
+            vm.full_xml = vm.short_xml = None
+        try:
+            body = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            for vid, (full, short) in saved.items():
+                cloud.vms[vid].full_xml, cloud.vms[vid].short_xml = full, short
+        self.db.execute("INSERT OR REPLACE INTO state (id, body) VALUES (0, ?)", (body,))
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()

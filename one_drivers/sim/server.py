@@ -1,0 +1,233 @@
+"""The simulator as a running service: XML-RPC over HTTP on loopback, scheduler, drivers, monitord.
+
+`Simulator` is the in-process API for tests (a context manager) and what `python -m one_drivers.sim`
+runs. One thread per request (ThreadingHTTPServer); every call takes the cloud lock, so calls are
+serialized like oned's database writes while the socket work stays parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.sim.cloud import Cloud
+from one_drivers.sim.drivers import MonitordListener, driver_env
+from one_drivers.sim.lifecycle import Lifecycle
+from one_drivers.sim.methods import METHODS, MUTATING, Api
+from one_drivers.sim.persist import StateFile
+from one_drivers.sim.wire import (
+    OneFailure,
+    Params,
+    RpcFault,
+    parse_call,
+    render_failure,
+    render_fault,
+    render_success,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "xmlrpc-c/1.59"
+    sim: Simulator
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        reply = self.server.sim.dispatch(body)  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("xmlrpc %s", format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+class Simulator:
+    """A simulated oned on 127.0.0.1. Use as a context manager, or start()/stop()."""
+
+    def __init__(
+        self,
+        auth_dir: Path | str,
+        port: int = 0,
+        *,
+        state_file: Path | str | None = None,
+        vmm: dict[str, str] | None = None,
+        im: dict[str, str] | None = None,
+        sched_interval: float = 0.2,
+        oneadmin_password: str | None = None,
+        serveradmin_password: str | None = None,
+        monitord_port: int = 0,
+    ) -> None:
+        self.auth_dir = Path(auth_dir)
+        self.auth_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.sched_interval = sched_interval
+        self.oneadmin_password = oneadmin_password or secrets.token_hex(12)
+        self.serveradmin_password = serveradmin_password or secrets.token_hex(12)
+        self.cloud = Cloud(self.oneadmin_password, self.serveradmin_password)
+        self.state = StateFile(Path(state_file)) if state_file else None
+        if self.state is not None and self.state.load(self.cloud):
+            # Keep the stored passwords: the auth files below must match them.
+            self.oneadmin_password = self._read_auth("one_auth", "oneadmin") or self.oneadmin_password
+            self.serveradmin_password = (
+                self._read_auth("ec2_auth", "serveradmin") or self.serveradmin_password
+            )
+        self.lifecycle = Lifecycle(self.cloud, self.auth_dir, vmm or {}, im or {}, self._driver_env)
+        self.lifecycle.on_change = self._changed
+        self.api = Api(self.cloud, self.lifecycle)
+        self._monitord_port = monitord_port
+        self._server: _Server | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self.monitord: MonitordListener | None = None
+
+    def _read_auth(self, filename: str, user: str) -> str | None:
+        path = self.auth_dir / filename
+        if path.is_file():
+            line = path.read_text(encoding="utf-8").strip()
+            if line.startswith(user + ":"):
+                return line.split(":", 1)[1]
+        return None
+
+    # --- service --------------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/RPC2"
+
+    @property
+    def oneadmin_auth(self) -> str:
+        return f"oneadmin:{self.oneadmin_password}"
+
+    @property
+    def serveradmin_auth(self) -> str:
+        return f"serveradmin:{self.serveradmin_password}"
+
+    @property
+    def one_auth_file(self) -> Path:
+        return self.auth_dir / "one_auth"
+
+    def _driver_env(self) -> dict[str, str]:
+        return driver_env(self.endpoint, str(self.one_auth_file))
+
+    def start(self) -> Simulator:
+        for name, line in (("one_auth", self.oneadmin_auth), ("ec2_auth", self.serveradmin_auth)):
+            path = self.auth_dir / name
+            path.write_text(line + "\n", encoding="utf-8")
+            path.chmod(0o600)
+        self._server = _Server(("127.0.0.1", self.port), _Handler)
+        self._server.sim = self  # type: ignore[attr-defined]
+        self.port = int(self._server.server_address[1])
+        self.monitord = MonitordListener(self.lifecycle.apply_message, self._monitord_port)
+        self.lifecycle.monitor_port = self.monitord.port
+        serve = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        sched = threading.Thread(target=self._scheduler_loop, name="sim-scheduler", daemon=True)
+        self._threads = [serve, sched]
+        for t in self._threads:
+            t.start()
+        log.info("simulator listening on %s", self.endpoint)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self.monitord is not None:
+            self.monitord.stop()
+        self.lifecycle.stop_drivers()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self.state is not None:
+            with self.cloud.lock:
+                self.state.save(self.cloud)
+            self.state.close()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _scheduler_loop(self) -> None:
+        while not self._stop.wait(self.sched_interval):
+            self.schedule()
+
+    def schedule(self) -> int:
+        """Run one scheduler pass now (tests use it instead of waiting)."""
+        with self.cloud.lock:
+            count = self.lifecycle.schedule()
+            if count:
+                self._changed()
+            return count
+
+    def _changed(self) -> None:
+        if self.state is not None:
+            self.state.save(self.cloud)
+
+    # --- XML-RPC --------------------------------------------------------------------------------------
+    def dispatch(self, body: bytes) -> bytes:
+        try:
+            call = parse_call(body)
+        except RpcFault as fault:
+            return render_fault(fault)
+        handler = METHODS.get(call.method)
+        if handler is None:
+            return render_fault(RpcFault(-506, f"Method '{call.method}' not defined"))
+        params = Params(call.params)
+        try:
+            session = params.string(0)
+            with self.cloud.lock:
+                user = self.cloud.authenticate(session)
+                value = handler(self.api, user, Params(call.params[1:]))
+                if call.method in MUTATING:
+                    self._changed()
+            return render_success(value)
+        except RpcFault as fault:
+            return render_fault(fault)
+        except OneFailure as failure:
+            return render_failure(call.method, failure)
+        except Exception as exc:  # oned answers INTERNAL rather than dropping the connection
+            log.exception("simulator: %s failed", call.method)
+            return render_failure(call.method, OneFailure(0x2000, f"Internal error: {exc}"))
+
+    # --- fast paths for tests and benchmarks ------------------------------------------------------
+    def bulk_vms(
+        self,
+        count: int,
+        *,
+        uid: int = 0,
+        state: VmState = VmState.PENDING,
+        lcm: LcmState = LcmState.LCM_INIT,
+        name_prefix: str = "bulk",
+    ) -> list[int]:
+        """Put `count` VMs straight into the pool (no scheduler, no drivers). Returns their ids."""
+        with self.cloud.lock:
+            ids = self.cloud.bulk_vms(count, uid=uid, state=state, lcm=lcm, name_prefix=name_prefix)
+            self._changed()
+            return ids
+
+    def login_token(self, user: str, valid: int = 1800) -> str:
+        """A `serveradmin:<user>:<token>` session as econe builds it."""
+        from one_drivers.sim.auth import make_login_token
+
+        return make_login_token("serveradmin", self.cloud.users[1].password, user, valid)

@@ -1,0 +1,187 @@
+"""The simulator over real XML-RPC: auth files, authentication forms, faults, users and permissions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+from one_drivers.one.gateway import (
+    OneAuthenticationError,
+    OneAuthorizationError,
+    OneFault,
+    OneGateway,
+    OneNotFoundError,
+)
+from one_drivers.sim import auth
+from one_drivers.sim.server import Simulator
+from tests.conftest import free_port
+
+AUTH_FAIL = "User couldn't be authenticated, aborting call."
+
+
+def test_auth_files_and_version(sim: Simulator, admin: OneGateway) -> None:
+    assert (sim.auth_dir / "one_auth").read_text().strip() == sim.oneadmin_auth
+    assert (sim.auth_dir / "ec2_auth").read_text().strip() == sim.serveradmin_auth
+    assert sim.endpoint.startswith("http://127.0.0.1:") and sim.endpoint.endswith("/RPC2")
+    assert admin.call("one.system.version") == "6.10.5"
+    assert (
+        OneGateway.from_env(sim.endpoint, str(sim.auth_dir / "one_auth")).call("one.system.version")
+        == "6.10.5"
+    )
+
+
+@pytest.mark.parametrize("session", ["oneadmin:wrong", "nosuchuser:x", "nocolon"])
+def test_authentication_failures_are_256(raw: xmlrpc.client.ServerProxy, session: str) -> None:
+    assert raw.one.vm.info(session, 0, False) == [False, f"[one.vm.info] {AUTH_FAIL}", 256, -1, -1]
+
+
+def test_faults(raw: xmlrpc.client.ServerProxy, sim: Simulator) -> None:
+    with pytest.raises(xmlrpc.client.Fault) as exc:
+        raw.one.vm.nosuchmethod(sim.oneadmin_auth, 0)
+    assert exc.value.faultCode == -506 and exc.value.faultString == "Method 'one.vm.nosuchmethod' not defined"
+    with pytest.raises(xmlrpc.client.Fault) as exc:
+        raw.one.vm.info(sim.oneadmin_auth, "zero", False)
+    assert exc.value.faultCode == -501
+    with pytest.raises(xmlrpc.client.Fault) as exc:
+        raw.one.vm.info(sim.oneadmin_auth)
+    assert exc.value.faultString == "Not enough parameters"
+
+
+def test_gateway_maps_errors(admin: OneGateway, sim: Simulator) -> None:
+    with pytest.raises(OneNotFoundError) as exc:
+        admin.vm_info(9999)
+    assert exc.value.object_id == 9999
+    with pytest.raises(OneFault):
+        admin.call("one.nothing.here")
+    with pytest.raises(OneAuthenticationError):
+        OneGateway(sim.endpoint, "oneadmin:bad").vm_info(0)
+
+
+def test_server_cipher_token_acts_for_user(
+    sim: Simulator, admin: OneGateway, raw: xmlrpc.client.ServerProxy
+) -> None:
+    uid = admin.call("one.user.allocate", "bob", "bobpass", "core", [])
+    token_session = sim.login_token("bob")
+    doc = OneGateway(sim.endpoint, token_session).call("one.user.info", -1)
+    assert f"<ID>{uid}</ID>" in doc and "<NAME>bob</NAME>" in doc and "<GNAME>users</GNAME>" in doc
+    # the base64 may carry newlines (Ruby's Base64.encode64 does)
+    user, target, token = token_session.split(":", 2)
+    folded = token[:20] + "\n" + token[20:] + "\n"
+    assert raw.one.user.info(f"{user}:{target}:{folded}", -1)[0] is True
+
+
+def test_server_cipher_bad_and_expired_tokens(
+    sim: Simulator, admin: OneGateway, raw: xmlrpc.client.ServerProxy
+) -> None:
+    admin.call("one.user.allocate", "bob", "bobpass", "core", [])
+    assert raw.one.user.info("serveradmin:bob:Zm9vYmFy", -1)[:3] == [
+        False,
+        f"[one.user.info] {AUTH_FAIL}",
+        256,
+    ]
+    expired = sim.login_token("bob", valid=-10)
+    assert raw.one.user.info(expired, -1)[2] == 256
+    # a token for alice does not log in as bob
+    admin.call("one.user.allocate", "alice", "x", "core", [])
+    alice = sim.login_token("alice").split(":", 2)[2]
+    assert raw.one.user.info(f"serveradmin:bob:{alice}", -1)[2] == 256
+
+
+def test_token_crypto_round_trip() -> None:
+    key = auth.hash_password("secret")
+    token = auth.encrypt_token(key, "serveradmin:bob:99999999999")
+    assert auth.decrypt_token(key, token) == "serveradmin:bob:99999999999"
+    assert auth.check_login_token("serveradmin", key, "bob", token)
+    assert not auth.check_login_token("serveradmin", auth.hash_password("other"), "bob", token)
+    assert auth.decrypt_token(key, "not base64!") is None
+
+
+def test_core_and_public_users(sim: Simulator, admin: OneGateway) -> None:
+    admin.call("one.user.allocate", "carol", "pw1", "core", [])
+    pub = admin.call("one.user.allocate", "pubby", "plain", "public", [])
+    assert OneGateway(sim.endpoint, "carol:pw1").call("one.user.info", -1)
+    assert OneGateway(sim.endpoint, "pubby:plain").call("one.user.info", -1)
+    pool = admin.call("one.userpool.info")
+    # the stored secret: SHA256 hex for core users, as is for public ones (econe signs with it)
+    assert f"<PASSWORD><![CDATA[{auth.hash_password('pw1')}]]></PASSWORD>" in pool
+    assert "<PASSWORD><![CDATA[plain]]></PASSWORD>" in pool
+    admin.call("one.user.passwd", pub, "changed")
+    assert OneGateway(sim.endpoint, "pubby:changed").call("one.user.info", -1)
+    with pytest.raises(OneAuthenticationError):
+        OneGateway(sim.endpoint, "pubby:plain").call("one.user.info", -1)
+
+
+def test_userpool_newest_first_and_non_admin_view(sim: Simulator, admin: OneGateway) -> None:
+    admin.call("one.user.allocate", "bob", "bobpass", "core", [])
+    pool = admin.call("one.userpool.info")
+    assert (
+        pool.index("<NAME>bob</NAME>")
+        < pool.index("<NAME>serveradmin</NAME>")
+        < pool.index("<NAME>oneadmin</NAME>")
+    )
+    bob = OneGateway(sim.endpoint, "bob:bobpass")
+    assert "<NAME>oneadmin</NAME>" not in bob.call("one.userpool.info")
+    with pytest.raises(OneAuthorizationError):
+        bob.call("one.user.info", 0)
+
+
+def test_duplicate_user_and_unknown_group(admin: OneGateway) -> None:
+    admin.call("one.user.allocate", "bob", "x", "core", [])
+    with pytest.raises(Exception, match="NAME is already taken by USER"):
+        admin.call("one.user.allocate", "bob", "x", "core", [])
+
+
+def test_command_line_entry_point(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "one_drivers.sim", "--port", str(port), "--auth-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert f"127.0.0.1:{port}/RPC2" in line
+        session = (tmp_path / "one_auth").read_text().strip()
+        assert OneGateway(f"http://127.0.0.1:{port}/RPC2", session).call("one.system.version") == "6.10.5"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_state_file_survives_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    with Simulator(auth_dir=tmp_path / "a", state_file=state, sched_interval=3600) as s1:
+        gw = OneGateway(s1.endpoint, s1.oneadmin_auth)
+        gw.call("one.template.allocate", 'NAME="kept"\nCPU=1\nMEMORY=64')
+        s1.bulk_vms(3)
+        session = s1.oneadmin_auth
+    with Simulator(auth_dir=tmp_path / "a", state_file=state, sched_interval=3600) as s2:
+        assert s2.oneadmin_auth == session
+        gw = OneGateway(s2.endpoint, s2.oneadmin_auth)
+        assert "<NAME>kept</NAME>" in gw.call("one.template.info", 0)
+        assert gw.vmpool_info().count("<VM>") == 3
+        assert gw.call("one.template.allocate", 'NAME="next"\nCPU=1\nMEMORY=64') == 1
+
+
+def test_http_get_is_rejected(sim: Simulator) -> None:
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(sim.endpoint, timeout=5)
+
+
+def test_concurrent_requests(sim: Simulator, admin: OneGateway) -> None:
+    import concurrent.futures
+
+    sim.bulk_vms(50)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        docs = list(pool.map(lambda _: OneGateway(sim.endpoint, sim.oneadmin_auth).vmpool_info(), range(16)))
+    assert all(d.count("<VM>") == 50 for d in docs)
+    time.sleep(0)
