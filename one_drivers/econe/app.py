@@ -147,6 +147,7 @@ class EconeApp:
             params["Files"] = {f.field: f for f in request.files}
         else:
             operation_model(action)  # InvalidAction for names the model does not know
+            # Parameters are validated before support is checked, as AWS validates before acting.
             params = parse_request(action, request.params)
         handler = self.handlers.get(action)
         if handler is None:

@@ -71,6 +71,8 @@ class EconeServer:
             server_name="econe",
             shutdown_timeout=10,
         )
+        # The accept loop's poll period: also how long stop() waits for it (cheroot's default is 0.5 s).
+        self.wsgi.expiration_interval = 0.1
         if config.ssl_cert and config.ssl_key:
             adapter = BuiltinSSLAdapter(config.ssl_cert, config.ssl_key, config.ssl_ca)
             if config.ssl_ca:

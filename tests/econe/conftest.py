@@ -9,6 +9,7 @@ for checking what a request did, and `env.oneadmin` the admin's.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,6 +86,14 @@ class EconeEnv:
         )
 
 
+def stop_econe_env(sim: Any, env: EconeEnv) -> None:
+    """Stop econe and the simulator side by side (each takes a poll period to wind down)."""
+    stopper = threading.Thread(target=env.server.stop)
+    stopper.start()
+    sim.__exit__(None, None, None)
+    stopper.join()
+
+
 def start_econe_env(tmp_path: Path, **config_overrides: Any) -> tuple[Any, EconeEnv]:
     """Simulator + econe, not yet stopped: the caller owns both (see the fixtures below)."""
     from one_drivers.sim.server import Simulator
@@ -124,8 +133,7 @@ def econe_env(tmp_path: Path) -> Iterator[EconeEnv]:
     try:
         yield env
     finally:
-        env.server.stop()
-        sim.__exit__(None, None, None)
+        stop_econe_env(sim, env)
 
 
 @pytest.fixture
@@ -142,5 +150,4 @@ def econe_env_factory(tmp_path: Path) -> Iterator[Callable[..., EconeEnv]]:
 
     yield make
     for sim, env in reversed(started):
-        env.server.stop()
-        sim.__exit__(None, None, None)
+        stop_econe_env(sim, env)
