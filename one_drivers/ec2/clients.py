@@ -232,16 +232,18 @@ class Ec2Clients:
         settings = self.resolver.resolve(host)
         return self.client_for(settings), settings
 
-    def client_for(self, settings: Ec2Settings) -> Any:
-        key = settings.cache_key()
+    def client_for(self, settings: Ec2Settings, *, retry: bool = True) -> Any:
+        """The cached client; `retry=False` gives one that never resends a request by itself, for
+        calls that are not idempotent on every endpoint (RunInstances where ClientToken is ignored)."""
+        key = (*settings.cache_key(), "retry" if retry else "once")
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._create(settings)
+                client = self._create(settings, retry)
                 self._clients[key] = client
             return client
 
-    def _create(self, settings: Ec2Settings) -> Any:
+    def _create(self, settings: Ec2Settings, retry: bool) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -251,7 +253,10 @@ class Ec2Clients:
             session = boto3.session.Session(profile_name=settings.profile)
             self._sessions[settings.profile] = session
         config = Config(
-            retries={"mode": self.config.retry_mode, "total_max_attempts": self.config.max_attempts},
+            retries={
+                "mode": self.config.retry_mode,
+                "total_max_attempts": self.config.max_attempts if retry else 1,
+            },
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
             proxies={"http": self.config.proxy_uri, "https": self.config.proxy_uri}
