@@ -276,3 +276,77 @@ def test_for_user_is_thread_safe(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len({id(g) for g in results}) == 1
+
+
+# --- against the simulator over real XML-RPC ---------------------------------------------------------
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Any]:
+    from one_drivers.sim.server import Simulator
+
+    with Simulator(auth_dir=tmp_path, port=0) as simulator:
+        yield simulator
+
+
+def test_server_admin_acts_for_users_on_the_simulator(sim: Any, tmp_path: Path) -> None:
+    oneadmin = OneGateway(sim.endpoint, sim.oneadmin_auth)
+    assert oneadmin.system_version()
+    uid = oneadmin.user_allocate("alice", "pw", "core", (1,))
+    admin = OneGateway.server_admin(sim.endpoint, str(tmp_path / "ec2_auth"))
+    assert "<NAME>serveradmin</NAME>" in admin.user_info()
+    as_alice = admin.for_user("alice")
+    assert f"<ID>{uid}</ID>" in as_alice.user_info(-1)
+    assert "<NAME>alice</NAME>" in admin.userpool_info()
+    # A token made with another key is refused by oned as an authentication failure.
+    forged = OneGateway(sim.endpoint, ServerCipher("serveradmin", "wrong").session_for("alice", 2**31))
+    with pytest.raises(OneAuthenticationError):
+        forged.user_info(-1)
+    # Expired tokens too (the renewal margin keeps ours far from that).
+    old = OneGateway.server_admin(sim.endpoint, str(tmp_path / "ec2_auth"))
+    expired = OneGateway(sim.endpoint, old.for_user("alice", now=1000.0).session)
+    with pytest.raises(OneAuthenticationError):
+        expired.user_info(-1)
+
+
+def test_typed_methods_on_the_simulator(sim: Any) -> None:
+    one = OneGateway(sim.endpoint, sim.oneadmin_auth)
+    image_id = one.image_allocate('NAME="blk"\nTYPE="DATABLOCK"\nSIZE="16"', 1)
+    assert "<NAME>blk</NAME>" in one.image_info(image_id)
+    one.image_update(image_id, 'EC2_AMI="YES"', append=True)
+    assert "EC2_AMI" in one.image_info(image_id)
+    assert f"<ID>{image_id}</ID>" in one.imagepool_info(-2, -1, -1)
+    with pytest.raises(OneNotFoundError) as info:
+        one.image_info(9999)
+    assert info.value.object_id == 9999
+    ids = sim.bulk_vms(5)
+    page = one.vmpool_infoextended(-2, 0, -2, -1)
+    assert page.count("<VM>") == 2
+    assert f"<ID>{ids[-1]}</ID>" in page  # newest first, as oned lists pools
+    assert one.vmpool_info().count("<VM>") == 5
+    one.vm_action("terminate-hard", ids[0])
+    assert "<STATE>6</STATE>" in one.vm_info(ids[0])
+    assert "<DATASTORE_POOL>" in one.datastorepool_info()
+    assert "<ID>1</ID>" in one.datastore_info(1)
+    with pytest.raises(OneFault) as fault:
+        one.call("one.vm.nosuchmethod", 0)
+    assert fault.value.code == -506
+
+
+def test_calls_from_many_threads_share_nothing_unsafe(sim: Any) -> None:
+    one = OneGateway(sim.endpoint, sim.oneadmin_auth)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                assert one.system_version()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
