@@ -36,6 +36,9 @@ class RenderError(ValueError):
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\r\ud800-\udfff\ufffe\uffff]")
 
 
+_ALLOWED_BYTES = bytes(b for b in range(256) if b >= 0x20 or b in b"\t\n")
+
+
 def _replace_not_xml(match: re.Match[str]) -> str:
     return "&#13;" if match.group() == "\r" else "\ufffd"
 
@@ -130,16 +133,22 @@ def _structure_writer(shape: botocore.model.StructureShape) -> Writer:
 
     def write_structure(value: Any, out: list[str]) -> None:
         append = out.append
+        lookup = table.get
         for key, member in value.items():
             if member is None:
                 continue
-            entry = table.get(key)
+            entry = lookup(key)
             if entry is None:
                 if key == "ResponseMetadata":  # boto3-style results may carry it; it is not payload
                     continue
                 raise RenderError(f"{shape_name} has no member {key!r}")
             open_tag, close_tag, scalar, nested = entry
-            if scalar is not None:
+            if scalar is _string and type(member) is str:
+                # Most members are plain strings: escape inline, skipping two calls per member.
+                if "&" in member or "<" in member or ">" in member:
+                    member = _escape(member)
+                append(open_tag + member + close_tag)
+            elif scalar is not None:
                 append(open_tag + scalar(member) + close_tag)
             else:
                 append(open_tag)
@@ -220,6 +229,11 @@ def render_error(error: Ec2Error, request_id: str) -> bytes:
 
 
 def _finish(document: str) -> bytes:
-    if _NOT_XML.search(document) is not None:
-        document = _NOT_XML.sub(_replace_not_xml, document)
-    return document.encode("utf-8")
+    try:
+        data = document.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: only the slow path can replace them
+        return _NOT_XML.sub(_replace_not_xml, document).encode("utf-8")
+    # Deleting every allowed byte leaves only control characters: a C-speed check, ~1 ms per MB.
+    if data.translate(None, _ALLOWED_BYTES) or b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:
+        return _NOT_XML.sub(_replace_not_xml, document).encode("utf-8")
+    return data

@@ -39,6 +39,10 @@ def test_control_characters_never_break_the_document() -> None:
     error = Ec2Error("InvalidParameterValue", "bad \x00\x07 value \r\n<&> \ud800 end")
     root = etree.fromstring(render_error(error, "r"))
     assert root.findtext("Errors/Error/Message") == "bad \ufffd\ufffd value \r\n<&> \ufffd end"
+    for text in ("non-character \ufffe", "non-character \uffff", "carriage\rreturn", "tab\tand\nnewline"):
+        body = render_response("DescribeRegions", {"Regions": [{"RegionName": text}]}, "r", "2016-11-15")
+        got = botocore_parse("DescribeRegions", body)["Regions"][0]["RegionName"]
+        assert got == text.replace("\ufffe", "\ufffd").replace("\uffff", "\ufffd")
 
 
 def test_namespace_echoes_the_request_version_safely() -> None:
