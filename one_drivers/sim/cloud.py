@@ -390,6 +390,7 @@ class Cloud:
         )
         uid = self.take_id("user")
         user = User(uid, name, gid, group.name, stored, driver, sorted(set(groups or [gid])))
+        user.template.append(("TOKEN_PASSWORD", auth.hash_password(stored)))
         self.users[uid] = user
         return user
 
@@ -422,6 +423,27 @@ class Cloud:
         tm_mad = get_attr(attrs, "TM_MAD") or "ssh"
         did = self.take_id("datastore")
         tmpl = [(k, v) for k, v in attrs if k != "NAME"]
+        # The defaults oned fills in from its DS_MAD_CONF / TM_MAD_CONF.
+        defaults = [
+            ("ALLOW_ORPHANS", "NO" if tm_mad == "dummy" else "YES"),
+            ("RESTRICTED_DIRS", "/"),
+            ("SAFE_DIRS", "/var/tmp"),
+            ("TM_MAD", tm_mad),
+            ("TYPE", ["IMAGE_DS", "SYSTEM_DS", "FILE_DS"][dtype]),
+        ]
+        if dtype == 1:
+            defaults += [("DISK_TYPE", "FILE"), ("DS_MIGRATE", "YES"), ("SHARED", "YES")]
+        else:
+            defaults += [
+                ("DS_MAD", ds_mad),
+                ("CLONE_TARGET", "SYSTEM"),
+                ("LN_TARGET", "NONE" if tm_mad == "dummy" else "SYSTEM"),
+            ]
+            if dtype == 0:
+                defaults.append(("DISK_TYPE", "FILE"))
+        for key, value in defaults:
+            if get_attr(tmpl, key) is None:
+                tmpl.append((key, value))
         ds = Datastore(
             did,
             *self.owner_fields(user),

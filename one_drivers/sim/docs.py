@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
 from one_drivers.sim.model import (
+    AddressRange,
     Attrs,
     Cluster,
     Datastore,
@@ -251,7 +252,12 @@ def _host_monitoring_xml(host: Host) -> str:
 
 
 def host_xml(
-    host: Host, vms: list[int], mem_usage: int, cpu_usage: int, template: Attrs | None = None
+    host: Host,
+    vms: list[int],
+    mem_usage: int,
+    cpu_usage: int,
+    template: Attrs | None = None,
+    pool: bool = False,
 ) -> str:
     free_disk, max_disk, used_disk = host.ds_usage
     pci = "".join(
@@ -272,14 +278,25 @@ def host_xml(
         f"<PREV_STATE>{host.prev_state}</PREV_STATE><IM_MAD>{cdata(host.im_mad)}</IM_MAD>"
         f"<VM_MAD>{cdata(host.vm_mad)}</VM_MAD><CLUSTER_ID>{host.cluster_id}</CLUSTER_ID>"
         f"<CLUSTER>{text(host.cluster)}</CLUSTER>{share}{ids('VMS', vms)}"
-        f"{template_xml(host.template if template is None else template)}{_host_monitoring_xml(host)}</HOST>"
+        f"{template_xml(host.template if template is None else template)}"
+        f"{'<MONITORING/>' if pool else _host_monitoring_xml(host)}</HOST>"
     )
 
 
-def vnet_xml(vnet: VNet, updated_vms: list[int]) -> str:
+def _ar_short(ar: AddressRange) -> str:
+    # In vnpool.info oned dumps the stored AR: leases packed in ALLOCATED as " <index> <type<<36|vm id>".
+    allocated = "".join(f" {off} {(1 << 36) | (vm & 0xFFFFFFFF)}" for off, vm in sorted(ar.leases.items()))
+    head = f"<ALLOCATED>{cdata(allocated)}</ALLOCATED>" if allocated else ""
+    return (
+        f"<AR>{head}<AR_ID>{cdata(str(ar.ar_id))}</AR_ID><IP>{cdata(ar.ip)}</IP><MAC>{cdata(ar.mac)}</MAC>"
+        f"<SIZE>{cdata(str(ar.size))}</SIZE><TYPE>{cdata(ar.type)}</TYPE></AR>"
+    )
+
+
+def vnet_xml(vnet: VNet, updated_vms: list[int], pool: bool = False) -> str:
     used = sum(len(ar.leases) for ar in vnet.ars)
-    ars = []
-    for ar in vnet.ars:
+    ars = [_ar_short(ar) for ar in vnet.ars] if pool else []
+    for ar in [] if pool else vnet.ars:
         leases = "".join(
             f"<LEASE><IP>{cdata(offset_ip(ar.ip, off))}</IP><MAC>{cdata(offset_mac(ar.mac, off))}</MAC>"
             f"<VM>{cdata(str(vm))}</VM></LEASE>"
@@ -353,29 +370,37 @@ def _history_full(vm_id: int, h: History) -> str:
     )
 
 
-def vm_full_xml(vm: Vm) -> str:
-    """The body of `vm.info` / `vmpool.infoextended` (cached on the VM until it changes)."""
-    if vm.full_xml is not None:
+def vm_full_xml(vm: Vm, monitoring: bool = False) -> str:
+    """The full VM body. `vmpool.infoextended` and driver payloads carry it without monitoring
+    (LAST_POLL 0, empty MONITORING: oned 6.x keeps monitoring in its own table and only `vm.info`
+    merges it in). The two halves around the monitoring are cached until the VM changes."""
+    if vm.full_xml is None:
+        lock = (
+            f"<LOCK><LOCKED>{vm.lock.level}</LOCKED><OWNER>{vm.lock.owner}</OWNER><TIME>{vm.lock.time}</TIME>"
+            f"<REQ_ID>{vm.lock.req_id}</REQ_ID></LOCK>"
+            if vm.lock
+            else ""
+        )
+        history = "".join(_history_full(vm.id, h) for h in vm.history)
+        history_xml = f"<HISTORY_RECORDS>{history}</HISTORY_RECORDS>" if history else "<HISTORY_RECORDS/>"
+        head = f"<VM>{owner_xml(vm)}{lock}"
+        tail = (
+            f"<STATE>{int(vm.state)}</STATE>"
+            f"<LCM_STATE>{int(vm.lcm_state)}</LCM_STATE><PREV_STATE>{int(vm.prev_state)}</PREV_STATE>"
+            f"<PREV_LCM_STATE>{int(vm.prev_lcm_state)}</PREV_LCM_STATE><RESCHED>{vm.resched}</RESCHED>"
+            f"<STIME>{vm.stime}</STIME><ETIME>{vm.etime}</ETIME><DEPLOY_ID>{text(vm.deploy_id)}</DEPLOY_ID>"
+        )
+        rest = (
+            f"<SCHED_ACTIONS></SCHED_ACTIONS>"
+            f"{template_xml(vm.template)}{template_xml(vm.user_template, 'USER_TEMPLATE', empty_short=True)}"
+            f"{history_xml}<BACKUPS><BACKUP_CONFIG/><BACKUP_IDS></BACKUP_IDS></BACKUPS></VM>"
+        )
+        vm.full_parts = (head, tail, rest)
+        vm.full_xml = f"{head}<LAST_POLL>0</LAST_POLL>{tail}<MONITORING></MONITORING>{rest}"
+    if not monitoring:
         return vm.full_xml
-    lock = (
-        f"<LOCK><LOCKED>{vm.lock.level}</LOCKED><OWNER>{vm.lock.owner}</OWNER><TIME>{vm.lock.time}</TIME>"
-        f"<REQ_ID>{vm.lock.req_id}</REQ_ID></LOCK>"
-        if vm.lock
-        else ""
-    )
-    history = "".join(_history_full(vm.id, h) for h in vm.history)
-    history_xml = f"<HISTORY_RECORDS>{history}</HISTORY_RECORDS>" if history else "<HISTORY_RECORDS/>"
-    body = (
-        f"<VM>{owner_xml(vm)}{lock}<LAST_POLL>{vm.last_poll}</LAST_POLL><STATE>{int(vm.state)}</STATE>"
-        f"<LCM_STATE>{int(vm.lcm_state)}</LCM_STATE><PREV_STATE>{int(vm.prev_state)}</PREV_STATE>"
-        f"<PREV_LCM_STATE>{int(vm.prev_lcm_state)}</PREV_LCM_STATE><RESCHED>{vm.resched}</RESCHED>"
-        f"<STIME>{vm.stime}</STIME><ETIME>{vm.etime}</ETIME><DEPLOY_ID>{text(vm.deploy_id)}</DEPLOY_ID>"
-        f"<MONITORING>{attrs_xml(vm.monitoring)}</MONITORING><SCHED_ACTIONS></SCHED_ACTIONS>"
-        f"{template_xml(vm.template)}{template_xml(vm.user_template, 'USER_TEMPLATE', empty_short=True)}"
-        f"{history_xml}<BACKUPS><BACKUP_CONFIG/><BACKUP_IDS></BACKUP_IDS></BACKUPS></VM>"
-    )
-    vm.full_xml = body
-    return body
+    head, tail, rest = vm.full_parts
+    return f"{head}<LAST_POLL>{vm.last_poll}</LAST_POLL>{tail}<MONITORING>{attrs_xml(vm.monitoring)}</MONITORING>{rest}"
 
 
 def _short_vector(name: str, vec: dict[str, str], keys: tuple[str, ...]) -> str:

@@ -116,7 +116,8 @@ MEMORY_NODE = [ NODE_ID = "0", TOTAL = "8388608", DISTANCE = "0 1 " ]
 CORE = [ NODE_ID="1", ID="8", CPUS="8,24,40,56"]
 HUGEPAGE = [ SIZE = "2048", PAGES = "1024", NODE_ID = "1" ]
 MEMORY_NODE = [ NODE_ID = "1", TOTAL = "8388608", DISTANCE = "1 0 " ]
-PCI = [ ADDRESS = "0000:02:00:0", BUS = "02", CLASS = "0300", CLASS_NAME = "VGA compatible controller", DEVICE = "0863", DEVICE_NAME = "C79 [GeForce 9400M]", DOMAIN = "0000", FUNCTION = "0", SHORT_ADDRESS = "02:00.0", SLOT = "00", TYPE = "10de:0863:0300", VENDOR = "10de", VENDOR_NAME = "NVIDIA Corporation", NUMA_NODE="1" ]
+PCI = [ ADDRESS = "0000:02:00:0", BUS = "02", CLASS = "0300", CLASS_NAME = "VGA compatible controller", DEVICE = "0863", DEVICE_NAME = "C79 [GeForce 9400M]", DOMAIN = "0000", FUNCTION = "0", SHORT_ADDRESS = "02:00.0", SLOT = "00", TYPE = "10de:0863:0300", VENDOR = "10de", VENDOR_NAME = "NVIDIA Corporation", PROFILES = "nvidia-908,nvidia-909", NUMA_NODE="1" ]
+PCI = [ ADDRESS = "0000:00:06:0", BUS = "00", CLASS = "0c03", CLASS_NAME = "USB controller", DEVICE = "0aa7", DEVICE_NAME = "MCP79 OHCI USB 1.1 Controller", DOMAIN = "0000", FUNCTION = "0", SHORT_ADDRESS = "00:06.0", SLOT = "06", TYPE = "10de:0aa7:0c03", VENDOR = "10de", VENDOR_NAME = "NVIDIA Corporation", NUMA_NODE="1" ]
 """
 DUMMY_MONITOR_HOST = """HUGEPAGE = [ SIZE = "2048", FREE = "1024", NODE_ID = "0"]
 MEMORY_NODE = [ NODE_ID = "0", FREE = "1864759", USED = "6043439"]
@@ -639,6 +640,10 @@ class Lifecycle:
         self._close_history(vm, "terminate", epilog=vm.state == S.ACTIVE)
         vm.etime = self.cloud.now()
         vm.set_state(S.DONE)
+        # oned frees the VNC port of a finished VM.
+        for key, value in vm.template:
+            if key == "GRAPHICS" and isinstance(value, dict):
+                value.pop("PORT", None)
         self.cloud.release_resources(vm)
         self.pending.pop(vm.id, None)
 

@@ -215,7 +215,7 @@ def datastore_allocate(api: Api, user: User, p: Params) -> Any:
 ENCRYPTED_HOST_ATTRS = ("EC2_ACCESS", "EC2_SECRET")
 
 
-def _host_doc(api: Api, hid: int, decrypt: bool) -> str:
+def _host_doc(api: Api, hid: int, decrypt: bool, pool: bool = False) -> str:
     host = api.cloud.hosts[hid]
     vms = [
         v for v in api.cloud.vms.values() if v.state == VmState.ACTIVE and v.current and v.current.hid == hid
@@ -231,7 +231,7 @@ def _host_doc(api: Api, hid: int, decrypt: bool) -> str:
             (k, encrypt_token(key, v) if k in ENCRYPTED_HOST_ATTRS and isinstance(v, str) else v)
             for k, v in template
         ]
-    return docs.host_xml(host, sorted(v.id for v in vms), mem, cpu, template)
+    return docs.host_xml(host, sorted(v.id for v in vms), mem, cpu, template, pool)
 
 
 def _tmpl(attrs: Attrs, name: str) -> str | None:
@@ -253,7 +253,7 @@ def host_info(api: Api, user: User, p: Params) -> Any:
 @method("one.hostpool.info")
 def hostpool_info(api: Api, user: User, p: Params) -> Any:
     return docs.pool_xml(
-        "HOST_POOL", (_host_doc(api, h, False) for h in sorted(api.cloud.hosts, reverse=True))
+        "HOST_POOL", (_host_doc(api, h, False, True) for h in sorted(api.cloud.hosts, reverse=True))
     )
 
 
@@ -300,10 +300,10 @@ def host_delete(api: Api, user: User, p: Params) -> Any:
 
 
 # --- virtual networks -----------------------------------------------------------------------------
-def _vnet_doc(api: Api, vid: int) -> str:
+def _vnet_doc(api: Api, vid: int, pool: bool = False) -> str:
     vnet = api.cloud.vnets[vid]
     vms = sorted({vm for ar in vnet.ars for vm in ar.leases.values() if vm >= 0})
-    return docs.vnet_xml(vnet, vms)
+    return docs.vnet_xml(vnet, vms, pool)
 
 
 @method("one.vn.info")
@@ -319,7 +319,7 @@ def vn_info(api: Api, user: User, p: Params) -> Any:
 def vnpool_info(api: Api, user: User, p: Params) -> Any:
     flag, start, end = p.integer(0), p.integer(1), p.integer(2)
     nets = api.cloud.paginate(api.cloud.filtered(user, api.cloud.vnets.values(), flag), start, end)
-    return docs.pool_xml("VNET_POOL", (_vnet_doc(api, v.id) for v in nets))
+    return docs.pool_xml("VNET_POOL", (_vnet_doc(api, v.id, True) for v in nets))
 
 
 @method("one.vn.allocate", mutating=True)
@@ -607,7 +607,7 @@ def _vm_for(api: Api, user: User, vid: int, op: int) -> Any:
 def vm_info(api: Api, user: User, p: Params) -> Any:
     vid = p.integer(0)
     p.opt_bool(1)
-    return docs.vm_full_xml(_vm_for(api, user, vid, USE))
+    return docs.vm_full_xml(_vm_for(api, user, vid, USE), monitoring=True)
 
 
 def _vm_pool(api: Api, user: User, p: Params) -> list[Any]:

@@ -219,6 +219,7 @@ class Vm(Owned):
     # Cached XML bodies; None = stale.
     full_xml: str | None = field(default=None, repr=False, compare=False)
     short_xml: str | None = field(default=None, repr=False, compare=False)
+    full_parts: tuple[str, str, str] = field(default=("", "", ""), repr=False, compare=False)
 
     def touch(self) -> None:
         self.full_xml = None
