@@ -2,6 +2,8 @@
 
 `FaultProxy(upstream).fail(action, times, status, code)` makes the next `times` requests of that EC2
 Action answer with an EC2 error document instead of reaching moto; everything else is forwarded.
+`delay[action] = seconds` holds the *answer* back after moto has processed the request (a lost or late
+reply: the client times out although the action happened).
 """
 
 from __future__ import annotations
@@ -45,8 +47,6 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(data)
                     return
-                if action in proxy.delay:
-                    threading.Event().wait(proxy.delay[action])
                 headers = {
                     k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
                 }
@@ -56,11 +56,16 @@ class FaultProxy:
                         status, data, ctype = resp.status, resp.read(), resp.headers.get("Content-Type")
                 except urllib.error.HTTPError as err:
                     status, data, ctype = err.code, err.read(), err.headers.get("Content-Type")
-                self.send_response(status)
-                self.send_header("Content-Type", ctype or "text/xml")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                if action in proxy.delay:
+                    threading.Event().wait(proxy.delay[action])
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype or "text/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up (read timeout): that is the point of the delay
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

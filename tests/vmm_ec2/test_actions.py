@@ -1,0 +1,241 @@
+"""VMM actions against a real moto EC2 server on loopback, including injected faults."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from one_drivers.ec2.clients import Ec2Clients, HostSettingsResolver
+from one_drivers.ec2.config import parse_config
+from one_drivers.mad.codec import parse_action_data
+from one_drivers.mad.loop import ActionCancelled, ActionError
+from one_drivers.one.gateway import OneUnavailable
+from one_drivers.vmm_ec2.actions import Ec2Vmm, PlainControl, VmRequest, poll_info
+from tests.conftest import free_port
+from tests.ec2.fault_proxy import FaultProxy
+from tests.vmm_ec2.vmdocs import action_data
+
+
+def no_oned() -> Any:
+    raise OneUnavailable("no oned in tests")
+
+
+def make_vmm(endpoint: str, **config: Any) -> Ec2Vmm:
+    cfg = parse_config(
+        {"regions": {"default": {"region_name": "us-east-1", "endpoint_url": endpoint}}, **config}
+    )
+    clients = Ec2Clients(cfg, HostSettingsResolver(cfg, no_oned))
+    return Ec2Vmm(clients, wait_timeout=10, poll_interval=0.05, backoff=0.05)
+
+
+def request(real_dir: Path, **kw: Any) -> VmRequest:
+    return VmRequest.from_action_data(parse_action_data(action_data(real_dir, **kw)))
+
+
+def ec2(endpoint: str) -> Any:
+    return boto3.client("ec2", region_name="us-east-1", endpoint_url=endpoint)
+
+
+def instances(endpoint: str) -> dict[str, str]:
+    found = {}
+    for r in ec2(endpoint).describe_instances()["Reservations"]:
+        for i in r["Instances"]:
+            found[i["InstanceId"]] = i["State"]["Name"]
+    return found
+
+
+def tags_of(endpoint: str, instance_id: str) -> dict[str, str]:
+    r = ec2(endpoint).describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return {t["Key"]: t["Value"] for t in r.get("Tags", [])}
+
+
+@pytest.fixture
+def vmm(moto_endpoint: str) -> Ec2Vmm:
+    return make_vmm(moto_endpoint)
+
+
+def test_full_lifecycle(vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path) -> None:
+    ctl = PlainControl()
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=3), ctl)
+    assert instances(moto_endpoint) == {iid: "running"}
+    tags = tags_of(moto_endpoint, iid)
+    assert tags["ONE_ID"] == "3" and tags["team"] == "burst" and tags["ONE_DEPLOY_TOKEN"].startswith("one-3-")
+    assert vmm.run("POLL", request(real_dir, vm_id=3, lcm=3, deploy_id=iid), ctl).startswith("STATE=a ")
+    assert vmm.run("REBOOT", request(real_dir, vm_id=3, lcm=3, deploy_id=iid), ctl) == ""
+    assert vmm.run("RESET", request(real_dir, vm_id=3, lcm=3, deploy_id=iid), ctl) == ""
+    vmm.run("SHUTDOWN", request(real_dir, vm_id=3, lcm=18, deploy_id=iid), ctl)  # poweroff
+    assert instances(moto_endpoint)[iid] == "stopped"
+    # resume: the recorded 6.10.5 sends an empty top-level DEPLOY_ID, the id is in VM/DEPLOY_ID
+    resumed = vmm.run("DEPLOY", request(real_dir, vm_id=3, lcm=20, vm_deploy_id=iid, seq=1), ctl)
+    assert resumed == iid and instances(moto_endpoint)[iid] == "running"
+    vmm.run("SAVE", request(real_dir, vm_id=3, lcm=5, deploy_id=iid, seq=1), ctl)
+    assert instances(moto_endpoint)[iid] == "stopped"
+    assert vmm.run("RESTORE", request(real_dir, vm_id=3, lcm=22, deploy_id=iid, seq=2), ctl) == iid
+    assert instances(moto_endpoint)[iid] == "running"
+    vmm.run("CANCEL", request(real_dir, vm_id=3, lcm=29, deploy_id=iid, seq=2), ctl)  # undeploy --hard
+    assert instances(moto_endpoint)[iid] == "stopped"
+    vmm.run("DEPLOY", request(real_dir, vm_id=3, lcm=32, vm_deploy_id=iid, seq=3), ctl)
+    vmm.run("SHUTDOWN", request(real_dir, vm_id=3, lcm=12, deploy_id=iid, seq=3), ctl)  # terminate
+    assert instances(moto_endpoint)[iid] == "terminated"
+    assert vmm.run("POLL", request(real_dir, vm_id=3, lcm=3, deploy_id=iid), ctl).startswith("STATE=d")
+
+
+def test_cancel_terminates_outside_poweroff(vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path) -> None:
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=1), PlainControl())
+    vmm.run("CANCEL", request(real_dir, vm_id=1, lcm=12, deploy_id=iid), PlainControl())
+    assert instances(moto_endpoint)[iid] == "terminated"
+
+
+def test_cleanup_never_fails_on_missing_instances(vmm: Ec2Vmm, real_dir: Path) -> None:
+    ctl = PlainControl()
+    for deploy_id in ("i-0123456789abcdef0", "dummyhost:vm1:dummy", ""):
+        req = request(real_dir, vm_id=2, state=6, lcm=0, deploy_id=deploy_id)
+        assert vmm.run("CLEANUP", req, ctl) == ""
+        assert vmm.run("CANCEL", req, ctl) == ""  # exec driver: CLEANUP arrives as `cancel`
+
+
+def test_cleanup_without_deploy_id_finds_the_launched_instance(
+    vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path
+) -> None:
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=2), PlainControl())
+    other = make_vmm(moto_endpoint).run("DEPLOY", request(real_dir, vm_id=9), PlainControl())
+    vmm.run("CLEANUP", request(real_dir, vm_id=2, state=6, lcm=0), PlainControl())
+    assert instances(moto_endpoint) == {iid: "terminated", other: "running"}
+
+
+def test_resent_deploy_returns_the_same_instance(vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path) -> None:
+    first = vmm.run("DEPLOY", request(real_dir, vm_id=5, seq=4), PlainControl())
+    again = make_vmm(moto_endpoint).run("DEPLOY", request(real_dir, vm_id=5, seq=4), PlainControl())
+    assert first == again and len(instances(moto_endpoint)) == 1
+    later = vmm.run("DEPLOY", request(real_dir, vm_id=5, seq=5), PlainControl())  # a new deployment
+    assert later != first
+
+
+def test_unsupported_and_bad_input(vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path) -> None:
+    with pytest.raises(ActionError, match="MIGRATE is not supported by the ec2 driver"):
+        vmm.run("MIGRATE", request(real_dir, deploy_id="i-1"), PlainControl())
+    no_ami = "<PUBLIC_CLOUD><TYPE>ec2</TYPE><INSTANCETYPE>t3.micro</INSTANCETYPE></PUBLIC_CLOUD>"
+    with pytest.raises(ActionError, match="AMI: missing"):
+        vmm.run("DEPLOY", request(real_dir, section=no_ami), PlainControl())
+    wrong_host = "<PUBLIC_CLOUD><TYPE>ec2</TYPE><HOST>elsewhere</HOST><AMI>ami-1</AMI></PUBLIC_CLOUD>"
+    with pytest.raises(ActionError, match="PUBLIC_CLOUD/HOST"):
+        vmm.run("DEPLOY", request(real_dir, section=wrong_host), PlainControl())
+    with pytest.raises(ActionError, match="no DEPLOY_ID"):
+        vmm.run("REBOOT", request(real_dir, lcm=3), PlainControl())
+    with pytest.raises(ActionError, match="no DEPLOY_ID"):
+        vmm.run("DEPLOY", request(real_dir, lcm=20), PlainControl())
+    assert instances(moto_endpoint) == {}
+
+
+def test_instance_store_refuses_stop(vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path) -> None:
+    class InstanceStore(Ec2Vmm):
+        def _describe(self, client: Any, instance_id: str) -> dict[str, Any] | None:
+            found = super()._describe(client, instance_id)
+            return None if found is None else {**found, "RootDeviceType": "instance-store"}
+
+    store = InstanceStore(vmm.clients, wait_timeout=5, poll_interval=0.05)
+    iid = store.run("DEPLOY", request(real_dir, vm_id=6), PlainControl())
+    with pytest.raises(ActionError, match="instance-store"):
+        store.run("SAVE", request(real_dir, vm_id=6, lcm=5, deploy_id=iid), PlainControl())
+    assert instances(moto_endpoint)[iid] == "running"
+
+
+def test_poll_string_shape() -> None:
+    instance = {
+        "State": {"Name": "running"},
+        "InstanceType": "t3.micro",
+        "PublicDnsName": "",
+        "PrivateIpAddress": "10.0.0.5",
+        "SecurityGroups": [
+            {"GroupName": "web", "GroupId": "sg-1"},
+            {"GroupName": "ssh db", "GroupId": "sg-2"},
+        ],
+    }
+    text = poll_info(instance, 1048576)
+    assert text == (
+        'STATE=a MEMORY=1048576 CPU=0 NETTX=0 NETRX=0 AWS_PRIVATE_IP_ADDRESS="10.0.0.5" '
+        'AWS_SECURITY_GROUPS="web,ssh db" AWS_INSTANCE_TYPE="t3.micro"'
+    )
+    for state, letter in {"pending": "a", "stopped": "p", "terminated": "d", "weird": "-"}.items():
+        assert poll_info({"State": {"Name": state}}).startswith(f"STATE={letter} ")
+    assert poll_info(None) == "STATE=d"
+
+
+# --- faults ---------------------------------------------------------------------------------------
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    p = FaultProxy(moto_endpoint)
+    yield p
+    p.close()
+
+
+def test_throttled_deploy_still_launches_once(proxy: FaultProxy, moto_endpoint: str, real_dir: Path) -> None:
+    vmm = make_vmm(proxy.url, max_attempts=4)
+    proxy.fail("RunInstances", 2, 503, "RequestLimitExceeded")
+    proxy.fail("DescribeInstances", 2, 400, "RequestLimitExceeded")
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=8), PlainControl())
+    assert instances(moto_endpoint) == {iid: "running"}
+
+
+def test_ambiguous_runinstances_failure_never_launches_twice(
+    proxy: FaultProxy, moto_endpoint: str, real_dir: Path
+) -> None:
+    # The first RunInstances reaches moto but the answer is lost (read timeout): the driver must find
+    # the launched instance by its token instead of launching a second one.
+    vmm = make_vmm(proxy.url, max_attempts=3, read_timeout=1)
+    proxy.delay["RunInstances"] = 1.5
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=11), PlainControl())
+    assert instances(moto_endpoint) == {iid: "running"}
+    assert proxy.seen["RunInstances"] == 1
+
+
+def test_endpoint_down_fails_cleanly(real_dir: Path) -> None:
+    vmm = make_vmm(f"http://127.0.0.1:{free_port()}", max_attempts=2, connect_timeout=1)
+    for action, kw in (("DEPLOY", {}), ("CLEANUP", {"deploy_id": "i-1", "state": 6, "lcm": 0})):
+        with pytest.raises(ActionError) as info:
+            vmm.run(action, request(real_dir, vm_id=12, **kw), PlainControl())
+        assert "Could not connect" in str(info.value) or "EndpointConnectionError" in str(info.value)
+
+
+def test_failure_after_launch_terminates(proxy: FaultProxy, moto_endpoint: str, real_dir: Path) -> None:
+    vmm = make_vmm(proxy.url, max_attempts=1)
+    proxy.fail("AssociateAddress", 1, 400, "InvalidAllocationID.NotFound")
+    section = "<PUBLIC_CLOUD><TYPE>ec2</TYPE><AMI>ami-12c6146b</AMI><ELASTICIP>eipalloc-404</ELASTICIP></PUBLIC_CLOUD>"
+    with pytest.raises(ActionError, match=r"InvalidAllocationID\.NotFound"):
+        vmm.run("DEPLOY", request(real_dir, vm_id=13, section=section), PlainControl())
+    states = set(instances(moto_endpoint).values())
+    assert states <= {"shutting-down", "terminated"} and states
+
+
+def test_wait_timeout_names_the_instance_and_rolls_back(moto_endpoint: str, real_dir: Path) -> None:
+    class NeverRunning(Ec2Vmm):
+        def _describe(self, client: Any, instance_id: str) -> dict[str, Any] | None:
+            found = super()._describe(client, instance_id)
+            if found is not None and found["State"]["Name"] == "running":
+                found = {**found, "State": {"Name": "pending"}}
+            return found
+
+    base = make_vmm(moto_endpoint)
+    vmm = NeverRunning(base.clients, wait_timeout=0.3, poll_interval=0.05)
+    with pytest.raises(ActionError, match=r"timeout after 0.3s waiting for instance i-\w+ to be running"):
+        vmm.run("DEPLOY", request(real_dir, vm_id=14), PlainControl())
+    assert set(instances(moto_endpoint).values()) <= {"shutting-down", "terminated"}
+
+
+def test_cancel_during_wait_rolls_back(moto_endpoint: str, real_dir: Path) -> None:
+    class SlowBoot(Ec2Vmm):
+        def _describe(self, client: Any, instance_id: str) -> dict[str, Any] | None:
+            found = super()._describe(client, instance_id)
+            return None if found is None else {**found, "State": {"Name": "pending"}}
+
+    vmm = SlowBoot(make_vmm(moto_endpoint).clients, wait_timeout=30, poll_interval=0.05)
+    ctl = PlainControl()
+    threading.Timer(0.5, ctl.cancelled.set).start()
+    with pytest.raises(ActionCancelled):
+        vmm.run("DEPLOY", request(real_dir, vm_id=15), ctl)
+    assert set(instances(moto_endpoint).values()) <= {"shutting-down", "terminated"}
