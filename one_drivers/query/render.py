@@ -166,9 +166,13 @@ def _list_writer(shape: botocore.model.ListShape) -> Writer:
     member_shape = shape.member
     tag = member_shape.serialization.get("name", "item")
     open_tag, close_tag = f"<{tag}>", f"</{tag}>"
+    list_name = shape.name
     holder: list[tuple[Scalar | None, Writer | None]] = []
 
     def write_list(value: Any, out: list[str]) -> None:
+        if isinstance(value, str | bytes | Mapping):
+            # Iterating these would "work" and render characters or keys as items.
+            raise RenderError(f"{list_name} needs a list, got {type(value).__name__}")
         scalar, nested = holder[0]
         append = out.append
         if scalar is not None:

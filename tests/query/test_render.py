@@ -70,6 +70,12 @@ def test_unknown_members_and_wrong_types_are_render_errors() -> None:
         render_response("DescribeRegions", {"Regions": [{"RegionName": "x", "Bogus": 1}]}, "r", "2016-11-15")
     with pytest.raises(RenderError):
         render_response("DescribeRegions", {"Regions": [5]}, "r", "2016-11-15")
+    with pytest.raises(RenderError, match="needs a list"):
+        render_response(
+            "DescribeInstances", {"Reservations": [{"Instances": [{"ProductCodes": "abc"}]}]}, "r", "v"
+        )
+    with pytest.raises(RenderError, match="needs a list"):
+        render_response("DescribeRegions", {"Regions": {"RegionName": "x"}}, "r", "2016-11-15")
     with pytest.raises(RenderError):
         render_response(
             "DescribeInstances", {"Reservations": [{"Instances": [{"AmiLaunchIndex": "x"}]}]}, "r", "v"
