@@ -542,11 +542,12 @@ def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision)
                 after = ec2_state(now_vm.state, now_vm.lcm_state)
             except OneNotFoundError:
                 after = Ec2State.TERMINATED
+        # AWS's order (the model's): clients such as libcloud read the first <name> as the new state.
         changes.append(
             {
                 "InstanceId": INSTANCE.format(vm.id),
-                "PreviousState": before.as_dict(),
                 "CurrentState": after.as_dict(),
+                "PreviousState": before.as_dict(),
             }
         )
     return changes
