@@ -122,6 +122,15 @@ class InstanceTypeCatalog:
 
     def sizes(self, names: Iterable[str], client: Any | None = None) -> dict[str, InstanceSize]:
         """Sizes for every name (any spelling); raise UnknownInstanceType naming the first unknown one."""
+        found, missing = self.resolve(names, client)
+        if missing:
+            raise UnknownInstanceType(missing[0])
+        return found
+
+    def resolve(
+        self, names: Iterable[str], client: Any | None = None
+    ) -> tuple[dict[str, InstanceSize], list[str]]:
+        """(sizes of the names found, names nobody knows), asking the endpoint once for the uncached ones."""
         wanted = list(dict.fromkeys(names))
         out: dict[str, InstanceSize] = {}
         missing: list[str] = []
@@ -140,13 +149,15 @@ class InstanceTypeCatalog:
             for name in missing:
                 if type_key(name) in fetched:
                     out[name] = fetched[type_key(name)]
+        unknown: list[str] = []
         for name in wanted:
             if name not in out:
                 found = self._table.get(type_key(name))
                 if found is None:
-                    raise UnknownInstanceType(name)
-                out[name] = found
-        return out
+                    unknown.append(name)
+                else:
+                    out[name] = found
+        return out, unknown
 
     def _ec2_name(self, name: str) -> str:
         # Prefer the real spelling from the table (u-6tb1.metal), else upstream's mapping.

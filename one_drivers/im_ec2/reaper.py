@@ -1,0 +1,130 @@
+"""The reaper: terminate instances tagged `ONE_ID=<id>` whose VM is DONE (or gone) in OpenNebula.
+
+`onevm terminate` from POWEROFF/UNDEPLOYED runs no VMM action on 5.x-7.x, so the stopped instance
+would be billed forever (upstream issue 1243). After a monitoring cycle the IM driver asks oned once
+for the VMs that are not DONE; a tagged, still-alive instance whose VM is missing from that list is
+checked individually (DONE with the same deploy id, or no such VM at all) before it is terminated.
+An instance whose VM is alive is never touched; any doubt (oned unreachable, other deploy id) spares it.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from one_drivers.im_ec2.instances import Instance
+from one_drivers.one.gateway import OneNotFoundError
+from one_drivers.one.states import VmState
+
+log = logging.getLogger(__name__)
+
+# TerminateInstances takes up to 1000 ids per request.
+_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class VmRecord:
+    state: VmState
+    deploy_id: str
+
+
+class VmDirectory(Protocol):
+    """What the reaper asks OpenNebula (GatewayVmDirectory over OneGateway; fakes in tests)."""
+
+    def live_vm_ids(self) -> set[int]:
+        """Ids of every VM that is not DONE."""
+        ...
+
+    def vm_record(self, vm_id: int) -> VmRecord | None:
+        """The VM's state and deploy id; None when oned has no such VM (purged)."""
+        ...
+
+
+class VmInfoSource(Protocol):
+    def vmpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1) -> str: ...
+
+    def vm_info(self, vm_id: int, decrypt: bool = False) -> str: ...
+
+
+class GatewayVmDirectory:
+    """VmDirectory over oned's XML-RPC (`OneGateway`): one vmpool call per reap, vm.info per candidate."""
+
+    def __init__(self, gateway: VmInfoSource) -> None:
+        self.gateway = gateway
+
+    def live_vm_ids(self) -> set[int]:
+        # filter -2 = every user's VMs; state -1 = every state except DONE.
+        root = ET.fromstring(self.gateway.vmpool_info(-2, -1, -1, -1))
+        return {int(vm.findtext("ID") or "-1") for vm in root.findall("VM")}
+
+    def vm_record(self, vm_id: int) -> VmRecord | None:
+        try:
+            root = ET.fromstring(self.gateway.vm_info(vm_id))
+        except OneNotFoundError:
+            return None
+        return VmRecord(
+            VmState(int(root.findtext("STATE") or "-1")), (root.findtext("DEPLOY_ID") or "").strip()
+        )
+
+
+def candidates(instances: Iterable[Instance], live_ids: set[int]) -> list[Instance]:
+    """Tagged instances that can still cost money and whose VM is not among the live ones."""
+    return [
+        inst
+        for inst in instances
+        if inst.one_id is not None and inst.mapping.alive and inst.one_id not in live_ids
+    ]
+
+
+def should_reap(inst: Instance, record: VmRecord | None) -> bool:
+    if record is None:
+        return True  # the VM no longer exists in OpenNebula at all
+    if record.state is not VmState.DONE:
+        return False
+    # A DONE VM that was last deployed elsewhere (another instance id) is not proof about this one.
+    return not record.deploy_id or record.deploy_id == inst.instance_id
+
+
+def reap(client: Any, host_name: str, instances: Iterable[Instance], directory: VmDirectory) -> list[str]:
+    """Terminate the orphans among `instances`; return their ids. Never raises for oned trouble."""
+    instances = list(instances)
+    if not any(i.one_id is not None and i.mapping.alive for i in instances):
+        return []
+    try:
+        live = directory.live_vm_ids()
+    except Exception as exc:
+        log.warning("host %s: reaper skipped, cannot list OpenNebula VMs: %s", host_name, exc)
+        return []
+    doomed: list[Instance] = []
+    for inst in candidates(instances, live):
+        assert inst.one_id is not None
+        try:
+            record = directory.vm_record(inst.one_id)
+        except Exception as exc:
+            log.warning(
+                "host %s: reaper spares %s (VM %d): %s", host_name, inst.instance_id, inst.one_id, exc
+            )
+            continue
+        if should_reap(inst, record):
+            doomed.append(inst)
+    terminated: list[str] = []
+    for start in range(0, len(doomed), _BATCH):
+        batch = doomed[start : start + _BATCH]
+        try:
+            client.terminate_instances(InstanceIds=[i.instance_id for i in batch])
+        except Exception as exc:
+            log.error("host %s: reaper could not terminate %d instance(s): %s", host_name, len(batch), exc)
+            continue
+        for inst in batch:
+            log.warning(
+                "host %s: reaper terminated %s (%s): VM %s is DONE or gone in OpenNebula",
+                host_name,
+                inst.instance_id,
+                inst.state,
+                inst.one_id,
+            )
+            terminated.append(inst.instance_id)
+    return terminated
