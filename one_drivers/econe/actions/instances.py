@@ -50,6 +50,7 @@ DONE_SCAN_PAGE = 500  # reduced bodies of DONE VMs read per call when looking fo
 CLIENT_TOKEN_WINDOW = 24 * 3600  # a ClientToken is honoured for VMs launched within this window
 CLIENT_TOKEN_SCAN_PAGE = 100
 MAX_INSTANCES_PER_RUN = 100
+MAX_USER_DATA_BYTES = 16 * 1024
 
 # Names econe stores in the VM's USER_TEMPLATE (upstream's spelling) and in its CONTEXT.
 IMAGE_ID_ATTR = "IMAGE_ID"
@@ -382,6 +383,20 @@ def run_extra_template(
     return build_template(attrs)
 
 
+def check_user_data(user_data: Any) -> str | None:
+    """UserData travels base64-encoded (boto3 and libcloud encode it) and is at most 16 KiB decoded."""
+    if not user_data:
+        return None
+    text = str(user_data)
+    try:
+        decoded = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_parameter_value("UserData", "Invalid BASE64 encoding of user data") from None
+    if len(decoded) > MAX_USER_DATA_BYTES:
+        raise invalid_parameter_value("UserData", f"User data is limited to {MAX_USER_DATA_BYTES} bytes")
+    return text
+
+
 def _terminate_quietly(ctx: RequestContext, vm_id: int) -> None:
     try:
         ctx.one.vm_action("terminate-hard", vm_id)
@@ -420,7 +435,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     key_name = params.get("KeyName")
     public_key = public_key_for(ctx, key_name) if key_name else None
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "instance")
-    user_data = params.get("UserData")
+    user_data = check_user_data(params.get("UserData"))
 
     def extra(reservation: str | None) -> str:
         try:
@@ -433,7 +448,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 tags=tags,
                 key_name=key_name,
                 public_key=public_key,
-                user_data=str(user_data) if user_data else None,
+                user_data=user_data,
             )
         except TemplateError as exc:
             raise Ec2Error(

@@ -141,6 +141,8 @@ def test_at_least_min_count_is_kept(seeded: tuple[EconeEnv, Seed]) -> None:
         ({"MinCount": 3, "MaxCount": 2}, "InvalidParameterValue"),
         ({"MinCount": 0}, "InvalidParameterValue"),
         ({"ClientToken": "x" * 65}, "InvalidParameterValue"),
+        ({"UserData": "not base64!"}, "InvalidParameterValue"),
+        ({"UserData": base64.b64encode(b"x" * (16 * 1024 + 1)).decode()}, "InvalidParameterValue"),
         (
             {"TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "k", "Value": "a]]>b"}]}]},
             "InvalidParameterValue",

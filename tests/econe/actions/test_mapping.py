@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from one_drivers.econe.actions import images, instance_types, instances
 from one_drivers.econe.actions.filtering import parse_filters
@@ -18,8 +20,9 @@ from one_drivers.econe.actions.tagging import (
     tags_to_vectors,
 )
 from one_drivers.one import records
-from one_drivers.one.template import build_template, parse_template
+from one_drivers.one.template import TemplateError, build_template, parse_template
 from one_drivers.query.errors import Ec2Error
+from tests.conftest import REAL
 from tests.econe.actions.roundtrip import round_trip
 
 
@@ -218,3 +221,49 @@ def test_state_change_and_run_results_round_trip(real_dir: Path) -> None:
         ("DeregisterImage", {"Return": True}),
     ]:
         assert round_trip(action, result) == result
+
+
+_IMAGE = records.parse_image((REAL / "image_info.xml").read_text(encoding="utf-8"))
+_TEMPLATE = records.parse_vm_template((REAL / "template_info.xml").read_text(encoding="utf-8"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tag_key=st.text(min_size=1, max_size=40).filter(lambda k: not k.lower().startswith("aws:")),
+    tag_value=st.text(max_size=60),
+    key_name=st.text(min_size=1, max_size=40),
+    token=st.text(min_size=1, max_size=20),
+)
+def test_any_user_value_stays_one_value(tag_key: str, tag_value: str, key_name: str, token: str) -> None:
+    # Either the value is refused (TemplateError -> InvalidParameterValue) or it reads back unchanged,
+    # under exactly the attribute names econe wrote.
+    try:
+        text = instances.run_extra_template(
+            image=_IMAGE,
+            tmpl=_TEMPLATE,
+            instance_type=token,
+            client_token=token,
+            reservation=None,
+            tags=[(tag_key, tag_value)],
+            key_name=key_name,
+            public_key=tag_value,
+            user_data=None,
+        )
+    except TemplateError:
+        return
+    parsed = parse_template(text)
+    assert [n for n, _ in parsed] == [
+        "DISK",
+        "DISK",
+        "IMAGE_ID",
+        "EC2_INSTANCE_TYPE",
+        "EC2_CLIENT_TOKEN",
+        "EC2_TAGS",
+        "EC2_TAG_KEYS",
+        "CONTEXT",
+    ]
+    assert parsed.get("EC2_CLIENT_TOKEN") == token == parsed.get("EC2_INSTANCE_TYPE")
+    assert tags_from_template(parsed) == [{"Key": tag_key, "Value": tag_value}]
+    context = parsed.vectors("CONTEXT")[0]
+    assert context["EC2_KEYNAME"] == key_name and context["EC2_PUBLIC_KEY"] == tag_value
+    assert set(context) == {"NETWORK", "SSH_PUBLIC_KEY", "EC2_PUBLIC_KEY", "EC2_KEYNAME"}
