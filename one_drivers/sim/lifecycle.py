@@ -399,7 +399,7 @@ class Lifecycle:
                 continue
             state = vec.get("STATE", "")
             if vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state == "POWEROFF":
-                self._close_history(vm, "poweroff")
+                self._end_running(vm)
                 vm.set_state(S.POWEROFF)
             elif vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state in ("UNKNOWN", "FAILURE"):
                 vm.set_lcm(A.UNKNOWN)
@@ -427,7 +427,13 @@ class Lifecycle:
                 f'Error performing action "{name}": This action is not available for state {vm.state_label}',
             )
         handler = getattr(self, "_do_" + name.replace("-", "_"))
-        if vm.current is not None and vm.state not in (S.PENDING, S.HOLD):
+        if (
+            vm.current is not None
+            and vm.state not in (S.PENDING, S.HOLD)
+            and not vm.current.etime
+            and name != "resume"
+        ):
+            # The open record takes the action; resume opens a new record and leaves the old one's.
             h = vm.current
             h.action, h.uid, h.gid, h.request_id = ACTION_IDS[name], uid, gid, self.cloud.next_request_id()
         handler(vm)
@@ -466,7 +472,7 @@ class Lifecycle:
     def _do_stop(self, vm: Vm) -> None:
         if vm.state == S.SUSPENDED:
             vm.set_lcm(A.EPILOG_STOP)
-            self._finish(vm, "stop", S.STOPPED)
+            self._finish(vm, S.STOPPED)
             return
         vm.set_lcm(A.SAVE_STOP)
         self._send(vm, "SAVE")
@@ -474,7 +480,7 @@ class Lifecycle:
     def _do_undeploy(self, vm: Vm, hard: bool = False) -> None:
         if vm.state == S.POWEROFF:
             vm.set_lcm(A.EPILOG_UNDEPLOY)
-            self._finish(vm, "undeploy", S.UNDEPLOYED)
+            self._finish(vm, S.UNDEPLOYED)
             return
         vm.set_lcm(A.SHUTDOWN_UNDEPLOY)
         self._send(vm, "CANCEL" if hard else "SHUTDOWN")
@@ -598,46 +604,47 @@ class Lifecycle:
         self._send(vm, action)
 
     def _open_history(self, vm: Vm, host: Host | None, ds_id: int | None = None) -> None:
+        """A new HISTORY record (deploy, or resume after poweroff/suspend); the previous one closes."""
         if host is None:
             return
         now = self.cloud.now()
         prev = vm.current
-        if prev is not None and prev.etime == 0:
-            prev.etime = prev.retime = now
+        if prev is not None:
+            prev.retime = prev.retime or now
+            prev.etime = prev.etime or now
         seq = len(vm.history)
         ds = ds_id if ds_id is not None else (prev.ds_id if prev else 0)
         ds_obj = self.cloud.datastores.get(ds)
+        tm_mad = ds_obj.tm_mad if ds_obj else "ssh"
         vm.history.append(
-            History(
-                seq,
-                host.name,
-                host.id,
-                host.cluster_id,
-                now,
-                host.vm_mad,
-                ds_obj.tm_mad if ds_obj else "ssh",
-                ds,
-                rstime=now,
-            )
+            History(seq, host.name, host.id, host.cluster_id, now, host.vm_mad, tm_mad, ds, rstime=now)
         )
 
-    def _close_history(self, vm: Vm, action: str, epilog: bool = False) -> None:
+    def _end_running(self, vm: Vm) -> None:
+        """The VM stopped running on its host (RETIME); the record stays open until it moves on."""
         h = vm.current
-        if h is None or h.etime:
+        if h is not None and not h.retime:
+            h.retime = self.cloud.now()
+
+    def _close_history(self, vm: Vm, epilog: bool) -> None:
+        h = vm.current
+        if h is None:
             return
         now = self.cloud.now()
-        h.etime = h.retime = now
-        if epilog:
+        h.retime = h.retime or now
+        if epilog and not h.eetime:
             h.estime = h.eetime = now
-        if h.action == 0 or action in ("poweroff", "terminate", "delete"):
-            h.action = h.action or ACTION_IDS.get(action, 0)
+        h.etime = h.etime or now
 
-    def _finish(self, vm: Vm, action: str, state: VmState) -> None:
-        self._close_history(vm, action, epilog=state in (S.STOPPED, S.UNDEPLOYED))
+    def _finish(self, vm: Vm, state: VmState) -> None:
+        if state in (S.STOPPED, S.UNDEPLOYED):
+            self._close_history(vm, epilog=True)
+        else:
+            self._end_running(vm)
         vm.set_state(state)
 
     def _done(self, vm: Vm) -> None:
-        self._close_history(vm, "terminate", epilog=vm.state == S.ACTIVE)
+        self._close_history(vm, epilog=True)
         vm.etime = self.cloud.now()
         vm.set_state(S.DONE)
         # oned frees the VNC port of a finished VM.
@@ -728,11 +735,9 @@ class Lifecycle:
                     }.get(lcm, lcm)
                 )
                 if lcm == A.BOOT_POWEROFF:
-                    self._close_history(vm, "poweroff")
-                    vm.set_state(S.POWEROFF)
+                    self._finish(vm, S.POWEROFF)
                 elif lcm == A.BOOT_SUSPENDED:
-                    self._close_history(vm, "suspend")
-                    vm.set_state(S.SUSPENDED)
+                    self._finish(vm, S.SUSPENDED)
         elif action in ("SHUTDOWN", "CANCEL"):
             if not ok:
                 vm.set_lcm(A.RUNNING)
@@ -740,18 +745,18 @@ class Lifecycle:
                 vm.set_lcm(A.EPILOG)
                 self._done(vm)
             elif lcm == A.SHUTDOWN_POWEROFF:
-                self._finish(vm, "poweroff", S.POWEROFF)
+                self._finish(vm, S.POWEROFF)
             elif lcm == A.SHUTDOWN_UNDEPLOY:
                 vm.set_lcm(A.EPILOG_UNDEPLOY)
-                self._finish(vm, "undeploy", S.UNDEPLOYED)
+                self._finish(vm, S.UNDEPLOYED)
         elif action == "SAVE":
             if not ok:
                 vm.set_lcm(A.RUNNING)
             elif lcm == A.SAVE_SUSPEND:
-                self._finish(vm, "suspend", S.SUSPENDED)
+                self._finish(vm, S.SUSPENDED)
             elif lcm == A.SAVE_STOP:
                 vm.set_lcm(A.EPILOG_STOP)
-                self._finish(vm, "stop", S.STOPPED)
+                self._finish(vm, S.STOPPED)
         elif action == "CLEANUP" and lcm == A.CLEANUP_DELETE:
             self._done(vm)
         vm.touch()
