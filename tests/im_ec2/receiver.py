@@ -19,12 +19,18 @@ from one_drivers.mad.monitord import Frame, decode_frame
 class MonitordReceiver:
     def __init__(self, private_key: rsa.RSAPrivateKey | None = None) -> None:
         self.private_key = private_key
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.port = int(self.udp.getsockname()[1])
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
+        # monitord listens on one port number for both UDP and TCP: find one free for both.
+        for _ in range(50):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = int(self.udp.getsockname()[1])
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
         self.tcp.listen(16)
         self.frames: list[tuple[str, Frame]] = []  # (transport, frame)
         self.raw: list[tuple[str, bytes]] = []
