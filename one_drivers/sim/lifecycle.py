@@ -681,12 +681,18 @@ class Lifecycle:
             self.vmm_reply(action, vm.id, False, str(exc))
 
     def action_data(self, vm: Vm, host: Host, action: str) -> str:
-        """<VMM_DRIVER_ACTION_DATA> as oned builds it, writing the deployment file for DEPLOY."""
+        """<VMM_DRIVER_ACTION_DATA> as oned 6.10 builds it, writing the deployment file for DEPLOY.
+
+        On DEPLOY the top-level DEPLOY_ID is empty (resume included; the VM document keeps the old
+        one), the deployment file is the VM XML (TYPE=xml) and TM_COMMAND carries the CONTEXT line.
+        """
         h = vm.current
         ds_id = h.ds_id if h else 0
         remote_dir = f"/var/lib/one//datastores/{ds_id}/{vm.id}"
-        local = remote = checkpoint = ""
+        local = remote = checkpoint = tm_command = disk_path = ""
+        deploy_id = vm.deploy_id
         if action == "DEPLOY":
+            deploy_id = ""
             seq = self.deploy_seq.get(vm.id, 0)
             self.deploy_seq[vm.id] = seq + 1
             vm_dir = self.var_dir / "vms" / str(vm.id)
@@ -694,18 +700,24 @@ class Lifecycle:
             path = vm_dir / f"deployment.{seq}"
             path.write_text(docs.vm_full_xml(vm), encoding="utf-8")
             local, remote = str(path), f"{remote_dir}/deployment.{seq}"
+            context = next((v for k, v in vm.template if k == "CONTEXT" and isinstance(v, dict)), None)
+            if context is not None:
+                disk_path = f"{remote_dir}/disk.{context.get('DISK_ID', '0')}"
+                tm_mad = h.tm_mad if h else "ssh"
+                tm_command = f"CONTEXT {tm_mad} {vm_dir}/context.sh {host.name}:{disk_path} {vm.id} {ds_id}\n"
         if action in ("SAVE", "RESTORE"):
             checkpoint = f"{remote_dir}/checkpoint"
 
         def opt(tag: str, value: str) -> str:
             return f"<{tag}>{docs.text(value)}</{tag}>" if value else f"<{tag}/>"
 
+        tm_xml = f"<TM_COMMAND>{docs.cdata(tm_command)}</TM_COMMAND>" if tm_command else "<TM_COMMAND/>"
         ds = self.cloud.datastores.get(ds_id)
         ds_xml = docs.datastore_xml(ds, []) if ds else ""
         return (
-            f"<VMM_DRIVER_ACTION_DATA><HOST>{docs.text(host.name)}</HOST><MIGR_HOST/>{opt('DEPLOY_ID', vm.deploy_id)}"
+            f"<VMM_DRIVER_ACTION_DATA><HOST>{docs.text(host.name)}</HOST><MIGR_HOST/>{opt('DEPLOY_ID', deploy_id)}"
             f"{opt('LOCAL_DEPLOYMENT_FILE', local)}{opt('REMOTE_DEPLOYMENT_FILE', remote)}"
-            f"{opt('CHECKPOINT_FILE', checkpoint)}<TM_COMMAND/><TM_COMMAND_ROLLBACK/><DISK_TARGET_PATH/>"
+            f"{opt('CHECKPOINT_FILE', checkpoint)}{tm_xml}<TM_COMMAND_ROLLBACK/>{opt('DISK_TARGET_PATH', disk_path)}"
             f"{docs.vm_full_xml(vm)}{ds_xml}</VMM_DRIVER_ACTION_DATA>"
         )
 

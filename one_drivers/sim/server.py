@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +39,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "xmlrpc-c/1.59"
     sim: Simulator
 
+    def setup(self) -> None:
+        super().setup()
+        # Small request/response pairs: no Nagle delay against the client's delayed ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
@@ -45,8 +51,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/xml")
         self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
+        # Headers and body in one write (end_headers() would flush the headers on their own).
+        pending: list[bytes] = getattr(self, "_headers_buffer", [])
+        self.wfile.write(b"".join([*pending, b"\r\n", reply]))
+        pending.clear()
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("xmlrpc %s", format % args)

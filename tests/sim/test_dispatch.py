@@ -1,0 +1,197 @@
+"""Driver dispatch: hosts whose VM_MAD/IM_MAD names a configured program get oned's real line protocol
+over pipes (fake driver programs here), and the monitord listener applies host and VM messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from one_drivers.one.gateway import OneGateway
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.sim.drivers import encode_payload, parse_monitor_line, send_udp, split_command
+from one_drivers.sim.server import Simulator
+from tests.sim.fake_drivers import IM, VMM, write_driver
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+class Env:
+    def __init__(self, sim: Simulator, log: Path) -> None:
+        self.sim = sim
+        self.log = log
+        self.gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def lines(self) -> list[str]:
+        return [r["line"] for r in self.records() if "line" in r]
+
+    def state(self, vm: int) -> tuple[int, int]:
+        doc = ET.fromstring(self.gw.vm_info(vm))
+        return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    log = tmp_path / "vmm.jsonl"
+    vmm = write_driver(tmp_path / "fake_vmm", VMM, LOG=str(log))
+    im = write_driver(tmp_path / "fake_im", IM)
+    with Simulator(
+        auth_dir=tmp_path / "auth",
+        sched_interval=3600,
+        vmm={"fake": f"{vmm} -t 15 -r 0 fake"},
+        im={"fake": f"{im} -r 3 -t 15 fake"},
+    ) as sim:
+        yield Env(sim, log)
+
+
+def test_split_command_keeps_arguments_as_one_element() -> None:
+    assert split_command("/x/one_vmm_ec2 -t 15 -r 0 ec2") == ["/x/one_vmm_ec2", "-t 15 -r 0 ec2"]
+    assert split_command("/x/drv") == ["/x/drv", ""]
+
+
+def deploy(env: Env, name: str, host: int) -> int:
+    vm = env.gw.call("one.vm.allocate", f'NAME="{name}"\nCPU="1"\nMEMORY="64"\nCONTEXT=[NETWORK="YES"]', True)
+    env.gw.call("one.vm.deploy", vm, host, False, -1)
+    return int(vm)
+
+
+def test_deploy_over_the_line_protocol(env: Env) -> None:
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, "web", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    doc = ET.fromstring(env.gw.vm_info(vm))
+    assert doc.findtext("DEPLOY_ID") == f"fake-{vm}"
+    start = env.records()[0]
+    assert start["argv"][1:] == ["-t 15 -r 0 fake"]  # execlp(exe, exe, ARGUMENTS)
+    assert start["env"] == {"ONE_XMLRPC": env.sim.endpoint, "ONE_AUTH": str(env.sim.auth_dir / "one_auth")}
+    lines = env.lines()
+    assert lines[0] == "INIT"
+    assert lines[1].startswith(f"DEPLOY  {vm} ")  # empty status field: two spaces
+    data = ET.fromstring(base64.b64decode(lines[1].split()[2]))
+    assert [c.tag for c in data] == [
+        "HOST", "MIGR_HOST", "DEPLOY_ID", "LOCAL_DEPLOYMENT_FILE", "REMOTE_DEPLOYMENT_FILE", "CHECKPOINT_FILE",
+        "TM_COMMAND", "TM_COMMAND_ROLLBACK", "DISK_TARGET_PATH", "VM", "DATASTORE",
+    ]  # fmt: skip
+    assert data.findtext("HOST") == "cloudy" and data.findtext("DEPLOY_ID") == ""
+    assert data.findtext("VM/LCM_STATE") == str(int(LcmState.BOOT))
+    deployment = Path(data.findtext("LOCAL_DEPLOYMENT_FILE") or "")
+    assert deployment.name == "deployment.0"
+    file_doc = ET.fromstring(deployment.read_text())
+    assert file_doc.tag == "VM" and file_doc.findtext("NAME") == "web"
+    assert (data.findtext("TM_COMMAND") or "").startswith("CONTEXT ")
+
+
+def test_actions_and_replies_applied(env: Env) -> None:
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, "web", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    steps = [
+        ("poweroff", "SHUTDOWN", (VmState.POWEROFF, 0)),
+        ("resume", "DEPLOY", (VmState.ACTIVE, LcmState.RUNNING)),
+        ("suspend", "SAVE", (VmState.SUSPENDED, 0)),
+        ("resume", "RESTORE", (VmState.ACTIVE, LcmState.RUNNING)),
+        ("reboot", "REBOOT", (VmState.ACTIVE, LcmState.RUNNING)),
+        ("reboot-hard", "RESET", (VmState.ACTIVE, LcmState.RUNNING)),
+        ("poweroff-hard", "CANCEL", (VmState.POWEROFF, 0)),
+        ("resume", "DEPLOY", (VmState.ACTIVE, LcmState.RUNNING)),
+        ("terminate", "SHUTDOWN", (VmState.DONE, 0)),
+    ]
+    for action, wire, expected in steps:
+        before = len(env.lines())
+        env.gw.call("one.vm.action", action, vm)
+        wait_for(lambda expected=expected: env.state(vm) == expected)  # type: ignore[misc]
+        wait_for(lambda before=before: len(env.lines()) > before)  # type: ignore[misc]
+        assert env.lines()[before].startswith(f"{wire}  {vm} "), (action, env.lines()[before][:40])
+    # a resume re-sends DEPLOY with an empty top-level DEPLOY_ID and the old one inside the VM
+    resumes = [ln for ln in env.lines() if ln.startswith("DEPLOY ")][1]
+    data = ET.fromstring(base64.b64decode(resumes.split()[2]))
+    assert data.findtext("DEPLOY_ID") == "" and data.findtext("VM/DEPLOY_ID") == f"fake-{vm}"
+    assert data.findtext("VM/LCM_STATE") == str(int(LcmState.BOOT_POWEROFF))
+    assert Path(data.findtext("LOCAL_DEPLOYMENT_FILE") or "").name == "deployment.1"
+
+
+def test_deploy_failure_then_recover_delete(env: Env) -> None:
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, "fail-me", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.BOOT_FAILURE))
+    doc = ET.fromstring(env.gw.vm_info(vm))
+    assert (doc.findtext("USER_TEMPLATE/ERROR") or "").endswith(": DEPLOY: boom: could not start fail-me")
+    assert "<ERROR>" in env.gw.vmpool_info()  # ERROR is kept in the reduced body
+    env.gw.call("one.vm.recover", vm, 3)
+    wait_for(lambda: env.state(vm) == (VmState.DONE, 0))
+    tail = env.lines()[-2:]
+    assert tail[0] == f"DRIVER_CANCEL  {vm} " and tail[1].startswith(f"CLEANUP  {vm} ")
+
+
+def test_im_program_monitors_host(env: Env) -> None:
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+
+    def monitored() -> bool:
+        doc = ET.fromstring(env.gw.host_info(host))
+        return doc.findtext("STATE") == "2" and doc.findtext("MONITORING/CAPACITY/USED_CPU") == "100"
+
+    wait_for(monitored)
+    doc = ET.fromstring(env.gw.host_info(host))
+    assert doc.findtext("TEMPLATE/PUBLIC_CLOUD") == "YES" and doc.findtext("HOST_SHARE/TOTAL_CPU") == "400"
+    # a public-cloud host takes VMs with PUBLIC_CLOUD from the scheduler, local ones stay pending
+    burst = env.gw.call("one.vm.allocate", 'NAME="b"\nCPU=1\nMEMORY=64\nPUBLIC_CLOUD=[TYPE="ec2"]', False)
+    local = env.gw.call("one.vm.allocate", 'NAME="l"\nCPU=1\nMEMORY=64', False)
+    env.sim.schedule()
+    wait_for(lambda: env.state(burst) == (VmState.ACTIVE, LcmState.RUNNING))
+    assert env.state(local) == (VmState.PENDING, 0)
+
+
+def test_monitord_applies_vm_messages(env: Env) -> None:
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, "web", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    port = env.sim.lifecycle.monitor_port
+    monitor = base64.b64encode(b"CPU=12\nMEMORY=4096\nNETRX=10\nNETTX=20\n").decode()
+    text = f'VM = [ ID="{vm}", DEPLOY_ID="fake-{vm}", MONITOR="{monitor}" ]'
+    send_udp(port, f"MONITOR_VM SUCCESS {host} 1795306873 {encode_payload(text)}")
+    wait_for(lambda: "<MONITORING><CPU><![CDATA[12]]></CPU>" in env.gw.vm_info(vm))
+    doc = ET.fromstring(env.gw.vm_info(vm))
+    assert doc.findtext("LAST_POLL") == "1795306873" and doc.findtext("MONITORING/TIMESTAMP") == "1795306873"
+    # the pool bodies leave monitoring out, as 6.10 does
+    assert (
+        "<MONITORING/>" in env.gw.vmpool_info() and "<LAST_POLL>0</LAST_POLL>" in env.gw.vmpool_infoextended()
+    )
+    # STATE_VM (sent over TCP by the agents; UDP works the same here) powers the VM off
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(
+            f"STATE_VM SUCCESS {host} 1795306900 {encode_payload(f'VM=[ID={vm},DEPLOY_ID=fake-{vm},STATE=POWEROFF]')}\n".encode()
+        )
+    wait_for(lambda: env.state(vm) == (VmState.POWEROFF, 0))
+
+
+def test_unknown_driver_fails_deploy(env: Env) -> None:
+    host = env.gw.call("one.host.allocate", "nodriver", "dummy", "nosuch", -1)
+    vm = deploy(env, "x", host)
+    assert env.state(vm) == (VmState.ACTIVE, LcmState.BOOT_FAILURE)
+    assert "Cannot find VMM driver nosuch" in env.gw.vm_info(vm)
+
+
+def test_parse_monitor_line() -> None:
+    msg = parse_monitor_line(f"BEACON_HOST SUCCESS 3 1795306870 {encode_payload('1795306870')}")
+    assert msg is not None and (msg.type, msg.host_id, msg.text) == ("BEACON_HOST", 3, "1795306870")
+    assert parse_monitor_line("garbage") is None
