@@ -1,0 +1,79 @@
+"""End to end: the simulator with an `ec2` host wired to this repo's one_vmm_ec2 (started as oned starts
+it), bursting a VM to moto's EC2 on loopback; RUNNING in the simulator, terminated in EC2 at the end.
+The driver reads the host's EC2_* attributes with one.host.info(id, true) via ONE_XMLRPC/ONE_AUTH."""
+
+from __future__ import annotations
+
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import pytest
+
+from one_drivers.one.gateway import OneGateway
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.sim.server import Simulator
+
+VMM = Path(sys.executable).with_name("one_vmm_ec2")
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not VMM.exists(), reason="one_vmm_ec2 is not installed in this venv")
+def test_burst_a_vm_to_moto(tmp_path: Path, moto_endpoint: str) -> None:
+    conf = tmp_path / "ec2_driver.conf"
+    conf.write_text("state_wait_timeout_seconds: 30\nmax_attempts: 2\n")
+    defaults = tmp_path / "ec2_driver.default"
+    defaults.write_text("<TEMPLATE><PUBLIC_CLOUD></PUBLIC_CLOUD></TEMPLATE>")
+    arguments = f"-t 4 -r 0 --config {conf} --defaults {defaults} --log-file {tmp_path}/vmm.log --no-socket --poll-interval 0.05"
+    with Simulator(auth_dir=tmp_path / "one", sched_interval=3600, vmm={"ec2": f"{VMM} {arguments}"}) as sim:
+        gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+        host = gw.call("one.host.allocate", "ec2-moto", "ec2", "ec2", -1)
+        gw.call(
+            "one.host.update",
+            host,
+            f'EC2_ACCESS="testing"\nEC2_SECRET="testing"\nREGION_NAME="us-east-1"\nEC2_ENDPOINT="{moto_endpoint}"',
+            1,
+        )
+        # secrets are ciphertext unless decrypted by an admin
+        assert "<EC2_SECRET><![CDATA[testing]]>" not in gw.host_info(host)
+        assert "<EC2_SECRET><![CDATA[testing]]>" in gw.host_info(host, True)
+        vm = gw.call(
+            "one.vm.allocate",
+            'NAME="burst"\nCPU="1"\nMEMORY="512"\nPUBLIC_CLOUD=[TYPE="ec2",AMI="ami-12c6146b",INSTANCETYPE="t3.micro"]',
+            True,
+        )
+        gw.call("one.vm.deploy", vm, host, False, -1)
+
+        def vm_doc() -> ET.Element:
+            return ET.fromstring(gw.vm_info(vm))
+
+        def state() -> tuple[int, int]:
+            doc = vm_doc()
+            return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
+
+        wait_for(lambda: state()[1] != LcmState.BOOT)
+        assert state() == (VmState.ACTIVE, LcmState.RUNNING), vm_doc().findtext("USER_TEMPLATE/ERROR")
+        instance_id = vm_doc().findtext("DEPLOY_ID") or ""
+        assert instance_id.startswith("i-")
+        ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
+
+        def ec2_state() -> str:
+            found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+            return str(found["State"]["Name"])
+
+        assert ec2_state() in ("pending", "running")
+        gw.call("one.vm.action", "terminate", vm)
+        wait_for(lambda: state()[0] == VmState.DONE)
+        assert ec2_state() in ("shutting-down", "terminated")
