@@ -1,0 +1,162 @@
+"""The IM actions of the long-running `one_im_ec2`: MONITOR (≤4.2), START_MONITOR / STOP_MONITOR (5.12+).
+
+`ImDriver.actions()` is the table the generic `mad/loop.py` dispatches on. MONITOR answers
+`MONITOR SUCCESS <hid> <info>` (3.x comma list or 4.x base64 host text). START_MONITOR answers
+`START_MONITOR SUCCESS <hid> <epoch> <base64(zlib(<MONITOR_MESSAGES>))>` and leaves one monitoring
+thread per host running; STOP_MONITOR (or FINALIZE) ends it. Failures carry the reason in the same shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from one_drivers.ec2.catalog import InstanceTypeCatalog
+from one_drivers.im_ec2 import report
+from one_drivers.im_ec2.cycle import MetricsSource, take_snapshot
+from one_drivers.im_ec2.instances import trim_describe_instances
+from one_drivers.im_ec2.monitor import HostAccess, HostMonitor, ImSettings, cycle_error_text
+from one_drivers.im_ec2.reaper import GatewayVmDirectory, VmDirectory, reap
+from one_drivers.mad.loop import ActionContext, ActionError, ActionSpec
+from one_drivers.mad.monitord import MonitordError, encode_payload, parse_monitor_request
+
+log = logging.getLogger(__name__)
+
+
+class ClientsAccess:
+    """HostAccess over the ec2 package's per-host clients (host template, then YAML, then boto3 chain)."""
+
+    def __init__(self, clients: Any) -> None:
+        self.clients = clients  # one_drivers.ec2.clients.Ec2Clients
+
+    def client_and_capacity(self, host_name: str) -> tuple[Any, Mapping[str, object]]:
+        client, settings = self.clients.for_host(host_name)
+        # This process owns its clients: monitoring reads only a few instance fields (CPU at scale).
+        return trim_describe_instances(client), dict(settings.capacity)
+
+
+def gateway_directory() -> VmDirectory | None:
+    """GatewayVmDirectory over ONE_XMLRPC/ONE_AUTH, or None (reaper skipped) when oned is not reachable."""
+    try:
+        from one_drivers.one.gateway import OneGateway
+
+        return GatewayVmDirectory(OneGateway.from_env())
+    except Exception as exc:
+        log.warning("reaper disabled for this pass: no OpenNebula access (%s)", exc)
+        return None
+
+
+class ImDriver:
+    def __init__(
+        self,
+        access: HostAccess,
+        catalog: InstanceTypeCatalog,
+        settings: ImSettings | None = None,
+        *,
+        directory: Callable[[], VmDirectory | None] | None = gateway_directory,
+        metrics: MetricsSource | None = None,
+        comma_format: bool = False,
+    ) -> None:
+        self.access = access
+        self.catalog = catalog
+        self.settings = settings or ImSettings()
+        self.directory = directory if self.settings.reaper else None
+        self.metrics = metrics
+        self.comma_format = comma_format
+        self.monitors: dict[int, HostMonitor] = {}
+        self._lock = threading.Lock()
+
+    def actions(self) -> dict[str, ActionSpec]:
+        return {
+            # MONITOR <hid> <host> [<ds_location>] [<update>]
+            "MONITOR": ActionSpec(self.monitor, 2, 4, id_index=0),
+            # START_MONITOR <status> <hid> <timestamp> <payload>
+            "START_MONITOR": ActionSpec(self.start_monitor, 3, 4, id_index=1),
+            "STOP_MONITOR": ActionSpec(self.stop_monitor, 3, 4, id_index=1),
+        }
+
+    # --- ≤4.2 --------------------------------------------------------------------------------------
+    def monitor(self, ctx: ActionContext) -> str:
+        host_id, host_name = int(ctx.request.field(0)), ctx.request.field(1)
+        try:
+            client, capacity = self.access.client_and_capacity(host_name)
+            snap = take_snapshot(host_id, host_name, client, capacity, self.catalog, self.metrics)
+        except Exception as exc:
+            text = cycle_error_text(exc)
+            # 4.x oned base64-decodes the info of a FAILURE too; 3.x shows it as is.
+            raise ActionError(text if self.comma_format else _b64(text)) from exc
+        if self.directory is not None:
+            directory = self.directory()
+            if directory is not None:
+                reap(client, host_name, snap.all_instances, directory)
+        return report.monitor_reply_info(snap, self.comma_format)
+
+    # --- 5.12+ -------------------------------------------------------------------------------------
+    def start_monitor(self, ctx: ActionContext) -> str:
+        try:
+            request = parse_monitor_request(" ".join(["START_MONITOR", *ctx.request.fields]))
+        except MonitordError as exc:
+            raise ActionError(_monitord_info(str(exc))) from exc
+        self._stop_host(request.host_id)
+        monitor = HostMonitor(
+            request.host_id,
+            request.host_name,
+            request.config,
+            self.access,
+            self.catalog,
+            settings=self.settings,
+            directory=self.directory,
+            metrics=self.metrics,
+        )
+        try:
+            document = monitor.start_document()
+        except Exception as exc:
+            monitor.sender.close()
+            raise ActionError(_monitord_info(cycle_error_text(exc))) from exc
+        with self._lock:
+            self.monitors[request.host_id] = monitor
+        monitor.start()
+        log.info(
+            "host %s (%d): monitoring to %s:%d",
+            request.host_name,
+            request.host_id,
+            request.config.address,
+            request.config.port,
+        )
+        return _monitord_info(document)
+
+    def stop_monitor(self, ctx: ActionContext) -> str:
+        try:
+            host_id = int(ctx.request.field(1))
+        except ValueError as exc:
+            raise ActionError(_monitord_info(f"bad host id {ctx.request.field(1)!r}")) from exc
+        stopped = self._stop_host(host_id)
+        return _monitord_info("" if stopped else f"host {host_id} was not monitored")
+
+    def _stop_host(self, host_id: int) -> bool:
+        with self._lock:
+            monitor = self.monitors.pop(host_id, None)
+        if monitor is None:
+            return False
+        monitor.stop()
+        return True
+
+    def stop_all(self) -> None:
+        with self._lock:
+            monitors = list(self.monitors.values())
+            self.monitors.clear()
+        for monitor in monitors:
+            monitor.stop()
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _monitord_info(text: str) -> str:
+    """`<epoch> <base64(zlib(text))>`: what follows `<ACTION> <RESULT> <hid>` in a monitord reply."""
+    return f"{int(time.time())} {encode_payload(text)}"
