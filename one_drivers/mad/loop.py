@@ -31,7 +31,15 @@ UNSUPPORTED = "not supported by the ec2 driver"
 
 
 class ActionError(Exception):
-    """An expected failure of an action: its text becomes the FAILURE info (no traceback logged)."""
+    """An expected failure of an action: its text becomes the FAILURE info (no traceback logged).
+
+    `reply_info` replaces the text on the wire when a protocol wants a structured FAILURE, e.g.
+    monitord's `START_MONITOR FAILURE <host_id> <timestamp> <payload>`.
+    """
+
+    def __init__(self, message: str, *, reply_info: str | None = None) -> None:
+        super().__init__(message)
+        self.reply_info = reply_info
 
 
 class ActionCancelled(Exception):
@@ -233,7 +241,8 @@ class DriverLoop:
             return
         except ActionError as exc:
             log.warning("%s %s failed: %s", action, ctx.oid, exc)
-            ctx.writer.reply(action, False, ctx.oid, str(exc) or type(exc).__name__)
+            info = exc.reply_info if exc.reply_info is not None else str(exc) or type(exc).__name__
+            ctx.writer.reply(action, False, ctx.oid, info)
             return
         except Exception as exc:  # every request gets a reply, whatever went wrong
             log.exception("%s %s failed unexpectedly", action, ctx.oid)

@@ -406,6 +406,10 @@ class Ec2Vmm:
         return ""
 
     def save(self, request: VmRequest, control: Control) -> str:
+        if request.lcm is LcmState.SAVE_MIGRATE:
+            # An instance cannot move to another host's account/region; "succeeding" here would make
+            # oned address it through the wrong endpoint from now on and lose track of it.
+            raise ActionError(f"SAVE of VM {request.vm_id}: cold migration is {UNSUPPORTED}")
         client = self._client(request)
         self._stop(client, self._require_id(request, "SAVE"), control, "SAVE")
         return ""

@@ -211,3 +211,31 @@ def test_file_logging_falls_back_when_unwritable(tmp_path: os.PathLike[str]) -> 
     good = mad_loop.configure_file_logging("t_driver", f"{tmp_path}/sub/d.log")
     assert str(good) == f"{tmp_path}/sub/d.log"
     logging.getLogger().handlers.clear()
+
+
+def test_structured_failure_info() -> None:
+    def monitor(ctx: ActionContext) -> str:
+        raise ActionError("probe failed", reply_info="1795306730 eJwDAAAAAAE=")
+
+    loop = DriverLoop("t", {"START_MONITOR": ActionSpec(monitor, 4, id_index=1)}, threads=1)
+    h = Harness(loop)
+    h.send("START_MONITOR - 3 1795306730 eJx")
+    assert h.read() == "START_MONITOR FAILURE 3 1795306730 eJwDAAAAAAE="
+    h.close()
+
+
+def test_finalize_waits_for_running_actions_within_grace() -> None:
+    release = threading.Event()
+
+    def slow(ctx: ActionContext) -> str:
+        release.wait(5)
+        return "late"
+
+    loop = DriverLoop("t", {"DEPLOY": ActionSpec(slow, 2)}, threads=2, finalize_grace=5)
+    h = Harness(loop)
+    h.send("DEPLOY  1 eA==")
+    h.send("FINALIZE")
+    threading.Timer(0.3, release.set).start()
+    assert h.read() == "DEPLOY SUCCESS 1 late"  # finished inside the grace period, then exit
+    h.thread.join(5)
+    assert h.status == [0]

@@ -239,3 +239,10 @@ def test_cancel_during_wait_rolls_back(moto_endpoint: str, real_dir: Path) -> No
     with pytest.raises(ActionCancelled):
         vmm.run("DEPLOY", request(real_dir, vm_id=15), ctl)
     assert set(instances(moto_endpoint).values()) <= {"shutting-down", "terminated"}
+
+
+def test_cold_migration_is_refused(vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path) -> None:
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=16), PlainControl())
+    with pytest.raises(ActionError, match="cold migration is not supported by the ec2 driver"):
+        vmm.run("SAVE", request(real_dir, vm_id=16, lcm=7, deploy_id=iid), PlainControl())
+    assert instances(moto_endpoint)[iid] == "running"

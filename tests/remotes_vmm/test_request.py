@@ -1,0 +1,123 @@
+"""The scripts' argv/stdin contract as pure functions, and the resident socket service's edges."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from one_drivers.ec2.clients import Ec2Clients, HostSettingsResolver
+from one_drivers.ec2.config import parse_config
+from one_drivers.mad.loop import ActionError
+from one_drivers.one.states import LcmState
+from one_drivers.vmm_ec2.actions import Ec2Vmm
+from one_drivers.vmm_ec2.request import (
+    SUPPORTED_SCRIPTS,
+    decode_stdin,
+    request_from_script,
+    split_argv,
+)
+from one_drivers.vmm_ec2.service import SocketService, serve_request
+from tests.vmm_ec2.vmdocs import action_data
+
+# spec §3: each script's argv as oned's exec driver builds it, `<vm_id> <host>` appended
+ARGV = {
+    "deploy": (["/var/lib/one/vms/7/deployment.0", "h", "7", "h"], ""),
+    "shutdown": (["i-1", "h", "7", "h"], "i-1"),
+    "cancel": (["i-1", "h", "7", "h"], "i-1"),
+    "reboot": (["i-1", "h", "7", "h"], "i-1"),
+    "reset": (["i-1", "h", "7", "h"], "i-1"),
+    "save": (["i-1", "/ckpt", "h", "7", "h"], "i-1"),
+    "restore": (["/ckpt", "h", "i-1", "7", "h"], "i-1"),
+    "poll": (["i-1", "h", "7", "h"], "i-1"),
+}
+
+
+def test_every_supported_script_has_an_argv_form() -> None:
+    assert set(ARGV) == set(SUPPORTED_SCRIPTS)
+
+
+@pytest.mark.parametrize("action", sorted(ARGV))
+def test_split_argv(action: str) -> None:
+    argv, deploy_id = ARGV[action]
+    assert split_argv(action, argv) == (deploy_id, "7", "h")
+
+
+def test_split_argv_too_short() -> None:
+    with pytest.raises(ActionError):
+        split_argv("poll", ["7"])
+
+
+def test_decode_stdin_forms() -> None:
+    xml = "<VM><ID>1</ID></VM>"
+    strict = base64.b64encode(xml.encode()).decode()
+    assert decode_stdin("") == "" and decode_stdin(" \n") == ""
+    assert decode_stdin(strict) == xml
+    assert decode_stdin(strict[:8] + "\n" + strict[8:] + "\n") == xml
+    assert decode_stdin(xml + "\n") == xml
+    with pytest.raises(ActionError):
+        decode_stdin("%%%")
+
+
+def test_request_from_empty_stdin_uses_argv() -> None:
+    req = request_from_script("CANCEL", "", vm_id="7", host="h", deploy_id="i-9")
+    assert (req.vm_id, req.host, req.deploy_id, req.lcm) == (7, "h", "i-9", LcmState.RUNNING)
+    with pytest.raises(ActionError):
+        request_from_script("CANCEL", "", vm_id="x<y", host="h", deploy_id="")
+    with pytest.raises(ActionError):
+        request_from_script("CANCEL", "<VM>", vm_id="7", host="h", deploy_id="")
+
+
+def test_request_from_recorded_document(real_dir: Path) -> None:
+    xml = action_data(real_dir, vm_id=7, lcm=18, deploy_id="i-5", seq=3)
+    req = request_from_script("SHUTDOWN", xml, vm_id="7", host="ignored", deploy_id="i-5")
+    assert (req.vm_id, req.host, req.lcm, req.seq, req.stime) == (
+        7,
+        "ec2host",
+        LcmState.SHUTDOWN_POWEROFF,
+        3,
+        "1795306730",
+    )
+
+
+def _vmm(endpoint: str) -> Ec2Vmm:
+    cfg = parse_config({"regions": {"default": {"region_name": "us-east-1", "endpoint_url": endpoint}}})
+
+    def no_oned() -> object:
+        raise OSError("no oned")
+
+    return Ec2Vmm(Ec2Clients(cfg, HostSettingsResolver(cfg, no_oned)), wait_timeout=5, poll_interval=0.05)  # type: ignore[arg-type]
+
+
+def test_serve_request_never_raises(moto_endpoint: str) -> None:
+    vmm = _vmm(moto_endpoint)
+    assert serve_request(vmm, {"action": "POLL", "vm_id": "x"})["ok"] is False
+    assert serve_request(vmm, {"action": "MIGRATE", "vm_id": "1", "host": "h", "deploy_id": "i-1"}) == {
+        "ok": False,
+        "info": "MIGRATE is not supported by the ec2 driver",
+        "logs": [],
+    }
+    polled = serve_request(
+        vmm, {"action": "POLL", "vm_id": "1", "host": "h", "deploy_id": "i-0123456789abcdef0"}
+    )
+    assert polled == {"ok": True, "info": "STATE=d", "logs": []}
+
+
+def test_socket_service_edges(moto_endpoint: str, tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    path.write_text("stale")  # a leftover file is replaced
+    service = SocketService(_vmm(moto_endpoint), path)
+    try:
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        for payload, expect in ((b"not json\n", "bad request"), (b"[1, 2]\n", "bad request")):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(path))
+                sock.sendall(payload)
+                reply = json.loads(sock.makefile().readline())
+            assert reply["ok"] is False and reply["info"].startswith(expect)
+    finally:
+        service.close()
+    assert not path.exists()
