@@ -327,6 +327,7 @@ class Ec2Vmm:
         """RunInstances, never blindly resent: after an ambiguous failure look the token up first."""
         once = self._client(request, retry=False)
         lookup = self._client(request)
+        params = dict(plan.params)
         last: Exception | None = None
         for attempt in range(self.launch_attempts):
             control.check_cancelled()
@@ -340,8 +341,18 @@ class Ec2Vmm:
                 if found is not None:
                     return str(found["InstanceId"])
             try:
-                response = once.run_instances(**plan.params)
-                return str(response["Instances"][0]["InstanceId"])
+                response = once.run_instances(**params)
+                launched = response["Instances"][0]
+                if launched.get("State", {}).get("Name") in GONE_STATES:
+                    # AWS replays a used ClientToken with the original, now dead, instance (e.g.
+                    # `onevm recover --retry` of a failed boot): launch anew under a fresh token.
+                    control.log(
+                        f"token {params['ClientToken']} belongs to dead instance {launched['InstanceId']}"
+                    )
+                    params = {**params, "ClientToken": f"{plan.client_token}-r{int(time.time())}"}
+                    last = ActionError("RunInstances replayed a terminated instance")
+                    continue
+                return str(launched["InstanceId"])
             except Exception as exc:
                 kind = classify(exc)
                 if kind in (ErrorKind.NOT_FOUND, ErrorKind.FATAL):

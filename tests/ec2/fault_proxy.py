@@ -3,11 +3,14 @@
 `FaultProxy(upstream).fail(action, times, status, code)` makes the next `times` requests of that EC2
 Action answer with an EC2 error document instead of reaching moto; everything else is forwarded.
 `delay[action] = seconds` holds the *answer* back after moto has processed the request (a lost or late
-reply: the client times out although the action happened).
+reply: the client times out although the action happened). `replay_client_tokens = True` makes a
+RunInstances with a ClientToken seen before answer with the first answer, the instance shown terminated
+(what AWS does when a token's instance has died since; moto ignores ClientToken).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -27,6 +30,8 @@ class FaultProxy:
         self.faults: dict[str, list[tuple[int, str]]] = {}
         self.seen: Counter[str] = Counter()
         self.delay: dict[str, float] = {}
+        self.replay_client_tokens = False
+        self.token_answers: dict[str, bytes] = {}
         self._lock = threading.Lock()
         proxy = self
 
@@ -37,6 +42,23 @@ class FaultProxy:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 action = urllib.parse.parse_qs(body.decode()).get("Action", [""])[0]
+                form = urllib.parse.parse_qs(body.decode())
+                token = form.get("ClientToken", [""])[0]
+                replay = proxy.token_answers.get(token) if action == "RunInstances" and token else None
+                if replay is not None and proxy.replay_client_tokens:
+                    proxy._take(action)
+                    dead = re.sub(
+                        rb"<instanceState>.*?</instanceState>",
+                        b"<instanceState><code>48</code><name>terminated</name></instanceState>",
+                        replay,
+                        flags=re.S,
+                    )
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Length", str(len(dead)))
+                    self.end_headers()
+                    self.wfile.write(dead)
+                    return
                 fault = proxy._take(action)
                 if fault is not None:
                     status, code = fault
@@ -56,6 +78,8 @@ class FaultProxy:
                         status, data, ctype = resp.status, resp.read(), resp.headers.get("Content-Type")
                 except urllib.error.HTTPError as err:
                     status, data, ctype = err.code, err.read(), err.headers.get("Content-Type")
+                if action == "RunInstances" and token and status == 200:
+                    proxy.token_answers.setdefault(token, data)
                 if action in proxy.delay:
                     threading.Event().wait(proxy.delay[action])
                 try:

@@ -246,3 +246,16 @@ def test_cold_migration_is_refused(vmm: Ec2Vmm, moto_endpoint: str, real_dir: Pa
     with pytest.raises(ActionError, match="cold migration is not supported by the ec2 driver"):
         vmm.run("SAVE", request(real_dir, vm_id=16, lcm=7, deploy_id=iid), PlainControl())
     assert instances(moto_endpoint)[iid] == "running"
+
+
+def test_replayed_dead_token_launches_anew(proxy: FaultProxy, moto_endpoint: str, real_dir: Path) -> None:
+    # `onevm recover --retry` re-sends DEPLOY with the same sequence after the instance died: AWS
+    # answers the reused ClientToken with the dead instance; the driver must launch a new one.
+    proxy.replay_client_tokens = True
+    vmm = make_vmm(proxy.url, max_attempts=3)
+    first = vmm.run("DEPLOY", request(real_dir, vm_id=17), PlainControl())
+    ec2(moto_endpoint).terminate_instances(InstanceIds=[first])
+    second = vmm.run("DEPLOY", request(real_dir, vm_id=17), PlainControl())
+    assert second != first
+    assert instances(moto_endpoint) == {first: "terminated", second: "running"}
+    assert proxy.seen["RunInstances"] == 3  # first launch, the replay, the fresh token
