@@ -24,6 +24,7 @@ from one_drivers.sim.model import (
     Cluster,
     Datastore,
     Group,
+    History,
     Host,
     Image,
     Owned,
@@ -848,14 +849,97 @@ class Cloud:
         state: VmState = VmState.PENDING,
         lcm: LcmState = LcmState.LCM_INIT,
         name_prefix: str = "bulk",
+        host_id: int | None = None,
         user_template: Attrs | None = None,
     ) -> list[int]:
-        """Create `count` VMs directly in the pool (no drivers, no scheduler); returns their ids."""
+        """Create `count` VMs straight in the pool (no drivers, no scheduler); returns their ids.
+
+        Each VM looks like one instantiated from the recorded template (a disk, a NIC, context, VNC),
+        so its documents have the recorded sizes (~3.5 KB full, ~1 KB reduced). With `host_id` the
+        VMs get a history record on that host (use it with ACTIVE/RUNNING)."""
         owner = self.users[uid]
+        host = self.hosts.get(host_id) if host_id is not None else None
         now = self.now()
         out = []
         for _ in range(count):
             vid = self.take_id("vm")
+            ip = f"10.{(vid >> 16) & 255}.{(vid >> 8) & 255}.{vid & 255}"
+            mac = "02:00:" + ":".join(f"{int(p):02x}" for p in ip.split("."))
+            context = {
+                "DISK_ID": "1",
+                "ETH0_IP": ip,
+                "ETH0_MAC": mac,
+                "NETWORK": "YES",
+                "TARGET": "hda",
+                "SSH_PUBLIC_KEY": "ssh-ed25519 AAAAtest user@test",
+                **{
+                    f"ETH0_{k}": ""
+                    for k in ("DNS", "GATEWAY", "MASK", "MTU", "NETWORK", "SEARCH_DOMAIN", "VLAN_ID")
+                },
+            }
+            template: Attrs = [
+                ("AUTOMATIC_DS_REQUIREMENTS", '("CLUSTERS/ID" @> 0)'),
+                ("AUTOMATIC_NIC_REQUIREMENTS", '("CLUSTERS/ID" @> 0)'),
+                (
+                    "AUTOMATIC_REQUIREMENTS",
+                    "(CLUSTER_ID = 0) & !(PUBLIC_CLOUD = YES) & !(PIN_POLICY = PINNED)",
+                ),
+                ("CONTEXT", context),
+                ("CPU", "0.1"),
+                (
+                    "DISK",
+                    {
+                        "ALLOW_ORPHANS": "NO",
+                        "CLONE": "YES",
+                        "CLONE_TARGET": "SYSTEM",
+                        "CLUSTER_ID": "0",
+                        "DATASTORE": "default",
+                        "DATASTORE_ID": "1",
+                        "DEV_PREFIX": "sd",
+                        "DISK_ID": "0",
+                        "DISK_SNAPSHOT_TOTAL_SIZE": "0",
+                        "DISK_TYPE": "FILE",
+                        "DRIVER": "raw",
+                        "FORMAT": "raw",
+                        "IMAGE": "blk1",
+                        "IMAGE_ID": "0",
+                        "IMAGE_STATE": "2",
+                        "LN_TARGET": "NONE",
+                        "ORIGINAL_SIZE": "16",
+                        "READONLY": "NO",
+                        "SAVE": "NO",
+                        "SIZE": "16",
+                        "SOURCE": "dummy_path",
+                        "TARGET": "sda",
+                        "TM_MAD": "ssh",
+                        "TYPE": "FILE",
+                    },
+                ),
+                ("GRAPHICS", {"LISTEN": "127.0.0.1", "PORT": str(5900 + vid), "TYPE": "VNC"}),
+                ("MEMORY", "64"),
+                (
+                    "NIC",
+                    {
+                        "AR_ID": "0",
+                        "BRIDGE": "br0",
+                        "BRIDGE_TYPE": "linux",
+                        "CLUSTER_ID": "0",
+                        "IP": ip,
+                        "MAC": mac,
+                        "NAME": "NIC0",
+                        "NETWORK": "testnet",
+                        "NETWORK_ID": "0",
+                        "NIC_ID": "0",
+                        "SECURITY_GROUPS": "0",
+                        "TARGET": f"one-{vid}-0",
+                        "VN_MAD": "dummy",
+                    },
+                ),
+                ("OS", {"UUID": str(uuid.uuid4())}),
+                ("TEMPLATE_ID", "0"),
+                ("VCPU", "1"),
+                ("VMID", str(vid)),
+            ]
             vm = Vm(
                 vid,
                 owner.id,
@@ -869,18 +953,26 @@ class Cloud:
                 prev_state=state,
                 prev_lcm_state=lcm,
                 stime=now,
-                template=[
-                    ("CPU", "1"),
-                    ("MEMORY", "512"),
-                    ("VCPU", "1"),
-                    ("VMID", str(vid)),
-                    (
-                        "AUTOMATIC_REQUIREMENTS",
-                        "(CLUSTER_ID = 0) & !(PUBLIC_CLOUD = YES) & !(PIN_POLICY = PINNED)",
-                    ),
-                ],
+                template=template,
                 user_template=list(user_template or [("LABELS", "bulk"), ("EC2_INSTANCE_TYPE", "m1.small")]),
             )
+            if host is not None:
+                vm.history.append(
+                    History(
+                        0,
+                        host.name,
+                        host.id,
+                        host.cluster_id,
+                        now,
+                        host.vm_mad,
+                        "ssh",
+                        0,
+                        pstime=now,
+                        petime=now,
+                        rstime=now,
+                    )
+                )
+                vm.deploy_id = f"{host.name}:{vm.name}:dummy"
             self.vms[vid] = vm
             out.append(vid)
         return out

@@ -227,10 +227,14 @@ class Simulator:
         state: VmState = VmState.PENDING,
         lcm: LcmState = LcmState.LCM_INIT,
         name_prefix: str = "bulk",
+        host_id: int | None = None,
     ) -> list[int]:
-        """Put `count` VMs straight into the pool (no scheduler, no drivers). Returns their ids."""
+        """Put `count` VMs straight into the pool (no scheduler, no drivers). Returns their ids.
+        See `Cloud.bulk_vms`: e.g. `bulk_vms(10_000, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=0)`."""
         with self.cloud.lock:
-            ids = self.cloud.bulk_vms(count, uid=uid, state=state, lcm=lcm, name_prefix=name_prefix)
+            ids = self.cloud.bulk_vms(
+                count, uid=uid, state=state, lcm=lcm, name_prefix=name_prefix, host_id=host_id
+            )
             self._changed()
             return ids
 
