@@ -29,7 +29,7 @@ from one_drivers.one.states import (
     lcm_state_from_number,
     vm_state_from_number,
 )
-from one_drivers.one.template import quote_value
+from one_drivers.one.template import TemplateError, quote_value
 from one_drivers.vmm_ec2 import section as ec2_section
 
 log = logging.getLogger(__name__)
@@ -468,8 +468,12 @@ def poll_info(instance: dict[str, Any] | None, memory_kb: int = 0) -> str:
         "IMAGE_ID": instance.get("ImageId"),
     }
     for name, value in attributes.items():
-        if value:
+        if not value:
+            continue
+        try:
             tokens.append(f"AWS_{name}={quote_value(str(value))}")
+        except TemplateError:
+            log.warning("poll: dropping AWS_%s, its value cannot be carried in a template", name)
     return " ".join(tokens)
 
 

@@ -164,6 +164,9 @@ def test_poll_string_shape() -> None:
     for state, letter in {"pending": "a", "stopped": "p", "terminated": "d", "weird": "-"}.items():
         assert poll_info({"State": {"Name": state}}).startswith(f"STATE={letter} ")
     assert poll_info(None) == "STATE=d"
+    # a value oned's template lexer cannot carry is dropped, never breaks the poll line
+    odd = poll_info({"State": {"Name": "running"}, "KeyName": "key\\", "ImageId": 'ami "x"'})
+    assert odd == 'STATE=a MEMORY=0 CPU=0 NETTX=0 NETRX=0 AWS_IMAGE_ID="ami \\"x\\""'
 
 
 # --- faults ---------------------------------------------------------------------------------------

@@ -150,3 +150,44 @@ def test_eof_exits_and_bad_config_fails_init(tmp_path: Path) -> None:
         timeout=30,
     )
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "INIT SUCCESS - -\n", "")
+
+
+def test_resent_deploy_over_pipes_behind_a_throttling_endpoint(
+    tmp_path: Path, moto_endpoint: str, real_dir: Path
+) -> None:
+    """oned re-sends a DEPLOY (its driver timeout fired) while EC2 throttles: one instance, same id."""
+    from tests.ec2.fault_proxy import FaultProxy
+
+    proxy = FaultProxy(moto_endpoint)
+    conf = tmp_path / "ec2_driver.conf"
+    conf.write_text(
+        "state_wait_timeout_seconds: 20\nmax_attempts: 4\n"
+        f"regions:\n  default:\n    region_name: us-east-1\n    endpoint_url: {proxy.url}\n"
+    )
+    proxy.fail("RunInstances", 1, 503, "RequestLimitExceeded")
+    proxy.fail("DescribeInstances", 2, 503, "ServiceUnavailable")
+    proc = subprocess.Popen(
+        [str(DRIVER), f"-t 8 --config {conf} --log-file {tmp_path}/v.log --no-socket --poll-interval 0.05"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ONE_AUTH": str(tmp_path / "no_auth")},
+    )
+    oned = Oned(proc)
+    try:
+        oned.send("INIT")
+        assert oned.reply() == "INIT SUCCESS - -"
+        line = request_line("DEPLOY", 40, action_data(real_dir, vm_id=40, seq=2))
+        oned.send(line)
+        oned.send(line)  # the re-send arrives while the first is still running
+        first, second = oned.reply(), oned.reply()
+        assert first.startswith("DEPLOY SUCCESS 40 i-") and second == first
+        ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
+        reservations = ec2.describe_instances()["Reservations"]
+        assert [i["State"]["Name"] for r in reservations for i in r["Instances"]] == ["running"]
+        oned.send("FINALIZE")
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proxy.close()
