@@ -213,10 +213,11 @@ class HostMonitor:
 
     # --- the thread ------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"monitor-{self.host_id}", daemon=True)
+        self._thread = threading.Thread(target=self.run, name=f"monitor-{self.host_id}", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """The loop itself (in the caller's thread); returns after stop()."""
         log.info("host %s (%d): monitoring loop started", self.host_name, self.host_id)
         while not self._stop.is_set():
             try:
