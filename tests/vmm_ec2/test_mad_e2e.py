@@ -191,3 +191,48 @@ def test_resent_deploy_over_pipes_behind_a_throttling_endpoint(
         if proc.poll() is None:
             proc.kill()
         proxy.close()
+
+
+def test_driver_cancel_during_deploy_then_cleanup(tmp_path: Path, moto_endpoint: str, real_dir: Path) -> None:
+    """The recorded `recover --delete` sequence while a DEPLOY still waits: DRIVER_CANCEL, CLEANUP."""
+    import time
+
+    from tests.ec2.fault_proxy import FaultProxy
+
+    proxy = FaultProxy(moto_endpoint)
+    conf = tmp_path / "ec2_driver.conf"
+    conf.write_text(
+        f"state_wait_timeout_seconds: 30\nregions:\n  default:\n    region_name: us-east-1\n    endpoint_url: {proxy.url}\n"
+    )
+    proc = subprocess.Popen(
+        [str(DRIVER), f"-t 4 --config {conf} --log-file {tmp_path}/v.log --no-socket --poll-interval 0.05"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ONE_AUTH": str(tmp_path / "no_auth")},
+    )
+    oned = Oned(proc)
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
+    try:
+        oned.send("INIT")
+        assert oned.reply() == "INIT SUCCESS - -"
+        # RunInstances happens at once but its answer is late: the cancel lands while DEPLOY is busy
+        proxy.delay["RunInstances"] = 0.8
+        oned.send(request_line("DEPLOY", 41, action_data(real_dir, vm_id=41)))
+        deadline = time.monotonic() + 10
+        while not ec2.describe_instances()["Reservations"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        oned.send("DRIVER_CANCEL  41 ")
+        oned.send(request_line("CLEANUP", 41, action_data(real_dir, vm_id=41, state=6, lcm=0)))
+        assert oned.reply() == "CLEANUP SUCCESS 41 -"  # and no DEPLOY reply before it
+        assert oned.logs[0] == "LOG I 41 Driver command for 41 cancelled"
+        states = [
+            i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+        ]
+        assert len(states) == 1 and states[0] in ("shutting-down", "terminated")
+        oned.send("FINALIZE")
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proxy.close()
