@@ -16,7 +16,6 @@ import logging
 import os
 import queue
 import shlex
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -279,6 +278,8 @@ def configure_file_logging(
     name: str, path: str | os.PathLike[str] | None = None, debug: bool = False
 ) -> Path:
     """Log to a file, never stderr (oned closes fd 2); fall back to the temp dir if not writable."""
+    import tempfile
+
     candidates = [Path(path)] if path else [default_log_path(name)]
     candidates.append(Path(tempfile.gettempdir()) / f"{name}.log")
     handler: logging.Handler | None = None

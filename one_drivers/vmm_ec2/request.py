@@ -7,7 +7,7 @@ file). These functions are pure so both the script and the resident service use 
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape
+from html import escape
 
 from one_drivers.mad.codec import CodecError, decode_base64, parse_action_data
 from one_drivers.mad.loop import ActionError
@@ -82,8 +82,8 @@ def request_from_script(action: str, document: str, *, vm_id: str, host: str, de
             raise ActionError(f"{action}: VM id {vm_id!r} is not a number")
         # 4.4-4.14 send nothing on stdin: only argv is known; LCM is unknown (treated as RUNNING).
         document = (
-            f"<VM><ID>{escape(vm_id)}</ID><STATE>3</STATE><LCM_STATE>3</LCM_STATE>"
-            f"<DEPLOY_ID>{escape(deploy_id)}</DEPLOY_ID></VM>"
+            f"<VM><ID>{escape(vm_id, quote=False)}</ID><STATE>3</STATE><LCM_STATE>3</LCM_STATE>"
+            f"<DEPLOY_ID>{escape(deploy_id, quote=False)}</DEPLOY_ID></VM>"
         )
     try:
         data = parse_action_data(document)
