@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from one_drivers.mad import codec
 from one_drivers.one.states import LcmState, VmState
@@ -129,3 +131,18 @@ def test_parse_action_data_shapes() -> None:
     for bad in ("<nope", "<OTHER/>", "<VMM_DRIVER_ACTION_DATA/>", '<!DOCTYPE x [<!ENTITY a "b">]><VM/>'):
         with pytest.raises(codec.CodecError):
             codec.parse_action_data(bad)
+
+
+@given(st.text(), st.booleans(), st.integers(min_value=-1, max_value=10**6))
+def test_reply_is_always_one_parseable_line(info: str, success: bool, oid: int) -> None:
+    line = codec.format_reply("DEPLOY", success, oid, info)
+    assert "\n" not in line and "\r" not in line
+    reply = codec.parse_reply(line)
+    assert reply is not None and reply.success is success and reply.oid == str(oid)
+    assert reply.info == (codec.fold_text(info) or "-")
+
+
+@given(st.text())
+def test_log_lines_never_break(text: str) -> None:
+    for line in codec.format_log(3, text, "W"):
+        assert line.startswith("LOG W 3 ") and "\n" not in line and "\r" not in line
