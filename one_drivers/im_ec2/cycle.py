@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 class MetricsSource(Protocol):
     """Per-instance CPU/network figures (CloudWatch); may return cached values between its own periods."""
 
-    def metrics(self, client: Any, instances: list[Instance]) -> Mapping[str, Metrics]: ...
+    def metrics(
+        self, client: Any, instances: list[Instance], vcpus: Mapping[str, int] | None = None
+    ) -> Mapping[str, Metrics]: ...
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def take_snapshot(
     metrics: Mapping[str, Metrics] = {}
     if metrics_source is not None:
         try:
-            metrics = metrics_source.metrics(client, [i for i in current if i.mapping.uses_capacity])
+            running = [i for i in current if i.mapping.uses_capacity]
+            metrics = metrics_source.metrics(client, running, {t: s.vcpus for t, s in known.items()})
         except Exception as exc:  # metrics are optional: a CloudWatch failure never fails the cycle
             log.warning("host %s: CloudWatch metrics unavailable: %s", host_name, exc)
     log.debug("host %s: %d instances (%d current)", host_name, len(found), len(current))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from one_drivers.ec2.catalog import InstanceTypeCatalog, parse_overrides
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.config import load_config
+from one_drivers.im_ec2.cloudwatch import CloudWatchMetrics
 from one_drivers.im_ec2.driver import ClientsAccess, ImDriver
 from one_drivers.im_ec2.monitor import im_settings
 from one_drivers.mad.loop import DriverLoop, configure_file_logging, split_arguments
@@ -52,9 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_reaper:
         settings = type(settings)(**{**settings.__dict__, "reaper": False})
     catalog = InstanceTypeCatalog(parse_overrides(config.instance_types))
-    driver = ImDriver(
-        ClientsAccess(Ec2Clients(config)), catalog, settings, comma_format=args.legacy_format == "comma"
+    access = ClientsAccess(Ec2Clients(config))
+    metrics = (
+        CloudWatchMetrics(access.cloudwatch_for, settings.cloudwatch_period) if settings.cloudwatch else None
     )
+    driver = ImDriver(access, catalog, settings, metrics=metrics, comma_format=args.legacy_format == "comma")
     log.info("%s starting (log %s, reaper %s)", NAME, path, "on" if settings.reaper else "off")
     loop = DriverLoop(NAME, driver.actions(), threads=args.threads)
     try:

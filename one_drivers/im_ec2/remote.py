@@ -27,6 +27,7 @@ from one_drivers.ec2.catalog import InstanceTypeCatalog, parse_overrides
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.config import DriverConfig, load_config
 from one_drivers.im_ec2 import report
+from one_drivers.im_ec2.cloudwatch import CloudWatchMetrics
 from one_drivers.im_ec2.cycle import take_snapshot
 from one_drivers.im_ec2.driver import ClientsAccess, gateway_directory
 from one_drivers.im_ec2.monitor import HostMonitor, cycle_error_text, im_settings
@@ -123,14 +124,18 @@ def agent_main(argv: Sequence[str]) -> int:
         monitor_config = parse_monitor_config(conf_root)
         config = _config()
         settings = im_settings(config.raw.get("monitoring"))
+        access = ClientsAccess(Ec2Clients(config))
         monitor = HostMonitor(
             host_id,
             host,
             monitor_config,
-            ClientsAccess(Ec2Clients(config)),
+            access,
             InstanceTypeCatalog(parse_overrides(config.instance_types)),
             settings=settings,
             directory=gateway_directory if settings.reaper else None,
+            metrics=CloudWatchMetrics(access.cloudwatch_for, settings.cloudwatch_period)
+            if settings.cloudwatch
+            else None,
         )
         document = monitor.start_document()
     except Exception as exc:
