@@ -205,3 +205,57 @@ def test_libcloud_sigv2(seeded: tuple[EconeEnv, Seed]) -> None:
     assert described() == [(node.id, "pending")]
     assert driver.destroy_node(node) is True
     assert described() == [(node.id, "terminated")]
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        pytest.param(
+            "v4",
+            marks=pytest.mark.xfail(
+                reason="econe-upload's SigV4 multipart POST is refused with SignatureDoesNotMatch "
+                "(payload hash) by the app on cheroot; reported to the server-core engineer",
+                strict=False,
+            ),
+        ),
+        "v2",
+    ],
+)
+def test_upload_register_and_run_from_uploaded_image(
+    econe_env: EconeEnv, tmp_path: Path, signature: str
+) -> None:
+    """econe-upload's multipart POST -> UploadImage -> an AMI that RunInstances boots."""
+    import hashlib
+
+    from one_drivers.econe.tools.connection import Connection
+    from one_drivers.econe.tools.upload import upload_image
+    from one_drivers.one.gateway import OneGateway
+    from one_drivers.one.records import parse_image
+    from tests.econe.actions.seed import allocate_template
+    from tests.econe.conftest import EconeUser
+
+    env = econe_env
+    # A member of group oneadmin: the simulator lets that group use datastore 1.
+    uid = env.oneadmin.user_allocate("carol", "carol-pass", "core", (0,))
+    carol = EconeUser("carol", uid, "carol-pass", hashlib.sha256(b"carol-pass").hexdigest(), None)  # type: ignore[arg-type]
+    env.users["carol"] = carol
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\x01" * 100_000)
+    conn = Connection(
+        carol.name, carol.secret, env.endpoint, region=env.config.region_name, signature_version=signature
+    )
+    ami = upload_image(conn, str(disk))
+    image = parse_image(env.oneadmin.image_info(int(ami[4:])))
+    assert image.uname == "carol" and image.template.get("EC2_AMI") == "YES" and image.datastore_id == 1
+    assert Path(image.path).read_bytes() == disk.read_bytes()  # what oned's datastore driver will copy
+
+    allocate_template(
+        OneGateway(env.sim.endpoint, "carol:carol-pass"),
+        [("NAME", "t"), ("MEMORY", "64"), ("EC2_INSTANCE_TYPE", "t1.micro")],
+    )
+    ec2 = env.client("carol", signature_version=signature)
+    assert [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]] == [ami]
+    run = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t1.micro")
+    assert run["Instances"][0]["ImageId"] == ami
+    assert ec2.deregister_image(ImageId=ami)["Return"] is True
+    assert ec2.describe_images(Owners=["self"])["Images"] == []
