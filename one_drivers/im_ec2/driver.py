@@ -113,7 +113,7 @@ class ImDriver:
         except Exception as exc:
             text = cycle_error_text(exc)
             # 4.x oned base64-decodes the info of a FAILURE too; 3.x shows it as is.
-            raise ActionError(text if self.comma_format else _b64(text)) from exc
+            raise ActionError(text, reply_info=text if self.comma_format else _b64(text)) from exc
         if self.directory is not None:
             directory = self.directory()
             if directory is not None:
@@ -125,7 +125,7 @@ class ImDriver:
         try:
             request = parse_monitor_request(" ".join(["START_MONITOR", *ctx.request.fields]))
         except MonitordError as exc:
-            raise ActionError(_monitord_info(str(exc))) from exc
+            raise ActionError(str(exc), reply_info=_monitord_info(str(exc))) from exc
         self._stop_host(request.host_id)
         monitor = HostMonitor(
             request.host_id,
@@ -141,7 +141,8 @@ class ImDriver:
             document = monitor.start_document()
         except Exception as exc:
             monitor.sender.close()
-            raise ActionError(_monitord_info(cycle_error_text(exc))) from exc
+            text = cycle_error_text(exc)
+            raise ActionError(text, reply_info=_monitord_info(text)) from exc
         with self._lock:
             self.monitors[request.host_id] = monitor
         monitor.start()
@@ -158,7 +159,8 @@ class ImDriver:
         try:
             host_id = int(ctx.request.field(1))
         except ValueError as exc:
-            raise ActionError(_monitord_info(f"bad host id {ctx.request.field(1)!r}")) from exc
+            text = f"bad host id {ctx.request.field(1)!r}"
+            raise ActionError(text, reply_info=_monitord_info(text)) from exc
         stopped = self._stop_host(host_id)
         return _monitord_info("" if stopped else f"host {host_id} was not monitored")
 

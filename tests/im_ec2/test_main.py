@@ -190,3 +190,40 @@ def test_legacy_monitor(region: Region, tmp_path: Path, env: dict[str, str], for
         assert tmpl.get("TOTALCPU") == "2500"
     finally:
         assert driver.close() == 0
+
+
+def test_monitor_with_ds_location_and_failure(region: Region, tmp_path: Path, env: dict[str, str]) -> None:
+    good = write_config(tmp_path, region.endpoint)
+    driver = Driver(["--config", str(good), "--log", str(tmp_path / "im.log")], env)
+    try:
+        driver.send("INIT")
+        driver.reply("INIT")
+        # 4.4-5.10 oned pointed at the long-running program: MONITOR <hid> <host> <ds_location> <update>
+        driver.send("MONITOR 3 ec2-host /var/lib/one//datastores 0")
+        _, result, hid, info = driver.reply("MONITOR").split(" ", 3)
+        assert (result, hid) == ("SUCCESS", "3")
+        assert parse_template(base64.b64decode(info).decode()).get("HOSTNAME") == "ec2-host"
+        driver.send("MONITOR 3")
+        assert driver.reply("MONITOR").startswith("MONITOR FAILURE 3 ")
+    finally:
+        assert driver.close() == 0
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    driver = Driver(
+        [
+            "--config",
+            str(write_config(bad, region.endpoint, capacity="zz8.nope: 1")),
+            "--log",
+            str(bad / "im.log"),
+        ],
+        env,
+    )
+    try:
+        driver.send("INIT")
+        driver.reply("INIT")
+        driver.send("MONITOR 3 ec2-host /ds 0")
+        _, result, hid, info = driver.reply("MONITOR").split(" ", 3)
+        assert (result, hid) == ("FAILURE", "3")
+        assert "zz8.nope" in base64.b64decode(info).decode()  # 4.x oned base64-decodes FAILURE info too
+    finally:
+        assert driver.close() == 0

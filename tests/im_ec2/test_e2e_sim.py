@@ -1,0 +1,86 @@
+"""End to end with the simulator: it starts one_im_ec2 as monitord does (START_MONITOR), the driver
+pushes to the simulator's monitord listener, and its reaper asks the simulator over real XML-RPC."""
+
+from __future__ import annotations
+
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from one_drivers.one.gateway import OneGateway
+from one_drivers.one.states import VmState
+from one_drivers.sim.server import Simulator
+from tests.im_ec2.conftest import ec2_client, launch
+
+IM = Path(sys.executable).with_name("one_im_ec2")
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.mark.skipif(not IM.exists(), reason="one_im_ec2 is not installed in this venv")
+def test_monitoring_and_reaper_through_the_simulator(tmp_path: Path, moto_endpoint: str) -> None:
+    conf = tmp_path / "ec2_driver.conf"
+    conf.write_text(
+        f"""
+regions:
+    default:
+        region_name: us-east-1
+        access_key_id: testing
+        secret_access_key: testing
+        endpoint_url: {moto_endpoint}
+        capacity:
+            t3.micro: 4
+monitoring:
+    min_poll_interval: 0.2
+    reap_interval: 0.5
+"""
+    )
+    command = f"{IM} --config {conf} --log {tmp_path / 'im.log'}"
+    with Simulator(auth_dir=tmp_path / "one", sched_interval=3600, im={"ec2": command}) as sim:
+        gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+        alive = gw.call("one.vm.allocate", 'NAME="alive"\nCPU="1"\nMEMORY="64"', True)
+        done = gw.call("one.vm.allocate", 'NAME="done"\nCPU="1"\nMEMORY="64"', True)
+        gw.call("one.vm.action", "terminate", done)
+        assert int(ET.fromstring(gw.vm_info(done)).findtext("STATE") or -1) == VmState.DONE
+
+        ec2 = ec2_client(moto_endpoint)
+        keep = launch(ec2, "t3.micro", {"ONE_ID": str(alive)})
+        leaked = launch(ec2, "t3.micro", {"ONE_ID": str(done)})
+        ec2.stop_instances(InstanceIds=[leaked])  # the poweroff-then-terminate leak
+        purged = launch(ec2, "t3.micro", {"ONE_ID": "9999"})
+        wild = launch(ec2, "t3.micro", {})
+
+        host = gw.call("one.host.allocate", "ec2-moto", "ec2", "ec2", -1)
+
+        def total_cpu() -> int:
+            return int(ET.fromstring(gw.host_info(host)).findtext("HOST_SHARE/TOTAL_CPU") or 0)
+
+        wait_for(lambda: total_cpu() == 4 * 200)
+        host_doc = ET.fromstring(gw.host_info(host))
+        assert host_doc.findtext("TEMPLATE/HYPERVISOR") == "ec2"
+        assert host_doc.findtext("TEMPLATE/PUBLIC_CLOUD") == "YES"
+
+        def state(instance_id: str) -> str:
+            reply = ec2.describe_instances(InstanceIds=[instance_id])
+            return str(reply["Reservations"][0]["Instances"][0]["State"]["Name"])
+
+        wait_for(lambda: state(leaked) in ("shutting-down", "terminated"))
+        wait_for(lambda: state(purged) in ("shutting-down", "terminated"))
+        assert state(keep) == "running"
+        assert state(wild) == "running"
+        log_text = (tmp_path / "im.log").read_text()
+        assert f"reaper terminated {leaked}" in log_text
+        assert f"reaper terminated {purged}" in log_text
+        assert f"reaper terminated {keep}" not in log_text
+        assert f"reaper terminated {wild}" not in log_text
