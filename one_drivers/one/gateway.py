@@ -15,6 +15,7 @@ import hashlib
 import http.client
 import os
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -199,26 +200,31 @@ class _Transport:
         self.timeout = timeout
         self._local = threading.local()
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn, True
-        cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        conn = cls(self.host, self.port, timeout=self.timeout)
-        conn.connect()
-        if conn.sock is not None:
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._local.conn = conn
-        return conn, False
+        host_header = self.host if self.port == (443 if self.https else 80) else f"{self.host}:{self.port}"
+        self._head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {host_header}\r\nContent-Type: text/xml\r\n"
+            "User-Agent: one_drivers\r\nAccept-Encoding: identity\r\nContent-Length: "
+        ).encode("latin-1")
+
+    def _socket(self) -> tuple[socket.socket, bool]:
+        sock: socket.socket | None = getattr(self._local, "sock", None)
+        if sock is not None:
+            return sock, True
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.https:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        self._local.sock = sock
+        return sock, False
 
     @staticmethod
-    def _quickack(conn: http.client.HTTPConnection) -> None:
+    def _quickack(sock: socket.socket) -> None:
         # A server that writes headers and body in two sends (Nagle) would wait ~40 ms for our delayed
         # ACK of the first; quick-ACK mode acknowledges at once. Linux only; re-armed per request.
         quickack = getattr(socket, "TCP_QUICKACK", None)
-        if quickack is not None and conn.sock is not None:
+        if quickack is not None:
             try:
-                conn.sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+                sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
             except OSError:
                 pass
 
@@ -229,19 +235,21 @@ class _Transport:
         return parser
 
     def drop(self) -> None:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            conn.close()
+        sock: socket.socket | None = getattr(self._local, "sock", None)
+        self._local.sock = None
+        if sock is not None:
+            sock.close()
 
     def post(self, body: bytes) -> bytes:
-        headers = {"Content-Type": "text/xml", "User-Agent": "one_drivers", "Accept-Encoding": "identity"}
+        # The whole request in one send: http.client writes headers and body separately.
+        request = self._head + str(len(body)).encode("ascii") + b"\r\n\r\n" + body
         for attempt in (0, 1):
-            conn, reused = self._connection()
+            sock, reused = self._socket()
             try:
-                conn.request("POST", self.path, body, headers)
-                self._quickack(conn)
-                response = conn.getresponse()
+                sock.sendall(request)
+                self._quickack(sock)
+                response = http.client.HTTPResponse(sock, method="POST")
+                response.begin()
                 data = response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.drop()

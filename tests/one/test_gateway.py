@@ -350,3 +350,29 @@ def test_calls_from_many_threads_share_nothing_unsafe(sim: Any) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_servers_that_close_after_each_answer(real_dir: Path) -> None:
+    class OneShot(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # closes the connection after every response
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = (real_dir / "system_version.response.xml").read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OneShot)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        gw = OneGateway(f"http://127.0.0.1:{server.server_address[1]}/RPC2", "u:p")
+        assert [gw.system_version() for _ in range(3)] == ["6.10.5"] * 3
+    finally:
+        server.shutdown()
+        server.server_close()
