@@ -176,13 +176,27 @@ class InstanceTypeCatalog:
         with self._lock:
             return self._unsupported.get(endpoint, 0.0) < time.monotonic()
 
+    def _describe(self, client: Any, batch: list[str]) -> list[dict[str, Any]]:
+        """DescribeInstanceTypes for up to 100 names, following NextToken if the endpoint pages."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            kwargs: dict[str, Any] = {"InstanceTypes": batch}
+            if token:
+                kwargs["NextToken"] = token
+            self.endpoint_calls += 1
+            reply = client.describe_instance_types(**kwargs)
+            items.extend(reply.get("InstanceTypes", []))
+            token = reply.get("NextToken") or ""
+            if not token:
+                return items
+
     def _fetch(self, client: Any, endpoint: str, names: list[str]) -> dict[str, InstanceSize]:
         found: dict[str, InstanceSize] = {}
         for start in range(0, len(names), _BATCH):
             batch = names[start : start + _BATCH]
             try:
-                self.endpoint_calls += 1
-                reply = client.describe_instance_types(InstanceTypes=batch)
+                items = self._describe(client, batch)
             except Exception as exc:
                 code = error_code(exc)
                 if code in _UNSUPPORTED_CODES or (
@@ -206,7 +220,7 @@ class InstanceTypeCatalog:
                     "DescribeInstanceTypes on %s failed (%s): using the shipped table", endpoint, code
                 )
                 return found
-            for item in reply.get("InstanceTypes", []):
+            for item in items:
                 size = InstanceSize(
                     str(item["InstanceType"]),
                     int(item.get("VCpuInfo", {}).get("DefaultVCpus", 0)),

@@ -128,3 +128,40 @@ def test_unsupported_endpoint_uses_table_and_is_remembered() -> None:
     assert cat.size("M1_SMALL", client).memory_mib == 1740
     assert cat.size("T3_MICRO", client).vcpus == 2
     assert client.calls == 1
+
+
+class PagedEndpoint:
+    """An endpoint that pages DescribeInstanceTypes even for a short list of names."""
+
+    class meta:  # mirrors boto3's client.meta
+        endpoint_url = "http://paged"
+        region_name = "r1"
+
+    def __init__(self) -> None:
+        self.tokens: list[str | None] = []
+
+    def describe_instance_types(self, **kwargs: Any) -> dict[str, Any]:
+        token = kwargs.get("NextToken")
+        self.tokens.append(token)
+        if token is None:
+            item = {
+                "InstanceType": "x1.tiny",
+                "VCpuInfo": {"DefaultVCpus": 3},
+                "MemoryInfo": {"SizeInMiB": 300},
+            }
+            return {"InstanceTypes": [item], "NextToken": "page-2"}
+        item = {
+            "InstanceType": "x1.huge",
+            "VCpuInfo": {"DefaultVCpus": 30},
+            "MemoryInfo": {"SizeInMiB": 3000},
+        }
+        return {"InstanceTypes": [item]}
+
+
+def test_endpoint_pages_are_followed() -> None:
+    client = PagedEndpoint()
+    cat = InstanceTypeCatalog(table={})
+    sizes = cat.sizes(["X1_TINY", "x1.huge"], client)
+    assert sizes["X1_TINY"] == InstanceSize("x1.tiny", 3, 300)
+    assert sizes["x1.huge"].memory_mib == 3000
+    assert client.tokens == [None, "page-2"]
