@@ -47,6 +47,9 @@ DEFAULT_INSTANCE_TYPE = "m1.small"  # what EC2 launches when InstanceType is omi
 MAX_PAGE = 1000  # oned page size for a full listing, and EC2's MaxResults ceiling
 MIN_PAGE = 5  # EC2's MaxResults floor
 DONE_SCAN_PAGE = 500  # reduced bodies of DONE VMs read per call when looking for recent terminations
+# oned keeps DONE VMs forever and cannot select them by ETIME, so the scan (newest id first) stops after
+# this many: a VM terminated within the window is missed only if this many newer VMs are DONE already.
+DONE_SCAN_LIMIT = 10_000
 CLIENT_TOKEN_WINDOW = 24 * 3600  # a ClientToken is honoured for VMs launched within this window
 CLIENT_TOKEN_SCAN_PAGE = 100
 MAX_INSTANCES_PER_RUN = 100
@@ -231,9 +234,9 @@ def recent_terminated_ids(ctx: RequestContext, now: float) -> list[int]:
     while True:
         page = parse_vm_pool(ctx.one.vmpool_info(-2, start, -DONE_SCAN_PAGE, int(VmState.DONE)))
         found.extend(vm.id for vm in page if vm.etime >= cutoff)
-        if len(page) < DONE_SCAN_PAGE:
-            return found
         start += DONE_SCAN_PAGE
+        if len(page) < DONE_SCAN_PAGE or start >= DONE_SCAN_LIMIT:
+            return found
 
 
 def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

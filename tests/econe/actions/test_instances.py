@@ -10,6 +10,7 @@ import pytest
 from one_drivers.econe.actions import instances
 from one_drivers.one.gateway import OneAllocateError, OneGateway
 from one_drivers.one.records import parse_vm
+from one_drivers.one.states import VmState
 from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.roundtrip import round_trip
 from tests.econe.actions.seed import PUBLIC_KEY, Seed, ctx_for, give_keypair, seed, vm_count
@@ -324,3 +325,47 @@ def test_terminated_window(seeded: tuple[EconeEnv, Seed]) -> None:
         error_of(instances.describe_instances, expired, {"InstanceIds": [iid]}).code
         == "InvalidInstanceID.NotFound"
     )
+
+
+class Recording(OneGateway):
+    """Our gateway, remembering every oned method called with its parameters."""
+
+    def __init__(self, real: OneGateway) -> None:
+        super().__init__(real.endpoint, real.session)
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def call(self, method: str, *params: Any) -> Any:
+        self.calls.append((method, params))
+        return super().call(method, *params)
+
+
+def test_pages_are_asked_of_oned_and_done_bodies_stay_reduced(seeded: tuple[EconeEnv, Seed]) -> None:
+    env, s = seeded
+    old = run(env, s)["Instances"][0]["InstanceId"]
+    env.sim.bulk_vms(600, uid=env.alice.user_id, state=VmState.DONE)  # terminated long ago (no ETIME)
+    env.sim.bulk_vms(7, uid=env.alice.user_id)
+    instances.terminate_instances(ctx_for(env), {"InstanceIds": [old]})  # oldest id, terminated now
+    one = Recording(env.alice.one)
+    ctx = ctx_for(env, one=one)
+
+    first = instances.describe_instances(ctx, {"MaxResults": 5})
+    assert one.calls == [("one.vmpool.infoextended", (-2, 0, -5, -1))]  # one page, from oned
+    one.calls.clear()
+    second = instances.describe_instances(ctx, {"MaxResults": 5, "NextToken": first["NextToken"]})
+    listed = [i["InstanceId"] for r in second["Reservations"] for i in r["Instances"]]
+    assert len(listed) == 3 and listed[-1] == old  # 2 live ones, then the recently terminated one
+    methods = [(m, p) for m, p in one.calls]
+    assert methods[0] == ("one.vmpool.infoextended", (-2, 5, -5, -1))
+    # DONE VMs are scanned in reduced bodies, page by page; only the recent one is read in full.
+    assert methods[1:3] == [
+        ("one.vmpool.info", (-2, 0, -instances.DONE_SCAN_PAGE, int(VmState.DONE))),
+        ("one.vmpool.info", (-2, instances.DONE_SCAN_PAGE, -instances.DONE_SCAN_PAGE, int(VmState.DONE))),
+    ]
+    assert methods[3:] == [("one.vm.info", (int(old[2:]), False))]
+    assert "NextToken" not in second
+    one.calls.clear()
+    live_only = instances.describe_instances(
+        ctx, {"Filters": [{"Name": "instance-state-name", "Values": ["pending"]}]}
+    )
+    assert len([i for r in live_only["Reservations"] for i in r["Instances"]]) == 7
+    assert all(m == "one.vmpool.infoextended" for m, _ in one.calls)  # the DONE pool is not read at all
