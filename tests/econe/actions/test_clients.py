@@ -259,3 +259,45 @@ def test_upload_register_and_run_from_uploaded_image(
     assert run["Instances"][0]["ImageId"] == ami
     assert ec2.deregister_image(ImageId=ami)["Return"] is True
     assert ec2.describe_images(Owners=["self"])["Images"] == []
+
+
+@pytest.mark.parametrize(("algorithm", "method"), [("HmacSHA1", "GET"), ("HmacSHA256", "POST")])
+def test_hand_signed_sigv2_requests(seeded: tuple[EconeEnv, Seed], algorithm: str, method: str) -> None:
+    """What euca2ools and old SDKs send: wire names, HTTP statuses and the namespace echo checked raw."""
+    from urllib.parse import urlsplit
+
+    from tests.econe.sigv2 import send, sign_v2
+
+    env, s = seeded
+    host = urlsplit(env.endpoint).netloc
+
+    def call(**params: str) -> Any:
+        signed = sign_v2(
+            params, key="alice", secret=env.alice.secret, method=method, host=host, algorithm=algorithm
+        )
+        return send(env.endpoint, signed, method=method)
+
+    ran = call(
+        Action="RunInstances", ImageId=f"ami-{s.ami:08d}", MinCount="1", MaxCount="1", InstanceType="m1.small"
+    )
+    assert ran.status == 200, ran.body
+    assert ran.xml.tag == "{http://ec2.amazonaws.com/doc/2016-11-15/}RunInstancesResponse"
+    iid = ran.find("instanceId")
+    assert iid is not None and iid.startswith("i-") and ran.find("name") == "pending"
+    described = call(Action="DescribeInstances", **{"InstanceId.1": iid})
+    assert described.status == 200 and described.find("instanceId") == iid
+    assert described.find("instanceType") == "m1.small" and described.find("reservationId") is not None
+    missing = call(Action="DescribeInstances", **{"InstanceId.1": "i-00000999"})
+    assert (missing.status, missing.error_code) == (400, "InvalidInstanceID.NotFound")
+    malformed = call(Action="TerminateInstances", **{"InstanceId.1": "vm-1"})
+    assert (malformed.status, malformed.error_code) == (400, "InvalidInstanceID.Malformed")
+    rebooted = call(Action="RebootInstances", **{"InstanceId.1": iid})
+    assert (rebooted.status, rebooted.error_code) == (400, "IncorrectInstanceState")  # pending, not running
+    terminated = call(Action="TerminateInstances", **{"InstanceId.1": iid})
+    assert terminated.status == 200 and terminated.find("name") == "terminated"  # currentState comes first
+    images = call(Action="DescribeImages", **{"Filter.1.Name": "name", "Filter.1.Value.1": "ubu*"})
+    assert images.status == 200 and images.find("imageId") == f"ami-{s.ami:08d}"
+    types = call(Action="DescribeInstanceTypes")
+    assert (
+        types.status == 200 and types.find("instanceType") == "m1.small" and types.find("sizeInMiB") == "512"
+    )
