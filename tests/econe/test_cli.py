@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.econe.conftest import EconeEnv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,3 +104,18 @@ def test_refused_config_is_a_clear_start_error(tmp_path: Path, extra: dict[str, 
 def test_stop_when_not_running(tmp_path: Path) -> None:
     result = econe_server(write_config(tmp_path), "stop")
     assert result.returncode == 0 and "not running" in result.stdout
+
+
+def test_secret_prints_the_current_signing_secret(econe_env: EconeEnv, tmp_path: Path) -> None:
+    config = tmp_path / "secret.conf"
+    config.write_text(
+        f":one_xmlrpc: {econe_env.sim.endpoint}\n:one_cipher_auth: {econe_env.config.one_cipher_auth}\n"
+    )
+    result = econe_server(config, "secret", "alice")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == econe_env.alice.secret
+    # The secret printed is the one boto3 signs with successfully.
+    assert econe_env.client().describe_regions()["Regions"]
+    for user, message in (("nobody", "no such user"), ("serveradmin", "cannot sign")):
+        refused = econe_server(config, "secret", user)
+        assert refused.returncode != 0 and message in refused.stderr
