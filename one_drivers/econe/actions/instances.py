@@ -204,6 +204,19 @@ def _phases(filters: Filters[VmRecord]) -> tuple[bool, bool]:
     return live, terminated
 
 
+def _exact_ids(values: tuple[str, ...] | None) -> list[int] | None:
+    """VM ids when every instance-id filter value is a plain, well-formed id (no wildcards)."""
+    if not values:
+        return None
+    ids: list[int] = []
+    for value in values:
+        vm_id = INSTANCE.try_parse(value) if "*" not in value and "?" not in value else None
+        if vm_id is None:
+            return None
+        ids.append(vm_id)
+    return sorted(set(ids), reverse=True)  # newest first, as the pool lists them
+
+
 def _page_size(params: dict[str, Any]) -> int | None:
     max_results = params.get("MaxResults")
     if max_results is None:
@@ -258,6 +271,20 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
             if _expired(vm, ctx, now):
                 raise INSTANCE.not_found(text)
         return {"Reservations": reservations([vm for vm in vms if filters.matches(vm)], zone)}
+
+    named = _exact_ids(filters.values_of("instance-id"))
+    if named is not None and page_size is None and not params.get("NextToken"):
+        # Tools poll one instance with an instance-id filter: read those VMs, not the pool. Unlike
+        # InstanceId.N, a filter value that names nothing is no error.
+        found = []
+        for vm_id in named:
+            try:
+                vm = parse_vm(ctx.one.vm_info(vm_id))
+            except (OneNotFoundError, OneAuthorizationError):
+                continue
+            if not _expired(vm, ctx, now) and filters.matches(vm):
+                found.append(vm)
+        return {"Reservations": reservations(found, zone)}
 
     phase, offset = _parse_token(params.get("NextToken"))
     want_live, want_terminated = _phases(filters)

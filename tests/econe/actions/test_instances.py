@@ -369,3 +369,30 @@ def test_pages_are_asked_of_oned_and_done_bodies_stay_reduced(seeded: tuple[Econ
     )
     assert len([i for r in live_only["Reservations"] for i in r["Instances"]]) == 7
     assert all(m == "one.vmpool.infoextended" for m, _ in one.calls)  # the DONE pool is not read at all
+
+
+def test_instance_id_filter_reads_only_those_vms(seeded: tuple[EconeEnv, Seed]) -> None:
+    env, s = seeded
+    a = run(env, s)["Instances"][0]["InstanceId"]
+    b = run(env, s)["Instances"][0]["InstanceId"]
+    one = Recording(env.alice.one)
+    ctx = ctx_for(env, one=one)
+
+    def ids(values: list[str], *extra: dict[str, Any]) -> list[str]:
+        result = instances.describe_instances(
+            ctx, {"Filters": [{"Name": "instance-id", "Values": values}, *extra]}
+        )
+        return [i["InstanceId"] for r in result["Reservations"] for i in r["Instances"]]
+
+    assert ids([a, b, "i-00000999", "garbage"]) == [b, a]  # "garbage" cannot be read by id: the pool
+    assert "one.vmpool.infoextended" in {m for m, _ in one.calls}
+    one.calls.clear()
+    assert ids([a, b, "i-00000999"]) == [b, a]
+    assert {m for m, _ in one.calls} == {"one.vm.info"}
+    assert ids([a], {"Name": "instance-state-name", "Values": ["running"]}) == []
+    assert ids([a], {"Name": "instance-id", "Values": [b]}) == []  # two filters AND
+    bob = ctx_for(env, "bob")
+    assert instances.describe_instances(bob, {"Filters": [{"Name": "instance-id", "Values": [a]}]}) == {
+        "Reservations": []
+    }
+    assert ids(["i-0000000*"]) == [b, a]  # a wildcard lists the pool
