@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from one_drivers.econe.config import EconeConfig
@@ -31,6 +32,11 @@ def public_hosts(public_url: str) -> list[str]:
     default = 443 if url.scheme == "https" else 80
     port = url.port or default
     return [f"{host}:{port}", host]
+
+
+def public_path_prefix(public_url: str) -> str:
+    """The path a proxy strips before econe sees the request (`https://cloud/ec2` -> `/ec2`), or ''."""
+    return urllib.parse.urlsplit(public_url).path.rstrip("/")
 
 
 def signed_request_of(request: IncomingRequest) -> SignedRequest:
@@ -58,6 +64,7 @@ class SignatureAuthenticator:
         self.users = users
         self.skew = config.clock_skew
         self.alt_hosts = public_hosts(config.public_url)
+        self.path_prefix = public_path_prefix(config.public_url)
         self.clock = clock
 
     def authenticate(self, request: IncomingRequest) -> UserEntry:
@@ -82,11 +89,30 @@ class SignatureAuthenticator:
             user = fresh
         return user
 
+    def _paths(self, received: str) -> list[str]:
+        """The received path, then the path the client saw through a prefix-stripping proxy."""
+        if not self.path_prefix or received.startswith(self.path_prefix + "/"):
+            return [received]
+        prefixed = self.path_prefix + received
+        return list(dict.fromkeys([received, prefixed, prefixed.rstrip("/") or "/"]))
+
     def _verify(self, signed: SignedRequest, user: UserEntry) -> None:
         assert user.signing_secret is not None
-        verify_signature(
-            signed, user.signing_secret, now=self.clock(), skew_seconds=self.skew, alt_hosts=self.alt_hosts
-        )
+        now = self.clock()
+        paths = self._paths(signed.path)
+        for n, path in enumerate(paths):
+            try:
+                verify_signature(
+                    replace(signed, path=path),
+                    user.signing_secret,
+                    now=now,
+                    skew_seconds=self.skew,
+                    alt_hosts=self.alt_hosts,
+                )
+                return
+            except Ec2Error as err:
+                if err.code != "SignatureDoesNotMatch" or n == len(paths) - 1:
+                    raise
 
 
 class X509Authenticator:

@@ -6,6 +6,7 @@ Each test asserts results, EC2 error codes and HTTP statuses as a client sees th
 from __future__ import annotations
 
 import hashlib
+import http.client
 import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
@@ -216,3 +217,48 @@ def test_users_without_a_signing_secret_are_refused(econe_env: EconeEnv) -> None
         {"Action": "DescribeRegions"}, key="serveradmin", secret="x", host=host_of(econe_env)
     )
     assert send(econe_env.endpoint, serveradmin).status == 401
+
+
+def test_path_prefix_stripped_by_a_proxy(econe_env_factory: object) -> None:
+    env: EconeEnv = econe_env_factory(ssl_server="https://cloud.example.org/ec2")  # type: ignore[operator]
+    alice = env.alice
+    for path in ("/ec2/", "/ec2", "/"):
+        params = sign_v2(
+            {"Action": "DescribeRegions"},
+            key=alice.name,
+            secret=alice.secret,
+            host="cloud.example.org",
+            path=path,
+        )
+        assert send(env.endpoint, params).status == 200, path
+    wrong = sign_v2(
+        {"Action": "DescribeRegions"},
+        key=alice.name,
+        secret=alice.secret,
+        host="cloud.example.org",
+        path="/x/",
+    )
+    assert send(env.endpoint, wrong).status == 403
+    # SigV4 as boto3 signs it for https://cloud.example.org/ec2, delivered by the proxy to econe's "/".
+    request = AWSRequest(
+        method="POST",
+        url="https://cloud.example.org/ec2/",
+        data="Action=DescribeRegions&Version=2016-11-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    botocore.auth.SigV4Auth(
+        botocore.credentials.Credentials(alice.name, alice.secret), "ec2", "opennebula"
+    ).add_auth(request)
+    netloc = host_of(env)
+    conn = http.client.HTTPConnection(netloc, timeout=30)
+    conn.putrequest("POST", "/", skip_host=True)
+    conn.putheader("Host", "cloud.example.org")
+    for name, value in request.headers.items():
+        if name.lower() != "host":
+            conn.putheader(name, value)
+    body = request.body.encode() if isinstance(request.body, str) else request.body
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+    response = conn.getresponse()
+    assert response.status == 200, response.read()
+    conn.close()
