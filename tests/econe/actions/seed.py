@@ -41,6 +41,13 @@ def ctx_for(
     )
 
 
+def oneadmin_ctx(env: EconeEnv) -> RequestContext:
+    """A context acting as oneadmin (who may manage the seeded images)."""
+    from dataclasses import replace
+
+    return replace(ctx_for(env), user="oneadmin", user_id=0, one=env.oneadmin)
+
+
 def allocate_template(one: OneGateway, attrs: list[tuple[str, Any]]) -> int:
     return int(one.call("one.template.allocate", build_template(attrs)))
 

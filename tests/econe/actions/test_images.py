@@ -13,7 +13,7 @@ from one_drivers.econe.request import UploadedFile
 from one_drivers.one.records import parse_image
 from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.roundtrip import round_trip
-from tests.econe.actions.seed import Seed, allocate_template, ctx_for, seed, share_image
+from tests.econe.actions.seed import Seed, allocate_template, ctx_for, oneadmin_ctx, seed, share_image
 from tests.econe.conftest import EconeEnv
 
 
@@ -57,10 +57,7 @@ def test_describe_images_lists_visible_amis(seeded: tuple[EconeEnv, Seed]) -> No
 
 def test_register_and_deregister(seeded: tuple[EconeEnv, Seed]) -> None:
     env, s = seeded
-    admin_ctx = ctx_for(env)
-    admin_ctx = admin_ctx.__class__(
-        **{**admin_ctx.__dict__, "one": env.oneadmin, "user": "oneadmin", "user_id": 0}
-    )
+    admin_ctx = oneadmin_ctx(env)
     result = images.register_image(
         admin_ctx,
         {
@@ -112,8 +109,7 @@ def test_upload_image_allocates_from_the_streamed_file(econe_env: EconeEnv, tmp_
     env = econe_env
     staged = Path(env.config.tmpdir) / "upload-part"
     staged.write_bytes(b"\0" * 4096)
-    ctx = ctx_for(env)
-    ctx = ctx.__class__(**{**ctx.__dict__, "one": env.oneadmin, "user": "oneadmin", "user_id": 0})
+    ctx = oneadmin_ctx(env)
     params = {"Files": {"file": UploadedFile("file", "disk.img", str(staged), 4096)}, "Description": "up"}
     result = images.upload_image(ctx, params)
     image_id = int(result["ImageId"][4:])
