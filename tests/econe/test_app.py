@@ -8,6 +8,8 @@ import http.client
 import logging
 import os
 import socket
+import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -211,3 +213,47 @@ def test_other_http_methods_and_big_forms(econe_env: EconeEnv) -> None:
         )
         answer = raw.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413") and b"RequestEntityTooLarge" in answer
+
+
+def test_graceful_stop_finishes_in_flight_requests(econe_env: EconeEnv) -> None:
+    started = threading.Event()
+
+    def slow(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        started.set()
+        time.sleep(0.5)
+        return {"Regions": []}
+
+    config = replace(econe_env.config, port=free_port())
+    admin = OneGateway.server_admin(config.one_xmlrpc, config.one_cipher_auth)
+    app = EconeApp(
+        config, admin, SignatureAuthenticator(config, UserDirectory(admin, 60)), {"DescribeRegions": slow}
+    )
+    server = EconeServer(config, app).start()
+    replies: list[Reply] = []
+    caller = threading.Thread(target=lambda: replies.append(signed_get(server, econe_env, "DescribeRegions")))
+    caller.start()
+    assert started.wait(10)
+    server.stop()
+    caller.join(10)
+    assert [r.status for r in replies] == [200]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+def test_concurrent_clients(econe_env: EconeEnv) -> None:
+    errors: list[BaseException] = []
+
+    def work(user: str) -> None:
+        try:
+            ec2 = econe_env.client(user)
+            for _ in range(10):
+                assert ec2.describe_regions()["Regions"][0]["RegionName"] == "opennebula"
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(u,)) for u in ("alice", "bob") * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
