@@ -213,8 +213,8 @@ def test_libcloud_sigv2(seeded: tuple[EconeEnv, Seed]) -> None:
         pytest.param(
             "v4",
             marks=pytest.mark.xfail(
-                reason="econe-upload's SigV4 multipart POST is refused with SignatureDoesNotMatch "
-                "(payload hash) by the app on cheroot; reported to the server-core engineer",
+                reason="SigV4 multipart uploads are refused (SignatureDoesNotMatch): econe.auth does not "
+                "yet pass IncomingRequest.payload_sha256 on to the verifier",
                 strict=False,
             ),
         ),
