@@ -145,8 +145,14 @@ def test_upload_sigv4_with_payload_hash(receiver: Receiver, image: Path) -> None
 
 
 def test_upload_unsigned_payload_and_sigv2(receiver: Receiver, image: Path) -> None:
-    assert upload_cli(receiver, "--unsigned-payload", "--no-progress", str(image))[0] == 0
+    named = ["-n", "my disk é+1", "-d", "a/b c"]
+    assert upload_cli(receiver, "--unsigned-payload", "--no-progress", *named, str(image))[0] == 0
     assert receiver.requests[-1].headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    query = dict(receiver.requests[-1].query)
+    assert (query["Name"], query["Description"]) == ("my disk é+1", "a/b c")
+    assert upload_cli(receiver, "--no-progress", *named, str(image))[0] == 0
+    code, _, err = upload_cli(receiver, "--signature-version", "v2", "--no-progress", *named, str(image))
+    assert code == 0, err
     code, _, err = upload_cli(receiver, "--signature-version", "v2", "--no-progress", str(image))
     assert code == 0, err
     query = dict(receiver.requests[-1].query)

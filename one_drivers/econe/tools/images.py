@@ -22,14 +22,24 @@ IMAGE_COLUMNS = ("ImageId", "Name", "State", "Owner", "Public", "Architecture", 
     "--unsigned-payload", is_flag=True, help="SigV4 without hashing the file first (faster, weaker)."
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
-def upload(conn: Connection, file: str, unsigned_payload: bool, no_progress: bool) -> None:
+@click.option("-n", "--name", help="Image name (default: the file name).")
+@click.option("-d", "--description", help="Image description.")
+def upload(
+    conn: Connection,
+    file: str,
+    unsigned_payload: bool,
+    no_progress: bool,
+    name: str | None,
+    description: str | None,
+) -> None:
     size = os.path.getsize(file)
+    options: dict[str, Any] = {"unsigned_payload": unsigned_payload, "name": name, "description": description}
     if no_progress:
-        image_id = upload_image(conn, file, unsigned_payload=unsigned_payload)
+        image_id = upload_image(conn, file, **options)
     else:
         progress: Any = click.progressbar(length=size, label="Uploading", file=sys.stderr, show_pos=True)
         with progress as bar:
-            image_id = upload_image(conn, file, unsigned_payload=unsigned_payload, on_file_bytes=bar.update)
+            image_id = upload_image(conn, file, on_file_bytes=bar.update, **options)
     click.echo(f"Success: ImageId {image_id}")
 
 

@@ -12,10 +12,10 @@ import http.client
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from botocore.auth import SigV2Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -97,26 +97,39 @@ def _host_header(url: str) -> str:
     return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
+def _query_string(params: Mapping[str, str]) -> str:
+    # RFC 3986 encoding (space as %20, never +): SigV4 signs the query string exactly as it is sent.
+    return urlencode(params, quote_via=quote, safe="-_.~")
+
+
 def signed_headers(
-    conn: Connection, url: str, body: MultipartFile, *, unsigned_payload: bool
+    conn: Connection,
+    url: str,
+    body: MultipartFile,
+    *,
+    unsigned_payload: bool,
+    extra: Mapping[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
-    """(request target, headers) for the upload POST, signed as `conn` says (SigV4 or SigV2)."""
+    """(request target, headers) for the upload POST, signed as `conn` says (SigV4 or SigV2).
+
+    `extra` parameters (Name, Description) travel in the query string, so either signature covers them.
+    """
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.netloc}{parts.path or '/'}"
-    params = {"Action": "UploadImage", "Version": API_VERSION}
+    params = {"Action": "UploadImage", "Version": API_VERSION, **(extra or {})}
     credentials = Credentials(conn.access_key, conn.secret_key)
     if conn.signature_version == "v2":
         request = AWSRequest(
             method="POST", url=base, params=params, headers={"Content-Type": body.content_type}
         )
         SigV2Auth(credentials).add_auth(request)
-        query = urlencode(request.params)
+        query = _query_string(request.params)
     else:
         payload = UNSIGNED_PAYLOAD if unsigned_payload else body.sha256()
         headers = {"Content-Type": body.content_type, "X-Amz-Content-SHA256": payload}
-        request = AWSRequest(method="POST", url=f"{base}?{urlencode(params)}", headers=headers)
+        request = AWSRequest(method="POST", url=f"{base}?{_query_string(params)}", headers=headers)
         SigV4Auth(credentials, "ec2", conn.region).add_auth(request)
-        query = urlencode(params)
+        query = _query_string(params)
     sent = {name: str(value) for name, value in request.headers.items()}
     sent["Host"] = _host_header(url)
     return f"{parts.path or '/'}?{query}", sent
@@ -127,11 +140,14 @@ def upload_image(
     path: str,
     *,
     unsigned_payload: bool = False,
+    name: str | None = None,
+    description: str | None = None,
     on_file_bytes: Callable[[int], None] = lambda n: None,
 ) -> str:
     """POST the file at `path` as UploadImage; returns the new image id (ami-...)."""
     body = MultipartFile(path)
-    target, headers = signed_headers(conn, conn.url, body, unsigned_payload=unsigned_payload)
+    extra = {k: v for k, v in (("Name", name), ("Description", description)) if v}
+    target, headers = signed_headers(conn, conn.url, body, unsigned_payload=unsigned_payload, extra=extra)
     headers["Content-Length"] = str(body.length())
     parts = urlsplit(conn.url)
     link: http.client.HTTPConnection
