@@ -427,8 +427,11 @@ def check_user_data(user_data: Any) -> str | None:
     return text
 
 
-def _terminate_quietly(ctx: RequestContext, vm_id: int) -> None:
+def _terminate_quietly(ctx: RequestContext, vm_id: int, client_token: str | None) -> None:
     try:
+        if client_token:
+            # A failed run leaves no reservation behind: a retry with the same token launches anew.
+            ctx.one.vm_update(vm_id, build_template([(CLIENT_TOKEN_ATTR, "")]), append=True)
         ctx.one.vm_action("terminate-hard", vm_id)
         log.info("request %s: rolled back VM %d", ctx.request_id, vm_id)
     except OneError as exc:
@@ -512,7 +515,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 )
                 raise
             created.append(vm_id)
-            rollback.callback(_terminate_quietly, ctx, vm_id)
+            rollback.callback(_terminate_quietly, ctx, vm_id, client_token)
             if index == 0:
                 later_extra = extra(f"r-{vm_id:08d}")
         vms = [parse_vm(ctx.one.vm_info(vm_id)) for vm_id in created]

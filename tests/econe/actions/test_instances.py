@@ -116,13 +116,17 @@ class FailingAfter(OneGateway):
 def test_fewer_than_min_count_rolls_back(seeded: tuple[EconeEnv, Seed]) -> None:
     env, s = seeded
     ctx = ctx_for(env, one=FailingAfter(env.alice.one, ok=2))
+    params = {"ImageId": f"ami-{s.ami:08d}", "MinCount": 3, "MaxCount": 4, "ClientToken": "retry-me"}
     with pytest.raises(OneAllocateError):
-        instances.run_instances(ctx, {"ImageId": f"ami-{s.ami:08d}", "MinCount": 3, "MaxCount": 4})
+        instances.run_instances(ctx, params)
     live = instances.describe_instances(
         ctx_for(env), {"Filters": [{"Name": "instance-state-name", "Values": ["pending", "running"]}]}
     )
     assert live["Reservations"] == []  # the two made were terminated
     assert vm_count(env) == 2
+    # The failed run does not hold the token: the same request retried launches.
+    retried = instances.run_instances(ctx_for(env), params)
+    assert len(retried["Instances"]) == 4 and vm_count(env) == 6
 
 
 def test_at_least_min_count_is_kept(seeded: tuple[EconeEnv, Seed]) -> None:
