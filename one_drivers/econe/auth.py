@@ -39,7 +39,7 @@ def public_path_prefix(public_url: str) -> str:
     return urllib.parse.urlsplit(public_url).path.rstrip("/")
 
 
-def signed_request_of(request: IncomingRequest) -> SignedRequest:
+def signed_request_of(request: IncomingRequest, body: bytes | None = None) -> SignedRequest:
     return SignedRequest(
         method=request.method,
         host=request.host,
@@ -47,7 +47,7 @@ def signed_request_of(request: IncomingRequest) -> SignedRequest:
         query=request.query_pairs,
         form=request.form_pairs,
         headers=request.headers,
-        body=request.body,
+        body=request.body if body is None else body,
     )
 
 
@@ -68,7 +68,10 @@ class SignatureAuthenticator:
         self.clock = clock
 
     def authenticate(self, request: IncomingRequest) -> UserEntry:
-        signed = signed_request_of(request)
+        with request.signed_body() as body:
+            return self._authenticate(signed_request_of(request, body))
+
+    def _authenticate(self, signed: SignedRequest) -> UserEntry:
         access_key, scheme = access_key_of(signed)
         user = self.users.get(access_key)
         if user is None or user.signing_secret is None:

@@ -7,11 +7,14 @@ UploadImage extension, whose file werkzeug streams straight to `tmpdir`, never i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import mmap
 import os
 import tempfile
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -51,31 +54,57 @@ class IncomingRequest:
     remote_addr: str
     environ: dict[str, Any]
     files: list[UploadedFile] = field(default_factory=list)
+    # A multipart body whose SigV4 signature covers the payload, kept on disk for the check.
+    raw_body_path: str | None = None
 
     def cleanup(self) -> None:
-        for upload in self.files:
-            try:
-                os.unlink(upload.path)
-            except FileNotFoundError:
-                pass
+        paths = [upload.path for upload in self.files]
+        if self.raw_body_path:
+            paths.append(self.raw_body_path)
+        _unlink_all(paths)
+
+    @contextlib.contextmanager
+    def signed_body(self) -> Iterator[bytes]:
+        """The body a signature covers: the urlencoded form, or the kept multipart body, mapped from
+        disk rather than read into memory (hashlib reads the mapping like bytes)."""
+        if not self.raw_body_path or os.path.getsize(self.raw_body_path) == 0:
+            yield self.body
+            return
+        with (
+            open(self.raw_body_path, "rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+        ):
+            yield mapped  # type: ignore[misc]
 
 
 class _HashingReader:
-    """wsgi.input that hashes what is read through it."""
+    """wsgi.input that hashes what is read through it (and copies it to `tee` when given)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], tee: IO[bytes] | None = None) -> None:
         self._stream = stream
+        self._tee = tee
         self.digest = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         self.digest.update(data)
+        if self._tee is not None:
+            self._tee.write(data)
         return data
 
     def readline(self, size: int = -1) -> bytes:
         data = self._stream.readline(size)
         self.digest.update(data)
+        if self._tee is not None:
+            self._tee.write(data)
         return data
+
+
+def _payload_signed_v4(headers: dict[str, str], query_string: str) -> bool:
+    """A SigV4 header signature over the payload: the multipart body must be kept to verify it."""
+    if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256"):
+        return False
+    return headers.get("x-amz-content-sha256", "") != "UNSIGNED-PAYLOAD"
 
 
 def _malformed(detail: str) -> Ec2Error:
@@ -135,15 +164,29 @@ def read_request(environ: dict[str, Any], *, tmpdir: str, max_upload_bytes: int)
     body = b""
     headers = _headers(environ)
     files: list[UploadedFile] = []
+    raw_body_path: str | None = None
     payload_sha256 = EMPTY_SHA256
     content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if method == "POST":
         length = _content_length(environ)
         stream: IO[bytes] = environ["wsgi.input"]
         if content_type == "multipart/form-data":
-            payload_sha256 = _read_multipart(
-                environ, stream, params, form_pairs, files, tmpdir, max_upload_bytes
-            )
+            if _payload_signed_v4(headers, query_string):
+                raw = tempfile.NamedTemporaryFile(dir=tmpdir, prefix="econe-upload-", delete=False)  # noqa: SIM115
+                raw_body_path = raw.name
+                try:
+                    payload_sha256 = _read_multipart(
+                        environ, stream, params, form_pairs, files, tmpdir, max_upload_bytes, tee=raw
+                    )
+                except BaseException:
+                    raw.close()
+                    _unlink_all([raw_body_path, *(f.path for f in files)])
+                    raise
+                raw.close()
+            else:
+                payload_sha256 = _read_multipart(
+                    environ, stream, params, form_pairs, files, tmpdir, max_upload_bytes
+                )
         else:
             if length is not None and length > MAX_FORM_BYTES:
                 raise _too_large(MAX_FORM_BYTES)
@@ -167,6 +210,7 @@ def read_request(environ: dict[str, Any], *, tmpdir: str, max_upload_bytes: int)
         remote_addr=str(environ.get("REMOTE_ADDR", "")),
         environ=environ,
         files=files,
+        raw_body_path=raw_body_path,
     )
 
 
@@ -178,8 +222,9 @@ def _read_multipart(
     files: list[UploadedFile],
     tmpdir: str,
     max_upload_bytes: int,
+    tee: IO[bytes] | None = None,
 ) -> str:
-    reader = _HashingReader(stream)
+    reader = _HashingReader(stream, tee)
     spooled: list[str] = []
 
     def to_disk(

@@ -4,6 +4,7 @@ the log, multipart uploads streamed to tmpdir within the size limit, and the Ope
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import logging
 import os
@@ -257,3 +258,47 @@ def test_concurrent_clients(econe_env: EconeEnv) -> None:
     for t in threads:
         t.join(60)
     assert errors == []
+
+
+def _sigv4_upload(
+    server: EconeServer, env: EconeEnv, body: bytes, content_type: str, signed_body: bytes
+) -> int:
+    """POST `body`, signed (SigV4, X-Amz-Content-SHA256) as if it were `signed_body`."""
+    import botocore.auth
+    import botocore.credentials
+    from botocore.awsrequest import AWSRequest
+
+    url = f"{server.url}/?Action=UploadImage&Version=2016-11-15"
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        headers={
+            "Content-Type": content_type,
+            "X-Amz-Content-SHA256": hashlib.sha256(signed_body).hexdigest(),
+        },
+    )
+    botocore.auth.SigV4Auth(
+        botocore.credentials.Credentials("alice", env.alice.secret), "ec2", "opennebula"
+    ).add_auth(request)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", "/?Action=UploadImage&Version=2016-11-15", body, dict(request.headers.items()))
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def test_sigv4_signed_multipart_upload_checks_the_payload(
+    custom: tuple[EconeServer, EconeEnv, UploadRecorder],
+) -> None:
+    server, env, recorder = custom
+    payload = os.urandom(20 * 1024)
+    body, content_type = _multipart({}, payload)
+    assert _sigv4_upload(server, env, body, content_type, body) == 200
+    assert recorder.seen[0][1] == payload
+    tampered, _ = _multipart({}, payload[:-1] + b"!")
+    assert _sigv4_upload(server, env, tampered, content_type, body) == 403
+    assert len(recorder.seen) == 1
+    assert os.listdir(server.config.tmpdir) == []
