@@ -30,7 +30,7 @@ def _raw_call(sim: Simulator, method: str) -> bytes:
 def measure(size: int) -> list[tuple[str, float, float]]:
     """(method, raw p50 s, gateway p50 s) for a pool of `size` VMs."""
     out = []
-    with tempfile.TemporaryDirectory() as tmp, Simulator(auth_dir=tmp, sched_interval=3600) as sim:
+    with tempfile.TemporaryDirectory() as tmp, Simulator(auth_dir=tmp) as sim:
         gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
         host = gw.call("one.host.allocate", "dummyhost", "dummy", "dummy", -1)
         sim.bulk_vms(size, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=host)

@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--im", action="append", default=[], metavar="NAME=CMD", help="IM_MAD driver program")
     parser.add_argument("--monitord-port", type=int, default=0)
+    parser.add_argument("--sched-interval", type=float, default=1.0, help="seconds between scheduler passes")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         vmm=_pairs(args.vmm),
         im=_pairs(args.im),
         monitord_port=args.monitord_port,
+        sched_interval=args.sched_interval,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -77,7 +77,7 @@ class Simulator:
         state_file: Path | str | None = None,
         vmm: dict[str, str] | None = None,
         im: dict[str, str] | None = None,
-        sched_interval: float = 0.2,
+        sched_interval: float | None = None,
         oneadmin_password: str | None = None,
         serveradmin_password: str | None = None,
         monitord_port: int = 0,
@@ -146,8 +146,12 @@ class Simulator:
         serve = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
         )
-        sched = threading.Thread(target=self._scheduler_loop, name="sim-scheduler", daemon=True)
-        self._threads = [serve, sched]
+        self._threads = [serve]
+        if self.sched_interval:
+            # In-process users call schedule() themselves (deterministic tests); the CLI runs it periodically.
+            self._threads.append(
+                threading.Thread(target=self._scheduler_loop, name="sim-scheduler", daemon=True)
+            )
         for t in self._threads:
             t.start()
         log.info("simulator listening on %s", self.endpoint)
@@ -177,7 +181,7 @@ class Simulator:
         self.stop()
 
     def _scheduler_loop(self) -> None:
-        while not self._stop.wait(self.sched_interval):
+        while not self._stop.wait(self.sched_interval or 1.0):
             self.schedule()
 
     def schedule(self) -> int:

@@ -14,7 +14,7 @@ from one_drivers.sim.server import Simulator
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[Simulator]:
-    with Simulator(auth_dir=tmp_path / "auth", port=0, sched_interval=3600) as s:
+    with Simulator(auth_dir=tmp_path / "auth", port=0) as s:
         yield s
 
 

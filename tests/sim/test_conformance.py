@@ -54,7 +54,7 @@ def ensure_bob(world: World) -> int:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with Simulator(auth_dir=tmp_path_factory.mktemp("conf"), sched_interval=3600) as sim:
+    with Simulator(auth_dir=tmp_path_factory.mktemp("conf")) as sim:
         yield World(sim)
 
 
@@ -127,7 +127,7 @@ def test_recorded_error_call_answers_the_same(world: World, name: str) -> None:
 
 
 def test_done_vm_structure(tmp_path: Path) -> None:
-    with Simulator(auth_dir=tmp_path, sched_interval=3600) as sim:
+    with Simulator(auth_dir=tmp_path) as sim:
         gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
         build_recorded_world(gw)
         gw.call("one.vm.action", "terminate", 0)

@@ -55,7 +55,6 @@ def env(tmp_path: Path) -> Iterator[Env]:
     im = write_driver(tmp_path / "fake_im", IM)
     with Simulator(
         auth_dir=tmp_path / "auth",
-        sched_interval=3600,
         vmm={"fake": f"{vmm} -t 15 -r 0 fake"},
         im={"fake": f"{im} -r 3 -t 15 fake"},
     ) as sim:

@@ -37,7 +37,7 @@ def test_burst_a_vm_to_moto(tmp_path: Path, moto_endpoint: str) -> None:
     defaults = tmp_path / "ec2_driver.default"
     defaults.write_text("<TEMPLATE><PUBLIC_CLOUD></PUBLIC_CLOUD></TEMPLATE>")
     arguments = f"-t 4 -r 0 --config {conf} --defaults {defaults} --log-file {tmp_path}/vmm.log --no-socket --poll-interval 0.05"
-    with Simulator(auth_dir=tmp_path / "one", sched_interval=3600, vmm={"ec2": f"{VMM} {arguments}"}) as sim:
+    with Simulator(auth_dir=tmp_path / "one", vmm={"ec2": f"{VMM} {arguments}"}) as sim:
         gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
         host = gw.call("one.host.allocate", "ec2-moto", "ec2", "ec2", -1)
         gw.call(

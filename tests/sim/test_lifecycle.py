@@ -283,3 +283,26 @@ def test_allowed_table_covers_every_action_and_known_states() -> None:
     for pairs in ALLOWED.values():
         for st, lcm in pairs:
             assert (st == VmState.ACTIVE) == (lcm != LcmState.LCM_INIT)
+
+
+def test_background_scheduler_when_asked(tmp_path: object) -> None:
+    import time
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    with Simulator(auth_dir=tmp_path / "bg", sched_interval=0.05) as bg:
+        gw = OneGateway(bg.endpoint, bg.oneadmin_auth)
+        gw.call("one.host.allocate", "h", "dummy", "dummy", -1)
+        vm = new_vm(gw)
+        end = time.monotonic() + 10
+        while state(gw, vm) != (VmState.ACTIVE, LcmState.RUNNING) and time.monotonic() < end:
+            time.sleep(0.02)
+        assert state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING)
+
+
+def test_in_process_default_waits_for_schedule(sim: Simulator, admin: OneGateway, host: int) -> None:
+    import time
+
+    vm = new_vm(admin)
+    time.sleep(0.3)
+    assert state(admin, vm)[0] == VmState.PENDING

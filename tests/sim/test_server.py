@@ -159,12 +159,12 @@ def test_command_line_entry_point(tmp_path: Path) -> None:
 
 def test_state_file_survives_restart(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
-    with Simulator(auth_dir=tmp_path / "a", state_file=state, sched_interval=3600) as s1:
+    with Simulator(auth_dir=tmp_path / "a", state_file=state) as s1:
         gw = OneGateway(s1.endpoint, s1.oneadmin_auth)
         gw.call("one.template.allocate", 'NAME="kept"\nCPU=1\nMEMORY=64')
         s1.bulk_vms(3)
         session = s1.oneadmin_auth
-    with Simulator(auth_dir=tmp_path / "a", state_file=state, sched_interval=3600) as s2:
+    with Simulator(auth_dir=tmp_path / "a", state_file=state) as s2:
         assert s2.oneadmin_auth == session
         gw = OneGateway(s2.endpoint, s2.oneadmin_auth)
         assert "<NAME>kept</NAME>" in gw.call("one.template.info", 0)
