@@ -34,17 +34,10 @@ def cli(env: EconeEnv, command: object, *args: str, signature: str = "v4", user:
     return CliRunner().invoke(command, argv, env=tool_env, catch_exceptions=False)  # type: ignore[arg-type]
 
 
-PAYLOAD_HASH_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="econe.auth.signed_request_of does not yet pass IncomingRequest.payload_sha256 to SignedRequest "
-    "(one-line fix there: payload_sha256=request.payload_sha256); when this XPASSes, drop the marker",
-)
-
-
 @pytest.mark.parametrize(
     "options",
     [
-        pytest.param([], marks=PAYLOAD_HASH_PENDING, id="sigv4-payload-hash"),
+        pytest.param([], id="sigv4-payload-hash"),
         pytest.param(["--unsigned-payload"], id="sigv4-unsigned-payload"),
         pytest.param(["--signature-version", "v2"], id="sigv2"),
     ],
