@@ -60,6 +60,7 @@ IMAGE_ID_ATTR = "IMAGE_ID"
 INSTANCE_TYPE_ATTR = "EC2_INSTANCE_TYPE"
 CLIENT_TOKEN_ATTR = "EC2_CLIENT_TOKEN"
 RESERVATION_ATTR = "EC2_RESERVATION_ID"
+LAUNCH_INDEX_ATTR = "EC2_LAUNCH_INDEX"
 KEYPAIRS_ATTR = "EC2_KEYPAIRS"
 
 _TOKEN_RE = re.compile(r"(a|d):([0-9]{1,9})\Z")
@@ -82,6 +83,10 @@ def image_id_of(vm: VmRecord) -> str:
     return _format_number(IMAGE.format, first_disk_image) if first_disk_image else ""
 
 
+def _int_or_zero(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
+
+
 def _format_number(fmt: Callable[[int], str], text: str) -> str:
     return fmt(int(text)) if text.isdigit() else text
 
@@ -96,7 +101,7 @@ def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
         "PrivateDnsName": "",
         "PublicDnsName": "",
         "StateTransitionReason": "",
-        "AmiLaunchIndex": 0,
+        "AmiLaunchIndex": _int_or_zero(vm.user_template.get(LAUNCH_INDEX_ATTR)),
         "InstanceType": vm.user_template.get(INSTANCE_TYPE_ATTR) or "",
         "LaunchTime": datetime.fromtimestamp(vm.stime, UTC),
         "Placement": {"AvailabilityZone": zone},
@@ -385,6 +390,7 @@ def run_extra_template(
     client_token: str | None,
     reservation: str | None,
     tags: list[tuple[str, str]],
+    launch_index: int = 0,
     key_name: str | None,
     public_key: str | None,
     user_data: str | None,
@@ -398,7 +404,9 @@ def run_extra_template(
     if client_token:
         attrs.append((CLIENT_TOKEN_ATTR, client_token))
     if reservation:
+        # Only the later VMs of a run carry these: the first names the reservation by its own id.
         attrs.append((RESERVATION_ATTR, reservation))
+        attrs.append((LAUNCH_INDEX_ATTR, str(launch_index)))
     attrs.extend(tags_to_vectors(tags))
     context: dict[str, str] = {}
     for vector in tmpl.template.vectors("CONTEXT"):
@@ -470,7 +478,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "instance")
     user_data = check_user_data(params.get("UserData"))
 
-    def extra(reservation: str | None) -> str:
+    def extra(reservation: str | None, launch_index: int) -> str:
         try:
             return run_extra_template(
                 image=image,
@@ -478,6 +486,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 instance_type=instance_type,
                 client_token=client_token,
                 reservation=reservation,
+                launch_index=launch_index,
                 tags=tags,
                 key_name=key_name,
                 public_key=public_key,
@@ -488,15 +497,14 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 "InvalidParameterValue", f"A value in the request cannot be stored: {exc}"
             ) from exc
 
-    first_extra = extra(None)
+    # Checked before anything is created: a value oned cannot carry fails the request here.
+    first_extra = extra(None, 0)
     created: list[int] = []
     with ExitStack() as rollback:
-        later_extra = first_extra
         for index in range(max_count):
+            text = first_extra if index == 0 else extra(f"r-{created[0]:08d}", index)
             try:
-                vm_id = ctx.one.template_instantiate(
-                    tmpl.id, "", False, first_extra if index == 0 else later_extra
-                )
+                vm_id = ctx.one.template_instantiate(tmpl.id, "", False, text)
             except OneError as exc:
                 if len(created) >= min_count:
                     log.info(
@@ -516,8 +524,6 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 raise
             created.append(vm_id)
             rollback.callback(_terminate_quietly, ctx, vm_id, client_token)
-            if index == 0:
-                later_extra = extra(f"r-{vm_id:08d}")
         vms = [parse_vm(ctx.one.vm_info(vm_id)) for vm_id in created]
         rollback.pop_all()
     log.info("request %s: launched VMs %s from template %d", ctx.request_id, created, tmpl.id)

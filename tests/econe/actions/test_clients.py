@@ -207,20 +207,7 @@ def test_libcloud_sigv2(seeded: tuple[EconeEnv, Seed]) -> None:
     assert described() == [(node.id, "terminated")]
 
 
-@pytest.mark.parametrize(
-    "signature",
-    [
-        pytest.param(
-            "v4",
-            marks=pytest.mark.xfail(
-                reason="SigV4 multipart uploads are refused (SignatureDoesNotMatch): econe.auth does not "
-                "yet pass IncomingRequest.payload_sha256 on to the verifier",
-                strict=False,
-            ),
-        ),
-        "v2",
-    ],
-)
+@pytest.mark.parametrize("signature", ["v4", "v2"])
 def test_upload_register_and_run_from_uploaded_image(
     econe_env: EconeEnv, tmp_path: Path, signature: str
 ) -> None:

@@ -81,6 +81,7 @@ def test_default_instance_type_and_count(seeded: tuple[EconeEnv, Seed]) -> None:
     )
     ids = [i["InstanceId"] for i in result["Instances"]]
     assert len(ids) == 3 and all(i["InstanceType"] == "m1.small" for i in result["Instances"])
+    assert [i["AmiLaunchIndex"] for i in result["Instances"]] == [0, 1, 2]
     # One reservation for the whole run, in DescribeInstances too.
     described = instances.describe_instances(ctx_for(env), {"InstanceIds": ids})
     assert [r["ReservationId"] for r in described["Reservations"]] == [result["ReservationId"]]
