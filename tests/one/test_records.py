@@ -166,3 +166,29 @@ def test_thousand_full_vms_decode(real_dir: Path) -> None:
     vms = records.parse_vm_pool(pool)
     assert [vm.id for vm in vms] == list(range(1000))
     assert {vm.template_value("CONTEXT/ETH0_IP") for vm in vms} == {"10.0.0.10"}
+
+
+def test_path_lookups_and_absent_sections() -> None:
+    vm = records.parse_vm(
+        "<VM><ID>7</ID><STATE>1</STATE><TEMPLATE><MEMORY>64</MEMORY><NIC><IP>a</IP></NIC><NIC><IP>b</IP></NIC>"
+        "<NIC><MAC>m</MAC></NIC></TEMPLATE></VM>"
+    )
+    assert (vm.state, vm.lcm_state, vm.prev_state) == (VmState.PENDING, LcmState.LCM_INIT, None)
+    assert vm.template_value("MEMORY") == "64" and vm.template_value("CPU", "none") == "none"
+    assert vm.template_values("NIC/IP") == ["a", "b"] and vm.template_values("DISK/IMAGE_ID") == []
+    assert vm.history == () and vm.hostname == "" and vm.full is False
+    assert dict(vm.user_template) == {}
+    bare = records.parse_vm("<VM><ID>8</ID><STATE>6</STATE></VM>")
+    assert bare.template_value("MEMORY", "x") == "x" and bare.template_values("NIC/IP") == []
+    assert bare.template.attributes == ()
+
+
+def test_permissions_octal() -> None:
+    doc = (
+        "<IMAGE><ID>1</ID><PERMISSIONS><OWNER_U>1</OWNER_U><OWNER_M>1</OWNER_M><OWNER_A>0</OWNER_A>"
+        "<GROUP_U>0</GROUP_U><GROUP_M>0</GROUP_M><GROUP_A>0</GROUP_A><OTHER_U>1</OTHER_U><OTHER_M>0</OTHER_M>"
+        "<OTHER_A>0</OTHER_A></PERMISSIONS></IMAGE>"
+    )
+    image = records.parse_image(doc)
+    assert image.permissions.octal == "604" and image.permissions.other_u is True
+    assert image.type_name == "OS" and image.state_name == "INIT"
