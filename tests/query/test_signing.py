@@ -357,3 +357,60 @@ def test_streamed_body_is_checked_by_its_precomputed_hash() -> None:
     verify_signature(signed, SECRET, now=now())
     other = hashlib.sha256(b"another image").hexdigest()
     refused(_replace(signed, payload_sha256=other), "SignatureDoesNotMatch", 403)
+
+
+JUNK = st.text(max_size=40)
+V4_HEADER = st.builds(
+    lambda cred, headers, sig, extra: (
+        f"AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders={headers}, Signature={sig}{extra}"
+    ),
+    st.one_of(
+        JUNK, st.just("alice/20260101/r/ec2/aws4_request"), st.just("alice/{d}/us-east-1/ec2/aws4_request")
+    ),
+    st.one_of(JUNK, st.just("host;x-amz-date"), st.just("host")),
+    st.one_of(JUNK, st.text("0123456789abcdef", min_size=64, max_size=64)),
+    st.one_of(st.just(""), JUNK),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    authorization=st.one_of(st.none(), V4_HEADER, JUNK),
+    query=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "X-Amz-Algorithm",
+                    "X-Amz-Credential",
+                    "X-Amz-Date",
+                    "X-Amz-Expires",
+                    "X-Amz-SignedHeaders",
+                    "X-Amz-Signature",
+                    "AWSAccessKeyId",
+                    "SignatureVersion",
+                    "SignatureMethod",
+                    "Signature",
+                    "Timestamp",
+                    "Expires",
+                    "Action",
+                ]
+            ),
+            st.one_of(JUNK, st.just("AWS4-HMAC-SHA256"), st.just("2"), st.just("HmacSHA1"), st.just("60")),
+        ),
+        max_size=8,
+    ),
+    headers=st.dictionaries(
+        st.sampled_from(["x-amz-date", "date", "x-amz-content-sha256", "host"]), JUNK, max_size=3
+    ),
+)
+def test_junk_is_refused_with_401_or_403_only(
+    authorization: str | None, query: list[tuple[str, str]], headers: dict[str, str]
+) -> None:
+    t = now()
+    headers = {"host": "h", **headers}
+    if authorization is not None:
+        headers["authorization"] = authorization.replace("{d}", t.strftime("%Y%m%d"))
+    req = SignedRequest("POST", headers["host"], "/", query, [], headers, b"")
+    with pytest.raises(Ec2Error) as info:
+        verify_signature(req, SECRET, now=t)
+    assert (info.value.code, info.value.status) in {("AuthFailure", 401), ("SignatureDoesNotMatch", 403)}
