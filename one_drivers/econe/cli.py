@@ -200,7 +200,9 @@ def secret(config_path: str, user: str) -> None:
 
     config = _load(config_path)
     try:
-        admin = OneGateway.server_admin(config.one_xmlrpc, cipher_auth_file(config))
+        admin = OneGateway.server_admin(
+            config.one_xmlrpc, cipher_auth_file(config), digest=config.server_cipher_digest
+        )
         entry = UserDirectory(admin, 0).get(user)
     except OneError as exc:
         raise click.ClickException(f"OpenNebula: {exc.message}") from exc

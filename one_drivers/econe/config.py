@@ -40,6 +40,7 @@ class EconeConfig:
     region_name: str = "opennebula"
     zone_name: str = "opennebula"
     one_cipher_auth: str = "/var/lib/one/.one/ec2_auth"
+    server_cipher_digest: str = "sha256"  # sha1 for OpenNebula before 5.10
     pid_file: str = "/var/run/one/econe-server.pid"
     log_file: str = "/var/log/one/econe-server.log"
     ssl_cert: str | None = None
@@ -113,6 +114,8 @@ def check_config(config: EconeConfig) -> None:
             "econe.conf: use_file_templates (ERB instance-type files, deprecated upstream) is not supported; "
             "tag VM templates with EC2_INSTANCE_TYPE=<type> instead"
         )
+    if config.server_cipher_digest not in ("sha256", "sha1"):
+        raise ConfigError("econe.conf: server_cipher_digest must be sha256 (5.10+) or sha1 (older oned)")
     if bool(config.ssl_cert) != bool(config.ssl_key):
         raise ConfigError("econe.conf: ssl_cert and ssl_key go together")
     if config.ssl_ca and not config.ssl_cert:

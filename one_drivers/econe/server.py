@@ -41,7 +41,9 @@ def cipher_auth_file(config: EconeConfig) -> str:
 
 def build_app(config: EconeConfig) -> EconeApp:
     check_config(config)
-    admin = OneGateway.server_admin(config.one_xmlrpc, cipher_auth_file(config))
+    admin = OneGateway.server_admin(
+        config.one_xmlrpc, cipher_auth_file(config), digest=config.server_cipher_digest
+    )
     users = UserDirectory(admin, config.user_cache_seconds)
     return EconeApp(config, admin, make_authenticator(config, users), all_handlers())
 

@@ -306,23 +306,30 @@ def credentials_from_env(endpoint: str | None = None, auth_file: str | None = No
     )
 
 
+# The hash oned keeps passwords in: SHA256 since 5.10, SHA1 before.
+CIPHER_DIGESTS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
+
+
 class ServerCipher:
     """Login tokens of a `server_cipher` user (econe's `serveradmin`) acting for another user.
 
     token = base64(AES-256-CBC("<admin>:<user>:<expiry>")), key = first 32 chars of the hex SHA256 of
-    the admin's plain password, IV = 16 zero bytes, PKCS#7 padding; session = "<admin>:<user>:<token>".
+    the admin's plain password (SHA1 for oned before 5.10), IV = 16 zero bytes, PKCS#7 padding;
+    session = "<admin>:<user>:<token>".
     """
 
-    def __init__(self, admin: str, password: str) -> None:
+    def __init__(self, admin: str, password: str, digest: str = "sha256") -> None:
+        if digest not in CIPHER_DIGESTS:
+            raise ValueError(f"server_cipher digest must be sha256 or sha1, not {digest!r}")
         self.admin = admin
-        self._key = hashlib.sha256(password.encode("utf-8")).hexdigest()[:32].encode("ascii")
+        self._key = CIPHER_DIGESTS[digest](password.encode("utf-8")).hexdigest()[:32].encode("ascii")
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str] | None = None) -> ServerCipher:
+    def from_file(cls, path: str | os.PathLike[str] | None = None, digest: str = "sha256") -> ServerCipher:
         """Read "serveradmin:<password>" from ONE_CIPHER_AUTH (default /var/lib/one/.one/ec2_auth)."""
         line = read_auth_file(path or os.environ.get("ONE_CIPHER_AUTH") or DEFAULT_CIPHER_AUTH_FILE)
         admin, password = line.split(":", 1)
-        return cls(admin, password)
+        return cls(admin, password, digest)
 
     def encrypt(self, text: str) -> str:
         padder = padding.PKCS7(128).padder()
@@ -372,10 +379,15 @@ class OneGateway:
 
     @classmethod
     def server_admin(
-        cls, endpoint: str, cipher_auth_file: str | None = None, *, timeout: float = 30.0
+        cls,
+        endpoint: str,
+        cipher_auth_file: str | None = None,
+        *,
+        timeout: float = 30.0,
+        digest: str = "sha256",
     ) -> OneGateway:
         """The server admin's gateway: calls as itself (a token for itself) and can act for users."""
-        cipher = ServerCipher.from_file(cipher_auth_file)
+        cipher = ServerCipher.from_file(cipher_auth_file, digest)
         gateway = cls(endpoint, f"{cipher.admin}:", timeout=timeout, cipher=cipher)
         gateway._self_token = True
         return gateway

@@ -77,6 +77,7 @@ def test_trusted_proxies_single_or_list() -> None:
         {"ssl_cert": "/c.pem"},
         {"ssl_ca": "/ca.pem"},
         {"debug_level": 7},
+        {"server_cipher_digest": "md5"},
     ],
 )
 def test_refused_settings(values: dict[str, object]) -> None:

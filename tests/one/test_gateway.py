@@ -6,6 +6,7 @@ with its faultCode, and every success the document string a client parses (`<nam
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import xmlrpc.client
@@ -376,3 +377,21 @@ def test_servers_that_close_after_each_answer(real_dir: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_sha1_keys_for_oned_before_5_10() -> None:
+    import hashlib as _hashlib
+
+    old = ServerCipher("serveradmin", "pw", "sha1")
+    new = ServerCipher("serveradmin", "pw")
+    assert old.session_for("bob", 5) != new.session_for("bob", 5)
+    assert old.decrypt(old.session_for("bob", 5).split(":", 2)[2]) == "serveradmin:bob:5"
+    # The key is the first 32 characters of the password's hex digest, as ASCII.
+    key = _hashlib.sha1(b"pw").hexdigest()[:32].encode()
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    token = base64.b64decode(old.session_for("bob", 5).split(":", 2)[2])
+    plain = Cipher(algorithms.AES(key), modes.CBC(b"\0" * 16)).decryptor().update(token)
+    assert plain.startswith(b"serveradmin:bob:5")
+    with pytest.raises(ValueError):
+        ServerCipher("serveradmin", "pw", "md5")
