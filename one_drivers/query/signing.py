@@ -121,12 +121,22 @@ def verify_signature(
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    hosts = list(dict.fromkeys([req.host, *alt_hosts]))
+    hosts = list(dict.fromkeys([*received_host_spellings(req.host), *alt_hosts]))
     _, scheme = access_key_of(req)
     if scheme == "v2":
         _verify_v2(req, secret, now, skew_seconds, hosts)
     else:
         _verify_v4(req, secret, now, skew_seconds, hosts, presigned=scheme == "v4-query")
+
+
+def received_host_spellings(host: str) -> list[str]:
+    """The Host header as received, then as a client may have signed it: lower-cased (botocore signs the
+    lower-cased host) and without a default port (":80"/":443" are signed as the bare host)."""
+    spellings = [host, host.lower()]
+    for default_port in (":80", ":443"):
+        if host.endswith(default_port):
+            spellings.append(host[: -len(default_port)].lower())
+    return spellings
 
 
 # --- SigV4 --------------------------------------------------------------------------------------------

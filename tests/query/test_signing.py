@@ -414,3 +414,16 @@ def test_junk_is_refused_with_401_or_403_only(
     with pytest.raises(Ec2Error) as info:
         verify_signature(req, SECRET, now=t)
     assert (info.value.code, info.value.status) in {("AuthFailure", 401), ("SignatureDoesNotMatch", 403)}
+
+
+def test_host_header_spellings_a_client_may_have_signed() -> None:
+    # botocore signs the lower-cased host without a default port; the Host header may differ in both.
+    for url, sent in (
+        ("http://cloud.example.org/", "Cloud.Example.ORG:80"),
+        ("https://h.example/", "h.example:443"),
+    ):
+        for req in (v4(url), v2(url)):
+            odd = _replace(req, host=sent, headers={**req.headers, "host": sent})
+            verify_signature(odd, SECRET, now=now())
+    other = _replace(v2("http://cloud.example.org/"), host="cloud.example.org:8080")
+    refused(other, "SignatureDoesNotMatch", 403)
