@@ -178,6 +178,7 @@ class Lifecycle:
         self.pending: dict[int, Pending] = {}
         self.monitor_port = 0
         self.deploy_seq: dict[int, int] = {}
+        self._hotplug: dict[int, dict[str, str]] = {}  # VM id -> disk being attached/detached
         self.on_change: Callable[[], None] = lambda: None
 
     # --- drivers -------------------------------------------------------------------------------------
@@ -559,6 +560,38 @@ class Lifecycle:
             )
         vm.touch()
 
+    # --- disk hotplug -----------------------------------------------------------------------------------
+    def attach_disk(self, vm: Vm, disk: dict[str, str]) -> None:
+        """RUNNING → HOTPLUG (ATTACHDISK to the VMM) → RUNNING; POWEROFF attaches without the VMM."""
+        vm.template.append(("DISK", disk))
+        if vm.current is not None and not vm.current.etime:
+            vm.current.action = 21
+        if vm.state == S.POWEROFF:
+            vm.touch()
+            return
+        vm.set_lcm(A.HOTPLUG)
+        self._hotplug[vm.id] = disk
+        self._send(vm, "ATTACHDISK")
+
+    def detach_disk(self, vm: Vm, disk: dict[str, str]) -> None:
+        if vm.current is not None and not vm.current.etime:
+            vm.current.action = 22
+        if vm.state == S.POWEROFF:
+            self._drop_disk(vm, disk)
+            return
+        vm.set_lcm(A.HOTPLUG)
+        self._hotplug[vm.id] = disk
+        self._send(vm, "DETACHDISK")
+
+    def _drop_disk(self, vm: Vm, disk: dict[str, str]) -> None:
+        vm.template[:] = [(k, v) for k, v in vm.template if v is not disk]
+        image = self.cloud.images.get(int(disk["IMAGE_ID"])) if disk.get("IMAGE_ID", "").isdigit() else None
+        if image is not None and vm.id in image.vms:
+            image.vms.remove(vm.id)
+            if not image.vms:
+                image.state = 1
+        vm.touch()
+
     # --- deployment ------------------------------------------------------------------------------------
     def system_ds_for(self, vm: Vm, host: Host, ds_id: int = -1) -> int:
         if ds_id >= 0:
@@ -771,6 +804,12 @@ class Lifecycle:
                 self._finish(vm, S.STOPPED)
         elif action == "CLEANUP" and lcm == A.CLEANUP_DELETE:
             self._done(vm)
+        elif action in ("ATTACHDISK", "DETACHDISK") and lcm == A.HOTPLUG:
+            disk = self._hotplug.pop(vm.id, None)
+            # A failed attach takes the disk back out; a detach removes it once the VMM is done.
+            if disk is not None and ((action == "ATTACHDISK") != ok):
+                self._drop_disk(vm, disk)
+            vm.set_lcm(A.RUNNING)
         vm.touch()
 
     # --- scheduler -----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from one_drivers.one.states import VmState
+from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim import docs
 from one_drivers.sim.cloud import ACTION, ADMIN, INTERNAL, MANAGE, USE, Cloud, not_found, parse_text
 from one_drivers.sim.lifecycle import Lifecycle
@@ -723,3 +723,87 @@ def vm_rename(api: Api, user: User, p: Params) -> Any:
     vm.name = name
     vm.touch()
     return vid
+
+
+HOTPLUG_STATES = ((VmState.ACTIVE, LcmState.RUNNING), (VmState.POWEROFF, LcmState.LCM_INIT))
+
+
+def _disks(vm: Vm) -> list[dict[str, str]]:
+    return [v for k, v in vm.template if k == "DISK" and isinstance(v, dict)]
+
+
+@method("one.vm.attach", mutating=True)
+def vm_attach(api: Api, user: User, p: Params) -> Any:
+    vid, text = p.integer(0), p.string(1)
+    vm = _vm_for(api, user, vid, MANAGE)
+    api.lc.check_lock(user.id, vm, MANAGE)
+    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+        raise OneFailure(ACTION, f"Could not attach a new disk to VM {vid}, wrong state {vm.state_label}.")
+    given = next((v for k, v in parse_text(text) if k == "DISK" and isinstance(v, dict)), None)
+    if given is None:
+        raise OneFailure(INTERNAL, "Wrong format for disk attachment: no DISK vector")
+    ids = [int(d.get("DISK_ID", "0")) for d in _disks(vm)]
+    context = next((v for k, v in vm.template if k == "CONTEXT" and isinstance(v, dict)), None)
+    if context is not None and context.get("DISK_ID", "").isdigit():
+        ids.append(int(context["DISK_ID"]))
+    disk_id = max(ids, default=-1) + 1
+    if "IMAGE_ID" in given or "IMAGE" in given:
+        image = api.cloud.image_by_ref(user, given)
+        api.cloud.authorize(user, "image", image, USE)
+        disk = api.cloud._image_disk(image, given, disk_id)
+        if vid not in image.vms:
+            image.vms.append(vid)
+        image.state = 2 if not image.persistent else 8
+    else:
+        disk = {**given, "DISK_ID": str(disk_id)}
+        disk.setdefault("TYPE", "fs")
+        disk.setdefault("TARGET", "sd" + chr(ord("a") + disk_id))
+    api.lc.attach_disk(vm, disk)
+    return vid
+
+
+@method("one.vm.detach", mutating=True)
+def vm_detach(api: Api, user: User, p: Params) -> Any:
+    vid, disk_id = p.integer(0), p.integer(1)
+    vm = _vm_for(api, user, vid, MANAGE)
+    api.lc.check_lock(user.id, vm, MANAGE)
+    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+        raise OneFailure(ACTION, f"Could not detach disk from VM {vid}, wrong state {vm.state_label}.")
+    disk = next((d for d in _disks(vm) if d.get("DISK_ID") == str(disk_id)), None)
+    if disk is None:
+        raise OneFailure(ACTION, f"Could not detach disk with DISK_ID {disk_id}, it does not exist.")
+    api.lc.detach_disk(vm, disk)
+    return vid
+
+
+@method("one.vm.disksaveas", mutating=True)
+def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
+    vid, disk_id, name = p.integer(0), p.integer(1), p.string(2)
+    image_type = p.opt_str(3)
+    p.opt_int(4, -1)
+    vm = _vm_for(api, user, vid, MANAGE)
+    if vm.state not in (VmState.ACTIVE, VmState.POWEROFF, VmState.SUSPENDED) or (
+        vm.state == VmState.ACTIVE and vm.lcm_state != LcmState.RUNNING
+    ):
+        raise OneFailure(
+            ACTION, f"VM has to be RUNNING, POWEROFF or SUSPENDED to save disks. State: {vm.state_label}"
+        )
+    disk = next((d for d in _disks(vm) if d.get("DISK_ID") == str(disk_id)), None)
+    if disk is None:
+        raise OneFailure(ACTION, f"VM disk does not exist, DISK_ID: {disk_id}")
+    if disk.get("PERSISTENT") == "YES":
+        raise OneFailure(ACTION, "Cannot save_as persistent disks")
+    ds_id = int(disk.get("DATASTORE_ID", "1")) if disk.get("DATASTORE_ID", "").isdigit() else 1
+    from one_drivers.one.template import build_template
+
+    kind = image_type or ("OS" if disk_id == 0 else "DATABLOCK")
+    text = build_template(
+        [
+            ("NAME", name),
+            ("TYPE", kind),
+            ("SIZE", disk.get("SIZE", "0")),
+            ("SAVED_VM_ID", str(vid)),
+            ("SAVED_DISK_ID", str(disk_id)),
+        ]
+    )
+    return api.cloud.allocate_image(user, text, ds_id).id

@@ -306,3 +306,26 @@ def test_in_process_default_waits_for_schedule(sim: Simulator, admin: OneGateway
     vm = new_vm(admin)
     time.sleep(0.3)
     assert state(admin, vm)[0] == VmState.PENDING
+
+
+def test_disk_attach_detach_and_saveas(sim: Simulator, admin: OneGateway, host: int) -> None:
+    img = admin.call("one.image.allocate", 'NAME="vol"\nTYPE="DATABLOCK"\nSIZE="8"', 1)
+    vm = running_vm(sim, admin)
+    admin.call("one.vm.attach", vm, f'DISK=[IMAGE_ID="{img}"]')
+    doc = ET.fromstring(admin.vm_info(vm))
+    assert [d.findtext("DISK_ID") for d in doc.findall("TEMPLATE/DISK")] == ["0"]
+    assert doc.findtext("TEMPLATE/DISK/IMAGE") == "vol" and state(admin, vm) == (
+        VmState.ACTIVE,
+        LcmState.RUNNING,
+    )
+    assert ET.fromstring(admin.call("one.image.info", img)).findtext("RUNNING_VMS") == "1"
+    saved = admin.call("one.vm.disksaveas", vm, 0, "snap-of-vol", "", -1)
+    assert ET.fromstring(admin.call("one.image.info", saved)).findtext("NAME") == "snap-of-vol"
+    admin.call("one.vm.detach", vm, 0)
+    assert ET.fromstring(admin.vm_info(vm)).find("TEMPLATE/DISK") is None
+    assert ET.fromstring(admin.call("one.image.info", img)).findtext("RUNNING_VMS") == "0"
+    with pytest.raises(OneActionError, match="it does not exist"):
+        admin.call("one.vm.detach", vm, 7)
+    admin.call("one.vm.action", "suspend", vm)
+    with pytest.raises(OneActionError, match="wrong state SUSPENDED"):
+        admin.call("one.vm.attach", vm, 'DISK=[SIZE="10",TYPE="fs"]')
