@@ -131,3 +131,27 @@ def test_installed_console_script(moto_endpoint: str, tool_env: dict[str, str]) 
     )
     assert done.returncode == 1
     assert done.stderr.startswith("InvalidInstanceID.NotFound: ")
+
+
+def test_describe_follows_next_token(run: Run, moto_endpoint: str) -> None:
+    from one_drivers.econe.tools.instances import _all_instances
+
+    client = boto3.client("ec2", endpoint_url=moto_endpoint, region_name="us-east-1")
+    image = a_moto_image(moto_endpoint)
+    # moto pages by reservation: make several.
+    made = {
+        client.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        for _ in range(7)
+    }
+    pages: list[int] = []
+    original = client.describe_instances
+
+    def counting(**kwargs: object) -> dict[str, object]:
+        page: dict[str, object] = original(**kwargs)
+        pages.append(1)
+        return page
+
+    client.describe_instances = counting
+    seen = [i["InstanceId"] for i in _all_instances(client, {"MaxResults": 5})]
+    assert sorted(seen) == sorted(made)
+    assert len(pages) >= 2
