@@ -12,26 +12,26 @@ import base64
 import hashlib
 import hmac
 import http.client
-import logging
 import re
+import signal
 import socket
 import socketserver
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.parse
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.table import p50, print_table, time_calls
-from one_drivers.econe.config import EconeConfig
-from one_drivers.econe.server import EconeServer
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
 
+REPO = Path(__file__).resolve().parents[1]
 TOTAL_VMS = 10_000
 PAGE = 1_000
 SMALL_REPEAT = 200
@@ -99,14 +99,14 @@ class StubServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, port: int = 0) -> None:
         self.reply = (
             b"HTTP/1.1 200 OK\r\nContent-Type: text/xml;charset=UTF-8\r\nContent-Length: "
             + str(len(body)).encode()
             + b"\r\n\r\n"
             + body
         )
-        super().__init__(("127.0.0.1", 0), _StubHandler)
+        super().__init__(("127.0.0.1", port), _StubHandler)
         threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
 
     @property
@@ -164,115 +164,203 @@ def _page_through(client: RawClient, key: str, secret: str) -> int:
         token = match.group(1).decode()
 
 
-def run() -> None:
-    from moto.server import ThreadedMotoServer
+class Process:
+    """A server in its own process (as in production: client, econe and oned never share a GIL)."""
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    def __init__(self, argv: list[str], port: int, log: Path) -> None:
+        self.log = log.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{argv[:4]} exited; see {log}")
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{argv[:4]} did not listen on {port}")
 
-    with tempfile.TemporaryDirectory() as tmp, Simulator(auth_dir=tmp, port=0, sched_interval=3600) as sim:
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def _prepare_cloud(tmp: Path) -> tuple[int, str]:
+    """10,000 RUNNING VMs of alice in a simulator state file; returns (alice's uid, her secret)."""
+    with Simulator(auth_dir=tmp, port=0, sched_interval=3600, state_file=tmp / "state.db") as sim:
         oneadmin = OneGateway(sim.endpoint, sim.oneadmin_auth)
         uid = oneadmin.user_allocate("alice", "alice-pass", "core", (1,))
-        secret = hashlib.sha256(b"alice-pass").hexdigest()
         host_id = oneadmin.call("one.host.allocate", "dummyhost", "dummy", "dummy", -1)
         sim.bulk_vms(TOTAL_VMS, uid=uid, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=host_id)
-        config = EconeConfig(
-            tmpdir=tmp,
-            one_xmlrpc=sim.endpoint,
-            host="127.0.0.1",
-            port=_free_port(),
-            debug_level=0,
-            one_cipher_auth=str(Path(tmp) / "ec2_auth"),
-            describe_with_terminated_instances=False,
-            workers=4,
+    return uid, hashlib.sha256(b"alice-pass").hexdigest()
+
+
+def run() -> None:
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        _, secret = _prepare_cloud(tmp)
+        sim_port, econe_port, moto_port, stub_port = (_free_port() for _ in range(4))
+        sim = Process(
+            [
+                python,
+                "-m",
+                "one_drivers.sim",
+                "--port",
+                str(sim_port),
+                "--auth-dir",
+                str(tmp),
+                "--state",
+                str(tmp / "state.db"),
+                "--sched-interval",
+                "3600",
+            ],
+            sim_port,
+            tmp / "sim.log",
         )
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-        moto.start()
-        moto_url = f"http://127.0.0.1:{moto._port}"
-        with EconeServer(replace(config)) as econe:
-            econe_ec2 = _boto3_client(econe.url, "alice", secret)
-            moto_ec2 = _boto3_client(moto_url, "testing", "testing", "us-east-1")
-            some_vm = f"i-{TOTAL_VMS // 2:08d}"
-            econe_one = lambda: econe_ec2.describe_instances(InstanceIds=[some_vm])  # noqa: E731
-            econe_one()
-            moto_reservation = moto_ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
-            moto_id = moto_reservation["Instances"][0]["InstanceId"]
-            moto_one = lambda: moto_ec2.describe_instances(InstanceIds=[moto_id])  # noqa: E731
-            # The stub replays econe's own answer to the same call, so clients parse the same bytes.
-            raw = RawClient(econe.url)
-            stub_body = raw.get(
-                presigned_query(
-                    {"Action": "DescribeInstances", "InstanceId.1": some_vm}, "alice", secret, raw.host
-                )
+        servers = [sim]
+        try:
+            config = tmp / "econe.conf"
+            config.write_text(
+                f":tmpdir: {tmp}\n:one_xmlrpc: http://127.0.0.1:{sim_port}/RPC2\n:host: 127.0.0.1\n"
+                f":port: {econe_port}\n:debug_level: 0\n:one_cipher_auth: {tmp / 'ec2_auth'}\n"
+                ":describe_with_terminated_instances: false\n:workers: 4\n"
             )
-            stub = StubServer(stub_body)
-            stub_ec2 = _boto3_client(stub.url, "x", "y")
-            stub_one = lambda: stub_ec2.describe_instances(InstanceIds=[some_vm])  # noqa: E731
+            econe = Process(
+                [python, "-m", "one_drivers.econe.cli", "--config", str(config), "run"],
+                econe_port,
+                tmp / "econe.log",
+            )
+            servers.append(econe)
+            moto_bin = str(Path(python).with_name("moto_server"))
+            servers.append(
+                Process([moto_bin, "-H", "127.0.0.1", "-p", str(moto_port)], moto_port, tmp / "moto.log")
+            )
+            econe_url, moto_url = f"http://127.0.0.1:{econe_port}", f"http://127.0.0.1:{moto_port}"
+            _measure(tmp, secret, sim_port, econe_url, moto_url, stub_port, servers)
+        finally:
+            for server in reversed(servers):
+                server.stop()
 
-            small = {
-                name: p50(time_calls(fn, SMALL_REPEAT))
-                for name, fn in (("stub", stub_one), ("econe", econe_one), ("moto", moto_one))
-            }
-            print_table(
-                f"econe: boto3 DescribeInstances by id (p50 of {SMALL_REPEAT}), ratio to the stub floor",
-                ["server", "ms", "x stub", "target"],
-                [
-                    ("stub (client+HTTP floor)", small["stub"] * 1e3, 1.0, ""),
-                    ("econe on simulator", small["econe"] * 1e3, small["econe"] / small["stub"], "<= 2x"),
-                    ("moto", small["moto"] * 1e3, small["moto"] / small["stub"], ""),
-                ],
-            )
 
-            # --- big pages, raw HTTP -------------------------------------------------------------
-            page_query = presigned_query(
-                {"Action": "DescribeInstances", "MaxResults": str(PAGE)}, "alice", secret, raw.host
+def _measure(
+    tmp: Path,
+    secret: str,
+    sim_port: int,
+    econe_url: str,
+    moto_url: str,
+    stub_port: int,
+    servers: list[Process],
+) -> None:
+    econe_ec2 = _boto3_client(econe_url, "alice", secret)
+    moto_ec2 = _boto3_client(moto_url, "testing", "testing", "us-east-1")
+    some_vm = f"i-{TOTAL_VMS // 2:08d}"
+    econe_one = lambda: econe_ec2.describe_instances(InstanceIds=[some_vm])  # noqa: E731
+    econe_one()
+    moto_reservation = moto_ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+    moto_id = moto_reservation["Instances"][0]["InstanceId"]
+    moto_one = lambda: moto_ec2.describe_instances(InstanceIds=[moto_id])  # noqa: E731
+    # The stub replays econe's own answer to the same call, so the clients parse the same bytes.
+    raw = RawClient(econe_url)
+    stub_body = tmp / "stub_body.xml"
+    stub_body.write_bytes(
+        raw.get(
+            presigned_query(
+                {"Action": "DescribeInstances", "InstanceId.1": some_vm}, "alice", secret, raw.host
             )
-            body = raw.get(page_query)
-            assert body.count(b"<instanceId>") == PAGE, "econe page is not 1,000 instances"
-            econe_page = p50(time_calls(lambda: raw.get(page_query), PAGE_REPEAT, warmup=1))
-            admin = OneGateway.server_admin(sim.endpoint, config.one_cipher_auth).for_user("alice")
-            gateway_page = p50(
-                time_calls(lambda: admin.vmpool_infoextended(-2, 0, -PAGE, -1), PAGE_REPEAT, warmup=1)
-            )
-            t0 = time.perf_counter()
-            pages = _page_through(raw, "alice", secret)
-            all_pages = time.perf_counter() - t0
+        )
+    )
+    servers.append(
+        Process(
+            [sys.executable, "-m", "bench.bench_econe", "stub", str(stub_port), str(stub_body)],
+            stub_port,
+            tmp / "stub.log",
+        )
+    )
+    stub_ec2 = _boto3_client(f"http://127.0.0.1:{stub_port}", "x", "y")
+    stub_one = lambda: stub_ec2.describe_instances(InstanceIds=[some_vm])  # noqa: E731
 
-            moto_ec2.run_instances(ImageId="ami-12c6146b", MinCount=PAGE - 1, MaxCount=PAGE - 1)
-            moto_raw = RawClient(moto_url)
-            # moto routes by the credential scope's service and checks no signature: a token header will do.
-            moto_form = "Action=DescribeInstances&Version=2016-11-15"
-            moto_auth = {
-                "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, "
-                "SignedHeaders=host, Signature=0"
-            }
-            assert moto_raw.post(moto_form, moto_auth).count(b"<instanceId>") == PAGE
-            moto_page = p50(time_calls(lambda: moto_raw.post(moto_form, moto_auth), 3, warmup=1))
+    small = {
+        name: p50(time_calls(fn, SMALL_REPEAT))
+        for name, fn in (("stub", stub_one), ("econe", econe_one), ("moto", moto_one))
+    }
+    print_table(
+        f"econe: boto3 DescribeInstances by id (p50 of {SMALL_REPEAT}), each server in its own process",
+        ["server", "ms", "x stub", "target"],
+        [
+            ("stub (client+HTTP floor)", small["stub"] * 1e3, 1.0, ""),
+            ("econe on simulator", small["econe"] * 1e3, small["econe"] / small["stub"], "<= 2x"),
+            ("moto", small["moto"] * 1e3, small["moto"] / small["stub"], ""),
+        ],
+    )
 
-            rows: list[tuple[str, float, float | str, str]] = [
-                ("oned (simulator) vmpool.infoextended page, via gateway", gateway_page * 1e3, 1.0, ""),
-                (
-                    "econe DescribeInstances 1,000-instance page",
-                    econe_page * 1e3,
-                    econe_page / gateway_page,
-                    "<= 100 ms; overhead <= 1.5x",
-                ),
-                ("moto DescribeInstances 1,000 instances", moto_page * 1e3, moto_page / gateway_page, ""),
-                (
-                    f"econe: all {TOTAL_VMS:,} VMs in {pages} pages",
-                    all_pages * 1e3,
-                    all_pages / (gateway_page * TOTAL_VMS / PAGE),
-                    "<= 1,000 ms",
-                ),
-            ]
-            print_table(
-                "econe: raw HTTP, pre-signed GET, kept-alive (p50), ratio to the bare gateway call",
-                ["what", "ms", "x gateway", "target"],
-                rows,
-            )
-            stub.shutdown()
-            stub.server_close()
-        moto.stop()
+    # --- big pages, raw HTTP -----------------------------------------------------------------------
+    page_query = presigned_query(
+        {"Action": "DescribeInstances", "MaxResults": str(PAGE)}, "alice", secret, raw.host
+    )
+    body = raw.get(page_query)
+    assert body.count(b"<instanceId>") == PAGE, "econe page is not 1,000 instances"
+    econe_page = p50(time_calls(lambda: raw.get(page_query), PAGE_REPEAT, warmup=1))
+    admin = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "ec2_auth")).for_user(
+        "alice"
+    )
+    gateway_page = p50(time_calls(lambda: admin.vmpool_infoextended(-2, 0, -PAGE, -1), PAGE_REPEAT, warmup=1))
+    t0 = time.perf_counter()
+    pages = _page_through(raw, "alice", secret)
+    all_pages = time.perf_counter() - t0
+
+    moto_ec2.run_instances(ImageId="ami-12c6146b", MinCount=PAGE - 1, MaxCount=PAGE - 1)
+    moto_raw = RawClient(moto_url)
+    # moto routes by the credential scope's service and checks no signature: a token header will do.
+    moto_form = "Action=DescribeInstances&Version=2016-11-15"
+    moto_auth = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    }
+    assert moto_raw.post(moto_form, moto_auth).count(b"<instanceId>") == PAGE
+    moto_page = p50(time_calls(lambda: moto_raw.post(moto_form, moto_auth), 3, warmup=1))
+
+    rows: list[tuple[str, float, float | str, str]] = [
+        ("oned (simulator) vmpool.infoextended page, via gateway", gateway_page * 1e3, 1.0, ""),
+        (
+            "econe DescribeInstances 1,000-instance page",
+            econe_page * 1e3,
+            econe_page / gateway_page,
+            "<= 100 ms; overhead <= 1.5x",
+        ),
+        ("moto DescribeInstances 1,000 instances", moto_page * 1e3, moto_page / gateway_page, ""),
+        (
+            f"econe: all {TOTAL_VMS:,} VMs in {pages} pages",
+            all_pages * 1e3,
+            all_pages / (gateway_page * TOTAL_VMS / PAGE),
+            "<= 1,000 ms",
+        ),
+    ]
+    print_table(
+        "econe: raw HTTP, pre-signed GET, kept-alive (p50), ratio to the bare gateway call",
+        ["what", "ms", "x gateway", "target"],
+        rows,
+    )
+
+
+def serve_stub(port: int, body_file: str) -> None:
+    """`python -m bench.bench_econe stub PORT FILE`: the constant-reply server, until SIGTERM."""
+    server = StubServer(Path(body_file).read_bytes(), port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    server.server_close()
 
 
 if __name__ == "__main__":
-    run()
+    if len(sys.argv) == 4 and sys.argv[1] == "stub":
+        serve_stub(int(sys.argv[2]), sys.argv[3])
+    else:
+        run()
