@@ -190,7 +190,13 @@ def read_request(environ: dict[str, Any], *, tmpdir: str, max_upload_bytes: int)
         else:
             if length is not None and length > MAX_FORM_BYTES:
                 raise _too_large(MAX_FORM_BYTES)
-            body = stream.read(length) if length is not None else b""
+            if length is not None:
+                body = stream.read(length)
+            elif "chunked" in headers.get("transfer-encoding", "").lower():
+                # No Content-Length: read to the end of the chunked body, within the form limit.
+                body = stream.read(MAX_FORM_BYTES + 1)
+                if len(body) > MAX_FORM_BYTES:
+                    raise _too_large(MAX_FORM_BYTES)
             payload_sha256 = hashlib.sha256(body).hexdigest()
             if content_type in ("", "application/x-www-form-urlencoded"):
                 form_pairs = _decode_pairs(body.decode("latin-1"), params)

@@ -262,3 +262,26 @@ def test_path_prefix_stripped_by_a_proxy(econe_env_factory: object) -> None:
     response = conn.getresponse()
     assert response.status == 200, response.read()
     conn.close()
+
+
+def test_chunked_form_post(econe_env: EconeEnv) -> None:
+    alice = econe_env.alice
+    params = sign_v2(
+        {"Action": "DescribeRegions"},
+        key=alice.name,
+        secret=alice.secret,
+        host=host_of(econe_env),
+        method="POST",
+    )
+    body = urllib.parse.urlencode(params).encode()
+    conn = http.client.HTTPConnection(host_of(econe_env), timeout=30)
+    conn.request(
+        "POST",
+        "/",
+        iter([body[:10], body[10:]]),
+        {"Content-Type": "application/x-www-form-urlencoded", "Transfer-Encoding": "chunked"},
+        encode_chunked=True,
+    )
+    response = conn.getresponse()
+    assert response.status == 200, response.read()
+    conn.close()
