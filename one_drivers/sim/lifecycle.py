@@ -177,6 +177,15 @@ class Lifecycle:
         self.im_procs: dict[str, DriverProcess] = {}
         self.pending: dict[int, Pending] = {}
         self.monitor_port = 0
+        # monitord.conf PROBES_PERIOD (seconds) handed to IM programs; oned's defaults.
+        self.probes_period: dict[str, int] = {
+            "BEACON_HOST": 30,
+            "MONITOR_HOST": 120,
+            "MONITOR_VM": 30,
+            "STATE_VM": 5,
+            "SYNC_STATE_VM": 180,
+            "SYSTEM_HOST": 600,
+        }
         self.deploy_seq: dict[int, int] = {}
         self._hotplug: dict[int, dict[str, str]] = {}  # VM id -> disk being attached/detached
         self.on_change: Callable[[], None] = lambda: None
@@ -238,6 +247,7 @@ class Lifecycle:
                     set_attr(host.template, "ERROR", decode_payload(parts[4]) if len(parts) > 4 else "")
                     return
                 text = decode_payload(parts[4]) if len(parts) > 4 else ""
+                host.template[:] = [(k, v) for k, v in host.template if k != "ERROR"]
                 self._apply_monitor_messages(host, text)
                 self.on_change()
         else:
@@ -251,18 +261,21 @@ class Lifecycle:
             self.apply_monitor(host, DUMMY_MONITOR_HOST, self.cloud.now())
             self._set_host_state(host, HOST_MONITORED)
             return
+        self.start_monitor(host)
+
+    def start_monitor(self, host: Host) -> None:
+        """START_MONITOR to the host's IM program (on allocate, and again when its template changes)."""
         proc = self._im(host.im_mad)
         if proc is None:
             return  # oned would leave it in INIT/ERROR: no driver of that name
+        probes = "".join(f"<{k}>{docs.cdata(str(v))}</{k}>" for k, v in sorted(self.probes_period.items()))
         action = (
             f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}<MONITOR_CONFIGURATION>"
             f"<DATASTORE_LOCATION>{docs.cdata('/var/lib/one//datastores')}</DATASTORE_LOCATION>"
             f"<NETWORK><ADDRESS>{docs.cdata('127.0.0.1')}</ADDRESS><MONITOR_ADDRESS>{docs.cdata('127.0.0.1')}"
             f"</MONITOR_ADDRESS><PORT>{docs.cdata(str(self.monitor_port))}</PORT><PRIKEY>{docs.cdata('')}</PRIKEY>"
             f"<PUBKEY>{docs.cdata('')}</PUBKEY><THREADS>{docs.cdata('8')}</THREADS></NETWORK>"
-            f"<PROBES_PERIOD><BEACON_HOST>{docs.cdata('30')}</BEACON_HOST><MONITOR_HOST>{docs.cdata('120')}"
-            f"</MONITOR_HOST><MONITOR_VM>{docs.cdata('30')}</MONITOR_VM><STATE_VM>{docs.cdata('5')}</STATE_VM>"
-            f"<SYNC_STATE_VM>{docs.cdata('180')}</SYNC_STATE_VM><SYSTEM_HOST>{docs.cdata('600')}</SYSTEM_HOST>"
+            f"<PROBES_PERIOD>{probes}"
             f"</PROBES_PERIOD></MONITOR_CONFIGURATION></MONITOR_DRIVER_ACTION>"
         )
         try:

@@ -272,6 +272,9 @@ def host_update(api: Api, user: User, p: Params) -> Any:
     host = api.cloud.get("host", api.cloud.hosts, hid)
     api.cloud.require_admin(user, "host", hid, ADMIN)
     _update(host.template, text, merge)
+    # monitord gets the new host template; an IM program restarts monitoring with it.
+    if host.im_mad != "dummy":
+        api.lc.start_monitor(host)
     return hid
 
 

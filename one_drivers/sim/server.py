@@ -81,6 +81,7 @@ class Simulator:
         oneadmin_password: str | None = None,
         serveradmin_password: str | None = None,
         monitord_port: int = 0,
+        probes_period: dict[str, int] | None = None,
     ) -> None:
         self.auth_dir = Path(auth_dir)
         self.auth_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +99,7 @@ class Simulator:
             )
         self.lifecycle = Lifecycle(self.cloud, self.auth_dir, vmm or {}, im or {}, self._driver_env)
         self.lifecycle.on_change = self._changed
+        self.lifecycle.probes_period.update(probes_period or {})
         self.api = Api(self.cloud, self.lifecycle)
         self._monitord_port = monitord_port
         self._server: _Server | None = None

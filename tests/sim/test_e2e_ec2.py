@@ -77,3 +77,73 @@ def test_burst_a_vm_to_moto(tmp_path: Path, moto_endpoint: str) -> None:
         gw.call("one.vm.action", "terminate", vm)
         wait_for(lambda: state()[0] == VmState.DONE)
         assert ec2_state() in ("shutting-down", "terminated")
+
+
+IM = Path(sys.executable).with_name("one_im_ec2")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (VMM.exists() and IM.exists()), reason="one_vmm_ec2/one_im_ec2 are not installed")
+def test_monitored_ec2_host_gets_scheduled_vm(tmp_path: Path, moto_endpoint: str) -> None:
+    """one_im_ec2 monitors the host (START_MONITOR, then pushes to the monitord listener); the scheduler
+    puts a PUBLIC_CLOUD VM on it; one_vmm_ec2 launches it; monitoring reaches the VM; terminate ends it."""
+    conf = tmp_path / "ec2_driver.conf"
+    conf.write_text("state_wait_timeout_seconds: 30\nmax_attempts: 2\n")
+    defaults = tmp_path / "ec2_driver.default"
+    defaults.write_text("<TEMPLATE><PUBLIC_CLOUD></PUBLIC_CLOUD></TEMPLATE>")
+    vmm_args = f"-t 4 --config {conf} --defaults {defaults} --log-file {tmp_path}/vmm.log --no-socket --poll-interval 0.05"
+    im_args = f"--config {conf} --log {tmp_path}/im.log"
+    periods = {
+        "BEACON_HOST": 1,
+        "MONITOR_HOST": 1,
+        "MONITOR_VM": 1,
+        "STATE_VM": 1,
+        "SYNC_STATE_VM": 2,
+        "SYSTEM_HOST": 1,
+    }
+    with Simulator(
+        auth_dir=tmp_path / "one",
+        vmm={"ec2": f"{VMM} {vmm_args}"},
+        im={"ec2": f"{IM} {im_args}"},
+        probes_period=periods,
+    ) as sim:
+        gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+        host = gw.call("one.host.allocate", "ec2-moto", "ec2", "ec2", -1)
+        gw.call(
+            "one.host.update",
+            host,
+            f'EC2_ACCESS="testing"\nEC2_SECRET="testing"\nREGION_NAME="us-east-1"\nEC2_ENDPOINT="{moto_endpoint}"\n'
+            'CAPACITY=[T3_MICRO="4"]',
+            1,
+        )
+
+        def host_doc() -> ET.Element:
+            return ET.fromstring(gw.host_info(host))
+
+        wait_for(
+            lambda: (
+                host_doc().findtext("STATE") == "2" and host_doc().findtext("TEMPLATE/PUBLIC_CLOUD") == "YES"
+            )
+        )
+        local = gw.call("one.vm.allocate", 'NAME="local"\nCPU="1"\nMEMORY="64"', False)
+        vm = gw.call(
+            "one.vm.allocate",
+            'NAME="burst"\nCPU="1"\nMEMORY="512"\nPUBLIC_CLOUD=[TYPE="ec2",AMI="ami-12c6146b",INSTANCETYPE="t3.micro"]',
+            False,
+        )
+        sim.schedule()
+
+        def vm_doc(vid: int = vm) -> ET.Element:
+            return ET.fromstring(gw.vm_info(vid))
+
+        wait_for(lambda: vm_doc().findtext("LCM_STATE") == str(int(LcmState.RUNNING)))
+        assert vm_doc(local).findtext("STATE") == str(int(VmState.PENDING))  # never on a public cloud host
+        instance_id = vm_doc().findtext("DEPLOY_ID") or ""
+        assert instance_id.startswith("i-")
+        # the IM's MONITOR_VM reaches the VM through the monitord listener
+        wait_for(lambda: vm_doc().find("MONITORING/TIMESTAMP") is not None, timeout=30)
+        gw.call("one.vm.action", "terminate", vm)
+        wait_for(lambda: vm_doc().findtext("STATE") == str(int(VmState.DONE)))
+        ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
+        found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        assert found["State"]["Name"] in ("shutting-down", "terminated")
