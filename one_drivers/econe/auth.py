@@ -142,7 +142,7 @@ class X509Authenticator:
             dn = subject_dn(self.certificate_of(request))
         except CertificateError:
             raise auth_failure("The client certificate could not be read") from None
-        for force in (False, True):
+        for force in (None, dn):
             for user in self.users.all(force_refresh=force):
                 if dn_matches(dn, user.distinguished_names):
                     return user

@@ -65,20 +65,27 @@ class FakeAdmin:
         return self.pool
 
 
-def test_cache_expiry_and_forced_refresh_rate_limit() -> None:
+def test_cache_expiry_and_forced_refresh_limits() -> None:
     now = [100.0]
     admin = FakeAdmin()
-    directory = UserDirectory(admin, 60, min_refresh_seconds=0.5, clock=lambda: now[0])  # type: ignore[arg-type]
+    directory = UserDirectory(admin, 60, key_window=5, max_forced_per_second=3, clock=lambda: now[0])  # type: ignore[arg-type]
     assert directory.get("alice") is not None and admin.fetches == 1
     assert directory.get("alice") is not None and admin.fetches == 1
     admin.pool = _pool((2, "alice", "core", "s2", 1), (3, "newbie", "core", "n", 1))
-    # A forced refresh right after a load is rate-limited...
-    assert directory.get("newbie", force_refresh=True) is None and admin.fetches == 1
-    now[0] += 0.6
-    # ...but allowed once the minimum interval has passed: a new user works at once.
+    # A brand-new user forces a refresh at once, right after a load.
     assert directory.get("newbie", force_refresh=True) is not None and admin.fetches == 2
+    # The same key cannot force again within its window...
+    assert directory.get("ghost", force_refresh=True) is None and admin.fetches == 3
+    assert directory.get("ghost", force_refresh=True) is None and admin.fetches == 3
+    # ...and all keys together are capped per second.
+    assert directory.get("ghost2", force_refresh=True) is None and admin.fetches == 4
+    assert directory.get("ghost3", force_refresh=True) is None and admin.fetches == 4
+    now[0] += 1.0
+    assert directory.get("ghost3", force_refresh=True) is None and admin.fetches == 5
+    now[0] += 5.0
+    assert directory.get("ghost", force_refresh=True) is None and admin.fetches == 6
     admin.pool = _pool((2, "alice", "core", "s3", 1))
-    now[0] += 59
+    now[0] += 59.9  # the last load was at t=106
     assert directory.get("alice").password == "s2"  # type: ignore[union-attr]
-    now[0] += 2
+    now[0] += 0.2
     assert directory.get("alice").password == "s3"  # type: ignore[union-attr]
