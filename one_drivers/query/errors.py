@@ -11,6 +11,9 @@ class Ec2Error(Exception):
     """An EC2 error response: `code` (e.g. `InvalidInstanceID.NotFound`), message, HTTP status."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
+        if not 400 <= status <= 599:
+            # An EC2 error must never travel with a 2xx/3xx: clients would take it for success.
+            raise ValueError(f"EC2 error {code} needs a 4xx/5xx status, got {status}")
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
