@@ -281,3 +281,12 @@ def test_chunked_form_post(econe_env: EconeEnv) -> None:
     response = conn.getresponse()
     assert response.status == 200, response.read()
     conn.close()
+
+
+def test_oned_unreachable_is_503_unavailable(econe_env: EconeEnv) -> None:
+    ec2 = econe_env.client()
+    assert ec2.describe_regions()["Regions"]
+    econe_env.sim.stop()  # oned goes away (the fixture's second stop is harmless)
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        ec2.describe_instances(InstanceIds=["i-00000000"])
+    assert error_of(info.value) == ("Unavailable", 503)
