@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from one_drivers.one.gateway import (
     ERROR_BY_CODE,
@@ -395,3 +397,37 @@ def test_sha1_keys_for_oned_before_5_10() -> None:
     assert plain.startswith(b"serveradmin:bob:5")
     with pytest.raises(ValueError):
         ServerCipher("serveradmin", "pw", "md5")
+
+
+_XMLRPC_VALUES = st.recursive(
+    st.one_of(
+        st.booleans(),
+        st.integers(min_value=-(2**31), max_value=2**31 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r")).filter(
+            lambda t: all(c in "\t\n" or ord(c) >= 32 for c in t) and "\ufffe" not in t and "\uffff" not in t
+        ),
+    ),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(alphabet="abcdefgh", min_size=1, max_size=5), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_XMLRPC_VALUES)
+def test_decoder_agrees_with_stdlib_on_generated_responses(value: Any) -> None:
+    body = xmlrpc.client.dumps((value,), methodresponse=True, allow_none=False).encode()
+    (expected,), _ = xmlrpc.client.loads(body, use_builtin_types=True)
+    assert decode_response(body) == expected
+
+
+def test_i8_and_untyped_strings() -> None:
+    body = (
+        b"<methodResponse><params><param><value><array><data>"
+        b"<value><i8>-9223372036854775808</i8></value><value>plain &lt;x&gt;</value>"
+        b"<value><nil/></value></data></array></value></param></params></methodResponse>"
+    )
+    assert decode_response(body) == [-(2**63), "plain <x>", None]
