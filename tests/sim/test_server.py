@@ -185,3 +185,15 @@ def test_concurrent_requests(sim: Simulator, admin: OneGateway) -> None:
         docs = list(pool.map(lambda _: OneGateway(sim.endpoint, sim.oneadmin_auth).vmpool_info(), range(16)))
     assert all(d.count("<VM>") == 50 for d in docs)
     time.sleep(0)
+
+
+def test_no_shortcuts_in_authentication(
+    sim: Simulator, admin: OneGateway, raw: xmlrpc.client.ServerProxy
+) -> None:
+    admin.call("one.user.allocate", "dave", "pw", "core", [])
+    # the stored hash is not a password, and serveradmin logs in only with tokens (as oned's drivers do)
+    assert raw.one.user.info(f"dave:{auth.hash_password('pw')}", -1)[2] == 256
+    assert raw.one.user.info(sim.serveradmin_auth, -1)[2] == 256
+    assert raw.one.user.info(sim.login_token("serveradmin"), -1)[0] is True
+    admin.call("one.user.chauth", 2, "ldap", "")
+    assert raw.one.user.info("dave:pw", -1)[2] == 256
