@@ -116,6 +116,24 @@ def test_trimmed_and_full_replies_read_the_same(region: Region) -> None:
     assert len(full) == 6
 
 
+def test_pages_are_followed_with_the_fast_reader(region: Region) -> None:
+    client = trim_describe_instances(ec2_client(region.endpoint))
+    calls = count_describes(client)
+    paged = describe_instances(client, page_size=5)
+    assert len(calls) == 2  # 6 reservations, 5 per page
+    full = describe_instances(ec2_client(region.endpoint))
+    assert sorted(paged, key=lambda i: i.instance_id) == sorted(full, key=lambda i: i.instance_id)
+
+
+def test_errors_still_come_from_botocore(region: Region) -> None:
+    from botocore.exceptions import ClientError
+
+    client = trim_describe_instances(ec2_client(region.endpoint))
+    with pytest.raises(ClientError) as err:
+        client.describe_instances(InstanceIds=["i-0000000000000dead"])
+    assert err.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
+
+
 def test_snapshot_instances(snap: HostSnapshot, region: Region) -> None:
     by_id = {i.instance_id: i for i in snap.instances}
     # the terminated twin of VM 1 gives way to the running instance
