@@ -262,3 +262,16 @@ def test_replayed_dead_token_launches_anew(proxy: FaultProxy, moto_endpoint: str
     assert second != first
     assert instances(moto_endpoint) == {first: "terminated", second: "running"}
     assert proxy.seen["RunInstances"] == 3  # first launch, the replay, the fresh token
+
+
+def test_elastic_ip_is_associated_after_running(vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path) -> None:
+    client = ec2(moto_endpoint)
+    for vm_id, key in ((18, "AllocationId"), (19, "PublicIp")):
+        address = client.allocate_address(Domain="vpc")
+        section = (
+            "<PUBLIC_CLOUD><TYPE>ec2</TYPE><AMI>ami-12c6146b</AMI>"
+            f"<ELASTICIP>{address[key]}</ELASTICIP></PUBLIC_CLOUD>"
+        )
+        iid = vmm.run("DEPLOY", request(real_dir, vm_id=vm_id, section=section), PlainControl())
+        described = client.describe_addresses(AllocationIds=[address["AllocationId"]])["Addresses"][0]
+        assert described.get("InstanceId") == iid
