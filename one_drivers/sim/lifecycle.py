@@ -186,7 +186,6 @@ class Lifecycle:
             "SYNC_STATE_VM": 180,
             "SYSTEM_HOST": 600,
         }
-        self.deploy_seq: dict[int, int] = {}
         self._hotplug: dict[int, dict[str, str]] = {}  # VM id -> disk being attached/detached
         self.on_change: Callable[[], None] = lambda: None
 
@@ -739,8 +738,7 @@ class Lifecycle:
         deploy_id = vm.deploy_id
         if action == "DEPLOY":
             deploy_id = ""
-            seq = self.deploy_seq.get(vm.id, 0)
-            self.deploy_seq[vm.id] = seq + 1
+            seq = h.seq if h else 0  # oned names the file after the history record: deployment.<SEQ>
             vm_dir = self.var_dir / "vms" / str(vm.id)
             vm_dir.mkdir(parents=True, exist_ok=True)
             path = vm_dir / f"deployment.{seq}"

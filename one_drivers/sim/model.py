@@ -216,6 +216,8 @@ class Vm(Owned):
     history: list[History] = field(default_factory=list)
     lock: VmLock | None = None
     resume_from: VmState | None = None  # STOPPED/UNDEPLOYED while waiting for the scheduler
+    # oned's vm.log state lines ("New state is ACTIVE", "New LCM state is RUNNING"), oldest first.
+    state_log: list[str] = field(default_factory=list, repr=False, compare=False)
     # Cached XML bodies; None = stale.
     full_xml: str | None = field(default=None, repr=False, compare=False)
     short_xml: str | None = field(default=None, repr=False, compare=False)
@@ -226,6 +228,10 @@ class Vm(Owned):
         self.short_xml = None
 
     def set_state(self, state: VmState, lcm: LcmState = LcmState.LCM_INIT) -> None:
+        if state != self.state:
+            self.state_log.append(f"New state is {state.name}")
+        if lcm != self.lcm_state:
+            self.state_log.append(f"New LCM state is {lcm.name}")
         self.prev_state, self.prev_lcm_state = self.state, self.lcm_state
         self.state, self.lcm_state = state, lcm
         self.touch()

@@ -244,6 +244,11 @@ class Simulator:
             self._changed()
             return ids
 
+    def vm_log(self, vm_id: int) -> list[str]:
+        """The VM's state log lines, as oned writes them in vms/<id>/vm.log (without timestamps)."""
+        with self.cloud.lock:
+            return list(self.cloud.vms[vm_id].state_log)
+
     def login_token(self, user: str, valid: int = 1800) -> str:
         """A `serveradmin:<user>:<token>` session as econe builds it."""
         from one_drivers.sim.auth import make_login_token
