@@ -205,3 +205,31 @@ def test_deploy_token_is_stable_and_distinct() -> None:
     tokens = {s.deploy_token(5, "1795306730", n) for n in range(3)} | {s.deploy_token(5, "1795306731", 0)}
     assert len(tokens) == 4
     assert all(len(t) <= 64 for t in tokens)
+
+
+def test_full_plan_is_valid_for_botocore_run_instances() -> None:
+    """botocore's own model is the oracle for the parameter shapes we build."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    shape = model.operation_model("RunInstances").input_shape
+    p = plan(
+        INSTANCETYPE="t3.micro",
+        KEYPAIR="kp",
+        SECURITYGROUPS="web,ssh",
+        SECURITYGROUPIDS="sg-1",
+        SUBNETID="subnet-1",
+        PRIVATEIP="10.1.2.3",
+        AVAILABILITYZONE="us-east-1a",
+        PLACEMENTGROUP="pg",
+        TENANCY="default",
+        AKI="aki-1",
+        RAMDISK="ari-1",
+        EBS_OPTIMIZED="no",
+        BLOCKDEVICEMAPPING="/dev/sdb=snap-1:20:true:io1:3000 /dev/sdc=none /dev/sdd=ephemeral0 /dev/sde=:8",
+        USERDATA="hello",
+        TAGS="a=b",
+    )
+    report = ParamValidator().validate(p.params, shape)
+    assert not report.has_errors(), report.generate_report()
