@@ -167,3 +167,25 @@ def test_endpoint_down_is_unavailable() -> None:
     with pytest.raises(EndpointConnectionError) as info:
         ec2.describe_instances()
     assert classify(info.value) is ErrorKind.UNAVAILABLE
+
+
+def test_profile_selection(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ProfileNotFound
+
+    creds = tmp_path / "credentials"
+    creds.write_text("[burst]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = s\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    config = parse_config(
+        {
+            "regions": {
+                "good": {"region_name": "us-east-1", "endpoint_url": moto_endpoint, "profile": "burst"},
+                "bad": {"region_name": "us-east-1", "endpoint_url": moto_endpoint, "profile": "missing"},
+            }
+        }
+    )
+    clients = Ec2Clients(config, HostSettingsResolver(config, no_oned))
+    ec2, settings = clients.for_host("good")
+    assert settings.profile == "burst" and settings.access_key_id is None
+    assert ec2.describe_instances()["Reservations"] == []
+    with pytest.raises(ProfileNotFound):
+        clients.for_host("bad")
