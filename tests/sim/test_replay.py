@@ -4,6 +4,7 @@ driver_messages.txt (hotplug snapshots, NICs and migrations, which the simulator
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -117,15 +118,64 @@ def test_vmm_messages_match_the_recorded_trace(tmp_path: Path) -> None:
         for step in steps:
             step()
             settle()
-        sent = [line.split()[0] for line in (r for r in log.read_text().splitlines()) if '"line": "' in line]
-        sent = [
-            json_line.split('"line": "', 1)[1].split(" ", 1)[0].rstrip('"}')
-            for json_line in log.read_text().splitlines()
-            if '"line"' in json_line
-        ]
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        sent = [r["line"].split(" ", 1)[0] for r in records if "line" in r]
     recorded = recorded_vmm_actions(0)
     cut = recorded.index("SNAPSHOTCREATE")
     migrate = recorded.index("MIGRATE")
     # the live MIGRATE and the cold migration's SAVE/RESTORE pair that follows it are left out
     expected = [*recorded[:cut], "ATTACHDISK", "DETACHDISK", *recorded[migrate + 3 :]]
     assert [a for a in sent if a not in ("INIT", "FINALIZE")] == expected
+
+
+def recorded_payload(action: str, vm: int) -> str:
+    """The decoded VMM_DRIVER_ACTION_DATA of the first recorded `<action>  <vm>` message."""
+    text = (REAL / "driver_messages.txt").read_text().splitlines()
+    start = next(n for n, line in enumerate(text) if f"CORE->DRIVER: {action}  {vm} " in line)
+    first = next(n for n in range(start, len(text)) if text[n].startswith("    | <VMM_DRIVER_ACTION_DATA>"))
+    parts = []
+    while text[first].startswith("    | "):  # TM_COMMAND's newline continues the block
+        parts.append(text[first][6:])
+        first += 1
+    return "\n".join(parts)
+
+
+def test_deploy_payload_and_deployment_file_match_recorded(tmp_path: Path) -> None:
+    import base64
+    import time
+    import xml.etree.ElementTree as ET
+
+    from tests.sim.fake_drivers import VMM, write_driver
+    from tests.sim.structure import structure
+
+    log = tmp_path / "vmm.jsonl"
+    vmm = write_driver(tmp_path / "fake_vmm", VMM, LOG=str(log))
+    with Simulator(auth_dir=tmp_path / "auth", vmm={"fake": f"{vmm} -t 1"}) as sim:
+        gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+        host = gw.call("one.host.allocate", "dummyhost", "dummy", "fake", -1)
+        sys_ds = gw.call("one.datastore.allocate", 'NAME="dummy_sys"\nTYPE="SYSTEM_DS"\nTM_MAD="dummy"', -1)
+        img_ds = gw.call("one.datastore.allocate", 'NAME="dummy_img"\nDS_MAD="dummy"\nTM_MAD="dummy"', -1)
+        gw.call("one.image.allocate", 'NAME="blk1"\nTYPE="DATABLOCK"\nSIZE="16"', img_ds)
+        gw.call(
+            "one.vn.allocate",
+            'NAME="testnet"\nBRIDGE="br0"\nVN_MAD="dummy"\nAR=[TYPE="IP4",IP="10.0.0.10",SIZE="1"]',
+            -1,
+        )
+        gw.call(
+            "one.template.allocate",
+            'NAME="tmpl1"\nCPU="0.1"\nMEMORY="64"\nVCPU="1"\nDISK=[IMAGE_ID="0"]\nNIC=[NETWORK_ID="0"]\n'
+            'GRAPHICS=[LISTEN="127.0.0.1",TYPE="VNC"]\nCONTEXT=[NETWORK="YES",SSH_PUBLIC_KEY="k"]\n'
+            f'LABELS="test"\nSCHED_DS_REQUIREMENTS="ID={sys_ds}"',
+        )
+        vm = gw.call("one.template.instantiate", 0, "vm1", True, "", False)
+        gw.call("one.vm.deploy", vm, host, False, sys_ds)
+        end = time.monotonic() + 10
+        while sim.cloud.vms[vm].lcm_state != 3 and time.monotonic() < end:
+            time.sleep(0.01)
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        deploy = next(r["line"] for r in records if r.get("line", "").startswith("DEPLOY"))
+    ours = base64.b64decode(deploy.split()[2]).decode()
+    assert structure(ours) == structure(recorded_payload("DEPLOY", 0))
+    deployment = Path(ET.fromstring(ours).findtext("LOCAL_DEPLOYMENT_FILE") or "")
+    recorded_file = (REAL / "vm_files" / "vm0" / "deployment.0").read_text()
+    assert structure(deployment.read_text()) == structure(recorded_file)
