@@ -197,6 +197,8 @@ class DriverLoop:
                 chain.append(job)
                 return
             self._pending[oid] = collections.deque()
+            # registered before a worker picks it up, so a DRIVER_CANCEL can reach a queued action too
+            self._running[oid] = job.ctx
         self._jobs.put(job)
 
     def _cancel(self, oid: str) -> None:
@@ -224,15 +226,15 @@ class DriverLoop:
             self._running.pop(oid, None)
             chain = self._pending.get(oid)
             if chain:
-                return chain.popleft()
+                job = chain.popleft()
+                self._running[oid] = job.ctx
+                return job
             self._pending.pop(oid, None)
             self._idle.notify_all()
             return None
 
     def _run_job(self, job: _Job) -> None:
         ctx, action = job.ctx, job.ctx.request.action
-        with self._lock:
-            self._running[ctx.oid] = ctx
         try:
             info = job.spec.handler(ctx)
         except ActionCancelled as exc:

@@ -239,3 +239,29 @@ def test_finalize_waits_for_running_actions_within_grace() -> None:
     assert h.read() == "DEPLOY SUCCESS 1 late"  # finished inside the grace period, then exit
     h.thread.join(5)
     assert h.status == [0]
+
+
+def test_driver_cancel_reaches_an_action_waiting_for_a_worker() -> None:
+    gate = threading.Event()
+    seen: list[str] = []
+
+    def blocker(ctx: ActionContext) -> str:
+        gate.wait(5)
+        return "blocked"
+
+    def deploy(ctx: ActionContext) -> str:
+        ctx.check_cancelled()
+        seen.append(ctx.oid)
+        return "launched"
+
+    loop = DriverLoop("t", {"POLL": ActionSpec(blocker, 2), "DEPLOY": ActionSpec(deploy, 2)}, threads=1)
+    h = Harness(loop)
+    h.send("POLL  1 eA==")  # occupies the only worker
+    h.send("DEPLOY  2 eA==")  # queued
+    h.send("DRIVER_CANCEL  2 ")
+    assert h.read() == "LOG I 2 Driver command for 2 cancelled"
+    gate.set()
+    assert h.read() == "POLL SUCCESS 1 blocked"
+    h.send("FINALIZE")
+    assert h.close() == []
+    assert seen == []  # the queued DEPLOY never ran
