@@ -115,6 +115,8 @@ class InstanceTypeCatalog:
         # endpoint id -> (fetched-at, {key: size}); endpoint id -> unsupported-until
         self._fetched: dict[str, tuple[float, dict[str, InstanceSize]]] = {}
         self._unsupported: dict[str, float] = {}
+        # endpoint id -> {key: until}: names the endpoint said it does not have (not asked again soon)
+        self._absent: dict[str, dict[str, float]] = {}
         self.endpoint_calls = 0
 
     def size(self, name: str, client: Any | None = None) -> InstanceSize:
@@ -135,20 +137,26 @@ class InstanceTypeCatalog:
         out: dict[str, InstanceSize] = {}
         missing: list[str] = []
         endpoint = _endpoint_id(client) if client is not None else ""
+        now = time.monotonic()
         with self._lock:
             cached = self._cached(endpoint)
+            absent = self._absent.setdefault(endpoint, {})
             for name in wanted:
                 key = type_key(name)
                 found = self._overrides.get(key) or cached.get(key)
                 if found is not None:
                     out[name] = found
-                else:
+                elif absent.get(key, 0.0) < now:
                     missing.append(name)
         if missing and client is not None and self._endpoint_usable(endpoint):
-            fetched = self._fetch(client, endpoint, [self._ec2_name(n) for n in missing])
+            fetched, answered = self._fetch(client, endpoint, [self._ec2_name(n) for n in missing])
             for name in missing:
-                if type_key(name) in fetched:
-                    out[name] = fetched[type_key(name)]
+                key = type_key(name)
+                if key in fetched:
+                    out[name] = fetched[key]
+                elif answered:
+                    with self._lock:
+                        absent[key] = now + self._ttl
         unknown: list[str] = []
         for name in wanted:
             if name not in out:
@@ -191,8 +199,10 @@ class InstanceTypeCatalog:
             if not token:
                 return items
 
-    def _fetch(self, client: Any, endpoint: str, names: list[str]) -> dict[str, InstanceSize]:
+    def _fetch(self, client: Any, endpoint: str, names: list[str]) -> tuple[dict[str, InstanceSize], bool]:
+        """(sizes found, whether the endpoint answered for every name: a miss then means 'no such type')."""
         found: dict[str, InstanceSize] = {}
+        answered = True
         for start in range(0, len(names), _BATCH):
             batch = names[start : start + _BATCH]
             try:
@@ -209,17 +219,19 @@ class InstanceTypeCatalog:
                     )
                     with self._lock:
                         self._unsupported[endpoint] = time.monotonic() + self._ttl
-                    return found
+                    return found, False
                 if code == "InvalidInstanceType":
                     # One unknown name fails the whole request: ask for the others one by one.
                     if len(batch) > 1:
                         for single in batch:
-                            found.update(self._fetch(client, endpoint, [single]))
+                            more, ok = self._fetch(client, endpoint, [single])
+                            found.update(more)
+                            answered = answered and ok
                     continue
                 log.warning(
                     "DescribeInstanceTypes on %s failed (%s): using the shipped table", endpoint, code
                 )
-                return found
+                return found, False
             for item in items:
                 size = InstanceSize(
                     str(item["InstanceType"]),
@@ -233,7 +245,7 @@ class InstanceTypeCatalog:
                 entry = (time.monotonic(), {})
             entry[1].update(found)
             self._fetched[endpoint] = entry
-        return found
+        return found, answered
 
 
 def _endpoint_id(client: Any) -> str:

@@ -100,6 +100,10 @@ def test_endpoint_unknown_type_falls_back_then_errors(moto_endpoint: str) -> Non
     sizes = cat.sizes(["t3.micro", "weird.one"], client)
     assert sizes["t3.micro"].vcpus == 2
     assert sizes["weird.one"].vcpus == 3
+    calls = cat.endpoint_calls
+    # the endpoint said it has no weird.one: not asked again every monitoring cycle
+    assert cat.sizes(["t3.micro", "weird.one"], client) == sizes
+    assert cat.endpoint_calls == calls
     with pytest.raises(UnknownInstanceType, match=r"nope\.nano"):
         cat.size("nope.nano", client)
 
