@@ -3,23 +3,21 @@
 A `DriverProcess` is started with `execlp(exe, exe, ARGUMENTS)` semantics (ARGUMENTS is ONE argv
 element), gets `INIT`, must answer `INIT SUCCESS`, then exchanges one-line messages; each reply line
 goes to a callback. `MonitordListener` receives the host agents' `<TYPE> <STATUS> <host> <time>
-<base64(zlib(text))>` messages over UDP and TCP on loopback (decoded here: `mad/monitord.py` had no
-decoder when this was written).
+<base64(zlib(text))>` messages over UDP and TCP on loopback, decoded with `mad/monitord.py`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import os
 import socket
 import socketserver
 import subprocess
 import threading
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from one_drivers.mad.monitord import MonitordError, decode_frame
 
 log = logging.getLogger(__name__)
 
@@ -120,36 +118,13 @@ class MonitorMessage:
     text: str
 
 
-def decode_payload(payload: str) -> str:
-    """base64(zlib(text)) → text; plain base64 and plain text are accepted too."""
-    payload = payload.strip()
-    if not payload or payload == "-":
-        return ""
-    try:
-        raw = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        return payload
-    try:
-        return zlib.decompress(raw).decode("utf-8", "replace")
-    except zlib.error:
-        return raw.decode("utf-8", "replace")
-
-
-def encode_payload(text: str) -> str:
-    return base64.b64encode(zlib.compress(text.encode("utf-8"))).decode("ascii")
-
-
 def parse_monitor_line(line: str) -> MonitorMessage | None:
-    parts = line.strip().split(" ", 4)
-    if len(parts) < 4:
-        return None
+    """One pushed line decoded with mad/monitord.py (base64, zlib); None when monitord would drop it."""
     try:
-        host_id = int(parts[2])
-        stamp = int(parts[3])
-    except ValueError:
+        frame = decode_frame(line)
+    except MonitordError:
         return None
-    payload = parts[4] if len(parts) > 4 else ""
-    return MonitorMessage(parts[0], parts[1], host_id, stamp, decode_payload(payload))
+    return MonitorMessage(frame.type, frame.status, frame.host_id, frame.timestamp, frame.text)
 
 
 class MonitordListener:

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from one_drivers.mad.codec import format_request, parse_reply
+from one_drivers.mad.monitord import MonitordError, decode_frame, encode_frame, parse_monitor_messages
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import docs
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
-from one_drivers.sim.drivers import DriverError, DriverProcess, MonitorMessage, decode_payload, encode_payload
+from one_drivers.sim.drivers import DriverError, DriverProcess, MonitorMessage
 from one_drivers.sim.model import Attrs, History, Host, Vm, get_attr, get_vectors, set_attr
 from one_drivers.sim.requirements import RequirementError, evaluate
 from one_drivers.sim.wire import OneFailure
@@ -215,42 +217,41 @@ class Lifecycle:
         self.im_procs.clear()
 
     def _vmm_line(self, line: str) -> None:
-        parts = line.split(" ", 3)
-        if parts[0] == "LOG" or len(parts) < 3:
-            log.info("vmm: %s", line[:300])
+        reply = parse_reply(line)
+        if reply is None:
+            log.info("vmm: %s", line[:300])  # LOG lines and anything oned would not read as a reply
             return
-        action, result, oid = parts[0], parts[1], parts[2]
-        info = parts[3] if len(parts) > 3 else "-"
         try:
-            vm_id = int(oid)
+            vm_id = int(reply.oid)
         except ValueError:
             log.warning("vmm: reply without a VM id: %r", line[:200])
             return
         with self.cloud.lock:
-            self.vmm_reply(action, vm_id, result == "SUCCESS", info)
+            self.vmm_reply(reply.action, vm_id, reply.success, reply.info or "-")
             self.on_change()
 
     def _im_line(self, line: str) -> None:
-        parts = line.split(" ", 4)
-        if len(parts) >= 4 and parts[0] == "START_MONITOR":
-            try:
-                host_id = int(parts[2])
-            except ValueError:
-                return
-            with self.cloud.lock:
-                host = self.cloud.hosts.get(host_id)
-                if host is None:
-                    return
-                if parts[1] != "SUCCESS":
-                    self._set_host_state(host, HOST_ERROR)
-                    set_attr(host.template, "ERROR", decode_payload(parts[4]) if len(parts) > 4 else "")
-                    return
-                text = decode_payload(parts[4]) if len(parts) > 4 else ""
-                host.template[:] = [(k, v) for k, v in host.template if k != "ERROR"]
-                self._apply_monitor_messages(host, text)
-                self.on_change()
-        else:
+        if not line.startswith(("START_MONITOR ", "STOP_MONITOR ")):
             log.info("im: %s", line[:300])
+            return
+        try:
+            frame = decode_frame(line)
+        except MonitordError as exc:
+            log.warning("im: unreadable reply %r: %s", line[:120], exc)
+            return
+        if frame.type != "START_MONITOR":
+            return
+        with self.cloud.lock:
+            host = self.cloud.hosts.get(frame.host_id)
+            if host is None:
+                return
+            if not frame.success:
+                self._set_host_state(host, HOST_ERROR)
+                set_attr(host.template, "ERROR", frame.text)
+                return
+            host.template[:] = [(k, v) for k, v in host.template if k != "ERROR"]
+            self._apply_monitor_messages(host, frame.text)
+            self.on_change()
 
     # --- hosts -------------------------------------------------------------------------------------------
     def host_added(self, host: Host) -> None:
@@ -278,7 +279,7 @@ class Lifecycle:
             f"</PROBES_PERIOD></MONITOR_CONFIGURATION></MONITOR_DRIVER_ACTION>"
         )
         try:
-            proc.send(f"START_MONITOR - {host.id} 0 {encode_payload(action)}")
+            proc.send(encode_frame("START_MONITOR", "-", host.id, action, timestamp=0))
         except DriverError:
             self._set_host_state(host, HOST_ERROR)
 
@@ -330,20 +331,14 @@ class Lifecycle:
         host.monitor_time = stamp or self.cloud.now()
 
     def _apply_monitor_messages(self, host: Host, text: str) -> None:
-        """The <MONITOR_MESSAGES> document of a START_MONITOR reply (base64 children)."""
-        import xml.etree.ElementTree as ET
-
+        """The <MONITOR_MESSAGES> document of a START_MONITOR reply: each child as if pushed."""
         try:
-            root = ET.fromstring(text)
-        except ET.ParseError:
+            stamp, messages = parse_monitor_messages(text)
+        except MonitordError:
             log.warning("host %d: unreadable START_MONITOR reply", host.id)
             return
-        stamp = int(root.findtext("TIMESTAMP") or self.cloud.now())
-        for child in root:
-            if child.tag == "TIMESTAMP" or not (child.text or "").strip():
-                continue
-            body = base64.b64decode(child.text or "").decode("utf-8", "replace")
-            self.apply_message(MonitorMessage(child.tag, "SUCCESS", host.id, stamp, body))
+        for msg_type, body in messages:
+            self.apply_message(MonitorMessage(msg_type, "SUCCESS", host.id, stamp or self.cloud.now(), body))
 
     def apply_message(self, msg: MonitorMessage) -> None:
         """A monitord message from a host agent: host system/monitoring, VM monitoring and state."""
@@ -549,7 +544,7 @@ class Lifecycle:
                 host = self.cloud.hosts.get(vm.current.hid)
                 proc = self._vmm(host.vm_mad) if host else None
                 if proc is not None:
-                    proc.send(f"DRIVER_CANCEL  {vm.id} ")
+                    proc.send(format_request("DRIVER_CANCEL", vm.id))
                 self._send(vm, "CLEANUP")
             else:
                 self._done(vm)
@@ -721,7 +716,9 @@ class Lifecycle:
         payload = self.action_data(vm, host, action)
         self.pending[vm.id] = Pending(action)
         try:
-            proc.send(f"{action}  {vm.id} {base64.b64encode(payload.encode('utf-8')).decode('ascii')}")
+            proc.send(
+                format_request(action, vm.id, base64.b64encode(payload.encode("utf-8")).decode("ascii"))
+            )
         except DriverError as exc:
             self.vmm_reply(action, vm.id, False, str(exc))
 

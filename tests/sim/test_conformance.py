@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from one_drivers.mad.monitord import encode_payload
 from one_drivers.one.gateway import OneGateway
-from one_drivers.sim.drivers import encode_payload, send_udp
+from one_drivers.sim.drivers import send_udp
 from one_drivers.sim.server import Simulator
 from tests.sim.conftest import build_recorded_world
 from tests.sim.structure import structure

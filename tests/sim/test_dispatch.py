@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from one_drivers.mad.monitord import encode_payload
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import LcmState, VmState
-from one_drivers.sim.drivers import encode_payload, parse_monitor_line, send_udp, split_command
+from one_drivers.sim.drivers import parse_monitor_line, send_udp, split_command
 from one_drivers.sim.server import Simulator
 from tests.sim.fake_drivers import IM, VMM, write_driver
 
