@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import socketserver
 import subprocess
@@ -58,8 +59,15 @@ class DriverProcess:
         self._stdout = self.proc.stdout
         self._init_done = threading.Event()
         self._init_ok = False
+        # The reader only queues lines, so the driver's stdout is always drained even while a reply
+        # waits for the cloud lock held by a call that is writing to the driver's stdin.
+        self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read_loop, name=f"sim-driver-{name}", daemon=True)
+        self._applier = threading.Thread(
+            target=self._apply_loop, name=f"sim-driver-{name}-apply", daemon=True
+        )
         self._reader.start()
+        self._applier.start()
         self.send("INIT")
         if not self._init_done.wait(INIT_TIMEOUT) or not self._init_ok:
             self.stop()
@@ -75,11 +83,16 @@ class DriverProcess:
                 self._init_ok = line.startswith("INIT SUCCESS")
                 self._init_done.set()
                 continue
+            self._lines.put(line)
+        self._lines.put(None)
+        self._init_done.set()
+
+    def _apply_loop(self) -> None:
+        while (line := self._lines.get()) is not None:
             try:
                 self.on_line(line)
-            except Exception:  # a bad reply must not kill the reader; oned logs and goes on
+            except Exception:  # a bad reply must not kill the driver; oned logs and goes on
                 log.exception("driver %s: could not apply %r", self.name, line[:200])
-        self._init_done.set()
 
     def send(self, line: str) -> None:
         data = (line + "\n").encode("utf-8")

@@ -195,3 +195,16 @@ def test_parse_monitor_line() -> None:
     msg = parse_monitor_line(f"BEACON_HOST SUCCESS 3 1795306870 {encode_payload('1795306870')}")
     assert msg is not None and (msg.type, msg.host_id, msg.text) == ("BEACON_HOST", 3, "1795306870")
     assert parse_monitor_line("garbage") is None
+
+
+def test_many_deploys_in_one_scheduler_pass(env: Env) -> None:
+    """40 DEPLOY lines (~8 KB each) written in one pass while replies flow back: no pipe deadlock."""
+    env.gw.call("one.host.allocate", "busy", "dummy", "fake", -1)
+    big = "X" * 6000  # make every payload larger, so requests and replies overrun the pipe buffers
+    vms = [
+        env.gw.call("one.vm.allocate", f'NAME="v{i}"\nCPU="1"\nMEMORY="64"\nNOTE="{big}"', False)
+        for i in range(40)
+    ]
+    assert env.sim.schedule() == 40
+    wait_for(lambda: all(env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING) for vm in vms), timeout=30)
+    assert len([ln for ln in env.lines() if ln.startswith("DEPLOY")]) == 40
