@@ -275,3 +275,19 @@ def test_elastic_ip_is_associated_after_running(vmm: Ec2Vmm, moto_endpoint: str,
         iid = vmm.run("DEPLOY", request(real_dir, vm_id=vm_id, section=section), PlainControl())
         described = client.describe_addresses(AllocationIds=[address["AllocationId"]])["Addresses"][0]
         assert described.get("InstanceId") == iid
+
+
+def test_old_message_shapes(vmm: Ec2Vmm, moto_endpoint: str) -> None:
+    """<= 3.8: the VM under <TEMPLATE> with NET_DRV; <= 4.0: a legacy EC2 section with CLOUD."""
+    xml = (
+        "<VMM_DRIVER_ACTION_DATA><HOST>old-ec2</HOST><NET_DRV>dummy</NET_DRV><MIGR_HOST/><MIGR_NET_DRV/>"
+        "<DEPLOY_ID/><LOCAL_DEPLOYMENT_FILE>/var/lib/one/7/deployment.0</LOCAL_DEPLOYMENT_FILE>"
+        "<TEMPLATE><ID>7</ID><STATE>3</STATE><LCM_STATE>2</LCM_STATE><STIME>1300000000</STIME>"
+        "<EC2><CLOUD>OLD-EC2</CLOUD><AMI>ami-12c6146b</AMI><INSTANCETYPE>m1.small</INSTANCETYPE></EC2>"
+        "</TEMPLATE></VMM_DRIVER_ACTION_DATA>"
+    )
+    req = VmRequest.from_action_data(parse_action_data(xml))
+    assert (req.vm_id, req.host, req.stime) == (7, "old-ec2", "1300000000")
+    iid = vmm.run("DEPLOY", req, PlainControl())
+    assert instances(moto_endpoint) == {iid: "running"}
+    assert tags_of(moto_endpoint, iid)["ONE_ID"] == "7"
