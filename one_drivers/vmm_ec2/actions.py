@@ -35,12 +35,13 @@ from one_drivers.vmm_ec2 import section as ec2_section
 log = logging.getLogger(__name__)
 
 UNSUPPORTED = "not supported by the ec2 driver"
-# Instance states (EC2 `State.Name`) -> the poll STATE letter oned reads (a active, p paused, d gone).
+# Instance states (EC2 `State.Name`) -> the poll STATE letter oned reads: a active, d gone/off (oned
+# then shows POWEROFF, and resume = StartInstances). Must agree with im_ec2's table (a test checks).
 POLL_STATES = {
     "pending": "a",
     "running": "a",
-    "stopping": "p",
-    "stopped": "p",
+    "stopping": "d",
+    "stopped": "d",
     "shutting-down": "d",
     "terminated": "d",
 }

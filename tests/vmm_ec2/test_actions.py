@@ -161,7 +161,7 @@ def test_poll_string_shape() -> None:
         'STATE=a MEMORY=1048576 CPU=0 NETTX=0 NETRX=0 AWS_PRIVATE_IP_ADDRESS="10.0.0.5" '
         'AWS_SECURITY_GROUPS="web,ssh db" AWS_INSTANCE_TYPE="t3.micro"'
     )
-    for state, letter in {"pending": "a", "stopped": "p", "terminated": "d", "weird": "-"}.items():
+    for state, letter in {"pending": "a", "stopped": "d", "terminated": "d", "weird": "-"}.items():
         assert poll_info({"State": {"Name": state}}).startswith(f"STATE={letter} ")
     assert poll_info(None) == "STATE=d"
     # a value oned's template lexer cannot carry is dropped, never breaks the poll line
@@ -291,3 +291,12 @@ def test_old_message_shapes(vmm: Ec2Vmm, moto_endpoint: str) -> None:
     iid = vmm.run("DEPLOY", req, PlainControl())
     assert instances(moto_endpoint) == {iid: "running"}
     assert tags_of(moto_endpoint, iid)["ONE_ID"] == "7"
+
+
+def test_poll_letters_agree_with_the_im_driver() -> None:
+    from one_drivers.im_ec2.instances import STATE_TABLE, Ec2State
+    from one_drivers.vmm_ec2.actions import POLL_STATES
+
+    assert set(POLL_STATES) == {state.value for state in Ec2State}
+    for state in Ec2State:
+        assert POLL_STATES[state.value] == STATE_TABLE[state].poll, state
