@@ -31,6 +31,7 @@ from one_drivers.one.gateway import (
     OneUnavailable,
     ServerCipher,
     decode_response,
+    unescape_text,
 )
 
 
@@ -431,3 +432,111 @@ def test_i8_and_untyped_strings() -> None:
         b"<value><nil/></value></data></array></value></param></params></methodResponse>"
     )
     assert decode_response(body) == [-(2**63), "plain <x>", None]
+
+
+# --- the fast path for big document strings: it must agree with the full decode, always ----------
+
+
+def _both(body: bytes) -> tuple[Any, Any]:
+    """(fast path forced on, full decode) for one body; exceptions compared by type and text."""
+
+    def run(fast_min: int | None) -> Any:
+        try:
+            return ("value", decode_response(body, fast_min=fast_min))
+        except Exception as exc:  # the comparison is the point
+            return ("error", type(exc).__name__, str(exc))
+
+    return run(0), run(None)
+
+
+def _success(inner: bytes) -> bytes:
+    """A success envelope laid out as xmlrpc-c writes it, with `inner` as the raw string content."""
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse>\n<params>\n<param><value><array><data>\n'
+        b"<value><boolean>1</boolean></value>\n<value><string>" + inner + b"</string></value>\n"
+        b"<value><i4>0</i4></value>\n</data></array></value></param>\n</params>\n</methodResponse>\n"
+    )
+
+
+def test_fast_path_equals_full_decode_on_every_recorded_response(real_dir: Path) -> None:
+    taken = 0
+    for path in sorted(real_dir.glob("*.response.xml")):
+        body = path.read_bytes()
+        fast, full = _both(body)
+        assert fast == full, path.name
+        document = real_dir / f"{path.name.removesuffix('.response.xml')}.xml"
+        if document.exists() and fast[0] == "value":
+            assert fast[1][1] == document.read_text(encoding="utf-8"), path.name
+            # ...and the document really was cut out and unescaped, not left to the full decode
+            start = body.index(b"<string>") + len(b"<string>")
+            assert unescape_text(body[start : body.index(b"</string>", start)]) == fast[1][1]
+            taken += 1
+    assert taken >= 15
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        b"&lt;VM&gt;&lt;NAME&gt;a &amp;amp; b&lt;/NAME&gt;&lt;/VM&gt;",
+        b"line1&#13;\nline2&#x0d;&#x0D;end",  # character references to CR survive as CR
+        b"cr\r\nlf and lone\rcr",  # literal CRs are normalised to LF as a parser does
+        b"&quot;quoted&quot; &apos;single&apos; &#38;lt; stays &amp;lt;",
+        b"&#233;t&#xe9; \xc3\xa9t\xc3\xa9 \xe2\x82\xac &#x1F600;",
+        b"&lt;![CDATA[ a &lt;b&gt; ]]&gt;",  # an escaped CDATA section is just text
+        b"<![CDATA[ <VM>raw</VM> & ]]>",  # a literal CDATA section in the envelope: full decode
+        b"before<![CDATA[</string>]]>after",
+        b"<!-- comment -->text",
+        b"a]]>b",  # not well-formed
+        b"&unknown;",  # undefined entity
+        b"&#1;",  # a character XML forbids, as a reference
+        b"ctrl\x01char",  # and literally
+        b"\xef\xbf\xbe",  # U+FFFE
+        b"\xff\xfe not utf-8",
+        b"&amp",  # unterminated reference
+        b"&#xD800;",  # a surrogate
+        b"",
+        b"one-drivers-cut-string-9b1c",  # our own marker as real content
+    ],
+)
+def test_fast_path_equals_full_decode_on_edge_strings(inner: bytes) -> None:
+    fast, full = _both(_success(inner))
+    assert fast == full
+
+
+def test_fast_path_leaves_other_shapes_to_the_full_decode(real_dir: Path) -> None:
+    bodies = [
+        # a failure tuple (the message is the first string), a fault, untyped and empty strings
+        _success(b"x").replace(b"<boolean>1</boolean>", b"<boolean>0</boolean>"),
+        b"<methodResponse><fault><value><struct><member><name>faultCode</name><value><i4>-501</i4>"
+        b"</value></member><member><name>faultString</name><value><string>bad &amp; worse</string>"
+        b"</value></member></struct></value></fault></methodResponse>",
+        b"<methodResponse><params><param><value><array><data><value><boolean>1</boolean></value>"
+        b"<value>untyped &lt;x/&gt;</value><value><string/></value><value><string>later</string>"
+        b"</value></data></array></value></param></params></methodResponse>",
+        _success(b"&lt;a/&gt;").replace(b"</methodResponse>", b"</methodResponse><junk/>"),
+        _success(b"&lt;a/&gt;").replace(b"UTF-8", b"ISO-8859-1").replace(b"a/", b"\xe9/"),
+        _success(b"&lt;a/&gt;")[:-30],
+    ]
+    for body in bodies:
+        fast, full = _both(body)
+        assert fast == full, body[:120]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
+def test_fast_path_equals_full_decode_on_generated_strings(text: str) -> None:
+    body = xmlrpc.client.dumps(((True, text, 0),), methodresponse=True).encode("utf-8")
+    fast, full = _both(body)
+    assert fast == full
+
+
+def test_big_pool_documents_round_trip_through_the_simulator(sim: Any) -> None:
+    # Large enough for the default threshold, with markup-looking text in a VM name.
+    gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+    sim.bulk_vms(30, name_prefix="a<b>&c\r")
+    text = gw.vmpool_infoextended(-2, -1, -1, -1)
+    request = xmlrpc.client.dumps((sim.oneadmin_auth, -2, -1, -1, -1), methodname="one.vmpool.infoextended")
+    raw = gw._transport.post(request.encode())
+    assert len(raw) > 16 * 1024
+    assert text == decode_response(raw, fast_min=None)[1]
+    assert "<NAME>a&lt;b&gt;&amp;c" in text or "a<b>&c" in text
