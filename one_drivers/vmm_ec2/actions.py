@@ -98,7 +98,11 @@ class VmRequest:
             lcm = lcm_state_from_number(data.vm_text("LCM_STATE", "0"))
         except ValueError as exc:
             raise ActionError(f"bad VM document: {exc}") from exc
-        seqs = [int(s.text) for s in data.vm.iter("SEQ") if s.text and s.text.strip().lstrip("-").isdigit()]
+        seqs = [
+            int(node.text)
+            for node in data.vm.findall("HISTORY_RECORDS/HISTORY/SEQ")
+            if node.text and node.text.strip().isdigit()
+        ]
         # 6.10 sends an empty top-level DEPLOY_ID on DEPLOY, resume included: the VM document keeps it.
         deploy_id = data.deploy_id or data.vm_text("DEPLOY_ID")
         target = data.host or host or data.vm_text("HISTORY_RECORDS/HISTORY/HOSTNAME")
