@@ -125,6 +125,11 @@ class Instance:
     def vm_id(self) -> int:
         return -1 if self.one_id is None else self.one_id
 
+    @property
+    def display_name(self) -> str:
+        """The Name tag (else the instance id), safe to put in any template value."""
+        return carryable(self.name or self.instance_id)
+
 
 def parse_one_id(tags: Iterable[Mapping[str, Any]]) -> int | None:
     """The VM id of the `ONE_ID` tag; None when absent or not a non-negative integer."""
@@ -194,12 +199,18 @@ def _preference(inst: Instance) -> tuple[bool, bool, str]:
     return (inst.mapping.alive, inst.mapping.uses_capacity, inst.instance_id)
 
 
-def _quoted(value: str) -> str:
-    # quote_value refuses the rare value oned could misread; URI-encoding keeps it intact instead.
+def carryable(value: str) -> str:
+    """The value itself, or URI-encoded when oned's template syntax cannot carry it (quote_value refuses
+    ']]>', NUL and a trailing backslash): one odd tag must never break a host's whole report."""
     try:
-        return quote_value(value)
+        quote_value(value)
     except TemplateError:
-        return quote_value(urllib.parse.quote(value, safe=""))
+        return urllib.parse.quote(value, safe="")
+    return value
+
+
+def _quoted(value: str) -> str:
+    return quote_value(carryable(value))
 
 
 def poll_string(
@@ -242,21 +253,21 @@ def import_template(inst: Instance, host_name: str, size: InstanceSize | None) -
     """The base64 IMPORT_TEMPLATE offered for a wild instance (built with the one template builder)."""
     vcpus = size.vcpus if size is not None else 1
     memory_mb = size.memory_mib if size is not None else 0
-    public_cloud = {"TYPE": "ec2", "AMI": inst.image_id}
+    public_cloud = {"TYPE": "ec2", "AMI": carryable(inst.image_id)}
     if inst.instance_type:
-        public_cloud["INSTANCETYPE"] = inst.instance_type
-    public_cloud["HOST"] = host_name
+        public_cloud["INSTANCETYPE"] = carryable(inst.instance_type)
+    public_cloud["HOST"] = carryable(host_name)
     text = build_template(
         [
-            ("NAME", inst.name or inst.instance_id),
+            ("NAME", inst.display_name),
             ("CPU", str(vcpus)),
             ("VCPU", str(vcpus)),
             ("MEMORY", str(memory_mb)),
             ("HYPERVISOR", "ec2"),
             ("PUBLIC_CLOUD", public_cloud),
-            ("IMPORT_VM_ID", inst.instance_id),
-            ("SCHED_REQUIREMENTS", f'NAME="{host_name}"'),
-            ("DESCRIPTION", f"Imported from ec2 host {host_name}: {inst.instance_id}"),
+            ("IMPORT_VM_ID", carryable(inst.instance_id)),
+            ("SCHED_REQUIREMENTS", carryable(f'NAME="{host_name}"')),
+            ("DESCRIPTION", carryable(f"Imported from ec2 host {host_name}: {inst.instance_id}")),
         ]
     )
     return base64.b64encode(text.encode("utf-8")).decode("ascii")

@@ -13,7 +13,7 @@ import base64
 from collections.abc import Mapping
 
 from one_drivers.im_ec2.cycle import HostSnapshot
-from one_drivers.im_ec2.instances import Instance, import_template, monitor_text, poll_string
+from one_drivers.im_ec2.instances import Instance, carryable, import_template, monitor_text, poll_string
 from one_drivers.one.template import build_template, format_attribute
 
 HYPERVISOR = "ec2"
@@ -47,7 +47,7 @@ def host_attributes(snap: HostSnapshot) -> list[tuple[str, str]]:
     return [
         *host_system_attributes(snap),
         ("CPUSPEED", CPUSPEED),
-        ("HOSTNAME", snap.host_name),
+        ("HOSTNAME", carryable(snap.host_name)),
         *host_usage_attributes(snap),
     ]
 
@@ -61,7 +61,7 @@ def polled(snap: HostSnapshot) -> list[Instance]:
 
 
 def vm_poll_vector(snap: HostSnapshot, inst: Instance) -> dict[str, str]:
-    vector = {"ID": str(inst.vm_id), "DEPLOY_ID": inst.instance_id, "VM_NAME": inst.name or inst.instance_id}
+    vector = {"ID": str(inst.vm_id), "DEPLOY_ID": carryable(inst.instance_id), "VM_NAME": inst.display_name}
     if inst.wild:
         vector["IMPORT_TEMPLATE"] = import_template(inst, snap.host_name, snap.size_of(inst))
     vector["POLL"] = poll_string(inst, snap.size_of(inst), snap.metrics_of(inst), legacy_names=True)
@@ -99,10 +99,10 @@ def system_host(snap: HostSnapshot) -> str:
                     "UUID": inst.instance_id,
                     "ID": "-1",
                     "DEPLOY_ID": inst.instance_id,
-                    "TYPE": inst.instance_type,
+                    "TYPE": carryable(inst.instance_type),
                     "STATE": inst.mapping.one_state,
                     "IMPORT_TEMPLATE": import_template(inst, snap.host_name, snap.size_of(inst)),
-                    "VM_NAME": inst.name or inst.instance_id,
+                    "VM_NAME": inst.display_name,
                 },
             )
         )
@@ -126,9 +126,9 @@ def monitor_vm(snap: HostSnapshot) -> str:
                 {
                     "UUID": inst.instance_id,
                     "ID": str(inst.vm_id),
-                    "NAME": inst.name or inst.instance_id,
+                    "NAME": inst.display_name,
                     "DEPLOY_ID": inst.instance_id,
-                    "TYPE": inst.instance_type,
+                    "TYPE": carryable(inst.instance_type),
                     "STATE": inst.mapping.one_state,
                     "MONITOR": base64.b64encode(text.encode("utf-8")).decode("ascii"),
                 },

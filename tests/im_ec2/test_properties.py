@@ -7,7 +7,7 @@ import base64
 import urllib.parse
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from one_drivers.ec2.catalog import InstanceSize
@@ -40,6 +40,8 @@ def survived(sent: str, got: str | None) -> bool:
 
 @settings(max_examples=150, deadline=None)
 @given(key_name=values, group=values)
+@example(key_name="ends with \\", group='a"b')
+@example(key_name="x]]>y", group="\\")
 def test_aws_values_survive_the_poll_string(key_name: str, group: str) -> None:
     inst = Instance(
         "i-0123",
@@ -61,6 +63,8 @@ def test_aws_values_survive_the_poll_string(key_name: str, group: str) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(name=values)
+@example(name="\\")
+@example(name='web 1, prod ]]> "x"')
 def test_names_survive_vectors_and_import_templates(name: str) -> None:
     wild = Instance("i-0456", "running", "t3.micro", image_id="ami-1", name=name)
     system = parse_template(report.system_host(snapshot(wild))).vectors("VM")
