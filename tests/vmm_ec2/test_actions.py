@@ -99,6 +99,17 @@ def test_cleanup_never_fails_on_missing_instances(vmm: Ec2Vmm, real_dir: Path) -
         assert vmm.run("CANCEL", req, ctl) == ""  # exec driver: CLEANUP arrives as `cancel`
 
 
+@pytest.mark.parametrize(("state", "lcm"), [(6, 0), (3, 23), (3, 15)])
+def test_cancel_script_in_cleanup_states_terminates_even_when_stopped(
+    vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path, state: int, lcm: int
+) -> None:
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=20), PlainControl())
+    vmm.run("SHUTDOWN", request(real_dir, vm_id=20, lcm=18, deploy_id=iid), PlainControl())
+    assert instances(moto_endpoint)[iid] == "stopped"
+    vmm.run("CANCEL", request(real_dir, vm_id=20, state=state, lcm=lcm, deploy_id=iid), PlainControl())
+    assert instances(moto_endpoint)[iid] == "terminated"
+
+
 def test_cleanup_without_deploy_id_finds_the_launched_instance(
     vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path
 ) -> None:
