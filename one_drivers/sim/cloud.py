@@ -103,6 +103,16 @@ VM_TEMPLATE_KEYS = frozenset(
     }
 )
 
+# The ACL rules a fresh oned 6.x bootstraps (`oneacl list`): what the "users" group (1) may do beyond
+# the objects' permission bits. (group id, object kinds, right); "CREATE" is the allocate right.
+BOOTSTRAP_ACL: tuple[tuple[int, frozenset[str], int | str], ...] = (
+    (1, frozenset({"vm", "image", "template"}), "CREATE"),
+    (1, frozenset({"host"}), MANAGE),
+    (1, frozenset({"vnet", "datastore"}), USE),
+)
+ACL_KIND_NAMES = {"vm": "VM", "image": "IMAGE", "template": "TEMPLATE", "vnet": "NET", "host": "HOST",
+                  "datastore": "DATASTORE", "user": "USER", "group": "GROUP", "cluster": "CLUSTER"}  # fmt: skip
+
 T = TypeVar("T", bound=Owned)
 G = TypeVar("G")
 
@@ -298,7 +308,14 @@ class Cloud:
     def is_admin(user: User) -> bool:
         return user.id == 0 or 0 in user.groups
 
-    def allowed(self, user: User, obj: Owned, op: int) -> bool:
+    @staticmethod
+    def acl_allows(user: User, kind: str, right: int | str) -> bool:
+        return any(
+            gid in user.groups and kind in kinds and rule_right == right
+            for gid, kinds, rule_right in BOOTSTRAP_ACL
+        )
+
+    def allowed(self, user: User, obj: Owned, op: int, kind: str = "") -> bool:
         if self.is_admin(user):
             return True
         p = obj.perms
@@ -306,10 +323,17 @@ class Cloud:
             return True
         if obj.gid in user.groups and p[3 + op]:
             return True
-        return bool(p[6 + op])
+        return bool(p[6 + op]) or (bool(kind) and self.acl_allows(user, kind, op))
+
+    def authorize_create(self, user: User, kind: str) -> None:
+        """The CREATE right of allocate calls: admins, or an ACL rule (users may create VMs, images, templates)."""
+        if not self.is_admin(user) and not self.acl_allows(user, kind, "CREATE"):
+            raise OneFailure(
+                AUTHORIZATION, f"User [{user.id}] : Not authorized to perform CREATE {ACL_KIND_NAMES[kind]}."
+            )
 
     def authorize(self, user: User, kind: str, obj: Owned, op: int) -> None:
-        if not self.allowed(user, obj, op):
+        if not self.allowed(user, obj, op, kind):
             raise OneFailure(
                 AUTHORIZATION,
                 f"User [{user.id}] : Not authorized to perform {OP_NAMES[op]} {OBJECT_NAMES[kind][1]} [{obj.id}].",
@@ -329,7 +353,7 @@ class Cloud:
         return obj
 
     # --- pool listing -----------------------------------------------------------------------------
-    def filtered(self, user: User, objs: Iterable[T], flag: int) -> list[T]:
+    def filtered(self, user: User, objs: Iterable[T], flag: int, kind: str = "") -> list[T]:
         """oned's pool filter flag: -4 primary group, -3 mine, -2 all visible, -1 mine+groups, >=0 uid."""
         out = []
         admin = self.is_admin(user)
@@ -344,7 +368,7 @@ class Cloud:
                 ok = obj.uid == flag
             else:
                 ok = True
-            if ok and (admin or self.allowed(user, obj, USE) or obj.uid == user.id):
+            if ok and (admin or self.allowed(user, obj, USE, kind) or obj.uid == user.id):
                 out.append(obj)
         return out
 
@@ -462,6 +486,7 @@ class Cloud:
 
     # --- templates --------------------------------------------------------------------------------
     def allocate_template(self, user: User, text: str) -> VmTemplate:
+        self.authorize_create(user, "template")
         attrs = parse_text(text)
         name = get_attr(attrs, "NAME") or ""
         attrs = [(k, v) for k, v in attrs if k != "NAME"]
@@ -478,6 +503,7 @@ class Cloud:
 
     # --- images -----------------------------------------------------------------------------------
     def allocate_image(self, user: User, text: str, ds_id: int) -> Image:
+        self.authorize_create(user, "image")
         attrs = parse_text(text)
         ds = self.get("datastore", self.datastores, ds_id)
         self.authorize(user, "datastore", ds, USE)
@@ -547,6 +573,7 @@ class Cloud:
 
     # --- virtual networks -------------------------------------------------------------------------
     def allocate_vnet(self, user: User, text: str, cluster_id: int) -> VNet:
+        self.authorize_create(user, "vnet")
         attrs = parse_text(text)
         name = get_attr(attrs, "NAME") or ""
         if not name:
@@ -598,6 +625,7 @@ class Cloud:
         self, user: User, attrs: Attrs, hold: bool, template_id: int | None = None, name: str = ""
     ) -> Vm:
         """oned's VM allocate: check, split TEMPLATE/USER_TEMPLATE, expand disks/NICs/context."""
+        self.authorize_create(user, "vm")
         memory = get_attr(attrs, "MEMORY")
         try:
             mem_ok = memory is not None and int(memory) > 0

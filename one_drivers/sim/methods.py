@@ -50,9 +50,10 @@ def _update(attrs: Attrs, text: str, merge: int) -> None:
         attrs[:] = new
 
 
-def _decrypt_ok(api: Api, user: User, decrypt: bool) -> None:
+def _decrypt_ok(api: Api, user: User, decrypt: bool, kind: str, oid: int) -> None:
+    """Decrypted attributes need the ADMIN right on the object (oned answers 512 otherwise)."""
     if decrypt and not api.cloud.is_admin(user):
-        raise OneFailure(0x0200, f"User [{user.id}] : Not authorized to perform decrypt.")
+        api.cloud.require_admin(user, kind, oid, ADMIN)
 
 
 # --- system ---------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def datastore_info(api: Api, user: User, p: Params) -> Any:
 
 @method("one.datastorepool.info")
 def datastorepool_info(api: Api, user: User, p: Params) -> Any:
-    dss = api.cloud.filtered(user, api.cloud.datastores.values(), -2)
+    dss = api.cloud.filtered(user, api.cloud.datastores.values(), -2, "datastore")
     return docs.pool_xml("DATASTORE_POOL", (_ds_doc(api, d.id) for d in sorted(dss, key=lambda d: -d.id)))
 
 
@@ -246,7 +247,7 @@ def host_info(api: Api, user: User, p: Params) -> Any:
     hid = p.integer(0)
     decrypt = p.opt_bool(1)
     api.cloud.get("host", api.cloud.hosts, hid)
-    _decrypt_ok(api, user, decrypt)
+    _decrypt_ok(api, user, decrypt, "host", hid)
     return _host_doc(api, hid, decrypt)
 
 
@@ -321,7 +322,7 @@ def vn_info(api: Api, user: User, p: Params) -> Any:
 @method("one.vnpool.info")
 def vnpool_info(api: Api, user: User, p: Params) -> Any:
     flag, start, end = p.integer(0), p.integer(1), p.integer(2)
-    nets = api.cloud.paginate(api.cloud.filtered(user, api.cloud.vnets.values(), flag), start, end)
+    nets = api.cloud.paginate(api.cloud.filtered(user, api.cloud.vnets.values(), flag, "vnet"), start, end)
     return docs.pool_xml("VNET_POOL", (_vnet_doc(api, v.id, True) for v in nets))
 
 
@@ -413,7 +414,9 @@ def template_info(api: Api, user: User, p: Params) -> Any:
 @method("one.templatepool.info")
 def templatepool_info(api: Api, user: User, p: Params) -> Any:
     flag, start, end = p.integer(0), p.integer(1), p.integer(2)
-    tmpls = api.cloud.paginate(api.cloud.filtered(user, api.cloud.templates.values(), flag), start, end)
+    tmpls = api.cloud.paginate(
+        api.cloud.filtered(user, api.cloud.templates.values(), flag, "template"), start, end
+    )
     return docs.pool_xml("VMTEMPLATE_POOL", (docs.vmtemplate_xml(t) for t in tmpls))
 
 
@@ -517,7 +520,7 @@ def image_info(api: Api, user: User, p: Params) -> Any:
 @method("one.imagepool.info")
 def imagepool_info(api: Api, user: User, p: Params) -> Any:
     flag, start, end = p.integer(0), p.integer(1), p.integer(2)
-    imgs = api.cloud.paginate(api.cloud.filtered(user, api.cloud.images.values(), flag), start, end)
+    imgs = api.cloud.paginate(api.cloud.filtered(user, api.cloud.images.values(), flag, "image"), start, end)
     return docs.pool_xml("IMAGE_POOL", (docs.image_xml(i) for i in imgs))
 
 
@@ -621,7 +624,7 @@ def _vm_pool(api: Api, user: User, p: Params) -> list[Any]:
         vms = [v for v in vms if v.state != VmState.DONE]
     elif state >= 0:
         vms = [v for v in vms if int(v.state) == state]
-    return api.cloud.paginate(api.cloud.filtered(user, vms, flag), start, end)
+    return api.cloud.paginate(api.cloud.filtered(user, vms, flag, "vm"), start, end)
 
 
 @method("one.vmpool.info")

@@ -329,3 +329,46 @@ def test_disk_attach_detach_and_saveas(sim: Simulator, admin: OneGateway, host: 
     admin.call("one.vm.action", "suspend", vm)
     with pytest.raises(OneActionError, match="wrong state SUSPENDED"):
         admin.call("one.vm.attach", vm, 'DISK=[SIZE="10",TYPE="fs"]')
+
+
+def test_bootstrap_acl_rules(sim: Simulator, admin: OneGateway) -> None:
+    """`@1 NET+DATASTORE/* USE`, `@1 HOST/* MANAGE`, `@1 VM+IMAGE+TEMPLATE/* CREATE` as a fresh 6.x has."""
+    from one_drivers.sim.cloud import BOOTSTRAP_ACL
+
+    assert {kind for _, kinds, _ in BOOTSTRAP_ACL for kind in kinds} == {
+        "vm",
+        "image",
+        "template",
+        "host",
+        "vnet",
+        "datastore",
+    }
+    net = admin.call(
+        "one.vn.allocate",
+        'NAME="pub"\nVN_MAD="dummy"\nBRIDGE="br0"\nAR=[TYPE="IP4",IP="10.1.0.1",SIZE="4"]',
+        -1,
+    )
+    uid = admin.call("one.user.allocate", "bob", "bobpass", "core", [])
+    bob = OneGateway(sim.endpoint, "bob:bobpass")
+    img = bob.call("one.image.allocate", 'NAME="mine"\nTYPE="DATABLOCK"\nSIZE="4"', 1)  # USE on datastore 1
+    assert [e.text for e in ET.fromstring(bob.call("one.datastorepool.info")).findall("DATASTORE/ID")] == [
+        "2",
+        "1",
+        "0",
+    ]
+    assert "<NAME>pub</NAME>" in bob.call("one.vn.info", net)
+    vm = bob.call(
+        "one.vm.allocate",
+        f'NAME="b"\nCPU=1\nMEMORY=64\nDISK=[IMAGE_ID="{img}"]\nNIC=[NETWORK_ID="{net}"]',
+        False,
+    )
+    assert ET.fromstring(bob.vm_info(vm)).findtext("TEMPLATE/NIC/IP") == "10.1.0.1"
+    with pytest.raises(
+        OneAuthorizationError, match=rf"User \[{uid}\] : Not authorized to perform CREATE NET\."
+    ):
+        bob.call("one.vn.allocate", 'NAME="x"\nVN_MAD="dummy"', -1)
+    with pytest.raises(OneAuthorizationError):
+        bob.call("one.host.allocate", "h", "dummy", "dummy", -1)
+    # USE on a vnet is not MANAGE
+    with pytest.raises(OneAuthorizationError, match="MANAGE NET"):
+        bob.call("one.vn.update", net, 'X="1"', 1)

@@ -197,3 +197,17 @@ def test_no_shortcuts_in_authentication(
     assert raw.one.user.info(sim.login_token("serveradmin"), -1)[0] is True
     admin.call("one.user.chauth", 2, "ldap", "")
     assert raw.one.user.info("dave:pw", -1)[2] == 256
+
+
+def test_host_decrypt_needs_admin(sim: Simulator, admin: OneGateway) -> None:
+    hid = admin.call("one.host.allocate", "ec2host", "dummy", "dummy", -1)
+    admin.call("one.host.update", hid, 'EC2_ACCESS="AKIA"\nEC2_SECRET="s3cr3t"', 1)
+    plain = admin.host_info(hid, True)
+    assert "<EC2_SECRET><![CDATA[s3cr3t]]></EC2_SECRET>" in plain
+    hidden = admin.host_info(hid, False)
+    assert "s3cr3t" not in hidden and "<EC2_SECRET><![CDATA[" in hidden
+    uid = admin.call("one.user.allocate", "bob", "bobpass", "core", [])
+    with pytest.raises(
+        OneAuthorizationError, match=rf"User \[{uid}\] : Not authorized to perform ADMIN HOST \[{hid}\]"
+    ):
+        OneGateway(sim.endpoint, "bob:bobpass").host_info(hid, True)
