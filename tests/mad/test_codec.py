@@ -146,3 +146,15 @@ def test_reply_is_always_one_parseable_line(info: str, success: bool, oid: int) 
 def test_log_lines_never_break(text: str) -> None:
     for line in codec.format_log(3, text, "W"):
         assert line.startswith("LOG W 3 ") and "\n" not in line and "\r" not in line
+
+
+_token = st.text(
+    alphabet=st.characters(blacklist_categories=("Zs", "Cc", "Zl", "Zp")), min_size=1, max_size=40
+)
+
+
+@given(st.sampled_from(["DEPLOY", "CLEANUP", "POLL"]), st.integers(min_value=0, max_value=10**6), _token)
+def test_request_round_trip(action: str, oid: int, payload: str) -> None:
+    line = codec.format_request(action, oid, payload)
+    assert line.startswith(f"{action}  {oid} ")  # the empty status field of oned 6.10/7.x
+    assert codec.parse_request(line) == codec.Request(action, (str(oid), payload))
