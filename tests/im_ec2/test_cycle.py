@@ -286,3 +286,21 @@ def test_current_instances_prefers_alive_twin() -> None:
     wild1 = Instance("i-c", "running", "t3.micro")
     assert current_instances([dead, alive, wild1]) == [alive, wild1]
     assert current_instances([alive, dead]) == [alive]
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ([{"Key": "ONE_ID", "Value": "42"}], 42),
+        ([{"Key": "ONE_ID", "Value": " 7 "}], 7),
+        ([{"Key": "ONE_ID", "Value": "-1"}], None),
+        ([{"Key": "ONE_ID", "Value": "abc"}], None),
+        ([{"Key": "one_id", "Value": "5"}], None),  # tag keys are case-sensitive in EC2
+        ([{"Key": "Name", "Value": "x"}], None),
+        ([], None),
+    ],
+)
+def test_parse_one_id(tags: list[dict[str, str]], expected: int | None) -> None:
+    from one_drivers.im_ec2.instances import parse_one_id
+
+    assert parse_one_id(tags) == expected
