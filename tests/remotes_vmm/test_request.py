@@ -121,3 +121,20 @@ def test_socket_service_edges(moto_endpoint: str, tmp_path: Path) -> None:
     finally:
         service.close()
     assert not path.exists()
+
+
+def test_recorded_deployment_files(real_dir: Path) -> None:
+    """What oned 6.10.5 wrote as deployment.0 for each VM: the `deploy` script's stdin document."""
+    from one_drivers.vmm_ec2.section import SectionError, select_section
+
+    files = sorted((real_dir / "vm_files").glob("vm*/deployment.0"))
+    assert len(files) == 5
+    for path in files:
+        vm_id = path.parent.name.removeprefix("vm")
+        encoded = base64.b64encode(path.read_bytes()).decode()
+        req = request_from_script("DEPLOY", decode_stdin(encoded), vm_id=vm_id, host="ec2host", deploy_id="")
+        assert str(req.vm_id) == vm_id and req.host == "ec2host"
+        assert req.lcm is LcmState.BOOT and req.deploy_id == "" and req.stime.isdigit()
+        with pytest.raises(SectionError) as info:  # the recorded VMs were dummy ones
+            select_section(req.data.vm, req.host)
+        assert info.value.attribute == "PUBLIC_CLOUD"
