@@ -401,22 +401,45 @@ class Lifecycle:
             vm.touch()
 
     def _apply_vm_states(self, host: Host, msg: MonitorMessage) -> None:
-        for vec in self._vm_vectors(msg.text):
+        """STATE_VM: states seen from outside; with SYNC_STATE=yes, RUNNING VMs of the host that are not
+        listed take MISSING_STATE (unless they were deployed after the probe ran)."""
+        try:
+            attrs = list(parse_template(msg.text).attributes)
+        except TemplateError:
+            return
+        flat = {k: v for k, v in attrs if isinstance(v, str)}
+        seen: set[int] = set()
+        for vec in (v for k, v in attrs if k == "VM" and isinstance(v, dict)):
             vm = self._find_vm(host, vec)
-            if vm is None:
-                continue
-            state = vec.get("STATE", "")
-            if vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state == "POWEROFF":
-                self._end_running(vm)
-                vm.set_state(S.POWEROFF)
-            elif vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state in ("UNKNOWN", "FAILURE"):
-                vm.set_lcm(A.UNKNOWN)
-            elif state == "RUNNING" and (
-                vm.state == S.POWEROFF or (vm.state == S.ACTIVE and vm.lcm_state == A.UNKNOWN)
-            ):
-                if vm.state == S.POWEROFF:
-                    self._open_history(vm, self.cloud.hosts.get(vm.current.hid) if vm.current else host)
-                vm.set_lcm(A.RUNNING)
+            if vm is not None:
+                seen.add(vm.id)
+                self._apply_vm_state(vm, host, vec.get("STATE", ""))
+        if flat.get("SYNC_STATE", "").lower() == "yes":
+            missing = flat.get("MISSING_STATE", "UNKNOWN")
+            for vm in self.cloud.vms.values():
+                h = vm.current
+                if (
+                    vm.id not in seen
+                    and h is not None
+                    and h.hid == host.id
+                    and vm.state == S.ACTIVE
+                    and vm.lcm_state == A.RUNNING
+                    and h.rstime < msg.timestamp
+                ):
+                    self._apply_vm_state(vm, host, missing)
+
+    def _apply_vm_state(self, vm: Vm, host: Host, state: str) -> None:
+        if vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state == "POWEROFF":
+            self._end_running(vm)
+            vm.set_state(S.POWEROFF)
+        elif vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state in ("UNKNOWN", "FAILURE"):
+            vm.set_lcm(A.UNKNOWN)
+        elif state == "RUNNING" and (
+            vm.state == S.POWEROFF or (vm.state == S.ACTIVE and vm.lcm_state == A.UNKNOWN)
+        ):
+            if vm.state == S.POWEROFF:
+                self._open_history(vm, self.cloud.hosts.get(vm.current.hid) if vm.current else host)
+            vm.set_lcm(A.RUNNING)
 
     # --- VM actions ----------------------------------------------------------------------------------------
     def check_lock(self, user_id: int, vm: Vm, op: int) -> None:

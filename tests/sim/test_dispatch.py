@@ -208,3 +208,19 @@ def test_many_deploys_in_one_scheduler_pass(env: Env) -> None:
     assert env.sim.schedule() == 40
     wait_for(lambda: all(env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING) for vm in vms), timeout=30)
     assert len([ln for ln in env.lines() if ln.startswith("DEPLOY")]) == 40
+
+
+def test_state_vm_sync_marks_missing_vms(env: Env) -> None:
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    listed, missing = deploy(env, "a", host), deploy(env, "b", host)
+    wait_for(lambda: env.state(missing) == (VmState.ACTIVE, LcmState.RUNNING) == env.state(listed))
+    port = env.sim.lifecycle.monitor_port
+    later = int(time.time()) + 5
+    text = f'SYNC_STATE="yes"\nMISSING_STATE="UNKNOWN"\nVM=[ID="{listed}",DEPLOY_ID="fake-{listed}",STATE="RUNNING"]'
+    send_udp(port, f"STATE_VM SUCCESS {host} {later} {encode_payload(text)}")
+    wait_for(lambda: env.state(missing) == (VmState.ACTIVE, LcmState.UNKNOWN))
+    assert env.state(listed) == (VmState.ACTIVE, LcmState.RUNNING)
+    # seen again: back to RUNNING, as oned does
+    back = f'VM=[ID="{missing}",DEPLOY_ID="fake-{missing}",STATE="RUNNING"]'
+    send_udp(port, f"STATE_VM SUCCESS {host} {later} {encode_payload(back)}")
+    wait_for(lambda: env.state(missing) == (VmState.ACTIVE, LcmState.RUNNING))
