@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -304,7 +305,7 @@ class Ec2Vmm:
             vm_id=request.vm_id,
             token=token,
             context=ec2_section.vm_context(request.data.vm),
-            onegate_token=_onegate_token(request.data),
+            onegate_token=_onegate_token(request.data, request.vm_id),
         )
         for note in plan.notes:
             control.log(note, "W")
@@ -482,15 +483,20 @@ def poll_info(instance: dict[str, Any] | None, memory_kb: int = 0) -> str:
     return " ".join(tokens)
 
 
-def _onegate_token(data: ActionData) -> str | None:
-    """OneGate token oned writes next to the deployment file (upstream: token.txt), if readable."""
-    if not data.local_deployment_file:
-        return None
-    path = Path(data.local_deployment_file).parent / "token.txt"
-    try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+def _onegate_token(data: ActionData, vm_id: int) -> str | None:
+    """The OneGate token oned keeps in the VM's directory (`vms/<id>/token.txt`), if readable."""
+    candidates = []
+    if data.local_deployment_file:
+        candidates.append(Path(data.local_deployment_file).parent / "token.txt")
+    one_location = os.environ.get("ONE_LOCATION")
+    base = Path(one_location) / "var" if one_location else Path("/var/lib/one")
+    candidates.append(base / "vms" / str(vm_id) / "token.txt")
+    for path in candidates:
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            continue
+    return None
 
 
 def _is_botocore(exc: BaseException) -> bool:

@@ -38,13 +38,18 @@ class SectionError(ValueError):
         self.attribute = attribute
 
 
+# Values passed on byte for byte (a user script's whitespace is the user's business).
+VERBATIM_ATTRIBUTES = frozenset({"USERDATA"})
+
+
 def element_to_dict(node: ET.Element) -> dict[str, str]:
     """Children of a section element as {UPPER_NAME: stripped text}; empty values are dropped."""
     result: dict[str, str] = {}
     for child in node:
-        text = (child.text or "").strip()
-        if text:
-            result[child.tag.upper()] = text
+        raw = child.text or ""
+        if raw.strip():
+            name = child.tag.upper()
+            result[name] = raw if name in VERBATIM_ATTRIBUTES else raw.strip()
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,3 +312,35 @@ def test_poll_letters_agree_with_the_im_driver() -> None:
     assert set(POLL_STATES) == {state.value for state in Ec2State}
     for state in Ec2State:
         assert POLL_STATES[state.value] == STATE_TABLE[state].poll, state
+
+
+def _user_data(endpoint: str, iid: str) -> str:
+    attribute = ec2(endpoint).describe_instance_attribute(InstanceId=iid, Attribute="userData")
+    return base64.b64decode(attribute["UserData"]["Value"]).decode()
+
+
+def test_user_data_reaches_the_instance_encoded_once(
+    vmm: Ec2Vmm, moto_endpoint: str, real_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = "#!/bin/sh\necho burst > /tmp/hello\n"
+    section = (
+        f"<PUBLIC_CLOUD><TYPE>ec2</TYPE><AMI>ami-12c6146b</AMI><USERDATA>{script}</USERDATA></PUBLIC_CLOUD>"
+    )
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=22, section=section), PlainControl())
+    assert _user_data(moto_endpoint, iid) == script  # verbatim: boto3 encoded it exactly once
+    # without USERDATA: the CONTEXT as KEY="value" lines, with the OneGate token of vms/<id>/token.txt
+    monkeypatch.setenv("ONE_LOCATION", str(tmp_path))
+    (tmp_path / "var" / "vms" / "23").mkdir(parents=True)
+    (tmp_path / "var" / "vms" / "23" / "token.txt").write_text("gate-token\n")
+    xml = action_data(real_dir, vm_id=23).replace(
+        "<LOCAL_DEPLOYMENT_FILE>/var/lib/one/vms/0/deployment.0</LOCAL_DEPLOYMENT_FILE>",
+        "<LOCAL_DEPLOYMENT_FILE/>",
+    )
+    xml = xml.replace(
+        "<TARGET><![CDATA[hda]]></TARGET></CONTEXT>", "<TOKEN><![CDATA[YES]]></TOKEN></CONTEXT>"
+    )
+    iid = vmm.run("DEPLOY", VmRequest.from_action_data(parse_action_data(xml)), PlainControl())
+    lines = _user_data(moto_endpoint, iid).splitlines()
+    assert 'ETH0_IP="10.0.0.10"' in lines
+    assert 'SSH_PUBLIC_KEY="ssh-ed25519 AAAAtest user@test"' in lines
+    assert lines[-1] == 'ONEGATE_TOKEN="gate-token"'
