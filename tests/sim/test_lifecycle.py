@@ -372,3 +372,41 @@ def test_bootstrap_acl_rules(sim: Simulator, admin: OneGateway) -> None:
     # USE on a vnet is not MANAGE
     with pytest.raises(OneAuthorizationError, match="MANAGE NET"):
         bob.call("one.vn.update", net, 'X="1"', 1)
+
+
+REACH = {
+    "PENDING": [],
+    "HOLD": ["hold"],
+    "RUNNING": ["SCHED"],
+    "POWEROFF": ["SCHED", "poweroff"],
+    "SUSPENDED": ["SCHED", "suspend"],
+    "STOPPED": ["SCHED", "stop"],
+    "UNDEPLOYED": ["SCHED", "undeploy"],
+    "DONE": ["terminate"],
+}
+
+
+@pytest.mark.parametrize("start", sorted(REACH))
+def test_allowed_table_walk(sim: Simulator, admin: OneGateway, host: int, start: str) -> None:
+    """Every vm.action in every reachable state: allowed ones are accepted, the others get oned's 2048."""
+    for action in sorted(ALLOWED):
+        vm = new_vm(admin, f"{start}-{action}")
+        for step in REACH[start]:
+            if step == "SCHED":
+                sim.schedule()
+            else:
+                admin.call("one.vm.action", step, vm)
+        st, lcm = state(admin, vm)
+        assert (VmState(st), LcmState(lcm)) in {(s, c) for pairs in ALLOWED.values() for s, c in pairs} | {
+            (VmState.DONE, LcmState.LCM_INIT)
+        }
+        label = LcmState(lcm).name if st == VmState.ACTIVE else VmState(st).name
+        assert label == start
+        if (VmState(st), LcmState(lcm)) in ALLOWED[action]:
+            admin.call("one.vm.action", action, vm)
+        else:
+            with pytest.raises(OneActionError) as exc:
+                admin.call("one.vm.action", action, vm)
+            assert exc.value.message == (
+                f'[one.vm.action] Error performing action "{action}": This action is not available for state {start}'
+            )
