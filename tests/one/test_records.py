@@ -192,3 +192,79 @@ def test_permissions_octal() -> None:
     image = records.parse_image(doc)
     assert image.permissions.octal == "604" and image.permissions.other_u is True
     assert image.type_name == "OS" and image.state_name == "INIT"
+
+
+# --- the fast accessors DescribeInstances uses must read exactly what the decoded template holds ---
+
+
+def _vm_with_template(template: str, user_template: str = "") -> records.VmRecord:
+    return records.parse_vm(
+        f"<VM><ID>1</ID><STATE>3</STATE><LCM_STATE>3</LCM_STATE><TEMPLATE>{template}</TEMPLATE>"
+        f"<USER_TEMPLATE>{user_template}</USER_TEMPLATE></VM>"
+    )
+
+
+def test_path_lookups_take_only_direct_members_of_top_level_vectors() -> None:
+    vm = _vm_with_template(
+        "<IP>top-level value</IP>"
+        "<NIC_ALIAS><IP>alias</IP></NIC_ALIAS>"
+        "<NIC><IP>first</IP></NIC>"
+        "<X><NIC><IP>nested too deep</IP></NIC></X>"
+        "<NIC><MAC>m</MAC></NIC>"
+        "<NIC><IP></IP></NIC>"
+        "<CONTEXT><NIC>not a vector</NIC></CONTEXT>"
+    )
+    assert vm.template_values("NIC/IP") == ["first", ""]
+    assert vm.template_value("NIC/IP") == "first"
+    assert vm.template_values("IP") == ["top-level value"]
+    assert vm.template_values("NIC_ALIAS/IP") == ["alias"]
+    assert vm.template_value("CONTEXT/NIC") == "not a vector"
+    assert vm.template_value("DISK/IMAGE_ID", "none") == "none"
+    assert vm.template_values("NIC/MAC") == ["m"]
+    # A member repeated inside one vector is listed each time (the decoded vector keeps the last).
+    assert _vm_with_template("<NIC><IP>a</IP><IP>b</IP></NIC>").template_values("NIC/IP") == ["a", "b"]
+    # The same answers as the fully decoded template gives, for every vector member.
+    for name, value in vm.template:
+        if isinstance(value, dict):
+            for member in value:
+                expected = [v[member] for v in vm.template.vectors(name) if member in v]
+                assert vm.template_values(f"{name}/{member}") == expected
+
+
+def test_path_lookups_agree_with_the_decoded_template_on_recorded_vms(real_dir: Path) -> None:
+    vms = [records.parse_vm(read(real_dir, "vm_info.xml"))]
+    vms += records.parse_vm_pool(read(real_dir, "vmpool_infoextended.xml"))
+    checked = 0
+    for vm in vms:
+        for name, value in vm.template:
+            if isinstance(value, dict):
+                for member in value:
+                    expected = [v[member] for v in vm.template.vectors(name) if member in v]
+                    assert vm.template_values(f"{name}/{member}") == expected, (name, member)
+                    checked += 1
+            else:
+                assert vm.template_value(name) == value
+    assert checked > 50
+
+
+def test_user_values_are_what_user_template_get_returns() -> None:
+    vm = _vm_with_template(
+        "", "<A>1</A><T><K>v</K></T><A>2</A><B></B><T>single after vector</T><lower>x</lower>"
+    )
+    assert vm.user_values == {"A": "1", "B": "", "T": "single after vector", "lower": "x"}
+    for name in ("A", "B", "T", "lower", "MISSING"):
+        assert vm.user_values.get(name) == vm.user_template.get(name) or name == "lower"
+
+
+def test_every_state_number_decodes_by_table_and_by_int() -> None:
+    for state in VmState:
+        for lcm in LcmState:
+            vm = records.parse_vm(
+                f"<VM><ID>1</ID><STATE>{int(state)}</STATE><LCM_STATE>{int(lcm)}</LCM_STATE>"
+                f"<PREV_STATE>0{int(state)}</PREV_STATE><PREV_LCM_STATE> {int(lcm)}</PREV_LCM_STATE></VM>"
+            )
+            assert (vm.state, vm.lcm_state, vm.prev_state, vm.prev_lcm_state) == (state, lcm, state, lcm)
+    with pytest.raises(RecordError):
+        records.parse_vm("<VM><ID>1</ID><STATE>99</STATE></VM>")
+    with pytest.raises(RecordError):
+        records.parse_vm("<VM><ID>1</ID><STATE>3</STATE><LCM_STATE>x</LCM_STATE></VM>")

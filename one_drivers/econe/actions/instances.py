@@ -22,7 +22,7 @@ from typing import Any
 
 from one_drivers.econe.actions.filtering import Filters, parse_filters, value_matches
 from one_drivers.econe.actions.images import load_ami
-from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_reason
+from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_reason, state_row
 from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
@@ -72,11 +72,11 @@ _CLIENT_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,64}\Z")
 
 def reservation_id(vm: VmRecord) -> str:
     # The first VM of a run carries no attribute: its own id names the reservation.
-    return vm.user_template.get(RESERVATION_ATTR) or f"r-{vm.id:08d}"
+    return vm.user_values.get(RESERVATION_ATTR) or f"r-{vm.id:08d}"
 
 
 def image_id_of(vm: VmRecord) -> str:
-    stored = vm.user_template.get(IMAGE_ID_ATTR)
+    stored = vm.user_values.get(IMAGE_ID_ATTR)
     if stored:
         return stored if stored.startswith("ami-") else _format_number(IMAGE.format, stored)
     first_disk_image = vm.template_value("DISK/IMAGE_ID")
@@ -93,7 +93,10 @@ def _format_number(fmt: Callable[[int], str], text: str) -> str:
 
 def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
     """The EC2 `Instance` for a VM (full body)."""
-    state = ec2_state(vm.state, vm.lcm_state)
+    # Runs once per VM of a 1,000-instance page: one state row, one dict of the user's values.
+    row = state_row(vm.state, vm.lcm_state)
+    state = row.ec2
+    user = vm.user_values
     instance: dict[str, Any] = {
         "InstanceId": INSTANCE.format(vm.id),
         "ImageId": image_id_of(vm),
@@ -101,8 +104,8 @@ def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
         "PrivateDnsName": "",
         "PublicDnsName": "",
         "StateTransitionReason": "",
-        "AmiLaunchIndex": _int_or_zero(vm.user_template.get(LAUNCH_INDEX_ATTR)),
-        "InstanceType": vm.user_template.get(INSTANCE_TYPE_ATTR) or "",
+        "AmiLaunchIndex": _int_or_zero(user.get(LAUNCH_INDEX_ATTR)),
+        "InstanceType": user.get(INSTANCE_TYPE_ATTR) or "",
         "LaunchTime": datetime.fromtimestamp(vm.stime, UTC),
         "Placement": {"AvailabilityZone": zone},
         "Monitoring": {"State": "disabled"},
@@ -110,18 +113,18 @@ def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
     key_name = vm.template_value("CONTEXT/EC2_KEYNAME")
     if key_name:
         instance["KeyName"] = key_name
-    ips = vm.template_values("NIC/IP")
-    if ips and state is not Ec2State.TERMINATED:
+    ips = vm.template_values("NIC/IP") if state is not Ec2State.TERMINATED else []
+    if ips:
         # Upstream showed the first NIC's address as both names and addresses.
         instance["PrivateIpAddress"] = instance["PublicIpAddress"] = ips[0]
         instance["PrivateDnsName"] = instance["PublicDnsName"] = ips[0]
-    token = vm.user_template.get(CLIENT_TOKEN_ATTR)
+    token = user.get(CLIENT_TOKEN_ATTR)
     if token:
         instance["ClientToken"] = token
     tags = tags_from_template(vm.user_template)
     if tags:
         instance["Tags"] = tags
-    reason = state_reason(vm.state, vm.lcm_state, vm.user_template.get("ERROR") or "")
+    reason = state_reason(vm.state, vm.lcm_state, user.get("ERROR") or "") if row.failure else None
     if reason is not None:
         instance["StateReason"] = reason
         instance["StateTransitionReason"] = reason["Message"]
