@@ -12,6 +12,7 @@ Every request gets a reply: unknown actions and malformed lines become FAILURE f
 from __future__ import annotations
 
 import collections
+import io
 import logging
 import os
 import queue
@@ -143,6 +144,10 @@ class DriverLoop:
     # --- the read loop ---------------------------------------------------------------------------
     def run(self, stdin: TextIO, stdout: TextIO) -> int:
         """Serve until FINALIZE or EOF; return the exit status (0)."""
+        for stream in (stdin, stdout):
+            # Undecodable bytes must become a malformed message, not a UnicodeDecodeError that ends us.
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(encoding="utf-8", errors="replace")
         self.writer = ReplyWriter(stdout)
         workers = [
             threading.Thread(target=self._work, name=f"{self.name}-{n}", daemon=True)

@@ -265,3 +265,26 @@ def test_driver_cancel_reaches_an_action_waiting_for_a_worker() -> None:
     h.send("FINALIZE")
     assert h.close() == []
     assert seen == []  # the queued DEPLOY never ran
+
+
+def test_undecodable_bytes_do_not_end_the_loop() -> None:
+    loop = DriverLoop("t", {"DEPLOY": ActionSpec(_echo, 2)}, threads=1)
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    result: list[int] = []
+    driver_in = os.fdopen(in_r, "r", encoding="ascii")  # a C-locale stdin
+    driver_out = os.fdopen(out_w, "w", encoding="ascii")
+
+    def serve() -> None:
+        result.append(loop.run(driver_in, driver_out))
+        driver_out.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    os.write(in_w, b"DEPLOY  1 \xff\xfe\x80abc\nDEPLOY  2 caf\xc3\xa9\nFINALIZE\n")
+    os.close(in_w)
+    thread.join(10)
+    with os.fdopen(out_r, "r", encoding="utf-8") as replies:
+        lines = replies.read().splitlines()
+    assert lines == ["DEPLOY SUCCESS 1 done \ufffd\ufffd\ufffda", "DEPLOY SUCCESS 2 done café"]
+    assert result == [0]
