@@ -16,6 +16,7 @@ from typing import TypeVar
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import auth
+from one_drivers.sim.docs import offset_ip, offset_mac
 from one_drivers.sim.model import (
     DEFAULT_PERMS,
     GROUP_USE_PERMS,
@@ -669,7 +670,7 @@ class Cloud:
                     if "IMAGE_ID" in disk or "IMAGE" in disk:
                         img = self.image_by_ref(user, disk)
                         self.authorize(user, "image", img, USE)
-                        disk = self._image_disk(img, disk, disk_id)
+                        disk = self.image_disk(img, disk, disk_id)
                         images_used.append(img)
                     else:
                         disk.setdefault("TYPE", "fs")
@@ -769,7 +770,7 @@ class Cloud:
         self.vms[vid] = vm
         return vm
 
-    def _image_disk(self, img: Image, given: dict[str, str], disk_id: int) -> dict[str, str]:
+    def image_disk(self, img: Image, given: dict[str, str], disk_id: int) -> dict[str, str]:
         ds = self.datastores.get(img.datastore_id)
         prefix = get_attr(img.template, "DEV_PREFIX") or "hd"
         disk = {
@@ -821,8 +822,6 @@ class Cloud:
                 INTERNAL, f"Error getting virtual network [{nic.get('NETWORK_ID', nic.get('NETWORK', ''))}]."
             )
         self.authorize(user, "vnet", vnet, USE)
-        from one_drivers.sim.docs import offset_ip, offset_mac
-
         taken = {(id(r), o) for r, o in leases}
         for rng in vnet.ars:
             for offset in range(rng.size):

@@ -22,7 +22,7 @@ from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import docs
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
 from one_drivers.sim.drivers import DriverError, DriverProcess, MonitorMessage
-from one_drivers.sim.model import Attrs, History, Host, Vm, get_attr, get_vectors, set_attr
+from one_drivers.sim.model import Attrs, History, Host, Vm, get_attr, set_attr
 from one_drivers.sim.requirements import RequirementError, evaluate
 from one_drivers.sim.wire import OneFailure
 
@@ -894,10 +894,3 @@ class Lifecycle:
             self.deploy(vm, chosen)
             deployed += 1
         return deployed
-
-
-def pci_vectors(attrs: list[tuple[str, object]]) -> list[dict[str, str]]:
-    return [v for k, v in attrs if k == "PCI" and isinstance(v, dict)]
-
-
-__all__ = ["ACTION_IDS", "ALLOWED", "Lifecycle", "get_vectors", "pci_vectors"]

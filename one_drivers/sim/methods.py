@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.template import build_template
 from one_drivers.sim import docs
+from one_drivers.sim.auth import encrypt_token
 from one_drivers.sim.cloud import ACTION, ADMIN, INTERNAL, MANAGE, USE, Cloud, not_found, parse_text
 from one_drivers.sim.lifecycle import Lifecycle
 from one_drivers.sim.model import Attrs, User, Vm, VmLock, merge_attrs
@@ -225,8 +227,6 @@ def _host_doc(api: Api, hid: int, decrypt: bool, pool: bool = False) -> str:
     cpu = sum(int(float(_tmpl(v.template, "CPU") or 0) * 100) for v in vms)
     template = host.template
     if not decrypt:
-        from one_drivers.sim.auth import encrypt_token
-
         key = api.cloud.users[0].password
         template = [
             (k, encrypt_token(key, v) if k in ENCRYPTED_HOST_ATTRS and isinstance(v, str) else v)
@@ -400,7 +400,7 @@ def template_info(api: Api, user: User, p: Params) -> Any:
             if key == "DISK" and isinstance(value, dict) and ("IMAGE_ID" in value or "IMAGE" in value):
                 try:
                     img = api.cloud.image_by_ref(user, value)
-                    disk = api.cloud._image_disk(img, value, disk_id)
+                    disk = api.cloud.image_disk(img, value, disk_id)
                     disk.pop("TARGET", None)
                     attrs.append(("DISK", disk))
                 except OneFailure:
@@ -586,8 +586,6 @@ def image_clone(api: Api, user: User, p: Params) -> Any:
     ds = p.opt_int(2, -1)
     src = api.cloud.get("image", api.cloud.images, iid)
     api.cloud.authorize(user, "image", src, USE)
-    from one_drivers.one.template import build_template
-
     attrs = [
         ("NAME", name),
         ("TYPE", ["OS", "CDROM", "DATABLOCK", "KERNEL", "RAMDISK", "CONTEXT"][src.type]),
@@ -756,7 +754,7 @@ def vm_attach(api: Api, user: User, p: Params) -> Any:
     if "IMAGE_ID" in given or "IMAGE" in given:
         image = api.cloud.image_by_ref(user, given)
         api.cloud.authorize(user, "image", image, USE)
-        disk = api.cloud._image_disk(image, given, disk_id)
+        disk = api.cloud.image_disk(image, given, disk_id)
         if vid not in image.vms:
             image.vms.append(vid)
         image.state = 2 if not image.persistent else 8
@@ -800,8 +798,6 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
     if disk.get("PERSISTENT") == "YES":
         raise OneFailure(ACTION, "Cannot save_as persistent disks")
     ds_id = int(disk.get("DATASTORE_ID", "1")) if disk.get("DATASTORE_ID", "").isdigit() else 1
-    from one_drivers.one.template import build_template
-
     kind = image_type or ("OS" if disk_id == 0 else "DATABLOCK")
     text = build_template(
         [

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from one_drivers.sim.cloud import OBJECT_NAMES
 from one_drivers.sim.methods import METHODS, MUTATING
 from one_drivers.sim.server import Simulator
 
@@ -56,3 +57,30 @@ def test_registry_names_are_oned_methods() -> None:
         assert prefix == "one" and kind in kinds, name
     # pool listings and info calls never count as changes (they are not persisted)
     assert not [m for m in MUTATING if m.endswith((".info", ".infoextended", ".version", ".config"))]
+
+
+INFO_METHOD = {
+    "vm": "one.vm.info",
+    "template": "one.template.info",
+    "image": "one.image.info",
+    "vnet": "one.vn.info",
+    "host": "one.host.info",
+    "user": "one.user.info",
+    "group": "one.group.info",
+    "datastore": "one.datastore.info",
+    "cluster": "one.cluster.info",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OBJECT_NAMES))
+def test_not_found_message_for_every_kind(shared: Simulator, kind: str) -> None:
+    proxy = xmlrpc.client.ServerProxy(shared.endpoint, use_builtin_types=True)
+    method = INFO_METHOD[kind]
+    noun = OBJECT_NAMES[kind][0]
+    assert proxy.__getattr__(method)(shared.oneadmin_auth, 9999) == [
+        False,
+        f"[{method}] Error getting {noun} [9999].",
+        1024,
+        9999,
+        -1,
+    ]
