@@ -71,8 +71,33 @@ def _array(values: list[str]) -> bytes:
     return text.encode("utf-8")
 
 
+# A success carrying a string (every *.info document) is written straight as bytes: a 1,000-VM page is
+# ~4 MB of XML, and escaping bytes then joining three pieces is one copy instead of four.
+_STRING_SUCCESS_HEAD = (
+    f"{_HEAD}<params>\n<param><value><array><data>\n{_value(True)}\n<value><string>"
+).encode()
+_STRING_SUCCESS_TAIL = (
+    f"</string></value>\n{_value(0)}\n</data></array></value></param>\n</params>\n</methodResponse>\n"
+).encode()
+
+
+def escape_bytes(data: bytes) -> bytes:
+    """`escape_text` on UTF-8 bytes (the same four replacements; the multi-byte forms never hold them)."""
+    if b"&" in data:
+        data = data.replace(b"&", b"&amp;")
+    if b"<" in data:
+        data = data.replace(b"<", b"&lt;")
+    if b">" in data:
+        data = data.replace(b">", b"&gt;")
+    if b"\r" in data:
+        data = data.replace(b"\r", b"&#x0d;")
+    return data
+
+
 def render_success(value: Any) -> bytes:
     """`[true, value, 0]`."""
+    if isinstance(value, str):
+        return b"".join((_STRING_SUCCESS_HEAD, escape_bytes(value.encode("utf-8")), _STRING_SUCCESS_TAIL))
     return _array([_value(True), _value(value), _value(0)])
 
 
