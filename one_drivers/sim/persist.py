@@ -51,14 +51,16 @@ class StateFile:
     def save(self, cloud: Cloud) -> None:
         snapshot = {name: getattr(cloud, name) for name in POOLS}
         # Caches are rebuilt on load; keep the file small.
-        saved = {vid: (vm.full_xml, vm.short_xml) for vid, vm in cloud.vms.items()}
+        saved = {vid: (vm.full_xml, vm.short_xml, vm.full_parts) for vid, vm in cloud.vms.items()}
         for vm in cloud.vms.values():
             vm.full_xml = vm.short_xml = None
+            vm.full_parts = ("", "", "")
         try:
             body = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
         finally:
-            for vid, (full, short) in saved.items():
-                cloud.vms[vid].full_xml, cloud.vms[vid].short_xml = full, short
+            for vid, (full, short, parts) in saved.items():
+                vm = cloud.vms[vid]
+                vm.full_xml, vm.short_xml, vm.full_parts = full, short, parts
         self.db.execute("INSERT OR REPLACE INTO state (id, body) VALUES (0, ?)", (body,))
         self.db.commit()
 
