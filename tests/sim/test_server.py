@@ -211,3 +211,20 @@ def test_host_decrypt_needs_admin(sim: Simulator, admin: OneGateway) -> None:
         OneAuthorizationError, match=rf"User \[{uid}\] : Not authorized to perform ADMIN HOST \[{hid}\]"
     ):
         OneGateway(sim.endpoint, "bob:bobpass").host_info(hid, True)
+
+
+def test_state_file_keeps_vm_documents(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    with Simulator(auth_dir=tmp_path / "a", state_file=state) as s1:
+        gw = OneGateway(s1.endpoint, s1.oneadmin_auth)
+        gw.call("one.host.allocate", "h", "dummy", "dummy", -1)
+        vm = gw.call("one.vm.allocate", 'NAME="kept"\nCPU=1\nMEMORY=64\nLABELS="x"', False)
+        s1.schedule()
+        gw.call("one.vm.action", "poweroff", vm)
+        before = gw.vm_info(vm), gw.vmpool_info(), gw.vmpool_infoextended()
+    with Simulator(auth_dir=tmp_path / "a", state_file=state) as s2:
+        gw = OneGateway(s2.endpoint, s2.oneadmin_auth)
+        assert (gw.vm_info(vm), gw.vmpool_info(), gw.vmpool_infoextended()) == before
+        gw.call("one.vm.action", "resume", vm)
+        assert "<STATE>3</STATE><LCM_STATE>3</LCM_STATE>" in gw.vm_info(vm)
+        assert s2.vm_log(vm)[-2:] == ["New LCM state is BOOT_POWEROFF", "New LCM state is RUNNING"]
