@@ -185,9 +185,16 @@ def run_driver_demo() -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Part 1: the VMM driver alone. Part 2: the whole story (simulated OpenNebula, econe, moto)."""
+    args = sys.argv[1:] if argv is None else argv
     run_driver_demo()
-    return 0
+    if "--driver-only" in args:
+        return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from story import main as story_main
+
+    return story_main(args)
 
 
 if __name__ == "__main__":
