@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) demo/demo.py
+	$(PY) demo/demo.py $(ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check one_drivers tests bench demo
@@ -26,7 +26,7 @@ test: check
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
