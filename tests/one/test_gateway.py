@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from one_drivers.one.gateway import (
     ERROR_BY_CODE,
+    FAST_STRING_MIN,
     OneAuthenticationError,
     OneAuthorizationError,
     OneError,
@@ -537,6 +538,6 @@ def test_big_pool_documents_round_trip_through_the_simulator(sim: Any) -> None:
     text = gw.vmpool_infoextended(-2, -1, -1, -1)
     request = xmlrpc.client.dumps((sim.oneadmin_auth, -2, -1, -1, -1), methodname="one.vmpool.infoextended")
     raw = gw._transport.post(request.encode())
-    assert len(raw) > 16 * 1024
+    assert len(raw) > FAST_STRING_MIN
     assert text == decode_response(raw, fast_min=None)[1]
     assert "<NAME>a&lt;b&gt;&amp;c" in text or "a<b>&c" in text
