@@ -46,6 +46,12 @@ def signature_does_not_match(
     return Ec2Error("SignatureDoesNotMatch", message, 403)
 
 
+def request_expired(message: str) -> Ec2Error:
+    # AWS's code for a request outside its time window (expired, too old, or dated in the future);
+    # botocore knows it as a clock-skew error and can correct its clock and retry.
+    return Ec2Error("RequestExpired", message, 400)
+
+
 def internal_error() -> Ec2Error:
     # Clients never see the details of a server-side failure; the log has them.
     return Ec2Error("InternalError", "An internal error has occurred.", 500)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
-from one_drivers.query.errors import auth_failure, signature_does_not_match
+from one_drivers.query.errors import auth_failure, request_expired, signature_does_not_match
 from one_drivers.query.parse import parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,8 @@ def verify_signature(
     skew_seconds: int = 300,
     alt_hosts: Sequence[str] = (),
 ) -> None:
-    """Raise AuthFailure (401: expired, outside the clock skew, malformed) or SignatureDoesNotMatch (403).
+    """Raise RequestExpired (400: expired, outside the clock skew), AuthFailure (401: malformed, missing)
+    or SignatureDoesNotMatch (403).
 
     `alt_hosts` are other spellings of this server's host a client may have signed (the configured public
     URL host with and without its port), tried after the received Host header.
@@ -194,9 +195,9 @@ def _verify_v4(
         if not 0 < expires <= MAX_PRESIGN_SECONDS:
             raise auth_failure(f"X-Amz-Expires must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
         if now > moment + timedelta(seconds=expires):
-            raise auth_failure("Request has expired")
+            raise request_expired("Request has expired")
         if moment - now > timedelta(seconds=skew):
-            raise auth_failure("Request is not yet valid: X-Amz-Date is in the future")
+            raise request_expired("Request is not yet valid: X-Amz-Date is in the future")
         query = [(k, v) for k, v in query if k != "X-Amz-Signature"]
         # Presigners differ: botocore hashes the (empty) body, S3-style presigners send UNSIGNED-PAYLOAD.
         payloads = [req.body_sha256(), UNSIGNED_PAYLOAD]
@@ -207,7 +208,7 @@ def _verify_v4(
         signature = fields["Signature"]
         amz_date, moment = _v4_request_date(req)
         if abs(now - moment) > timedelta(seconds=skew):
-            raise auth_failure(
+            raise request_expired(
                 f"Signature expired or not yet valid: {amz_date} is more than {skew} s from the server time"
             )
         payloads = [_v4_payload_hash(req)]
@@ -337,13 +338,13 @@ def _check_v2_time(req: SignedRequest, now: datetime, skew: int) -> None:
     if expires is not None:
         moment = _v2_moment(expires, "Expires")
         if now > moment:
-            raise auth_failure(f"Request has expired (Expires {expires})")
+            raise request_expired(f"Request has expired (Expires {expires})")
         return
     if timestamp is None:
         raise auth_failure("A SigV2 request requires a Timestamp or Expires parameter")
     moment = _v2_moment(timestamp, "Timestamp")
     if abs(now - moment) > timedelta(seconds=skew):
-        raise auth_failure(f"Request timestamp {timestamp} is more than {skew} s from the server time")
+        raise request_expired(f"Request timestamp {timestamp} is more than {skew} s from the server time")
 
 
 def _v2_moment(text: str, name: str) -> datetime:

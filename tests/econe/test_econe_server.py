@@ -124,9 +124,9 @@ def test_sigv2_refusals(econe_env: EconeEnv) -> None:
     sigv1 = dict(signed(), SignatureVersion="1")
     unsigned = dict(base)
     cases = [
-        (expired, ("AuthFailure", 401)),
-        (outside_skew, ("AuthFailure", 401)),
-        (future, ("AuthFailure", 401)),
+        (expired, ("RequestExpired", 400)),
+        (outside_skew, ("RequestExpired", 400)),
+        (future, ("RequestExpired", 400)),
         (wrong_secret, ("SignatureDoesNotMatch", 403)),
         (tampered, ("SignatureDoesNotMatch", 403)),
         (wrong_host, ("SignatureDoesNotMatch", 403)),

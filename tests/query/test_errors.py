@@ -18,6 +18,7 @@ FACTORIES = {
     "unsupported_operation": (lambda: errors.unsupported_operation("Foo"), "UnsupportedOperation", 400),
     "auth_failure": (errors.auth_failure, "AuthFailure", 401),
     "signature_does_not_match": (errors.signature_does_not_match, "SignatureDoesNotMatch", 403),
+    "request_expired": (lambda: errors.request_expired("Request has expired"), "RequestExpired", 400),
     "internal_error": (errors.internal_error, "InternalError", 500),
 }
 

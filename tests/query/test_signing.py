@@ -214,29 +214,29 @@ def test_public_url_host_behind_a_proxy() -> None:
         verify_signature(behind, SECRET, now=now(), alt_hosts=["cloud.example.org:443", "cloud.example.org"])
 
 
-def test_v4_outside_skew_is_auth_failure() -> None:
+def test_v4_outside_skew_is_request_expired() -> None:
     req = v4()
     verify_signature(req, SECRET, now=now() + timedelta(seconds=250))
-    error = refused(req, "AuthFailure", 401, at=now() + timedelta(minutes=6))
+    error = refused(req, "RequestExpired", 400, at=now() + timedelta(minutes=6))
     assert "server time" in error.message
-    refused(req, "AuthFailure", 401, at=now() - timedelta(minutes=6))
+    refused(req, "RequestExpired", 400, at=now() - timedelta(minutes=6))
     verify_signature(req, SECRET, now=now() + timedelta(minutes=20), skew_seconds=1800)
 
 
 def test_presigned_expiry() -> None:
     req = v4_query(expires=60)
     verify_signature(req, SECRET, now=now() + timedelta(seconds=50))
-    assert "expired" in refused(req, "AuthFailure", 401, at=now() + timedelta(seconds=90)).message
-    refused(req, "AuthFailure", 401, at=now() - timedelta(minutes=10))  # signed "in the future"
+    assert "expired" in refused(req, "RequestExpired", 400, at=now() + timedelta(seconds=90)).message
+    refused(req, "RequestExpired", 400, at=now() - timedelta(minutes=10))  # signed "in the future"
 
 
 def test_v2_timestamp_and_expires() -> None:
     t = now()
-    refused(hand_v2("HmacSHA1", when=t - timedelta(minutes=10)), "AuthFailure", 401, at=t)
-    refused(hand_v2("HmacSHA256", when=t + timedelta(minutes=10)), "AuthFailure", 401, at=t)
+    refused(hand_v2("HmacSHA1", when=t - timedelta(minutes=10)), "RequestExpired", 400, at=t)
+    refused(hand_v2("HmacSHA256", when=t + timedelta(minutes=10)), "RequestExpired", 400, at=t)
     verify_signature(hand_v2("HmacSHA1", when=t, expires=t + timedelta(minutes=30)), SECRET, now=t)
     expired = hand_v2("HmacSHA1", when=t, expires=t - timedelta(seconds=1))
-    assert "expired" in refused(expired, "AuthFailure", 401, at=t).message
+    assert "expired" in refused(expired, "RequestExpired", 400, at=t).message
 
 
 def test_v4_with_date_header_instead_of_x_amz_date() -> None:
