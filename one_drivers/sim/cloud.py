@@ -679,7 +679,7 @@ class Cloud:
                     disk_id += 1
                     expanded.append(("DISK", disk))
                 elif key == "NIC" and isinstance(value, dict):
-                    nic = self._lease_nic(user, dict(value), vid, len(nics), leases)
+                    nic = self.lease_nic(user, dict(value), vid, len(nics), leases)
                     nics.append(nic)
                     expanded.append(("NIC", nic))
                 elif key == "GRAPHICS" and isinstance(value, dict):
@@ -806,7 +806,7 @@ class Cloud:
                 disk[key] = value
         return disk
 
-    def _lease_nic(
+    def lease_nic(
         self, user: User, nic: dict[str, str], vid: int, nic_id: int, leases: list[tuple[AddressRange, int]]
     ) -> dict[str, str]:
         vnet: VNet | None = None

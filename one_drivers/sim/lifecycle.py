@@ -188,7 +188,9 @@ class Lifecycle:
             "SYNC_STATE_VM": 180,
             "SYSTEM_HOST": 600,
         }
-        self._hotplug: dict[int, dict[str, str]] = {}  # VM id -> disk being attached/detached
+        # VM id -> the DISK/NIC/SNAPSHOT vector an in-flight hotplug action is about; migration targets.
+        self._hotplug: dict[int, dict[str, str]] = {}
+        self._migrate_to: dict[int, tuple[int, bool]] = {}
         self.on_change: Callable[[], None] = lambda: None
 
     # --- drivers -------------------------------------------------------------------------------------
@@ -622,6 +624,67 @@ class Lifecycle:
                 image.state = 1
         vm.touch()
 
+    # --- snapshots, NIC hotplug, migration ------------------------------------------------------------
+    def snapshot(self, vm: Vm, action: str, snap: dict[str, str]) -> None:
+        """SNAPSHOTCREATE/REVERT/DELETE: RUNNING → HOTPLUG_SNAPSHOT → RUNNING when the VMM answers."""
+        if action == "SNAPSHOTCREATE":
+            vm.template.append(("SNAPSHOT", snap))
+        snap["ACTIVE"] = "YES"
+        vm.set_lcm(A.HOTPLUG_SNAPSHOT)
+        self._hotplug[vm.id] = snap
+        self._send(vm, action)
+
+    def attach_nic(self, vm: Vm, nic: dict[str, str]) -> None:
+        vm.template.append(("NIC", nic))
+        self._nic_hotplug(vm, nic, "ATTACHNIC", 23)
+
+    def detach_nic(self, vm: Vm, nic: dict[str, str]) -> None:
+        self._nic_hotplug(vm, nic, "DETACHNIC", 24)
+
+    def _nic_hotplug(self, vm: Vm, nic: dict[str, str], action: str, action_id: int) -> None:
+        if vm.current is not None and not vm.current.etime:
+            vm.current.action = action_id
+        if vm.state == S.POWEROFF:
+            if action == "DETACHNIC":
+                self._drop_nic(vm, nic)
+            vm.touch()
+            return
+        vm.state_log.append("New state is ACTIVE")  # oned re-sets the state for NIC hotplug and logs it
+        vm.set_lcm(A.HOTPLUG_NIC)
+        self._hotplug[vm.id] = nic
+        self._send(vm, action)
+
+    def _drop_nic(self, vm: Vm, nic: dict[str, str]) -> None:
+        vm.template[:] = [(k, v) for k, v in vm.template if v is not nic]
+        vnet = self.cloud.vnets.get(int(nic["NETWORK_ID"])) if nic.get("NETWORK_ID", "").isdigit() else None
+        if vnet is not None:
+            for rng in vnet.ars:
+                for offset in [
+                    o
+                    for o, v in rng.leases.items()
+                    if v == vm.id and docs.offset_ip(rng.ip, o) == nic.get("IP")
+                ]:
+                    del rng.leases[offset]
+        vm.touch()
+
+    def migrate(self, vm: Vm, target: Host, live: bool) -> None:
+        """Live: MIGRATE (MIGR_HOST = target). Cold: SAVE on the source, then RESTORE on the target."""
+        if vm.current is not None:
+            vm.current.action = ACTION_IDS["live-migrate" if live else "migrate"]
+        self._migrate_to[vm.id] = (target.id, live)
+        if live:
+            vm.set_lcm(A.MIGRATE)
+            self._send(vm, "MIGRATE", migr_host=target.name)
+        else:
+            vm.set_lcm(A.SAVE_MIGRATE)
+            self._send(vm, "SAVE")
+
+    def _migrated(self, vm: Vm) -> None:
+        target_id, _ = self._migrate_to.pop(vm.id, (-1, True))
+        target = self.cloud.hosts.get(target_id)
+        h = vm.current
+        self._open_history(vm, target, h.ds_id if h else None)
+
     # --- deployment ------------------------------------------------------------------------------------
     def system_ds_for(self, vm: Vm, host: Host, ds_id: int = -1) -> int:
         if ds_id >= 0:
@@ -718,14 +781,14 @@ class Lifecycle:
         self.pending.pop(vm.id, None)
 
     # --- talking to the VMM ---------------------------------------------------------------------------
-    def _send(self, vm: Vm, action: str) -> None:
+    def _send(self, vm: Vm, action: str, migr_host: str = "") -> None:
         h = vm.current
         host = self.cloud.hosts.get(h.hid) if h else None
         if host is None:
             self.vmm_reply(action, vm.id, False, "No host for the VM")
             return
         if host.vm_mad == "dummy":
-            info = f"{host.name}:{vm.name}:dummy" if action == "DEPLOY" else "-"
+            info = {"DEPLOY": f"{host.name}:{vm.name}:dummy", "SNAPSHOTCREATE": "dummy-snap"}.get(action, "-")
             self.vmm_reply(action, vm.id, True, info)
             return
         try:
@@ -736,7 +799,7 @@ class Lifecycle:
         if proc is None:
             self.vmm_reply(action, vm.id, False, f"Cannot find VMM driver {host.vm_mad}")
             return
-        payload = self.action_data(vm, host, action)
+        payload = self.action_data(vm, host, action, migr_host)
         self.pending[vm.id] = Pending(action)
         try:
             proc.send(
@@ -745,7 +808,7 @@ class Lifecycle:
         except DriverError as exc:
             self.vmm_reply(action, vm.id, False, str(exc))
 
-    def action_data(self, vm: Vm, host: Host, action: str) -> str:
+    def action_data(self, vm: Vm, host: Host, action: str, migr_host: str = "") -> str:
         """<VMM_DRIVER_ACTION_DATA> as oned 6.10 builds it, writing the deployment file for DEPLOY.
 
         On DEPLOY the top-level DEPLOY_ID is empty (resume included; the VM document keeps the old
@@ -779,7 +842,8 @@ class Lifecycle:
         ds = self.cloud.datastores.get(ds_id)
         ds_xml = docs.datastore_xml(ds, []) if ds else ""
         return (
-            f"<VMM_DRIVER_ACTION_DATA><HOST>{docs.text(host.name)}</HOST><MIGR_HOST/>{opt('DEPLOY_ID', deploy_id)}"
+            f"<VMM_DRIVER_ACTION_DATA><HOST>{docs.text(host.name)}</HOST>{opt('MIGR_HOST', migr_host)}"
+            f"{opt('DEPLOY_ID', deploy_id)}"
             f"{opt('LOCAL_DEPLOYMENT_FILE', local)}{opt('REMOTE_DEPLOYMENT_FILE', remote)}"
             f"{opt('CHECKPOINT_FILE', checkpoint)}{tm_xml}<TM_COMMAND_ROLLBACK/>{opt('DISK_TARGET_PATH', disk_path)}"
             f"{docs.vm_full_xml(vm)}{ds_xml}</VMM_DRIVER_ACTION_DATA>"
@@ -833,8 +897,33 @@ class Lifecycle:
             elif lcm == A.SAVE_STOP:
                 vm.set_lcm(A.EPILOG_STOP)
                 self._finish(vm, S.STOPPED)
+            elif lcm == A.SAVE_MIGRATE:
+                vm.set_lcm(A.PROLOG_MIGRATE)
+                self._migrated(vm)
+                vm.set_lcm(A.BOOT_MIGRATE)
+                self._send(vm, "RESTORE")
         elif action == "CLEANUP" and lcm == A.CLEANUP_DELETE:
             self._done(vm)
+        elif action.startswith("SNAPSHOT") and lcm == A.HOTPLUG_SNAPSHOT:
+            snap = self._hotplug.pop(vm.id, None)
+            if snap is not None:
+                snap.pop("ACTIVE", None)
+                if action == "SNAPSHOTCREATE" and ok:
+                    snap["HYPERVISOR_ID"] = info
+                elif (action == "SNAPSHOTCREATE" and not ok) or (action == "SNAPSHOTDELETE" and ok):
+                    vm.template[:] = [(k, v) for k, v in vm.template if v is not snap]
+            vm.set_lcm(A.RUNNING)
+        elif action in ("ATTACHNIC", "DETACHNIC") and lcm == A.HOTPLUG_NIC:
+            nic = self._hotplug.pop(vm.id, None)
+            if nic is not None and ((action == "ATTACHNIC") != ok):
+                self._drop_nic(vm, nic)
+            vm.set_lcm(A.RUNNING)
+        elif action == "MIGRATE" and lcm == A.MIGRATE:
+            if ok:
+                self._migrated(vm)
+            else:
+                self._migrate_to.pop(vm.id, None)
+            vm.set_lcm(A.RUNNING)
         elif action in ("ATTACHDISK", "DETACHDISK") and lcm == A.HOTPLUG:
             disk = self._hotplug.pop(vm.id, None)
             # A failed attach takes the disk back out; a detach removes it once the VMM is done.

@@ -809,3 +809,105 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
         ]
     )
     return api.cloud.allocate_image(user, text, ds_id).id
+
+
+def _running(vm: Vm) -> bool:
+    return vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.RUNNING
+
+
+def _snapshots(vm: Vm) -> list[dict[str, str]]:
+    return [v for k, v in vm.template if k == "SNAPSHOT" and isinstance(v, dict)]
+
+
+@method("one.vm.snapshotcreate", mutating=True)
+def vm_snapshotcreate(api: Api, user: User, p: Params) -> Any:
+    vid, name = p.integer(0), p.string(1)
+    vm = _vm_for(api, user, vid, MANAGE)
+    api.lc.check_lock(user.id, vm, MANAGE)
+    if not _running(vm):
+        raise OneFailure(
+            ACTION, f"Could not create a new snapshot for VM {vid}, wrong state {vm.state_label}."
+        )
+    snap_id = max((int(s.get("SNAPSHOT_ID", "0")) for s in _snapshots(vm)), default=-1) + 1
+    snap = {"NAME": name or f"snapshot-{snap_id}", "SNAPSHOT_ID": str(snap_id), "TIME": str(api.cloud.now())}
+    api.lc.snapshot(vm, "SNAPSHOTCREATE", snap)
+    return snap_id
+
+
+def _snapshot_op(api: Api, user: User, p: Params, action: str, verb: str) -> Any:
+    vid, snap_id = p.integer(0), p.integer(1)
+    vm = _vm_for(api, user, vid, MANAGE)
+    api.lc.check_lock(user.id, vm, MANAGE)
+    if not _running(vm):
+        raise OneFailure(
+            ACTION, f"Could not {verb} snapshot {snap_id} of VM {vid}, wrong state {vm.state_label}."
+        )
+    snap = next((s for s in _snapshots(vm) if s.get("SNAPSHOT_ID") == str(snap_id)), None)
+    if snap is None:
+        raise OneFailure(ACTION, f"Could not {verb} snapshot {snap_id}, it does not exist.")
+    api.lc.snapshot(vm, action, snap)
+    return vid
+
+
+@method("one.vm.snapshotrevert", mutating=True)
+def vm_snapshotrevert(api: Api, user: User, p: Params) -> Any:
+    return _snapshot_op(api, user, p, "SNAPSHOTREVERT", "revert to")
+
+
+@method("one.vm.snapshotdelete", mutating=True)
+def vm_snapshotdelete(api: Api, user: User, p: Params) -> Any:
+    return _snapshot_op(api, user, p, "SNAPSHOTDELETE", "delete")
+
+
+@method("one.vm.attachnic", mutating=True)
+def vm_attachnic(api: Api, user: User, p: Params) -> Any:
+    vid, text = p.integer(0), p.string(1)
+    vm = _vm_for(api, user, vid, MANAGE)
+    api.lc.check_lock(user.id, vm, MANAGE)
+    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+        raise OneFailure(ACTION, f"Could not attach a new NIC to VM {vid}, wrong state {vm.state_label}.")
+    given = next((v for k, v in parse_text(text) if k == "NIC" and isinstance(v, dict)), None)
+    if given is None:
+        raise OneFailure(INTERNAL, "Wrong format for NIC attachment: no NIC vector")
+    nics = [v for k, v in vm.template if k == "NIC" and isinstance(v, dict)]
+    nic_id = max((int(n.get("NIC_ID", "0")) for n in nics), default=-1) + 1
+    leases: list[Any] = []
+    nic = api.cloud.lease_nic(user, dict(given), vid, nic_id, leases)
+    for rng, offset in leases:
+        rng.leases[offset] = vid
+    api.lc.attach_nic(vm, nic)
+    return vid
+
+
+@method("one.vm.detachnic", mutating=True)
+def vm_detachnic(api: Api, user: User, p: Params) -> Any:
+    vid, nic_id = p.integer(0), p.integer(1)
+    vm = _vm_for(api, user, vid, MANAGE)
+    api.lc.check_lock(user.id, vm, MANAGE)
+    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+        raise OneFailure(ACTION, f"Could not detach NIC from VM {vid}, wrong state {vm.state_label}.")
+    nic = next(
+        (v for k, v in vm.template if k == "NIC" and isinstance(v, dict) and v.get("NIC_ID") == str(nic_id)),
+        None,
+    )
+    if nic is None:
+        raise OneFailure(ACTION, f"Could not detach NIC with NIC_ID {nic_id}, it does not exist.")
+    api.lc.detach_nic(vm, nic)
+    return vid
+
+
+@method("one.vm.migrate", mutating=True)
+def vm_migrate(api: Api, user: User, p: Params) -> Any:
+    vid, hid, live = p.integer(0), p.integer(1), p.opt_bool(2)
+    p.opt_bool(3)
+    p.opt_int(4, -1)
+    p.opt_int(5, 0)
+    vm = _vm_for(api, user, vid, ADMIN)
+    target = api.cloud.get("host", api.cloud.hosts, hid)
+    api.lc.check_lock(user.id, vm, ADMIN)
+    if not _running(vm):
+        raise OneFailure(ACTION, f"Migrate action is not available for state {vm.state_label}")
+    if vm.current is not None and vm.current.hid == hid:
+        raise OneFailure(ACTION, f"VM is already running on host [{hid}] and datastore [{vm.current.ds_id}]")
+    api.lc.migrate(vm, target, live)
+    return vid
