@@ -268,3 +268,59 @@ def test_every_state_number_decodes_by_table_and_by_int() -> None:
         records.parse_vm("<VM><ID>1</ID><STATE>99</STATE></VM>")
     with pytest.raises(RecordError):
         records.parse_vm("<VM><ID>1</ID><STATE>3</STATE><LCM_STATE>x</LCM_STATE></VM>")
+
+
+# --- big pools are parsed as two halves at once; the result must be the single parse's ----------
+
+
+def _big_pool(real_dir: Path, count: int) -> str:
+    body = read(real_dir, "vmpool_infoextended.xml")[len("<VM_POOL>") : -len("</VM_POOL>")]
+    return (
+        "<VM_POOL>"
+        + "".join(body.replace("<ID>0</ID>", f"<ID>{i}</ID>", 1) for i in range(count))
+        + "</VM_POOL>"
+    )
+
+
+def _summary(vm: records.VmRecord) -> tuple[object, ...]:
+    return (vm, dict(vm.template), vm.template_values("NIC/IP"), vm.permissions, vm.history)
+
+
+def test_big_pool_halves_equal_the_single_parse(real_dir: Path) -> None:
+    pool = _big_pool(real_dir, 400)
+    assert len(pool.encode()) >= records.PARALLEL_PARSE_MIN  # the two-halves path is taken
+    whole = [records.VmRecord.from_element(el) for el in records.parse_xml(pool, "VM_POOL")]
+    halves = records.parse_vm_pool(pool)
+    assert [_summary(vm) for vm in halves] == [_summary(vm) for vm in whole]
+    assert [vm.id for vm in halves] == list(range(400))
+
+
+@pytest.mark.parametrize("trap", ["</VM><VM>", "x</VM><VM>y", "</VM><VM><ID>9</ID></VM><VM>"])
+def test_big_pool_split_text_inside_a_value_falls_back_to_one_parse(real_dir: Path, trap: str) -> None:
+    body = read(real_dir, "vmpool_infoextended.xml")[len("<VM_POOL>") : -len("</VM_POOL>")]
+    side = 200
+    # The middle VM: a long name puts the document's middle inside it, before its LABELS value,
+    # which holds the split text: the first candidate split after the middle is inside a CDATA.
+    middle_vm = body.replace("<NAME>vm1</NAME>", "<NAME>" + "n" * 20_000 + "</NAME>", 1).replace(
+        "<LABELS><![CDATA[test]]></LABELS>", f"<LABELS><![CDATA[{trap}]]></LABELS>", 1
+    )
+    vms = [body.replace("<ID>0</ID>", f"<ID>{i}</ID>", 1) for i in range(2 * side + 1)]
+    vms[side] = middle_vm.replace("<ID>0</ID>", f"<ID>{side}</ID>", 1)
+    pool = "<VM_POOL>" + "".join(vms) + "</VM_POOL>"
+    data = pool.encode()
+    assert len(data) >= records.PARALLEL_PARSE_MIN
+    first_split = data.find(b"</VM><VM>", len(data) // 2)
+    assert data.rfind(b"<![CDATA[", 0, first_split) > data.rfind(b"]]>", 0, first_split)  # inside
+    parsed = records.parse_vm_pool(pool)
+    assert [vm.id for vm in parsed] == list(range(2 * side + 1))
+    assert parsed[side].user_template.get("LABELS") == trap
+    assert parsed[side].name == "n" * 20_000
+
+
+def test_big_pool_malformed_still_raises(real_dir: Path) -> None:
+    pool = _big_pool(real_dir, 400)
+    broken = pool[: len(pool) // 4] + pool[len(pool) // 4 :].replace("</VM><VM>", "</VM><VMX>", 1)
+    with pytest.raises(RecordError):
+        records.parse_vm_pool(broken)
+    with pytest.raises(RecordError):
+        records.parse_vm_pool(pool.replace("</VM_POOL>", "</VM_POOLS>"))
