@@ -596,24 +596,31 @@ class Lifecycle:
     def attach_disk(self, vm: Vm, disk: dict[str, str]) -> None:
         """RUNNING → HOTPLUG (ATTACHDISK to the VMM) → RUNNING; POWEROFF attaches without the VMM."""
         vm.template.append(("DISK", disk))
-        if vm.current is not None and not vm.current.etime:
-            vm.current.action = 21
         if vm.state == S.POWEROFF:
             vm.touch()
             return
+        self._hotplug_history(vm, 21)
         vm.set_lcm(A.HOTPLUG)
         self._hotplug[vm.id] = disk
         self._send(vm, "ATTACHDISK")
 
     def detach_disk(self, vm: Vm, disk: dict[str, str]) -> None:
-        if vm.current is not None and not vm.current.etime:
-            vm.current.action = 22
         if vm.state == S.POWEROFF:
             self._drop_disk(vm, disk)
             return
+        self._hotplug_history(vm, 22)
         vm.set_lcm(A.HOTPLUG)
         self._hotplug[vm.id] = disk
         self._send(vm, "DETACHDISK")
+
+    def _hotplug_history(self, vm: Vm, action_id: int) -> None:
+        """A disk/NIC hotplug on a running VM closes its history record with that action and opens the
+        next one on the same host (seen on 6.10.5: records 5-8 of the recorded vm0)."""
+        h = vm.current
+        if h is None:
+            return
+        h.action = action_id
+        self._open_history(vm, self.cloud.hosts.get(h.hid), h.ds_id)
 
     def _drop_disk(self, vm: Vm, disk: dict[str, str]) -> None:
         vm.template[:] = [(k, v) for k, v in vm.template if v is not disk]
@@ -642,13 +649,12 @@ class Lifecycle:
         self._nic_hotplug(vm, nic, "DETACHNIC", 24)
 
     def _nic_hotplug(self, vm: Vm, nic: dict[str, str], action: str, action_id: int) -> None:
-        if vm.current is not None and not vm.current.etime:
-            vm.current.action = action_id
         if vm.state == S.POWEROFF:
             if action == "DETACHNIC":
                 self._drop_nic(vm, nic)
             vm.touch()
             return
+        self._hotplug_history(vm, action_id)
         vm.state_log.append("New state is ACTIVE")  # oned re-sets the state for NIC hotplug and logs it
         vm.set_lcm(A.HOTPLUG_NIC)
         self._hotplug[vm.id] = nic
@@ -900,6 +906,8 @@ class Lifecycle:
             elif lcm == A.SAVE_MIGRATE:
                 vm.set_lcm(A.PROLOG_MIGRATE)
                 self._migrated(vm)
+                if vm.current is not None:
+                    vm.current.pstime = vm.current.petime = self.cloud.now()
                 vm.set_lcm(A.BOOT_MIGRATE)
                 self._send(vm, "RESTORE")
         elif action == "CLEANUP" and lcm == A.CLEANUP_DELETE:
