@@ -635,13 +635,14 @@ def _half_parser() -> ThreadPoolExecutor:
         return _halves
 
 
-def _parse_halves(data: bytes, pool_tag: str, tag: str) -> list[_Element] | None:
-    """The pool's children, parsed as two documents split between two `tag` elements, or None.
+def _parse_halves(data: bytes, pool_tag: str, tag: str, build: Callable[[_Element], R]) -> list[R] | None:
+    """The pool's records, from two documents split between two `tag` elements, or None.
 
-    libxml2 parses without the GIL, so the second half is parsed on another core (a 1,000-VM page:
-    ~22 ms -> ~16 ms). The split point is the first `</VM><VM>` after the middle; had that text been
-    inside a CDATA section or comment rather than markup, the first half would end inside it and fail
-    to parse, and the caller parses the whole document instead, so the result never differs.
+    libxml2 parses without the GIL, so the second half is parsed on another core while this thread
+    parses the first half and builds its records. The split point is the first `</VM><VM>` after the
+    middle; had that text been inside a CDATA section or comment rather than markup, the first half
+    would end inside it and fail to parse, and the caller parses the whole document instead, so the
+    result never differs from a single parse.
     """
     head, tail = f"<{pool_tag}>".encode(), f"</{pool_tag}>".encode()
     if not (data.startswith(head) and data.endswith(tail)):
@@ -653,24 +654,33 @@ def _parse_halves(data: bytes, pool_tag: str, tag: str) -> list[_Element] | None
     cut = mid + len(close)
     second = _half_parser().submit(parse_xml, head + data[cut:], pool_tag)
     try:
-        first: _Element | None = parse_xml(data[:cut] + tail, pool_tag)
+        first = parse_xml(data[:cut] + tail, pool_tag)
     except RecordError:
-        first = None
-    try:
-        rest: _Element | None = second.result()
-    except RecordError:
-        rest = None
-    if first is None or rest is None:
+        second.cancel()
         return None
-    return [*first, *rest]
+    try:
+        built = [build(el) for el in first if el.tag == tag]
+    except RecordError:
+        # A single parse would have failed on a malformed second half before reading any record.
+        if second.exception() is not None:
+            return None
+        raise
+    try:
+        rest = second.result()
+    except RecordError:
+        return None
+    built.extend(build(el) for el in rest if el.tag == tag)
+    return built
 
 
 def _pool(text: str | bytes, pool_tag: str, tag: str, build: Callable[[_Element], R]) -> list[R]:
     data = text.encode("utf-8") if isinstance(text, str) else text
-    children = _parse_halves(data, pool_tag, tag) if len(data) >= PARALLEL_PARSE_MIN else None
-    if children is None:
-        children = list(parse_xml(data, pool_tag))
-    return [build(el) for el in children if el.tag == tag]
+    if len(data) >= PARALLEL_PARSE_MIN:
+        built = _parse_halves(data, pool_tag, tag, build)
+        if built is not None:
+            return built
+    root = parse_xml(data, pool_tag)
+    return [build(el) for el in root if el.tag == tag]
 
 
 def parse_vm(text: str | bytes) -> VmRecord:

@@ -324,3 +324,17 @@ def test_big_pool_malformed_still_raises(real_dir: Path) -> None:
         records.parse_vm_pool(broken)
     with pytest.raises(RecordError):
         records.parse_vm_pool(pool.replace("</VM_POOL>", "</VM_POOLS>"))
+
+
+def test_big_pool_errors_are_the_single_parses(real_dir: Path) -> None:
+    pool = _big_pool(real_dir, 400)
+    at = len(pool) // 4
+    bad_record = pool[:at] + pool[at:].replace("<STATE>", "<STATE>x", 1)  # in the first half
+    bad_xml = pool[: 3 * at] + pool[3 * at :].replace("</VM><VM>", "</VM><VMX>", 1)  # second half
+    both = bad_record[: 3 * at] + bad_record[3 * at :].replace("</VM><VM>", "</VM><VMX>", 1)
+    for text in (bad_record, bad_xml, both):
+        with pytest.raises(RecordError) as halves:
+            records.parse_vm_pool(text)
+        with pytest.raises(RecordError) as whole:
+            [records.VmRecord.from_element(el) for el in records.parse_xml(text, "VM_POOL")]
+        assert str(halves.value) == str(whole.value)
