@@ -855,6 +855,22 @@ class Lifecycle:
             f"{docs.vm_full_xml(vm)}{ds_xml}</VMM_DRIVER_ACTION_DATA>"
         )
 
+    def _dummy_monitor(self, vm: Vm) -> None:
+        """What the dummy host agent reports for a VM it runs (MONITOR_VM), at once rather than in 30 s."""
+        h = vm.current
+        host = self.cloud.hosts.get(h.hid) if h else None
+        if host is None or host.im_mad != "dummy":
+            return
+        now = self.cloud.now()
+        try:
+            memory_kb = int(float(get_attr(vm.template, "MEMORY") or 0) * 1024 * 0.6)
+        except ValueError:
+            memory_kb = 0
+        values = {"CPU": "0", "DISKRDBYTES": "0", "DISKRDIOPS": "0", "DISKWRBYTES": "0", "DISKWRIOPS": "0",
+                  "ID": str(vm.id), "MEMORY": str(memory_kb), "NETRX": "0", "NETTX": "0", "TIMESTAMP": str(now)}  # fmt: skip
+        vm.monitoring = list(values.items())
+        vm.last_poll = now
+
     def vmm_reply(self, action: str, vm_id: int, ok: bool, info: str) -> None:
         """Apply a VMM reply to the VM as oned's LCM does."""
         vm = self.cloud.vms.get(vm_id)
@@ -871,6 +887,7 @@ class Lifecycle:
                 if action == "DEPLOY" and info and info != "-":
                     vm.deploy_id = info
                 vm.set_lcm(A.RUNNING)
+                self._dummy_monitor(vm)
             else:
                 vm.set_lcm(
                     {

@@ -410,3 +410,16 @@ def test_allowed_table_walk(sim: Simulator, admin: OneGateway, host: int, start:
             assert exc.value.message == (
                 f'[one.vm.action] Error performing action "{action}": This action is not available for state {start}'
             )
+
+
+def test_dummy_host_reports_vm_monitoring(sim: Simulator, admin: OneGateway, host: int) -> None:
+    vm = running_vm(sim, admin)
+    doc = ET.fromstring(admin.vm_info(vm))
+    assert [e.tag for e in doc.find("MONITORING") or []] == [
+        "CPU", "DISKRDBYTES", "DISKRDIOPS", "DISKWRBYTES", "DISKWRIOPS", "ID", "MEMORY", "NETRX", "NETTX", "TIMESTAMP",
+    ]  # fmt: skip
+    assert int(doc.findtext("LAST_POLL") or 0) > 0
+    # ... which the pool bodies leave out, as 6.10 does
+    assert (
+        "<MONITORING/>" in admin.vmpool_info() and "<MONITORING></MONITORING>" in admin.vmpool_infoextended()
+    )
