@@ -8,6 +8,7 @@ callers only read a handful of values from it (`template_value` reads one withou
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -221,6 +222,23 @@ class VmRecord:
         """Every value of TEMPLATE at `path`, in document order (`NIC/IP` gives one per NIC)."""
         return [leaf.text or "" for leaf in self._leaves(path)]
 
+    def template_values_of(self, paths: tuple[str, ...]) -> dict[str, list[str]]:
+        """`template_values` of several `VECTOR/MEMBER` paths, from one walk of TEMPLATE."""
+        found: dict[str, list[str]] = {path: [] for path in paths}
+        template = self._template_el
+        if template is None:
+            return found
+        members, by_member = _member_plan(paths)
+        for leaf in template.iter(*members):
+            parent = leaf.getparent()
+            if parent is None or parent.getparent() is not template:
+                continue
+            vector = parent.tag
+            for wanted_vector, path in by_member[leaf.tag]:
+                if vector == wanted_vector:
+                    found[path].append(leaf.text or "")
+        return found
+
     def _leaves(self, path: str) -> Iterator[_Element]:
         # A path is a value (`MEMORY`) or a vector's member (`NIC/IP`). For a member, one C-level walk
         # of TEMPLATE's subtree for the member's tag, keeping leaves whose parent is a vector of that
@@ -287,6 +305,18 @@ class VmRecord:
             )
         except (KeyError, ValueError) as exc:
             raise RecordError(f"malformed <VM> element: {exc!r}") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _member_plan(paths: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, list[tuple[str, str]]]]:
+    """For `template_values_of`: the member tags to walk for, and (vector, path) pairs per member."""
+    by_member: dict[str, list[tuple[str, str]]] = {}
+    for path in paths:
+        vector, _, member = path.partition("/")
+        if not vector or not member or "/" in member:
+            raise ValueError(f"not a VECTOR/MEMBER path: {path!r}")
+        by_member.setdefault(member, []).append((vector, path))
+    return tuple(by_member), by_member
 
 
 # oned writes states as plain decimals: a dict hit instead of int() plus an Enum call (4 per VM).

@@ -338,3 +338,23 @@ def test_big_pool_errors_are_the_single_parses(real_dir: Path) -> None:
         with pytest.raises(RecordError) as whole:
             [records.VmRecord.from_element(el) for el in records.parse_xml(text, "VM_POOL")]
         assert str(halves.value) == str(whole.value)
+
+
+def test_several_paths_in_one_walk_equal_one_path_at_a_time(real_dir: Path) -> None:
+    vms = [records.parse_vm(read(real_dir, "vm_info.xml"))]
+    vms += records.parse_vm_pool(read(real_dir, "vmpool_infoextended.xml"))
+    vms.append(
+        _vm_with_template(
+            "<IP>top</IP><NIC><IP>a</IP><IP>b</IP></NIC><NIC_ALIAS><IP>c</IP></NIC_ALIAS>"
+            "<X><NIC><IP>deep</IP></NIC></X><DISK><IMAGE_ID>7</IMAGE_ID></DISK><CONTEXT/>"
+        )
+    )
+    paths = ("CONTEXT/EC2_KEYNAME", "NIC/IP", "NIC_ALIAS/IP", "DISK/IMAGE_ID", "CONTEXT/ETH0_IP", "NIC/MAC")
+    for vm in vms:
+        assert vm.template_values_of(paths) == {p: vm.template_values(p) for p in paths}
+    assert vms[-1].template_values_of(("NIC/IP",)) == {"NIC/IP": ["a", "b"]}
+    assert records.VmRecord.from_element(
+        records.parse_xml("<VM><ID>1</ID><STATE>1</STATE></VM>", "VM")
+    ).template_values_of(("NIC/IP",)) == {"NIC/IP": []}
+    with pytest.raises(ValueError):
+        vms[0].template_values_of(("MEMORY",))

@@ -75,11 +75,15 @@ def reservation_id(vm: VmRecord) -> str:
     return vm.user_values.get(RESERVATION_ATTR) or f"r-{vm.id:08d}"
 
 
-def image_id_of(vm: VmRecord) -> str:
+def image_id_of(vm: VmRecord, disk_images: list[str] | None = None) -> str:
+    """The AMI econe stored, else the first disk's image (`disk_images`: DISK/IMAGE_ID if read)."""
     stored = vm.user_values.get(IMAGE_ID_ATTR)
     if stored:
         return stored if stored.startswith("ami-") else _format_number(IMAGE.format, stored)
-    first_disk_image = vm.template_value("DISK/IMAGE_ID")
+    if disk_images is None:
+        first_disk_image = vm.template_value("DISK/IMAGE_ID")
+    else:
+        first_disk_image = disk_images[0] if disk_images else ""
     return _format_number(IMAGE.format, first_disk_image) if first_disk_image else ""
 
 
@@ -91,15 +95,20 @@ def _format_number(fmt: Callable[[int], str], text: str) -> str:
     return fmt(int(text)) if text.isdigit() else text
 
 
+# The TEMPLATE values an instance shows, read in one walk per VM.
+_INSTANCE_PATHS = ("CONTEXT/EC2_KEYNAME", "NIC/IP", "DISK/IMAGE_ID")
+
+
 def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
     """The EC2 `Instance` for a VM (full body)."""
     # Runs once per VM of a 1,000-instance page: one state row, one dict of the user's values.
     row = state_row(vm.state, vm.lcm_state)
     state = row.ec2
     user = vm.user_values
+    paths = vm.template_values_of(_INSTANCE_PATHS)
     instance: dict[str, Any] = {
         "InstanceId": INSTANCE.format(vm.id),
-        "ImageId": image_id_of(vm),
+        "ImageId": image_id_of(vm, paths["DISK/IMAGE_ID"]),
         "State": state.as_dict(),
         "PrivateDnsName": "",
         "PublicDnsName": "",
@@ -110,10 +119,10 @@ def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
         "Placement": {"AvailabilityZone": zone},
         "Monitoring": {"State": "disabled"},
     }
-    key_name = vm.template_value("CONTEXT/EC2_KEYNAME")
-    if key_name:
-        instance["KeyName"] = key_name
-    ips = vm.template_values("NIC/IP") if state is not Ec2State.TERMINATED else []
+    key_names = paths["CONTEXT/EC2_KEYNAME"]
+    if key_names and key_names[0]:
+        instance["KeyName"] = key_names[0]
+    ips = paths["NIC/IP"] if state is not Ec2State.TERMINATED else []
     if ips:
         # Upstream showed the first NIC's address as both names and addresses.
         instance["PrivateIpAddress"] = instance["PublicIpAddress"] = ips[0]
