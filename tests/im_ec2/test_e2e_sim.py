@@ -9,14 +9,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import VmState
 from one_drivers.sim.server import Simulator
 from tests.im_ec2.conftest import ec2_client, launch
 
 IM = Path(sys.executable).with_name("one_im_ec2")
+
+
+def _installed(*programs: Path) -> None:
+    missing = [p.name for p in programs if not p.exists()]
+    assert not missing, f"{missing} not installed next to {sys.executable}: run `make test`"
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -28,8 +31,8 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-@pytest.mark.skipif(not IM.exists(), reason="one_im_ec2 is not installed in this venv")
 def test_monitoring_and_reaper_through_the_simulator(tmp_path: Path, moto_endpoint: str) -> None:
+    _installed(IM)
     conf = tmp_path / "ec2_driver.conf"
     conf.write_text(
         f"""

@@ -20,6 +20,11 @@ from one_drivers.sim.server import Simulator
 VMM = Path(sys.executable).with_name("one_vmm_ec2")
 
 
+def _installed(*programs: Path) -> None:
+    missing = [p.name for p in programs if not p.exists()]
+    assert not missing, f"{missing} not installed next to {sys.executable}: run `make test`"
+
+
 def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -30,8 +35,8 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not VMM.exists(), reason="one_vmm_ec2 is not installed in this venv")
 def test_burst_a_vm_to_moto(tmp_path: Path, moto_endpoint: str) -> None:
+    _installed(VMM)
     conf = tmp_path / "ec2_driver.conf"
     conf.write_text("state_wait_timeout_seconds: 30\nmax_attempts: 2\n")
     defaults = tmp_path / "ec2_driver.default"
@@ -83,10 +88,10 @@ IM = Path(sys.executable).with_name("one_im_ec2")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (VMM.exists() and IM.exists()), reason="one_vmm_ec2/one_im_ec2 are not installed")
 def test_monitored_ec2_host_gets_scheduled_vm(tmp_path: Path, moto_endpoint: str) -> None:
     """one_im_ec2 monitors the host (START_MONITOR, then pushes to the monitord listener); the scheduler
     puts a PUBLIC_CLOUD VM on it; one_vmm_ec2 launches it; monitoring reaches the VM; terminate ends it."""
+    _installed(VMM, IM)
     conf = tmp_path / "ec2_driver.conf"
     conf.write_text("state_wait_timeout_seconds: 30\nmax_attempts: 2\n")
     defaults = tmp_path / "ec2_driver.default"
