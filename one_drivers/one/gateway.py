@@ -258,8 +258,11 @@ def _fast_decode(body: bytes, parser: etree.XMLParser | None) -> Any:
     declared = _ENCODING_DECL.match(body, 0, 200)
     if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
         return _NO_FAST
+    # The marker only has to be absent from the envelope around the cut (the string itself is gone).
+    if _MARKER_BYTES in body[:start] or _MARKER_BYTES in body[end:]:
+        return _NO_FAST
     text = unescape_text(body[start:end])
-    if text is None or _MARKER_BYTES in body:
+    if text is None:
         return _NO_FAST
     try:
         value = decode_response(body[:start] + _MARKER_BYTES + body[end:], parser, fast_min=None)

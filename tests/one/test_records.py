@@ -298,23 +298,24 @@ def test_big_pool_halves_equal_the_single_parse(real_dir: Path) -> None:
 @pytest.mark.parametrize("trap", ["</VM><VM>", "x</VM><VM>y", "</VM><VM><ID>9</ID></VM><VM>"])
 def test_big_pool_split_text_inside_a_value_falls_back_to_one_parse(real_dir: Path, trap: str) -> None:
     body = read(real_dir, "vmpool_infoextended.xml")[len("<VM_POOL>") : -len("</VM_POOL>")]
-    side = 200
-    # The middle VM: a long name puts the document's middle inside it, before its LABELS value,
-    # which holds the split text: the first candidate split after the middle is inside a CDATA.
-    middle_vm = body.replace("<NAME>vm1</NAME>", "<NAME>" + "n" * 20_000 + "</NAME>", 1).replace(
+    num, den = records.FIRST_PART
+    before, after = 100 * num, 100 * (den - num)
+    # The VM at the split point: a long name puts the search start inside it, before its LABELS
+    # value, which holds the split text: the first candidate split is inside a CDATA section.
+    trap_vm = body.replace("<NAME>vm1</NAME>", "<NAME>" + "n" * 30_000 + "</NAME>", 1).replace(
         "<LABELS><![CDATA[test]]></LABELS>", f"<LABELS><![CDATA[{trap}]]></LABELS>", 1
     )
-    vms = [body.replace("<ID>0</ID>", f"<ID>{i}</ID>", 1) for i in range(2 * side + 1)]
-    vms[side] = middle_vm.replace("<ID>0</ID>", f"<ID>{side}</ID>", 1)
+    vms = [body.replace("<ID>0</ID>", f"<ID>{i}</ID>", 1) for i in range(before + after + 1)]
+    vms[before] = trap_vm.replace("<ID>0</ID>", f"<ID>{before}</ID>", 1)
     pool = "<VM_POOL>" + "".join(vms) + "</VM_POOL>"
     data = pool.encode()
     assert len(data) >= records.PARALLEL_PARSE_MIN
-    first_split = data.find(b"</VM><VM>", len(data) // 2)
+    first_split = data.find(b"</VM><VM>", len(data) * num // den)
     assert data.rfind(b"<![CDATA[", 0, first_split) > data.rfind(b"]]>", 0, first_split)  # inside
     parsed = records.parse_vm_pool(pool)
-    assert [vm.id for vm in parsed] == list(range(2 * side + 1))
-    assert parsed[side].user_template.get("LABELS") == trap
-    assert parsed[side].name == "n" * 20_000
+    assert [vm.id for vm in parsed] == list(range(before + after + 1))
+    assert parsed[before].user_template.get("LABELS") == trap
+    assert parsed[before].name == "n" * 30_000
 
 
 def test_big_pool_malformed_still_raises(real_dir: Path) -> None:
