@@ -541,3 +541,26 @@ def test_big_pool_documents_round_trip_through_the_simulator(sim: Any) -> None:
     assert len(raw) > FAST_STRING_MIN
     assert text == decode_response(raw, fast_min=None)[1]
     assert "<NAME>a&lt;b&gt;&amp;c" in text or "a<b>&c" in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cs",),
+            blacklist_characters="\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12"
+            "\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\ufffe\uffff",
+        ),
+        max_size=300,
+    ),
+    repeat=st.integers(min_value=1, max_value=40),
+)
+def test_simulator_envelopes_round_trip_through_both_decoders(text: str, repeat: int) -> None:
+    # The simulator's byte-level escaping (sim/wire.py) against our byte-level unescaping, and both
+    # against the full decode; `repeat` makes some answers big enough for the default fast path.
+    from one_drivers.sim.wire import render_success
+
+    value = text * repeat
+    body = render_success(value)
+    assert decode_response(body, fast_min=0) == [True, value, 0]
+    assert decode_response(body) == decode_response(body, fast_min=None) == [True, value, 0]
