@@ -370,7 +370,11 @@ def _stages(admin: OneGateway) -> None:
     from one_drivers.query.render import render_response
 
     request = xmlrpc.client.dumps((admin.session, -2, 0, -PAGE, -1), methodname="one.vmpool.infoextended")
-    answer = admin._transport.post(request.encode())
+    url = urllib.parse.urlsplit(admin.endpoint)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=120)
+    conn.request("POST", url.path, request.encode(), {"Content-Type": "text/xml"})
+    answer = conn.getresponse().read()
+    conn.close()
     document = decode_response(answer)[1]
     vms = parse_vm_pool(document)
     result = {"Reservations": reservations(vms, "zone")}
