@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,23 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
+
+
+def installed_program(name: str) -> Path:
+    """A console script of this package, next to the running Python; `make test` always installs them."""
+    path = Path(sys.executable).with_name(name)
+    assert path.exists(), f"{name} is not installed next to {sys.executable}: run `make test`"
+    return path
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0, interval: float = 0.05) -> None:
+    """Poll `check` until it is true; fail the test after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
 
 
 def free_port() -> int:

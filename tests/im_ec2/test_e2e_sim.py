@@ -3,36 +3,18 @@ pushes to the simulator's monitord listener, and its reaper asks the simulator o
 
 from __future__ import annotations
 
-import sys
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
 
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import VmState
 from one_drivers.sim.server import Simulator
+from tests.conftest import installed_program, wait_for
 from tests.im_ec2.conftest import ec2_client, launch
-
-IM = Path(sys.executable).with_name("one_im_ec2")
-
-
-def _installed(*programs: Path) -> None:
-    missing = [p.name for p in programs if not p.exists()]
-    assert not missing, f"{missing} not installed next to {sys.executable}: run `make test`"
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def test_monitoring_and_reaper_through_the_simulator(tmp_path: Path, moto_endpoint: str) -> None:
-    _installed(IM)
+    im = installed_program("one_im_ec2")
     conf = tmp_path / "ec2_driver.conf"
     conf.write_text(
         f"""
@@ -49,7 +31,7 @@ monitoring:
     reap_interval: 0.5
 """
     )
-    command = f"{IM} --config {conf} --log {tmp_path / 'im.log'}"
+    command = f"{im} --config {conf} --log {tmp_path / 'im.log'}"
     with Simulator(auth_dir=tmp_path / "one", sched_interval=3600, im={"ec2": command}) as sim:
         gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
         alive = gw.call("one.vm.allocate", 'NAME="alive"\nCPU="1"\nMEMORY="64"', True)

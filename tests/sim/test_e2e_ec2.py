@@ -4,10 +4,7 @@ The driver reads the host's EC2_* attributes with one.host.info(id, true) via ON
 
 from __future__ import annotations
 
-import sys
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -16,33 +13,18 @@ import pytest
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
-
-VMM = Path(sys.executable).with_name("one_vmm_ec2")
-
-
-def _installed(*programs: Path) -> None:
-    missing = [p.name for p in programs if not p.exists()]
-    assert not missing, f"{missing} not installed next to {sys.executable}: run `make test`"
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+from tests.conftest import installed_program, wait_for
 
 
 @pytest.mark.slow
 def test_burst_a_vm_to_moto(tmp_path: Path, moto_endpoint: str) -> None:
-    _installed(VMM)
+    vmm = installed_program("one_vmm_ec2")
     conf = tmp_path / "ec2_driver.conf"
     conf.write_text("state_wait_timeout_seconds: 30\nmax_attempts: 2\n")
     defaults = tmp_path / "ec2_driver.default"
     defaults.write_text("<TEMPLATE><PUBLIC_CLOUD></PUBLIC_CLOUD></TEMPLATE>")
     arguments = f"-t 4 -r 0 --config {conf} --defaults {defaults} --log-file {tmp_path}/vmm.log --no-socket --poll-interval 0.05"
-    with Simulator(auth_dir=tmp_path / "one", vmm={"ec2": f"{VMM} {arguments}"}) as sim:
+    with Simulator(auth_dir=tmp_path / "one", vmm={"ec2": f"{vmm} {arguments}"}) as sim:
         gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
         host = gw.call("one.host.allocate", "ec2-moto", "ec2", "ec2", -1)
         gw.call(
@@ -84,14 +66,12 @@ def test_burst_a_vm_to_moto(tmp_path: Path, moto_endpoint: str) -> None:
         assert ec2_state() in ("shutting-down", "terminated")
 
 
-IM = Path(sys.executable).with_name("one_im_ec2")
-
-
 @pytest.mark.slow
 def test_monitored_ec2_host_gets_scheduled_vm(tmp_path: Path, moto_endpoint: str) -> None:
     """one_im_ec2 monitors the host (START_MONITOR, then pushes to the monitord listener); the scheduler
     puts a PUBLIC_CLOUD VM on it; one_vmm_ec2 launches it; monitoring reaches the VM; terminate ends it."""
-    _installed(VMM, IM)
+    vmm = installed_program("one_vmm_ec2")
+    im = installed_program("one_im_ec2")
     conf = tmp_path / "ec2_driver.conf"
     conf.write_text("state_wait_timeout_seconds: 30\nmax_attempts: 2\n")
     defaults = tmp_path / "ec2_driver.default"
@@ -108,8 +88,8 @@ def test_monitored_ec2_host_gets_scheduled_vm(tmp_path: Path, moto_endpoint: str
     }
     with Simulator(
         auth_dir=tmp_path / "one",
-        vmm={"ec2": f"{VMM} {vmm_args}"},
-        im={"ec2": f"{IM} {im_args}"},
+        vmm={"ec2": f"{vmm} {vmm_args}"},
+        im={"ec2": f"{im} {im_args}"},
         probes_period=periods,
     ) as sim:
         gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
