@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from one_drivers.econe.tools.images import describe_images, register, upload
-from one_drivers.econe.tools.instances import describe_instances, run_instances, terminate_instances
+from one_drivers.econe_tools.images import describe_images, register, upload
+from one_drivers.econe_tools.instances import describe_instances, run_instances, terminate_instances
 from tests.econe.conftest import EconeEnv, EconeUser, start_econe_env, stop_econe_env
 
 

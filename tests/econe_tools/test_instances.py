@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 
-from one_drivers.econe.tools.instances import (
+from one_drivers.econe_tools.instances import (
     describe_instances,
     reboot_instances,
     run_instances,
@@ -134,7 +134,7 @@ def test_installed_console_script(moto_endpoint: str, tool_env: dict[str, str]) 
 
 
 def test_describe_follows_next_token(run: Run, moto_endpoint: str) -> None:
-    from one_drivers.econe.tools.instances import _all_instances
+    from one_drivers.econe_tools.instances import _all_instances
 
     client = boto3.client("ec2", endpoint_url=moto_endpoint, region_name="us-east-1")
     image = a_moto_image(moto_endpoint)

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import boto3
 
-from one_drivers.econe.tools.addresses import (
+from one_drivers.econe_tools.addresses import (
     allocate_address,
     associate_address,
     describe_addresses,
     disassociate_address,
     release_address,
 )
-from one_drivers.econe.tools.images import describe_images, register
-from one_drivers.econe.tools.instances import run_instances
-from one_drivers.econe.tools.keypairs import create_keypair, delete_keypair, describe_keypairs
-from one_drivers.econe.tools.volumes import (
+from one_drivers.econe_tools.images import describe_images, register
+from one_drivers.econe_tools.instances import run_instances
+from one_drivers.econe_tools.keypairs import create_keypair, delete_keypair, describe_keypairs
+from one_drivers.econe_tools.volumes import (
     attach_volume,
     create_volume,
     delete_volume,

@@ -40,7 +40,7 @@ UPSTREAM_TOOLS = {
 
 def tool_scripts() -> dict[str, str]:
     scripts = tomllib.loads(PYPROJECT.read_text())["project"]["scripts"]
-    return {name: target for name, target in scripts.items() if target.startswith("one_drivers.econe.tools.")}
+    return {name: target for name, target in scripts.items() if target.startswith("one_drivers.econe_tools.")}
 
 
 def test_the_tool_set_is_upstreams() -> None:

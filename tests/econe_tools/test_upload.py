@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.formparser import parse_form_data
 
-from one_drivers.econe.tools.images import upload
-from one_drivers.econe.tools.upload import MultipartFile
+from one_drivers.econe_tools.images import upload
+from one_drivers.econe_tools.upload import MultipartFile
 from one_drivers.query.errors import Ec2Error
 from one_drivers.query.signing import SignedRequest, access_key_of, verify_signature
 

@@ -214,8 +214,8 @@ def test_upload_register_and_run_from_uploaded_image(
     """econe-upload's multipart POST -> UploadImage -> an AMI that RunInstances boots."""
     import hashlib
 
-    from one_drivers.econe.tools.connection import Connection
-    from one_drivers.econe.tools.upload import upload_image
+    from one_drivers.econe_tools.connection import Connection
+    from one_drivers.econe_tools.upload import upload_image
     from one_drivers.one.gateway import OneGateway
     from one_drivers.one.records import parse_image
     from tests.econe.actions.seed import allocate_template

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from lxml import etree
 
-from one_drivers.econe.tools.connection import Connection, ToolError
+from one_drivers.econe_tools.connection import Connection, ToolError
 from one_drivers.query.model import API_VERSION
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from one_drivers.econe.tools.connection import Connection, ec2_command
-from one_drivers.econe.tools.filters import FILTER_HELP, describe_kwargs
-from one_drivers.econe.tools.table import print_table
+from one_drivers.econe_tools.connection import Connection, ec2_command
+from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs
+from one_drivers.econe_tools.table import print_table
 
 VOLUME_COLUMNS = ("VolumeId", "Size", "State", "Zone", "SnapshotId", "Attachments")
 ATTACHMENT_COLUMNS = ("VolumeId", "InstanceId", "Device", "State")

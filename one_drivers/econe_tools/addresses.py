@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from one_drivers.econe.tools.connection import Connection, ec2_command
-from one_drivers.econe.tools.filters import FILTER_HELP, describe_kwargs
-from one_drivers.econe.tools.table import print_table
+from one_drivers.econe_tools.connection import Connection, ec2_command
+from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs
+from one_drivers.econe_tools.table import print_table
 
 ADDRESS_COLUMNS = ("PublicIp", "AllocationId", "InstanceId", "AssociationId", "PrivateIp", "Domain")
 

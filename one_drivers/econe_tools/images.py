@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from one_drivers.econe.tools.connection import Connection, ec2_command
-from one_drivers.econe.tools.filters import FILTER_HELP, describe_kwargs
-from one_drivers.econe.tools.table import print_table
-from one_drivers.econe.tools.upload import upload_image
+from one_drivers.econe_tools.connection import Connection, ec2_command
+from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs
+from one_drivers.econe_tools.table import print_table
+from one_drivers.econe_tools.upload import upload_image
 
 IMAGE_COLUMNS = ("ImageId", "Name", "State", "Owner", "Public", "Architecture", "Location")
 
