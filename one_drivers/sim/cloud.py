@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, parse_template
@@ -356,9 +356,14 @@ class Cloud:
     # --- pool listing -----------------------------------------------------------------------------
     def filtered(self, user: User, objs: Iterable[T], flag: int, kind: str = "") -> list[T]:
         """oned's pool filter flag: -4 primary group, -3 mine, -2 all visible, -1 mine+groups, >=0 uid."""
-        out = []
+        shown = self.filter_test(user, flag, kind)
+        return [obj for obj in objs if shown(obj)]
+
+    def filter_test(self, user: User, flag: int, kind: str = "") -> Callable[[Any], bool]:
+        """`filtered`'s test for one object, for callers that stop early (a page of a big pool)."""
         admin = self.is_admin(user)
-        for obj in objs:
+
+        def shown(obj: Any) -> bool:
             if flag == -4:
                 ok = obj.gid == user.gid
             elif flag == -3:
@@ -369,9 +374,9 @@ class Cloud:
                 ok = obj.uid == flag
             else:
                 ok = True
-            if ok and (admin or self.allowed(user, obj, USE, kind) or obj.uid == user.id):
-                out.append(obj)
-        return out
+            return bool(ok and (admin or self.allowed(user, obj, USE, kind) or obj.uid == user.id))
+
+        return shown
 
     @staticmethod
     def paginate(objs: list[T], start: int, end: int) -> list[T]:

@@ -25,6 +25,7 @@ from one_drivers.sim.model import (
     VmTemplate,
     VNet,
 )
+from one_drivers.sim.wire import Escaped, escaped
 
 PERM_NAMES = (
     "OWNER_U",
@@ -448,3 +449,17 @@ def vm_short_xml(vm: Vm) -> str:
 
 def pool_xml(root: str, bodies: Iterable[str]) -> str:
     return f"<{root}>{''.join(bodies)}</{root}>"
+
+
+def vm_wire(vm: Vm, full: bool) -> bytes:
+    """The VM's pool body (full or reduced) in wire form, cached with the body until the VM changes."""
+    kind = "full" if full else "short"
+    data = vm.wire.get(kind)
+    if data is None:
+        data = vm.wire[kind] = escaped(vm_full_xml(vm) if full else vm_short_xml(vm))
+    return data
+
+
+def pool_wire(root: str, bodies: Iterable[bytes]) -> Escaped:
+    """`pool_xml` in wire form, from bodies already in wire form."""
+    return Escaped((escaped(f"<{root}>"), *bodies, escaped(f"</{root}>")))

@@ -51,16 +51,17 @@ class StateFile:
     def save(self, cloud: Cloud) -> None:
         snapshot = {name: getattr(cloud, name) for name in POOLS}
         # Caches are rebuilt on load; keep the file small.
-        saved = {vid: (vm.full_xml, vm.short_xml, vm.full_parts) for vid, vm in cloud.vms.items()}
+        saved = {vid: (vm.full_xml, vm.short_xml, vm.full_parts, vm.wire) for vid, vm in cloud.vms.items()}
         for vm in cloud.vms.values():
             vm.full_xml = vm.short_xml = None
             vm.full_parts = ("", "", "")
+            vm.wire = {}
         try:
             body = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
         finally:
-            for vid, (full, short, parts) in saved.items():
+            for vid, (full, short, parts, wire) in saved.items():
                 vm = cloud.vms[vid]
-                vm.full_xml, vm.short_xml, vm.full_parts = full, short, parts
+                vm.full_xml, vm.short_xml, vm.full_parts, vm.wire = full, short, parts, wire
         self.db.execute("INSERT OR REPLACE INTO state (id, body) VALUES (0, ?)", (body,))
         self.db.commit()
 

@@ -94,8 +94,21 @@ def escape_bytes(data: bytes) -> bytes:
     return data
 
 
+class Escaped(list[bytes]):
+    """A string value already in its wire form (`escape_bytes` of its UTF-8), in pieces written as
+    they are. Pool pages are the per-object bodies the simulator keeps escaped, so a 1,000-VM page
+    costs one join instead of an encode and four replaces over ~5 MB on every call."""
+
+
+def escaped(text: str) -> bytes:
+    """The wire form of a string value (what `render_success` writes for it)."""
+    return escape_bytes(text.encode("utf-8"))
+
+
 def render_success(value: Any) -> bytes:
     """`[true, value, 0]`."""
+    if isinstance(value, Escaped):
+        return b"".join((_STRING_SUCCESS_HEAD, *value, _STRING_SUCCESS_TAIL))
     if isinstance(value, str):
         return b"".join((_STRING_SUCCESS_HEAD, escape_bytes(value.encode("utf-8")), _STRING_SUCCESS_TAIL))
     return _array([_value(True), _value(value), _value(0)])
