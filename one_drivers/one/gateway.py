@@ -23,7 +23,7 @@ import urllib.parse
 import xmlrpc.client
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -312,6 +312,83 @@ def _new_parser() -> etree.XMLParser:
     return etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, remove_blank_text=False)
 
 
+# --- the HTTP answer ---------------------------------------------------------------------------------
+#
+# http.client parses every header block with the email package (~20 us a call, most of a small call's
+# client side); oned's answers need only the status, the framing headers and the body. The connection's
+# buffered reader is kept with its socket. Errors are http.client's own types, so callers see no change.
+
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+
+
+def _line(reader: BinaryIO, what: str) -> bytes:
+    line = reader.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise http.client.LineTooLong(what)
+    return line
+
+
+def _read_chunked(reader: BinaryIO) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        size_line = _line(reader, "chunk size").split(b";", 1)[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise http.client.IncompleteRead(b"".join(parts)) from None
+        if size == 0:
+            while _line(reader, "trailer") not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(parts)
+        chunk = reader.read(size)
+        if len(chunk) < size:
+            raise http.client.IncompleteRead(b"".join(parts) + chunk, size - len(chunk))
+        parts.append(chunk)
+        reader.readline(_MAX_LINE)  # the CRLF after the chunk
+
+
+def read_response(reader: BinaryIO) -> tuple[int, str, bool, bytes]:
+    """(status, reason, connection will close, body) of one HTTP/1.x response; 1xx answers skipped."""
+    while True:
+        line = _line(reader, "status line")
+        if not line:
+            raise http.client.RemoteDisconnected("Remote end closed connection without response")
+        version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
+        code, _, reason = rest.strip().partition(" ")
+        if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+            raise http.client.BadStatusLine(line.decode("latin-1"))
+        status = int(code)
+        headers: dict[str, str] = {}
+        for _ in range(_MAX_HEADERS + 1):
+            header = _line(reader, "header line")
+            if header in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = header.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        else:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+        if not 100 <= status < 200:
+            break
+    tokens = {t.strip() for t in headers.get("connection", "").lower().split(",")}
+    will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
+    if status in (204, 304):
+        return status, reason, will_close, b""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return status, reason, will_close, _read_chunked(reader)
+    length_text = headers.get("content-length")
+    if length_text is None:
+        return status, reason, True, reader.read()  # the body ends where the connection does
+    try:
+        length = int(length_text)
+    except ValueError:
+        raise http.client.HTTPException(f"bad Content-Length {length_text!r}") from None
+    body = reader.read(length)
+    if len(body) < length:
+        raise http.client.IncompleteRead(body, length - len(body))
+    return status, reason, will_close, body
+
+
 class _Transport:
     """HTTP(S) POSTs to one endpoint; a kept-alive connection and an lxml parser per thread."""
 
@@ -333,16 +410,17 @@ class _Transport:
             "User-Agent: one_drivers\r\nAccept-Encoding: identity\r\nContent-Length: "
         ).encode("latin-1")
 
-    def _socket(self) -> tuple[socket.socket, bool]:
+    def _socket(self) -> tuple[socket.socket, BinaryIO, bool]:
         sock: socket.socket | None = getattr(self._local, "sock", None)
         if sock is not None:
-            return sock, True
+            return sock, self._local.reader, True
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.https:
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
         self._local.sock = sock
-        return sock, False
+        self._local.reader = sock.makefile("rb")
+        return sock, self._local.reader, False
 
     @staticmethod
     def _quickack(sock: socket.socket) -> None:
@@ -365,19 +443,18 @@ class _Transport:
         sock: socket.socket | None = getattr(self._local, "sock", None)
         self._local.sock = None
         if sock is not None:
+            self._local.reader.close()
             sock.close()
 
     def post(self, body: bytes) -> bytes:
         # The whole request in one send: http.client writes headers and body separately.
         request = self._head + str(len(body)).encode("ascii") + b"\r\n\r\n" + body
         for attempt in (0, 1):
-            sock, reused = self._socket()
+            sock, reader, reused = self._socket()
             try:
                 sock.sendall(request)
                 self._quickack(sock)
-                response = http.client.HTTPResponse(sock, method="POST")
-                response.begin()
-                data = response.read()
+                status, reason, will_close, data = read_response(reader)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.drop()
                 # A kept-alive connection the server closed while idle: retry once on a fresh one.
@@ -387,10 +464,10 @@ class _Transport:
             except (OSError, http.client.HTTPException):
                 self.drop()
                 raise
-            if response.will_close:
+            if will_close:
                 self.drop()
-            if response.status != 200:
-                raise http.client.HTTPException(f"HTTP {response.status} {response.reason}")
+            if status != 200:
+                raise http.client.HTTPException(f"HTTP {status} {reason}")
             return data
         raise AssertionError("unreachable")
 
