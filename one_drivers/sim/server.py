@@ -7,10 +7,15 @@ serialized like oned's database writes while the socket work stays parallel.
 
 from __future__ import annotations
 
+import email.parser
+import email.utils
+import http.client
 import logging
 import secrets
 import socket
 import threading
+import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -33,31 +38,88 @@ from one_drivers.sim.wire import (
 
 log = logging.getLogger(__name__)
 
+_MAX_HEADERS = 100  # as http.client allows
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "xmlrpc-c/1.59"
     sim: Simulator
+    raw_requestline: bytes  # set by handle_one_request (not in the stdlib's stubs)
 
     def setup(self) -> None:
         super().setup()
         # Small request/response pairs: no Nagle delay against the client's delayed ACK.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def parse_request(self) -> bool:
+        """The stdlib's checks for a plain `METHOD path HTTP/1.x` request, with the headers read
+        directly instead of through the email package (which cost more than a `vm.info` itself);
+        anything else (HTTP/0.9, bad request lines) goes to the stdlib's own parse and error pages."""
+        words = self.raw_requestline.split()
+        if len(words) != 3 or words[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+            return super().parse_request()
+        self.command, self.path, self.request_version = (w.decode("iso-8859-1") for w in words)
+        self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
+        self.close_connection = self.request_version != "HTTP/1.1"
+        lines: list[bytes] = []
+        for _ in range(_MAX_HEADERS + 1):
+            line = self.rfile.readline(65537)
+            if len(line) > 65536:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
+                return False
+            lines.append(line)
+            if line in (b"\r\n", b"\n", b""):
+                break
+        else:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
+            return False
+        headers = http.client.HTTPMessage()
+        for line in lines[:-1]:
+            name, colon, value = line.decode("iso-8859-1").partition(":")
+            if not colon or not name.strip() or name[0] in " \t":
+                # Folded or odd lines: the email parser's reading, exactly as the stdlib does it.
+                text = b"".join(lines).decode("iso-8859-1")
+                headers = email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
+                break
+            headers[name.strip()] = value.strip()
+        self.headers = headers
+        connection = headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        if headers.get("Expect", "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         reply = self.server.sim.dispatch(body)  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(reply)))
-        # Headers and body in one write (end_headers() would flush the headers on their own).
-        pending: list[bytes] = getattr(self, "_headers_buffer", [])
-        self.wfile.write(b"".join([*pending, b"\r\n", reply]))
-        pending.clear()
+        log.debug("xmlrpc %s 200 %d", self.requestline, len(reply))
+        # Status, headers and body in one write, the headers as send_response() would add them.
+        head = (
+            f"{self.protocol_version} 200 OK\r\nServer: {self.version_string()}\r\n"
+            f"Date: {_http_date()}\r\nContent-Type: text/xml\r\nContent-Length: {len(reply)}\r\n\r\n"
+        )
+        self.wfile.write(head.encode("latin-1") + reply)
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("xmlrpc %s", format % args)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("xmlrpc %s", format % args)
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The Date header, formatted once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
 
 
 class _Server(ThreadingHTTPServer):
