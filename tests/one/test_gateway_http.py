@@ -11,6 +11,7 @@ import io
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,38 @@ def test_gateway_over_a_socket_keeps_alive_reconnects_and_reports(scripted: list
     assert gw.system_version() == "6.10.5"  # read to the close
     assert gw.system_version() == "6.10.5"
     assert server.connections == 4
+
+
+def test_the_exact_framing_is_oneds_recorded_one(real_dir: Path) -> None:
+    from one_drivers.one import gateway
+
+    body = (real_dir / "vm_info.response.xml").read_bytes()
+    assert body.startswith(gateway._XMLRPC_C_STRING_HEAD) and body.endswith(gateway._XMLRPC_C_STRING_TAIL)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        (b"", b""),  # the exact xmlrpc-c framing: taken without parsing the envelope
+        (b"<i4>0</i4>", b"<i4>7</i4>"),
+        (b"<i4>0</i4>", b"<int>0</int>"),
+        (b"</methodResponse>\n", b"</methodResponse>\n\n"),
+        (b"</methodResponse>\n", b"</methodResponse>"),
+        (b"<boolean>1</boolean>", b"<boolean>0</boolean>"),
+        (b'encoding="UTF-8"', b'encoding="utf-8"'),
+        (b"</data>", b"<value><string>more</string></value>\n</data>"),
+        (b"x&amp;y", b"x&amp;y</string></value>\n<value><string>"),
+    ],
+)
+def test_exact_framing_shortcut_agrees_with_the_full_decode(change: tuple[bytes, bytes]) -> None:
+    from one_drivers.one import gateway
+
+    inner = b"&lt;VM&gt;x&amp;y&lt;/VM&gt;" * 300
+    body = gateway._XMLRPC_C_STRING_HEAD + inner + gateway._XMLRPC_C_STRING_TAIL
+    if change[0]:
+        assert change[0] in body
+    body = body.replace(change[0], change[1], 1) if change[0] else body
+    fast = gateway.decode_response(body, fast_min=0)
+    assert fast == gateway.decode_response(body, fast_min=None)
+    if not change[0]:
+        assert fast == [True, "<VM>x&y</VM>" * 300, 0]
