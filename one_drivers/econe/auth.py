@@ -106,7 +106,7 @@ class SignatureAuthenticator:
         for n, path in enumerate(paths):
             try:
                 verify_signature(
-                    replace(signed, path=path),
+                    signed if path == signed.path else replace(signed, path=path),
                     user.signing_secret,
                     now=now,
                     skew_seconds=self.skew,
