@@ -288,3 +288,61 @@ def test_undecodable_bytes_do_not_end_the_loop() -> None:
         lines = replies.read().splitlines()
     assert lines == ["DEPLOY SUCCESS 1 done \ufffd\ufffd\ufffda", "DEPLOY SUCCESS 2 done café"]
     assert result == [0]
+
+
+def test_backlog_runs_when_a_slot_frees_and_the_reader_stays_free() -> None:
+    """threads=2: two actions fill every slot, a third waits; INIT and DRIVER_CANCEL are still answered."""
+    gates = {oid: threading.Event() for oid in ("1", "2")}
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def hold(ctx: ActionContext) -> str:
+        with lock:
+            started.append(ctx.oid)
+        if ctx.oid in gates:
+            gates[ctx.oid].wait(5)
+        return f"held {ctx.oid}"
+
+    h = Harness(DriverLoop("t", {"POLL": ActionSpec(hold, 2)}, threads=2))
+    h.send("POLL  1 eA==")
+    h.send("POLL  2 eA==")
+    h.send("POLL  3 eA==")  # no free slot: waits in the backlog
+    h.send("INIT")
+    assert h.read() == "INIT SUCCESS - -"  # read and answered while both slots are busy
+    assert sorted(started) == ["1", "2"]
+    gates["2"].set()
+    replies = {h.read(), h.read()}
+    assert replies == {"POLL SUCCESS 2 held 2", "POLL SUCCESS 3 held 3"}
+    assert started[-1] == "3"
+    gates["1"].set()
+    assert h.read() == "POLL SUCCESS 1 held 1"
+    h.send("FINALIZE")
+    assert h.close() == []
+    assert h.status == [0]
+
+
+def test_an_action_runs_on_the_thread_that_read_it() -> None:
+    """No queue hand-off between reading a request and running it (the per-action latency)."""
+    threads: list[str] = []
+
+    def where(ctx: ActionContext) -> str:
+        threads.append(threading.current_thread().name)
+        return "ok"
+
+    loop = DriverLoop("t", {"POLL": ActionSpec(where, 2)}, threads=2)
+    reader_names: list[str] = []
+    real_dispatch = loop.dispatch
+
+    def recording_dispatch(request: object) -> object:
+        reader_names.append(threading.current_thread().name)
+        return real_dispatch(request)  # type: ignore[arg-type]
+
+    loop.dispatch = recording_dispatch  # type: ignore[assignment,method-assign]
+    h = Harness(loop)
+    for n in range(6):
+        h.send(f"POLL  {n} eA==")
+        assert h.read() == f"POLL SUCCESS {n} ok"
+    h.send("FINALIZE")
+    assert h.close() == []
+    assert threads == reader_names[:6]
+    assert all(name.startswith("t-") for name in threads)
