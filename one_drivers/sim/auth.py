@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import time
 
@@ -36,8 +37,12 @@ def encrypt_token(stored_password: str, plaintext: str) -> str:
     return base64.b64encode(enc.update(data) + enc.finalize()).decode("ascii")
 
 
+@functools.lru_cache(maxsize=1024)
 def decrypt_token(stored_password: str, token: str) -> str | None:
-    """The token's plaintext, or None when it does not decrypt (oned's driver says "bad decrypt")."""
+    """The token's plaintext, or None when it does not decrypt (oned's driver says "bad decrypt").
+
+    A pure function of its two arguments, so repeated calls with one token (econe reuses a token for
+    25 minutes) are answered from a small cache; the expiry is still checked on every call."""
     try:
         raw = base64.b64decode("".join(token.split()), validate=True)
         if not raw or len(raw) % 16:

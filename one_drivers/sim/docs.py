@@ -460,6 +460,26 @@ def vm_wire(vm: Vm, full: bool) -> bytes:
     return data
 
 
+def vm_info_wire(vm: Vm) -> Escaped:
+    """`vm_full_xml(vm, monitoring=True)` in wire form: the parts around LAST_POLL and MONITORING are
+    escaped once per VM change, only those two (monitord updates them without a touch) per call."""
+    wire = vm.wire
+    if "info_rest" not in wire:
+        vm_full_xml(vm)  # (re)builds vm.full_parts
+        for key, part in zip(("info_head", "info_tail", "info_rest"), vm.full_parts, strict=True):
+            wire[key] = escaped(part)
+    head, tail, rest = wire["info_head"], wire["info_tail"], wire["info_rest"]
+    return Escaped(
+        (
+            head,
+            escaped(f"<LAST_POLL>{vm.last_poll}</LAST_POLL>"),
+            tail,
+            escaped(f"<MONITORING>{attrs_xml(vm.monitoring)}</MONITORING>"),
+            rest,
+        )
+    )
+
+
 def pool_wire(root: str, bodies: Iterable[bytes]) -> Escaped:
     """`pool_xml` in wire form, from bodies already in wire form."""
     return Escaped((escaped(f"<{root}>"), *bodies, escaped(f"</{root}>")))

@@ -611,7 +611,7 @@ def _vm_for(api: Api, user: User, vid: int, op: int) -> Any:
 def vm_info(api: Api, user: User, p: Params) -> Any:
     vid = p.integer(0)
     p.opt_bool(1)
-    return docs.vm_full_xml(_vm_for(api, user, vid, USE), monitoring=True)
+    return docs.vm_info_wire(_vm_for(api, user, vid, USE))
 
 
 def _vm_pool(api: Api, user: User, p: Params) -> list[Any]:

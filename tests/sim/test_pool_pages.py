@@ -87,3 +87,23 @@ def test_escaped_pieces_render_like_the_string() -> None:
     text = "<VM_POOL><VM><NAME>a&b\r</NAME></VM></VM_POOL>"
     assert render_success(Escaped([text[:9].encode(), text[9:].encode()])) != render_success(text)
     assert render_success(Escaped([docs.escaped(text[:9]), docs.escaped(text[9:])])) == render_success(text)
+
+
+def test_vm_info_wire_follows_monitoring_and_changes(sim: Simulator, admin: OneGateway) -> None:
+    host = admin.call("one.host.allocate", "dummyhost", "dummy", "dummy", -1)
+    sim.bulk_vms(2, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=host)
+    vm = sim.cloud.vms[1]
+
+    def expected() -> bytes:
+        return render_success(docs.vm_full_xml(vm, monitoring=True))
+
+    assert render_success(docs.vm_info_wire(vm)) == expected()
+    # monitord updates these without touching the VM: they are rendered per call
+    vm.last_poll = 1_700_000_000
+    vm.monitoring = [("CPU", "1.5"), ("MEMORY", "<&>")]
+    assert render_success(docs.vm_info_wire(vm)) == expected()
+    assert "<MEMORY><![CDATA[<&>]]></MEMORY>" in admin.vm_info(1)
+    admin.call("one.vm.rename", 1, "x&y")
+    info = admin.vm_info(1)
+    assert "<NAME>x&amp;y</NAME>" in info and "<LAST_POLL>1700000000</LAST_POLL>" in info
+    assert render_success(docs.vm_info_wire(vm)) == expected()
