@@ -301,6 +301,8 @@ def _measure(
         ],
     )
 
+    _small_breakdown(raw, secret, stub_port, sim_port, tmp, some_vm)
+
     # --- big pages, raw HTTP -----------------------------------------------------------------------
     page_query = presigned_query(
         {"Action": "DescribeInstances", "MaxResults": str(PAGE)}, "alice", secret, raw.host
@@ -360,6 +362,31 @@ def _measure(
         rows,
     )
     _stages(admin)
+
+
+def _small_breakdown(raw: RawClient, secret: str, stub_port: int, sim_port: int, tmp: Path, vm: str) -> None:
+    """Where the small call's time goes, server side: raw kept-alive HTTP without boto3 around it."""
+    stub = RawClient(f"http://127.0.0.1:{stub_port}")
+    regions = presigned_query({"Action": "DescribeRegions"}, "alice", secret, raw.host)
+    by_id = presigned_query({"Action": "DescribeInstances", "InstanceId.1": vm}, "alice", secret, raw.host)
+    alice = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "ec2_auth")).for_user(
+        "alice"
+    )
+    vm_id = int(vm[2:])
+    rows = [
+        ("stub (HTTP floor)", lambda: stub.get(by_id)),
+        ("econe DescribeRegions (no oned call)", lambda: raw.get(regions)),
+        ("econe DescribeInstances by id (one vm.info)", lambda: raw.get(by_id)),
+        ("gateway one.vm.info to the simulator", lambda: alice.vm_info(vm_id)),
+        ("gateway one.system.version to the simulator", lambda: alice.system_version()),
+    ]
+    times = [(name, p50(time_calls(fn, SMALL_REPEAT, warmup=5))) for name, fn in rows]
+    floor = times[0][1]
+    print_table(
+        f"econe small call, server side: raw HTTP / gateway round trips (p50 of {SMALL_REPEAT})",
+        ["what", "ms", "x stub"],
+        [(name, t * 1e3, t / floor) for name, t in times],
+    )
 
 
 def _stages(admin: OneGateway) -> None:
