@@ -110,33 +110,6 @@ class ActionSpec:
         return self.min_fields <= count <= upper
 
 
-class _ReadTurn:
-    """The right to read stdin. Passed to the most recently idle thread (LIFO): the same few threads,
-    with warm stacks and caches, take the turns instead of all of them in rotation."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._taken = False
-        self._waiting: list[threading.Lock] = []  # each one held until its thread gets the turn
-
-    def acquire(self, mine: threading.Lock) -> None:
-        with self._lock:
-            if not self._taken:
-                self._taken = True
-                return
-            mine.acquire()
-            self._waiting.append(mine)
-        mine.acquire()  # blocks until release() hands the turn over
-        mine.release()
-
-    def release(self) -> None:
-        with self._lock:
-            if self._waiting:
-                self._waiting.pop().release()  # the turn stays taken: it goes to that thread
-            else:
-                self._taken = False
-
-
 @dataclass
 class _Job:
     ctx: ActionContext
@@ -167,7 +140,7 @@ class DriverLoop:
         self.threads = max(1, threads)
         self.unsupported = unsupported
         self.finalize_grace = finalize_grace
-        self._read_turn = _ReadTurn()  # held by the one thread reading stdin
+        self._read_turn = threading.Lock()  # held by the one thread reading stdin
         self._ended = threading.Event()  # FINALIZE, EOF, unreadable stdin or unwritable stdout
         self._stdin: TextIO | None = None
         self._lock = threading.Lock()
@@ -199,13 +172,11 @@ class DriverLoop:
         return 0
 
     def _serve(self) -> None:
-        mine = threading.Lock()
         while True:
-            self._read_turn.acquire(mine)
-            try:
-                job = None if self._ended.is_set() else self._read_job()
-            finally:
-                self._read_turn.release()
+            with self._read_turn:
+                if self._ended.is_set():
+                    return
+                job = self._read_job()
             if job is None:
                 return
             while job is not None:
