@@ -203,6 +203,8 @@ class DriverLoop:
                     return job
         except (OSError, ValueError) as exc:  # stdin closed under us: same as EOF
             log.error("cannot read from oned: %s", exc)
+        except Exception:  # a bug of ours must end the driver (as it did in the main thread), not hang it
+            log.exception("reading requests failed")
         self._ended.set()
         return None
 

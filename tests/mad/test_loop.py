@@ -346,3 +346,16 @@ def test_an_action_runs_on_the_thread_that_read_it() -> None:
     assert h.close() == []
     assert threads == reader_names[:6]
     assert all(name.startswith("t-") for name in threads)
+
+
+def test_a_failing_read_ends_the_loop_instead_of_hanging_it() -> None:
+    class Exploding(io.StringIO):
+        def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+            raise RuntimeError("boom")
+
+    loop = DriverLoop("t", {"POLL": ActionSpec(_echo, 2)}, threads=2, finalize_grace=0.1)
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(loop.run(Exploding(), io.StringIO())), daemon=True)
+    thread.start()
+    thread.join(5)
+    assert result == [0]
