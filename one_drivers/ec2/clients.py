@@ -243,7 +243,17 @@ class Ec2Clients:
                 self._clients[key] = client
             return client
 
-    def _create(self, settings: Ec2Settings, retry: bool) -> Any:
+    def cloudwatch_for(self, settings: Ec2Settings) -> Any:
+        """A CloudWatch client with the same credentials, region, endpoint and retry settings (cached)."""
+        key = (*settings.cache_key(), "cloudwatch")
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._create(settings, True, service="cloudwatch")
+                self._clients[key] = client
+            return client
+
+    def _create(self, settings: Ec2Settings, retry: bool, service: str = "ec2") -> Any:
         import boto3
         from botocore.config import Config
 
@@ -265,14 +275,15 @@ class Ec2Clients:
             user_agent_extra="one_drivers",
         )
         log.info(
-            "host %s: new EC2 client (region %s, endpoint %s, retry %s)",
+            "host %s: new %s client (region %s, endpoint %s, retry %s)",
             settings.host,
+            service,
             settings.region_name,
             settings.endpoint_url or "default",
             self.config.retry_mode,
         )
         return session.client(
-            "ec2",
+            service,
             region_name=settings.region_name,
             endpoint_url=settings.endpoint_url,
             aws_access_key_id=settings.access_key_id,

@@ -33,7 +33,6 @@ class ClientsAccess:
     def __init__(self, clients: Any) -> None:
         self.clients = clients  # one_drivers.ec2.clients.Ec2Clients
         self._settings: dict[int, Any] = {}
-        self._cloudwatch: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
 
     def client_and_capacity(self, host_name: str) -> tuple[Any, Mapping[str, object]]:
@@ -44,24 +43,10 @@ class ClientsAccess:
         return trim_describe_instances(client), dict(settings.capacity)
 
     def cloudwatch_for(self, ec2_client: Any) -> Any:
-        """A CloudWatch client with the EC2 client's credentials, region and endpoint (created once)."""
+        """A CloudWatch client with the EC2 client's credentials, region and endpoint (made by ec2/)."""
         with self._lock:
             settings = self._settings[id(ec2_client)]
-            key = settings.cache_key()
-            cw = self._cloudwatch.get(key)
-            if cw is None:
-                import boto3
-
-                session = boto3.session.Session(profile_name=settings.profile)
-                cw = session.client(
-                    "cloudwatch",
-                    region_name=settings.region_name,
-                    endpoint_url=settings.endpoint_url,
-                    aws_access_key_id=settings.access_key_id,
-                    aws_secret_access_key=settings.secret_access_key,
-                )
-                self._cloudwatch[key] = cw
-            return cw
+        return self.clients.cloudwatch_for(settings)
 
 
 def gateway_directory() -> VmDirectory | None:

@@ -132,6 +132,16 @@ def test_client_is_reused_per_settings(moto_endpoint: str) -> None:
     assert ec2.meta.config.retries["mode"] == "standard"
 
 
+def test_cloudwatch_client_shares_the_hosts_settings(moto_endpoint: str) -> None:
+    clients = _clients(moto_endpoint)
+    ec2, settings = clients.for_host("h1")
+    cw = clients.cloudwatch_for(settings)
+    assert cw is clients.cloudwatch_for(settings) and cw is not ec2
+    assert cw.meta.service_model.service_name == "cloudwatch"
+    assert cw.meta.endpoint_url == moto_endpoint and cw.meta.region_name == ec2.meta.region_name
+    assert cw.list_metrics()["Metrics"] == []
+
+
 @pytest.fixture
 def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
     p = FaultProxy(moto_endpoint)
