@@ -57,32 +57,26 @@ ACTION_IDS = {
 }
 
 RUNNING_ONLY = {(S.ACTIVE, A.RUNNING)}
+RUNNING_OR_UNKNOWN = {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN)}
+# terminate and terminate-hard: any VM that is not mid-transition
+TERMINABLE = {
+    (S.ACTIVE, A.RUNNING),
+    (S.ACTIVE, A.UNKNOWN),
+    (S.POWEROFF, A.LCM_INIT),
+    (S.SUSPENDED, A.LCM_INIT),
+    (S.STOPPED, A.LCM_INIT),
+    (S.UNDEPLOYED, A.LCM_INIT),
+    (S.PENDING, A.LCM_INIT),
+    (S.HOLD, A.LCM_INIT),
+}
 # Where each vm.action is allowed: (STATE, LCM_STATE) pairs; LCM None = any non-ACTIVE state's LCM_INIT.
 ALLOWED: dict[str, set[tuple[VmState, LcmState]]] = {
-    "terminate": {
-        (S.ACTIVE, A.RUNNING),
-        (S.ACTIVE, A.UNKNOWN),
-        (S.POWEROFF, A.LCM_INIT),
-        (S.SUSPENDED, A.LCM_INIT),
-        (S.STOPPED, A.LCM_INIT),
-        (S.UNDEPLOYED, A.LCM_INIT),
-        (S.PENDING, A.LCM_INIT),
-        (S.HOLD, A.LCM_INIT),
-    },
-    "terminate-hard": {
-        (S.ACTIVE, A.RUNNING),
-        (S.ACTIVE, A.UNKNOWN),
-        (S.POWEROFF, A.LCM_INIT),
-        (S.SUSPENDED, A.LCM_INIT),
-        (S.STOPPED, A.LCM_INIT),
-        (S.UNDEPLOYED, A.LCM_INIT),
-        (S.PENDING, A.LCM_INIT),
-        (S.HOLD, A.LCM_INIT),
-    },
+    "terminate": TERMINABLE,
+    "terminate-hard": TERMINABLE,
     "poweroff": RUNNING_ONLY,
-    "poweroff-hard": {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN)},
+    "poweroff-hard": RUNNING_OR_UNKNOWN,
     "reboot": RUNNING_ONLY,
-    "reboot-hard": {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN)},
+    "reboot-hard": RUNNING_OR_UNKNOWN,
     "undeploy": {(S.ACTIVE, A.RUNNING), (S.POWEROFF, A.LCM_INIT)},
     "undeploy-hard": {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN), (S.POWEROFF, A.LCM_INIT)},
     "stop": {(S.ACTIVE, A.RUNNING), (S.SUSPENDED, A.LCM_INIT)},
