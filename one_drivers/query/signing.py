@@ -8,10 +8,12 @@ nothing here logs a secret or a signature.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -170,9 +172,17 @@ def _required_query(req: SignedRequest, name: str) -> str:
     return value
 
 
+_V4_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z", re.ASCII)
+
+
 def _v4_moment(text: str) -> datetime:
+    # Exactly YYYYMMDD'T'HHMMSS'Z' (strptime would also take short fields) in ~1/8 of strptime's time.
+    match = _V4_DATE.fullmatch(text)
     try:
-        return datetime.strptime(text, V4_DATE_FORMAT).replace(tzinfo=UTC)
+        if match is None:
+            raise ValueError(text)
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         raise auth_failure(f"Invalid date {text!r}: expected YYYYMMDD'T'HHMMSS'Z'") from None
 
@@ -298,8 +308,14 @@ def _v4_path(path: str) -> str:
 
 
 def _v4_signing_key(secret: str, credential: _V4Credential) -> bytes:
+    return _derive_v4_key(secret, credential.date, credential.region, credential.service)
+
+
+@functools.lru_cache(maxsize=512)
+def _derive_v4_key(secret: str, date: str, region: str, service: str) -> bytes:
+    # Four HMACs that change once a day per user, region and service; SDKs cache them the same way.
     key = ("AWS4" + secret).encode("utf-8")
-    for part in (credential.date, credential.region, credential.service, V4_TERMINATOR):
+    for part in (date, region, service, V4_TERMINATOR):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
     return key
 

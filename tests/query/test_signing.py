@@ -427,3 +427,22 @@ def test_host_header_spellings_a_client_may_have_signed() -> None:
             verify_signature(odd, SECRET, now=now())
     other = _replace(v2("http://cloud.example.org/"), host="cloud.example.org:8080")
     refused(other, "SignatureDoesNotMatch", 403)
+
+
+@pytest.mark.parametrize(
+    "amz_date",
+    ["2026112T040441Z", "20261322T040441Z", "20261122T040441", "20261122t040441Z", "٢0261122T040441Z"],
+)
+def test_malformed_x_amz_date_is_auth_failure(amz_date: str) -> None:
+    req = v4()
+    headers = dict(req.headers, **{"x-amz-date": amz_date})
+    error = refused(_replace(req, headers=headers), "AuthFailure", 401)
+    assert "YYYYMMDD" in error.message
+
+
+def test_derived_signing_keys_stay_per_secret_and_scope() -> None:
+    # The cached derivation must not let a key derived for one secret or scope verify another's.
+    verify_signature(v4(), SECRET, now=now())
+    refused(v4(secret="other-secret"), "SignatureDoesNotMatch", 403)
+    verify_signature(v4(secret="other-secret"), "other-secret", now=now())
+    refused(v4(), "SignatureDoesNotMatch", 403, secret="other-secret")
