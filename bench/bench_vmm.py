@@ -35,6 +35,49 @@ Server(("127.0.0.1", int(sys.argv[1])), DomainDispatcherApplication(create_backe
 """
 
 
+# The floor of ANY driver living in its own process: the same raw boto3 call made by a bare child that
+# oned-style pipes wake per request (one byte-line in, one line out; no decoding, no driver code).
+BARE_CHILD = """
+import os, sys
+from one_drivers.ec2.clients import Ec2Clients, HostSettingsResolver
+from one_drivers.ec2.config import load_config
+config = load_config(sys.argv[1])
+def no_oned():
+    raise OSError("no oned in the bench")
+client, _ = Ec2Clients(config, HostSettingsResolver(config, no_oned)).for_host(sys.argv[2])
+iid = sys.argv[3]
+calls = {b"REBOOT": lambda: client.reboot_instances(InstanceIds=[iid]),
+         b"POLL": lambda: client.describe_instances(InstanceIds=[iid])}
+reader = os.fdopen(0, "rb")
+for line in reader:
+    calls[line.strip()]()
+    os.write(1, b"ok\\n")
+"""
+
+
+class _BareChild:
+    def __init__(self, conf: Path, iid: str, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", BARE_CHILD, str(conf), HOST, iid],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin, self.stdout = self.proc.stdin.fileno(), self.proc.stdout
+
+    def ask(self, action: str) -> None:
+        os.write(self.stdin, action.encode() + b"\n")
+        if self.stdout.readline() != b"ok\n":
+            raise RuntimeError("bare child failed")
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(15)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -99,6 +142,7 @@ def run(repeat: int = 300) -> None:
     endpoint = f"http://127.0.0.1:{port}"
     work = Path(tempfile.mkdtemp(prefix="bench_vmm_"))
     driver: _Driver | None = None
+    child: _BareChild | None = None
     try:
         conf = work / "ec2_driver.conf"
         conf.write_text(f"regions:\n  default:\n    region_name: us-east-1\n    endpoint_url: {endpoint}\n")
@@ -131,12 +175,12 @@ def run(repeat: int = 300) -> None:
         local = Ec2Vmm(Ec2Clients(config, HostSettingsResolver(config, no_oned)))
         # the raw baseline: the same calls through a client built exactly as the driver builds its own
         raw, _ = Ec2Clients(config, HostSettingsResolver(config, no_oned)).for_host(HOST)
+        child = _BareChild(conf, iid, env)
         rows: list[list[Any]] = []
         for name, line, call in (
             ("REBOOT", reboot, lambda: raw.reboot_instances(InstanceIds=[iid])),
             ("POLL", poll, lambda: raw.describe_instances(InstanceIds=[iid])),
         ):
-            # single calls in rotating turns, so load from moto and the machine hits every way alike
             payload = line.split()[2]
 
             def in_process(payload: str = payload, action: str = name) -> None:
@@ -158,12 +202,15 @@ def run(repeat: int = 300) -> None:
             # code between the driver's turns and leave the driver's caches colder than in service.
             mad, base = pair(lambda line=line: driver.ask(line), call)  # type: ignore[misc]
             inproc, base_inproc = pair(in_process, call)
+            bare, base_bare = pair(lambda name=name: child.ask(name), call)  # type: ignore[misc]
             rows.append(
                 [
                     name,
                     f"{base * 1000:.2f}",
                     f"{inproc * 1000:.2f}",
                     f"{inproc / base_inproc:.3f}",
+                    f"{bare * 1000:.2f}",
+                    f"{bare / base_bare:.3f}",
                     f"{mad * 1000:.2f}",
                     f"{mad / base:.3f}",
                     f"{(mad - base) * 1e6:.0f}",
@@ -171,11 +218,24 @@ def run(repeat: int = 300) -> None:
                 ]
             )
         echo = p50(time_calls(lambda: driver.ask("INIT"), repeat, warmup=5))
-        rows.append(["(pipe echo, INIT)", "-", "-", "-", f"{echo * 1000:.3f}", "-", "-", ""])
+        rows.append(["(pipe echo, INIT)", "-", "-", "-", "-", "-", f"{echo * 1000:.3f}", "-", "-", ""])
         print_table(
             "ec2 VMM: action latency vs the same raw boto3 call (p50 ms, rotating turns, same keep-alive moto server;"
-            " 'action code' = decode + Ec2Vmm.run in this process, 'MAD' = one_vmm_ec2 over its pipes)",
-            ["action", "raw boto3", "action code", "ratio", "via MAD", "ratio", "MAD-raw us", "target"],
+            " 'action code' = decode + Ec2Vmm.run in this process; 'bare child' = the raw call in a 10-line child"
+            " process woken over a pipe, the floor of any separate driver; 'MAD' = one_vmm_ec2 over its pipes;"
+            " each ratio is against raw boto3 timed in alternation with it)",
+            [
+                "action",
+                "raw boto3",
+                "action code",
+                "ratio",
+                "bare child",
+                "ratio",
+                "via MAD",
+                "ratio",
+                "MAD-raw us",
+                "target",
+            ],
             rows,
         )
 
@@ -214,6 +274,8 @@ def run(repeat: int = 300) -> None:
         )
         driver.ask(_line("CLEANUP", vm_action_data(state=6, lcm=0, deploy_id=iid)))
     finally:
+        if child is not None:
+            child.close()
         if driver is not None:
             try:
                 driver.close()
