@@ -311,10 +311,14 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     if phase == "a" and want_live:
         size = page_size or MAX_PAGE
         while True:
-            page = parse_vm_pool(ctx.one.vmpool_infoextended(-2, offset, -size, -1))
+            # One VM more than the page: whether more follow is known now, so a walk ends on its
+            # last full page instead of an extra call answering an empty one.
+            page = parse_vm_pool(ctx.one.vmpool_infoextended(-2, offset, -(size + 1), -1))
+            more = len(page) > size
+            page = page[:size]
             fetched.extend(page)
             offset += len(page)
-            if len(page) < size:
+            if not more:
                 break
             if page_size is not None:
                 next_token = f"a:{offset}"

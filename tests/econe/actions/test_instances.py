@@ -354,13 +354,14 @@ def test_pages_are_asked_of_oned_and_done_bodies_stay_reduced(seeded: tuple[Econ
     ctx = ctx_for(env, one=one)
 
     first = instances.describe_instances(ctx, {"MaxResults": 5})
-    assert one.calls == [("one.vmpool.infoextended", (-2, 0, -5, -1))]  # one page, from oned
+    # one page from oned, with one VM more to know whether another page follows
+    assert one.calls == [("one.vmpool.infoextended", (-2, 0, -6, -1))]
     one.calls.clear()
     second = instances.describe_instances(ctx, {"MaxResults": 5, "NextToken": first["NextToken"]})
     listed = [i["InstanceId"] for r in second["Reservations"] for i in r["Instances"]]
     assert len(listed) == 3 and listed[-1] == old  # 2 live ones, then the recently terminated one
     methods = [(m, p) for m, p in one.calls]
-    assert methods[0] == ("one.vmpool.infoextended", (-2, 5, -5, -1))
+    assert methods[0] == ("one.vmpool.infoextended", (-2, 5, -6, -1))
     # DONE VMs are scanned in reduced bodies, page by page; only the recent one is read in full.
     assert methods[1:3] == [
         ("one.vmpool.info", (-2, 0, -instances.DONE_SCAN_PAGE, int(VmState.DONE))),

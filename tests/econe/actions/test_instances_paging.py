@@ -94,3 +94,24 @@ def test_pages_of_a_big_pool_cover_it_once_in_order(seeded: tuple[EconeEnv, Seed
         if not token:
             break
     assert seen == [f"i-{i:08d}" for i in sorted(made, reverse=True)]
+
+
+@pytest.mark.parametrize("count", [400, 401, 399])
+def test_a_walk_ends_on_its_last_full_page(seeded: tuple[EconeEnv, Seed], count: int) -> None:
+    # A pool that fills its pages exactly gets no trailing empty page (no NextToken on the last one).
+    env, _ = seeded
+    before = len(_listed(instances.describe_instances(ctx_for(env), {})))
+    env.sim.bulk_vms(count - before, uid=env.alice.user_id)
+    ctx = ctx_for(env)
+    sizes: list[int] = []
+    token: str | None = None
+    while True:
+        params: dict[str, Any] = {"MaxResults": 200}
+        if token:
+            params["NextToken"] = token
+        result = instances.describe_instances(ctx, params)
+        sizes.append(len(_listed(result)))
+        token = result.get("NextToken")
+        if not token:
+            break
+    assert sizes == {400: [200, 200], 401: [200, 200, 1], 399: [200, 199]}[count]
