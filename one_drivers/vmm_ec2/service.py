@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import socketserver
 import threading
 from pathlib import Path
@@ -35,10 +36,14 @@ def default_socket_path() -> Path:
     return base / "one_vmm_ec2.sock"
 
 
-def serve_request(vmm: Ec2Vmm, message: dict[str, Any]) -> dict[str, Any]:
-    """Run one script's action in this process; never raises."""
+def serve_request(
+    vmm: Ec2Vmm, message: dict[str, Any], cancelled: threading.Event | None = None
+) -> dict[str, Any]:
+    """Run one script's action in this process; never raises. Setting `cancelled` cancels it."""
     logs: list[list[str]] = []
     control = PlainControl(lambda level, text: logs.append([level, text]))
+    if cancelled is not None:
+        control.cancelled = cancelled
     try:
         request = request_from_script(
             str(message.get("action", "")),
@@ -72,8 +77,11 @@ class SocketService:
                 except ValueError as exc:
                     reply: dict[str, Any] = {"ok": False, "info": f"bad request: {exc}", "logs": []}
                 else:
-                    reply = serve_request(vmm, message)
-                self.wfile.write(json.dumps(reply).encode() + b"\n")
+                    reply = _serve_until_hangup(vmm, message, self.connection)
+                try:
+                    self.wfile.write(json.dumps(reply).encode() + b"\n")
+                except OSError as exc:  # the script is gone (killed by one_vmm_sh): nobody to answer
+                    log.info("remotes %s: script went away before the answer (%s)", message_name(line), exc)
 
         if path.exists() or path.is_symlink():
             path.unlink()  # a stale socket from a previous run
@@ -95,6 +103,48 @@ class SocketService:
             self.path.unlink()
         except OSError:
             pass
+
+
+def message_name(line: bytes) -> str:
+    """The action named by a request line, for the log ('?' if unreadable)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return "?"
+    return str(message.get("action", "?")) if isinstance(message, dict) else "?"
+
+
+def _serve_until_hangup(vmm: Ec2Vmm, message: dict[str, Any], conn: socket.socket) -> dict[str, Any]:
+    """serve_request, cancelled when the script hangs up first.
+
+    one_vmm_sh cancels an action (DRIVER_CANCEL, its -w timeout) by killing the script, which closes
+    its end of the socket. The script sends one line and then only reads, so end-of-file on our side
+    while the action runs means exactly that: the action is cancelled as DRIVER_CANCEL would, and a
+    DEPLOY rolls back what it launched.
+    """
+    cancelled = threading.Event()
+    finished = threading.Event()
+
+    def watch() -> None:
+        try:
+            data = conn.recv(1)
+        except OSError:
+            data = b""
+        if not data and not finished.is_set():
+            log.info("remotes %s: the script hung up; cancelling the action", message.get("action", "?"))
+            cancelled.set()
+
+    watcher = threading.Thread(target=watch, name="remotes-hangup", daemon=True)
+    watcher.start()
+    try:
+        return serve_request(vmm, message, cancelled)
+    finally:
+        finished.set()
+        try:
+            conn.shutdown(socket.SHUT_RD)  # wakes the watcher's recv with end-of-file
+        except OSError:
+            pass
+        watcher.join(timeout=5)
 
 
 def start_socket_service(vmm: Ec2Vmm, path: str | os.PathLike[str] | None = None) -> SocketService | None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +141,100 @@ def test_recorded_deployment_files(real_dir: Path) -> None:
         with pytest.raises(SectionError) as info:  # the recorded VMs were dummy ones
             select_section(req.data.vm, req.host)
         assert info.value.attribute == "PUBLIC_CLOUD"
+
+
+class _SlowVmm:
+    """Stands in for Ec2Vmm: its action runs until cancelled (or 10 s), remembering its control."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self.started = threading.Event()
+        self.controls: list[Any] = []
+
+    def run(self, action: str, request: object, control: Any) -> str:
+        self.controls.append(control)
+        self.started.set()
+        if control.cancelled.wait(self.seconds):
+            control.check_cancelled()
+        return "finished"
+
+
+CANCEL_MESSAGE = {"action": "CANCEL", "vm_id": "7", "host": "h", "deploy_id": "i-1"}
+
+
+def test_a_script_that_hangs_up_cancels_its_action(tmp_path: Path) -> None:
+    # one_vmm_sh cancels (DRIVER_CANCEL, -w timeout) by killing the script: its socket closes.
+    vmm = _SlowVmm()
+    service = SocketService(vmm, tmp_path / "s.sock")  # type: ignore[arg-type]
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(tmp_path / "s.sock"))
+            sock.sendall(json.dumps(CANCEL_MESSAGE).encode() + b"\n")
+            assert vmm.started.wait(5)
+        assert vmm.controls[0].cancelled.wait(5), "the action was not cancelled when the script hung up"
+    finally:
+        service.close()
+
+
+def test_an_action_that_finishes_is_answered_and_not_cancelled(tmp_path: Path) -> None:
+    vmm = _SlowVmm(seconds=0.2)
+    service = SocketService(vmm, tmp_path / "s.sock")  # type: ignore[arg-type]
+    try:
+        for _ in range(3):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(tmp_path / "s.sock"))
+                sock.sendall(json.dumps(CANCEL_MESSAGE).encode() + b"\n")
+                reply = json.loads(sock.makefile().readline())
+            assert reply == {"ok": True, "info": "finished", "logs": []}
+        assert not any(control.cancelled.is_set() for control in vmm.controls)
+    finally:
+        service.close()
+
+
+def test_a_killed_script_cancels_a_deploy_and_leaves_no_instance(moto_endpoint: str, tmp_path: Path) -> None:
+    # A real DEPLOY through the socket, its script killed while the driver waits for "running".
+    import boto3
+
+    vmm = _vmm(moto_endpoint)
+    vmm.wait_timeout = 30
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
+    real_describe = vmm.clients.for_host("h")[0].describe_instances
+    waiting = threading.Event()
+
+    def never_running(**kwargs: Any) -> Any:  # the instance stays "pending" for the driver
+        answer = real_describe(**kwargs)
+        for reservation in answer.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                instance["State"] = {"Code": 0, "Name": "pending"}
+        waiting.set()
+        return answer
+
+    vmm.clients.for_host("h")[0].describe_instances = never_running
+    document = (
+        "<VM><ID>7</ID><STATE>3</STATE><LCM_STATE>2</LCM_STATE><STIME>1700000000</STIME>"
+        "<TEMPLATE/><USER_TEMPLATE><PUBLIC_CLOUD><TYPE>ec2</TYPE><AMI>ami-12c6146b</AMI>"
+        "<INSTANCETYPE>t2.micro</INSTANCETYPE></PUBLIC_CLOUD></USER_TEMPLATE>"
+        "<HISTORY_RECORDS><HISTORY><SEQ>0</SEQ><HOSTNAME>h</HOSTNAME></HISTORY></HISTORY_RECORDS></VM>"
+    )
+    message = {"action": "DEPLOY", "vm_id": "7", "host": "h", "deploy_id": "", "document": document}
+    service = SocketService(vmm, tmp_path / "s.sock")
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(tmp_path / "s.sock"))
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            assert waiting.wait(20), "the deploy never started waiting"
+        deadline = time.monotonic() + 20
+        live: list[str] = []
+        while time.monotonic() < deadline:
+            live = [
+                i["InstanceId"]
+                for r in ec2.describe_instances()["Reservations"]
+                for i in r["Instances"]
+                if i["State"]["Name"] not in ("terminated", "shutting-down")
+            ]
+            if not live:
+                break
+            time.sleep(0.1)
+        assert live == [], f"instances left running after the script was killed: {live}"
+    finally:
+        service.close()
