@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from one_drivers.ec2.catalog import InstanceSize
+from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG, ONE_ID_TAG
 from one_drivers.one.template import TemplateError, build_template, quote_value
 
 log = logging.getLogger(__name__)
 
-ONE_ID_TAG = "ONE_ID"
 # DescribeInstances accepts up to 1000 results per page.
 PAGE_SIZE = 1000
 
@@ -112,6 +112,7 @@ class Instance:
     one_id: int | None = None
     name: str = ""
     aws: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    deploy_token: str = ""  # ONE_DEPLOY_TOKEN, set by our VMM driver at launch
 
     @property
     def wild(self) -> bool:
@@ -155,6 +156,7 @@ def instance_from_api(item: Mapping[str, Any]) -> Instance:
     """One `Reservations[].Instances[]` item (boto3 shape) -> Instance."""
     tags = item.get("Tags") or []
     name = next((str(t.get("Value", "")) for t in tags if t.get("Key") == "Name"), "")
+    token = next((str(t.get("Value", "")) for t in tags if t.get("Key") == DEPLOY_TOKEN_TAG), "")
     aws = tuple((attr, v) for attr, key in AWS_ATTRIBUTES if (v := _aws_value(item, key)))
     return Instance(
         instance_id=str(item["InstanceId"]),
@@ -164,6 +166,7 @@ def instance_from_api(item: Mapping[str, Any]) -> Instance:
         one_id=parse_one_id(tags),
         name=name,
         aws=aws,
+        deploy_token=token,
     )
 
 

@@ -16,12 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# The tags set in RunInstances; the deploy token is also our idempotency marker, found by a tag filter
+# on endpoints that ignore ClientToken (moto, econe).
+from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG as DEPLOY_TOKEN_TAG
+from one_drivers.ec2.tags import ONE_ID_TAG as ONE_ID_TAG
+from one_drivers.ec2.tags import deploy_token as deploy_token
+
 log = logging.getLogger(__name__)
 
 DEFAULT_INSTANCE_TYPE = "m1.small"
-ONE_ID_TAG = "ONE_ID"
-# Our idempotency marker: found by a tag filter on endpoints that ignore ClientToken (moto, econe).
-DEPLOY_TOKEN_TAG = "ONE_DEPLOY_TOKEN"
 # Attributes that are accepted and deliberately do nothing (logged once per deploy).
 IGNORED_ATTRIBUTES = {
     "LICENSEPOOL": "LICENSEPOOL is obsolete (Windows license pools were retired by AWS); ignored",
@@ -235,14 +238,6 @@ class LaunchPlan:
     @property
     def client_token(self) -> str:
         return str(self.params["ClientToken"])
-
-
-def deploy_token(vm_id: int, stime: str, seq: int) -> str:
-    """ClientToken for the seq-th deployment of a VM: stable across re-sent DEPLOYs, new per deploy.
-
-    STIME (the VM's creation time) keeps tokens distinct if VM ids restart after a database reset.
-    """
-    return f"one-{vm_id}-{stime or '0'}-{seq}"
 
 
 def plan_launch(
