@@ -32,7 +32,7 @@ PUSHED_TYPES = ("SYSTEM_HOST", "MONITOR_HOST", "STATE_VM", "MONITOR_VM", "BEACON
 class ImSettings:
     """`monitoring:` keys of ec2_driver.conf (all optional)."""
 
-    reaper: bool = True  # terminate instances whose VM is DONE or gone
+    reaper: bool = True  # terminate instances of this cloud's DONE VMs (see reaper.py)
     reap_interval: float = 120.0  # seconds between reaper passes per host
     min_poll_interval: float = 10.0  # never two DescribeInstances for one host closer than this
     missing_state: str = "UNKNOWN"  # STATE_VM MISSING_STATE for VMs absent from a sync

@@ -1,10 +1,14 @@
-"""The reaper: terminate instances tagged `ONE_ID=<id>` whose VM is DONE (or gone) in OpenNebula.
+"""The reaper: terminate instances tagged `ONE_ID=<id>` whose VM is DONE in this OpenNebula.
 
 `onevm terminate` from POWEROFF/UNDEPLOYED runs no VMM action on 5.x-7.x, so the stopped instance
 would be billed forever (upstream issue 1243). After a monitoring cycle the IM driver asks oned once
 for the VMs that are not DONE; a tagged, still-alive instance whose VM is missing from that list is
-checked individually (DONE with the same deploy id, or no such VM at all) before it is terminated.
-An instance whose VM is alive is never touched; any doubt (oned unreachable, other deploy id) spares it.
+checked individually before it is terminated, and only on proof that it is this cloud's: the VM is
+DONE and its DEPLOY_ID is this instance, or it is DONE without a DEPLOY_ID and the instance's
+ONE_DEPLOY_TOKEN names this VM with its STIME. Another OpenNebula bursting into the same account and
+region tags its instances with its own VM ids: those fail the proof and are spared, as is an instance
+whose VM this oned does not know at all (purged, or another cloud's), and any other doubt (oned
+unreachable, another deploy id). An instance whose VM is alive is never touched.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from one_drivers.ec2.tags import parse_deploy_token
 from one_drivers.im_ec2.instances import Instance
 from one_drivers.one.gateway import OneNotFoundError
 from one_drivers.one.states import VmState
@@ -29,6 +34,7 @@ _BATCH = 1000
 class VmRecord:
     state: VmState
     deploy_id: str
+    stime: str = ""
 
 
 class VmDirectory(Protocol):
@@ -66,7 +72,9 @@ class GatewayVmDirectory:
         except OneNotFoundError:
             return None
         return VmRecord(
-            VmState(int(root.findtext("STATE") or "-1")), (root.findtext("DEPLOY_ID") or "").strip()
+            VmState(int(root.findtext("STATE") or "-1")),
+            (root.findtext("DEPLOY_ID") or "").strip(),
+            (root.findtext("STIME") or "").strip(),
         )
 
 
@@ -80,12 +88,19 @@ def candidates(instances: Iterable[Instance], live_ids: set[int]) -> list[Instan
 
 
 def should_reap(inst: Instance, record: VmRecord | None) -> bool:
-    if record is None:
-        return True  # the VM no longer exists in OpenNebula at all
-    if record.state is not VmState.DONE:
-        return False
-    # A DONE VM that was last deployed elsewhere (another instance id) is not proof about this one.
-    return not record.deploy_id or record.deploy_id == inst.instance_id
+    """True only on proof that the instance belongs to this cloud's DONE VM (see the module text)."""
+    if record is None or record.state is not VmState.DONE:
+        return False  # unknown here (purged, or another cloud's VM id), or alive
+    if record.deploy_id:
+        # DONE VMs keep their DEPLOY_ID: the same instance id is proof, another one is none.
+        return record.deploy_id == inst.instance_id
+    token = parse_deploy_token(inst.deploy_token)
+    return (
+        token is not None
+        and token.vm_id == inst.one_id
+        and bool(record.stime)
+        and token.stime == record.stime
+    )
 
 
 def reap(client: Any, host_name: str, instances: Iterable[Instance], directory: VmDirectory) -> list[str]:
@@ -110,6 +125,15 @@ def reap(client: Any, host_name: str, instances: Iterable[Instance], directory: 
             continue
         if should_reap(inst, record):
             doomed.append(inst)
+        elif record is None or record.state is VmState.DONE:
+            log.info(
+                "host %s: reaper spares %s: VM %d is %s here and nothing proves the instance is this"
+                " cloud's (terminate it by hand if it is)",
+                host_name,
+                inst.instance_id,
+                inst.one_id,
+                "unknown" if record is None else f"DONE with DEPLOY_ID {record.deploy_id or '(none)'}",
+            )
     terminated: list[str] = []
     for start in range(0, len(doomed), _BATCH):
         batch = doomed[start : start + _BATCH]
@@ -120,7 +144,7 @@ def reap(client: Any, host_name: str, instances: Iterable[Instance], directory: 
             continue
         for inst in batch:
             log.warning(
-                "host %s: reaper terminated %s (%s): VM %s is DONE or gone in OpenNebula",
+                "host %s: reaper terminated %s (%s): VM %s is DONE in OpenNebula",
                 host_name,
                 inst.instance_id,
                 inst.state,

@@ -41,9 +41,11 @@ monitoring:
 
         ec2 = ec2_client(moto_endpoint)
         keep = launch(ec2, "t3.micro", {"ONE_ID": str(alive)})
-        leaked = launch(ec2, "t3.micro", {"ONE_ID": str(done)})
+        stime = ET.fromstring(gw.vm_info(done)).findtext("STIME")
+        # what our VMM driver tags at launch: the VM id, and the deployment token with the VM's STIME
+        leaked = launch(ec2, "t3.micro", {"ONE_ID": str(done), "ONE_DEPLOY_TOKEN": f"one-{done}-{stime}-0"})
         ec2.stop_instances(InstanceIds=[leaked])  # the poweroff-then-terminate leak
-        purged = launch(ec2, "t3.micro", {"ONE_ID": "9999"})
+        unknown = launch(ec2, "t3.micro", {"ONE_ID": "9999"})  # purged here, or another cloud's VM
         wild = launch(ec2, "t3.micro", {})
 
         host = gw.call("one.host.allocate", "ec2-moto", "ec2", "ec2", -1)
@@ -61,11 +63,12 @@ monitoring:
             return str(reply["Reservations"][0]["Instances"][0]["State"]["Name"])
 
         wait_for(lambda: state(leaked) in ("shutting-down", "terminated"))
-        wait_for(lambda: state(purged) in ("shutting-down", "terminated"))
+        wait_for(lambda: f"reaper spares {unknown}" in (tmp_path / "im.log").read_text())
+        assert state(unknown) == "running"
         assert state(keep) == "running"
         assert state(wild) == "running"
         log_text = (tmp_path / "im.log").read_text()
         assert f"reaper terminated {leaked}" in log_text
-        assert f"reaper terminated {purged}" in log_text
+        assert f"reaper terminated {unknown}" not in log_text
         assert f"reaper terminated {keep}" not in log_text
         assert f"reaper terminated {wild}" not in log_text
