@@ -78,21 +78,26 @@ def test_big_listing_equals_the_per_vm_slow_path(seeded: tuple[EconeEnv, Seed]) 
         assert inst["Tags"] == [{"Key": "Name", "Value": "a <b> & 'c'\nd"}]
 
 
-def test_pages_of_a_big_pool_cover_it_once_in_order(seeded: tuple[EconeEnv, Seed]) -> None:
-    env, _ = seeded
-    made = env.sim.bulk_vms(450, uid=env.alice.user_id)
+def _walk(env: EconeEnv, page: int = 200) -> list[list[str]]:
+    """Every page of DescribeInstances(MaxResults=page), following NextToken to the end."""
     ctx = ctx_for(env)
-    seen: list[str] = []
+    pages: list[list[str]] = []
     token: str | None = None
     while True:
-        params: dict[str, Any] = {"MaxResults": 200}
+        params: dict[str, Any] = {"MaxResults": page}
         if token:
             params["NextToken"] = token
         result = instances.describe_instances(ctx, params)
-        seen += [i["InstanceId"] for i in _listed(result)]
+        pages.append([i["InstanceId"] for i in _listed(result)])
         token = result.get("NextToken")
         if not token:
-            break
+            return pages
+
+
+def test_pages_of_a_big_pool_cover_it_once_in_order(seeded: tuple[EconeEnv, Seed]) -> None:
+    env, _ = seeded
+    made = env.sim.bulk_vms(450, uid=env.alice.user_id)
+    seen = [iid for page in _walk(env) for iid in page]
     assert seen == [f"i-{i:08d}" for i in sorted(made, reverse=True)]
 
 
@@ -102,16 +107,5 @@ def test_a_walk_ends_on_its_last_full_page(seeded: tuple[EconeEnv, Seed], count:
     env, _ = seeded
     before = len(_listed(instances.describe_instances(ctx_for(env), {})))
     env.sim.bulk_vms(count - before, uid=env.alice.user_id)
-    ctx = ctx_for(env)
-    sizes: list[int] = []
-    token: str | None = None
-    while True:
-        params: dict[str, Any] = {"MaxResults": 200}
-        if token:
-            params["NextToken"] = token
-        result = instances.describe_instances(ctx, params)
-        sizes.append(len(_listed(result)))
-        token = result.get("NextToken")
-        if not token:
-            break
+    sizes = [len(page) for page in _walk(env)]
     assert sizes == {400: [200, 200], 401: [200, 200, 1], 399: [200, 199]}[count]
