@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG as DEPLOY_TOKEN_TAG
 from one_drivers.ec2.tags import ONE_ID_TAG as ONE_ID_TAG
 from one_drivers.ec2.tags import deploy_token as deploy_token
+from one_drivers.mad.codec import XmlElement, parse_xml
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class SectionError(ValueError):
 VERBATIM_ATTRIBUTES = frozenset({"USERDATA"})
 
 
-def element_to_dict(node: ET.Element) -> dict[str, str]:
+def element_to_dict(node: XmlElement) -> dict[str, str]:
     """Children of a section element as {UPPER_NAME: stripped text}; empty values are dropped."""
     result: dict[str, str] = {}
     for child in node:
@@ -56,13 +56,13 @@ def element_to_dict(node: ET.Element) -> dict[str, str]:
     return result
 
 
-def _user_template(vm: ET.Element) -> ET.Element:
+def _user_template(vm: XmlElement) -> XmlElement:
     # Before 4.0.1 (and in <=3.8 messages) the document is <TEMPLATE> with everything at top level.
     found = vm.find("USER_TEMPLATE")
     return found if found is not None else vm
 
 
-def find_sections(vm: ET.Element) -> tuple[str, list[dict[str, str]]]:
+def find_sections(vm: XmlElement) -> tuple[str, list[dict[str, str]]]:
     """('PUBLIC_CLOUD' | 'EC2', sections): ec2-typed PUBLIC_CLOUD vectors, else legacy EC2 sections."""
     user = _user_template(vm)
     public = [
@@ -78,7 +78,7 @@ def find_sections(vm: ET.Element) -> tuple[str, list[dict[str, str]]]:
     return "EC2", legacy
 
 
-def select_section(vm: ET.Element, host: str) -> dict[str, str]:
+def select_section(vm: XmlElement, host: str) -> dict[str, str]:
     """The section whose HOST (legacy CLOUD) is `host` (case-insensitive), else the only one without."""
     kind, sections = find_sections(vm)
     if not sections:
@@ -101,9 +101,9 @@ def select_section(vm: ET.Element, host: str) -> dict[str, str]:
 
 def parse_defaults(xml_text: str) -> dict[str, str]:
     """ec2_driver.default: `<TEMPLATE><PUBLIC_CLOUD|EC2>...` (or that section as root) -> attributes."""
-    root = ET.fromstring(xml_text)
+    root = parse_xml(xml_text)
     if root.tag.upper() in ("PUBLIC_CLOUD", "EC2"):
-        section: ET.Element | None = root
+        section: XmlElement | None = root
     else:
         section = root.find("PUBLIC_CLOUD")
         if section is None:
@@ -217,7 +217,7 @@ def context_user_data(context: Mapping[str, str], cloud_init: bool, token: str |
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def vm_context(vm: ET.Element) -> dict[str, str]:
+def vm_context(vm: XmlElement) -> dict[str, str]:
     """The CONTEXT vector (TEMPLATE/CONTEXT, or top-level for <TEMPLATE> documents), values as given."""
     node = vm.find("TEMPLATE/CONTEXT")
     if node is None:

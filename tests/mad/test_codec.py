@@ -133,6 +133,20 @@ def test_parse_action_data_shapes() -> None:
             codec.parse_action_data(bad)
 
 
+def test_documents_read_as_their_text_whatever_they_declare() -> None:
+    # The payload is decoded as UTF-8 before parsing: a stray declaration must not re-decode it, and
+    # comments or processing instructions never show up as elements of a section.
+    data = codec.parse_action_data(
+        '<?xml version="1.0" encoding="ISO-8859-1"?><VM><ID>4</ID><NAME>Zoë &amp; “web”</NAME>'
+        "<!-- a comment --><?pi x?><USER_TEMPLATE><PUBLIC_CLOUD><!-- c --><TYPE>ec2</TYPE>"
+        "<AMI><![CDATA[ami-<1>]]></AMI></PUBLIC_CLOUD></USER_TEMPLATE></VM>"
+    )
+    assert data.vm_text("NAME") == "Zoë & “web”"
+    section = data.vm.find("USER_TEMPLATE/PUBLIC_CLOUD")
+    assert section is not None
+    assert [(child.tag, child.text) for child in section] == [("TYPE", "ec2"), ("AMI", "ami-<1>")]
+
+
 @given(st.text(), st.booleans(), st.integers(min_value=-1, max_value=10**6))
 def test_reply_is_always_one_parseable_line(info: str, success: bool, oid: int) -> None:
     line = codec.format_reply("DEPLOY", success, oid, info)

@@ -176,3 +176,16 @@ def test_failure_forms(env: dict[str, str], real_dir: Path) -> None:
     no_ami = encode(action_data(real_dir, vm_id=9, host=HOST, section=""), "strict")
     failed = run("deploy", ["/nonexistent", HOST, "9", HOST], no_ami, env)
     assert failed.returncode == 1 and "PUBLIC_CLOUD" in failed.stderr.splitlines()[1]
+
+
+def test_the_socket_path_of_a_script_loads_neither_boto3_nor_lxml() -> None:
+    # A script handing its action to the resident driver must start fast (bench: ~60 ms, target 300):
+    # what it imports for that path may not pull in boto3 (~250 ms) or lxml (~12 ms).
+    code = (
+        "import sys\n"
+        "import one_drivers.vmm_ec2.remote, one_drivers.vmm_ec2.request, one_drivers.mad.codec\n"
+        "from one_drivers.vmm_ec2.request import decode_stdin, split_argv\n"
+        "print(sorted(m for m in ('boto3', 'botocore', 'lxml', 'lxml.etree') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
