@@ -26,6 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from demo.demo import HOST, VM_ID, vm_action_data  # noqa: E402  (the demo's VM documents)
 
+REAL = ROOT.parent / "shared" / "opennebula" / "real-6.10.5"
+
+
+def recorded_action_data(iid: str) -> str:
+    """The recorded 6.10.5 DEPLOY data (~6.6 KB, what oned really sends) re-targeted at the instance;
+    the demo's small document where the recording is not beside the repo."""
+    if not REAL.is_dir():
+        return vm_action_data(lcm=3, deploy_id=iid)
+    from tests.vmm_ec2.vmdocs import action_data
+
+    return action_data(REAL, vm_id=VM_ID, host=HOST, lcm=3, deploy_id=iid)
+
+
 # moto's WSGI app behind cheroot, which keeps HTTP/1.1 connections open (werkzeug's server always closes)
 MOTO_KEEPALIVE = """
 import sys
@@ -160,8 +173,9 @@ def run(repeat: int = 300) -> None:
         )
         assert driver.ask("INIT").startswith("INIT SUCCESS")
         iid = driver.ask(_line("DEPLOY", vm_action_data(lcm=2))).split()[3]
-        reboot = _line("REBOOT", vm_action_data(lcm=3, deploy_id=iid))
-        poll = _line("POLL", vm_action_data(lcm=3, deploy_id=iid))
+        document = recorded_action_data(iid)
+        reboot = _line("REBOOT", document)
+        poll = _line("POLL", document)
         from one_drivers.ec2.clients import Ec2Clients, HostSettingsResolver
         from one_drivers.ec2.config import load_config
         from one_drivers.mad.codec import decode_action_data
@@ -223,7 +237,8 @@ def run(repeat: int = 300) -> None:
             "ec2 VMM: action latency vs the same raw boto3 call (p50 ms, rotating turns, same keep-alive moto server;"
             " 'action code' = decode + Ec2Vmm.run in this process; 'bare child' = the raw call in a 10-line child"
             " process woken over a pipe, the floor of any separate driver; 'MAD' = one_vmm_ec2 over its pipes;"
-            " each ratio is against raw boto3 timed in alternation with it)",
+            " each ratio is against raw boto3 timed in alternation with it; requests carry the recorded"
+            f" {len(document):,}-byte VMM_DRIVER_ACTION_DATA)",
             [
                 "action",
                 "raw boto3",
