@@ -98,11 +98,14 @@ def parse_reply(line: str) -> Reply | None:
 
 def decode_base64(payload: str) -> str:
     """Decode base64 text (line breaks allowed, as 5.0-5.10 remotes stdin has them) to UTF-8 text."""
-    compact = "".join(payload.split())
     try:
-        raw = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise CodecError(f"payload is not valid base64: {exc}") from exc
+        # oned's own payloads have no line breaks; 5.0-5.10 remotes stdin has them.
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        try:
+            raw = base64.b64decode("".join(payload.split()), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise CodecError(f"payload is not valid base64: {exc}") from exc
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -195,28 +198,37 @@ def parse_xml(text: str) -> XmlElement:
 def parse_action_data(xml_text: str) -> ActionData:
     """Parse VMM_DRIVER_ACTION_DATA XML, or a bare `<VM>`/`<TEMPLATE>` deployment document."""
     root = parse_xml(xml_text)
-
-    def text(name: str) -> str:
-        node = root.find(name)
-        return (node.text or "").strip() if node is not None else ""
-
     if root.tag in ("VM", "TEMPLATE"):
         return ActionData("", "", "", "", "", root)
     if root.tag != "VMM_DRIVER_ACTION_DATA":
         raise CodecError(f"unexpected document <{root.tag}>, expected <VMM_DRIVER_ACTION_DATA>")
-    vm = root.find("VM")
-    if vm is None:
-        vm = root.find("TEMPLATE")
-    if vm is None:
+    # One walk over the children: the first of each field, the first <VM> (else <TEMPLATE>).
+    fields: dict[str, str] = {}
+    vm: XmlElement | None = None
+    template: XmlElement | None = None
+    for child in root:
+        tag = child.tag
+        if tag in _ACTION_FIELDS:
+            if tag not in fields:
+                fields[tag] = (child.text or "").strip()
+        elif tag == "VM":
+            vm = vm if vm is not None else child
+        elif tag == "TEMPLATE":
+            template = template if template is not None else child
+    document = vm if vm is not None else template
+    if document is None:
         raise CodecError("VMM_DRIVER_ACTION_DATA has no <VM> document")
     return ActionData(
-        host=text("HOST"),
-        migr_host=text("MIGR_HOST"),
-        deploy_id=text("DEPLOY_ID"),
-        local_deployment_file=text("LOCAL_DEPLOYMENT_FILE"),
-        checkpoint_file=text("CHECKPOINT_FILE"),
-        vm=vm,
+        host=fields.get("HOST", ""),
+        migr_host=fields.get("MIGR_HOST", ""),
+        deploy_id=fields.get("DEPLOY_ID", ""),
+        local_deployment_file=fields.get("LOCAL_DEPLOYMENT_FILE", ""),
+        checkpoint_file=fields.get("CHECKPOINT_FILE", ""),
+        vm=document,
     )
+
+
+_ACTION_FIELDS = frozenset({"HOST", "MIGR_HOST", "DEPLOY_ID", "LOCAL_DEPLOYMENT_FILE", "CHECKPOINT_FILE"})
 
 
 def decode_action_data(payload: str) -> ActionData:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
-from one_drivers.mad.codec import ActionData
+from one_drivers.mad.codec import ActionData, XmlElement
 from one_drivers.mad.loop import ActionCancelled, ActionError
 from one_drivers.one.states import (
     POWEROFF_LCM_STATES,
@@ -93,21 +93,44 @@ class VmRequest:
     @classmethod
     def from_action_data(cls, data: ActionData, vm_id: str = "", host: str = "") -> VmRequest:
         """Build from a decoded message; `vm_id`/`host` (message id, script argv) fill what is missing."""
+        values, seqs, hostname = _vm_fields(data.vm)
         try:
-            number = int(data.vm_text("ID", vm_id or "-1"))
-            state = vm_state_from_number(data.vm_text("STATE", "0"))
-            lcm = lcm_state_from_number(data.vm_text("LCM_STATE", "0"))
+            number = int(values.get("ID") or vm_id or "-1")
+            state = vm_state_from_number(values.get("STATE") or "0")
+            lcm = lcm_state_from_number(values.get("LCM_STATE") or "0")
         except ValueError as exc:
             raise ActionError(f"bad VM document: {exc}") from exc
-        seqs = [
-            int(node.text)
-            for node in data.vm.findall("HISTORY_RECORDS/HISTORY/SEQ")
-            if node.text and node.text.strip().isdigit()
-        ]
         # 6.10 sends an empty top-level DEPLOY_ID on DEPLOY, resume included: the VM document keeps it.
-        deploy_id = data.deploy_id or data.vm_text("DEPLOY_ID")
-        target = data.host or host or data.vm_text("HISTORY_RECORDS/HISTORY/HOSTNAME")
-        return cls(number, target, state, lcm, deploy_id, max(seqs, default=0), data.vm_text("STIME"), data)
+        deploy_id = data.deploy_id or values.get("DEPLOY_ID", "")
+        target = data.host or host or hostname
+        return cls(number, target, state, lcm, deploy_id, max(seqs, default=0), values.get("STIME", ""), data)
+
+
+_VM_FIELDS = frozenset({"ID", "STATE", "LCM_STATE", "DEPLOY_ID", "STIME"})
+
+
+def _vm_fields(vm: XmlElement) -> tuple[dict[str, str], list[int], str]:
+    """One walk over the VM document: its first ID/STATE/LCM_STATE/DEPLOY_ID/STIME (stripped), every
+    HISTORY_RECORDS/HISTORY/SEQ number, and the first HISTORY's HOSTNAME."""
+    values: dict[str, str] = {}
+    seqs: list[int] = []
+    hostname: str | None = None
+    for child in vm:
+        tag = child.tag
+        if tag in _VM_FIELDS:
+            if tag not in values:
+                values[tag] = (child.text or "").strip()
+        elif tag == "HISTORY_RECORDS":
+            for history in child:
+                if history.tag != "HISTORY":
+                    continue
+                for leaf in history:
+                    text = (leaf.text or "").strip()
+                    if leaf.tag == "SEQ" and text.isdigit():
+                        seqs.append(int(text))
+                    elif leaf.tag == "HOSTNAME" and hostname is None:
+                        hostname = text
+    return values, seqs, hostname or ""
 
 
 class Ec2Vmm:
