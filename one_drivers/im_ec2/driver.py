@@ -78,6 +78,7 @@ class ImDriver:
         self.metrics = metrics
         self.comma_format = comma_format
         self.monitors: dict[int, HostMonitor] = {}
+        self._spared: dict[str, set[str]] = {}  # per host name, for the <= 4.2 MONITOR path
         self._lock = threading.Lock()
 
     def actions(self) -> dict[str, ActionSpec]:
@@ -102,7 +103,9 @@ class ImDriver:
         if self.directory is not None:
             directory = self.directory()
             if directory is not None:
-                reap(client, host_name, snap.all_instances, directory)
+                with self._lock:
+                    spared = self._spared.setdefault(host_name, set())
+                reap(client, host_name, snap.all_instances, directory, spared)
         return report.monitor_reply_info(snap, self.comma_format)
 
     # --- 5.12+ -------------------------------------------------------------------------------------

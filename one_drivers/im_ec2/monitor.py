@@ -107,6 +107,7 @@ class HostMonitor:
         self.next_due: dict[str, float] = {}
         self.next_sync = 0.0
         self.next_reap = 0.0
+        self.spared: set[str] = set()  # instances the reaper found to be no orphan of this cloud
         self.cycles = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -129,7 +130,7 @@ class HostMonitor:
             self.next_reap = now + self.settings.reap_interval
             directory = self.directory()
             if directory is not None:
-                reap(client, self.host_name, snap.all_instances, directory)
+                reap(client, self.host_name, snap.all_instances, directory, self.spared)
         return snap
 
     def start_document(self) -> str:

@@ -103,8 +103,18 @@ def should_reap(inst: Instance, record: VmRecord | None) -> bool:
     )
 
 
-def reap(client: Any, host_name: str, instances: Iterable[Instance], directory: VmDirectory) -> list[str]:
-    """Terminate the orphans among `instances`; return their ids. Never raises for oned trouble."""
+def reap(
+    client: Any,
+    host_name: str,
+    instances: Iterable[Instance],
+    directory: VmDirectory,
+    spared: set[str] | None = None,
+) -> list[str]:
+    """Terminate the orphans among `instances`; return their ids. Never raises for oned trouble.
+
+    `spared` (kept by a long-running caller) remembers the instances already found to be no orphan of
+    this cloud, which stays true: they are not looked up again each pass, nor logged again.
+    """
     instances = list(instances)
     if not any(i.one_id is not None and i.mapping.alive for i in instances):
         return []
@@ -116,6 +126,8 @@ def reap(client: Any, host_name: str, instances: Iterable[Instance], directory: 
     doomed: list[Instance] = []
     for inst in candidates(instances, live):
         assert inst.one_id is not None
+        if spared is not None and inst.instance_id in spared:
+            continue
         try:
             record = directory.vm_record(inst.one_id)
         except Exception as exc:
@@ -126,6 +138,9 @@ def reap(client: Any, host_name: str, instances: Iterable[Instance], directory: 
         if should_reap(inst, record):
             doomed.append(inst)
         elif record is None or record.state is VmState.DONE:
+            # Unknown here (oned reuses no VM id) or DONE without proof: that will not change.
+            if spared is not None:
+                spared.add(inst.instance_id)
             log.info(
                 "host %s: reaper spares %s: VM %d is %s here and nothing proves the instance is this"
                 " cloud's (terminate it by hand if it is)",

@@ -170,3 +170,21 @@ def test_gateway_directory_reads_recorded_documents(real_dir: Path) -> None:
     assert 0 in directory.live_vm_ids()
     assert directory.vm_record(0) == VmRecord(VmState.DONE, "dummyhost:vm1:dummy", "1795306730")
     assert directory.vm_record(9999) is None
+
+
+def test_spared_instances_are_not_looked_up_nor_logged_again(
+    region: Region, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another cloud's instances stay another cloud's: a long-running driver asks oned about them once.
+    directory = FakeDirectory({1: (VmState.ACTIVE, region.running), 2: (VmState.ACTIVE, region.small)})
+    caplog.set_level("INFO")
+    spared: set[str] = set()
+    assert reap(region.client, "h", describe_instances(region.client), directory, spared) == []
+    assert spared == {region.stopped} and directory.record_calls == [3]
+    assert sum("reaper spares" in r.getMessage() for r in caplog.records) == 1
+    directory.record_calls.clear()
+    caplog.clear()
+    assert reap(region.client, "h", describe_instances(region.client), directory, spared) == []
+    assert directory.record_calls == []
+    assert not any("reaper spares" in r.getMessage() for r in caplog.records)
+    assert states(region)[region.stopped] == "stopped"
