@@ -49,7 +49,7 @@ Server(("127.0.0.1", int(sys.argv[1])), DomainDispatcherApplication(create_backe
 
 
 # The floor of ANY driver living in its own process: the same raw boto3 call made by a bare child that
-# oned-style pipes wake per request (one byte-line in, one line out; no decoding, no driver code).
+# oned-style pipes wake per request (the same request line in, one line out; no decoding, no driver code).
 BARE_CHILD = """
 import os, sys
 from one_drivers.ec2.clients import Ec2Clients, HostSettingsResolver
@@ -63,7 +63,7 @@ calls = {b"REBOOT": lambda: client.reboot_instances(InstanceIds=[iid]),
          b"POLL": lambda: client.describe_instances(InstanceIds=[iid])}
 reader = os.fdopen(0, "rb")
 for line in reader:
-    calls[line.strip()]()
+    calls[line.split(None, 1)[0]]()
     os.write(1, b"ok\\n")
 """
 
@@ -80,8 +80,8 @@ class _BareChild:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin, self.stdout = self.proc.stdin.fileno(), self.proc.stdout
 
-    def ask(self, action: str) -> None:
-        os.write(self.stdin, action.encode() + b"\n")
+    def ask(self, line: str) -> None:
+        os.write(self.stdin, line.encode() + b"\n")
         if self.stdout.readline() != b"ok\n":
             raise RuntimeError("bare child failed")
 
@@ -109,26 +109,26 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 class _Driver:
+    """one_vmm_ec2 started as oned starts it; requests written as oned writes them (one write of bytes)."""
+
     def __init__(self, arguments: str, env: dict[str, str]) -> None:
         exe = Path(sys.executable).with_name("one_vmm_ec2")
         self.proc = subprocess.Popen(
-            [str(exe), arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+            [str(exe), arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.stdin: IO[str] = self.proc.stdin
-        self.stdout: IO[str] = self.proc.stdout
+        self.stdin = self.proc.stdin.fileno()
+        self.stdout: IO[bytes] = self.proc.stdout
 
     def ask(self, line: str) -> str:
-        self.stdin.write(line + "\n")
-        self.stdin.flush()
+        os.write(self.stdin, line.encode() + b"\n")
         while True:
-            reply = self.stdout.readline().rstrip("\n")
+            reply = self.stdout.readline().decode().rstrip("\n")
             if not reply.startswith("LOG "):
                 return reply
 
     def close(self) -> None:
-        self.stdin.write("FINALIZE\n")
-        self.stdin.flush()
+        os.write(self.stdin, b"FINALIZE\n")
         self.proc.wait(15)
 
 
@@ -216,7 +216,8 @@ def run(repeat: int = 300) -> None:
             # code between the driver's turns and leave the driver's caches colder than in service.
             mad, base = pair(lambda line=line: driver.ask(line), call)  # type: ignore[misc]
             inproc, base_inproc = pair(in_process, call)
-            bare, base_bare = pair(lambda name=name: child.ask(name), call)  # type: ignore[misc]
+            # the bare child gets the same request line (and ignores all but the action name)
+            bare, base_bare = pair(lambda line=line: child.ask(line), call)  # type: ignore[misc]
             rows.append(
                 [
                     name,
