@@ -195,6 +195,23 @@ def parse_xml(text: str) -> XmlElement:
     return root
 
 
+def first_children(
+    element: XmlElement, texts: frozenset[str], elements: tuple[str, ...] = ()
+) -> tuple[dict[str, str], dict[str, XmlElement]]:
+    """One walk over an element's children: the stripped text of the first child named in `texts`, and
+    the first child element named in `elements` (a find() per name would walk them again each time)."""
+    values: dict[str, str] = {}
+    found: dict[str, XmlElement] = {}
+    for child in element:
+        tag = child.tag
+        if tag in texts:
+            if tag not in values:
+                values[tag] = (child.text or "").strip()
+        elif tag in elements and tag not in found:
+            found[tag] = child
+    return values, found
+
+
 def parse_action_data(xml_text: str) -> ActionData:
     """Parse VMM_DRIVER_ACTION_DATA XML, or a bare `<VM>`/`<TEMPLATE>` deployment document."""
     root = parse_xml(xml_text)
@@ -202,20 +219,10 @@ def parse_action_data(xml_text: str) -> ActionData:
         return ActionData("", "", "", "", "", root)
     if root.tag != "VMM_DRIVER_ACTION_DATA":
         raise CodecError(f"unexpected document <{root.tag}>, expected <VMM_DRIVER_ACTION_DATA>")
-    # One walk over the children: the first of each field, the first <VM> (else <TEMPLATE>).
-    fields: dict[str, str] = {}
-    vm: XmlElement | None = None
-    template: XmlElement | None = None
-    for child in root:
-        tag = child.tag
-        if tag in _ACTION_FIELDS:
-            if tag not in fields:
-                fields[tag] = (child.text or "").strip()
-        elif tag == "VM":
-            vm = vm if vm is not None else child
-        elif tag == "TEMPLATE":
-            template = template if template is not None else child
-    document = vm if vm is not None else template
+    fields, found = first_children(root, _ACTION_FIELDS, ("VM", "TEMPLATE"))
+    document = found.get("VM")
+    if document is None:
+        document = found.get("TEMPLATE")
     if document is None:
         raise CodecError("VMM_DRIVER_ACTION_DATA has no <VM> document")
     return ActionData(

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
-from one_drivers.mad.codec import ActionData, XmlElement
+from one_drivers.mad.codec import ActionData, XmlElement, first_children
 from one_drivers.mad.loop import ActionCancelled, ActionError
 from one_drivers.one.states import (
     POWEROFF_LCM_STATES,
@@ -110,26 +110,21 @@ _VM_FIELDS = frozenset({"ID", "STATE", "LCM_STATE", "DEPLOY_ID", "STIME"})
 
 
 def _vm_fields(vm: XmlElement) -> tuple[dict[str, str], list[int], str]:
-    """One walk over the VM document: its first ID/STATE/LCM_STATE/DEPLOY_ID/STIME (stripped), every
+    """The VM document's first ID/STATE/LCM_STATE/DEPLOY_ID/STIME (stripped), every
     HISTORY_RECORDS/HISTORY/SEQ number, and the first HISTORY's HOSTNAME."""
-    values: dict[str, str] = {}
+    values, found = first_children(vm, _VM_FIELDS, ("HISTORY_RECORDS",))
     seqs: list[int] = []
     hostname: str | None = None
-    for child in vm:
-        tag = child.tag
-        if tag in _VM_FIELDS:
-            if tag not in values:
-                values[tag] = (child.text or "").strip()
-        elif tag == "HISTORY_RECORDS":
-            for history in child:
-                if history.tag != "HISTORY":
-                    continue
-                for leaf in history:
-                    text = (leaf.text or "").strip()
-                    if leaf.tag == "SEQ" and text.isdigit():
-                        seqs.append(int(text))
-                    elif leaf.tag == "HOSTNAME" and hostname is None:
-                        hostname = text
+    records = found.get("HISTORY_RECORDS")
+    for history in records if records is not None else ():
+        if history.tag != "HISTORY":
+            continue
+        for leaf in history:
+            text = (leaf.text or "").strip()
+            if leaf.tag == "SEQ" and text.isdigit():
+                seqs.append(int(text))
+            elif leaf.tag == "HOSTNAME" and hostname is None:
+                hostname = text
     return values, seqs, hostname or ""
 
 
