@@ -172,3 +172,13 @@ def test_request_round_trip(action: str, oid: int, payload: str) -> None:
     line = codec.format_request(action, oid, payload)
     assert line.startswith(f"{action}  {oid} ")  # the empty status field of oned 6.10/7.x
     assert codec.parse_request(line) == codec.Request(action, (str(oid), payload))
+
+
+def test_first_children_takes_the_first_of_each_name_like_find() -> None:
+    root = codec.parse_xml("<R><A> one </A><A>two</A><B/><C><X>1</X></C><C><X>2</X></C><D>skip</D></R>")
+    values, found = codec.first_children(root, frozenset({"A", "B"}), ("C",))
+    assert values == {"A": "one", "B": ""}
+    assert found["C"].findtext("X") == "1" and set(found) == {"C"}
+    for name in ("A", "B"):
+        node = root.find(name)
+        assert node is not None and (node.text or "").strip() == values[name]
