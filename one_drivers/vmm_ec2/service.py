@@ -81,7 +81,7 @@ class SocketService:
                 try:
                     self.wfile.write(json.dumps(reply).encode() + b"\n")
                 except OSError as exc:  # the script is gone (killed by one_vmm_sh): nobody to answer
-                    log.info("remotes %s: script went away before the answer (%s)", message_name(line), exc)
+                    log.info("remotes %s: script went away before the answer (%s)", _action_named(line), exc)
 
         if path.exists() or path.is_symlink():
             path.unlink()  # a stale socket from a previous run
@@ -105,7 +105,7 @@ class SocketService:
             pass
 
 
-def message_name(line: bytes) -> str:
+def _action_named(line: bytes) -> str:
     """The action named by a request line, for the log ('?' if unreadable)."""
     try:
         message = json.loads(line)
