@@ -22,6 +22,19 @@ DRIVER = Path(sys.executable).with_name("one_vmm_ec2")
 class Oned:
     """The oned side of the pipe."""
 
+    @classmethod
+    def start(cls, arguments: str, tmp_path: Path, **popen: Any) -> Oned:
+        """one_vmm_ec2 as oned starts it: execlp(exe, exe, ARGUMENTS), ARGUMENTS as one argv element."""
+        proc = subprocess.Popen(
+            [str(DRIVER), arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "ONE_AUTH": str(tmp_path / "no_auth")},
+            **popen,
+        )
+        return cls(proc)
+
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc = proc
         assert proc.stdin is not None and proc.stdout is not None
@@ -58,16 +71,8 @@ def driver(tmp_path: Path, moto_endpoint: str) -> Iterator[Oned]:
         f"-t 4 -r 0 -p --config {conf} --defaults {defaults} --log-file {tmp_path}/vmm.log "
         f"--socket {tmp_path}/vmm.sock --poll-interval 0.05"
     )
-    env = {**os.environ, "ONE_AUTH": str(tmp_path / "no_auth")}
-    proc = subprocess.Popen(
-        [str(DRIVER), arguments],  # execlp(exe, exe, ARGUMENTS): one argv element
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        preexec_fn=lambda: os.close(2),  # oned closes stderr
-    )
-    oned = Oned(proc)
+    oned = Oned.start(arguments, tmp_path, preexec_fn=lambda: os.close(2))  # oned closes stderr
+    proc = oned.proc
     yield oned
     if proc.poll() is None:
         proc.kill()
@@ -166,14 +171,10 @@ def test_resent_deploy_over_pipes_behind_a_throttling_endpoint(
     )
     proxy.fail("RunInstances", 1, 503, "RequestLimitExceeded")
     proxy.fail("DescribeInstances", 2, 503, "ServiceUnavailable")
-    proc = subprocess.Popen(
-        [str(DRIVER), f"-t 8 --config {conf} --log-file {tmp_path}/v.log --no-socket --poll-interval 0.05"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "ONE_AUTH": str(tmp_path / "no_auth")},
+    oned = Oned.start(
+        f"-t 8 --config {conf} --log-file {tmp_path}/v.log --no-socket --poll-interval 0.05", tmp_path
     )
-    oned = Oned(proc)
+    proc = oned.proc
     try:
         oned.send("INIT")
         assert oned.reply() == "INIT SUCCESS - -"
@@ -204,14 +205,10 @@ def test_driver_cancel_during_deploy_then_cleanup(tmp_path: Path, moto_endpoint:
     conf.write_text(
         f"state_wait_timeout_seconds: 30\nregions:\n  default:\n    region_name: us-east-1\n    endpoint_url: {proxy.url}\n"
     )
-    proc = subprocess.Popen(
-        [str(DRIVER), f"-t 4 --config {conf} --log-file {tmp_path}/v.log --no-socket --poll-interval 0.05"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "ONE_AUTH": str(tmp_path / "no_auth")},
+    oned = Oned.start(
+        f"-t 4 --config {conf} --log-file {tmp_path}/v.log --no-socket --poll-interval 0.05", tmp_path
     )
-    oned = Oned(proc)
+    proc = oned.proc
     ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
     try:
         oned.send("INIT")
