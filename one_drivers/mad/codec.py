@@ -96,18 +96,22 @@ def parse_reply(line: str) -> Reply | None:
     return Reply(parts[0], parts[1] == SUCCESS, parts[2], info)
 
 
-def decode_base64(payload: str) -> str:
-    """Decode base64 text (line breaks allowed, as 5.0-5.10 remotes stdin has them) to UTF-8 text."""
+def decode_base64_bytes(payload: str) -> bytes:
+    """Decode base64 text to bytes; line breaks allowed (5.0-5.10 remotes stdin has them)."""
     try:
-        # oned's own payloads have no line breaks; 5.0-5.10 remotes stdin has them.
-        raw = base64.b64decode(payload, validate=True)
+        # oned's own payloads have no line breaks, so the strict form nearly always decodes at once.
+        return binascii.a2b_base64(payload, strict_mode=True)
     except (binascii.Error, ValueError):
         try:
-            raw = base64.b64decode("".join(payload.split()), validate=True)
+            return base64.b64decode("".join(payload.split()), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise CodecError(f"payload is not valid base64: {exc}") from exc
+
+
+def decode_base64(payload: str) -> str:
+    """Decode base64 text (line breaks allowed) to UTF-8 text."""
     try:
-        return raw.decode("utf-8")
+        return decode_base64_bytes(payload).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CodecError("payload is not UTF-8 text") from exc
 
@@ -182,16 +186,48 @@ def _xml_parser() -> etree.XMLParser:
     return parser  # type: ignore[no-any-return]
 
 
-def parse_xml(text: str) -> XmlElement:
-    """Parse an XML document, refusing DTDs (oned never sends one) so entities cannot expand."""
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise CodecError("XML with a DTD is not accepted")
+def _declares_dtd(raw: bytes) -> bool:
+    """Whether the prolog (before the root element) holds a `<!DOCTYPE`, the only place XML allows one.
+
+    Skips what a prolog may hold before it: a BOM, white space, the XML declaration, comments and PIs.
+    Text inside values (oned writes them as CDATA) is never looked at, so an HTML page in a context
+    attribute is data, not a DTD.
+    """
+    pos = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    while True:
+        while raw[pos : pos + 1] in (b" ", b"\t", b"\r", b"\n"):
+            pos += 1
+        if raw.startswith(b"<?", pos):
+            end = raw.find(b"?>", pos + 2)
+            pos = end + 2
+        elif raw.startswith(b"<!--", pos):
+            end = raw.find(b"-->", pos + 4)
+            pos = end + 3
+        else:
+            return raw.startswith(b"<!DOCTYPE", pos)
+        if end < 0:
+            return False  # unterminated: not well-formed, the parser says so
+
+
+def parse_xml(text: str | bytes) -> XmlElement:
+    """Parse an XML document (text, or UTF-8 bytes as decoded from base64), refusing DTDs.
+
+    oned never sends a DTD. One is refused before parsing: libxml2 may read an external subset
+    (`SYSTEM "file:..."`) even with DTD loading off. The parser resolves no entities and never goes to
+    the network; the parsed document is checked again for a DTD all the same.
+    """
     from lxml import etree
 
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if _declares_dtd(raw):
+        raise CodecError("XML with a DTD is not accepted")
     try:
-        root: XmlElement = etree.fromstring(text.encode("utf-8"), _xml_parser())
+        root = etree.fromstring(raw, _xml_parser())
     except etree.XMLSyntaxError as exc:
         raise CodecError(f"payload is not well-formed XML: {exc}") from exc
+    info = root.getroottree().docinfo
+    if info.internalDTD is not None or info.externalDTD is not None or info.doctype:
+        raise CodecError("XML with a DTD is not accepted")
     return root
 
 
@@ -212,7 +248,7 @@ def first_children(
     return values, found
 
 
-def parse_action_data(xml_text: str) -> ActionData:
+def parse_action_data(xml_text: str | bytes) -> ActionData:
     """Parse VMM_DRIVER_ACTION_DATA XML, or a bare `<VM>`/`<TEMPLATE>` deployment document."""
     root = parse_xml(xml_text)
     if root.tag in ("VM", "TEMPLATE"):
@@ -239,5 +275,6 @@ _ACTION_FIELDS = frozenset({"HOST", "MIGR_HOST", "DEPLOY_ID", "LOCAL_DEPLOYMENT_
 
 
 def decode_action_data(payload: str) -> ActionData:
-    """base64 payload of a VMM request -> ActionData; CodecError on bad base64 or XML."""
-    return parse_action_data(decode_base64(payload))
+    """base64 payload of a VMM request -> ActionData; CodecError on bad base64 or XML (non-UTF-8
+    bytes included: the parser is told the bytes are UTF-8 and refuses invalid sequences)."""
+    return parse_action_data(decode_base64_bytes(payload))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,51 @@ def test_documents_read_as_their_text_whatever_they_declare() -> None:
     section = data.vm.find("USER_TEMPLATE/PUBLIC_CLOUD")
     assert section is not None
     assert [(child.tag, child.text) for child in section] == [("TYPE", "ec2"), ("AMI", "ami-<1>")]
+
+
+def test_payload_bytes_are_utf8_whatever_they_declare() -> None:
+    # decode_action_data hands the decoded bytes straight to the parser, told they are UTF-8.
+    doc = '<?xml version="1.0" encoding="ISO-8859-1"?><VM><ID>4</ID><NAME>Zoë “web”</NAME></VM>'
+    assert codec.decode_action_data(codec.encode_base64(doc)).vm_text("NAME") == "Zoë “web”"
+    latin1 = base64.b64encode("<VM><ID>4</ID><NAME>Zoë</NAME></VM>".encode("latin-1")).decode()
+    with pytest.raises(codec.CodecError, match="well-formed"):
+        codec.decode_action_data(latin1)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        '<!DOCTYPE VM [<!ENTITY a "b">]><VM><ID>&a;</ID></VM>',
+        '<!-- <VM> --><!DOCTYPE VM [<!ENTITY a "b">]><VM/>',
+        '\ufeff<?xml version="1.0"?> <?pi <VM>?>\r\n<!-- x --> <!DOCTYPE VM><VM/>',
+        '<?xml version="1.0"?>\n<!DOCTYPE VM SYSTEM "file:///etc/passwd"><VM/>',
+        '<!DOCTYPE VM SYSTEM "http://127.0.0.1:9/x.dtd"><VM/>',
+        # a billion laughs: refused, and without expanding anything on the way
+        '<!DOCTYPE VM [<!ENTITY a "aaaaaaaaaa">'
+        + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+        + "]><VM><ID>&i;</ID></VM>",
+    ],
+)
+def test_documents_with_a_dtd_are_refused(doc: str) -> None:
+    # Refused before parsing: the message is ours, not libxml2's (which would have opened the file).
+    with pytest.raises(codec.CodecError, match="DTD"):
+        codec.decode_action_data(codec.encode_base64(doc))
+    with pytest.raises(codec.CodecError, match="DTD"):
+        codec.parse_action_data(doc)
+
+
+def test_dtd_like_text_inside_values_is_data() -> None:
+    # oned writes template values as CDATA: a VM whose context carries an HTML page is a valid VM.
+    doc = (
+        "<VM><ID>7</ID><USER_TEMPLATE><PAGE><![CDATA[<!DOCTYPE html><!ENTITY x>]]></PAGE>"
+        "<NOTE>&lt;!DOCTYPE y&gt;</NOTE></USER_TEMPLATE></VM>"
+    )
+    data = codec.decode_action_data(codec.encode_base64(doc))
+    assert data.vm_text("USER_TEMPLATE/PAGE") == "<!DOCTYPE html><!ENTITY x>"
+    assert data.vm_text("USER_TEMPLATE/NOTE") == "<!DOCTYPE y>"
+    for unterminated in ("<!-- <VM/>", "<?xml <VM/>"):
+        with pytest.raises(codec.CodecError, match="well-formed"):
+            codec.parse_action_data(unterminated)
 
 
 @given(st.text(), st.booleans(), st.integers(min_value=-1, max_value=10**6))
