@@ -181,7 +181,8 @@ def _xml_parser() -> etree.XMLParser:
             load_dtd=False,
             remove_comments=True,
             remove_pis=True,
-            collect_ids=False,
+            # no collect_ids=False: with lxml 6.1 / libxml2 2.14 it makes the parser read an external
+            # DTD subset (`SYSTEM "file:..."`), which the other options otherwise keep unread
         )
     return parser  # type: ignore[no-any-return]
 

@@ -35,7 +35,7 @@ def _parser() -> etree.XMLParser:
     # node of a big pool can exceed libxml2's 10 MB default limit.
     parser: etree.XMLParser | None = getattr(_local, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, collect_ids=False)
+        parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
         _local.parser = parser
     return parser
 
