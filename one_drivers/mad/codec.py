@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -232,6 +232,19 @@ def parse_xml(text: str | bytes) -> XmlElement:
     return root
 
 
+def children_named(element: XmlElement, tags: Collection[str]) -> Iterator[XmlElement]:
+    """The children of `element` named in `tags`, in document order.
+
+    lxml filters by name in C and makes Python objects for the matches only (a VM document has dozens
+    of children, and a proxy per child costs more than the parse of the few we read); other element
+    types are filtered here.
+    """
+    iterchildren = getattr(element, "iterchildren", None)
+    if iterchildren is not None:
+        return iter(iterchildren(*tags))
+    return (child for child in element if child.tag in tags)
+
+
 def first_children(
     element: XmlElement, texts: frozenset[str], elements: tuple[str, ...] = ()
 ) -> tuple[dict[str, str], dict[str, XmlElement]]:
@@ -239,12 +252,12 @@ def first_children(
     the first child element named in `elements` (a find() per name would walk them again each time)."""
     values: dict[str, str] = {}
     found: dict[str, XmlElement] = {}
-    for child in element:
+    for child in children_named(element, texts.union(elements)):
         tag = child.tag
         if tag in texts:
             if tag not in values:
                 values[tag] = (child.text or "").strip()
-        elif tag in elements and tag not in found:
+        elif tag not in found:
             found[tag] = child
     return values, found
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
-from one_drivers.mad.codec import ActionData, XmlElement, first_children
+from one_drivers.mad.codec import ActionData, XmlElement, children_named, first_children
 from one_drivers.mad.loop import ActionCancelled, ActionError
 from one_drivers.one.states import (
     POWEROFF_LCM_STATES,
@@ -107,6 +107,8 @@ class VmRequest:
 
 
 _VM_FIELDS = frozenset({"ID", "STATE", "LCM_STATE", "DEPLOY_ID", "STIME"})
+_HISTORY = ("HISTORY",)
+_HISTORY_FIELDS = ("SEQ", "HOSTNAME")
 
 
 def _vm_fields(vm: XmlElement) -> tuple[dict[str, str], list[int], str]:
@@ -116,10 +118,8 @@ def _vm_fields(vm: XmlElement) -> tuple[dict[str, str], list[int], str]:
     seqs: list[int] = []
     hostname: str | None = None
     records = found.get("HISTORY_RECORDS")
-    for history in records if records is not None else ():
-        if history.tag != "HISTORY":
-            continue
-        for leaf in history:
+    for history in children_named(records, _HISTORY) if records is not None else ():
+        for leaf in children_named(history, _HISTORY_FIELDS):
             text = (leaf.text or "").strip()
             if leaf.tag == "SEQ" and text.isdigit():
                 seqs.append(int(text))

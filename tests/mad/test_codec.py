@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import given
@@ -220,11 +222,13 @@ def test_request_round_trip(action: str, oid: int, payload: str) -> None:
     assert codec.parse_request(line) == codec.Request(action, (str(oid), payload))
 
 
-def test_first_children_takes_the_first_of_each_name_like_find() -> None:
-    root = codec.parse_xml("<R><A> one </A><A>two</A><B/><C><X>1</X></C><C><X>2</X></C><D>skip</D></R>")
+@pytest.mark.parametrize("parse", [codec.parse_xml, ElementTree.fromstring], ids=["lxml", "ElementTree"])
+def test_first_children_takes_the_first_of_each_name_like_find(parse: Any) -> None:
+    root = parse("<R><A> one </A><!-- c --><A>two</A><B/><C><X>1</X></C><C><X>2</X></C><D>skip</D></R>")
     values, found = codec.first_children(root, frozenset({"A", "B"}), ("C",))
     assert values == {"A": "one", "B": ""}
     assert found["C"].findtext("X") == "1" and set(found) == {"C"}
+    assert [child.tag for child in codec.children_named(root, ("C", "A"))] == ["A", "A", "C", "C"]
     for name in ("A", "B"):
         node = root.find(name)
         assert node is not None and (node.text or "").strip() == values[name]
