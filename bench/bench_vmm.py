@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 from demo.demo import HOST, VM_ID, vm_action_data  # noqa: E402  (the demo's VM documents)
 
 REAL = ROOT.parent / "shared" / "opennebula" / "real-6.10.5"
+# Turns before timing: the figures are a resident driver's steady state, not its first hundred requests.
+WARM_TURNS = 100
 
 
 def recorded_action_data(iid: str) -> str:
@@ -50,28 +52,34 @@ Server(("127.0.0.1", int(sys.argv[1])), DomainDispatcherApplication(create_backe
 
 # The floor of ANY driver living in its own process: the same raw boto3 call made by a bare child that
 # oned-style pipes wake per request (the same request line in, one line out; no decoding, no driver code).
+# With "read" it first decodes the payload as every driver must to check it (base64 + XML parse, our
+# codec's decode_action_data): the floor of a driver that refuses bad input before acting.
 BARE_CHILD = """
 import os, sys
 from one_drivers.ec2.clients import Ec2Clients, HostSettingsResolver
 from one_drivers.ec2.config import load_config
+from one_drivers.mad.codec import decode_action_data
 config = load_config(sys.argv[1])
 def no_oned():
     raise OSError("no oned in the bench")
 client, _ = Ec2Clients(config, HostSettingsResolver(config, no_oned)).for_host(sys.argv[2])
-iid = sys.argv[3]
+iid, read = sys.argv[3], sys.argv[4] == "read"
 calls = {b"REBOOT": lambda: client.reboot_instances(InstanceIds=[iid]),
          b"POLL": lambda: client.describe_instances(InstanceIds=[iid])}
 reader = os.fdopen(0, "rb")
 for line in reader:
-    calls[line.split(None, 1)[0]]()
+    parts = line.split()
+    if read:
+        decode_action_data(parts[-1].decode())
+    calls[parts[0]]()
     os.write(1, b"ok\\n")
 """
 
 
 class _BareChild:
-    def __init__(self, conf: Path, iid: str, env: dict[str, str]) -> None:
+    def __init__(self, conf: Path, iid: str, env: dict[str, str], read: bool = False) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", BARE_CHILD, str(conf), HOST, iid],
+            [sys.executable, "-c", BARE_CHILD, str(conf), HOST, iid, "read" if read else "bare"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -156,6 +164,7 @@ def run(repeat: int = 300) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_vmm_"))
     driver: _Driver | None = None
     child: _BareChild | None = None
+    reader: _BareChild | None = None
     try:
         conf = work / "ec2_driver.conf"
         conf.write_text(f"regions:\n  default:\n    region_name: us-east-1\n    endpoint_url: {endpoint}\n")
@@ -190,6 +199,7 @@ def run(repeat: int = 300) -> None:
         # the raw baseline: the same calls through a client built exactly as the driver builds its own
         raw, _ = Ec2Clients(config, HostSettingsResolver(config, no_oned)).for_host(HOST)
         child = _BareChild(conf, iid, env)
+        reader = _BareChild(conf, iid, env, read=True)
         rows: list[list[Any]] = []
         for name, line, call in (
             ("REBOOT", reboot, lambda: raw.reboot_instances(InstanceIds=[iid])),
@@ -204,7 +214,7 @@ def run(repeat: int = 300) -> None:
             def pair(first: Callable[[], object], second: Callable[[], object]) -> tuple[float, float]:
                 """p50 of each, taking single-call turns in alternating order (load hits both alike)."""
                 ways: list[tuple[list[float], Callable[[], object]]] = [([], first), ([], second)]
-                for _ in range(10):  # warm: imports, connection pools, moto's caches
+                for _ in range(WARM_TURNS):  # steady state: imports, pools, allocator, moto's caches
                     for _, way in ways:
                         way()
                 for turn in range(repeat):
@@ -218,6 +228,7 @@ def run(repeat: int = 300) -> None:
             inproc, base_inproc = pair(in_process, call)
             # the bare child gets the same request line (and ignores all but the action name)
             bare, base_bare = pair(lambda line=line: child.ask(line), call)  # type: ignore[misc]
+            read, base_read = pair(lambda line=line: reader.ask(line), call)  # type: ignore[misc]
             rows.append(
                 [
                     name,
@@ -226,6 +237,8 @@ def run(repeat: int = 300) -> None:
                     f"{inproc / base_inproc:.3f}",
                     f"{bare * 1000:.2f}",
                     f"{bare / base_bare:.3f}",
+                    f"{read * 1000:.2f}",
+                    f"{read / base_read:.3f}",
                     f"{mad * 1000:.2f}",
                     f"{mad / base:.3f}",
                     f"{(mad - base) * 1e6:.0f}",
@@ -233,11 +246,15 @@ def run(repeat: int = 300) -> None:
                 ]
             )
         echo = p50(time_calls(lambda: driver.ask("INIT"), repeat, warmup=5))
-        rows.append(["(pipe echo, INIT)", "-", "-", "-", "-", "-", f"{echo * 1000:.3f}", "-", "-", ""])
+        rows.append(
+            ["(pipe echo, INIT)", "-", "-", "-", "-", "-", "-", "-", f"{echo * 1000:.3f}", "-", "-", ""]
+        )
         print_table(
             "ec2 VMM: action latency vs the same raw boto3 call (p50 ms, rotating turns, same keep-alive moto server;"
             " 'action code' = decode + Ec2Vmm.run in this process; 'bare child' = the raw call in a 10-line child"
-            " process woken over a pipe, the floor of any separate driver; 'MAD' = one_vmm_ec2 over its pipes;"
+            " process woken over a pipe, the floor of any separate driver; 'reading child' = the same child"
+            " decoding the payload first (base64 + XML parse), the floor of a driver that checks its input"
+            " before acting; 'MAD' = one_vmm_ec2 over its pipes;"
             " each ratio is against raw boto3 timed in alternation with it; requests carry the recorded"
             f" {len(document):,}-byte VMM_DRIVER_ACTION_DATA)",
             [
@@ -246,6 +263,8 @@ def run(repeat: int = 300) -> None:
                 "action code",
                 "ratio",
                 "bare child",
+                "ratio",
+                "reading child",
                 "ratio",
                 "via MAD",
                 "ratio",
@@ -290,8 +309,9 @@ def run(repeat: int = 300) -> None:
         )
         driver.ask(_line("CLEANUP", vm_action_data(state=6, lcm=0, deploy_id=iid)))
     finally:
-        if child is not None:
-            child.close()
+        for helper in (child, reader):
+            if helper is not None:
+                helper.close()
         if driver is not None:
             try:
                 driver.close()
