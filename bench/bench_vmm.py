@@ -26,16 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from demo.demo import HOST, VM_ID, vm_action_data  # noqa: E402  (the demo's VM documents)
 
-REAL = ROOT.parent / "shared" / "opennebula" / "real-6.10.5"
+REAL = ROOT / "tests" / "data" / "opennebula-6.10.5"
 # Turns before timing: the figures are a resident driver's steady state, not its first hundred requests.
 WARM_TURNS = 100
 
 
 def recorded_action_data(iid: str) -> str:
-    """The recorded 6.10.5 DEPLOY data (~6.6 KB, what oned really sends) re-targeted at the instance;
-    the demo's small document where the recording is not beside the repo."""
-    if not REAL.is_dir():
-        return vm_action_data(lcm=3, deploy_id=iid)
+    """The recorded 6.10.5 DEPLOY data (~6.6 KB, what oned really sends) re-targeted at the instance."""
     from tests.vmm_ec2.vmdocs import action_data
 
     return action_data(REAL, vm_id=VM_ID, host=HOST, lcm=3, deploy_id=iid)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REAL = SHARED / "opennebula" / "real-6.10.5"
+# The recorded OpenNebula 6.10.5 documents and traces, copied into the project (see its README.txt).
+REAL = Path(__file__).resolve().parent / "data" / "opennebula-6.10.5"
 
 # boto3 must never find real credentials or a real region on a developer's machine.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -47,7 +47,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
-    """The recorded OpenNebula 6.10.5 documents and traces (../shared/opennebula/real-6.10.5)."""
+    """The recorded OpenNebula 6.10.5 documents and traces (tests/data/opennebula-6.10.5)."""
     if not REAL.is_dir():
         pytest.fail(f"recorded OpenNebula data not found at {REAL}")
     return REAL

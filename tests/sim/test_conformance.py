@@ -16,12 +16,12 @@ from one_drivers.mad.monitord import encode_payload
 from one_drivers.one.gateway import OneGateway
 from one_drivers.sim.drivers import send_udp
 from one_drivers.sim.server import Simulator
+from tests.conftest import REAL
 from tests.sim.conftest import build_recorded_world
 from tests.sim.structure import structure
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "opennebula" / "real-6.10.5"
-SUCCESS = json.loads((REAL / "index_success.json").read_text()) if REAL.is_dir() else {}
-ERRORS = json.loads((REAL / "index_errors.json").read_text()) if REAL.is_dir() else {}
+SUCCESS = json.loads((REAL / "index_success.json").read_text())
+ERRORS = json.loads((REAL / "index_errors.json").read_text())
 
 
 class World:

@@ -13,9 +13,8 @@ import pytest
 
 from one_drivers.one.gateway import OneGateway
 from one_drivers.sim.server import Simulator
+from tests.conftest import REAL
 from tests.sim.conftest import build_recorded_world
-
-REAL = Path(__file__).resolve().parents[3] / "shared" / "opennebula" / "real-6.10.5"
 
 
 def recorded_log(vm: int) -> list[str]:
