@@ -17,7 +17,8 @@ ALLOWED: dict[str, set[str]] = {
     "ec2": {"one"},
     "vmm_ec2": {"mad", "ec2", "one"},
     "im_ec2": {"mad", "ec2", "one"},
-    "econe": {"query", "one"},
+    "econe": {"query", "one", "web"},
+    "web": set(),
     "econe_tools": {"query"},
     "sim": {"one", "mad"},
 }

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
@@ -20,12 +19,13 @@ from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.faults import ec2_error_for
 from one_drivers.econe.request import IncomingRequest, read_request
-from one_drivers.econe.users import UserEntry
 from one_drivers.one.gateway import OneError, OneGateway
+from one_drivers.one.users import UserEntry
 from one_drivers.query.errors import Ec2Error, internal_error, unsupported_operation
 from one_drivers.query.model import API_VERSION, operation_model
 from one_drivers.query.parse import parse_request
 from one_drivers.query.render import render_error, render_response
+from one_drivers.web.server import StartResponse, set_request_id
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 EXTENSION_ACTIONS = frozenset({"UploadImage"})
 
 _VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 _REASONS = {
     200: "OK",
@@ -51,26 +49,6 @@ _REASONS = {
 
 class Authenticator(Protocol):
     def authenticate(self, request: IncomingRequest) -> UserEntry: ...
-
-
-class RequestIdFilter(logging.Filter):
-    """Puts the current request id on every log record (`%(request_id)s`), '-' outside requests."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = _current_request_id()
-        return True
-
-
-_local = threading.local()
-
-
-def _current_request_id() -> str:
-    return str(getattr(_local, "request_id", "-"))
-
-
-def _set_request_id(request_id: str) -> None:
-    _local.request_id = request_id
 
 
 class EconeApp:
@@ -90,11 +68,11 @@ class EconeApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = str(uuid.uuid4())
-        _set_request_id(request_id)
+        set_request_id(request_id)
         try:
             status, body = self.handle(environ, request_id)
         finally:
-            _set_request_id("-")
+            set_request_id("-")
         start_response(
             f"{status} {_REASONS.get(status, 'Error')}",
             [

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.request import IncomingRequest
-from one_drivers.econe.users import UserDirectory, UserEntry
-from one_drivers.econe.x509 import CertificateError, dn_matches, subject_dn
+from one_drivers.one.users import UserDirectory, UserEntry
 from one_drivers.query.errors import Ec2Error, auth_failure
 from one_drivers.query.signing import SignedRequest, access_key_of, verify_signature
+from one_drivers.web.x509 import CertificateError, dn_matches, subject_dn
 
 log = logging.getLogger(__name__)
 

@@ -7,21 +7,13 @@ until the port answers; a second start is refused while the pid is alive, a stal
 
 from __future__ import annotations
 
-import errno
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import click
 
 from one_drivers.econe.config import ConfigError, EconeConfig, check_config, load_config
-
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 15.0
+from one_drivers.web.daemon import Daemon, DaemonError, running_pid
 
 
 def _default_config() -> str:
@@ -39,47 +31,24 @@ def _load(path: str) -> EconeConfig:
     return config
 
 
-def read_pid(pid_file: str) -> int | None:
-    try:
-        text = Path(pid_file).read_text().strip()
-        return int(text) if text else None
-    except (FileNotFoundError, ValueError):
-        return None
+def _running(config: EconeConfig) -> int | None:
+    notice: list[str] = []
+    pid = running_pid(config.pid_file, notice)
+    for line in notice:
+        click.echo(line)
+    return pid
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    # A zombie child of ours is not alive for our purposes.
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
-
-
-def running_pid(pid_file: str) -> int | None:
-    """The live server's pid; a stale pid file is removed."""
-    pid = read_pid(pid_file)
-    if pid is None:
-        if Path(pid_file).exists():
-            Path(pid_file).unlink()
-        return None
-    if pid_alive(pid):
-        return pid
-    Path(pid_file).unlink(missing_ok=True)
-    click.echo(f"removed stale pid file {pid_file} (pid {pid})")
-    return None
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host if host not in ("0.0.0.0", "::") else "127.0.0.1", port), 0.5):
-            return True
-    except OSError:
-        return False
+def _daemon(config_path: str, config: EconeConfig) -> Daemon:
+    return Daemon(
+        "econe-server",
+        "one_drivers.econe.cli",
+        config_path,
+        config.pid_file,
+        config.log_file,
+        config.host,
+        config.port,
+    )
 
 
 @click.group()
@@ -110,47 +79,12 @@ def run(config_path: str) -> None:
 def start(config_path: str) -> None:
     """Start the server in the background (pid file, log file)."""
     config = _load(config_path)
-    pid = running_pid(config.pid_file)
-    if pid is not None:
-        raise click.ClickException(f"econe-server is already running (pid {pid})")
-    Path(config.pid_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(config.log_file).parent.mkdir(parents=True, exist_ok=True)
-    with open(config.log_file, "ab") as log_file:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "one_drivers.econe.cli", "--config", config_path, "run"],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-            close_fds=True,
-        )
-    Path(config.pid_file).write_text(f"{child.pid}\n")
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            Path(config.pid_file).unlink(missing_ok=True)
-            raise click.ClickException(
-                f"econe-server exited at start (code {child.returncode}); see {config.log_file}"
-            )
-        if _port_open(config.host, config.port):
-            click.echo(f"econe-server started (pid {child.pid}) on {config.public_url}")
-            return
-        time.sleep(0.1)
-    raise click.ClickException(f"econe-server did not open port {config.port} in time; see {config.log_file}")
-
-
-def _stop(config: EconeConfig) -> bool:
-    pid = running_pid(config.pid_file)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.05)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    Path(config.pid_file).unlink(missing_ok=True)
-    return True
+    _running(config)
+    try:
+        pid = _daemon(config_path, config).start()
+    except DaemonError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"econe-server started (pid {pid}) on {config.public_url}")
 
 
 @main.command()
@@ -158,7 +92,7 @@ def _stop(config: EconeConfig) -> bool:
 def stop(config_path: str) -> None:
     """Stop the background server (SIGTERM, in-flight requests finish)."""
     config = _load(config_path)
-    if _stop(config):
+    if _daemon(config_path, config).stop():
         click.echo("econe-server stopped")
     else:
         click.echo("econe-server is not running")
@@ -169,7 +103,7 @@ def stop(config_path: str) -> None:
 def restart(ctx: click.Context) -> None:
     """Stop (if running), then start."""
     config = _load(ctx.obj)
-    _stop(config)
+    _daemon(ctx.obj, config).stop()
     ctx.invoke(start)
 
 
@@ -178,7 +112,7 @@ def restart(ctx: click.Context) -> None:
 def status(config_path: str) -> None:
     """Exit 0 and print the pid when running; exit 3 (LSB "not running") otherwise."""
     config = _load(config_path)
-    pid = running_pid(config.pid_file)
+    pid = _running(config)
     if pid is None:
         click.echo("econe-server is not running")
         sys.exit(3)
@@ -195,8 +129,8 @@ def secret(config_path: str, user: str) -> None:
     the secret: run this again after upgrading.
     """
     from one_drivers.econe.server import cipher_auth_file
-    from one_drivers.econe.users import UserDirectory
     from one_drivers.one.gateway import OneError, OneGateway
+    from one_drivers.one.users import UserDirectory
 
     config = _load(config_path)
     try:

@@ -26,9 +26,9 @@ from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.faults import FAULTS, ec2_error_for
 from one_drivers.econe.request import UploadedFile
 from one_drivers.econe.server import EconeServer, configure_logging
-from one_drivers.econe.users import UserDirectory
 from one_drivers.one import gateway
 from one_drivers.one.gateway import ERROR_BY_CODE, OneError, OneGateway, OneNotFoundError
+from one_drivers.one.users import UserDirectory
 from tests.conftest import free_port
 from tests.econe.conftest import EconeEnv
 from tests.econe.sigv2 import Reply, send, sign_v2

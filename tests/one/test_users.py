@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from one_drivers.econe.users import UserDirectory, parse_user_pool
+from one_drivers.one.users import UserDirectory, parse_user_pool
 
 
 def test_recorded_userpool_parses(real_dir: Path) -> None:

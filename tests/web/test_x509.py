@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from one_drivers.econe.x509 import CertificateError, dn_matches, escape_dn, normalize_pem, subject_dn
+from one_drivers.web.x509 import CertificateError, dn_matches, escape_dn, normalize_pem, subject_dn
 
 
 def make_cert(attrs: list[tuple[x509.ObjectIdentifier, str]]) -> str:
