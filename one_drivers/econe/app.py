@@ -23,7 +23,7 @@ from one_drivers.one.gateway import OneError, OneGateway
 from one_drivers.one.users import UserEntry
 from one_drivers.query.errors import Ec2Error, internal_error, unsupported_operation
 from one_drivers.query.model import API_VERSION, operation_model
-from one_drivers.query.parse import parse_request
+from one_drivers.query.parse import check_xml_text, parse_request
 from one_drivers.query.render import render_error, render_response
 from one_drivers.web.server import StartResponse, set_request_id
 
@@ -121,6 +121,8 @@ class EconeApp:
         if not _VERSION.fullmatch(version):
             raise Ec2Error("InvalidParameterValue", "Value for parameter Version is invalid", 400)
         if action in EXTENSION_ACTIONS:
+            for name, value in request.params.items():
+                check_xml_text(name, value)  # no shape to parse by, the same refusal as shaped values
             params: dict[str, Any] = dict(request.params)
             params["Files"] = {f.field: f for f in request.files}
         else:

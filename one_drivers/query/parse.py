@@ -41,6 +41,12 @@ RESERVED_PREFIX = "X-Amz-"
 OPEN_ENUMS = frozenset({"InstanceType"})
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+# List indexes are numbers a client counts up from 1; ten digits is far beyond any real list, and a
+# bound keeps `int()` clear of Python's limit on converting huge digit strings (a ValueError, i.e. 500).
+_MAX_INDEX_DIGITS = 10
+# What XML 1.0 cannot carry (C0 controls but TAB/LF/CR, lone surrogates, U+FFFE/U+FFFF): every value
+# ends up in an XML-RPC call to oned or in an XML answer, where such a character fails the whole request.
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
@@ -138,7 +144,11 @@ def _parse(shape: botocore.model.Shape, node: _Node, path: str) -> Any:
 
 def _parse_list(shape: botocore.model.ListShape, node: _Node, path: str) -> list[Any]:
     member = shape.member
-    indexed = [(int(key), child) for key, child in node.children.items() if key.isdigit() and key.isascii()]
+    indexed = [
+        (_list_index(key, path), child)
+        for key, child in node.children.items()
+        if key.isdigit() and key.isascii()
+    ]
     if not indexed:
         # Some old clients send a one-element list without its index (`InstanceId=i-1`).
         if node.value and member.type_name not in ("structure", "list"):
@@ -153,7 +163,26 @@ def _parse_list(shape: botocore.model.ListShape, node: _Node, path: str) -> list
     return items
 
 
+def _list_index(key: str, path: str) -> int:
+    digits = key.lstrip("0") or "0"
+    if len(digits) > _MAX_INDEX_DIGITS:
+        raise invalid_parameter_value(f"{path}.N", f"list index of {len(digits)} digits is out of range")
+    return int(digits)
+
+
+def check_xml_text(path: str, text: str) -> None:
+    """InvalidParameterValue when `text` holds a character XML 1.0 cannot carry (for values outside
+    any input shape, such as an extension action's form fields; shaped values are checked here)."""
+    bad = _NOT_XML_CHAR.search(text)
+    if bad is not None:
+        # Said by position and code point: the character itself cannot travel back in the XML error.
+        raise invalid_parameter_value(
+            path, f"character U+{ord(bad.group()):04X} at position {bad.start()} is not allowed"
+        )
+
+
 def _parse_scalar(shape: botocore.model.Shape, text: str, path: str) -> Any:
+    check_xml_text(path, text)
     converter = _SCALARS.get(shape.type_name)
     if converter is None:  # pragma: no cover - the model has no other scalar types
         raise invalid_parameter_value(path, f"unsupported type {shape.type_name}")
