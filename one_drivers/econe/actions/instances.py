@@ -52,6 +52,8 @@ DONE_SCAN_PAGE = 500  # reduced bodies of DONE VMs read per call when looking fo
 DONE_SCAN_LIMIT = 10_000
 CLIENT_TOKEN_WINDOW = 24 * 3600  # a ClientToken is honoured for VMs launched within this window
 CLIENT_TOKEN_SCAN_PAGE = 100
+CLIENT_TOKEN_SETTLE_SECONDS = 30.0  # longest wait for a run being made under the same token
+CLIENT_TOKEN_SETTLE_POLL = 0.05
 MAX_INSTANCES_PER_RUN = 100
 MAX_USER_DATA_BYTES = 16 * 1024
 
@@ -379,23 +381,84 @@ def public_key_for(ctx: RequestContext, key_name: str) -> str:
     return str(pair["public_key"])
 
 
-def find_by_client_token(ctx: RequestContext, token: str, now: float) -> list[VmRecord]:
-    """The user's VMs launched with this ClientToken, oldest first.
+def find_by_client_token(
+    ctx: RequestContext, token: str, now: float, page_size: int = CLIENT_TOKEN_SCAN_PAGE
+) -> list[VmRecord]:
+    """The user's VMs launched with this ClientToken, oldest first, each once.
 
-    Newest first from oned, so the scan stops at the first VM launched before the token window.
+    Newest first from oned, so the scan stops at the first VM launched before the token window. Pages
+    are read by offset: a VM created between two reads shifts the window by one and the next page
+    repeats a VM already seen, so VMs are kept by id.
     """
-    found: list[VmRecord] = []
+    found: dict[int, VmRecord] = {}
     start = 0
     while True:
-        page = parse_vm_pool(ctx.one.vmpool_infoextended(-3, start, -CLIENT_TOKEN_SCAN_PAGE, -2))
+        page = parse_vm_pool(ctx.one.vmpool_infoextended(-3, start, -page_size, -2))
         for vm in page:
             if vm.stime and vm.stime < now - CLIENT_TOKEN_WINDOW:
-                return sorted(found, key=lambda v: v.id)
+                return sorted(found.values(), key=lambda v: v.id)
             if vm.user_template.get(CLIENT_TOKEN_ATTR) == token:
-                found.append(vm)
-        if len(page) < CLIENT_TOKEN_SCAN_PAGE:
-            return sorted(found, key=lambda v: v.id)
-        start += CLIENT_TOKEN_SCAN_PAGE
+                found.setdefault(vm.id, vm)
+        if len(page) < page_size:
+            return sorted(found.values(), key=lambda v: v.id)
+        start += page_size
+
+
+def token_reservation(vms: list[VmRecord]) -> list[VmRecord]:
+    """The VMs that answer for a token: the run of its oldest VM (lowest id), which won any race."""
+    winner = min(vms, key=lambda vm: vm.id)
+    run = reservation_id(winner)
+    return [vm for vm in vms if reservation_id(vm) == run]
+
+
+def settled_token_reservation(
+    ctx: RequestContext, token: str, vms: list[VmRecord], now: float
+) -> list[VmRecord]:
+    """The token's reservation once its winner is off hold (it is created on hold until it has won).
+
+    A request that meets a run still being made waits for it, so every answer lists the whole run. If
+    the winner's run is rolled back meanwhile its VMs lose the token; they are then read by id.
+    """
+    members = token_reservation(vms)
+    deadline = time.monotonic() + CLIENT_TOKEN_SETTLE_SECONDS
+    winner = members[0]
+    while winner.state is VmState.HOLD and time.monotonic() < deadline:
+        time.sleep(CLIENT_TOKEN_SETTLE_POLL)
+        try:
+            winner = parse_vm(ctx.one.vm_info(winner.id))
+        except OneNotFoundError:
+            break
+    again = find_by_client_token(ctx, token, now)
+    if again and min(vm.id for vm in again) == members[0].id:
+        return token_reservation(again)
+    return [parse_vm(ctx.one.vm_info(vm.id)) for vm in members]
+
+
+def token_answer(ctx: RequestContext, vms: list[VmRecord]) -> dict[str, Any]:
+    """The same token answers the same reservation, whatever the rest of the request says."""
+    zone = ctx.config.zone_name
+    group = reservations(vms, zone)[0]
+    group["Instances"] = [instance_from_vm(vm, zone) for vm in vms]
+    return group
+
+
+def claim_client_token(ctx: RequestContext, token: str, vm_id: int, now: float) -> list[VmRecord]:
+    """Decide a ClientToken race after creating our first VM on hold: [] if ours won, else the winner's run.
+
+    Every racer creates its VM (carrying the token) before looking, and oned numbers VMs in creation
+    order, so each racer sees the lowest-numbered one and all agree on it, in any number of threads or
+    econe processes. A loser withdraws its VM (token cleared, terminated) before answering.
+    """
+    try:
+        vms = find_by_client_token(ctx, token, now)
+    except BaseException:
+        _terminate_quietly(ctx, vm_id, token)
+        raise
+    if not vms or min(vm.id for vm in vms) == vm_id:
+        return []
+    log.info("request %s: ClientToken raced; VM %d withdrawn for VM %d", ctx.request_id, vm_id, vms[0].id)
+    _terminate_quietly(ctx, vm_id, token)
+    return settled_token_reservation(ctx, token, [vm for vm in vms if vm.id != vm_id], now)
 
 
 def run_extra_template(
@@ -481,10 +544,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     if client_token is not None:
         earlier = find_by_client_token(ctx, client_token, now)
         if earlier:
-            # The same token answers the same reservation, whatever the rest of the request says.
-            group = reservations(earlier, zone)[0]
-            group["Instances"] = [instance_from_vm(vm, zone) for vm in earlier]
-            return group
+            return token_answer(ctx, settled_token_reservation(ctx, client_token, earlier, now))
 
     image = load_ami(ctx, image_text)
     instance_type = str(params.get("InstanceType") or DEFAULT_INSTANCE_TYPE)
@@ -519,8 +579,10 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     with ExitStack() as rollback:
         for index in range(max_count):
             text = first_extra if index == 0 else extra(f"r-{created[0]:08d}", index)
+            # With a ClientToken the first VM is made on hold and released once it has won the token.
+            on_hold = index == 0 and client_token is not None
             try:
-                vm_id = ctx.one.template_instantiate(tmpl.id, "", False, text)
+                vm_id = ctx.one.template_instantiate(tmpl.id, "", on_hold, text)
             except OneError as exc:
                 if len(created) >= min_count:
                     log.info(
@@ -538,8 +600,14 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                     min_count,
                 )
                 raise
+            if on_hold and client_token is not None:
+                winners = claim_client_token(ctx, client_token, vm_id, now)
+                if winners:
+                    return token_answer(ctx, winners)
             created.append(vm_id)
             rollback.callback(_terminate_quietly, ctx, vm_id, client_token)
+        if client_token is not None:
+            ctx.one.vm_action("release", created[0])
         vms = [parse_vm(ctx.one.vm_info(vm_id)) for vm_id in created]
         rollback.pop_all()
     log.info("request %s: launched VMs %s from template %d", ctx.request_id, created, tmpl.id)
