@@ -19,13 +19,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from one_drivers.econe.actions.filtering import parse_filters
-from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
+from one_drivers.econe.actions.tagging import (
+    TaggableKind,
+    TaggedResource,
+    register_kind,
+    tags_from_specifications,
+    tags_from_template,
+    tags_template,
+    tags_to_vectors,
+)
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneAuthorizationError, OneNotFoundError
 from one_drivers.one.records import ImageRecord, parse_image, parse_image_pool
 from one_drivers.one.template import TemplateError, build_template
 from one_drivers.query.errors import Ec2Error, invalid_parameter_value
-from one_drivers.query.ids import IMAGE
+from one_drivers.query.ids import IMAGE, SNAPSHOT, VOLUME, IdKind
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +228,75 @@ def upload_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise
     log.info("request %s: uploaded %d bytes as image %d", ctx.request_id, upload.size, image_id)
     return {"ImageId": IMAGE.format(image_id)}
+
+
+# --- tags: images, volumes and snapshots are all OpenNebula images ---------------------------------
+
+# The EC2 resource an image is, by its flags: (DescribeTags ResourceType, id kind).
+IMAGE_ROLES: tuple[tuple[str, str, IdKind], ...] = (
+    (VOLUME_ATTR, "volume", VOLUME),
+    (SNAPSHOT_ATTR, "snapshot", SNAPSHOT),
+    (AMI_ATTR, "image", IMAGE),
+)
+
+
+def image_role(image: ImageRecord) -> tuple[str, IdKind] | None:
+    """("volume", VOLUME), ("snapshot", SNAPSHOT), ("image", IMAGE), or None for a plain image."""
+    for attr, resource_type, kind in IMAGE_ROLES:
+        if (image.template.get(attr) or "").upper() == "YES":
+            return resource_type, kind
+    return None
+
+
+def load_image_as(ctx: RequestContext, text: str, resource_type: str, kind: IdKind) -> ImageRecord:
+    """The image an id of `kind` names, when the image plays that role (else the kind's NotFound)."""
+    number = kind.parse(text)
+    try:
+        image = parse_image(ctx.one.image_info(number))
+    except (OneNotFoundError, OneAuthorizationError):
+        raise kind.not_found(text) from None
+    role = image_role(image)
+    if role is None or role[0] != resource_type:
+        raise kind.not_found(text)
+    return image
+
+
+def image_listing(ctx: RequestContext) -> list[TaggedResource]:
+    """Every tagged image the user may use, as the resource its flags make it (one pool read)."""
+    found = []
+    for image in parse_image_pool(ctx.one.imagepool_info(-2, -1, -1)):
+        role = image_role(image)
+        if role is None:
+            continue
+        tags = tags_from_template(image.template)
+        if tags:
+            found.append(TaggedResource(role[1].format(image.id), role[0], tags))
+    return found
+
+
+def register_image_kind(resource_type: str, kind: IdKind) -> None:
+    """Plug one image role into the tagging registry (images here; volumes and snapshots in theirs)."""
+
+    def load(ctx: RequestContext, text: str) -> TaggedResource:
+        image = load_image_as(ctx, text, resource_type, kind)
+        return TaggedResource(kind.format(image.id), resource_type, tags_from_template(image.template))
+
+    def store(ctx: RequestContext, text: str, tags: list[tuple[str, str]]) -> None:
+        ctx.one.image_update(kind.parse(text), tags_template(tags), append=True)
+
+    register_kind(
+        TaggableKind(
+            resource_type,
+            kind.prefix,
+            load,
+            store,
+            image_listing,
+            listed_types=tuple(t for _, t, _ in IMAGE_ROLES),
+        )
+    )
+
+
+register_image_kind("image", IMAGE)
 
 
 HANDLERS: dict[str, Handler] = {

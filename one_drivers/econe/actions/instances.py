@@ -23,7 +23,15 @@ from typing import Any
 from one_drivers.econe.actions.filtering import Filters, parse_filters, value_matches
 from one_drivers.econe.actions.images import load_ami
 from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_reason, state_row
-from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
+from one_drivers.econe.actions.tagging import (
+    TaggableKind,
+    TaggedResource,
+    register_kind,
+    tags_from_specifications,
+    tags_from_template,
+    tags_template,
+    tags_to_vectors,
+)
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import (
@@ -706,6 +714,36 @@ def stop_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
 def reboot_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     change_states(ctx, params, _reboot_action)
     return {}
+
+
+# --- tags ------------------------------------------------------------------------------------------
+
+
+def _tagged_vm(vm: VmRecord) -> TaggedResource:
+    return TaggedResource(INSTANCE.format(vm.id), "instance", tags_from_template(vm.user_template))
+
+
+def _load_tagged_vm(ctx: RequestContext, text: str) -> TaggedResource:
+    return _tagged_vm(load_vm(ctx, text))
+
+
+def _store_vm_tags(ctx: RequestContext, text: str, tags: list[tuple[str, str]]) -> None:
+    ctx.one.vm_update(INSTANCE.parse(text), tags_template(tags), append=True)
+
+
+def _tagged_vms(ctx: RequestContext) -> list[TaggedResource]:
+    """Live VMs with tags; full bodies, since the reduced vmpool.info hides the USER_TEMPLATE."""
+    found: list[TaggedResource] = []
+    offset = 0
+    while True:
+        page = parse_vm_pool(ctx.one.vmpool_infoextended(-2, offset, -MAX_PAGE, -1))
+        found.extend(r for r in map(_tagged_vm, page) if r.tags)
+        if len(page) < MAX_PAGE:
+            return found
+        offset += MAX_PAGE
+
+
+register_kind(TaggableKind("instance", INSTANCE.prefix, _load_tagged_vm, _store_vm_tags, _tagged_vms))
 
 
 HANDLERS: dict[str, Handler] = {

@@ -1,4 +1,6 @@
-"""EC2 tags <-> the `EC2_TAGS` vector econe keeps on VMs (USER_TEMPLATE) and images (TEMPLATE).
+"""EC2 tags <-> the `EC2_TAGS` vector econe keeps on VMs (USER_TEMPLATE) and images (TEMPLATE), and the
+registry every taggable resource family plugs into (`register_kind`), which CreateTags, DeleteTags and
+DescribeTags (actions/tags.py) dispatch through.
 
 Upstream stored `EC2_TAGS = [ KEY = "value" ]`; oned upper-cases attribute names and refuses anything but
 `[A-Za-z0-9_]`, so the key's spelling was lost and keys such as `aws:x` or `Name tag` could not be stored.
@@ -11,11 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from one_drivers.one.template import Template
+from one_drivers.one.template import Template, TemplateError, build_template
 from one_drivers.query.errors import Ec2Error
+
+if TYPE_CHECKING:
+    from one_drivers.econe.context import RequestContext
 
 TAGS_VECTOR = "EC2_TAGS"
 TAG_KEYS_VECTOR = "EC2_TAG_KEYS"
@@ -89,3 +95,83 @@ def tags_from_specifications(specs: Iterable[Mapping[str, Any]], resource_type: 
     if len(tags) > MAX_TAGS:
         raise Ec2Error("TagLimitExceeded", f"The maximum number of tags per resource is {MAX_TAGS}")
     return tags
+
+
+def tags_template(tags: Iterable[tuple[str, str]]) -> str:
+    """Template text that replaces a resource's tags in an `*.update` with append (merge) on.
+
+    oned's merge replaces attributes by name, so the two vectors are rewritten whole; with no tags left
+    they become empty single values (oned's grammar has no empty vector), which read back as no tags.
+    """
+    vectors = tags_to_vectors(tags)
+    attrs: list[tuple[str, str | dict[str, str]]] = list(vectors) or [
+        (TAGS_VECTOR, ""),
+        (TAG_KEYS_VECTOR, ""),
+    ]
+    try:
+        return build_template(attrs)
+    except TemplateError as exc:
+        raise Ec2Error("InvalidParameterValue", f"A tag cannot be stored: {exc}") from exc
+
+
+# --- the plug-in registry ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaggedResource:
+    """One resource as DescribeTags sees it."""
+
+    resource_id: str  # "vol-00000007"
+    resource_type: str  # DescribeTags' ResourceType: "volume"
+    tags: list[dict[str, str]]
+
+
+Loader = Callable[["RequestContext", str], TaggedResource]
+Storer = Callable[["RequestContext", str, list[tuple[str, str]]], None]
+Lister = Callable[["RequestContext"], Iterable[TaggedResource]]
+
+
+@dataclass(frozen=True)
+class TaggableKind:
+    """How one resource kind keeps its tags.
+
+    `load(ctx, id)` returns the resource as the signing user sees it, or raises the kind's
+    `Invalid...NotFound` (another user's resource does not exist for them); `store(ctx, id, tags)`
+    replaces its tags; `listing(ctx)` yields every visible resource of the family. Kinds stored in one
+    OpenNebula pool share one listing function (images, volumes and snapshots are all images): it is
+    called once per DescribeTags and yields all of their types.
+    """
+
+    resource_type: str
+    prefix: str  # the id prefix without '-': "i", "ami", "vol", "snap", "key", "sg", ...
+    load: Loader
+    store: Storer
+    listing: Lister
+    listed_types: tuple[str, ...] = ()  # every type `listing` yields (default: this kind's own)
+
+
+_KINDS: dict[str, TaggableKind] = {}
+
+
+def register_kind(kind: TaggableKind) -> None:
+    """Plug a resource kind in (each family module does this at import)."""
+    known = _KINDS.get(kind.prefix)
+    if known is not None and known.resource_type != kind.resource_type:
+        raise RuntimeError(
+            f"id prefix {kind.prefix!r} claimed by {known.resource_type} and {kind.resource_type}"
+        )
+    _KINDS[kind.prefix] = kind
+
+
+def taggable_kinds() -> dict[str, TaggableKind]:
+    """Registered kinds by id prefix."""
+    return dict(_KINDS)
+
+
+def kind_for_id(resource_id: str) -> TaggableKind:
+    """The kind an id names by its prefix; an id of no taggable kind is AWS's `InvalidID`."""
+    prefix, dash, rest = resource_id.partition("-")
+    kind = _KINDS.get(prefix) if dash and rest else None
+    if kind is None:
+        raise Ec2Error("InvalidID", f"The ID '{resource_id}' is not valid")
+    return kind
