@@ -31,6 +31,7 @@ from one_drivers.im_ec2.cloudwatch import CloudWatchMetrics
 from one_drivers.im_ec2.cycle import take_snapshot
 from one_drivers.im_ec2.driver import ClientsAccess, gateway_directory
 from one_drivers.im_ec2.monitor import HostMonitor, cycle_error_text, im_settings
+from one_drivers.mad.failure import form_for, installed_version, render
 from one_drivers.mad.loop import configure_file_logging
 from one_drivers.mad.monitord import parse_monitor_config
 
@@ -41,6 +42,12 @@ CONFIG_ENV = "ONE_EC2_DRIVER_CONF"
 
 def _config() -> DriverConfig:
     return load_config(os.environ.get(CONFIG_ENV) or None)
+
+
+def report_failure(tag: str, message: str) -> None:
+    """The failure on stderr in the form this OpenNebula line's exec driver shows as one message."""
+    sys.stderr.write(render(form_for(installed_version(sys.argv[0])), tag, [], message))
+    sys.stderr.flush()
 
 
 def _stdin_text(timeout: float) -> str:
@@ -87,7 +94,7 @@ def poll_main(argv: Sequence[str]) -> int:
         catalog = InstanceTypeCatalog(parse_overrides(config.instance_types))
         snap = take_snapshot(host_id, host, client, capacity, catalog)
     except Exception as exc:
-        print(f"ec2 monitoring of {host} failed: {cycle_error_text(exc)}", file=sys.stderr)
+        report_failure("poll", f"ec2 monitoring of {host} failed: {cycle_error_text(exc)}")
         return 1
     if settings.reaper:
         from one_drivers.im_ec2.reaper import reap
@@ -115,7 +122,7 @@ def agent_parser() -> argparse.ArgumentParser:
 def agent_main(argv: Sequence[str]) -> int:
     args = agent_parser().parse_args(list(argv))
     if len(args.args) < 2:
-        print("monitord-client: need <host_id> <host> as the last arguments", file=sys.stderr)
+        report_failure("monitord-client", "monitord-client: need <host_id> <host> as the last arguments")
         return 1
     host_id, host = int(args.args[-2]), args.args[-1]
     configure_file_logging(f"one_im_ec2_monitord_{host_id}", os.environ.get("ONE_EC2_LOG"))
@@ -139,7 +146,7 @@ def agent_main(argv: Sequence[str]) -> int:
         )
         document = monitor.start_document()
     except Exception as exc:
-        print(f"ec2 monitoring of {host} cannot start: {cycle_error_text(exc)}", file=sys.stderr)
+        report_failure("monitord-client", f"ec2 monitoring of {host} cannot start: {cycle_error_text(exc)}")
         return 1
     sys.stdout.write(document + "\n")
     sys.stdout.flush()

@@ -2,28 +2,25 @@
 
 Cheap by design: only stdlib is imported up front. The action is handed to the resident `one_vmm_ec2`
 over its unix socket (vmm_ec2/service.py); if none answers, it runs in this process (imports boto3).
-Exit 0 prints the info on stdout; exit 1 writes the message between the <= 6.10 markers and again as a
-plain line for 7.x, on stderr.
+Exit 0 prints the info on stdout; exit 1 writes the message on stderr in the form the OpenNebula line
+found next to the script reads as one clean message (mad/failure.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
 import sys
 from typing import Any, TextIO
 
-ERROR_START = "ERROR MESSAGE --8<------"
-ERROR_END = "ERROR MESSAGE ------>8--"
+from one_drivers.mad.failure import ERROR_END, ERROR_START, form_for, installed_version, render
+
+__all__ = ["ERROR_END", "ERROR_START", "script_main"]
+
 SOCKET_TIMEOUT = float(os.environ.get("ONE_VMM_EC2_SOCKET_TIMEOUT", "3600"))
-
-
-def write_failure(stream: TextIO, message: str) -> None:
-    """The failure contract of both exec drivers: markers for <= 6.10, a plain line for 7.x."""
-    text = " ".join(line.strip() for line in message.splitlines() if line.strip()) or "unknown error"
-    stream.write(f"{ERROR_START}\n{text}\n{ERROR_END}\n{text}\n")
-    stream.flush()
 
 
 def _socket_path() -> str:
@@ -74,7 +71,8 @@ def _in_process(message: dict[str, Any]) -> dict[str, Any]:
     from one_drivers.vmm_ec2.main import load_defaults
     from one_drivers.vmm_ec2.service import serve_request
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="DEBUG: %(name)s: %(message)s")
+    # sys.stderr is the script's capture buffer here: these lines become DEBUG log lines.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     config = load_config(os.environ.get("ONE_EC2_DRIVER_CONF") or None)
     defaults = load_defaults(os.environ.get("ONE_EC2_DRIVER_DEFAULT") or config.defaults_file)
     interval = float(os.environ.get("ONE_VMM_EC2_POLL_INTERVAL", "2"))
@@ -82,14 +80,31 @@ def _in_process(message: dict[str, Any]) -> dict[str, Any]:
     return serve_request(vmm, message)
 
 
-def script_main(action: str, argv: list[str], stdin: TextIO | None = None) -> int:
-    """Run one remotes action; return the exit status."""
+def script_main(action: str, argv: list[str], stdin: TextIO | None = None, script: str | None = None) -> int:
+    """Run one remotes action; return the exit status. `script`: this script's path (default argv[0])."""
+    form = form_for(installed_version(script or sys.argv[0]))
+    captured = io.StringIO()  # stray stderr (warnings, logging) would break the 6.10 message
+    with contextlib.redirect_stderr(captured):
+        ok, info, logs = _run_action(action, argv, stdin)
+    logs = [("D", line) for line in captured.getvalue().splitlines()] + logs
+    sys.stderr.write(render(form, action, logs, None if ok else info))
+    sys.stderr.flush()
+    if not ok:
+        return 1
+    if info:
+        sys.stdout.write(info + "\n")
+    return 0
+
+
+def _run_action(
+    action: str, argv: list[str], stdin: TextIO | None
+) -> tuple[bool, str, list[tuple[str, str]]]:
+    """(succeeded, info or error message, log lines as (level letter, text))."""
     from one_drivers.vmm_ec2.request import SUPPORTED_SCRIPTS
 
     if action not in SUPPORTED_SCRIPTS:
         # Upstream's stubs exited 0 here, so oned recorded hotplugs and snapshots that never happened.
-        write_failure(sys.stderr, f"{action} is not supported by the ec2 driver")
-        return 1
+        return False, f"{action} is not supported by the ec2 driver", []
     try:
         from one_drivers.mad.loop import ActionError
         from one_drivers.vmm_ec2.request import decode_stdin, split_argv
@@ -111,14 +126,9 @@ def script_main(action: str, argv: list[str], stdin: TextIO | None = None) -> in
         }
         reply = _via_socket(message) or _in_process(message)
     except (ActionError, OSError, ValueError) as exc:
-        write_failure(sys.stderr, f"{action}: {exc}")
-        return 1
-    for level, text in reply.get("logs", []):
-        sys.stderr.write(f"{'ERROR' if level == 'E' else 'INFO'}: {text}\n")
+        text = str(exc)
+        return False, text if text.startswith(f"{action}:") else f"{action}: {text}", []
+    logs = [("E" if level == "E" else "I", str(text)) for level, text in reply.get("logs", [])]
     if reply.get("ok"):
-        info = str(reply.get("info") or "")
-        if info:
-            sys.stdout.write(info + "\n")
-        return 0
-    write_failure(sys.stderr, str(reply.get("info") or "failed"))
-    return 1
+        return True, str(reply.get("info") or ""), logs
+    return False, str(reply.get("info") or "failed"), logs

@@ -10,14 +10,15 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
-from one_drivers.vmm_ec2.remote import ERROR_END, ERROR_START
+from one_drivers.mad.failure import ERROR_END, ERROR_START, VERSION_ENV
 from one_drivers.vmm_ec2.request import SUPPORTED_SCRIPTS, UNSUPPORTED_SCRIPTS
+from tests.mad.exec_parsers import LINES
 from tests.vmm_ec2.vmdocs import action_data
 
 REMOTES = Path(__file__).resolve().parents[2] / "remotes" / "vmm" / "ec2"
@@ -149,10 +150,10 @@ def test_scripts_through_the_resident_driver(
 def test_unsupported_scripts_exit_1(action: str, env: dict[str, str]) -> None:
     if not (REMOTES / action).exists():
         pytest.fail(f"remotes/vmm/ec2/{action} is missing")
-    done = run(action, ["i-1", HOST, "7", HOST], "", env)
+    done = run(action, ["i-1", HOST, "7", HOST], "", {**env, VERSION_ENV: "5.10.0"})
     assert done.returncode == 1 and done.stdout == ""
     message = f"{action} is not supported by the ec2 driver"
-    assert done.stderr == f"{ERROR_START}\n{message}\n{ERROR_END}\n{message}\n"
+    assert done.stderr == f"{ERROR_START}\n{message}\n{ERROR_END}\n"
 
 
 def test_every_script_exists_and_is_executable() -> None:
@@ -162,20 +163,50 @@ def test_every_script_exists_and_is_executable() -> None:
         assert os.access(REMOTES / name, os.X_OK), name
 
 
-def test_failure_forms(env: dict[str, str], real_dir: Path) -> None:
+@pytest.mark.parametrize(("version", "rule"), LINES, ids=[v for v, _ in LINES])
+def test_failures_read_as_one_clean_message_on_each_line(
+    version: str, rule: Callable[[str], str], env: dict[str, str], real_dir: Path
+) -> None:
+    # The exact stderr of the scripts, read by a restatement of that line's exec-driver rule.
+    env = {**env, VERSION_ENV: version}
     bad = run("reboot", ["i-1", HOST, "7", HOST], "!!!", env)
     assert bad.returncode == 1
-    lines = bad.stderr.splitlines()
-    # <= 6.10 reads between the markers; 7.x reads lines not starting with ERROR:/INFO:/...
-    assert lines[0] == ERROR_START and lines[2] == ERROR_END and lines[1] == lines[3]
-    assert "stdin is neither base64 nor XML" in lines[1]
+    assert rule(bad.stderr).startswith("reboot: stdin is neither base64 nor XML")
     short = run("poll", ["7"], "", env)
-    assert short.returncode == 1 and "expected '<params...> <vm_id> <host>'" in short.stderr
+    assert short.returncode == 1
+    assert rule(short.stderr).startswith("poll: expected '<params...> <vm_id> <host>', got 1")
     missing = run("poll", ["i-0123456789abcdef0", HOST, "7", HOST], "", env)
     assert missing.returncode == 0 and missing.stdout == "STATE=d\n"
     no_ami = encode(action_data(real_dir, vm_id=9, host=HOST, section=""), "strict")
     failed = run("deploy", ["/nonexistent", HOST, "9", HOST], no_ami, env)
-    assert failed.returncode == 1 and "PUBLIC_CLOUD" in failed.stderr.splitlines()[1]
+    assert failed.returncode == 1
+    assert "PUBLIC_CLOUD" in rule(failed.stderr)
+    # One message: nothing of the marker lines or the log lines leaks into it, and it is not doubled.
+    for shown in (rule(bad.stderr), rule(short.stderr), rule(failed.stderr)):
+        assert "ERROR MESSAGE" not in shown and "INFO:" not in shown and "DEBUG:" not in shown
+        assert shown.count(shown[:30]) == 1, shown
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["5.10.0", "6.10.5", "7.4.0"])
+def test_an_unreachable_endpoint_on_deploy(
+    version: str, env: dict[str, str], real_dir: Path, tmp_path: Path
+) -> None:
+    # The case that reached a 7.4 VM garbled: EndpointConnectionError from DEPLOY through one_vmm_sh.
+    conf = tmp_path / "unreachable.conf"
+    conf.write_text(
+        "max_attempts: 1\nconnect_timeout: 2\n"
+        "regions:\n  default:\n    region_name: us-east-1\n    endpoint_url: http://127.0.0.1:9/\n"
+        "    access_key_id: AKIAEXAMPLE\n    secret_access_key: secret\n"
+    )
+    env = {**env, VERSION_ENV: version, "ONE_EC2_DRIVER_CONF": str(conf)}
+    data = encode(action_data(real_dir, vm_id=7, host=HOST), "strict")
+    done = run("deploy", ["/nonexistent", HOST, "7", HOST], data, env)
+    assert done.returncode == 1
+    rule = dict(LINES)[version]
+    shown = rule(done.stderr)
+    assert "EndpointConnectionError" in shown or "Could not connect" in shown, done.stderr
+    assert "ERROR MESSAGE" not in shown and shown.count("127.0.0.1:9") == 1, shown
 
 
 def test_the_socket_path_of_a_script_loads_neither_boto3_nor_lxml() -> None:

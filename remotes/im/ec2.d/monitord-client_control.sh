@@ -5,7 +5,8 @@
 # stdin (start): base64 of MONITOR_CONFIGURATION (plain XML is accepted too). The client prints the
 # <MONITOR_MESSAGES> document for monitord and detaches; `stop` ends it. On 4.4-5.10 run_probes calls
 # this without a configuration on stdin: it then prints nothing, leaving the host poll to `poll`.
-# ONE_DRIVERS_PYTHON: the python3 with one_drivers installed (default: python3 on PATH).
+# ONE_DRIVERS_PYTHON: the python3 with one_drivers installed. `one-ec2 install` writes the absolute path
+# of its own interpreter (a virtualenv's on Debian 12 / Ubuntu 24.04) into the PYTHON= line below.
 
 ACTION=start
 if [ "$1" = "stop" ]; then
@@ -47,13 +48,6 @@ if [ -z "${STDIN//[[:space:]]/}" ]; then
     exit 0
 fi
 
-case "$STDIN" in
-    \<*) XML="$STDIN" ;;
-    *) XML=$(printf '%s' "$STDIN" | tr -d ' \n' | base64 -d 2>/dev/null) || {
-           echo "monitord-client_control.sh: stdin is neither XML nor base64" >&2
-           exit 1
-       } ;;
-esac
-
 stop_client
-printf '%s' "$XML" | "$PYTHON" "$DIR/monitord-client.py" --pid-file "$PID_FILE" "$@"
+# monitord-client.py decodes base64 or XML itself and reports a bad stdin in the form this line reads.
+printf '%s' "$STDIN" | "$PYTHON" "$DIR/monitord-client.py" --pid-file "$PID_FILE" "$@"
