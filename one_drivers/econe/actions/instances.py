@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import re
 import time
@@ -23,6 +22,7 @@ from typing import Any
 from one_drivers.econe.actions.filtering import Filters, parse_filters, value_matches
 from one_drivers.econe.actions.images import load_ami
 from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_reason, state_row
+from one_drivers.econe.actions.key_pairs import public_key_for
 from one_drivers.econe.actions.tagging import (
     TaggableKind,
     TaggedResource,
@@ -41,8 +41,6 @@ from one_drivers.one.records import (
     parse_vm,
     parse_vm_pool,
     parse_vm_template_pool,
-    parse_xml,
-    template_from_element,
 )
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, build_template
@@ -71,7 +69,6 @@ INSTANCE_TYPE_ATTR = "EC2_INSTANCE_TYPE"
 CLIENT_TOKEN_ATTR = "EC2_CLIENT_TOKEN"
 RESERVATION_ATTR = "EC2_RESERVATION_ID"
 LAUNCH_INDEX_ATTR = "EC2_LAUNCH_INDEX"
-KEYPAIRS_ATTR = "EC2_KEYPAIRS"
 
 _TOKEN_RE = re.compile(r"(a|d):([0-9]{1,9})\Z")
 _CLIENT_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,64}\Z")
@@ -368,27 +365,6 @@ def instance_type_template(ctx: RequestContext, instance_type: str) -> TemplateR
     raise invalid_parameter_value("InstanceType", f"the instance type '{instance_type}' is not available")
 
 
-def user_keypairs(ctx: RequestContext) -> dict[str, dict[str, str]]:
-    """The user's EC2_KEYPAIRS: base64(JSON {name: {fingerprint, public_key}}) in the user template."""
-    user = parse_xml(ctx.one.user_info(-1), "USER")
-    encoded = template_from_element(user.find("TEMPLATE")).get(KEYPAIRS_ATTR) or ""
-    if not encoded:
-        return {}
-    try:
-        decoded = json.loads(base64.b64decode(encoded, validate=False))
-    except (binascii.Error, ValueError):
-        log.warning("user %s has an unreadable %s attribute", ctx.user, KEYPAIRS_ATTR)
-        return {}
-    return decoded if isinstance(decoded, dict) else {}
-
-
-def public_key_for(ctx: RequestContext, key_name: str) -> str:
-    pair = user_keypairs(ctx).get(key_name)
-    if not isinstance(pair, dict) or "public_key" not in pair:
-        raise Ec2Error("InvalidKeyPair.NotFound", f"The key pair '{key_name}' does not exist")
-    return str(pair["public_key"])
-
-
 def find_by_client_token(
     ctx: RequestContext, token: str, now: float, page_size: int = CLIENT_TOKEN_SCAN_PAGE
 ) -> list[VmRecord]:
@@ -499,7 +475,8 @@ def run_extra_template(
     for vector in tmpl.template.vectors("CONTEXT"):
         context.update(vector)
     if key_name is not None and public_key is not None:
-        context["EC2_PUBLIC_KEY"] = public_key
+        # SSH_PUBLIC_KEY is what OpenNebula's context packages install; EC2_* is upstream econe's.
+        context["SSH_PUBLIC_KEY"] = context["EC2_PUBLIC_KEY"] = public_key
         context["EC2_KEYNAME"] = key_name
     if user_data:
         context["EC2_USER_DATA"] = user_data

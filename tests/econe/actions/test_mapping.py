@@ -169,8 +169,9 @@ def test_user_values_cannot_add_attributes(real_dir: Path, evil: str) -> None:
     assert parsed.vectors("DISK") == [{"IMAGE_ID": "0"}, {"IMAGE_ID": "0"}]
     assert parsed.vectors("EC2_TAGS")[0] == {"NAME": evil, "K2": evil}
     context = parsed.vectors("CONTEXT")[0]
-    # The template's own CONTEXT is kept, ours is added, and the hostile text stays one value.
-    assert context["SSH_PUBLIC_KEY"] == "ssh-ed25519 AAAAtest user@test"
+    # The template's own CONTEXT is kept, ours is added (the key pair's key replaces the template's
+    # SSH_PUBLIC_KEY), and the hostile text stays one value.
+    assert context["SSH_PUBLIC_KEY"] == evil
     assert context["EC2_KEYNAME"] == evil and context["EC2_PUBLIC_KEY"] == evil
     assert base64.b64decode(context["EC2_USER_DATA"]).decode() == evil
     assert set(context) == {"NETWORK", "SSH_PUBLIC_KEY", "EC2_PUBLIC_KEY", "EC2_KEYNAME", "EC2_USER_DATA"}
