@@ -26,6 +26,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from one_drivers.econe.actions.filtering import parse_filters
+from one_drivers.econe.actions.tagging import (
+    TaggableKind,
+    TaggedResource,
+    check_tag,
+    register_kind,
+    tags_from_specifications,
+)
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.records import parse_xml, template_from_element
 from one_drivers.one.template import build_template
@@ -80,6 +87,14 @@ def key_pair_id(name: str, pair: dict[str, Any]) -> str:
     # Upstream wrote no id: derive a stable one from what it did write.
     digest = hashlib.sha256(f"{name}\0{pair.get('public_key', '')}".encode()).hexdigest()
     return "key-" + digest[:17]
+
+
+def pair_tags(pair: dict[str, Any]) -> list[dict[str, str]]:
+    """The pair's EC2 tags, kept in its JSON entry as [[key, value], ...]."""
+    raw = pair.get("tags")
+    if not isinstance(raw, list):
+        return []
+    return [{"Key": str(t[0]), "Value": str(t[1])} for t in raw if isinstance(t, list) and len(t) == 2]
 
 
 def key_type(pair: dict[str, Any]) -> str:
@@ -222,11 +237,16 @@ def _new_id() -> str:
     return "key-" + secrets.token_hex(9)[:17]
 
 
-def _store_new(ctx: RequestContext, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+def _store_new(
+    ctx: RequestContext, name: str, entry: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    tags = tags_from_specifications(params.get("TagSpecifications") or [], "key-pair")
     pairs = read_keypairs(ctx)
     if name in pairs:
         raise Ec2Error("InvalidKeyPair.Duplicate", f"The keypair '{name}' already exists.")
     entry = {**entry, "id": _new_id(), "created": int(time.time())}
+    if tags:
+        entry["tags"] = [[k, v] for k, v in dict(tags).items()]
     pairs[name] = entry
     write_keypairs(ctx, pairs)
     log.info("request %s: key pair %s (%s) stored for user %s", ctx.request_id, name, entry["id"], ctx.user)
@@ -251,8 +271,15 @@ def create_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         ctx,
         name,
         {"fingerprint": fingerprint, "public_key": openssh_line(private.public_key()), "type": kind},
+        params,
     )
-    return {"KeyName": name, "KeyFingerprint": fingerprint, "KeyMaterial": material, "KeyPairId": entry["id"]}
+    return {
+        "KeyName": name,
+        "KeyFingerprint": fingerprint,
+        "KeyMaterial": material,
+        "KeyPairId": entry["id"],
+        "Tags": pair_tags(entry),
+    }
 
 
 def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -265,8 +292,15 @@ def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         kind, fingerprint = "rsa", imported_rsa_fingerprint(key)
     else:
         kind, fingerprint = "ed25519", ed25519_fingerprint(key)
-    entry = _store_new(ctx, name, {"fingerprint": fingerprint, "public_key": openssh_line(key), "type": kind})
-    return {"KeyName": name, "KeyFingerprint": fingerprint, "KeyPairId": entry["id"]}
+    entry = _store_new(
+        ctx, name, {"fingerprint": fingerprint, "public_key": openssh_line(key), "type": kind}, params
+    )
+    return {
+        "KeyName": name,
+        "KeyFingerprint": fingerprint,
+        "KeyPairId": entry["id"],
+        "Tags": pair_tags(entry),
+    }
 
 
 def key_pair_info(name: str, pair: dict[str, Any], include_public_key: bool) -> dict[str, Any]:
@@ -275,7 +309,7 @@ def key_pair_info(name: str, pair: dict[str, Any], include_public_key: bool) -> 
         "KeyName": name,
         "KeyFingerprint": str(pair.get("fingerprint", "")),
         "KeyType": key_type(pair),
-        "Tags": [],
+        "Tags": pair_tags(pair),
     }
     created = pair.get("created")
     if isinstance(created, int):
@@ -333,6 +367,40 @@ def delete_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     write_keypairs(ctx, pairs)
     log.info("request %s: key pair %s deleted for user %s", ctx.request_id, found, ctx.user)
     return {"Return": True, "KeyPairId": gone_id}
+
+
+# --- tags (the `tags` family's registry) -------------------------------------------------------------
+
+
+def _find_by_id(pairs: Pairs, pair_id: str) -> str:
+    for name, pair in pairs.items():
+        if key_pair_id(name, pair) == pair_id:
+            return name
+    raise Ec2Error("InvalidKeyPair.NotFound", f"The key pair ID '{pair_id}' does not exist")
+
+
+def _load_tagged(ctx: RequestContext, pair_id: str) -> TaggedResource:
+    pairs = read_keypairs(ctx)
+    return TaggedResource(pair_id, "key-pair", pair_tags(pairs[_find_by_id(pairs, pair_id)]))
+
+
+def _store_tags(ctx: RequestContext, pair_id: str, tags: list[tuple[str, str]]) -> None:
+    for key, value in tags:
+        check_tag(key, value)
+    pairs = read_keypairs(ctx)
+    name = _find_by_id(pairs, pair_id)
+    pairs[name]["tags"] = [[k, v] for k, v in tags]
+    write_keypairs(ctx, pairs)
+
+
+def _tagged_pairs(ctx: RequestContext) -> list[TaggedResource]:
+    return [
+        TaggedResource(key_pair_id(name, pair), "key-pair", pair_tags(pair))
+        for name, pair in read_keypairs(ctx).items()
+    ]
+
+
+register_kind(TaggableKind("key-pair", "key", _load_tagged, _store_tags, _tagged_pairs))
 
 
 HANDLERS: dict[str, Handler] = {

@@ -248,3 +248,31 @@ def test_upstream_entries_read_back(econe_env: EconeEnv) -> None:
     assert ec2.describe_key_pairs()["KeyPairs"][0]["KeyPairId"] == first[0]["KeyPairId"]
     assert ec2.delete_key_pair(KeyPairId=first[0]["KeyPairId"])["KeyPairId"] == first[0]["KeyPairId"]
     assert ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+def test_key_pair_tags(econe_env: EconeEnv) -> None:
+    ec2 = econe_env.client()
+    made = ec2.create_key_pair(
+        KeyName="t",
+        KeyType="ed25519",
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": "web"}]}],
+    )
+    assert made["Tags"] == [{"Key": "team", "Value": "web"}]
+    pair_id = made["KeyPairId"]
+    ec2.create_tags(Resources=[pair_id], Tags=[{"Key": "Name", "Value": "deploy key"}])
+    (info,) = ec2.describe_key_pairs(Filters=[{"Name": "tag:Name", "Values": ["deploy*"]}])["KeyPairs"]
+    assert sorted((t["Key"], t["Value"]) for t in info["Tags"]) == [("Name", "deploy key"), ("team", "web")]
+    described = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["key-pair"]}])["Tags"]
+    assert sorted((t["ResourceId"], t["Key"]) for t in described) == [(pair_id, "Name"), (pair_id, "team")]
+    ec2.delete_tags(Resources=[pair_id], Tags=[{"Key": "team"}])
+    (info,) = ec2.describe_key_pairs()["KeyPairs"]
+    assert info["Tags"] == [{"Key": "Name", "Value": "deploy key"}]
+    assert code_of(
+        econe_env.client("bob").create_tags, Resources=[pair_id], Tags=[{"Key": "a", "Value": "b"}]
+    ) == ("InvalidKeyPair.NotFound")
+    assert code_of(
+        ec2.create_key_pair,
+        KeyName="u",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}],
+    ) == ("InvalidParameterValue")
+    assert [p["KeyName"] for p in ec2.describe_key_pairs()["KeyPairs"]] == ["t"]
