@@ -332,7 +332,7 @@ class Ec2Vmm:
             instance_id = str(existing["InstanceId"])
             control.log(f"DEPLOY re-sent: instance {instance_id} was already launched for token {token}")
         else:
-            instance_id = self._launch(request, plan, control)
+            instance_id = self._launch(request, plan, control, token)
         with contextlib.ExitStack() as rollback:
             rollback.callback(self._rollback_terminate, client, instance_id, request.vm_id)
             if existing is not None and existing["State"]["Name"] in ("stopped", "stopping"):
@@ -347,8 +347,11 @@ class Ec2Vmm:
         log.info("VM %d: deployed as %s", request.vm_id, instance_id)
         return instance_id
 
-    def _launch(self, request: VmRequest, plan: ec2_section.LaunchPlan, control: Control) -> str:
-        """RunInstances, never blindly resent: after an ambiguous failure look the token up first."""
+    def _launch(
+        self, request: VmRequest, plan: ec2_section.LaunchPlan, control: Control, deploy_token: str
+    ) -> str:
+        """RunInstances, never blindly resent: after an ambiguous failure look the launch up first, by
+        the deploy token tag (the ClientToken may be the template's CLIENTTOKEN, which no tag holds)."""
         once = self._client(request, retry=False)
         lookup = self._client(request)
         params = dict(plan.params)
@@ -358,7 +361,7 @@ class Ec2Vmm:
             if attempt:
                 self._sleep(control, min(self.backoff * 2 ** (attempt - 1), 20.0))
                 try:
-                    found = self._find_by_token(lookup, plan.client_token)
+                    found = self._find_by_token(lookup, deploy_token)
                 except Exception as exc:
                     last = exc
                     continue

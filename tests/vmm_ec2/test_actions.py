@@ -344,3 +344,36 @@ def test_user_data_reaches_the_instance_encoded_once(
     assert 'ETH0_IP="10.0.0.10"' in lines
     assert 'SSH_PUBLIC_KEY="ssh-ed25519 AAAAtest user@test"' in lines
     assert lines[-1] == 'ONEGATE_TOKEN="gate-token"'
+
+
+@pytest.mark.parametrize("fault", ["lose_reply", "late_reply"])
+def test_lost_reply_with_a_template_client_token_launches_once(
+    proxy: FaultProxy, moto_endpoint: str, real_dir: Path, fault: str
+) -> None:
+    # moto ignores ClientToken, like some EC2 endpoints: only the deploy token tag can find the launch.
+    # The template's CLIENTTOKEN goes to RunInstances; the tag holds the deploy token whatever was sent.
+    vmm = make_vmm(proxy.url, max_attempts=3, read_timeout=1)
+    if fault == "lose_reply":
+        proxy.lose_reply("RunInstances", 1)
+    else:
+        proxy.delay["RunInstances"] = 1.5
+    section = (
+        "<PUBLIC_CLOUD><TYPE>ec2</TYPE><AMI>ami-12c6146b</AMI>"
+        "<CLIENTTOKEN>users-own-token</CLIENTTOKEN></PUBLIC_CLOUD>"
+    )
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=23, section=section), PlainControl())
+    assert proxy.forwarded["RunInstances"] == 1
+    assert instances(moto_endpoint) == {iid: "running"}
+    vmm.run("SHUTDOWN", request(real_dir, vm_id=23, section=section, deploy_id=iid), PlainControl())
+    assert set(instances(moto_endpoint).values()) <= {"shutting-down", "terminated"}
+
+
+def test_connection_reset_before_the_endpoint_relaunches_once(
+    proxy: FaultProxy, moto_endpoint: str, real_dir: Path
+) -> None:
+    # A reset before the request reached EC2: the lookup finds nothing, so launching again is right.
+    vmm = make_vmm(proxy.url, max_attempts=3)
+    proxy.reset("RunInstances", 1)
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=24), PlainControl())
+    assert (proxy.seen["RunInstances"], proxy.forwarded["RunInstances"]) == (2, 1)
+    assert instances(moto_endpoint) == {iid: "running"}
