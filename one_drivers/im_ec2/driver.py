@@ -1,9 +1,10 @@
 """The IM actions of the long-running `one_im_ec2`: MONITOR (≤4.2), START_MONITOR / STOP_MONITOR (5.12+).
 
 `ImDriver.actions()` is the table the generic `mad/loop.py` dispatches on. MONITOR answers
-`MONITOR SUCCESS <hid> <info>` (3.x comma list or 4.x base64 host text). START_MONITOR answers
-`START_MONITOR SUCCESS <hid> <epoch> <base64(zlib(<MONITOR_MESSAGES>))>` and leaves one monitoring
-thread per host running; STOP_MONITOR (or FINALIZE) ends it. Failures carry the reason in the same shape.
+`MONITOR SUCCESS <hid> <info>` (3.x comma list or 4.x base64 host text; a host without credentials yet
+gets a zero-capacity host, not a FAILURE). START_MONITOR answers `START_MONITOR SUCCESS <hid> <epoch>
+<base64(zlib(<MONITOR_MESSAGES>))>` (empty while the host waits for credentials or fails: see monitor.py)
+and leaves one monitoring thread per host running; STOP_MONITOR (or FINALIZE) ends it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from one_drivers.ec2.catalog import InstanceTypeCatalog
 from one_drivers.im_ec2 import report
 from one_drivers.im_ec2.cycle import MetricsSource, take_snapshot
 from one_drivers.im_ec2.instances import trim_describe_instances
-from one_drivers.im_ec2.monitor import HostAccess, HostMonitor, ImSettings, cycle_error_text
+from one_drivers.im_ec2.monitor import HostAccess, HostMonitor, HostSetup, ImSettings, NoSetup
 from one_drivers.im_ec2.reaper import GatewayVmDirectory, VmDirectory, reap
+from one_drivers.im_ec2.setup import HostCondition, TemplateWatch, explain
 from one_drivers.mad.loop import ActionContext, ActionError, ActionSpec
 from one_drivers.mad.monitord import MonitordError, encode_payload, parse_monitor_request
 
@@ -30,15 +32,18 @@ log = logging.getLogger(__name__)
 class ClientsAccess:
     """HostAccess over the ec2 package's per-host clients (host template, then YAML, then boto3 chain)."""
 
-    def __init__(self, clients: Any) -> None:
+    def __init__(self, clients: Any, watch: TemplateWatch | None = None) -> None:
         self.clients = clients  # one_drivers.ec2.clients.Ec2Clients
+        self.watch = watch or TemplateWatch()
         self._settings: dict[int, Any] = {}
+        self._by_host: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def client_and_capacity(self, host_name: str) -> tuple[Any, Mapping[str, object]]:
         client, settings = self.clients.for_host(host_name)
         with self._lock:
             self._settings[id(client)] = settings
+            self._by_host[host_name] = settings
         # This process owns its clients: monitoring reads only a few instance fields (CPU at scale).
         return trim_describe_instances(client), dict(settings.capacity)
 
@@ -47,6 +52,21 @@ class ClientsAccess:
         with self._lock:
             settings = self._settings[id(ec2_client)]
         return self.clients.cloudwatch_for(settings)
+
+    # --- HostSetup: what a failing host needs ------------------------------------------------------
+    def explain(self, exc: BaseException, host_name: str) -> HostCondition:
+        with self._lock:
+            settings = self._by_host.get(host_name)
+        # Whatever was wrong, resolve the host's settings afresh on the next try (not after the TTL).
+        self.clients.resolver.invalidate(host_name)
+        return explain(exc, host_name, settings)
+
+    def template_changed(self, host_id: int, host_name: str) -> bool:
+        """One host.info: True (settings cache dropped) when the host's EC2 attributes changed."""
+        if self.watch.changed(host_id):
+            self.clients.resolver.invalidate(host_name)
+            return True
+        return False
 
 
 def gateway_directory() -> VmDirectory | None:
@@ -70,8 +90,10 @@ class ImDriver:
         directory: Callable[[], VmDirectory | None] | None = gateway_directory,
         metrics: MetricsSource | None = None,
         comma_format: bool = False,
+        setup: HostSetup | None = None,
     ) -> None:
         self.access = access
+        self.setup: HostSetup = setup or (access if isinstance(access, ClientsAccess) else NoSetup())
         self.catalog = catalog
         self.settings = settings or ImSettings()
         self.directory = directory if self.settings.reaper else None
@@ -97,7 +119,13 @@ class ImDriver:
             client, capacity = self.access.client_and_capacity(host_name)
             snap = take_snapshot(host_id, host_name, client, capacity, self.catalog, self.metrics)
         except Exception as exc:
-            text = cycle_error_text(exc)
+            condition = self.setup.explain(exc, host_name)
+            if condition.waiting:
+                # oned ≤4.2 would put a FAILURE host in ERROR until its next MONITORING_INTERVAL: a
+                # host with no capacity yet is MONITORED instead, and nothing can be scheduled on it.
+                log.info("host %s (%d): %s", host_name, host_id, condition.text)
+                return report.waiting_reply_info(host_name, self.comma_format)
+            text = condition.text
             # 4.x oned base64-decodes the info of a FAILURE too; 3.x shows it as is.
             raise ActionError(text, reply_info=text if self.comma_format else _b64(text)) from exc
         if self.directory is not None:
@@ -124,13 +152,11 @@ class ImDriver:
             settings=self.settings,
             directory=self.directory,
             metrics=self.metrics,
+            setup=self.setup,
         )
-        try:
-            document = monitor.start_document()
-        except Exception as exc:
-            monitor.sender.close()
-            text = cycle_error_text(exc)
-            raise ActionError(text, reply_info=_monitord_info(text)) from exc
+        # Never a FAILURE for the host's own problems: monitord would set ERROR without the reason and
+        # retry only after its MONITORING_INTERVAL_HOST. The failure (if any) is already pushed.
+        document = monitor.start_document()
         with self._lock:
             self.monitors[request.host_id] = monitor
         monitor.start()

@@ -6,6 +6,9 @@
   with MONITOR_CONFIGURATION on stdin: prints the `<MONITOR_MESSAGES>` document, then detaches and pushes
   to monitord like the long-running driver does (`auto` address = 127.0.0.1: the driver is local).
 Both share `ec2.d/` with each other, so each one stays silent when called in the other's era.
+A host without credentials yet is not an error: `poll` prints a zero-capacity host (oned 4.4-5.10
+sets it MONITORED, nothing is scheduled there) and the monitord client answers an empty document and
+waits (see monitor.py); real problems exit 1 (poll) or are pushed as MONITOR_HOST FAILURE.
 """
 
 from __future__ import annotations
@@ -90,11 +93,21 @@ def poll_main(argv: Sequence[str]) -> int:
         config = _config()
         settings = im_settings(config.raw.get("monitoring"))
         access = ClientsAccess(Ec2Clients(config))
-        client, capacity = access.client_and_capacity(host)
         catalog = InstanceTypeCatalog(parse_overrides(config.instance_types))
-        snap = take_snapshot(host_id, host, client, capacity, catalog)
     except Exception as exc:
         report_failure("poll", f"ec2 monitoring of {host} failed: {cycle_error_text(exc)}")
+        return 1
+    try:
+        client, capacity = access.client_and_capacity(host)
+        snap = take_snapshot(host_id, host, client, capacity, catalog)
+    except Exception as exc:
+        condition = access.explain(exc, host)
+        if condition.waiting:
+            # A FAILURE would put the host in ERROR until the next MONITORING_INTERVAL.
+            log.info("host %s (%d): %s", host, host_id, condition.text)
+            sys.stdout.write(report.waiting_probe_text(host))
+            return 0
+        print(f"ec2 monitoring of {host} failed: {condition.text}", file=sys.stderr)
         return 1
     if settings.reaper:
         from one_drivers.im_ec2.reaper import reap
@@ -143,12 +156,16 @@ def agent_main(argv: Sequence[str]) -> int:
             metrics=CloudWatchMetrics(access.cloudwatch_for, settings.cloudwatch_period)
             if settings.cloudwatch
             else None,
+            setup=access,
         )
-        document = monitor.start_document()
     except Exception as exc:
         report_failure("monitord-client", f"ec2 monitoring of {host} cannot start: {cycle_error_text(exc)}")
         return 1
-    sys.stdout.write(document + "\n")
+    # '' while waiting for credentials or failing (the failure is pushed): one_im_sh answers an empty
+    # SUCCESS and monitord leaves the host INIT, or in ERROR with the pushed reason.
+    document = monitor.start_document()
+    if document:
+        sys.stdout.write(document + "\n")
     sys.stdout.flush()
     if not args.foreground and os.fork() > 0:
         os._exit(0)  # the parent returns the document to one_im_sh; the child keeps monitoring

@@ -83,6 +83,25 @@ def monitor_reply_info(snap: HostSnapshot, comma_format: bool) -> str:
     return base64.b64encode(probe_text(snap).encode("utf-8")).decode("ascii")
 
 
+def waiting_attributes(host_name: str) -> list[tuple[str, str]]:
+    """A ≤5.10 host that has no credentials yet: an ec2 host with no capacity (no VM_POLL: VMs untouched)."""
+    zero = [(name, "0") for name in ("TOTALCPU", "TOTALMEMORY")]
+    usage = [(name, "0") for name in ("USEDCPU", "USEDMEMORY", "FREECPU", "FREEMEMORY")]
+    head = [("HYPERVISOR", HYPERVISOR), ("PUBLIC_CLOUD", "YES"), ("PRIORITY", PRIORITY), *zero]
+    return [*head, ("CPUSPEED", CPUSPEED), ("HOSTNAME", carryable(host_name)), *usage]
+
+
+def waiting_probe_text(host_name: str) -> str:
+    return build_template(list(waiting_attributes(host_name)))
+
+
+def waiting_reply_info(host_name: str, comma_format: bool) -> str:
+    """`waiting_attributes` in the shape of monitor_reply_info."""
+    if comma_format:
+        return ",".join(format_attribute(name, value) for name, value in waiting_attributes(host_name))
+    return base64.b64encode(waiting_probe_text(host_name).encode("utf-8")).decode("ascii")
+
+
 # --- 5.12+ (monitord) ---------------------------------------------------------------------------------
 
 

@@ -142,7 +142,10 @@ SHARE_KEYS = frozenset(
     }
 )
 
-HOST_MONITORED, HOST_ERROR, HOST_DISABLED, HOST_OFFLINE = 2, 3, 4, 8
+HOST_INIT, HOST_MONITORED, HOST_ERROR, HOST_DISABLED, HOST_OFFLINE = 0, 2, 3, 4, 8
+# monitord.conf (6.10): MANAGER_TIMER 15 s; MONITORING_INTERVAL_HOST 180 s; a START_MONITOR that got no
+# answer is re-sent after 300 s (HostMonitorManager::monitor_expire).
+MONITOR_EXPIRE = 300.0
 
 
 @dataclass
@@ -186,6 +189,9 @@ class Lifecycle:
         self._hotplug: dict[int, dict[str, str]] = {}
         self._migrate_to: dict[int, tuple[int, bool]] = {}
         self.on_change: Callable[[], None] = lambda: None
+        self.monitor_interval_host = 180.0
+        # Every state a host went through, in order (tests check that a host never passed ERROR).
+        self.host_states: dict[int, list[int]] = {}
 
     # --- drivers -------------------------------------------------------------------------------------
     def _vmm(self, name: str) -> DriverProcess | None:
@@ -239,14 +245,21 @@ class Lifecycle:
             return
         with self.cloud.lock:
             host = self.cloud.hosts.get(frame.host_id)
-            if host is None:
+            if host is None or host.state == HOST_OFFLINE:
                 return
+            host.monitor_in_progress = False
             if not frame.success:
-                self._set_host_state(host, HOST_ERROR)
-                set_attr(host.template, "ERROR", frame.text)
+                # monitord 6.10 (start_monitor_failure) sends oned `HOST_STATE ERROR` without the
+                # reply's text: the host's ERROR names no reason. Its last_monitored stays at the send
+                # time, so the timer retries it after MONITORING_INTERVAL_HOST.
+                log.info("im: START_MONITOR failed for host %d: %s", host.id, frame.text)
+                self.host_error(host, "")
+                self.on_change()
                 return
-            host.template[:] = [(k, v) for k, v in host.template if k != "ERROR"]
-            self._apply_monitor_messages(host, frame.text)
+            if frame.text.strip():
+                self._apply_monitor_messages(host, frame.text)
+            # start_monitor_success: an empty answer changes no state (an INIT host stays INIT).
+            host.last_monitored = time.time()
             self.on_change()
 
     # --- hosts -------------------------------------------------------------------------------------------
@@ -255,15 +268,71 @@ class Lifecycle:
         if host.im_mad == "dummy":
             self.apply_system(host, DUMMY_SYSTEM_HOST, set_hostname=True)
             self.apply_monitor(host, DUMMY_MONITOR_HOST, self.cloud.now())
-            self._set_host_state(host, HOST_MONITORED)
+            self.set_host_state(host, HOST_MONITORED)
             return
         self.start_monitor(host)
 
+    def host_error(self, host: Host, message: str) -> None:
+        """oned's HOST_STATE ERROR <message>: only a change of state records the message (an ERROR
+        host keeps its first reason); DISABLED and OFFLINE hosts keep their state."""
+        if host.state in (HOST_ERROR, HOST_OFFLINE):
+            return
+        if host.state != HOST_DISABLED:
+            self.set_host_state(host, HOST_ERROR)
+        stamp = time.ctime(self.cloud.now())  # one_util::log_time
+        set_attr(
+            host.template, "ERROR", f"{stamp} : Error monitoring Host {host.name} ({host.id}): {message}"
+        )
+
+    def error_monitor(self, host: Host, message: str) -> None:
+        """monitord's error_monitor: a FAILURE pushed for the host (MONITOR_HOST, SYSTEM_HOST, BEACON)."""
+        host.monitor_in_progress = False
+        host.last_monitored = time.time()
+        self.host_error(host, message)
+
+    def monitord_timer(self, now: float | None = None) -> int:
+        """One tick of monitord's timer (6.10 HostMonitorManager::timer_action): a host not heard of for
+        MONITORING_INTERVAL_HOST gets START_MONITOR again (INIT, MONITORED, ERROR and DISABLED alike; an
+        unanswered one only after MONITOR_EXPIRE). Returns how many were (re)started."""
+        now = time.time() if now is None else now
+        started = 0
+        for host in list(self.cloud.hosts.values()):
+            if host.im_mad == "dummy" or host.last_monitored >= now - self.monitor_interval_host:
+                continue
+            if host.state == HOST_OFFLINE:
+                host.last_monitored = now
+            elif not host.monitor_in_progress or now - host.last_monitored >= MONITOR_EXPIRE:
+                self.start_monitor(host)
+                started += 1
+        return started
+
+    def stop_monitor(self, host: Host) -> None:
+        """STOP_MONITOR to the host's IM program (host OFFLINE, or deleted: RequestManagerDelete)."""
+        host.monitor_in_progress = False
+        proc = self._im(host.im_mad) if host.im_mad != "dummy" else None
+        if proc is not None:
+            action = f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}</MONITOR_DRIVER_ACTION>"
+            try:
+                proc.send(encode_frame("STOP_MONITOR", "-", host.id, action, timestamp=0))
+            except DriverError:
+                pass
+
+    def host_status_changed(self, host: Host, old_state: int) -> None:
+        """monitord's update_host on a state change: OFFLINE stops monitoring, leaving OFFLINE starts it."""
+        if host.state == HOST_OFFLINE:
+            self.stop_monitor(host)
+        elif old_state == HOST_OFFLINE and not host.monitor_in_progress and host.im_mad != "dummy":
+            self.start_monitor(host)
+
     def start_monitor(self, host: Host) -> None:
-        """START_MONITOR to the host's IM program (on allocate, and again when its template changes)."""
+        """START_MONITOR to the host's IM program: when the host is created (monitord 6.10 starts an INIT
+        host at once) and from monitord_timer. Not on host.update: 6.10's monitord only refreshes its copy
+        of the host then (HostMonitorManager::update_host restarts nothing unless the state changed)."""
+        host.monitor_in_progress = True
+        host.last_monitored = time.time()
         proc = self._im(host.im_mad)
         if proc is None:
-            return  # oned would leave it in INIT/ERROR: no driver of that name
+            return  # monitord logs "Cannot find driver"; the host stays as it is
         probes = "".join(f"<{k}>{docs.cdata(str(v))}</{k}>" for k, v in sorted(self.probes_period.items()))
         action = (
             f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}<MONITOR_CONFIGURATION>"
@@ -277,7 +346,7 @@ class Lifecycle:
         try:
             proc.send(encode_frame("START_MONITOR", "-", host.id, action, timestamp=0))
         except DriverError:
-            self._set_host_state(host, HOST_ERROR)
+            self.host_error(host, f"Cannot start monitoring driver {host.im_mad}")
 
     def _host_brief(self, host: Host) -> str:
         return (
@@ -287,9 +356,10 @@ class Lifecycle:
             f"<CLUSTER>{docs.text(host.cluster)}</CLUSTER></HOST>"
         )
 
-    def _set_host_state(self, host: Host, state: int) -> None:
+    def set_host_state(self, host: Host, state: int) -> None:
         if host.state != state:
             host.prev_state, host.state = host.state, state
+            self.host_states.setdefault(host.id, [HOST_INIT]).append(state)
 
     def apply_system(self, host: Host, text: str, set_hostname: bool = False) -> None:
         try:
@@ -340,22 +410,29 @@ class Lifecycle:
         """A monitord message from a host agent: host system/monitoring, VM monitoring and state."""
         with self.cloud.lock:
             host = self.cloud.hosts.get(msg.host_id)
-            if host is None:
+            if host is None or host.state == HOST_OFFLINE:
                 return
             if msg.status != "SUCCESS":
-                if msg.type in ("SYSTEM_HOST", "MONITOR_HOST"):
-                    self._set_host_state(host, HOST_ERROR)
+                # 6.10 MonitorDriverProtocol: these three go to error_monitor (host ERROR with the
+                # text); a failed MONITOR_VM or STATE_VM is only logged.
+                if msg.type in ("SYSTEM_HOST", "MONITOR_HOST", "BEACON_HOST"):
+                    self.error_monitor(host, msg.text)
+                    self.on_change()
                 return
             if msg.type == "SYSTEM_HOST":
+                # oned's Host::update_info: the ERROR text goes, the host is MONITORED (unless
+                # DISABLED); this is the only message that changes an INIT or ERROR host's state.
                 self.apply_system(host, msg.text)
-                if host.state in (0, HOST_ERROR):
-                    self._set_host_state(host, HOST_MONITORED)
+                host.template[:] = [(k, v) for k, v in host.template if k != "ERROR"]
+                if host.state != HOST_DISABLED:
+                    self.set_host_state(host, HOST_MONITORED)
             elif msg.type == "MONITOR_HOST":
+                # monitor_host stores monitoring and last_monitored; no state change.
                 self.apply_monitor(host, msg.text, msg.timestamp)
-                if host.state in (0, HOST_ERROR):
-                    self._set_host_state(host, HOST_MONITORED)
+                host.last_monitored = time.time()
+                host.monitor_in_progress = False
             elif msg.type == "BEACON_HOST":
-                pass
+                host.last_monitored = time.time()
             elif msg.type == "MONITOR_VM":
                 self._apply_vm_monitor(host, msg)
             elif msg.type == "STATE_VM":

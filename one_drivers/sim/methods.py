@@ -273,9 +273,8 @@ def host_update(api: Api, user: User, p: Params) -> Any:
     host = api.cloud.get("host", api.cloud.hosts, hid)
     api.cloud.require_admin(user, "host", hid, ADMIN)
     _update(host.template, text, merge)
-    # monitord gets the new host template; an IM program restarts monitoring with it.
-    if host.im_mad != "dummy":
-        api.lc.start_monitor(host)
+    # oned sends monitord UPDATE_HOST; 6.10's monitord restarts monitoring only on a state change, so
+    # an IM program sees the new template only if it reads it (one_im_ec2 does, while it waits).
     return hid
 
 
@@ -284,11 +283,19 @@ def host_status(api: Api, user: User, p: Params) -> Any:
     hid, status = p.integer(0), p.integer(1)
     host = api.cloud.get("host", api.cloud.hosts, hid)
     api.cloud.require_admin(user, "host", hid, ADMIN)
-    # 0 enable, 1 disable, 2 offline
-    new_state = {0: 2, 1: 4, 2: 8}.get(status)
-    if new_state is None:
-        raise OneFailure(ACTION, "Wrong status code")
-    host.prev_state, host.state = host.state, new_state
+    # 0 enable, 1 disable, 2 offline. Host::enable: a DISABLED host with capacity is MONITORED again,
+    # any other becomes INIT (monitoring sets it MONITORED).
+    if status == 0:
+        new_state = 2 if host.state == 4 and host.total_cpu > 0 else 0
+    else:
+        found = {1: 4, 2: 8}.get(status)
+        if found is None:
+            raise OneFailure(ACTION, "Wrong status code")
+        new_state = found
+    old_state = host.state
+    api.lc.set_host_state(host, new_state)
+    if new_state != old_state:
+        api.lc.host_status_changed(host, old_state)
     return hid
 
 
@@ -299,6 +306,7 @@ def host_delete(api: Api, user: User, p: Params) -> Any:
     api.cloud.require_admin(user, "host", hid, ADMIN)
     if any(v.state == VmState.ACTIVE and v.current and v.current.hid == hid for v in api.cloud.vms.values()):
         raise OneFailure(ACTION, "Cannot delete host, it has VMs running.")
+    api.lc.stop_monitor(api.cloud.hosts[hid])
     del api.cloud.hosts[hid]
     return hid
 

@@ -119,6 +119,10 @@ class Host:
     # MONITORING from MONITOR_HOST
     monitoring: Attrs = field(default_factory=list)
     monitor_time: int = 0
+    # monitord's own view (not in oned's documents): when it last heard of the host, and whether a
+    # START_MONITOR is out (HostBase last_monitored / monitor_in_progress in 6.10's src/monitor).
+    last_monitored: float = 0.0
+    monitor_in_progress: bool = False
 
 
 @dataclass

@@ -144,6 +144,8 @@ class Simulator:
         serveradmin_password: str | None = None,
         monitord_port: int = 0,
         probes_period: dict[str, int] | None = None,
+        monitor_interval_host: float = 180.0,
+        manager_timer: float = 15.0,
     ) -> None:
         self.auth_dir = Path(auth_dir)
         self.auth_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +164,9 @@ class Simulator:
         self.lifecycle = Lifecycle(self.cloud, self.auth_dir, vmm or {}, im or {}, self._driver_env)
         self.lifecycle.on_change = self._changed
         self.lifecycle.probes_period.update(probes_period or {})
+        # monitord.conf MONITORING_INTERVAL_HOST and MANAGER_TIMER (6.10 defaults 180 and 15 s).
+        self.lifecycle.monitor_interval_host = monitor_interval_host
+        self.manager_timer = manager_timer
         self.api = Api(self.cloud, self.lifecycle)
         self._monitord_port = monitord_port
         self._server: _Server | None = None
@@ -210,7 +215,8 @@ class Simulator:
         serve = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
         )
-        self._threads = [serve]
+        monitord_timer = threading.Thread(target=self._monitord_timer_loop, name="sim-monitord", daemon=True)
+        self._threads = [serve, monitord_timer]
         if self.sched_interval:
             # In-process users call schedule() themselves (deterministic tests); the CLI runs it periodically.
             self._threads.append(
@@ -243,6 +249,12 @@ class Simulator:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _monitord_timer_loop(self) -> None:
+        while not self._stop.wait(self.manager_timer):
+            with self.cloud.lock:
+                if self.lifecycle.monitord_timer():
+                    self._changed()
 
     def _scheduler_loop(self) -> None:
         while not self._stop.wait(self.sched_interval or 1.0):

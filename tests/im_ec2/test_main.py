@@ -146,7 +146,7 @@ def test_start_monitor_over_pipes(
         assert driver.close() == 0
 
 
-def test_start_monitor_failure_names_the_type(
+def test_start_monitor_failure_is_pushed_with_the_reason(
     region: Region, real_dir: Path, tmp_path: Path, env: dict[str, str], receiver: MonitordReceiver
 ) -> None:
     config = write_config(tmp_path, region.endpoint, capacity="zz9.plural: 3")
@@ -155,9 +155,13 @@ def test_start_monitor_failure_names_the_type(
         driver.send("INIT")
         driver.reply("INIT")
         driver.send(start_monitor_line(real_dir, receiver.port))
+        # monitord 6.10 drops a START_MONITOR FAILURE's text (ERROR with no reason): the reply is an
+        # empty SUCCESS and the reason travels as MONITOR_HOST FAILURE, which oned shows.
         frame = decode_frame(driver.reply("START_MONITOR"))
-        assert frame.status == "FAILURE"
-        assert "zz9.plural" in frame.text
+        assert frame.status == "SUCCESS" and frame.text == ""
+        assert receiver.wait_for(lambda fs: any(f.type == "MONITOR_HOST" for _, f in fs))
+        (pushed,) = [f for _, f in receiver.frames if f.type == "MONITOR_HOST"]
+        assert not pushed.success and "zz9.plural" in pushed.text
         # malformed payload: a FAILURE in monitord's shape too, never silence
         driver.send("START_MONITOR - 5 0 bm90IHpsaWI=")
         bad = decode_frame(driver.reply("START_MONITOR"))
