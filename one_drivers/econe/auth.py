@@ -65,6 +65,9 @@ class SignatureAuthenticator:
         self.skew = config.clock_skew
         self.alt_hosts = public_hosts(config.public_url)
         self.path_prefix = public_path_prefix(config.public_url)
+        # SigV4 scopes econe answers to: its region and the aliases an admin declares for clients that
+        # cannot be told another region name (libcloud and old tools sign "us-east-1").
+        self.regions = frozenset({config.region_name, *config.region_aliases})
         self.clock = clock
 
     def authenticate(self, request: IncomingRequest) -> UserEntry:
@@ -111,6 +114,7 @@ class SignatureAuthenticator:
                     now=now,
                     skew_seconds=self.skew,
                     alt_hosts=self.alt_hosts,
+                    regions=self.regions,
                 )
                 return
             except Ec2Error as err:

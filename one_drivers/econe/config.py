@@ -39,6 +39,7 @@ class EconeConfig:
     # --- ours -----------------------------------------------------------------------------------
     region_name: str = "opennebula"
     zone_name: str = "opennebula"
+    region_aliases: tuple[str, ...] = ()  # more region names a SigV4 credential scope may name
     one_cipher_auth: str = "/var/lib/one/.one/ec2_auth"
     server_cipher_digest: str = "sha256"  # sha1 for OpenNebula before 5.10
     pid_file: str = "/var/run/one/econe-server.pid"
@@ -90,7 +91,7 @@ def parse_config(data: dict[str, Any] | None) -> EconeConfig:
             continue
         if value is None:
             continue  # an upstream key left empty (`:ssl_server:`) means the default
-        if key == "trusted_proxies":
+        if key in ("trusted_proxies", "region_aliases"):
             value = tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
         elif key in _INT_FIELDS:
             try:

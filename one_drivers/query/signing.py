@@ -14,7 +14,7 @@ import hmac
 import logging
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 V4_ALGORITHM = "AWS4-HMAC-SHA256"
 V4_TERMINATOR = "aws4_request"
+V4_SERVICE = "ec2"  # the only service a credential scope may name here
 V4_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # AWS refuses X-Amz-Expires beyond a week
@@ -115,12 +116,15 @@ def verify_signature(
     now: datetime,
     skew_seconds: int = 300,
     alt_hosts: Sequence[str] = (),
+    regions: Collection[str] | None = None,
+    service: str = V4_SERVICE,
 ) -> None:
-    """Raise RequestExpired (400: expired, outside the clock skew), AuthFailure (401: malformed, missing)
-    or SignatureDoesNotMatch (403).
+    """Raise RequestExpired (400: expired, outside the clock skew), AuthFailure (401: malformed, missing,
+    scoped to another region or service) or SignatureDoesNotMatch (403).
 
     `alt_hosts` are other spellings of this server's host a client may have signed (the configured public
-    URL host with and without its port), tried after the received Host header.
+    URL host with and without its port), tried after the received Host header. A SigV4 credential scope
+    must name `service` and one of `regions` (None: any region), as AWS refuses a key signed elsewhere.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -129,7 +133,9 @@ def verify_signature(
     if scheme == "v2":
         _verify_v2(req, secret, now, skew_seconds, hosts)
     else:
-        _verify_v4(req, secret, now, skew_seconds, hosts, presigned=scheme == "v4-query")
+        _verify_v4(
+            req, secret, now, skew_seconds, hosts, presigned=scheme == "v4-query", scope=(regions, service)
+        )
 
 
 def received_host_spellings(host: str) -> list[str]:
@@ -187,8 +193,23 @@ def _v4_moment(text: str) -> datetime:
         raise auth_failure(f"Invalid date {text!r}: expected YYYYMMDD'T'HHMMSS'Z'") from None
 
 
+def _check_v4_scope(credential: _V4Credential, regions: Collection[str] | None, service: str) -> None:
+    # AWS's wording; a signature made for S3 or another region must not open this one.
+    if credential.service != service:
+        raise auth_failure(f"Credential should be scoped to correct service: '{service}'.")
+    if regions is not None and credential.region not in regions:
+        raise auth_failure(f"Credential should be scoped to a valid region, not '{credential.region}'.")
+
+
 def _verify_v4(
-    req: SignedRequest, secret: str, now: datetime, skew: int, hosts: list[str], *, presigned: bool
+    req: SignedRequest,
+    secret: str,
+    now: datetime,
+    skew: int,
+    hosts: list[str],
+    *,
+    presigned: bool,
+    scope: tuple[Collection[str] | None, str],
 ) -> None:
     query = req.query
     payloads: list[str]
@@ -224,6 +245,7 @@ def _verify_v4(
         payloads = [_v4_payload_hash(req)]
     if credential.date != amz_date[:8]:
         raise auth_failure("The credential scope date does not match the request date")
+    _check_v4_scope(credential, *scope)
 
     names = signed_headers.split(";")
     if "host" not in names:
