@@ -107,7 +107,7 @@ def poll_main(argv: Sequence[str]) -> int:
             log.info("host %s (%d): %s", host, host_id, condition.text)
             sys.stdout.write(report.waiting_probe_text(host))
             return 0
-        print(f"ec2 monitoring of {host} failed: {condition.text}", file=sys.stderr)
+        report_failure("poll", f"ec2 monitoring of {host} failed: {condition.text}")
         return 1
     if settings.reaper:
         from one_drivers.im_ec2.reaper import reap
