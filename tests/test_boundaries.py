@@ -19,6 +19,8 @@ ALLOWED: dict[str, set[str]] = {
     "im_ec2": {"mad", "ec2", "one"},
     "econe": {"query", "one", "web"},
     "web": set(),
+    "occi": {"one", "web"},
+    "occi_tools": set(),
     "econe_tools": {"query"},
     "sim": {"one", "mad"},
 }

@@ -801,3 +801,29 @@ class OneGateway:
 
     def vn_update(self, vn_id: int, template: str, append: bool = True) -> int:
         return self._int("one.vn.update", vn_id, template, 1 if append else 0)
+
+    # --- what the OCCI service adds --------------------------------------------------------------
+    def vm_allocate(self, template: str, hold: bool = False) -> int:
+        """Returns the new VM's id (a VM from a whole template, as OCCI's instance types build it)."""
+        return self._int("one.vm.allocate", template, hold)
+
+    def vm_attachnic(self, vm_id: int, nic_template: str) -> int:
+        return self._int("one.vm.attachnic", vm_id, nic_template)
+
+    def vm_detachnic(self, vm_id: int, nic_id: int) -> int:
+        return self._int("one.vm.detachnic", vm_id, nic_id)
+
+    def vn_allocate(self, template: str, cluster_id: int = -1) -> int:
+        """Returns the new network's id; cluster -1 = the default cluster."""
+        return self._int("one.vn.allocate", template, cluster_id)
+
+    def vn_delete(self, vn_id: int) -> int:
+        return self._int("one.vn.delete", vn_id)
+
+    def vn_chmod(self, vn_id: int, perms: tuple[int, ...]) -> int:
+        """Nine permission bits (owner/group/other × use/manage/admin), -1 = leave unchanged."""
+        return self._int("one.vn.chmod", vn_id, *perms)
+
+    def image_chmod(self, image_id: int, perms: tuple[int, ...]) -> int:
+        """Nine permission bits (owner/group/other × use/manage/admin), -1 = leave unchanged."""
+        return self._int("one.image.chmod", image_id, *perms)

@@ -130,3 +130,32 @@ class UserDirectory:
         """Every user; `force_refresh=<key>` re-reads the pool first, rate-limited per that key."""
         self._ensure(force_refresh)
         return list(self._by_name.values())
+
+
+QUOTA_SECTIONS = ("DATASTORE_QUOTA", "NETWORK_QUOTA", "VM_QUOTA", "IMAGE_QUOTA")
+
+
+@dataclass(frozen=True)
+class UserAccount:
+    """A `<USER>` from `user.info` as a user sees their own account: identity, group and quotas."""
+
+    id: int
+    name: str
+    gname: str
+    quotas: tuple[tuple[str, str], ...]  # (section, its XML as oned wrote it), for OCCI's /user
+
+    @classmethod
+    def parse(cls, text: str) -> UserAccount:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        root = etree.fromstring(text.encode("utf-8"), parser)
+        quotas = []
+        for section in QUOTA_SECTIONS:
+            el = root.find(section)
+            if el is not None:
+                quotas.append((section, etree.tostring(el, encoding="unicode", with_tail=False)))
+        return cls(
+            id=int(root.findtext("ID") or -1),
+            name=root.findtext("NAME") or "",
+            gname=root.findtext("GNAME") or "",
+            quotas=tuple(quotas),
+        )

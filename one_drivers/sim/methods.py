@@ -392,6 +392,26 @@ def vn_release(api: Api, user: User, p: Params) -> Any:
     return _lease_op(api, user, p, False)
 
 
+@method("one.vn.delete", mutating=True)
+def vn_delete(api: Api, user: User, p: Params) -> Any:
+    # oned 6.10 (VirtualNetworkDelete): MANAGE on the network; refused while any lease is in use.
+    vid = p.integer(0)
+    p.opt_bool(1)
+    vnet = api.cloud.get("vnet", api.cloud.vnets, vid)
+    api.cloud.authorize(user, "vnet", vnet, MANAGE)
+    if any(rng.leases for rng in vnet.ars):
+        raise OneFailure(
+            ACTION, "Cannot delete virtual network. Can not remove a virtual network with leases in use"
+        )
+    del api.cloud.vnets[vid]
+    return vid
+
+
+@method("one.vn.chmod", mutating=True)
+def vn_chmod(api: Api, user: User, p: Params) -> Any:
+    return _chmod(api, user, p, "vnet", api.cloud.vnets)
+
+
 # --- templates ------------------------------------------------------------------------------------
 @method("one.template.info")
 def template_info(api: Api, user: User, p: Params) -> Any:

@@ -1,0 +1,1 @@
+"""The `occi-*` client commands: upstream's occi-compute, occi-network, occi-storage, occi-instance-type."""
