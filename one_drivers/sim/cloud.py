@@ -35,6 +35,7 @@ from one_drivers.sim.model import (
     VNet,
     get_attr,
 )
+from one_drivers.sim.storage import Copy, ImageStore
 from one_drivers.sim.wire import OneFailure
 
 AUTHENTICATION, AUTHORIZATION, NO_EXISTS, ACTION, XML_RPC_API, INTERNAL, ALLOCATE, LOCKED = (
@@ -159,6 +160,8 @@ class Cloud:
             "vm": 0,
         }
         self.request_seq = 0
+        # Datastore copies and the image acquire/release rules (sim/storage.py).
+        self.image_store = ImageStore(self)
         self._bootstrap(oneadmin_password, serveradmin_password)
 
     # --- bootstrap --------------------------------------------------------------------------------
@@ -508,7 +511,9 @@ class Cloud:
         return tmpl
 
     # --- images -----------------------------------------------------------------------------------
-    def allocate_image(self, user: User, text: str, ds_id: int) -> Image:
+    def allocate_image(self, user: User, text: str, ds_id: int, copy: bool = True) -> Image:
+        """A new image, LOCKED until the datastore has copied it in (`copy=False`: the caller starts
+        the copy, as clone and disk save-as do)."""
         self.authorize_create(user, "image")
         attrs = parse_text(text)
         ds = self.get("datastore", self.datastores, ds_id)
@@ -558,6 +563,8 @@ class Cloud:
             template=tmpl,
         )
         self.images[iid] = img
+        if copy:
+            self.image_store.start(Copy(iid))
         return img
 
     def image_by_ref(self, user: User, vec: dict[str, str]) -> Image:
@@ -675,6 +682,7 @@ class Cloud:
                     if "IMAGE_ID" in disk or "IMAGE" in disk:
                         img = self.image_by_ref(user, disk)
                         self.authorize(user, "image", img, USE)
+                        self.image_store.check_acquire(img, attach=False)
                         disk = self.image_disk(img, disk, disk_id)
                         images_used.append(img)
                     else:
@@ -767,9 +775,7 @@ class Cloud:
             user_template=user_tmpl,
         )
         for img in images_used:
-            if vid not in img.vms:
-                img.vms.append(vid)
-            img.state = 2 if not img.persistent else 8
+            self.image_store.acquire(img, vid, attach=False)
         for rng, offset in leases:
             rng.leases[offset] = vid
         self.vms[vid] = vm
@@ -860,10 +866,7 @@ class Cloud:
                 for offset in [o for o, v in rng.leases.items() if v == vm.id]:
                     del rng.leases[offset]
         for img in self.images.values():
-            if vm.id in img.vms:
-                img.vms.remove(vm.id)
-                if not img.vms:
-                    img.state = 1
+            self.image_store.release(img, vm.id)
 
     def next_request_id(self) -> int:
         self.request_seq += 1

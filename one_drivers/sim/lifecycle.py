@@ -696,10 +696,8 @@ class Lifecycle:
     def _drop_disk(self, vm: Vm, disk: dict[str, str]) -> None:
         vm.template[:] = [(k, v) for k, v in vm.template if v is not disk]
         image = self.cloud.images.get(int(disk["IMAGE_ID"])) if disk.get("IMAGE_ID", "").isdigit() else None
-        if image is not None and vm.id in image.vms:
-            image.vms.remove(vm.id)
-            if not image.vms:
-                image.state = 1
+        if image is not None:
+            self.cloud.image_store.release(image, vm.id)
         vm.touch()
 
     # --- snapshots, NIC hotplug, migration ------------------------------------------------------------

@@ -16,7 +16,8 @@ from one_drivers.sim import docs
 from one_drivers.sim.auth import encrypt_token
 from one_drivers.sim.cloud import ACTION, ADMIN, INTERNAL, MANAGE, USE, Cloud, not_found, parse_text
 from one_drivers.sim.lifecycle import Lifecycle
-from one_drivers.sim.model import Attrs, User, Vm, VmLock, merge_attrs
+from one_drivers.sim.model import Attrs, User, Vm, VmLock, get_attr, merge_attrs
+from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES
 from one_drivers.sim.wire import OneFailure, Params
 
 VERSION = "6.10.5"
@@ -614,15 +615,19 @@ def image_clone(api: Api, user: User, p: Params) -> Any:
     ds = p.opt_int(2, -1)
     src = api.cloud.get("image", api.cloud.images, iid)
     api.cloud.authorize(user, "image", src, USE)
-    attrs = [
+    api.cloud.image_store.check_clone(src)
+    # oned copies the source's template (clone_template); the clone is not persistent by default.
+    attrs: list[tuple[str, str | dict[str, str]]] = [
         ("NAME", name),
-        ("TYPE", ["OS", "CDROM", "DATABLOCK", "KERNEL", "RAMDISK", "CONTEXT"][src.type]),
+        ("TYPE", TYPE_NAMES[src.type]),
         ("SIZE", str(src.size)),
         ("FORMAT", src.format),
+        ("CLONING_ID", str(src.id)),
     ]
-    text = build_template([(k, v) for k, v in attrs] + [(k, v) for k, v in src.template])
-    img = api.cloud.allocate_image(user, text, ds if ds >= 0 else src.datastore_id)
-    src.clones.append(img.id)
+    inherited = [(k, v) for k, v in src.template if k not in ("CLONING_ID",)]
+    text = build_template(attrs + inherited)
+    img = api.cloud.allocate_image(user, text, ds if ds >= 0 else src.datastore_id, copy=False)
+    api.cloud.image_store.start_clone(src, img.id)
     return img.id
 
 
@@ -803,10 +808,9 @@ def vm_attach(api: Api, user: User, p: Params) -> Any:
     if "IMAGE_ID" in given or "IMAGE" in given:
         image = api.cloud.image_by_ref(user, given)
         api.cloud.authorize(user, "image", image, USE)
+        api.cloud.image_store.check_acquire(image, attach=True)
         disk = api.cloud.image_disk(image, given, disk_id)
-        if vid not in image.vms:
-            image.vms.append(vid)
-        image.state = 2 if not image.persistent else 8
+        api.cloud.image_store.acquire(image, vid, attach=True)
     else:
         disk = {**given, "DISK_ID": str(disk_id)}
         disk.setdefault("TYPE", "fs")
@@ -835,29 +839,32 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
     image_type = p.opt_str(3)
     p.opt_int(4, -1)
     vm = _vm_for(api, user, vid, MANAGE)
-    if vm.state not in (VmState.ACTIVE, VmState.POWEROFF, VmState.SUSPENDED) or (
-        vm.state == VmState.ACTIVE and vm.lcm_state != LcmState.RUNNING
-    ):
-        raise OneFailure(
-            ACTION, f"VM has to be RUNNING, POWEROFF or SUSPENDED to save disks. State: {vm.state_label}"
-        )
+    if not (vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.RUNNING) and vm.state not in SAVEAS_FROM:
+        raise OneFailure(INTERNAL, "VM has to be RUNNING, POWEROFF or SUSPENDED to save disks.")
     disk = next((d for d in _disks(vm) if d.get("DISK_ID") == str(disk_id)), None)
     if disk is None:
-        raise OneFailure(ACTION, f"VM disk does not exist, DISK_ID: {disk_id}")
-    if disk.get("PERSISTENT") == "YES":
-        raise OneFailure(ACTION, "Cannot save_as persistent disks")
-    ds_id = int(disk.get("DATASTORE_ID", "1")) if disk.get("DATASTORE_ID", "").isdigit() else 1
-    kind = image_type or ("OS" if disk_id == 0 else "DATABLOCK")
-    text = build_template(
-        [
-            ("NAME", name),
-            ("TYPE", kind),
-            ("SIZE", disk.get("SIZE", "0")),
-            ("SAVED_VM_ID", str(vid)),
-            ("SAVED_DISK_ID", str(disk_id)),
-        ]
-    )
-    return api.cloud.allocate_image(user, text, ds_id).id
+        raise OneFailure(INTERNAL, "Cannot use DISK. DISK does not exist.")
+    if not disk.get("IMAGE_ID", "").isdigit():
+        raise OneFailure(INTERNAL, "Cannot use DISK. DISK does not have a valid IMAGE_ID.")
+    source = api.cloud.images.get(int(disk["IMAGE_ID"]))
+    if source is None:
+        raise not_found("image", int(disk["IMAGE_ID"]))
+    if source.type not in (0, 1, 2):
+        raise OneFailure(INTERNAL, f"Cannot save_as image of type {TYPE_NAMES[source.type]}")
+    attrs: list[tuple[str, str]] = [
+        ("NAME", name),
+        ("SIZE", disk.get("SIZE", str(source.size))),
+        ("SAVED_IMAGE_ID", str(source.id)),
+        ("SAVED_DISK_ID", str(disk_id)),
+        ("SAVED_VM_ID", str(vid)),
+        ("TYPE", image_type or TYPE_NAMES[source.type]),
+    ]
+    prefix = get_attr(source.template, "DEV_PREFIX")
+    if prefix:
+        attrs.append(("DEV_PREFIX", str(prefix)))
+    img = api.cloud.allocate_image(user, build_template(attrs), source.datastore_id, copy=False)
+    api.cloud.image_store.start_saveas(vm, disk, img.id)
+    return img.id
 
 
 def _running(vm: Vm) -> bool:

@@ -146,6 +146,7 @@ class Simulator:
         probes_period: dict[str, int] | None = None,
         monitor_interval_host: float = 180.0,
         manager_timer: float = 15.0,
+        hold_image_copies: bool = False,
     ) -> None:
         self.auth_dir = Path(auth_dir)
         self.auth_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +162,9 @@ class Simulator:
             self.serveradmin_password = (
                 self._read_auth("ec2_auth", "serveradmin") or self.serveradmin_password
             )
+        # Held copies keep new images LOCKED until finish_image_copies() or a scheduler pass.
+        self.cloud.image_store.hold = hold_image_copies
+        self.cloud.image_store.on_change = self._changed
         self.lifecycle = Lifecycle(self.cloud, self.auth_dir, vmm or {}, im or {}, self._driver_env)
         self.lifecycle.on_change = self._changed
         self.lifecycle.probes_period.update(probes_period or {})
@@ -266,7 +270,13 @@ class Simulator:
             count = self.lifecycle.schedule()
             if count:
                 self._changed()
+            self.cloud.image_store.finish()  # the datastore copies started before this pass end
             return count
+
+    def finish_image_copies(self) -> int:
+        """End every datastore copy in flight now (images LOCKED -> READY); returns how many."""
+        with self.cloud.lock:
+            return self.cloud.image_store.finish()
 
     def _changed(self) -> None:
         if self.state is not None:
