@@ -18,7 +18,7 @@ from one_drivers.econe.request import IncomingRequest
 from one_drivers.one.users import UserDirectory, UserEntry
 from one_drivers.query.errors import Ec2Error, auth_failure
 from one_drivers.query.signing import SignedRequest, access_key_of, verify_signature
-from one_drivers.web.x509 import CertificateError, dn_matches, subject_dn
+from one_drivers.web.x509 import CertificateError, dn_matches, presented_certificate, subject_dn
 
 log = logging.getLogger(__name__)
 
@@ -129,29 +129,19 @@ class X509Authenticator:
         self.users = users
         self.trusted_proxies = frozenset(config.trusted_proxies)
 
-    def certificate_of(self, request: IncomingRequest) -> str:
-        env = request.environ
-        # econe's own TLS listener: the TLS layer has verified the chain against ssl_ca.
-        if env.get("SSL_CLIENT_VERIFY") == "SUCCESS" and env.get("SSL_CLIENT_CERT"):
-            return str(env["SSL_CLIENT_CERT"])
-        header = request.headers.get("ssl-client-cert")
-        if header:
-            if request.remote_addr in self.trusted_proxies:
-                return header
-            log.warning("SSL_CLIENT_CERT header from untrusted peer %s ignored", request.remote_addr)
-        raise auth_failure("A client certificate is required")
-
     def authenticate(self, request: IncomingRequest) -> UserEntry:
+        pem = presented_certificate(request.environ, self.trusted_proxies)
+        if pem is None:
+            raise auth_failure("A client certificate is required")
         try:
-            dn = subject_dn(self.certificate_of(request))
+            dn = subject_dn(pem)
         except CertificateError:
             raise auth_failure("The client certificate could not be read") from None
-        for force in (None, dn):
-            for user in self.users.all(force_refresh=force):
-                if dn_matches(dn, user.distinguished_names):
-                    return user
-        log.info("no x509 user for DN %s", dn)
-        raise auth_failure("No user is registered for this certificate")
+        user = self.users.by_distinguished_name(dn, dn_matches)
+        if user is None:
+            log.info("no x509 user for DN %s", dn)
+            raise auth_failure("No user is registered for this certificate")
+        return user
 
 
 def make_authenticator(

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from one_drivers.occi.config import OcciConfig
 from one_drivers.occi.errors import Unauthorized
 from one_drivers.one.users import UserDirectory, UserEntry
-from one_drivers.web.x509 import CertificateError, dn_matches, subject_dn
+from one_drivers.web.x509 import CertificateError, dn_matches, presented_certificate, subject_dn
 
 log = logging.getLogger(__name__)
 
@@ -96,29 +96,19 @@ class X509Authenticator:
         self.users = users
         self.trusted_proxies = frozenset(config.trusted_proxies)
 
-    def certificate_of(self, environ: Mapping[str, Any]) -> str:
-        # Our own TLS listener: the TLS layer has verified the chain against ssl_ca.
-        if environ.get("SSL_CLIENT_VERIFY") == "SUCCESS" and environ.get("SSL_CLIENT_CERT"):
-            return str(environ["SSL_CLIENT_CERT"])
-        header = environ.get("HTTP_SSL_CLIENT_CERT")
-        if header:
-            peer = environ.get("REMOTE_ADDR", "")
-            if peer in self.trusted_proxies:
-                return str(header)
-            log.warning("SSL_CLIENT_CERT header from untrusted peer %s ignored", peer)
-        raise Unauthorized("A client certificate is required")
-
     def authenticate(self, environ: Mapping[str, Any]) -> UserEntry:
+        pem = presented_certificate(environ, self.trusted_proxies)
+        if pem is None:
+            raise Unauthorized("A client certificate is required")
         try:
-            dn = subject_dn(self.certificate_of(environ))
+            dn = subject_dn(pem)
         except CertificateError:
             raise Unauthorized("The client certificate could not be read") from None
-        for force in (None, dn):
-            for user in self.users.all(force_refresh=force):
-                if dn_matches(dn, user.distinguished_names):
-                    return user
-        log.info("no x509 user for DN %s", dn)
-        raise Unauthorized("No user is registered for this certificate")
+        user = self.users.by_distinguished_name(dn, dn_matches)
+        if user is None:
+            log.info("no x509 user for DN %s", dn)
+            raise Unauthorized("No user is registered for this certificate")
+        return user
 
 
 def make_authenticator(config: OcciConfig, users: UserDirectory) -> Authenticator:

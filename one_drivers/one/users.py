@@ -126,6 +126,16 @@ class UserDirectory:
         self._ensure(name if force_refresh else None)
         return self._by_name.get(name)
 
+    def by_distinguished_name(
+        self, dn: str, matches: Callable[[str, tuple[str, ...]], bool]
+    ) -> UserEntry | None:
+        """The x509 user whose PASSWORD lists `dn` (compared by `matches`); one forced refresh on a miss."""
+        for force in (None, dn):
+            for user in self.all(force_refresh=force):
+                if matches(dn, user.distinguished_names):
+                    return user
+        return None
+
     def all(self, *, force_refresh: str | None = None) -> list[UserEntry]:
         """Every user; `force_refresh=<key>` re-reads the pool first, rate-limited per that key."""
         self._ensure(force_refresh)

@@ -8,8 +8,11 @@ when the peer address is in `trusted_proxies`. DNs are compared in OpenSSL's one
 
 from __future__ import annotations
 
+import logging
 import re
 import urllib.parse
+from collections.abc import Mapping
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -23,6 +26,8 @@ _SHORT_NAMES = {
     NameOID.SURNAME: "SN",
     NameOID.TITLE: "title",
 }
+
+log = logging.getLogger(__name__)
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 
@@ -66,3 +71,17 @@ def escape_dn(dn: str) -> str:
 def dn_matches(dn: str, stored: tuple[str, ...]) -> bool:
     escaped = escape_dn(dn)
     return any(entry in (dn, escaped) for entry in stored)
+
+
+def presented_certificate(environ: Mapping[str, Any], trusted_proxies: frozenset[str]) -> str | None:
+    """The client's PEM: from our own TLS listener (verified against ssl_ca by the TLS layer), or from
+    the `SSL_CLIENT_CERT` header of a TLS-terminating proxy, believed only from a trusted peer."""
+    if environ.get("SSL_CLIENT_VERIFY") == "SUCCESS" and environ.get("SSL_CLIENT_CERT"):
+        return str(environ["SSL_CLIENT_CERT"])
+    header = environ.get("HTTP_SSL_CLIENT_CERT")
+    if header:
+        peer = str(environ.get("REMOTE_ADDR", ""))
+        if peer in trusted_proxies:
+            return str(header)
+        log.warning("SSL_CLIENT_CERT header from untrusted peer %s ignored", peer)
+    return None

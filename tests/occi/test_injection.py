@@ -1,0 +1,123 @@
+"""Template injection: every user-controlled value (names, descriptions, CONTEXT values, SAVE_AS and
+clone names, OGF titles) reaches oned as one escaped value; what no template can carry is a 400 that
+creates nothing."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
+
+import pytest
+
+from one_drivers.one.records import parse_image_pool, parse_vm, parse_vm_pool, parse_vnet_pool
+from tests.occi.conftest import OcciEnv
+
+pytestmark = pytest.mark.slow
+
+HOSTILE = 'evil" CPU = "99" MEMORY = "1\nNIC = [ NETWORK_ID = "0" ]'
+
+
+def compute(env: OcciEnv, name: str, context: str = "") -> str:
+    return (
+        f"<COMPUTE><NAME>{escape(name)}</NAME><INSTANCE_TYPE>small</INSTANCE_TYPE>"
+        f'<DISK><STORAGE href="{env.url}/storage/{env.image}"/></DISK><CONTEXT>{context}</CONTEXT></COMPUTE>'
+    )
+
+
+def test_compute_name_and_context_values(occi_env: OcciEnv) -> None:
+    env = occi_env
+    r = env.request("POST", "/compute", compute(env, HOSTILE, f"<NOTE>{escape(HOSTILE)}</NOTE>"))
+    assert r.status == 201, r.text
+    vm = parse_vm(env.oneadmin.vm_info(int(ET.fromstring(r.text).findtext("ID") or -1)))
+    assert vm.name == HOSTILE
+    assert vm.template_value("CPU") == "1" and vm.template_value("MEMORY") == "1024"
+    assert vm.template.vectors("NIC") == []
+    assert vm.template.vectors("CONTEXT")[0]["NOTE"] == HOSTILE
+
+
+@pytest.mark.parametrize("value", ["ends with a backslash\\", "cdata ]]> end"])
+def test_values_no_template_can_carry(occi_env: OcciEnv, value: str) -> None:
+    env = occi_env
+    for body in (compute(env, value), compute(env, "ok", f"<NOTE>{escape(value)}</NOTE>")):
+        r = env.request("POST", "/compute", body)
+        assert r.status == 400 and "cannot be stored" in r.text, r.text
+    r = env.request(
+        "POST",
+        "/storage",
+        f"<STORAGE><NAME>{escape(value)}</NAME><TYPE>DATABLOCK</TYPE><SIZE>1</SIZE></STORAGE>",
+        headers={"Content-Type": "application/xml"},
+    )
+    assert r.status == 400
+    assert parse_vm_pool(env.oneadmin.vmpool_info(-2)) == []
+    assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == 1
+
+
+def test_save_as_and_clone_names(occi_env: OcciEnv) -> None:
+    env = occi_env
+    r = env.request("POST", "/compute", compute(env, "vm"))
+    vm_id = ET.fromstring(r.text).findtext("ID")
+    env.deploy()
+    name = 'img" PATH = "/etc/shadow'
+    body = f'<COMPUTE><DISK id="0"><SAVE_AS name="{escape(name, {chr(34): "&quot;"})}"/></DISK></COMPUTE>'
+    assert env.request("PUT", f"/compute/{vm_id}", body).status == 202
+    saved = max(parse_image_pool(env.oneadmin.imagepool_info(-2)), key=lambda i: i.id)
+    assert saved.name == name and saved.path == ""
+    bad = '<COMPUTE><DISK id="0"><SAVE_AS name="x\\"/></DISK></COMPUTE>'
+    r = env.request("PUT", f"/compute/{vm_id}", bad)
+    assert r.status == 400 and "SAVE_AS" in r.text
+    clone = f"<ACTION><PERFORM>CLONE</PERFORM><PARAMS><NAME>{escape(name)}</NAME></PARAMS></ACTION>"
+    r = env.request("POST", f"/storage/{saved.id}/action", clone.replace(name, escape(name) + "2"))
+    assert r.status == 201 and ET.fromstring(r.text).findtext("NAME") == name + "2"
+
+
+def test_network_and_storage_fields(occi_env: OcciEnv) -> None:
+    env = occi_env
+    hostile = 'lan" VN_MAD = "ovswitch'
+    r = env.request(
+        "POST",
+        "/network",
+        f"<NETWORK><NAME>{escape(hostile)}</NAME><ADDRESS>10.9.0.0</ADDRESS><DESCRIPTION>{escape(HOSTILE)}</DESCRIPTION></NETWORK>",
+        user="carol",
+    )
+    assert r.status == 201, r.text
+    vnet = max(parse_vnet_pool(env.oneadmin.vnpool_info(-2)), key=lambda v: v.id)
+    assert vnet.name == hostile and vnet.vn_mad != "ovswitch" and vnet.template.get("DESCRIPTION") == HOSTILE
+    r = env.request(
+        "POST", "/network", "<NETWORK><NAME>x</NAME><ADDRESS>10.0.0.0 ]</ADDRESS></NETWORK>", user="carol"
+    )
+    assert r.status == 400 and "IPv4" in r.text
+    r = env.request(
+        "POST",
+        "/network",
+        "<NETWORK><NAME>x</NAME><ADDRESS>10.0.0.0</ADDRESS><SIZE>1, TYPE=ETHER</SIZE></NETWORK>",
+        user="carol",
+    )
+    assert r.status == 400 and "SIZE" in r.text
+    r = env.request(
+        "POST",
+        "/storage",
+        f"<STORAGE><NAME>{escape(hostile)}</NAME><TYPE>DATABLOCK</TYPE><SIZE>1</SIZE><FSTYPE>{escape(HOSTILE)}</FSTYPE></STORAGE>",
+        headers={"Content-Type": "application/xml"},
+    )
+    assert r.status == 201, r.text
+    image = max(parse_image_pool(env.oneadmin.imagepool_info(-2)), key=lambda i: i.id)
+    assert image.name == hostile and image.type_name == "DATABLOCK" and image.size == 1
+    for field, value in (("TYPE", "KERNEL"), ("SIZE", "1 PATH=/x"), ("PERSISTENT", "MAYBE")):
+        fields = {"NAME": "n", "TYPE": "DATABLOCK", "SIZE": "1", field: value}
+        body = "<STORAGE>" + "".join(f"<{k}>{v}</{k}>" for k, v in fields.items()) + "</STORAGE>"
+        r = env.request("POST", "/storage", body, headers={"Content-Type": "application/xml"})
+        assert r.status == 400 and field in r.text, (field, r.text)
+
+
+def test_ogf_title(occi_env: OcciEnv) -> None:
+    env = occi_env
+    title = HOSTILE.replace("\n", " ").replace('"', '\\"')
+    body = (
+        'Category: compute; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"\n'
+        'Category: small; scheme="http://opennebula.org/occi/infrastructure/instance_type#"; class="mixin"\n'
+        f'X-OCCI-Attribute: occi.core.title="{title}"\n'
+    )
+    r = env.request("POST", "/compute", body, headers={"Content-Type": "text/plain", "Accept": "text/plain"})
+    assert r.status == 201, r.text
+    vm = parse_vm(env.oneadmin.vm_info(0))
+    assert vm.name == HOSTILE.replace("\n", " ") and vm.template_value("CPU") == "1"

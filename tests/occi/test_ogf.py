@@ -1,0 +1,186 @@
+"""OGF OCCI 1.2 renderings on the same resources: text/plain and JSON chosen by Accept, bodies by
+Content-Type (text/plain, text/occi headers, JSON); kinds, instance-type mixins, links, actions, the
+query interface; every OpenNebula state has an OGF compute state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from one_drivers.occi import ogf
+from one_drivers.one.records import parse_vm, parse_vm_pool
+from one_drivers.one.states import LcmState, VmState
+from tests.occi.conftest import OcciEnv
+
+TEXT = {"Accept": "text/plain", "Content-Type": "text/plain"}
+JSON = {"Accept": "application/occi+json", "Content-Type": "application/occi+json"}
+INFRA = "http://schemas.ogf.org/occi/infrastructure#"
+
+
+def test_every_vm_state_has_an_ogf_state() -> None:
+    assert set(ogf.COMPUTE_STATES) == set(VmState)
+    assert set(ogf.COMPUTE_STATES.values()) <= {"active", "inactive", "suspended", "error"}
+
+
+def test_accept_negotiation() -> None:
+    assert ogf.choose({}, "") == "xml"
+    assert ogf.choose({"HTTP_ACCEPT": "text/plain"}, "") == "text"
+    assert ogf.choose({"HTTP_ACCEPT": "application/json;q=0.5, text/uri-list"}, "") == "uri"
+    assert ogf.choose({"HTTP_ACCEPT": "text/html, */*;q=0.1"}, "") == "xml"
+    assert ogf.choose({}, "application/occi+json") == "json"
+    with pytest.raises(ogf.NotAcceptable):
+        ogf.choose({"HTTP_ACCEPT": "image/png"}, "")
+
+
+def text_body(env: OcciEnv, title: str = "ogf-vm") -> str:
+    return (
+        f'Category: compute; scheme="{INFRA}"; class="kind"\n'
+        'Category: small; scheme="http://opennebula.org/occi/infrastructure/instance_type#"; class="mixin"\n'
+        f'X-OCCI-Attribute: occi.core.title="{title}"\n'
+        'X-OCCI-Attribute: occi.compute.userdata="echo hi"\n'
+        f'Link: <{env.url}/storage/{env.image}>; rel="{INFRA}storage"; category="{INFRA}storagelink"\n'
+        f'Link: <{env.url}/network/{env.network}>; rel="{INFRA}network"; category="{INFRA}networkinterface"\n'
+    )
+
+
+@pytest.mark.slow
+def test_text_plain_round_trip_and_actions(occi_env: OcciEnv) -> None:
+    env = occi_env
+    r = env.request("POST", "/compute", text_body(env), headers=TEXT)
+    assert r.status == 201 and r.headers["content-type"].startswith("text/plain"), r.text
+    assert f'Category: compute; scheme="{INFRA}"; class="kind"' in r.text
+    assert 'X-OCCI-Attribute: occi.core.title="ogf-vm"' in r.text
+    assert 'X-OCCI-Attribute: occi.compute.state="inactive"' in r.text
+    vm = parse_vm(env.oneadmin.vm_info(0))
+    assert vm.template.vectors("CONTEXT")[0]["USER_DATA"] == "echo hi"
+    env.deploy()
+    shown = env.request("GET", "/compute/0", headers=TEXT).text
+    assert 'occi.compute.state="active"' in shown and "occi.compute.cores=1" in shown
+    assert f"Link: <{env.url}/compute/0?action=stop>" in shown
+    assert f"Link: <{env.url}/storage/{env.image}>" in shown
+    listed = env.request("GET", "/compute", headers=TEXT).text
+    assert listed == f"X-OCCI-Location: {env.url}/compute/0\n"
+    stop = f'Category: stop; scheme="{ogf.COMPUTE_ACTION}"; class="action"\n'
+    r = env.request("POST", "/compute/0?action=stop", stop, headers=TEXT)
+    assert r.status == 200, r.text
+    env.deploy()
+    assert parse_vm(env.oneadmin.vm_info(0)).state == VmState.POWEROFF
+    # start from POWEROFF; stop again is refused with 409 and changes nothing.
+    r = env.request("POST", "/compute/0?action=stop", "", headers=TEXT)
+    assert r.status == 409 and "not available in state POWEROFF" in r.text
+    r = env.request("POST", "/compute/0?action=start", "", headers=TEXT)
+    assert r.status == 200
+    env.deploy()
+    assert parse_vm(env.oneadmin.vm_info(0)).state == VmState.ACTIVE
+    restart = json.dumps({"action": ogf.COMPUTE_ACTION + "restart", "attributes": {"method": "cold"}})
+    r = env.request("POST", "/compute/0?action=restart", restart, headers=JSON)
+    assert r.status == 200, r.text
+    assert parse_vm(env.oneadmin.vm_info(0)).history[-1].action == 16  # reboot-hard
+    r = env.request("POST", "/compute/0?action=fly", "", headers=TEXT)
+    assert r.status == 400 and "Unknown action" in r.text
+    r = env.request(
+        "POST", "/compute/0?action=restart", json.dumps({"attributes": {"method": "sideways"}}), headers=JSON
+    )
+    assert r.status == 400
+    suspend = env.request("POST", "/compute/0?action=suspend", "", headers=TEXT)
+    assert suspend.status == 200
+    env.deploy()
+    assert 'occi.compute.state="suspended"' in env.request("GET", "/compute/0", headers=TEXT).text
+
+
+@pytest.mark.slow
+def test_text_occi_headers_create(occi_env: OcciEnv) -> None:
+    env = occi_env
+    headers = {
+        "Content-Type": "text/occi",
+        "Accept": "text/plain",
+        "Category": f'compute; scheme="{INFRA}"; class="kind", small; scheme="http://opennebula.org/occi/infrastructure/instance_type#"; class="mixin"',
+        "X-OCCI-Attribute": 'occi.core.title="from-headers"',
+    }
+    r = env.request("POST", "/compute", "", headers=headers)
+    assert r.status == 201, r.text
+    assert parse_vm(env.oneadmin.vm_info(0)).name == "from-headers"
+
+
+@pytest.mark.slow
+def test_json_renderings(occi_env: OcciEnv) -> None:
+    env = occi_env
+    body = {
+        "kind": INFRA + "compute",
+        "mixins": ["http://opennebula.org/occi/infrastructure/instance_type#medium"],
+        "attributes": {"occi.core.title": "json-vm", "occi.credentials.ssh.publickey": "ssh-ed25519 AAAA k"},
+        "links": [
+            {
+                "kind": INFRA + "networkinterface",
+                "target": {"location": f"/network/{env.network}"},
+                "attributes": {"occi.networkinterface.address": "10.0.0.9"},
+            }
+        ],
+    }
+    r = env.request("POST", "/compute", json.dumps(body), headers=JSON)
+    assert r.status == 201, r.text
+    doc = json.loads(r.text)
+    assert doc["kind"] == INFRA + "compute" and doc["attributes"]["occi.core.title"] == "json-vm"
+    assert doc["mixins"] == ["http://opennebula.org/occi/infrastructure/instance_type#medium"]
+    assert doc["attributes"]["occi.compute.cores"] == 4 and doc["attributes"]["occi.compute.memory"] == 4.0
+    nic = doc["links"][0]
+    assert nic["target"]["location"] == f"{env.url}/network/{env.network}"
+    assert nic["attributes"]["occi.networkinterface.address"] == "10.0.0.9"
+    listed = json.loads(env.request("GET", "/compute?verbose=true", headers=JSON).text)
+    assert [e["title"] for e in listed["resources"]] == ["json-vm"]
+    net = json.loads(env.request("GET", f"/network/{env.network}", headers=JSON).text)
+    assert net["attributes"]["occi.network.address"] == "10.0.0.0/26" and INFRA + "ipnetwork" in net["mixins"]
+    store = json.loads(env.request("GET", f"/storage/{env.image}", headers=JSON).text)
+    assert store["kind"] == INFRA + "storage" and store["attributes"]["occi.storage.state"] == "online"
+    made = env.request(
+        "POST",
+        "/storage",
+        json.dumps(
+            {"kind": INFRA + "storage", "attributes": {"occi.core.title": "vol", "occi.storage.size": 2}}
+        ),
+        headers=JSON,
+    )
+    assert made.status == 201 and json.loads(made.text)["attributes"]["occi.storage.size"] == 2.0
+    query = json.loads(env.request("GET", "/-/", headers=JSON).text)
+    assert {k["term"] for k in query["kinds"]} >= {"compute", "network", "storage"}
+    assert {m["term"] for m in query["mixins"]} >= {"small", "medium", "resource_tpl"}
+    assert [a["term"] for a in query["actions"]] == ["start", "stop", "restart", "suspend"]
+    text_query = env.request("GET", "/-/", headers=TEXT).text
+    assert (
+        'Category: small; scheme="http://opennebula.org/occi/infrastructure/instance_type#"; class="mixin"'
+        in text_query
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("body", "headers", "message"),
+    [
+        ("{", JSON, "not JSON"),
+        ("[]", JSON, "is an object"),
+        (json.dumps({"kind": INFRA + "storage"}), JSON, "must be of kind"),
+        (json.dumps({"kind": INFRA + "compute", "mixins": "small"}), JSON, "mixins"),
+        ("Category compute", TEXT, "Not an OCCI text line"),
+        ("Bogus: x", TEXT, "Unknown OCCI text"),
+        (f'Category: compute; scheme="{INFRA}"\nLink: <http://x/elsewhere/1>', TEXT, "links to /storage"),
+    ],
+)
+def test_bad_ogf_bodies_change_nothing(
+    occi_env: OcciEnv, body: str, headers: dict[str, str], message: str
+) -> None:
+    r = occi_env.request("POST", "/compute", body, headers=headers)
+    assert r.status == 400 and message in r.text, r.text
+    assert parse_vm_pool(occi_env.oneadmin.vmpool_info(-2)) == []
+
+
+@pytest.mark.slow
+def test_xml_only_resources_refuse_ogf(occi_env: OcciEnv) -> None:
+    r = occi_env.request("GET", "/user", headers={"Accept": "application/occi+json"})
+    assert r.status == 406
+    assert occi_env.request("GET", "/compute", headers={"Accept": "image/png"}).status == 406
+
+
+def test_failed_lcm_states_are_errors() -> None:
+    failed = [s for s in LcmState if "FAILURE" in s.name]
+    assert failed and all(s in ogf._FAILED_LCM for s in failed)
