@@ -29,6 +29,7 @@ from one_drivers.sim.model import (
     Host,
     Image,
     Owned,
+    SecGroup,
     User,
     Vm,
     VmTemplate,
@@ -62,6 +63,7 @@ OBJECT_NAMES = {
     "group": ("group", "GROUP"),
     "datastore": ("datastore", "DATASTORE"),
     "cluster": ("cluster", "CLUSTER"),
+    "secgroup": ("security group", "SECGROUP"),
 }
 
 # Attributes oned keeps in a VM's TEMPLATE; everything else the user gave lands in USER_TEMPLATE.
@@ -108,12 +110,13 @@ VM_TEMPLATE_KEYS = frozenset(
 # The ACL rules a fresh oned 6.x bootstraps (`oneacl list`): what the "users" group (1) may do beyond
 # the objects' permission bits. (group id, object kinds, right); "CREATE" is the allocate right.
 BOOTSTRAP_ACL: tuple[tuple[int, frozenset[str], int | str], ...] = (
-    (1, frozenset({"vm", "image", "template"}), "CREATE"),
+    (1, frozenset({"vm", "image", "template", "secgroup"}), "CREATE"),
     (1, frozenset({"host"}), MANAGE),
     (1, frozenset({"vnet", "datastore"}), USE),
 )
 ACL_KIND_NAMES = {"vm": "VM", "image": "IMAGE", "template": "TEMPLATE", "vnet": "NET", "host": "HOST",
-                  "datastore": "DATASTORE", "user": "USER", "group": "GROUP", "cluster": "CLUSTER"}  # fmt: skip
+                  "datastore": "DATASTORE", "user": "USER", "group": "GROUP", "cluster": "CLUSTER",
+                  "secgroup": "SECGROUP"}  # fmt: skip
 
 T = TypeVar("T", bound=Owned)
 G = TypeVar("G")
@@ -121,6 +124,15 @@ G = TypeVar("G")
 
 def not_found(kind: str, oid: int) -> OneFailure:
     return OneFailure(NO_EXISTS, f"Error getting {OBJECT_NAMES[kind][0]} [{oid}].", oid)
+
+
+def _sg_ids(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip().isdigit()]
+
+
+def nic_security_groups(nic: dict[str, str]) -> list[int]:
+    """The group ids of a NIC's comma-separated SECURITY_GROUPS (oned's split_unique, as ints)."""
+    return sorted(set(_sg_ids(nic.get("SECURITY_GROUPS", ""))))
 
 
 def parse_text(text: str) -> Attrs:
@@ -148,7 +160,9 @@ class Cloud:
         self.images: dict[int, Image] = {}
         self.vnets: dict[int, VNet] = {}
         self.vms: dict[int, Vm] = {}
+        self.secgroups: dict[int, SecGroup] = {}
         self.next_id: dict[str, int] = {
+            "secgroup": 100,  # oned keeps ids below 100 for system groups (0 = default)
             "user": 2,
             "group": 100,
             "cluster": 100,
@@ -263,6 +277,27 @@ class Cloud:
             free_mb=78357,
             used_mb=25541,
             template=[*image_tmpl, ("TYPE", "FILE_DS")],
+        )
+        # The default security group every network carries (oned's SecurityGroupPool bootstrap):
+        # owner uma, group u, other u, so every user may put it on a NIC.
+        self.secgroups[0] = SecGroup(
+            0,
+            0,
+            0,
+            "oneadmin",
+            "oneadmin",
+            "default",
+            (1, 1, 1, 1, 0, 0, 1, 0, 0),
+            template=[
+                (
+                    "DESCRIPTION",
+                    "The default security group is added to every network. Use it to add default filter "
+                    "rules for your networks. You may remove this security group from any network by "
+                    "updating its properties.",
+                ),
+                ("RULE", {"PROTOCOL": "ALL", "RULE_TYPE": "OUTBOUND"}),
+                ("RULE", {"PROTOCOL": "ALL", "RULE_TYPE": "INBOUND"}),
+            ],
         )
 
     def now(self) -> int:
@@ -595,6 +630,11 @@ class Cloud:
         vid = self.take_id("vnet")
         ars_attrs = [v for k, v in attrs if k == "AR" and isinstance(v, dict)]
         tmpl = [(k, v) for k, v in attrs if k not in ("NAME", "AR")]
+        # oned adds the default group 0 to whatever groups the network names.
+        given_sgs = get_attr(tmpl, "SECURITY_GROUPS")
+        if given_sgs is not None:
+            tmpl = [(k, v) for k, v in tmpl if k != "SECURITY_GROUPS"]
+            tmpl.append(("SECURITY_GROUPS", ",".join(str(g) for g in sorted({*_sg_ids(given_sgs), 0}))))
         for key, default in (
             ("OUTER_VLAN_ID", ""),
             ("PHYDEV", ""),
@@ -738,19 +778,8 @@ class Cloud:
                 ctx[f"ETH{n}_IP"] = nic.get("IP", "")
                 ctx[f"ETH{n}_MAC"] = nic.get("MAC", "")
             expanded.append(("CONTEXT", ctx))
-        if nics:
-            for rule_type in ("OUTBOUND", "INBOUND"):
-                expanded.append(
-                    (
-                        "SECURITY_GROUP_RULE",
-                        {
-                            "PROTOCOL": "ALL",
-                            "RULE_TYPE": rule_type,
-                            "SECURITY_GROUP_ID": "0",
-                            "SECURITY_GROUP_NAME": "default",
-                        },
-                    )
-                )
+        sg_ids = sorted({sg for nic in nics for sg in nic_security_groups(nic)})
+        expanded.extend(("SECURITY_GROUP_RULE", rule) for rule in self.security_group_rules(sg_ids))
         public_cloud = any(k == "PUBLIC_CLOUD" for k, _ in user_tmpl)
         expanded.append(("AUTOMATIC_DS_REQUIREMENTS", '("CLUSTERS/ID" @> 0)'))
         if nics:
@@ -778,6 +807,8 @@ class Cloud:
             self.image_store.acquire(img, vid, attach=False)
         for rng, offset in leases:
             rng.leases[offset] = vid
+        for sg_id in sg_ids:
+            self.secgroup_add_vm(sg_id, vid)
         self.vms[vid] = vm
         return vm
 
@@ -833,9 +864,18 @@ class Cloud:
                 INTERNAL, f"Error getting virtual network [{nic.get('NETWORK_ID', nic.get('NETWORK', ''))}]."
             )
         self.authorize(user, "vnet", vnet, USE)
+        asked = set(nic_security_groups(nic))
+        for sg_id in sorted(asked):
+            # oned authorizes USE on each group named on the NIC; a missing group is skipped.
+            sg = self.secgroups.get(sg_id)
+            if sg is not None:
+                self.authorize(user, "secgroup", sg, USE)
         taken = {(id(r), o) for r, o in leases}
+        wanted_ip = nic.get("IP", "")
         for rng in vnet.ars:
             for offset in range(rng.size):
+                if wanted_ip and offset_ip(rng.ip, offset) != wanted_ip:
+                    continue  # oned's allocate_by_ip: that address or nothing
                 if offset not in rng.leases and (id(rng), offset) not in taken:
                     leases.append((rng, offset))
                     out = {
@@ -849,18 +889,47 @@ class Cloud:
                         "NETWORK": vnet.name,
                         "NETWORK_ID": str(vnet.id),
                         "NIC_ID": str(nic_id),
-                        "SECURITY_GROUPS": get_attr(vnet.template, "SECURITY_GROUPS") or "0",
+                        "SECURITY_GROUPS": ",".join(
+                            str(g)
+                            for g in sorted(
+                                asked | set(_sg_ids(get_attr(vnet.template, "SECURITY_GROUPS") or "0"))
+                            )
+                        ),
                         "TARGET": f"one-{vid}-{nic_id}",
                         "VN_MAD": vnet.vn_mad,
                     }
                     for key, value in nic.items():
-                        if key not in ("NETWORK_ID", "NETWORK", "NETWORK_UNAME"):
+                        if key not in ("NETWORK_ID", "NETWORK", "NETWORK_UNAME", "SECURITY_GROUPS", "IP"):
                             out[key] = value
                     return out
         raise OneFailure(INTERNAL, f"Cannot get IP/MAC lease from virtual network {vnet.id}.")
 
+    # --- security groups ----------------------------------------------------------------------------
+    def security_group_rules(self, sg_ids: Iterable[int]) -> list[dict[str, str]]:
+        """SECURITY_GROUP_RULE vectors for these groups (oned's get_rules; missing groups give none)."""
+        rules: list[dict[str, str]] = []
+        for sg_id in sg_ids:
+            sg = self.secgroups.get(sg_id)
+            if sg is None:
+                continue
+            for key, value in sg.template:
+                if key == "RULE" and isinstance(value, dict):
+                    rules.append({**value, "SECURITY_GROUP_ID": str(sg.id), "SECURITY_GROUP_NAME": sg.name})
+        return rules
+
+    def secgroup_add_vm(self, sg_id: int, vm_id: int) -> None:
+        sg = self.secgroups.get(sg_id)
+        if sg is not None and vm_id not in sg.updated:
+            sg.updated.append(vm_id)
+
     def release_resources(self, vm: Vm) -> None:
-        """On DONE: free leases and detach images, as oned does."""
+        """On DONE: free leases, leave security groups and detach images, as oned does."""
+        for _, value in vm.template:
+            if isinstance(value, dict) and _ == "NIC":
+                for sg_id in nic_security_groups(value):
+                    sg = self.secgroups.get(sg_id)
+                    if sg is not None:
+                        sg.drop_vm(vm.id)
         for vnet in self.vnets.values():
             for rng in vnet.ars:
                 for offset in [o for o, v in rng.leases.items() if v == vm.id]:

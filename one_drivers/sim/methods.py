@@ -362,25 +362,36 @@ def vn_update(api: Api, user: User, p: Params) -> Any:
 
 
 def _lease_op(api: Api, user: User, p: Params, hold: bool) -> Any:
+    """oned's hold_leases/free_leases: one IP, held as a VM lease of id -1; release frees holds only."""
     vid, text = p.integer(0), p.string(1)
     vnet = api.cloud.get("vnet", api.cloud.vnets, vid)
     api.cloud.authorize(user, "vnet", vnet, MANAGE)
     attrs = parse_text(text)
-    lease = next((v for k, v in attrs if k == "LEASES" and isinstance(v, dict)), {})
+    lease = next((v for k, v in attrs if k == "LEASES" and isinstance(v, dict)), None)
+    if lease is None:
+        raise OneFailure(INTERNAL, "Empty lease description.")
+    given = [k for k in ("IP", "IP6", "MAC") if lease.get(k)]
+    if not given:
+        raise OneFailure(INTERNAL, "Missing MAC, IP or IP6.")
+    if len(given) > 1:
+        raise OneFailure(INTERNAL, "Only one attribute MAC, IP or IP6 can be set.")
     ip = lease.get("IP", "")
+    ar_id = lease.get("AR_ID", "")
     for rng in vnet.ars:
+        if ar_id.isdigit() and rng.ar_id != int(ar_id):
+            continue
         for offset in range(rng.size):
-            if docs.offset_ip(rng.ip, offset) == ip:
+            if ip and docs.offset_ip(rng.ip, offset) == ip:
                 if hold:
                     if offset in rng.leases:
-                        raise OneFailure(INTERNAL, f"Error holding lease: {ip} is in use")
+                        break
                     rng.leases[offset] = -1
-                else:
-                    rng.leases.pop(offset, None)
+                elif rng.leases.get(offset) == -1:
+                    del rng.leases[offset]
                 return vid
-    raise OneFailure(
-        INTERNAL, f"Error {'holding' if hold else 'releasing'} lease: {ip} not in any address range"
-    )
+    if hold:
+        raise OneFailure(INTERNAL, "Address is not part of the address range or in use.")
+    return vid
 
 
 @method("one.vn.hold", mutating=True)
@@ -967,3 +978,7 @@ def vm_migrate(api: Api, user: User, p: Params) -> Any:
         raise OneFailure(ACTION, f"VM is already running on host [{hid}] and datastore [{vm.current.ds_id}]")
     api.lc.migrate(vm, target, live)
     return vid
+
+
+# Method families kept in their own modules register themselves on import (they use `method` above).
+from one_drivers.sim import secgroups  # noqa: E402,F401

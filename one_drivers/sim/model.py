@@ -173,6 +173,26 @@ class VNet(Owned):
 
 
 @dataclass
+class SecGroup(Owned):
+    """A security group: RULE vectors in its template, and the VMs using it by update state."""
+
+    template: Attrs = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    outdated: list[int] = field(default_factory=list)
+    updating: list[int] = field(default_factory=list)
+    error: list[int] = field(default_factory=list)
+
+    @property
+    def vm_count(self) -> int:
+        return len(self.updated) + len(self.outdated) + len(self.updating) + len(self.error)
+
+    def drop_vm(self, vm_id: int) -> None:
+        for ids in (self.updated, self.outdated, self.updating, self.error):
+            if vm_id in ids:
+                ids.remove(vm_id)
+
+
+@dataclass
 class History:
     seq: int
     hostname: str

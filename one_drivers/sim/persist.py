@@ -23,6 +23,7 @@ POOLS = (
     "images",
     "vnets",
     "vms",
+    "secgroups",
     "next_id",
     "request_seq",
 )
@@ -43,7 +44,10 @@ class StateFile:
             return False
         snapshot: dict[str, Any] = pickle.loads(row[0])  # our own file, written below
         for name in POOLS:
-            setattr(cloud, name, snapshot[name])
+            if name in snapshot:  # a file from before a pool existed keeps that pool's bootstrap
+                setattr(cloud, name, snapshot[name])
+        for kind, first in (("secgroup", 100),):
+            cloud.next_id.setdefault(kind, first)
         for vm in cloud.vms.values():
             vm.touch()
         return True

@@ -332,13 +332,14 @@ def test_disk_attach_detach_and_saveas(sim: Simulator, admin: OneGateway, host: 
 
 
 def test_bootstrap_acl_rules(sim: Simulator, admin: OneGateway) -> None:
-    """`@1 NET+DATASTORE/* USE`, `@1 HOST/* MANAGE`, `@1 VM+IMAGE+TEMPLATE/* CREATE` as a fresh 6.x has."""
+    """`@1 NET+DATASTORE/* USE`, `@1 HOST/* MANAGE`, `@1 VM+IMAGE+TEMPLATE+SECGROUP/* CREATE` as a fresh 6.x has."""
     from one_drivers.sim.cloud import BOOTSTRAP_ACL
 
     assert {kind for _, kinds, _ in BOOTSTRAP_ACL for kind in kinds} == {
         "vm",
         "image",
         "template",
+        "secgroup",
         "host",
         "vnet",
         "datastore",

@@ -51,7 +51,7 @@ def test_every_method_authenticates_then_reads_parameters(shared: Simulator, met
 def test_registry_names_are_oned_methods() -> None:
     kinds = {"system", "user", "userpool", "group", "grouppool", "cluster", "clusterpool", "datastore",
              "datastorepool", "host", "hostpool", "vn", "vnpool", "template", "templatepool", "image",
-             "imagepool", "vm", "vmpool"}  # fmt: skip
+             "imagepool", "vm", "vmpool", "secgroup", "secgrouppool"}  # fmt: skip
     for name in METHODS:
         prefix, kind, _ = name.split(".")
         assert prefix == "one" and kind in kinds, name
@@ -69,6 +69,7 @@ INFO_METHOD = {
     "group": "one.group.info",
     "datastore": "one.datastore.info",
     "cluster": "one.cluster.info",
+    "secgroup": "one.secgroup.info",
 }
 
 
