@@ -60,6 +60,19 @@ NOT_FOUND_CODES = frozenset(
     }
 )
 
+# The endpoint refused the keys themselves (unknown key id, wrong secret, signature mismatch).
+AUTH_CODES = frozenset(
+    {
+        "AuthFailure",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+    }
+)
+
 
 def error_code(exc: BaseException) -> str:
     """The EC2 error code of a botocore ClientError, else the exception's class name."""

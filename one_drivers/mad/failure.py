@@ -33,7 +33,8 @@ class StderrForm(enum.Enum):
     LINES = "lines"  # 7.x: non-log lines, concatenated
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
+    """'6.10.5' -> (6, 10, 5); suffixes such as '-fixup' are ignored; () when there is no number."""
     parts = []
     for piece in version.strip().split("."):
         digits = re.match(r"\d+", piece)
@@ -45,7 +46,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 def form_for(version: str | None) -> StderrForm:
     """The stderr form for an OpenNebula version such as '6.10.5' (None: unknown)."""
-    key = _version_key(version) if version else ()
+    key = version_key(version) if version else ()
     if not key:
         # Unknown: one plain line is clean on every maintained line (6.0.3 - 7.x).
         return StderrForm.WHOLE

@@ -124,3 +124,17 @@ POWEROFF_LCM_STATES = frozenset({LcmState.SHUTDOWN_POWEROFF, LcmState.SHUTDOWN_U
 RESUME_DEPLOY_LCM_STATES = frozenset({LcmState.BOOT_POWEROFF, LcmState.BOOT_UNDEPLOY})
 # LCM states oned uses for RESTORE after stop/suspend.
 RESTORE_LCM_STATES = frozenset({LcmState.BOOT_SUSPENDED, LcmState.BOOT_STOPPED})
+
+
+class HostState(enum.IntEnum):
+    """`<HOST><STATE>` (include/Host.h; 1, 5, 6, 7 are the <= 5.10 transient MONITORING_* states, 8 is 5.x+)."""
+
+    INIT = 0
+    MONITORING_MONITORED = 1
+    MONITORED = 2
+    ERROR = 3
+    DISABLED = 4
+    MONITORING_ERROR = 5
+    MONITORING_INIT = 6
+    MONITORING_DISABLED = 7
+    OFFLINE = 8
