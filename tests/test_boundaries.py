@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "occi_tools": set(),
     "econe_tools": {"query"},
     "sim": {"one", "mad"},
+    "admin": {"one", "ec2"},
 }
 # third-party modules kept to one layer
 BOTO3_USERS = {"ec2", "econe_tools"}

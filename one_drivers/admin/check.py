@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from one_drivers.admin.tree import AdminError
-from one_drivers.ec2.clients import Ec2Clients, Ec2Settings, HostSettingsResolver, find_host_id
+from one_drivers.ec2.clients import (
+    Ec2Clients,
+    Ec2Settings,
+    HostSettingsResolver,
+    credentials_available,
+    find_host_id,
+)
 from one_drivers.ec2.config import ConfigError, DriverConfig, load_config, parse_config
 from one_drivers.ec2.errors import AUTH_CODES, ErrorKind, classify, describe, error_code
 from one_drivers.one.gateway import OneError, OneGateway
@@ -85,17 +91,6 @@ def _host(host: str, gateway: OneGateway, report: _Report) -> bool:
     return True
 
 
-def _credentials_usable(settings: Ec2Settings) -> bool:
-    if settings.access_key_id and settings.secret_access_key:
-        return True
-    import boto3
-
-    try:
-        return boto3.session.Session(profile_name=settings.profile).get_credentials() is not None
-    except Exception:  # a named profile that does not exist
-        return False
-
-
 def _call(name: str, call: Callable[[], Any], settings: Ec2Settings, report: _Report) -> Any:
     try:
         return call()
@@ -136,7 +131,7 @@ def check_host(host: str, config_path: Path | None, say: Say, gateway: OneGatewa
         f"region {settings.region_name} (from {settings.sources.get('region_name')}), endpoint "
         f"{settings.endpoint_url or 'AWS default'} (from {settings.sources.get('endpoint_url', 'boto3')})"
     )
-    if not _credentials_usable(settings):
+    if not credentials_available(settings):
         report.problem(
             "no EC2 credentials: set EC2_ACCESS and EC2_SECRET on the host (onehost update) or "
             "access_key_id/secret_access_key in ec2_driver.conf regions:"

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from one_drivers.mad import failure
+from one_drivers.one import versions
 
 _VERSION_RE = re.compile(r"OpenNebula\s+(\d+(?:\.\d+)+)")
 
@@ -24,7 +24,7 @@ class AdminError(Exception):
 
 def version_key(version: str) -> tuple[int, ...]:
     """'6.10.5' -> (6, 10, 5); refuses text without a version number."""
-    key = failure.version_key(version)
+    key = versions.version_key(version)
     if not key:
         raise AdminError(f"not an OpenNebula version: {version!r} (expected e.g. 6.10 or 7.0.1)")
     return key

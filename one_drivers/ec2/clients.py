@@ -210,6 +210,18 @@ def _gateway_from_env() -> HostTemplateSource:
     return OneGateway.from_env()
 
 
+def credentials_available(settings: Ec2Settings) -> bool:
+    """Whether a client for these settings would have keys: their own, or boto3's chain (env, profile)."""
+    if settings.access_key_id and settings.secret_access_key:
+        return True
+    import boto3
+
+    try:
+        return boto3.session.Session(profile_name=settings.profile).get_credentials() is not None
+    except Exception:  # a named profile that does not exist
+        return False
+
+
 def _boto3_default_region() -> str | None:
     import boto3
 

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from one_drivers.one.versions import version_key
+
 ERROR_START = "ERROR MESSAGE --8<------"
 ERROR_END = "ERROR MESSAGE ------>8--"
 # Overrides remotes/VERSION (tests, or remotes copied somewhere without it).
@@ -31,17 +33,6 @@ class StderrForm(enum.Enum):
     MARKERS = "markers"  # 4.4 - 6.0.2: only the ERROR MESSAGE block
     WHOLE = "whole"  # 6.0.3 - 6.10: all of stderr, newlines as spaces
     LINES = "lines"  # 7.x: non-log lines, concatenated
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """'6.10.5' -> (6, 10, 5); suffixes such as '-fixup' are ignored; () when there is no number."""
-    parts = []
-    for piece in version.strip().split("."):
-        digits = re.match(r"\d+", piece)
-        if digits is None:
-            break
-        parts.append(int(digits.group()))
-    return tuple(parts)
 
 
 def form_for(version: str | None) -> StderrForm:
