@@ -94,11 +94,14 @@ def stop_econe_env(sim: Any, env: EconeEnv) -> None:
     stopper.join()
 
 
-def start_econe_env(tmp_path: Path, **config_overrides: Any) -> tuple[Any, EconeEnv]:
-    """Simulator + econe, not yet stopped: the caller owns both (see the fixtures below)."""
+def start_econe_env(
+    tmp_path: Path, sim_options: dict[str, Any] | None = None, **config_overrides: Any
+) -> tuple[Any, EconeEnv]:
+    """Simulator + econe, not yet stopped: the caller owns both (see the fixtures below).
+    `sim_options` go to the Simulator (e.g. hold_image_copies=True)."""
     from one_drivers.sim.server import Simulator
 
-    sim = Simulator(auth_dir=tmp_path, port=0)
+    sim = Simulator(auth_dir=tmp_path, port=0, **(sim_options or {}))
     sim.__enter__()
     try:
         port = free_port()

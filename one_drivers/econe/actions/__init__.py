@@ -13,7 +13,7 @@ from one_drivers.econe.context import Handler
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("regions", "instances", "images", "instance_types", "tags", "key_pairs")
+FAMILIES = ("regions", "instances", "images", "instance_types", "tags", "key_pairs", "volumes", "snapshots")
 
 
 def all_handlers() -> dict[str, Handler]:

@@ -1,0 +1,542 @@
+"""EBS volumes = persistent DATABLOCK images flagged `EBS_VOLUME="YES"`.
+
+CreateVolume allocates the image (or clones a snapshot's), AttachVolume hot-plugs it (`one.vm.attach`,
+`/dev/sdh` -> TARGET `sdh`) and records `EBS=[INSTANCE_ID, DEVICE, ATTACH_TIME]` in the image,
+DetachVolume unplugs it and clears the record, DeleteVolume deletes only volumes, never an image in use.
+A volume's state comes from its image's state; an attachment's from the VM: `attaching` while the VM
+hot-plugs a disk econe recorded, `detaching` while it unplugs one whose record is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from one_drivers.econe.actions.filtering import parse_filters
+from one_drivers.econe.actions.images import VOLUME_ATTR, load_image_as, register_image_kind
+from one_drivers.econe.actions.instances import load_vm
+from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
+from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
+from one_drivers.one.records import ImageRecord, VmRecord, parse_image, parse_image_pool, parse_vm
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.template import TemplateError, build_template
+from one_drivers.query.errors import Ec2Error, invalid_parameter_value, missing_parameter
+from one_drivers.query.ids import INSTANCE, SNAPSHOT, VOLUME
+
+log = logging.getLogger(__name__)
+
+EBS_ATTR = "EBS"  # [INSTANCE_ID, DEVICE, ATTACH_TIME] while econe has the volume attached
+FROM_SNAPSHOT_ATTR = "EBS_FROM_SNAPSHOT_ID"
+VOLUME_TYPE_ATTR = "EBS_VOLUME_TYPE"
+SIZE_ATTR = "EBS_SIZE"  # MB asked for beyond the snapshot's size: the disk grows to it when attached
+MAX_GIB = 16384
+MIN_PAGE, MAX_PAGE = 5, 500  # DescribeVolumes' MaxResults range
+_TOKEN_RE = re.compile(r"p:([0-9]{1,9})\Z")
+# Device names EC2 accepts for an attachment; OpenNebula keeps the last part as the disk's TARGET.
+_DEVICE_RE = re.compile(r"(?:/dev/)?((?:sd|xvd|vd|hd)[a-z]{1,2})\Z")
+
+# oned image state -> EC2 volume state (every state oned has; a test walks them all).
+VOLUME_STATE_TABLE: dict[int, str] = {
+    0: "creating",  # INIT
+    1: "available",  # READY
+    2: "in-use",  # USED
+    3: "error",  # DISABLED
+    4: "creating",  # LOCKED: being copied or written
+    5: "error",  # ERROR
+    6: "available",  # CLONE: a snapshot is being copied from it; still usable
+    7: "deleting",  # DELETE
+    8: "in-use",  # USED_PERS
+    9: "in-use",  # LOCKED_USED
+    10: "in-use",  # LOCKED_USED_PERS
+}
+HOTPLUG_STATES = {(VmState.ACTIVE, LcmState.RUNNING), (VmState.POWEROFF, LcmState.LCM_INIT)}
+
+
+def volume_state(image: ImageRecord) -> str:
+    return VOLUME_STATE_TABLE.get(image.state, "error")
+
+
+def size_gib(image: ImageRecord) -> int:
+    """The volume's size in GiB (rounded up; a grown disk's asked-for size when larger)."""
+    grown = image.template.get(SIZE_ATTR) or ""
+    mb = max(image.size, int(grown) if grown.isdigit() else 0)
+    return max(1, -(-mb // 1024))
+
+
+def iso_time(stamp: int) -> datetime:
+    return datetime.fromtimestamp(stamp, UTC)
+
+
+def device_target(device: str) -> str:
+    m = _DEVICE_RE.match(device)
+    if not m:
+        raise invalid_parameter_value("Device", f"'{device}' is not a valid device name (e.g. /dev/sdh)")
+    return m.group(1)
+
+
+# --- attachments ----------------------------------------------------------------------------------
+
+
+@dataclass
+class VmCache:
+    """VMs read once per request (a page of volumes attached to one VM reads it once)."""
+
+    ctx: RequestContext
+    vms: dict[int, VmRecord | None]
+
+    def get(self, vm_id: int) -> VmRecord | None:
+        if vm_id not in self.vms:
+            try:
+                self.vms[vm_id] = parse_vm(self.ctx.one.vm_info(vm_id))
+            except (OneNotFoundError, OneAuthorizationError):
+                self.vms[vm_id] = None
+        return self.vms[vm_id]
+
+
+def _record(image: ImageRecord) -> dict[str, str]:
+    vectors = image.template.vectors(EBS_ATTR)
+    return vectors[0] if vectors else {}
+
+
+def attachments(image: ImageRecord, vms: VmCache) -> list[dict[str, Any]]:
+    """The volume's attachments: one per VM using the image."""
+    record = _record(image)
+    found = []
+    for vm_id in image.vm_ids:
+        instance = INSTANCE.format(vm_id)
+        recorded = record.get("INSTANCE_ID") == instance
+        vm = vms.get(vm_id)
+        device, attach_time, state = "", int(record.get("ATTACH_TIME", "0") or 0), "attached"
+        if recorded:
+            device = record.get("DEVICE", "")
+        if vm is not None:
+            disk = next((d for d in vm.template.vectors("DISK") if d.get("IMAGE_ID") == str(image.id)), None)
+            if disk is not None and not device:
+                device = "/dev/" + disk.get("TARGET", "")
+            if vm.lcm_state is LcmState.HOTPLUG:
+                state = "attaching" if recorded else "detaching"
+            attach_time = attach_time or vm.stime
+        found.append(
+            {
+                "AttachTime": iso_time(attach_time),
+                "Device": device,
+                "InstanceId": instance,
+                "State": state,
+                "VolumeId": VOLUME.format(image.id),
+                "DeleteOnTermination": False,
+            }
+        )
+    return found
+
+
+def volume_from_image(image: ImageRecord, zone: str, vms: VmCache) -> dict[str, Any]:
+    volume: dict[str, Any] = {
+        "VolumeId": VOLUME.format(image.id),
+        "Size": size_gib(image),
+        "SnapshotId": image.template.get(FROM_SNAPSHOT_ATTR) or "",
+        "AvailabilityZone": zone,
+        "State": volume_state(image),
+        "CreateTime": iso_time(image.regtime),
+        "Attachments": attachments(image, vms),
+        "Encrypted": False,
+        "VolumeType": image.template.get(VOLUME_TYPE_ATTR) or "standard",
+        "MultiAttachEnabled": False,
+    }
+    tags = tags_from_template(image.template)
+    if tags:
+        volume["Tags"] = tags
+    return volume
+
+
+def load_volume(ctx: RequestContext, text: str) -> ImageRecord:
+    return load_image_as(ctx, text, "volume", VOLUME)
+
+
+def is_volume(image: ImageRecord) -> bool:
+    return (image.template.get(VOLUME_ATTR) or "").upper() == "YES"
+
+
+# --- CreateVolume ----------------------------------------------------------------------------------
+
+
+def check_zone(ctx: RequestContext, zone: Any) -> str:
+    if not zone:
+        raise missing_parameter("AvailabilityZone")
+    if str(zone) != ctx.config.zone_name:
+        raise invalid_parameter_value("AvailabilityZone", f"Invalid availability zone: [{zone}]")
+    return str(zone)
+
+
+def template_text(template: list[tuple[str, str | dict[str, str]]]) -> str:
+    try:
+        return build_template(template)
+    except TemplateError as exc:
+        raise Ec2Error("InvalidParameterValue", f"A value in the request cannot be stored: {exc}") from exc
+
+
+def new_image_name(kind: str) -> str:
+    # Image names are unique per user in OpenNebula; the EC2 id is the image id, not the name.
+    return f"{kind}-{uuid.uuid4().hex[:16]}"
+
+
+def volume_attrs(
+    volume_type: str | None, tags: list[tuple[str, str]]
+) -> list[tuple[str, str | dict[str, str]]]:
+    attrs: list[tuple[str, str | dict[str, str]]] = [(VOLUME_ATTR, "YES")]
+    if volume_type:
+        attrs.append((VOLUME_TYPE_ATTR, volume_type))
+    attrs.extend(tags_to_vectors(tags))
+    return attrs
+
+
+def create_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    zone = check_zone(ctx, params.get("AvailabilityZone"))
+    if params.get("Encrypted"):
+        raise invalid_parameter_value("Encrypted", "encrypted volumes are not supported by this cloud")
+    size = params.get("Size")
+    snapshot_text = params.get("SnapshotId")
+    if size is None and not snapshot_text:
+        raise Ec2Error("MissingParameter", "The request must contain the parameter size or snapshotId")
+    if size is not None and not 1 <= int(size) <= MAX_GIB:
+        raise invalid_parameter_value("Size", f"must be between 1 and {MAX_GIB} GiB")
+    volume_type = str(params["VolumeType"]) if params.get("VolumeType") else None
+    tags = tags_from_specifications(params.get("TagSpecifications") or [], "volume")
+    attrs = volume_attrs(volume_type, tags)
+    if snapshot_text:
+        image_id = volume_from_snapshot(ctx, str(snapshot_text), None if size is None else int(size), attrs)
+    else:
+        text = template_text(
+            [
+                ("NAME", new_image_name("ebs")),
+                ("TYPE", "DATABLOCK"),
+                ("SIZE", str(int(size or 0) * 1024)),
+                ("PERSISTENT", "YES"),
+                ("FS", ctx.config.ebs_fstype),
+                ("FSTYPE", ctx.config.ebs_fstype),
+                *attrs,
+            ]
+        )
+        image_id = ctx.one.image_allocate(text, datastore(ctx))
+    log.info("request %s: volume %s created", ctx.request_id, VOLUME.format(image_id))
+    image = parse_image(ctx.one.image_info(image_id))
+    return volume_from_image(image, zone, VmCache(ctx, {}))
+
+
+def datastore(ctx: RequestContext) -> int:
+    return ctx.config.datastore_id if ctx.config.datastore_id is not None else 1
+
+
+# Attributes a clone inherits from its source that must not follow it (oned copies the whole template).
+INHERITED_ROLE = ("EC2_AMI", "EBS_VOLUME", "EBS_SNAPSHOT", EBS_ATTR, "EC2_TAGS", "EC2_TAG_KEYS", SIZE_ATTR)
+
+
+def clone_as(
+    ctx: RequestContext, source: ImageRecord, kind: str, attrs: list[tuple[str, str | dict[str, str]]]
+) -> int:
+    """Clone an image into a new role: the source's role attributes blanked, `attrs` set; rolled back
+    if anything after the clone fails."""
+    setting = {name for name, _ in attrs}
+    blanks = [(name, "") for name in INHERITED_ROLE if name not in setting]
+    text = template_text([*blanks, *attrs])  # checked before cloning
+    new_id = ctx.one.image_clone(source.id, new_image_name(kind))
+    with ExitStack() as rollback:
+        rollback.callback(delete_image_quietly, ctx, new_id)
+        ctx.one.image_update(new_id, text, append=True)
+        rollback.pop_all()
+    return new_id
+
+
+def delete_image_quietly(ctx: RequestContext, image_id: int) -> None:
+    try:
+        ctx.one.image_delete(image_id)
+        log.info("request %s: rolled back image %d", ctx.request_id, image_id)
+    except OneError as exc:
+        log.error("request %s: could not roll back image %d: %s", ctx.request_id, image_id, exc.message)
+
+
+def volume_from_snapshot(
+    ctx: RequestContext, snapshot_text: str, size: int | None, attrs: list[tuple[str, str | dict[str, str]]]
+) -> int:
+    snapshot = load_image_as(ctx, snapshot_text, "snapshot", SNAPSHOT)
+    if size is not None and size * 1024 < snapshot.size:
+        raise invalid_parameter_value(
+            "Size", f"the volume must be at least the snapshot's size ({-(-snapshot.size // 1024)} GiB)"
+        )
+    extra: list[tuple[str, str | dict[str, str]]] = [(FROM_SNAPSHOT_ATTR, SNAPSHOT.format(snapshot.id))]
+    if size is not None and size * 1024 > snapshot.size:
+        extra.append((SIZE_ATTR, str(size * 1024)))
+    image_id = clone_as(ctx, snapshot, "ebs", [*attrs, *extra])
+    try:
+        ctx.one.image_persistent(image_id, True)
+    except OneError:
+        delete_image_quietly(ctx, image_id)
+        raise
+    return image_id
+
+
+# --- DescribeVolumes --------------------------------------------------------------------------------
+
+VOLUME_FILTERS: dict[str, Callable[[ImageRecord], Iterable[str]]] = {
+    "volume-id": lambda i: [VOLUME.format(i.id)],
+    "status": lambda i: [volume_state(i)],
+    "size": lambda i: [str(size_gib(i))],
+    "snapshot-id": lambda i: [i.template.get(FROM_SNAPSHOT_ATTR) or ""],
+    "volume-type": lambda i: [i.template.get(VOLUME_TYPE_ATTR) or "standard"],
+    "encrypted": lambda i: ["false"],
+    "multi-attach-enabled": lambda i: ["false"],
+    "attachment.instance-id": lambda i: [INSTANCE.format(v) for v in i.vm_ids],
+    "attachment.delete-on-termination": lambda i: ["false"] if i.vm_ids else [],
+    "availability-zone": lambda i: [],  # replaced per request by the configured zone
+    "create-time": lambda i: [iso_time(i.regtime).strftime("%Y-%m-%dT%H:%M:%S.000Z")],
+}
+
+
+def _image_tags(image: ImageRecord) -> list[dict[str, str]]:
+    return tags_from_template(image.template)
+
+
+def page_bounds(params: dict[str, Any], ids: list[str], max_page: int = MAX_PAGE) -> tuple[int, int | None]:
+    """(offset, page size or None) from MaxResults/NextToken; ids and paging do not mix."""
+    size = params.get("MaxResults")
+    token = params.get("NextToken")
+    if ids and (size is not None or token):
+        raise Ec2Error(
+            "InvalidParameterCombination", "The parameter volumeSet cannot be used with maxResults"
+        )
+    if size is not None and not MIN_PAGE <= int(size) <= max_page:
+        raise invalid_parameter_value("MaxResults", f"must be between {MIN_PAGE} and {max_page}")
+    offset = 0
+    if token:
+        m = _TOKEN_RE.match(str(token))
+        if not m:
+            raise Ec2Error("InvalidParameterValue", "The NextToken value is not valid")
+        offset = int(m.group(1))
+    return offset, None if size is None else int(size)
+
+
+def selected_volumes(
+    ctx: RequestContext, params: dict[str, Any], ids_param: str
+) -> tuple[list[ImageRecord], str | None]:
+    """The volumes a Describe names (ids, or the pool), filtered, and the next page's token."""
+    zone = ctx.config.zone_name
+    table = dict(VOLUME_FILTERS)
+    table["availability-zone"] = lambda i: [zone]
+    filters = parse_filters(params.get("Filters"), table, _image_tags)
+    ids = [str(v) for v in dict.fromkeys(params.get(ids_param) or [])]
+    offset, size = page_bounds(params, ids)
+    if ids:
+        for text in ids:
+            VOLUME.parse(text)
+        images = [load_volume(ctx, text) for text in ids]
+    else:
+        images = [i for i in parse_image_pool(ctx.one.imagepool_info(-2, -1, -1)) if is_volume(i)]
+        images.sort(key=lambda i: i.id)
+    return page_of([i for i in images if filters.matches(i)], offset, size)
+
+
+T = TypeVar("T")
+
+
+def page_of(items: list[T], offset: int, size: int | None) -> tuple[list[T], str | None]:
+    """One page of a listing and the token of the next (None on the last)."""
+    if size is None:
+        return items[offset:], None
+    return items[offset : offset + size], f"p:{offset + size}" if offset + size < len(items) else None
+
+
+def describe_volumes(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    images, token = selected_volumes(ctx, params, "VolumeIds")
+    vms = VmCache(ctx, {})
+    result: dict[str, Any] = {"Volumes": [volume_from_image(i, ctx.config.zone_name, vms) for i in images]}
+    if token:
+        result["NextToken"] = token
+    return result
+
+
+# --- DescribeVolumeStatus ---------------------------------------------------------------------------
+
+
+def _status(image: ImageRecord) -> tuple[str, str]:
+    state = volume_state(image)
+    if state in ("available", "in-use"):
+        return "ok", "passed"
+    if state == "error":
+        return "impaired", "failed"
+    return "insufficient-data", "insufficient-data"
+
+
+def describe_volume_status(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    plain = {k: v for k, v in params.items() if k != "Filters"}  # status filters are not volume filters
+    images, token = selected_volumes(ctx, plain, "VolumeIds")
+    statuses = []
+    for image in images:
+        status, io = _status(image)
+        item: dict[str, Any] = {
+            "VolumeId": VOLUME.format(image.id),
+            "AvailabilityZone": ctx.config.zone_name,
+            "VolumeStatus": {"Status": status, "Details": [{"Name": "io-enabled", "Status": io}]},
+            "Actions": [],
+            "Events": [],
+        }
+        statuses.append(item)
+    wanted = {
+        str(f.get("Name")): [str(v) for v in f.get("Values") or []] for f in params.get("Filters") or []
+    }
+    for name in wanted:
+        if name not in ("volume-status.status", "availability-zone"):
+            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
+    if "volume-status.status" in wanted:
+        statuses = [s for s in statuses if s["VolumeStatus"]["Status"] in wanted["volume-status.status"]]
+    if "availability-zone" in wanted:
+        statuses = [s for s in statuses if s["AvailabilityZone"] in wanted["availability-zone"]]
+    result: dict[str, Any] = {"VolumeStatuses": statuses}
+    if token:
+        result["NextToken"] = token
+    return result
+
+
+# --- AttachVolume / DetachVolume ---------------------------------------------------------------------
+
+
+def _vm_disk_for(vm: VmRecord, image_id: int) -> dict[str, str] | None:
+    return next((d for d in vm.template.vectors("DISK") if d.get("IMAGE_ID") == str(image_id)), None)
+
+
+def _incorrect_volume_state(image: ImageRecord) -> Ec2Error:
+    return Ec2Error(
+        "IncorrectState", f"Volume '{VOLUME.format(image.id)}' is in the '{volume_state(image)}' state."
+    )
+
+
+def attach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    for name in ("VolumeId", "InstanceId", "Device"):
+        if not params.get(name):
+            raise missing_parameter(name)
+    device = str(params["Device"])
+    target = device_target(device)
+    image = load_volume(ctx, str(params["VolumeId"]))
+    vm = load_vm(ctx, str(params["InstanceId"]))
+    if image.vm_ids:
+        raise Ec2Error("VolumeInUse", f"{VOLUME.format(image.id)} is already attached to an instance")
+    if volume_state(image) != "available":
+        raise _incorrect_volume_state(image)
+    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+        raise Ec2Error(
+            "IncorrectInstanceState",
+            f"Instance '{INSTANCE.format(vm.id)}' is not 'running' or 'stopped'.",
+        )
+    if any(d.get("TARGET") == target for d in vm.template.vectors("DISK")):
+        raise invalid_parameter_value("Device", f"Attachment point {device} is already in use")
+    now = int(time.time())
+    disk = {"IMAGE_ID": str(image.id), "TARGET": target}
+    grown = image.template.get(SIZE_ATTR) or ""
+    if grown.isdigit() and int(grown) > image.size:
+        disk["SIZE"] = grown  # oned grows the disk to the size the volume was created with
+    record = {"INSTANCE_ID": INSTANCE.format(vm.id), "DEVICE": device, "ATTACH_TIME": str(now)}
+    ctx.one.image_update(image.id, template_text([(EBS_ATTR, record)]), append=True)
+    with ExitStack() as rollback:
+        rollback.callback(_clear_record, ctx, image.id)
+        try:
+            ctx.one.vm_attach(vm.id, template_text([("DISK", disk)]))
+        except OneActionError as exc:
+            log.info("request %s: attach of image %d refused: %s", ctx.request_id, image.id, exc.message)
+            raise _incorrect_volume_state(image) from exc
+        rollback.pop_all()
+    log.info("request %s: volume %d attached to VM %d as %s", ctx.request_id, image.id, vm.id, target)
+    return {
+        "AttachTime": iso_time(now),
+        "Device": device,
+        "InstanceId": INSTANCE.format(vm.id),
+        "State": "attaching",
+        "VolumeId": VOLUME.format(image.id),
+        "DeleteOnTermination": False,
+    }
+
+
+def _clear_record(ctx: RequestContext, image_id: int) -> None:
+    try:
+        ctx.one.image_update(image_id, build_template([(EBS_ATTR, "")]), append=True)
+    except OneError as exc:
+        log.error("request %s: could not clear EBS of image %d: %s", ctx.request_id, image_id, exc.message)
+
+
+def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    if not params.get("VolumeId"):
+        raise missing_parameter("VolumeId")
+    image = load_volume(ctx, str(params["VolumeId"]))
+    if not image.vm_ids:
+        raise _incorrect_volume_state(image)
+    wanted = str(params.get("InstanceId") or "")
+    vm_id = INSTANCE.parse(wanted) if wanted else image.vm_ids[0]
+    if vm_id not in image.vm_ids:
+        raise Ec2Error(
+            "InvalidAttachment.NotFound",
+            f"Volume '{VOLUME.format(image.id)}' is not attached to instance '{wanted}'.",
+        )
+    vm = load_vm(ctx, INSTANCE.format(vm_id))
+    disk = _vm_disk_for(vm, image.id)
+    if disk is None:
+        raise _incorrect_volume_state(image)
+    device = str(params.get("Device") or "")
+    if device and device_target(device) != disk.get("TARGET"):
+        raise Ec2Error(
+            "InvalidAttachment.NotFound", f"Volume '{VOLUME.format(image.id)}' is not attached at {device}."
+        )
+    if disk.get("DISK_ID") == "0":
+        raise Ec2Error("OperationNotPermitted", "The root device of an instance cannot be detached.")
+    # Force: EC2's last resort when the guest does not let go; OpenNebula's detach is the same call.
+    try:
+        ctx.one.vm_detach(vm.id, int(disk.get("DISK_ID", "-1")))
+    except OneActionError as exc:
+        raise Ec2Error(
+            "IncorrectInstanceState", f"Instance '{INSTANCE.format(vm.id)}' cannot detach a volume now."
+        ) from exc
+    record = _record(image)
+    _clear_record(ctx, image.id)
+    log.info("request %s: volume %d detached from VM %d", ctx.request_id, image.id, vm.id)
+    return {
+        "AttachTime": iso_time(int(record.get("ATTACH_TIME", "0") or 0) or vm.stime),
+        "Device": record.get("DEVICE") or "/dev/" + disk.get("TARGET", ""),
+        "InstanceId": INSTANCE.format(vm.id),
+        "State": "detaching",
+        "VolumeId": VOLUME.format(image.id),
+        "DeleteOnTermination": False,
+    }
+
+
+# --- DeleteVolume ------------------------------------------------------------------------------------
+
+
+def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    if not params.get("VolumeId"):
+        raise missing_parameter("VolumeId")
+    image = load_volume(ctx, str(params["VolumeId"]))
+    if image.vm_ids or volume_state(image) == "in-use":
+        raise Ec2Error("VolumeInUse", f"Volume {VOLUME.format(image.id)} is currently attached")
+    try:
+        ctx.one.image_delete(image.id)
+    except OneActionError as exc:
+        raise _incorrect_volume_state(image) from exc
+    log.info("request %s: volume %d deleted", ctx.request_id, image.id)
+    return {}
+
+
+register_image_kind("volume", VOLUME)
+
+
+HANDLERS: dict[str, Handler] = {
+    "CreateVolume": create_volume,
+    "DescribeVolumes": describe_volumes,
+    "DescribeVolumeStatus": describe_volume_status,
+    "AttachVolume": attach_volume,
+    "DetachVolume": detach_volume,
+    "DeleteVolume": delete_volume,
+}
