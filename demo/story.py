@@ -2,6 +2,7 @@
 
 An EC2 client (boto3) drives the OpenNebula cloud through econe; the cloud bursts a VM to the outside EC2
 (moto) through our `one_vmm_ec2` and `one_im_ec2` programs, started and spoken to exactly as oned does.
+The same cloud answers OCCI (occi-compute -> occi-server) beside econe.
 Everything listens on 127.0.0.1; nothing needs configuration, root or the network.
 """
 
@@ -219,6 +220,11 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
         took = _wait_for(lambda: states() == ["running", "running"], "econe instances to run")
         row("scheduled to local-kvm", "simulated oned", f"describe-instances: {states()}", took)
 
+        # --- the same cloud through OCCI: occi-compute -> occi-server, as upstream's tools ---------
+        occi = _start_occi(work, sim.endpoint, stack)
+        occi_rows = occi_round_trip(occi, work)
+        rows.extend(occi_rows)
+
         # --- cloud bursting: a VM with a PUBLIC_CLOUD section goes to the ec2 host ----------------
         started = time.monotonic()
         burst = int(
@@ -266,6 +272,7 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
         )
         _print_rows("what happened", ("step", "through", "result", "s"), rows)
         aws = Path(sys.executable).with_name("aws")
+        print(f"\nOCCI is served at {occi} (occi-compute list -R {occi} -U {DEMO_USER} -P {DEMO_PASSWORD})")
         print(
             "\necone is serving the OpenNebula cloud's EC2 API at "
             f"{econe.url}  (user {DEMO_USER!r}, OpenNebula uid {uid}). Try it by hand:\n\n"
@@ -297,6 +304,87 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
         ]
         rows.append((final[0][0], final[0][1], final[0][2], f"{final[0][3]:.2f}"))
         _print_rows("shutting down", ("step", "through", "result", "s"), [rows[-1]])
+    return rows
+
+
+def _start_occi(work: Path, endpoint: str, stack: ExitStack) -> str:
+    """occi-server beside econe on the same OpenNebula, with upstream's small/medium types."""
+    from one_drivers.occi.config import OcciConfig, load_type_template
+    from one_drivers.occi.server import OcciServer
+
+    templates = work / "occi_templates"
+    templates.mkdir(exist_ok=True)
+    (templates / "small.erb").write_text("CPU = 1\nMEMORY = 1024\n")
+    config = OcciConfig(
+        tmpdir=str(work),
+        one_xmlrpc=endpoint,
+        host="127.0.0.1",
+        port=_free_port(4568),
+        one_cipher_auth=str(work / "one" / "ec2_auth"),
+        template_location=str(templates),
+        instance_types={"small": load_type_template(str(templates), "small", {"template": "small.erb"})},
+        debug_level=1,
+        workers=4,
+    )
+    server = OcciServer(config).start()
+    stack.callback(server.stop)
+    return server.url
+
+
+def _occi(url: str, work: Path, *args: str) -> ET.Element:
+    """One occi-compute command as a user runs it (ONE_AUTH file, OCCI_URL); its XML answer."""
+    import subprocess
+
+    auth = work / "demo_one_auth"
+    auth.write_text(f"{DEMO_USER}:{DEMO_PASSWORD}\n")
+    env = {**os.environ, "ONE_AUTH": str(auth), "OCCI_URL": url}
+    done = subprocess.run(
+        [_program("occi-compute"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"occi-compute {' '.join(args)}: {done.stderr.strip()}")
+    return ET.fromstring(done.stdout) if done.stdout.strip() else ET.Element("EMPTY")
+
+
+def occi_round_trip(url: str, work: Path) -> list[tuple[str, str, str, str]]:
+    """Create a compute with occi-compute, see it running, delete it: the rows to print."""
+    rows: list[tuple[str, str, str, str]] = []
+    doc = work / "compute.xml"
+    doc.write_text("<COMPUTE><NAME>occi-web</NAME><INSTANCE_TYPE>small</INSTANCE_TYPE></COMPUTE>")
+    started = time.monotonic()
+    created = _occi(url, work, "create", str(doc))
+    vm_id = created.findtext("ID") or "?"
+    rows.append(
+        (
+            "occi create compute",
+            "occi-compute -> occi-server",
+            f"compute {vm_id} {created.findtext('STATE')}",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
+    started = time.monotonic()
+    _wait_for(
+        lambda: _occi(url, work, "show", vm_id).findtext("STATE") == "ACTIVE", "the OCCI compute to run"
+    )
+    rows.append(
+        (
+            "occi compute running",
+            "simulated oned",
+            f"compute {vm_id} ACTIVE",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
+    started = time.monotonic()
+    _occi(url, work, "delete", vm_id)
+    state = _occi(url, work, "show", vm_id).findtext("STATE")
+    rows.append(
+        (
+            "occi delete compute",
+            "occi-compute -> occi-server",
+            f"compute {vm_id} {state}",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
     return rows
 
 

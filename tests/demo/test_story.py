@@ -26,5 +26,9 @@ def test_story_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     burst = next(r for r in rows if r[0].startswith("burst VM") and "RUNNING" in r[0])
     assert "EC2 running" in burst[2] and "'ONE_ID'" in burst[2]
     assert by_step["terminate burst VM"][2] == "VM DONE, EC2 terminated"
+    # The OCCI round trip beside econe's: created, seen running, deleted (DONE) through occi-compute.
+    assert by_step["occi create compute"][2].endswith("PENDING")
+    assert by_step["occi compute running"][2].endswith("ACTIVE")
+    assert by_step["occi delete compute"][2].endswith("DONE")
     out = capsys.readouterr().out
     assert "ec2 describe-instances" in out and "--endpoint-url http://127.0.0.1:" in out
