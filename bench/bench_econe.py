@@ -38,6 +38,7 @@ PAGE = 1_000
 SMALL_REPEAT = 200
 PAGE_REPEAT = 10
 REGION = "opennebula"
+OCCI_USER, OCCI_PASSWORD = "olga", "olga-pass"
 
 
 def _free_port() -> int:
@@ -193,12 +194,15 @@ class Process:
 
 
 def _prepare_cloud(tmp: Path) -> tuple[int, str]:
-    """10,000 RUNNING VMs of alice in a simulator state file; returns (alice's uid, her secret)."""
+    """10,000 RUNNING VMs of alice (and 1,000 of olga, OCCI's user) in a simulator state file; returns
+    (alice's uid, her secret). Neither sees the other's VMs (VMs are owner-only by default)."""
     with Simulator(auth_dir=tmp, port=0, sched_interval=3600, state_file=tmp / "state.db") as sim:
         oneadmin = OneGateway(sim.endpoint, sim.oneadmin_auth)
         uid = oneadmin.user_allocate("alice", "alice-pass", "core", (1,))
+        olga = oneadmin.user_allocate(OCCI_USER, OCCI_PASSWORD, "core", (1,))
         host_id = oneadmin.call("one.host.allocate", "dummyhost", "dummy", "dummy", -1)
         sim.bulk_vms(TOTAL_VMS, uid=uid, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=host_id)
+        sim.bulk_vms(PAGE, uid=olga, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=host_id)
     return uid, hashlib.sha256(b"alice-pass").hexdigest()
 
 
@@ -239,12 +243,26 @@ def run() -> None:
                 tmp / "econe.log",
             )
             servers.append(econe)
+            occi_port = _free_port()
+            occi_config = tmp / "occi-server.conf"
+            occi_config.write_text(
+                f":tmpdir: {tmp}\n:one_xmlrpc: http://127.0.0.1:{sim_port}/RPC2\n:host: 127.0.0.1\n"
+                f":port: {occi_port}\n:debug_level: 0\n:one_cipher_auth: {tmp / 'ec2_auth'}\n:workers: 4\n"
+            )
+            servers.append(
+                Process(
+                    [python, "-m", "one_drivers.occi.cli", "--config", str(occi_config), "run"],
+                    occi_port,
+                    tmp / "occi.log",
+                )
+            )
             moto_bin = str(Path(python).with_name("moto_server"))
             servers.append(
                 Process([moto_bin, "-H", "127.0.0.1", "-p", str(moto_port)], moto_port, tmp / "moto.log")
             )
             econe_url, moto_url = f"http://127.0.0.1:{econe_port}", f"http://127.0.0.1:{moto_port}"
-            _measure(tmp, secret, sim_port, econe_url, moto_url, stub_port, servers)
+            occi_url = f"http://127.0.0.1:{occi_port}"
+            _measure(tmp, secret, sim_port, econe_url, moto_url, stub_port, servers, occi_url)
         finally:
             for server in reversed(servers):
                 server.stop()
@@ -258,6 +276,7 @@ def _measure(
     moto_url: str,
     stub_port: int,
     servers: list[Process],
+    occi_url: str,
 ) -> None:
     econe_ec2 = _boto3_client(econe_url, "alice", secret)
     moto_ec2 = _boto3_client(moto_url, "testing", "testing", "us-east-1")
@@ -369,12 +388,46 @@ def _measure(
             "<= 1,000 ms",
         ),
     ]
+    rows.extend(_occi_rows(tmp, sim_port, occi_url))
     print_table(
-        "econe: raw HTTP, pre-signed GET, kept-alive (p50), ratio to the bare gateway call",
+        "econe and occi: raw HTTP, kept-alive (p50), ratio to the bare gateway call",
         ["what", "ms", "x gateway", "target"],
         rows,
     )
     _stages(admin)
+
+
+def _occi_rows(tmp: Path, sim_port: int, occi_url: str) -> list[tuple[str, float, float | str, str]]:
+    """OCCI's collection of 1,000 computes: GET /compute?verbose=true (and the bare list) against the
+    gateway call the server makes for it (vmpool.infoextended / vmpool.info as the user)."""
+    parts = urllib.parse.urlsplit(occi_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    token = base64.b64encode(f"{OCCI_USER}:{hashlib.sha256(OCCI_PASSWORD.encode()).hexdigest()}".encode())
+    headers = {"Authorization": "Basic " + token.decode()}
+
+    def get(path: str) -> bytes:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200, body[:200]
+        return body
+
+    assert get("/compute?verbose=true").count(b"<STATE>ACTIVE</STATE>") == PAGE, (
+        "OCCI collection is not 1,000"
+    )
+    verbose = p50(time_calls(lambda: get("/compute?verbose=true"), PAGE_REPEAT, warmup=1))
+    bare = p50(time_calls(lambda: get("/compute"), PAGE_REPEAT, warmup=1))
+    one = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "ec2_auth")).for_user(
+        OCCI_USER
+    )
+    gateway_full = p50(time_calls(lambda: one.vmpool_infoextended(-2), PAGE_REPEAT, warmup=1))
+    gateway_short = p50(time_calls(lambda: one.vmpool_info(-2), PAGE_REPEAT, warmup=1))
+    return [
+        ("oned (simulator) vmpool.infoextended, 1,000 VMs of the OCCI user", gateway_full * 1e3, 1.0, ""),
+        ("occi GET /compute?verbose=true, 1,000 computes", verbose * 1e3, verbose / gateway_full, ""),
+        ("oned (simulator) vmpool.info, the same 1,000 VMs", gateway_short * 1e3, 1.0, ""),
+        ("occi GET /compute (hrefs), 1,000 computes", bare * 1e3, bare / gateway_short, ""),
+    ]
 
 
 def _alternating(ways: dict[str, Any], repeat: int) -> dict[str, float]:

@@ -174,3 +174,19 @@ def test_erb_code_is_refused_with_the_reason(tmp_path: Path) -> None:
 def test_shell_values_keep_their_text() -> None:
     data = parse_shell_config('SSL_SERVER="https://proxy:8443"\nVM_TYPE=[NAME="big", TEMPLATE="big.erb"]\n')
     assert data == {"ssl_server": "https://proxy:8443", "instance_types": {"big": {"template": "big.erb"}}}
+
+
+def test_the_shipped_files(caplog: pytest.LogCaptureFixture) -> None:
+    """etc/occi-server.conf loads with no warning, with its templates; the unit runs `occi-server run`."""
+    etc = Path(__file__).resolve().parents[2] / "etc"
+    with caplog.at_level(logging.WARNING):
+        config = load_config(etc / "occi-server.conf")
+    check_config(config)
+    assert caplog.text == ""
+    assert {n: t.template.get("MEMORY") for n, t in config.instance_types.items()} == {
+        "small": "1024",
+        "medium": "4096",
+        "large": "8192",
+    }
+    unit = (etc / "systemd" / "opennebula-occi.service").read_text()
+    assert "ExecStart=/usr/bin/occi-server --config /etc/one/occi-server.conf run" in unit

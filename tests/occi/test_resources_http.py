@@ -4,6 +4,7 @@ bad bodies, unknown ids, other users' resources and wrong passwords get their st
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -285,6 +286,15 @@ def test_storage_upload_is_streamed_to_tmpdir(occi_env: OcciEnv) -> None:
     )
     assert r.status == 400 and "OCCI XML" in r.text
     assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == count
+    # A refused document with a file: 400, no image, and nothing of the upload left in tmpdir.
+    refused = body.replace(b"<TYPE>OS</TYPE>", b"<TYPE>KERNEL</TYPE>")
+    r = env.request(
+        "POST", "/storage", refused, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert r.status == 400 and "TYPE" in r.text
+    assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == count
+    leftovers = [p.name for p in Path(env.config.tmpdir).iterdir() if p.name.startswith("occi-")]
+    assert leftovers == [Path(image.path).name]
 
 
 def test_users_and_instance_types(occi_env: OcciEnv) -> None:
