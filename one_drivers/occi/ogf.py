@@ -286,8 +286,7 @@ def compute_entity(vm: VmRecord, base: str) -> OgfEntity:
     if itype:
         mixins.append(INSTANCE_TYPE + itype)
     links: list[dict[str, Any]] = []
-    template = vm.template
-    for disk in template.vectors("DISK"):
+    for disk in vm.template_vectors("DISK"):
         if "IMAGE_ID" not in disk:
             continue
         links.append(
@@ -300,7 +299,7 @@ def compute_entity(vm: VmRecord, base: str) -> OgfEntity:
                 "attributes": {"occi.storagelink.deviceid": disk.get("TARGET", "")},
             }
         )
-    for nic in template.vectors("NIC"):
+    for nic in vm.template_vectors("NIC"):
         nic_attrs: dict[str, Any] = {
             "occi.networkinterface.interface": f"eth{nic.get('NIC_ID', '0')}",
             "occi.networkinterface.state": "active",

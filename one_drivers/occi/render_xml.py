@@ -20,8 +20,15 @@ from one_drivers.one.users import UserAccount
 CONTENT_TYPE = "application/xml; charset=utf-8"
 
 
+def _esc(text: str) -> str:
+    # Most values need no escaping: test before paying for saxutils' three replaces.
+    if "&" in text or "<" in text or ">" in text:
+        return escape(text)
+    return text
+
+
 def _el(tag: str, value: object) -> str:
-    return f"<{tag}>{escape(str(value))}</{tag}>"
+    return f"<{tag}>{_esc(str(value))}</{tag}>"
 
 
 def is_public(perms: Permissions) -> bool:
@@ -49,8 +56,7 @@ def compute_xml(vm: VmRecord, base: str) -> str:
             f"<INSTANCE_TYPE href={quoteattr(f'{base}/instance_type/{itype}')}>{escape(itype)}</INSTANCE_TYPE>"
         )
     parts.append(_el("STATE", vm.state.name))
-    template = vm.template
-    for disk in template.vectors("DISK"):
+    for disk in vm.template_vectors("DISK"):
         parts.append(f"<DISK id={quoteattr(disk.get('DISK_ID', ''))}>")
         if disk.get("SAVE_AS"):
             saved = disk["SAVE_AS"]
@@ -64,7 +70,7 @@ def compute_xml(vm: VmRecord, base: str) -> str:
         parts.append(_el("TYPE", disk.get("TYPE", "")))
         parts.append(_el("TARGET", disk.get("TARGET", "")))
         parts.append("</DISK>")
-    for nic in template.vectors("NIC"):
+    for nic in vm.template_vectors("NIC"):
         parts.append(f"<NIC id={quoteattr(nic.get('NIC_ID', ''))}>")
         network_id = nic.get("NETWORK_ID", "")
         parts.append(
@@ -76,7 +82,7 @@ def compute_xml(vm: VmRecord, base: str) -> str:
         if nic.get("MAC"):
             parts.append(_el("MAC", nic["MAC"]))
         parts.append("</NIC>")
-    contexts = template.vectors("CONTEXT")
+    contexts = vm.template_vectors("CONTEXT")
     if contexts and contexts[0]:
         parts.append("<CONTEXT>")
         # Empty values are left out, as upstream's view skipped elements without text.

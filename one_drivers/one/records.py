@@ -222,6 +222,17 @@ class VmRecord:
         """Every value of TEMPLATE at `path`, in document order (`NIC/IP` gives one per NIC)."""
         return [leaf.text or "" for leaf in self._leaves(path)]
 
+    def template_vectors(self, name: str) -> list[dict[str, str]]:
+        """TEMPLATE's vectors called `name` (DISK, NIC...), decoding only those, in document order."""
+        template = self._template_el
+        if template is None:
+            return []
+        return [
+            {g.tag: g.text or "" for g in child if isinstance(g.tag, str) and not len(g)}
+            for child in template.iterchildren(name)
+            if len(child)
+        ]
+
     def template_values_of(self, paths: tuple[str, ...]) -> dict[str, list[str]]:
         """`template_values` of several `VECTOR/MEMBER` paths, from one walk of TEMPLATE."""
         found: dict[str, list[str]] = {path: [] for path in paths}
