@@ -9,16 +9,19 @@ with what to change; secrets are never printed (the key id is shortened).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from one_drivers.admin.tree import AdminError
 from one_drivers.ec2.clients import (
+    FALLBACK_REGION,
     Ec2Clients,
     Ec2Settings,
     HostSettingsResolver,
     credentials_available,
     find_host_id,
+    known_ec2_regions,
 )
 from one_drivers.ec2.config import ConfigError, DriverConfig, load_config, parse_config
 from one_drivers.ec2.errors import AUTH_CODES, ErrorKind, classify, describe, error_code
@@ -145,13 +148,19 @@ def check_host(host: str, config_path: Path | None, say: Say, gateway: OneGatewa
         except Exception as exc:
             raise AdminError(f"cannot build an EC2 client: {describe(exc)}") from exc
         regions = _call("DescribeRegions", client.describe_regions, settings, report)
+        names = sorted(r["RegionName"] for r in (regions or {}).get("Regions", []))
         if regions is not None:
-            names = sorted(r["RegionName"] for r in regions.get("Regions", []))
             report.found(f"DescribeRegions: {len(names)} regions")
-            if names and settings.region_name not in names:
-                report.problem(
-                    f"unknown region {settings.region_name!r}: the endpoint offers {', '.join(names[:8])}…"
-                )
+        elif settings.endpoint_url and settings.region_name != FALLBACK_REGION:
+            names = _regions_seen_from(FALLBACK_REGION, settings, Ec2Clients(config, resolver))
+        if names and settings.region_name not in names:
+            offered = ", ".join(names[:8])
+            report.problem(f"unknown region {settings.region_name!r}: the endpoint offers {offered}…")
+        elif not names and not settings.endpoint_url and settings.region_name not in known_ec2_regions():
+            # No list from AWS itself: judge by AWS's names (other endpoints name their regions freely).
+            report.problem(
+                f"unknown region {settings.region_name!r}: no AWS partition has it (e.g. us-east-1)"
+            )
         instances = _call(
             "DescribeInstances", lambda: client.describe_instances(MaxResults=50), settings, report
         )
@@ -164,6 +173,16 @@ def check_host(host: str, config_path: Path | None, say: Say, gateway: OneGatewa
         return False
     say(f"{host!r} looks right: the ec2 drivers can reach its endpoint with these settings.")
     return True
+
+
+def _regions_seen_from(region: str, settings: Ec2Settings, clients: Ec2Clients) -> list[str]:
+    """The endpoint's region list asked in another region (some endpoints fail every call in a region
+    they do not have, moto with a 500); [] when that fails too."""
+    try:
+        answer = clients.client_for(replace(settings, region_name=region), retry=False).describe_regions()
+    except Exception:
+        return []
+    return sorted(r["RegionName"] for r in answer.get("Regions", []))
 
 
 def _no_oned() -> Any:

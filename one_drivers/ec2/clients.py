@@ -222,6 +222,18 @@ def credentials_available(settings: Ec2Settings) -> bool:
         return False
 
 
+def known_ec2_regions() -> frozenset[str]:
+    """The EC2 regions of every AWS partition botocore knows (other endpoints may name theirs freely)."""
+    import boto3
+
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
 def _boto3_default_region() -> str | None:
     import boto3
 

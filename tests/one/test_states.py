@@ -23,3 +23,20 @@ def test_unknown_numbers_are_errors() -> None:
         vm_state_from_number(12)
     with pytest.raises(ValueError):
         lcm_state_from_number(99)
+
+
+def test_host_states_are_host_h() -> None:
+    from one_drivers.one.states import HostState
+
+    # include/Host.h, 4.4 (0-7) and 7.4 (0, 2, 3, 4, 8 in use; 1, 5, 6, 7 kept as comments)
+    assert {s.name: int(s) for s in HostState} == {
+        "INIT": 0,
+        "MONITORING_MONITORED": 1,
+        "MONITORED": 2,
+        "ERROR": 3,
+        "DISABLED": 4,
+        "MONITORING_ERROR": 5,
+        "MONITORING_INIT": 6,
+        "MONITORING_DISABLED": 7,
+        "OFFLINE": 8,
+    }
