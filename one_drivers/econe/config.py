@@ -50,6 +50,11 @@ class EconeConfig:
     trusted_proxies: tuple[str, ...] = ()
     clock_skew: int = 300
     workers: int = 16
+    processes: int = 1  # worker processes sharing the port (SO_REUSEPORT)
+    head_timeout: float = 10.0  # seconds for a request's head (and a body up to 64 KiB) to arrive
+    body_timeout: float = 60.0  # seconds for a larger body, plus its size at 64 KiB/s
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # Prometheus metrics listener; off when unset
     user_cache_seconds: int = 60
     max_upload_bytes: int = 50 * 1024**3
 
@@ -71,10 +76,13 @@ _INT_FIELDS = frozenset(
         "elasticips_vnet_id",
         "clock_skew",
         "workers",
+        "processes",
+        "metrics_port",
         "user_cache_seconds",
         "max_upload_bytes",
     }
 )
+_FLOAT_FIELDS = frozenset({"head_timeout", "body_timeout"})
 
 
 class ConfigError(ValueError):
@@ -96,6 +104,11 @@ def parse_config(data: dict[str, Any] | None) -> EconeConfig:
         elif key in _INT_FIELDS:
             try:
                 value = int(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"econe.conf: {raw_key} must be a number, not {value!r}") from None
+        elif key in _FLOAT_FIELDS:
+            try:
+                value = float(value)
             except (TypeError, ValueError):
                 raise ConfigError(f"econe.conf: {raw_key} must be a number, not {value!r}") from None
         values[key] = value
@@ -121,6 +134,12 @@ def check_config(config: EconeConfig) -> None:
         raise ConfigError("econe.conf: ssl_cert and ssl_key go together")
     if config.ssl_ca and not config.ssl_cert:
         raise ConfigError("econe.conf: ssl_ca (client certificates) needs ssl_cert and ssl_key")
+    if config.processes < 1 or config.workers < 1:
+        raise ConfigError("econe.conf: processes and workers must be at least 1")
+    if config.head_timeout <= 0 or config.body_timeout <= 0:
+        raise ConfigError("econe.conf: head_timeout and body_timeout must be positive")
+    if config.metrics_port is not None and config.metrics_port == config.port and config.port != 0:
+        raise ConfigError("econe.conf: metrics_port must differ from port")
     if not 0 <= config.debug_level <= 3:
         raise ConfigError("econe.conf: debug_level must be 0..3")
     if config.instance_types:

@@ -190,13 +190,17 @@ def read_request(environ: dict[str, Any], *, tmpdir: str, max_upload_bytes: int)
         else:
             if length is not None and length > MAX_FORM_BYTES:
                 raise _too_large(MAX_FORM_BYTES)
-            if length is not None:
-                body = stream.read(length)
-            elif "chunked" in headers.get("transfer-encoding", "").lower():
-                # No Content-Length: read to the end of the chunked body, within the form limit.
-                body = stream.read(MAX_FORM_BYTES + 1)
-                if len(body) > MAX_FORM_BYTES:
-                    raise _too_large(MAX_FORM_BYTES)
+            try:
+                if length is not None:
+                    body = stream.read(length)
+                elif "chunked" in headers.get("transfer-encoding", "").lower():
+                    # No Content-Length: read to the end of the chunked body, within the form limit.
+                    body = stream.read(MAX_FORM_BYTES + 1)
+                    if len(body) > MAX_FORM_BYTES:
+                        raise _too_large(MAX_FORM_BYTES)
+            except ValueError as exc:
+                # The server's chunked decoder refuses a bad chunk size or trailer with ValueError.
+                raise _malformed("Malformed chunked body.") from exc
             payload_sha256 = hashlib.sha256(body).hexdigest()
             if content_type in ("", "application/x-www-form-urlencoded"):
                 form_pairs = _decode_pairs(body.decode("latin-1"), params)

@@ -43,6 +43,8 @@ class EconeServer(web.HttpService):
             host=config.host,
             port=config.port,
             workers=config.workers,
+            head_timeout=config.head_timeout,
+            body_timeout=config.body_timeout,
             ssl_cert=config.ssl_cert,
             ssl_key=config.ssl_key,
             ssl_ca=config.ssl_ca,

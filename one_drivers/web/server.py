@@ -12,19 +12,24 @@ import logging
 import signal
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from cheroot.server import HTTPConnection, HTTPRequest
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Gateway_10
 from cheroot.wsgi import Server as WsgiServer
+
+from one_drivers.web.guard import DeadlineReader, HeadGate, ReadDeadlines
 
 log = logging.getLogger(__name__)
 
 LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
 LOG_FORMAT = "%(asctime)s [%(levelname)s] [%(request_id)s] %(name)s: %(message)s"
+MIN_BODY_RATE = 64 * 1024  # bytes/s a large body must keep up, beyond body_timeout
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -63,12 +68,69 @@ def configure_logging(debug_level: int, stream: Any = None, filename: str | None
     root.setLevel(LOG_LEVELS.get(debug_level, logging.DEBUG))
 
 
+class GuardedRequest(HTTPRequest):
+    """Reads its head under the listener's head timeout (TLS heads, pipelined requests reach here)."""
+
+    def parse_request(self) -> None:
+        server = self.server
+        key = server.deadlines.arm(self.conn.socket, time.monotonic() + server.head_timeout, answer=True)
+        try:
+            super().parse_request()
+        finally:
+            server.deadlines.disarm(key)
+
+
+class GuardedConnection(HTTPConnection):
+    RequestHandlerClass = GuardedRequest
+
+
+class GuardedServer(WsgiServer):
+    """cheroot's server with the head gate in front of its worker pool and read deadlines in it."""
+
+    ConnectionClass = GuardedConnection
+
+    def __init__(self, *args: Any, head_timeout: float, body_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_timeout = head_timeout
+        self.body_timeout = body_timeout
+        self.deadlines = ReadDeadlines()
+        self.gate = HeadGate(super().process_conn, head_timeout)
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.deadlines.start()
+        self.gate.start()
+
+    def process_conn(self, conn: Any) -> None:
+        self.gate.offer(conn)
+
+    def stop(self) -> None:
+        self.gate.stop()
+        super().stop()
+        self.deadlines.stop()
+
+
 class OneSendGateway(Gateway_10):
     """cheroot writes the status+headers and the body in two sends; join them into one.
 
     Two small segments cost an extra syscall and packet each (and, without TCP_NODELAY on either side,
     ~40 ms of Nagle + delayed ACK). Our apps always declare Content-Length, so the body is never chunked.
     """
+
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]
+        """wsgi.input reads end by the body deadline: body_timeout, plus the size at MIN_BODY_RATE."""
+        environ: dict[str, Any] = super().get_environ()  # type: ignore[no-untyped-call]
+        req = self.req
+        server = req.server
+        try:
+            length = max(int(environ.get("CONTENT_LENGTH") or 0), 0)
+        except ValueError:
+            length = 0
+        budget = server.body_timeout + length / MIN_BODY_RATE
+        environ["wsgi.input"] = DeadlineReader(
+            environ["wsgi.input"], req.conn.socket, server.deadlines, budget
+        )
+        return environ
 
     def write(self, chunk: bytes) -> None:
         req = self.req
@@ -100,6 +162,8 @@ class Listener:
     host: str
     port: int
     workers: int = 16
+    head_timeout: float = 10.0  # a request head (and a body up to 64 KiB) must arrive within this
+    body_timeout: float = 60.0  # a larger body: this, plus its size at MIN_BODY_RATE
     ssl_cert: str | None = None
     ssl_key: str | None = None
     ssl_ca: str | None = None
@@ -112,12 +176,16 @@ class HttpService:
     def __init__(self, name: str, listener: Listener, app: WsgiApp) -> None:
         self.name = name
         self.listener = listener
-        self.wsgi = WsgiServer(
+        self.wsgi = GuardedServer(
             (listener.host, listener.port),
             app,
             numthreads=listener.workers,
             server_name=name,
             shutdown_timeout=10,
+            # cheroot listens with a backlog of 5: a burst of clients would wait for SYN retries (1 s, 3 s).
+            request_queue_size=1024,
+            head_timeout=listener.head_timeout,
+            body_timeout=listener.body_timeout,
         )
         self.wsgi.gateway = OneSendGateway
         # The accept loop's poll period: also how long stop() waits for it (cheroot's default is 0.5 s).

@@ -290,3 +290,49 @@ def test_oned_unreachable_is_503_unavailable(econe_env: EconeEnv) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as info:
         ec2.describe_instances(InstanceIds=["i-00000000"])
     assert error_of(info.value) == ("Unavailable", 503)
+
+
+def test_malformed_chunked_body_is_400(econe_env: EconeEnv) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", econe_env.server.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\nAction=DescribeRegions\r\n0\r\n\r\n"
+        )
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"<Code>MalformedQueryString</Code>" in answer
+
+
+def test_sixteen_slow_clients_do_not_lock_others_out(econe_env: EconeEnv) -> None:
+    """Sixteen connections sending a header byte at a time hold no worker (econe has 4 here)."""
+    import socket
+    import threading
+
+    slow = [socket.create_connection(("127.0.0.1", econe_env.server.port), timeout=30) for _ in range(16)]
+    stop = threading.Event()
+
+    def dribble() -> None:
+        for _ in range(100):
+            for sock in slow:
+                try:
+                    sock.sendall(b"X")
+                except OSError:
+                    pass
+            if stop.wait(0.1):
+                return
+
+    for sock in slow:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    thread = threading.Thread(target=dribble)
+    thread.start()
+    try:
+        # A read timeout well beyond a normal answer (milliseconds): it fails only while workers are held.
+        ec2 = econe_env.client(read_timeout=5, connect_timeout=5)
+        assert ec2.describe_regions()["Regions"]
+    finally:
+        stop.set()
+        thread.join()
+        for sock in slow:
+            sock.close()
