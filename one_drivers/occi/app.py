@@ -258,7 +258,7 @@ class OcciApp:
         if endpoint == "root":
             return Reply(200, Root())
         if endpoint == "query":
-            return ogf.query_interface(ctx.config)
+            return ogf.query_interface(res.all_instance_types(ctx).values())
         if endpoint == "instance_type":
             return res.show_instance_type(ctx, args["name"])
         kind = args["kind"]

@@ -34,6 +34,7 @@ class InstanceType:
     name: str
     template: Template
     attributes: tuple[tuple[str, str], ...] = ()  # descriptive (CPU, MEMORY…), upper-case names
+    template_id: int | None = None  # a VM template tagged as econe's types are, instantiated instead
 
 
 @dataclass(frozen=True)

@@ -179,13 +179,14 @@ def type_mixin(itype: InstanceType) -> Category:
     )
 
 
-def all_categories(config: OcciConfig) -> list[Category]:
-    types = [type_mixin(config.instance_types[n]) for n in sorted(config.instance_types)]
-    return [*KINDS.values(), *LINK_KINDS.values(), *FIXED_MIXINS, *types, *ACTIONS]
+def all_categories(types: Iterable[InstanceType]) -> list[Category]:
+    mixins = [type_mixin(itype) for itype in types]
+    return [*KINDS.values(), *LINK_KINDS.values(), *FIXED_MIXINS, *mixins, *ACTIONS]
 
 
-def query_interface(config: OcciConfig) -> Reply:
-    return Reply(200, QueryInterface(tuple(all_categories(config))))
+def query_interface(types: Iterable[InstanceType]) -> Reply:
+    """`GET /-/`: kinds, link kinds, mixins (one per instance type the user may use) and actions."""
+    return Reply(200, QueryInterface(tuple(all_categories(types))))
 
 
 # --- entities as OGF attribute sets ---------------------------------------------------------------

@@ -30,16 +30,18 @@ from one_drivers.one.records import (
     parse_image_pool,
     parse_vm,
     parse_vm_pool,
+    parse_vm_template_pool,
     parse_vnet,
     parse_vnet_pool,
 )
 from one_drivers.one.states import VmState
-from one_drivers.one.template import TemplateError, build_template, check_name, format_attribute
+from one_drivers.one.template import Template, TemplateError, build_template, check_name, format_attribute
 from one_drivers.one.users import UserAccount, parse_user_pool
 
 log = logging.getLogger(__name__)
 
 ALL_RESOURCES = -2  # pool filter: everything the user may see, as upstream's INFO_ALL
+TEMPLATE_TYPE_ATTR = "EC2_INSTANCE_TYPE"  # econe's tag: one set of instance types for both services
 _ACTIVE = VmState.ACTIVE.name
 
 
@@ -141,21 +143,33 @@ def show_compute(ctx: OcciContext, vm_id: int) -> Reply:
     return Reply(200, Entity("compute", _vm(ctx, vm_id)))
 
 
+def template_types(ctx: OcciContext) -> dict[str, InstanceType]:
+    """Instance types defined as econe's are: the first VM template (lowest id) the user may see that is
+    tagged EC2_INSTANCE_TYPE=<type>. A type of the config file with the same name wins."""
+    found: dict[str, InstanceType] = {}
+    for tmpl in sorted(parse_vm_template_pool(ctx.one.templatepool_info(ALL_RESOURCES)), key=lambda t: t.id):
+        name = tmpl.template.get(TEMPLATE_TYPE_ATTR)
+        if not name or name in found or name in ctx.config.instance_types:
+            continue
+        attributes = tuple((k, v) for k in ("CPU", "MEMORY") if (v := tmpl.template.get(k)))
+        found[name] = InstanceType(name=name, template=Template(), attributes=attributes, template_id=tmpl.id)
+    return found
+
+
 def resolve_instance_type(ctx: OcciContext, name: str | None) -> InstanceType:
     if not name:
         raise BadRequest("Bad instance type: the COMPUTE has no INSTANCE_TYPE")
-    itype = ctx.config.instance_types.get(name)
+    itype = ctx.config.instance_types.get(name) or template_types(ctx).get(name)
     if itype is None:
-        raise BadRequest(
-            f"Bad instance type {name!r}: not one of {', '.join(sorted(ctx.config.instance_types))}"
-        )
+        known = sorted({*ctx.config.instance_types, *template_types(ctx)})
+        raise BadRequest(f"Bad instance type {name!r}: not one of {', '.join(known)}")
     return itype
 
 
-def compute_template(doc: ComputeDoc, itype: InstanceType) -> str:
+def compute_template(doc: ComputeDoc, itype: InstanceType, *, with_name: bool = True) -> str:
     """The VM template: the instance type's text, then what the COMPUTE asks for (upstream's common.erb)."""
     attrs: list[tuple[str, str | dict[str, str]]] = []
-    if doc.name:
+    if doc.name and with_name:
         attrs.append(("NAME", doc.name))
     asked = {k for k, _ in attrs}
     for disk in doc.disks:
@@ -189,7 +203,15 @@ def compute_template(doc: ComputeDoc, itype: InstanceType) -> str:
 
 def create_compute(ctx: OcciContext, doc: ComputeDoc) -> Reply:
     itype = resolve_instance_type(ctx, doc.instance_type)
-    vm_id = ctx.one.vm_allocate(compute_template(doc, itype))
+    if itype.template_id is not None:
+        try:
+            format_attribute("NAME", doc.name or "")
+        except TemplateError as exc:
+            raise BadRequest(f"A value in the request cannot be stored: {exc}") from None
+        extra = compute_template(doc, itype, with_name=False)
+        vm_id = ctx.one.template_instantiate(itype.template_id, doc.name or "", False, extra)
+    else:
+        vm_id = ctx.one.vm_allocate(compute_template(doc, itype))
     log.info("compute %d created for %s (type %s)", vm_id, ctx.user, itype.name)
     return Reply(201, Entity("compute", _vm(ctx, vm_id)))
 
@@ -455,13 +477,17 @@ def show_user(ctx: OcciContext, user_id: int) -> Reply:
     return Reply(200, Entity("user", UserAccount.parse(ctx.one.user_info(user_id))))
 
 
+def all_instance_types(ctx: OcciContext) -> dict[str, InstanceType]:
+    types = {**template_types(ctx), **ctx.config.instance_types}
+    return {name: types[name] for name in sorted(types)}
+
+
 def list_instance_types(ctx: OcciContext, verbose: bool) -> Reply:
-    types = tuple(ctx.config.instance_types[n] for n in sorted(ctx.config.instance_types))
-    return Reply(200, Collection("instance_type", types, verbose))
+    return Reply(200, Collection("instance_type", tuple(all_instance_types(ctx).values()), verbose))
 
 
 def show_instance_type(ctx: OcciContext, name: str) -> Reply:
-    itype = ctx.config.instance_types.get(name)
+    itype = all_instance_types(ctx).get(name)
     if itype is None:
         raise NotFound(f"INSTANCE_TYPE {name} not found")
     return Reply(200, Entity("instance_type", itype))

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from one_drivers.one.gateway import OneGateway
 from one_drivers.one.records import parse_image, parse_image_pool, parse_vm, parse_vm_pool, parse_vnet_pool
-from tests.occi.conftest import OcciEnv
+from tests.occi.conftest import PASSWORDS, OcciEnv
 
 pytestmark = pytest.mark.slow
 
@@ -385,3 +386,43 @@ def test_authentication(occi_env: OcciEnv) -> None:
         "POST", "/compute", compute_doc(env), headers={"Authorization": env.auth("alice", "nope")}
     )
     assert r.status == 401 and vm_count(env) == 0
+
+
+def test_vm_templates_tagged_as_econe_types_are_instance_types(occi_env: OcciEnv) -> None:
+    """INSTANCE_TYPE may name a VM template tagged EC2_INSTANCE_TYPE=<type> (econe's instance types):
+    the compute is that template instantiated with the request's name, disks, NICs and context."""
+    from one_drivers.one.template import build_template
+
+    env = occi_env
+    alice = OneGateway(env.sim.endpoint, f"alice:{PASSWORDS['alice']}")
+    tid = int(
+        alice.call(
+            "one.template.allocate",
+            build_template(
+                [("NAME", "m1"), ("CPU", "0.5"), ("MEMORY", "512"), ("EC2_INSTANCE_TYPE", "m1.small")]
+            ),
+        )
+    )
+    types = xml(env.request("GET", "/instance_type?verbose=true").text)
+    assert [(t.get("name"), t.findtext("MEMORY")) for t in types] == [
+        ("m1.small", "512"),
+        ("medium", "4096"),
+        ("small", "1024"),
+    ]
+    assert [t.get("name") for t in xml(env.request("GET", "/instance_type", user="bob").text)] == [
+        "medium",
+        "small",
+    ]
+    r = env.request("POST", "/compute", compute_doc(env, "from-template", "m1.small"))
+    assert r.status == 201, r.text
+    vm = parse_vm(env.oneadmin.vm_info(int(xml(r.text).findtext("ID") or -1)))
+    assert (vm.name, vm.template_value("MEMORY"), vm.template_value("TEMPLATE_ID")) == (
+        "from-template",
+        "512",
+        str(tid),
+    )
+    assert vm.user_values.get("INSTANCE_TYPE") == "m1.small"
+    assert [d.get("IMAGE_ID") for d in vm.template_vectors("DISK")] == [str(env.image)]
+    # bob may not use alice's template: for him the type does not exist.
+    r = env.request("POST", "/compute", compute_doc(env, "x", "m1.small"), user="bob")
+    assert r.status == 400 and "Bad instance type 'm1.small'" in r.text
