@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +15,7 @@ import boto3
 import pytest
 
 from one_drivers.ec2.catalog import InstanceTypeCatalog
+from tests.conftest import free_port, wait_for
 
 AMI = "ami-12c6146b"
 
@@ -64,3 +71,54 @@ def region(moto_endpoint: str) -> Region:
 @pytest.fixture(scope="session")
 def catalog() -> InstanceTypeCatalog:
     return InstanceTypeCatalog()
+
+
+@dataclass(frozen=True)
+class AuthedEndpoint:
+    """A moto server that checks signatures: only `access_key`/`secret_key` (an IAM user's) get in."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+
+@pytest.fixture
+def authed_moto() -> Iterator[AuthedEndpoint]:
+    """Its own moto server process, with IAM authentication after the 3 calls that create the user."""
+    port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _accepts(port), timeout=30)
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
+        )
+        iam.create_user(UserName="oneadmin")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName="oneadmin", PolicyName="ec2", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="oneadmin")["AccessKey"]
+        yield AuthedEndpoint(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False

@@ -75,3 +75,38 @@ def write_driver(path: Path, body: str, **consts: str) -> Path:
     path.write_text(f"#!{sys.executable}\n{header}{body}", encoding="utf-8")
     path.chmod(0o755)
     return path
+
+
+# An IM program that logs every request line and answers by host name: `down*` START_MONITOR FAILURE,
+# `quiet*` an empty SUCCESS (a driver waiting for the host's credentials), others a SYSTEM_HOST document.
+IM_SCRIPTED = r"""
+import base64, json, sys, time, zlib
+import xml.etree.ElementTree as ET
+log = open(LOG, "a")
+def out(line):
+    sys.stdout.write(line + "\n"); sys.stdout.flush()
+def pack(text):
+    return base64.b64encode(zlib.compress(text.encode())).decode()
+for raw in sys.stdin:
+    parts = raw.split()
+    if not parts:
+        continue
+    if parts[0] == "INIT":
+        out("INIT SUCCESS - -")
+        continue
+    if parts[0] == "FINALIZE":
+        break
+    doc = ET.fromstring(zlib.decompress(base64.b64decode(parts[4])))
+    name = doc.findtext("HOST/NAME") or ""
+    log.write(json.dumps({"action": parts[0], "host": int(parts[2]), "name": name}) + "\n"); log.flush()
+    if parts[0] == "STOP_MONITOR":
+        out(f"STOP_MONITOR SUCCESS {parts[2]} {int(time.time())} {pack('')}")
+    elif name.startswith("down"):
+        out(f"START_MONITOR FAILURE {parts[2]} {int(time.time())} {pack('cannot reach the endpoint')}")
+    elif name.startswith("quiet"):
+        out(f"START_MONITOR SUCCESS {parts[2]} {int(time.time())} {pack('')}")
+    else:
+        system = base64.b64encode(b"HYPERVISOR=fake\nTOTALCPU=400\nTOTALMEMORY=8388608\n").decode()
+        messages = f"<MONITOR_MESSAGES><SYSTEM_HOST>{system}</SYSTEM_HOST></MONITOR_MESSAGES>"
+        out(f"START_MONITOR SUCCESS {parts[2]} {int(time.time())} {pack(messages)}")
+"""

@@ -1,0 +1,106 @@
+"""A stand-in for oned's generic IM driver (`one_im_sh` = one_im_exec.rb) as 6.10 runs a local action.
+
+    python -m one_drivers.sim.im_exec <remotes dir>
+
+START_MONITOR: the host's MONITOR_CONFIGURATION gets a HOST_ID element and goes, base64-encoded, to the
+stdin of every executable of `<remotes>/im/<IM_MAD>.d/` with arguments `<IM_MAD> <host_id> <host>`
+(what `run_monitord_client` does); a non-zero exit answers FAILURE with that program's output, else
+SUCCESS with the output (empty output: an empty SUCCESS). STOP_MONITOR runs each `*_control.sh` with
+`stop` first. Each action runs in its own thread, as the threaded Ruby driver does.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from one_drivers.mad.monitord import MonitordError, decode_frame, format_reply
+
+ACTION_TIMEOUT = 120.0
+
+
+class ImExec:
+    def __init__(self, remotes: Path) -> None:
+        self.remotes = remotes
+        self._write_lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        with self._write_lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    def handle(self, line: str) -> None:
+        action = line.split(" ", 1)[0]
+        try:
+            frame = decode_frame(line)
+            root = ET.fromstring(frame.text)
+        except (MonitordError, ET.ParseError) as exc:
+            self.write(format_reply(action, False, -1, f"cannot parse {action}: {exc}"))
+            return
+        host_id = int(root.findtext("HOST/ID") or frame.host_id)
+        host = root.findtext("HOST/NAME") or ""
+        im_mad = root.findtext("HOST/IM_MAD") or ""
+        config = root.find("MONITOR_CONFIGURATION")
+        if config is None:
+            config = ET.Element("MONITOR_CONFIGURATION")
+        ET.SubElement(config, "HOST_ID").text = str(host_id)
+        stdin = base64.b64encode(ET.tostring(config)).decode("ascii")
+        ok, info = self.run_dir(im_mad, [im_mad, str(host_id), host], stdin, stop=action == "STOP_MONITOR")
+        self.write(format_reply(action, ok, host_id, info))
+
+    def run_dir(self, im_mad: str, args: list[str], stdin: str, *, stop: bool) -> tuple[bool, str]:
+        directory = self.remotes / "im" / f"{im_mad}.d"
+        if not directory.is_dir():
+            return True, ""
+        outputs: list[str] = []
+        for program in sorted(directory.iterdir()):
+            if not program.is_file() or not program.stat().st_mode & 0o111:
+                continue
+            if stop and not program.name.endswith("_control.sh"):
+                continue
+            argv = [str(program), "stop", *args] if stop else [str(program), *args]
+            try:
+                done = subprocess.run(
+                    argv,
+                    input=stdin,
+                    capture_output=True,
+                    text=True,
+                    cwd=directory,
+                    timeout=ACTION_TIMEOUT,
+                )
+            except subprocess.TimeoutExpired:
+                return False, f"Error executing {program.name}: timeout"
+            if done.returncode != 0:
+                output = (done.stdout + done.stderr).strip()
+                return False, f"Error executing {program.name}: {output}"
+            outputs.append(done.stdout.strip())
+        return True, "\n".join(o for o in outputs if o)
+
+    def run(self) -> int:
+        for raw in sys.stdin:
+            line = raw.strip()
+            if not line:
+                continue
+            if line == "INIT":
+                self.write("INIT SUCCESS")
+            elif line == "FINALIZE":
+                self.write("FINALIZE SUCCESS")
+                return 0
+            elif line.startswith(("START_MONITOR ", "STOP_MONITOR ")):
+                threading.Thread(target=self.handle, args=(line,), daemon=True).start()
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    # oned hands ARGUMENTS over as one argv element
+    remotes = " ".join(args).split()[0] if args else "."
+    return ImExec(Path(remotes)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
