@@ -31,6 +31,8 @@ CONTROL_SCRIPT = "im/ec2.d/monitord-client_control.sh"
 PYTHON_LINE = "PYTHON=${ONE_DRIVERS_PYTHON:-python3}"
 PROGRAMS = ("one_vmm_ec2", "one_im_ec2")
 ENCRYPTED = ("EC2_ACCESS", "EC2_SECRET")
+EXEC_DRIVERS = ("one_vmm_sh", "one_im_sh")
+OPTIONS_WITH_VALUE = frozenset({"-t", "-r", "-w"})
 
 Say = Callable[[str], None]
 
@@ -86,6 +88,22 @@ def is_executable(data: bytes) -> bool:
     return data.startswith(b"#!")
 
 
+def without_options(arguments: str, options: tuple[str, ...]) -> str:
+    """ARGUMENTS of one_vmm_sh/one_im_sh without `options` (and the value of those that take one)."""
+    words = arguments.split()
+    kept = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word in options:
+            skip = word in OPTIONS_WITH_VALUE
+            continue
+        kept.append(word)
+    return " ".join(kept)
+
+
 def driver_sections(plan: LinePlan, snippets: tuple[str, ...], tree: OneTree, python: str) -> list[str]:
     """The VM_MAD / IM_MAD sections of the shipped snippets, pointed at this tree and interpreter."""
     conf = str(tree.real_conf_dir())
@@ -99,6 +117,8 @@ def driver_sections(plan: LinePlan, snippets: tuple[str, ...], tree: OneTree, py
                     members["EXECUTABLE"] = program_path(members["EXECUTABLE"], python)
                 if "ARGUMENTS" in members:
                     args = members["ARGUMENTS"].replace("/etc/one/", f"{conf}/")
+                    if members.get("EXECUTABLE") in EXEC_DRIVERS:
+                        args = without_options(args, plan.unknown_exec_options)
                     if plan.legacy_format:
                         args = args.replace("--legacy-format base64", f"--legacy-format {plan.legacy_format}")
                     members["ARGUMENTS"] = args
@@ -162,6 +182,17 @@ def _missing_dirs(path: Path) -> Iterator[Path]:
     return reversed(missing)
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Whether every directory above `path` lets other users (oneadmin) through."""
+    for directory in path.absolute().parents:
+        try:
+            if not directory.stat().st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def _remove_empty_dirs(directories: list[Path]) -> None:
     """Remove those that are empty, deepest first; one that is not empty holds someone else's files."""
     for directory in sorted(set(directories), key=lambda d: len(d.parts), reverse=True):
@@ -202,6 +233,11 @@ class Installer:
         version, source = detect_version(self.tree, version)
         plan = plan_for(version)
         self.say(f"OpenNebula {version} (from {source}): the {plan.line} line")
+        if not _reachable_by_others(Path(self.python)):
+            self.say(
+                f"Warning: {self.python} is inside a directory other users cannot enter; oned runs the "
+                "drivers as oneadmin. Install one_drivers in a virtualenv such as /opt/one-ec2 instead."
+            )
         record = Record.load(self.record_path)
         changes = self._config_changes(plan, version)
         remotes = self._remote_changes(record) if plan.remotes else []

@@ -121,6 +121,18 @@ class LinePlan:
     encrypted_attrs: bool  # HOST_ENCRYPTED_ATTR exists (5.10+)
     legacy_format: str | None = None  # one_im_ec2 --legacy-format for the <= 4.2 MONITOR reply
     notes: tuple[str, ...] = ()
+    # one_vmm_sh / one_im_sh options this release does not know yet (its GetoptLong would stop the driver)
+    unknown_exec_options: tuple[str, ...] = ()
+
+
+def exec_options_missing(key: tuple[int, ...]) -> tuple[str, ...]:
+    """-w (--timeout) came with 5.2, -p (--parallel) with 4.10 (one_vmm_exec.rb / one_im_exec.rb)."""
+    missing = []
+    if key < (5, 2):
+        missing.append("-w")
+    if key < (4, 10):
+        missing.append("-p")
+    return tuple(missing)
 
 
 def plan_for(version: str) -> LinePlan:
@@ -142,6 +154,7 @@ def plan_for(version: str) -> LinePlan:
             (),
             remotes=True,
             encrypted_attrs=key >= (5, 10),
+            unknown_exec_options=exec_options_missing(key),
         )
     if key < (6, 99):
         return LinePlan(

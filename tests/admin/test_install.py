@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,49 @@ def test_reinstall_from_another_interpreter_rewrites_in_place(tmp_path: Path) ->
     assert (root / "var" / "remotes" / "vmm" / "ec2" / "deploy").read_text().startswith(f"#!{other}\n")
     Installer(tree, out.append).uninstall()
     assert snapshot(root) == before
+
+
+@pytest.mark.parametrize(
+    ("version", "vmm_args", "im_args"),
+    [
+        ("4.4", "-t 15 -r 0 ec2", "-c -t 1 -r 0 ec2"),  # no -p (4.10) nor -w (5.2) yet
+        ("4.12.1", "-t 15 -r 0 -p ec2", "-c -t 1 -r 0 ec2"),
+        ("5.2.0", "-t 15 -r 0 -w 600 -p ec2", "-c -t 1 -r 0 -w 600 ec2"),
+    ],
+)
+def test_exec_driver_options_the_release_knows(
+    tmp_path: Path, version: str, vmm_args: str, im_args: str
+) -> None:
+    root = make_tree(tmp_path, "5.10")
+    done = one_ec2("install", "--one-location", str(root), "--version", version)
+    assert done.exit_code == 0, done.output
+    assert sections(root / "etc" / "oned.conf", "VM_MAD")["ec2"]["ARGUMENTS"] == vmm_args
+    assert sections(root / "etc" / "oned.conf", "IM_MAD")["ec2"]["ARGUMENTS"] == im_args
+
+
+def test_an_interpreter_oneadmin_cannot_reach_is_flagged(tmp_path: Path) -> None:
+    from one_drivers.admin.install import Installer
+    from one_drivers.admin.tree import OneTree
+
+    def warnings(python: Path) -> list[str]:
+        out: list[str] = []
+        tree = OneTree(one_location=make_tree(Path(tempfile.mkdtemp(dir=tmp_path)), "6.10"))
+        Installer(tree, out.append, python=str(python)).install(dry_run=True)
+        return [line for line in out if line.startswith("Warning:")]
+
+    shared = Path(tempfile.mkdtemp(prefix="one-ec2-test-"))  # /tmp/...: every level open to others
+    try:
+        for base in (shared, tmp_path):  # pytest's own tmp_path is private (0700), like /root
+            venv_bin = base / "home" / "venv" / "bin"
+            venv_bin.mkdir(parents=True)
+            for program in ("python", "one_im_ec2", "one_vmm_ec2"):
+                (venv_bin / program).write_text("")
+            for directory in (shared, *venv_bin.relative_to(base).parents):
+                (base / directory).chmod(0o755)
+        assert warnings(shared / "home" / "venv" / "bin" / "python") == []
+        (shared / "home").chmod(0o700)
+        (flagged,) = warnings(shared / "home" / "venv" / "bin" / "python")
+        assert "oneadmin" in flagged and "/opt/one-ec2" in flagged
+    finally:
+        (shared / "home").chmod(0o755)
+        shutil.rmtree(shared)
