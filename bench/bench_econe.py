@@ -234,7 +234,7 @@ def run() -> None:
             config = tmp / "econe.conf"
             config.write_text(
                 f":tmpdir: {tmp}\n:one_xmlrpc: http://127.0.0.1:{sim_port}/RPC2\n:host: 127.0.0.1\n"
-                f":port: {econe_port}\n:debug_level: 0\n:one_cipher_auth: {tmp / 'ec2_auth'}\n"
+                f":port: {econe_port}\n:debug_level: 0\n:one_cipher_auth: {tmp / 'sunstone_auth'}\n"
                 ":describe_with_terminated_instances: false\n:workers: 4\n"
             )
             econe = Process(
@@ -327,7 +327,7 @@ def _measure(
     body = raw.get(page_query)
     assert body.count(b"<instanceId>") == PAGE, "econe page is not 1,000 instances"
     econe_page = p50(time_calls(lambda: raw.get(page_query), PAGE_REPEAT, warmup=1))
-    admin = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "ec2_auth")).for_user(
+    admin = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "sunstone_auth")).for_user(
         "alice"
     )
     gateway_page = p50(time_calls(lambda: admin.vmpool_infoextended(-2, 0, -PAGE, -1), PAGE_REPEAT, warmup=1))
@@ -448,7 +448,7 @@ def _small_breakdown(raw: RawClient, secret: str, stub_port: int, sim_port: int,
     stub = RawClient(f"http://127.0.0.1:{stub_port}")
     regions = presigned_query({"Action": "DescribeRegions"}, "alice", secret, raw.host)
     by_id = presigned_query({"Action": "DescribeInstances", "InstanceId.1": vm}, "alice", secret, raw.host)
-    alice = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "ec2_auth")).for_user(
+    alice = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "sunstone_auth")).for_user(
         "alice"
     )
     vm_id = int(vm[2:])

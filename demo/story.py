@@ -180,7 +180,7 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
             one_xmlrpc=sim.endpoint,
             host="127.0.0.1",
             port=econe_port,
-            one_cipher_auth=str(work / "one" / "ec2_auth"),
+            one_cipher_auth=str(work / "one" / "sunstone_auth"),
             pid_file=str(work / "econe.pid"),
             log_file=str(work / "econe.log"),
             debug_level=1,

@@ -19,7 +19,7 @@ from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.faults import ec2_error_for
 from one_drivers.econe.request import IncomingRequest, read_request
-from one_drivers.one.gateway import OneError, OneGateway
+from one_drivers.one.gateway import OneError, OneGateway, ServerLoginRefused
 from one_drivers.one.users import UserEntry
 from one_drivers.query.errors import Ec2Error, internal_error, unsupported_operation
 from one_drivers.query.model import API_VERSION, operation_model
@@ -97,6 +97,9 @@ class EconeApp:
             return 200, body
         except Ec2Error as err:
             return self._error(err, request_id, action)
+        except ServerLoginRefused as exc:
+            log.error("%s: cannot act for the caller: %s", action, exc.message)
+            return self._error(ec2_error_for(exc), request_id, action)
         except OneError as exc:
             log.warning("%s: OpenNebula %s: %s", action, type(exc).__name__, exc.message)
             return self._error(ec2_error_for(exc), request_id, action)

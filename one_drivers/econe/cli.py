@@ -59,6 +59,17 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = config_path or _default_config()
 
 
+def _check_login(config: EconeConfig) -> None:
+    """Log in once as the server admin; a refusal stops the start here, with oned's answer and the file."""
+    from one_drivers.econe.server import server_admin_gateway
+    from one_drivers.one.gateway import OneError
+
+    try:
+        server_admin_gateway(config)
+    except (OneError, OSError) as exc:
+        raise click.ClickException(f"cannot start econe: {exc}") from exc
+
+
 @main.command()
 @click.pass_obj
 def run(config_path: str) -> None:
@@ -80,6 +91,7 @@ def start(config_path: str) -> None:
     """Start the server in the background (pid file, log file)."""
     config = _load(config_path)
     _running(config)
+    _check_login(config)
     try:
         pid = _daemon(config_path, config).start()
     except DaemonError as exc:
@@ -128,16 +140,13 @@ def secret(config_path: str, user: str) -> None:
     On OpenNebula 5.10+ a SHA1 password is re-hashed to SHA256 at the user's next login, which changes
     the secret: run this again after upgrading.
     """
-    from one_drivers.econe.server import cipher_auth_file
-    from one_drivers.one.gateway import OneError, OneGateway
+    from one_drivers.econe.server import server_admin_gateway
+    from one_drivers.one.gateway import OneError
     from one_drivers.one.users import UserDirectory
 
     config = _load(config_path)
     try:
-        admin = OneGateway.server_admin(
-            config.one_xmlrpc, cipher_auth_file(config), digest=config.server_cipher_digest
-        )
-        entry = UserDirectory(admin, 0).get(user)
+        entry = UserDirectory(server_admin_gateway(config), 0).get(user)
     except OneError as exc:
         raise click.ClickException(f"OpenNebula: {exc.message}") from exc
     if entry is None:

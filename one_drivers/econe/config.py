@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from one_drivers.one.cipher import ZERO_IV_SHA1, CipherScheme, parse_version, scheme_for_version
+
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +42,13 @@ class EconeConfig:
     region_name: str = "opennebula"
     zone_name: str = "opennebula"
     region_aliases: tuple[str, ...] = ()  # more region names a SigV4 credential scope may name
-    one_cipher_auth: str = "/var/lib/one/.one/ec2_auth"
+    # None: $ONE_CIPHER_AUTH, else ec2_auth, else sunstone_auth in /var/lib/one/.one (6.2+ has no ec2_auth)
+    one_cipher_auth: str | None = None
+    # The OpenNebula line behind econe ("6.10", "5.12"...) pins the login-token scheme; None finds it out.
+    one_version: str | None = None
+    # Act for users with login tokens of their own (one.user.login) rather than server_cipher tokens:
+    # oned checks those without its auth driver, and the user's other logins do not evict them.
+    one_login_tokens: bool = True
     server_cipher_digest: str = "sha256"  # sha1 for OpenNebula before 5.10
     pid_file: str = "/var/run/one/econe-server.pid"
     log_file: str = "/var/log/one/econe-server.log"
@@ -99,6 +107,9 @@ def parse_config(data: dict[str, Any] | None) -> EconeConfig:
             continue
         if value is None:
             continue  # an upstream key left empty (`:ssl_server:`) means the default
+        if key == "one_version" and not isinstance(value, str):
+            # YAML reads 6.10 as the number 6.1: only a quoted version says which line is meant.
+            raise ConfigError(f'econe.conf: write {raw_key} quoted, e.g. "6.10" (YAML read {value!r})')
         if key in ("trusted_proxies", "region_aliases"):
             value = tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
         elif key in _INT_FIELDS:
@@ -130,6 +141,13 @@ def check_config(config: EconeConfig) -> None:
         )
     if config.server_cipher_digest not in ("sha256", "sha1"):
         raise ConfigError("econe.conf: server_cipher_digest must be sha256 (5.10+) or sha1 (older oned)")
+    if config.one_version is not None:
+        try:
+            parse_version(str(config.one_version))
+        except ValueError:
+            raise ConfigError(
+                f"econe.conf: one_version must be an OpenNebula version such as 6.10, not {config.one_version!r}"
+            ) from None
     if bool(config.ssl_cert) != bool(config.ssl_key):
         raise ConfigError("econe.conf: ssl_cert and ssl_key go together")
     if config.ssl_ca and not config.ssl_cert:
@@ -144,6 +162,15 @@ def check_config(config: EconeConfig) -> None:
         raise ConfigError("econe.conf: debug_level must be 0..3")
     if config.instance_types:
         log.warning("econe.conf: instance_types is only used with file templates; ignored")
+
+
+def login_scheme(config: EconeConfig) -> CipherScheme | None:
+    """The server_cipher token scheme econe.conf pins, or None to find it from oned's answers."""
+    if config.one_version is not None:
+        return scheme_for_version(str(config.one_version))
+    if config.server_cipher_digest == "sha1":
+        return ZERO_IV_SHA1
+    return None
 
 
 def load_config(path: str | Path) -> EconeConfig:

@@ -19,11 +19,14 @@ from one_drivers.one.gateway import (
     OneLockedError,
     OneNotFoundError,
     OneUnavailable,
+    ServerLoginRefused,
 )
 from one_drivers.query.errors import Ec2Error
 
 # (code, message, HTTP status) per OpenNebula exception class; OneError itself is the fallback.
 FAULTS: dict[type[OneError], tuple[str, str, int]] = {
+    # oned refusing econe's own login is the server's fault, not the signer's: 503, never AuthFailure.
+    ServerLoginRefused: ("Unavailable", "The service is unavailable. Please try again shortly.", 503),
     OneAuthenticationError: (
         "AuthFailure",
         "AWS was not able to validate the provided access credentials",

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any
 
 from one_drivers.econe.actions import all_handlers
 from one_drivers.econe.app import EconeApp
 from one_drivers.econe.auth import make_authenticator
-from one_drivers.econe.config import EconeConfig, check_config
-from one_drivers.one.gateway import OneGateway
+from one_drivers.econe.config import EconeConfig, check_config, login_scheme
+from one_drivers.one.gateway import OneGateway, cipher_auth_path, logged_in_server_admin
 from one_drivers.one.users import UserDirectory
 from one_drivers.query.model import action_names
 from one_drivers.web import server as web
 
 
 def cipher_auth_file(config: EconeConfig) -> str:
-    """ONE_CIPHER_AUTH wins over econe.conf, as upstream's server did."""
-    return os.environ.get("ONE_CIPHER_AUTH") or config.one_cipher_auth
+    """ONE_CIPHER_AUTH wins over econe.conf, as upstream's server did; then ec2_auth, then sunstone_auth."""
+    return str(cipher_auth_path(config.one_cipher_auth))
+
+
+def server_admin_gateway(config: EconeConfig) -> OneGateway:
+    """econe's server admin, logged in (see logged_in_server_admin)."""
+    return logged_in_server_admin(
+        config.one_xmlrpc,
+        Path(cipher_auth_file(config)),
+        scheme=login_scheme(config),
+        user_login_tokens=config.one_login_tokens,
+    )
 
 
 def build_app(config: EconeConfig) -> EconeApp:
     check_config(config)
-    admin = OneGateway.server_admin(
-        config.one_xmlrpc, cipher_auth_file(config), digest=config.server_cipher_digest
-    )
+    admin = server_admin_gateway(config)
     users = UserDirectory(admin, config.user_cache_seconds)
     return EconeApp(config, admin, make_authenticator(config, users), all_handlers())
 

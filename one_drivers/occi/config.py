@@ -53,7 +53,8 @@ class OcciConfig:
     instance_types: dict[str, InstanceType] = field(default_factory=dict)
     # --- ours -----------------------------------------------------------------------------------
     template_location: str = "/etc/one/occi_templates"
-    one_cipher_auth: str = "/var/lib/one/.one/occi_auth"
+    # None: $ONE_CIPHER_AUTH, else occi_auth, else sunstone_auth in /var/lib/one/.one
+    one_cipher_auth: str | None = None
     server_cipher_digest: str = "sha256"  # sha1 for OpenNebula before 5.10
     pid_file: str = "/var/run/one/occi-server.pid"
     log_file: str = "/var/log/one/occi-server.log"

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 from one_drivers.occi.app import OcciApp
 from one_drivers.occi.auth import make_authenticator
 from one_drivers.occi.config import OcciConfig, check_config
-from one_drivers.one.gateway import OneGateway
+from one_drivers.one.cipher import ZERO_IV_SHA1
+from one_drivers.one.gateway import cipher_auth_path, logged_in_server_admin
 from one_drivers.one.users import UserDirectory
 from one_drivers.web import server as web
 
+# Up to 6.0 oned wrote occi_auth for this server; 6.2+ writes the same line into sunstone_auth only.
+OCCI_AUTH_FILES = ("occi_auth", "sunstone_auth")
+
 
 def cipher_auth_file(config: OcciConfig) -> str:
-    """ONE_CIPHER_AUTH wins over the config, as upstream's server did (its default: .one/occi_auth)."""
-    return os.environ.get("ONE_CIPHER_AUTH") or config.one_cipher_auth
+    """ONE_CIPHER_AUTH wins over the config, as upstream's server did; then occi_auth, sunstone_auth."""
+    return str(cipher_auth_path(config.one_cipher_auth, OCCI_AUTH_FILES))
 
 
 def build_app(config: OcciConfig) -> OcciApp:
     check_config(config)
-    admin = OneGateway.server_admin(
-        config.one_xmlrpc, cipher_auth_file(config), digest=config.server_cipher_digest
+    admin = logged_in_server_admin(
+        config.one_xmlrpc,
+        Path(cipher_auth_file(config)),
+        scheme=ZERO_IV_SHA1 if config.server_cipher_digest == "sha1" else None,
     )
     users = UserDirectory(admin, config.user_cache_seconds)
     return OcciApp(config, admin, make_authenticator(config, users))

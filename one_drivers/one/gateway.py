@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import http.client
+import logging
 import os
 import re
 import socket
@@ -25,13 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from lxml import etree
+
+from one_drivers.one.cipher import SCHEMES, CipherScheme, ServerCipher, scheme_for_version
 
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
 DEFAULT_AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
-DEFAULT_CIPHER_AUTH_FILE = "/var/lib/one/.one/ec2_auth"
+log = logging.getLogger(__name__)
+
+# Where oned writes "serveradmin:<password>": ec2_auth up to 6.0 (when econe was shipped), sunstone_auth
+# (also onegate_auth, oneflow_auth) on every line; the first that exists is used.
+CIPHER_AUTH_FILES = ("ec2_auth", "sunstone_auth")
+DEFAULT_CIPHER_AUTH_DIR = "/var/lib/one/.one"
+DEFAULT_CIPHER_AUTH_FILE = f"{DEFAULT_CIPHER_AUTH_DIR}/ec2_auth"
 
 # Login tokens: oned accepts them until their expiry; we renew well before that.
 TOKEN_LIFETIME_SECONDS = 1800
@@ -88,6 +96,11 @@ class OneFault(OneError):
 
 class OneUnavailable(OneError):
     """oned could not be reached or answered something that is not XML-RPC."""
+
+
+class ServerLoginRefused(OneAuthenticationError):
+    """oned refuses the server admin's own login with every token scheme: the credentials file holds
+    the wrong password or user, so no request can be served. A fault of this server, not the caller's."""
 
 
 ERROR_BY_CODE: dict[int, type[OneError]] = {
@@ -526,48 +539,62 @@ def credentials_from_env(endpoint: str | None = None, auth_file: str | None = No
     )
 
 
-# The hash oned keeps passwords in: SHA256 since 5.10, SHA1 before.
-CIPHER_DIGESTS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
+def cipher_auth_path(
+    path: str | os.PathLike[str] | None = None, names: tuple[str, ...] = CIPHER_AUTH_FILES
+) -> Path:
+    """The server admin's credentials file: $ONE_CIPHER_AUTH (upstream's servers let it win over their
+    config), else `path`, else the first of `names` in /var/lib/one/.one that exists (6.2+ writes only
+    sunstone_auth, onegate_auth and oneflow_auth)."""
+    if os.environ.get("ONE_CIPHER_AUTH"):
+        return Path(os.environ["ONE_CIPHER_AUTH"])
+    if path:
+        return Path(path)
+    candidates = [Path(DEFAULT_CIPHER_AUTH_DIR) / name for name in names]
+    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
-class ServerCipher:
-    """Login tokens of a `server_cipher` user (econe's `serveradmin`) acting for another user.
-
-    token = base64(AES-256-CBC("<admin>:<user>:<expiry>")), key = first 32 chars of the hex SHA256 of
-    the admin's plain password (SHA1 for oned before 5.10), IV = 16 zero bytes, PKCS#7 padding;
-    session = "<admin>:<user>:<token>".
-    """
-
-    def __init__(self, admin: str, password: str, digest: str = "sha256") -> None:
-        if digest not in CIPHER_DIGESTS:
-            raise ValueError(f"server_cipher digest must be sha256 or sha1, not {digest!r}")
-        self.admin = admin
-        self._key = CIPHER_DIGESTS[digest](password.encode("utf-8")).hexdigest()[:32].encode("ascii")
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike[str] | None = None, digest: str = "sha256") -> ServerCipher:
-        """Read "serveradmin:<password>" from ONE_CIPHER_AUTH (default /var/lib/one/.one/ec2_auth)."""
-        line = read_auth_file(path or os.environ.get("ONE_CIPHER_AUTH") or DEFAULT_CIPHER_AUTH_FILE)
-        admin, password = line.split(":", 1)
-        return cls(admin, password, digest)
-
-    def encrypt(self, text: str) -> str:
-        padder = padding.PKCS7(128).padder()
-        data = padder.update(text.encode("utf-8")) + padder.finalize()
-        encryptor = Cipher(algorithms.AES(self._key), modes.CBC(b"\0" * 16)).encryptor()
-        return base64.b64encode(encryptor.update(data) + encryptor.finalize()).decode("ascii")
-
-    def decrypt(self, token: str) -> str:
-        decryptor = Cipher(algorithms.AES(self._key), modes.CBC(b"\0" * 16)).decryptor()
-        data = decryptor.update(base64.b64decode(token)) + decryptor.finalize()
-        unpadder = padding.PKCS7(128).unpadder()
-        return (unpadder.update(data) + unpadder.finalize()).decode("utf-8")
-
-    def session_for(self, user: str, expiry: int) -> str:
-        return f"{self.admin}:{user}:{self.encrypt(f'{self.admin}:{user}:{expiry}')}"
+def read_cipher_auth(path: Path) -> tuple[str, str]:
+    """("serveradmin", password) from a "user:password" credentials file."""
+    admin, password = read_auth_file(path).split(":", 1)
+    return admin, password
 
 
 # --- the gateway -----------------------------------------------------------------------------------
+
+
+class _ServerLogin:
+    """The server admin's login: its credentials, and the token scheme the oned behind it accepts.
+
+    The scheme follows oned's version. Until a login proves it, the schemes are tried newest first with
+    one `one.system.version` call each. After oned refuses a token the check runs again, so an oned
+    upgraded underneath is followed and a broken credentials file is told apart from a refused user;
+    a failed check is not repeated for `RECHECK_SECONDS`.
+    """
+
+    RECHECK_SECONDS = 5.0
+
+    def __init__(self, path: Path, pinned: CipherScheme | None) -> None:
+        self.path = path
+        self.admin, self._password = read_cipher_auth(path)
+        self.pinned = pinned
+        self.cipher = ServerCipher.from_password(self.admin, self._password, pinned or SCHEMES[0])
+        self.version: str | None = None
+        self.refusal = ""
+        self.user_login_tokens = False
+        self.lock = threading.Lock()
+        self.checked_at = float("-inf")
+
+    def login_token_for(self, username: str, window: int) -> str:
+        """The login token econe asks oned for, for `username` in a time window: derived from the server
+        admin's password, so every econe process and server behind one oned asks for the same one."""
+        message = f"one_drivers login token:{username}:{window}".encode()
+        return hmac.new(self._password.encode("utf-8"), message, hashlib.sha256).hexdigest()[:40]
+
+    def candidates(self) -> tuple[CipherScheme, ...]:
+        if self.pinned is not None:
+            return (self.pinned,)
+        first = self.cipher.scheme
+        return (first, *(scheme for scheme in SCHEMES if scheme != first))
 
 
 class OneGateway:
@@ -579,18 +606,22 @@ class OneGateway:
         session: str,
         *,
         timeout: float = 30.0,
-        cipher: ServerCipher | None = None,
         _transport: _Transport | None = None,
+        _login: _ServerLogin | None = None,
+        _parent: OneGateway | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.session = session
         self.timeout = timeout
-        self.cipher = cipher
         self._transport = _transport or _Transport(endpoint, timeout)
         self._tokens: dict[str, tuple[float, OneGateway]] = {}
         self._tokens_lock = threading.Lock()
-        # The server admin calls with a token for itself too, renewed like any other.
-        self._self_token = False
+        # A server admin's gateway calls with a token for itself too, renewed like any other; a
+        # `for_user` view keeps its parent to renew or re-check the login when oned refuses it.
+        self._login = _login
+        self._parent = _parent
+        self._acts_for = ""  # the user a `for_user` view acts for
+        self._own_token = False  # the view calls with the user's own login token (one.user.login)
 
     @classmethod
     def from_env(cls, endpoint: str | None = None, auth_file: str | None = None) -> OneGateway:
@@ -601,24 +632,115 @@ class OneGateway:
     def server_admin(
         cls,
         endpoint: str,
-        cipher_auth_file: str | None = None,
+        cipher_auth_file: str | os.PathLike[str] | None = None,
         *,
         timeout: float = 30.0,
-        digest: str = "sha256",
+        scheme: CipherScheme | None = None,
+        user_login_tokens: bool = False,
     ) -> OneGateway:
-        """The server admin's gateway: calls as itself (a token for itself) and can act for users."""
-        cipher = ServerCipher.from_file(cipher_auth_file, digest)
-        gateway = cls(endpoint, f"{cipher.admin}:", timeout=timeout, cipher=cipher)
-        gateway._self_token = True
-        return gateway
+        """The server admin's gateway: calls as itself (a token for itself) and can act for users.
+
+        `scheme` pins the token scheme (from a configured OpenNebula version); by default it is
+        found by `login()`, or by the first call. `user_login_tokens`: act for users with login
+        tokens of their own (see `for_user`)."""
+        login = _ServerLogin(cipher_auth_path(cipher_auth_file), scheme)
+        login.user_login_tokens = user_login_tokens
+        return cls(endpoint, f"{login.admin}:", timeout=timeout, _login=login)
 
     @property
     def username(self) -> str:
         return self.session.split(":", 1)[0]
 
+    @property
+    def cipher(self) -> ServerCipher | None:
+        return self._login.cipher if self._login is not None else None
+
+    @property
+    def one_version(self) -> str | None:
+        """oned's version as the last successful `login()` read it."""
+        return self._login.version if self._login is not None else None
+
+    @property
+    def credentials_file(self) -> Path | None:
+        return self._login.path if self._login is not None else None
+
+    def login(self) -> str:
+        """Log in as the server admin and return oned's version, choosing the token scheme that oned
+        accepts; raise ServerLoginRefused, naming the credentials file, when it accepts none."""
+        login = self._login
+        if login is None:
+            raise OneAuthenticationError("this gateway has no server_cipher credentials")
+        with login.lock:
+            return self._login_locked(login)
+
+    def _login_locked(self, login: _ServerLogin) -> str:
+        refusals: list[tuple[str, str]] = []
+        for scheme in login.candidates():
+            if scheme != login.cipher.scheme:
+                login.cipher = ServerCipher.from_password(login.admin, login._password, scheme)
+                with self._tokens_lock:
+                    self._tokens.clear()
+            # A token oned has not cached yet: its session cache would pass the old one without asking
+            # the auth driver, hiding a password that changed since.
+            with self._tokens_lock:
+                previous = self._tokens.get(login.admin)
+                expiry = int(time.time()) + TOKEN_LIFETIME_SECONDS
+                if previous is not None:
+                    expiry = max(expiry, int(previous[0]) + 1)
+                self._tokens[login.admin] = (
+                    expiry,
+                    self._view(login.cipher.session_for(login.admin, expiry), login.admin),
+                )
+            try:
+                version = str(self._call_once("one.system.version"))
+            except OneAuthenticationError as exc:
+                refusals.append((scheme.lines, exc.message))
+                continue
+            finally:
+                login.checked_at = time.monotonic()
+            expected = scheme_for_version(version)
+            if login.pinned is None and expected != scheme:
+                # Accepted, but not the scheme oned's version speaks (a patched build?): keep what works.
+                log.warning("oned %s accepted %s tokens (expected %s)", version, scheme.lines, expected.lines)
+            login.version = version
+            return version
+        login.version = None
+        login.refusal = (
+            f"oned at {self.endpoint} refused the login of server admin {login.admin!r} "
+            f"(credentials from {login.path}) with the login tokens of OpenNebula "
+            f"{', '.join(lines for lines, _ in refusals)}: {'; '.join(sorted({m for _, m in refusals}))}. "
+            f"Check that the file holds "
+            f"'{login.admin}:<password>' with the password of that server_cipher user; oned.log says why "
+            f"it refused (e.g. 'User name missmatch' is a wrong password or token scheme)"
+        )
+        raise ServerLoginRefused(login.refusal, method="one.system.version")
+
+    def _relogin_after_refusal(self, refused: OneAuthenticationError) -> bool:
+        """After oned refused one of our tokens: True when the login now works with another scheme (so
+        the call may be retried); False when the admin login is fine (the refusal was the user's);
+        raise ServerLoginRefused when the admin login itself is refused."""
+        login = self._login
+        if login is None:
+            return False
+        with login.lock:
+            before = login.cipher.scheme
+            recently = time.monotonic() - login.checked_at < _ServerLogin.RECHECK_SECONDS
+            if recently and login.version is None:
+                # The admin login failed moments ago: say so again without asking oned (and its auth
+                # driver) three more times per request.
+                raise ServerLoginRefused(login.refusal, method=refused.method) from refused
+            self._login_locked(login)
+            return login.cipher.scheme != before
+
     def for_user(self, username: str, *, now: float | None = None) -> OneGateway:
-        """A gateway acting as `username` with a login token; cached per user, renewed before expiry."""
-        if self.cipher is None:
+        """A gateway acting as `username`; cached per user, renewed before expiry.
+
+        It calls with a server_cipher token, or, when this gateway was made with `user_login_tokens`,
+        with a login token of the user's own (`one.user.login`, obtained with that server_cipher token):
+        oned accepts those without its auth driver, and the user's other logins (CLI, Sunstone) do not
+        evict them from its one-session-per-user cache."""
+        login = self._login
+        if login is None:
             raise OneAuthenticationError("this gateway has no server_cipher credentials")
         current = time.time() if now is None else now
         with self._tokens_lock:
@@ -626,16 +748,77 @@ class OneGateway:
             if cached is not None and cached[0] - TOKEN_RENEW_MARGIN_SECONDS > current:
                 return cached[1]
             expiry = int(current) + TOKEN_LIFETIME_SECONDS
-            session = self.cipher.session_for(username, expiry)
-            gateway = OneGateway(self.endpoint, session, timeout=self.timeout, _transport=self._transport)
+            gateway = self._view(login.cipher.session_for(username, expiry), username)
+            if not (login.user_login_tokens and username != login.admin):
+                self._tokens[username] = (expiry, gateway)
+                return gateway
+        # The exchange is an XML-RPC call: made outside the lock, so other users are not held up.
+        gateway = self._login_token_view(login, username, gateway, current)
+        with self._tokens_lock:
             self._tokens[username] = (expiry, gateway)
-            return gateway
+        return gateway
+
+    def _login_token_view(
+        self, login: _ServerLogin, username: str, cipher_view: OneGateway, now: float
+    ) -> OneGateway:
+        # Every econe process and server derives the same token for a user and a 30-minute window, so
+        # a user holds at most two of econe's (oned keeps up to 10 login tokens per user). It is valid
+        # to the end of the next window, past the cached view's own renewal.
+        window = int(now) // TOKEN_LIFETIME_SECONDS
+        token = login.login_token_for(username, window)
+        valid = (window + 2) * TOKEN_LIFETIME_SECONDS - int(now)
+        try:
+            granted = str(cipher_view.call("one.user.login", username, token, valid, -1))
+        except OneAuthenticationError:
+            raise
+        except OneError as exc:
+            # Disabled for the user's driver (MAX_TOKEN_TIME 0), the token limit reached, an oned
+            # without one.user.login: server_cipher tokens still work, at the auth driver's cost.
+            log.warning("no login token for %s (%s): using server_cipher tokens", username, exc.message)
+            return cipher_view
+        return self._view(f"{username}:{granted}", username, own_token=True)
+
+    def _view(self, session: str, acts_for: str, own_token: bool = False) -> OneGateway:
+        view = OneGateway(
+            self.endpoint, session, timeout=self.timeout, _transport=self._transport, _parent=self
+        )
+        view._acts_for = acts_for
+        view._own_token = own_token
+        return view
+
+    def _forget(self, username: str, view: OneGateway) -> None:
+        with self._tokens_lock:
+            cached = self._tokens.get(username)
+            if cached is not None and cached[1] is view:
+                del self._tokens[username]
 
     def call(self, method: str, *params: Any) -> Any:
-        """Call `method(session, *params)`; return the value of a success tuple or raise OneError."""
+        """Call `method(session, *params)`; return the value of a success tuple or raise OneError.
+
+        A token oned refuses is dealt with once: a user's own login token that oned dropped (the user
+        was disabled, or oned lost it) is replaced; otherwise the server admin's login is checked: a
+        changed token scheme (oned upgraded) is followed and the call retried, a refused admin login
+        raises ServerLoginRefused, and anything else is the user's refusal, raised as it is."""
+        try:
+            return self._call_once(method, *params)
+        except ServerLoginRefused:
+            raise
+        except OneAuthenticationError as exc:
+            parent = self._parent
+            if parent is not None and self._own_token:
+                parent._forget(self._acts_for, self)
+                return parent.for_user(self._acts_for)._call_once(method, *params)
+            server = parent if parent is not None else self
+            if server._login is None or not server._relogin_after_refusal(exc):
+                raise
+        if self._parent is not None:
+            return self._parent.for_user(self._acts_for)._call_once(method, *params)
+        return self._call_once(method, *params)
+
+    def _call_once(self, method: str, *params: Any) -> Any:
         session = self.session
-        if self._self_token and self.cipher is not None:
-            session = self.for_user(self.cipher.admin).session
+        if self._login is not None:
+            session = self.for_user(self._login.admin).session
         request = xmlrpc.client.dumps((session, *params), methodname=method, allow_none=False)
         try:
             body = self._transport.post(request.encode("utf-8"))
@@ -827,3 +1010,33 @@ class OneGateway:
     def image_chmod(self, image_id: int, perms: tuple[int, ...]) -> int:
         """Nine permission bits (owner/group/other × use/manage/admin), -1 = leave unchanged."""
         return self._int("one.image.chmod", image_id, *perms)
+
+
+def logged_in_server_admin(
+    endpoint: str,
+    credentials: Path,
+    *,
+    scheme: CipherScheme | None = None,
+    user_login_tokens: bool = True,
+    timeout: float = 30.0,
+) -> OneGateway:
+    """A server's (econe's, OCCI's) admin gateway, logged in once: raises ServerLoginRefused (naming the
+    credentials file and oned's answer) when oned refuses it, so a server never starts unable to serve;
+    an oned that does not answer yet only gets a warning (the first request logs in)."""
+    admin = OneGateway.server_admin(
+        endpoint, credentials, timeout=timeout, scheme=scheme, user_login_tokens=user_login_tokens
+    )
+    try:
+        version = admin.login()
+    except OneUnavailable as exc:
+        log.warning("OpenNebula not reachable yet (%s); requests get 503 until it answers", exc.message)
+        return admin
+    log.info(
+        "logged into OpenNebula %s at %s as %s (credentials from %s, %s login tokens)",
+        version,
+        endpoint,
+        admin.username,
+        credentials,
+        admin.cipher.scheme.lines if admin.cipher else "-",
+    )
+    return admin

@@ -8,6 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
+from one_drivers.sim.model import ONE_VERSION
 from one_drivers.sim.server import Simulator
 
 
@@ -27,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=2633)
     parser.add_argument(
-        "--auth-dir", type=Path, required=True, help="where one_auth and ec2_auth are written"
+        "--auth-dir",
+        type=Path,
+        required=True,
+        help="where one_auth and the server admin's files (sunstone_auth...) are written",
     )
     parser.add_argument("--state", type=Path, help="SQLite file keeping the pools across restarts")
     parser.add_argument(
@@ -36,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--im", action="append", default=[], metavar="NAME=CMD", help="IM_MAD driver program")
     parser.add_argument("--monitord-port", type=int, default=0)
     parser.add_argument("--sched-interval", type=float, default=1.0, help="seconds between scheduler passes")
+    parser.add_argument(
+        "--one-version",
+        default=ONE_VERSION,
+        help="the OpenNebula release to answer as (login tokens, digests)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -49,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         im=_pairs(args.im),
         monitord_port=args.monitord_port,
         sched_interval=args.sched_interval,
+        one_version=args.one_version,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -1,79 +1,68 @@
-"""How the simulator authenticates a session string, as oned 5.10+ does.
+"""How the simulator authenticates a session string, as oned of the emulated line does.
 
-`core` users send their plain password and oned compares its SHA256 hex with the stored PASSWORD;
+`core` users send their plain password and oned compares its hex digest with the stored PASSWORD;
 `public` users compare the stored value as is; the `server_cipher` user (serveradmin) acts for another
-user with `serveradmin:<user>:<token>`, token = base64(AES-256-CBC("serveradmin:<user>:<expiry>")),
-keyed with the first 32 hex characters of the SHA256 of serveradmin's password, IV zero, PKCS#7.
+user with `serveradmin:<user>:<token>`, which oned's server_cipher driver decrypts with the key and IV
+of its line (one_drivers.one.cipher) and checks as the driver does: the first field must be the server
+user's name ("User name missmatch", oned's spelling) and the last an expiry still ahead ("login token
+expired"); a token that does not decrypt fails with the cipher's own message.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import hashlib
 import time
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from one_drivers.one.cipher import KEY_DERIVED_IV, ZERO_IV, CipherScheme, ServerCipher
 
-_ZERO_IV = b"\x00" * 16
-
-
-def hash_password(plain: str) -> str:
-    """The PASSWORD value oned stores for a core user (SHA256 hex since 5.10)."""
-    return hashlib.sha256(plain.encode("utf-8")).hexdigest()
+# oned.conf's SESSION_EXPIRATION_TIME default: how long an authenticated session is cached per user.
+SESSION_EXPIRATION_SECONDS = 900
 
 
-def cipher_key(stored_password: str) -> bytes:
-    """The AES key: the first 32 characters of the stored SHA256 hex, as ASCII bytes."""
-    return stored_password[:32].encode("ascii")
+def hash_password(plain: str, scheme: CipherScheme = KEY_DERIVED_IV) -> str:
+    """The PASSWORD value oned stores for a core user (SHA256 hex since 5.10, SHA1 before)."""
+    return scheme.stored_password(plain)
 
 
-def encrypt_token(stored_password: str, plaintext: str) -> str:
-    padder = padding.PKCS7(128).padder()
-    data = padder.update(plaintext.encode("utf-8")) + padder.finalize()
-    enc = Cipher(algorithms.AES(cipher_key(stored_password)), modes.CBC(_ZERO_IV)).encryptor()
-    return base64.b64encode(enc.update(data) + enc.finalize()).decode("ascii")
+def encrypt_attribute(stored_password: str, value: str) -> str:
+    """oned's own AES-256-CBC of encrypted attributes (HOST_ENCRYPTED_ATTR): no IV given, so zeros."""
+    return ServerCipher("", stored_password, ZERO_IV).encrypt(value)
 
 
 @functools.lru_cache(maxsize=1024)
-def decrypt_token(stored_password: str, token: str) -> str | None:
-    """The token's plaintext, or None when it does not decrypt (oned's driver says "bad decrypt").
-
-    A pure function of its two arguments, so repeated calls with one token (econe reuses a token for
-    25 minutes) are answered from a small cache; the expiry is still checked on every call."""
-    try:
-        raw = base64.b64decode("".join(token.split()), validate=True)
-        if not raw or len(raw) % 16:
-            return None
-        dec = Cipher(algorithms.AES(cipher_key(stored_password)), modes.CBC(_ZERO_IV)).decryptor()
-        padded = dec.update(raw) + dec.finalize()
-        unpadder = padding.PKCS7(128).unpadder()
-        return (unpadder.update(padded) + unpadder.finalize()).decode("utf-8")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
+def _decrypt(scheme: CipherScheme, stored_password: str, token: str) -> bytes | None:
+    # A pure function of its arguments: econe reuses one token for 25 minutes, so repeated calls are
+    # answered from this cache; the expiry is still checked on every call.
+    return ServerCipher("", stored_password, scheme).decrypt(token)
 
 
-def make_login_token(server_user: str, server_password_hash: str, target_user: str, valid: int = 1800) -> str:
-    """A full session string `serveradmin:<user>:<token>` (what econe sends), valid for `valid` seconds."""
-    expiry = int(time.time()) + valid
-    token = encrypt_token(server_password_hash, f"{server_user}:{target_user}:{expiry}")
-    return f"{server_user}:{target_user}:{token}"
-
-
-def check_login_token(
-    server_user: str, server_password_hash: str, target_user: str, token: str, now: float | None = None
-) -> bool:
-    """True when the token decrypts to `<server_user>:<target_user>:<expiry>` with expiry in the future."""
-    plain = decrypt_token(server_password_hash, token)
+def server_token_error(
+    scheme: CipherScheme, server_user: str, stored_password: str, token: str, now: float | None = None
+) -> str | None:
+    """None when oned's server_cipher driver accepts `token` for `server_user`, else the driver's message."""
+    plain = _decrypt(scheme, stored_password, token)
     if plain is None:
-        return False
-    parts = plain.split(":")
-    if len(parts) != 3 or parts[0] != server_user or parts[1] != target_user:
-        return False
+        return "bad decrypt"
+    fields = plain.split(b":")
+    if fields[0] != server_user.encode("utf-8"):
+        return "User name missmatch"
     try:
-        expiry = int(parts[2])
+        expiry = int(fields[-1])
     except ValueError:
-        return False
-    return expiry >= (time.time() if now is None else now)
+        expiry = 0  # Ruby's to_i of a non-number
+    if (time.time() if now is None else now) >= expiry:
+        return "login token expired"
+    return None
+
+
+def make_login_token(
+    server_user: str,
+    stored_password: str,
+    target_user: str,
+    valid: int = 1800,
+    scheme: CipherScheme = KEY_DERIVED_IV,
+) -> str:
+    """A full session string `serveradmin:<user>:<token>` (what econe sends), valid for `valid` seconds."""
+    return ServerCipher(server_user, stored_password, scheme).session_for(
+        target_user, int(time.time()) + valid
+    )

@@ -7,12 +7,16 @@ own error codes and message forms (see real-6.10.5/index_errors.json), turned in
 
 from __future__ import annotations
 
+import collections
+import logging
+import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from one_drivers.one.cipher import scheme_for_version
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import auth
@@ -20,6 +24,7 @@ from one_drivers.sim.docs import offset_ip, offset_mac
 from one_drivers.sim.model import (
     DEFAULT_PERMS,
     GROUP_USE_PERMS,
+    ONE_VERSION,
     AddressRange,
     Attrs,
     Cluster,
@@ -51,6 +56,10 @@ AUTHENTICATION, AUTHORIZATION, NO_EXISTS, ACTION, XML_RPC_API, INTERNAL, ALLOCAT
 )
 USE, MANAGE, ADMIN = 0, 1, 2
 OP_NAMES = ("USE", "MANAGE", "ADMIN")
+log = logging.getLogger(__name__)
+
+# LoginTokenPool::MAX_TOKENS
+LOGIN_TOKENS_PER_USER = 10
 
 # Object kinds: (name in "Error getting <name> [id]", name in "perform USE <KIND> [id]", allocate-name kind)
 OBJECT_NAMES = {
@@ -147,10 +156,22 @@ class Cloud:
     """Every pool of the simulated oned, guarded by one lock."""
 
     def __init__(
-        self, oneadmin_password: str, serveradmin_password: str, clock: Callable[[], float] = time.time
+        self,
+        oneadmin_password: str,
+        serveradmin_password: str,
+        clock: Callable[[], float] = time.time,
+        version: str = ONE_VERSION,
     ):
         self.lock = threading.RLock()
         self.clock = clock
+        # The emulated OpenNebula line decides the password digest and the server_cipher token scheme.
+        self.version = version
+        self.scheme = scheme_for_version(version)
+        # oned's authentication cache, one session per user (token, expiry); driver_auths counts the
+        # logins that went to an auth driver, auth_log keeps what oned.log would say of refused ones.
+        self.sessions: dict[int, tuple[str, float]] = {}
+        self.driver_auths = 0
+        self.auth_log: collections.deque[str] = collections.deque(maxlen=1000)
         self.users: dict[int, User] = {}
         self.groups: dict[int, Group] = {}
         self.clusters: dict[int, Cluster] = {}
@@ -201,7 +222,7 @@ class Cloud:
             (0, "oneadmin", oneadmin_password, "core"),
             (1, "serveradmin", serveradmin_password, "server_cipher"),
         ):
-            hashed = auth.hash_password(pw)
+            hashed = auth.hash_password(pw, self.scheme)
             self.users[uid] = User(
                 uid,
                 name,
@@ -211,7 +232,7 @@ class Cloud:
                 driver,
                 [0],
                 True,
-                [("TOKEN_PASSWORD", auth.hash_password(hashed))],
+                [("TOKEN_PASSWORD", auth.hash_password(hashed, self.scheme))],
             )
         self.clusters[0] = Cluster(0, "default", [("RESERVED_CPU", ""), ("RESERVED_MEM", "")])
         base = "/var/lib/one//datastores"
@@ -316,7 +337,7 @@ class Cloud:
         return None
 
     def authenticate(self, session: str) -> User:
-        """The user a session string logs in as, or 256 as oned answers."""
+        """The user a session string logs in as, or 256 as oned answers (UserPool::authenticate)."""
         failure = OneFailure(AUTHENTICATION, "User couldn't be authenticated, aborting call.")
         if ":" not in session:
             raise failure
@@ -324,23 +345,76 @@ class Cloud:
         user = self.user_by_name(name)
         if user is None or not user.enabled:
             raise failure
+        now = self.clock()
         if user.auth_driver == "server_cipher":
             # Only login tokens: the server_cipher driver decrypts the secret, a plain password fails.
+            # The cached session checked (and set) is the target user's, as in authenticate_server.
             target_name, sep, token = secret.partition(":")
             target = self.user_by_name(target_name) if sep else None
-            if target is None or not target.enabled:
+            if target is None:
+                self._auth_error(f"User: {target_name} does not exist. Returned by server auth")
                 raise failure
-            if not auth.check_login_token(name, user.password, target_name, token, self.clock()):
+            if self._session_valid(target, token, now):
+                return target
+            self.driver_auths += 1
+            error = auth.server_token_error(self.scheme, name, user.password, token, now)
+            if error is not None:
+                self._auth_error(f"Auth Error: {error}")
                 raise failure
+            self.sessions[target.id] = (token, now + auth.SESSION_EXPIRATION_SECONDS)
             return target
+        if self._login_token_valid(user, secret, now) or self._session_valid(user, secret, now):
+            return user
         if user.auth_driver == "public":
             if secret == user.password:
                 return user
             raise failure
-        if user.auth_driver == "core" and auth.hash_password(secret) == user.password:
+        if user.auth_driver == "core" and auth.hash_password(secret, self.scheme) == user.password:
+            self.sessions[user.id] = (secret, now + auth.SESSION_EXPIRATION_SECONDS)
             return user
         # Other drivers (ssh, x509, ldap) need their auth programs, which the simulator does not run.
         raise failure
+
+    def _auth_error(self, message: str) -> None:
+        """What oned logs as `[AuM][E]` for a refused server login (the client only sees 256)."""
+        self.auth_log.append(message)
+        log.warning("AuM: %s", message)
+
+    def _session_valid(self, user: User, token: str, now: float) -> bool:
+        cached = self.sessions.get(user.id)
+        return cached is not None and cached[0] == token and now < cached[1]
+
+    @staticmethod
+    def _login_token_valid(user: User, token: str, now: float) -> bool:
+        tokens = user.login_tokens
+        entry = tokens.get(token)
+        if entry is None:
+            return False
+        if entry[0] == -1 or now < entry[0]:
+            return True
+        del tokens[token]
+        return False
+
+    def user_login(self, user: User, token: str, valid: int, egid: int) -> str:
+        """one.user.login: create (valid > 0 or -1) or drop (valid 0) a login token, as UserLogin does."""
+        tokens = user.login_tokens
+        now = int(self.clock())
+        if valid == 0:
+            if not token:
+                tokens.clear()
+            elif tokens.pop(token, None) is None:
+                raise OneFailure(XML_RPC_API, f"Could not find token: {token}")
+            return token
+        if valid < -1:
+            raise OneFailure(XML_RPC_API, "Wrong valid period for token")
+        for old in [t for t, (expiry, _) in tokens.items() if expiry != -1 and now > expiry]:
+            del tokens[old]
+        if len(tokens) >= LOGIN_TOKENS_PER_USER:
+            raise OneFailure(XML_RPC_API, "Max number of tokens limit reached.")
+        token = token or secrets.token_hex(20)
+        # An existing token keeps its expiry (oned inserts into a map and ignores the duplicate).
+        tokens.setdefault(token, (-1 if valid == -1 else now + valid, egid))
+        return token
 
     # --- authorization ----------------------------------------------------------------------------
     @staticmethod
@@ -450,18 +524,20 @@ class Cloud:
         stored = (
             password
             if driver == "public"
-            else auth.hash_password(password)
+            else auth.hash_password(password, self.scheme)
             if driver in ("core", "server_cipher")
             else password
         )
         uid = self.take_id("user")
         user = User(uid, name, gid, group.name, stored, driver, sorted(set(groups or [gid])))
-        user.template.append(("TOKEN_PASSWORD", auth.hash_password(stored)))
+        user.template.append(("TOKEN_PASSWORD", auth.hash_password(stored, self.scheme)))
         self.users[uid] = user
         return user
 
     def set_password(self, user: User, password: str) -> None:
-        user.password = password if user.auth_driver == "public" else auth.hash_password(password)
+        user.password = (
+            password if user.auth_driver == "public" else auth.hash_password(password, self.scheme)
+        )
 
     # --- hosts ------------------------------------------------------------------------------------
     def allocate_host(self, name: str, im_mad: str, vm_mad: str, cluster_id: int) -> Host:

@@ -131,7 +131,12 @@ def user_body(user: User) -> str:
         f"<ID>{user.id}</ID><GID>{user.gid}</GID>{ids('GROUPS', user.groups)}<GNAME>{text(user.gname)}</GNAME>"
         f"<NAME>{text(user.name)}</NAME><PASSWORD>{cdata(user.password)}</PASSWORD>"
         f"<AUTH_DRIVER>{cdata(user.auth_driver)}</AUTH_DRIVER><ENABLED>{int(user.enabled)}</ENABLED>"
-        f"{template_xml(user.template)}"
+        + "".join(
+            f"<LOGIN_TOKEN><TOKEN>{text(token)}</TOKEN><EXPIRATION_TIME>{expiry}</EXPIRATION_TIME>"
+            f"<EGID>{egid}</EGID></LOGIN_TOKEN>"
+            for token, (expiry, egid) in user.login_tokens.items()
+        )
+        + f"{template_xml(user.template)}"
     )
 
 

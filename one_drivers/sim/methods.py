@@ -13,14 +13,13 @@ from typing import Any
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import build_template
 from one_drivers.sim import docs
-from one_drivers.sim.auth import encrypt_token
+from one_drivers.sim.auth import encrypt_attribute
 from one_drivers.sim.cloud import ACTION, ADMIN, INTERNAL, MANAGE, USE, Cloud, not_found, parse_text
 from one_drivers.sim.lifecycle import Lifecycle
 from one_drivers.sim.model import Attrs, User, Vm, VmLock, get_attr, merge_attrs
 from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES
 from one_drivers.sim.wire import OneFailure, Params
 
-VERSION = "6.10.5"
 Handler = Callable[["Api", User, Params], Any]
 METHODS: dict[str, Handler] = {}
 # Methods that may change state (the persistence layer saves after them).
@@ -62,7 +61,7 @@ def _decrypt_ok(api: Api, user: User, decrypt: bool, kind: str, oid: int) -> Non
 # --- system ---------------------------------------------------------------------------------------
 @method("one.system.version")
 def system_version(api: Api, user: User, p: Params) -> Any:
-    return VERSION
+    return api.cloud.version
 
 
 @method("one.system.config")
@@ -73,7 +72,7 @@ def system_config(api: Api, user: User, p: Params) -> Any:
         "<HOST_ENCRYPTED_ATTR><![CDATA[EC2_ACCESS]]></HOST_ENCRYPTED_ATTR>"
         "<HOST_ENCRYPTED_ATTR><![CDATA[EC2_SECRET]]></HOST_ENCRYPTED_ATTR>"
         "<VM_RESTRICTED_ATTR><![CDATA[CONTEXT/FILES]]></VM_RESTRICTED_ATTR>"
-        f"<VERSION><![CDATA[{VERSION}]]></VERSION></OPENNEBULA_CONFIGURATION>"
+        f"<VERSION><![CDATA[{api.cloud.version}]]></VERSION></OPENNEBULA_CONFIGURATION>"
     )
 
 
@@ -129,6 +128,33 @@ def user_passwd(api: Api, user: User, p: Params) -> Any:
         api.cloud.require_admin(user, "user", uid, MANAGE)
     api.cloud.set_password(target, password)
     return uid
+
+
+@method("one.user.enable", mutating=True)
+def user_enable(api: Api, user: User, p: Params) -> Any:
+    """UserEnable: ADMIN on the user; disabling drops its cached session and login tokens."""
+    uid, enable = p.integer(0), p.boolean(1)
+    target = api.cloud.get("user", api.cloud.users, uid)
+    api.cloud.require_admin(user, "user", uid, ADMIN)
+    if uid == 0:
+        raise OneFailure(ACTION, "Cannot enable/disable oneadmin user", uid)
+    if not enable and target.enabled:
+        api.cloud.sessions.pop(uid, None)
+        target.login_tokens.clear()
+    target.enabled = enable
+    return uid
+
+
+@method("one.user.login", mutating=True)
+def user_login(api: Api, user: User, p: Params) -> Any:
+    """A login token for `username` (MANAGE on that user: itself, or an admin), as UserLogin answers."""
+    name, token, valid, egid = p.string(0), p.string(1), p.integer(2), p.opt_int(3, -1)
+    target = api.cloud.user_by_name(name)
+    if target is None:
+        raise not_found("user", -1)
+    if target.id != user.id:
+        api.cloud.require_admin(user, "user", target.id, MANAGE)
+    return api.cloud.user_login(target, token, valid, egid)
 
 
 @method("one.user.chauth", mutating=True)
@@ -230,7 +256,7 @@ def _host_doc(api: Api, hid: int, decrypt: bool, pool: bool = False) -> str:
     if not decrypt:
         key = api.cloud.users[0].password
         template = [
-            (k, encrypt_token(key, v) if k in ENCRYPTED_HOST_ATTRS and isinstance(v, str) else v)
+            (k, encrypt_attribute(key, v) if k in ENCRYPTED_HOST_ATTRS and isinstance(v, str) else v)
             for k, v in template
         ]
     return docs.host_xml(host, sorted(v.id for v in vms), mem, cpu, template, pool)

@@ -15,6 +15,8 @@ Attr = tuple[str, "str | dict[str, str]"]
 Attrs = list[tuple[str, "str | dict[str, str]"]]
 
 # Owner use/manage, nothing else: oned's default umask 177.
+# The OpenNebula release the simulator answers as by default (the recorded one).
+ONE_VERSION = "6.10.5"
 DEFAULT_PERMS = (1, 1, 0, 0, 0, 0, 0, 0, 0)
 GROUP_USE_PERMS = (1, 1, 0, 1, 0, 0, 0, 0, 0)
 
@@ -57,6 +59,8 @@ class User:
     groups: list[int] = field(default_factory=list)
     enabled: bool = True
     template: Attrs = field(default_factory=list)
+    # one.user.login tokens: token -> (expiration epoch or -1, EGID), rendered as LOGIN_TOKEN elements
+    login_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass

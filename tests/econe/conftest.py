@@ -61,7 +61,8 @@ class EconeEnv:
     def add_user(self, name: str, password: str, driver: str = "core") -> EconeUser:
         """Create an OpenNebula user (group `users`) and return its credentials."""
         uid = self.oneadmin.user_allocate(name, password, driver, (1,))
-        secret = hashlib.sha256(password.encode()).hexdigest() if driver == "core" else password
+        digest = "sha1" if self.sim.cloud.scheme.digest == "sha1" else "sha256"
+        secret = hashlib.new(digest, password.encode()).hexdigest() if driver == "core" else password
         one = OneGateway(self.sim.endpoint, f"{name}:{password}")
         user = EconeUser(name, uid, password, secret, one)
         self.users[name] = user
@@ -111,7 +112,7 @@ def start_econe_env(
             host="127.0.0.1",
             port=port,
             debug_level=2,
-            one_cipher_auth=str(tmp_path / "ec2_auth"),
+            one_cipher_auth=str(sim.cipher_auth_file),
             pid_file=str(tmp_path / "econe.pid"),
             log_file=str(tmp_path / "econe.log"),
             workers=4,

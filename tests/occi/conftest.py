@@ -106,7 +106,7 @@ def start_occi_env(tmp_path: Path, **overrides: Any) -> tuple[Any, OcciEnv]:
             host="127.0.0.1",
             port=free_port(),
             debug_level=2,
-            one_cipher_auth=str(tmp_path / "ec2_auth"),
+            one_cipher_auth=str(sim.cipher_auth_file),
             pid_file=str(tmp_path / "occi.pid"),
             log_file=str(tmp_path / "occi.log"),
             template_location=str(templates),

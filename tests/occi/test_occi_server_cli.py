@@ -41,7 +41,7 @@ def test_start_status_stop_with_a_20_config(tmp_path: Path) -> None:
         config.write_text(
             f"ONE_XMLRPC={sim.endpoint}\nSERVER=127.0.0.1\nPORT={port}\n"
             "VM_TYPE=[NAME=small, TEMPLATE=small.erb]\n"
-            f"ONE_CIPHER_AUTH={tmp_path / 'sim' / 'ec2_auth'}\n"
+            f"ONE_CIPHER_AUTH={sim.cipher_auth_file}\n"
             f"PID_FILE={tmp_path / 'run' / 'occi.pid'}\nLOG_FILE={tmp_path / 'log' / 'occi.log'}\n"
             f"TMPDIR={tmp_path}\n"
         )
