@@ -60,6 +60,9 @@ def test_start_status_stop_with_a_20_config(tmp_path: Path) -> None:
                 assert exc.code == 401
             else:
                 raise AssertionError("no authentication asked for")
+            restarted = occi_server(config, "restart")
+            assert restarted.returncode == 0 and "started" in restarted.stdout, restarted.stderr
+            assert int((tmp_path / "run" / "occi.pid").read_text()) != pid
         finally:
             stopped = occi_server(config, "stop")
         assert stopped.returncode == 0 and "stopped" in stopped.stdout

@@ -184,3 +184,43 @@ def test_xml_only_resources_refuse_ogf(occi_env: OcciEnv) -> None:
 def test_failed_lcm_states_are_errors() -> None:
     failed = [s for s in LcmState if "FAILURE" in s.name]
     assert failed and all(s in ogf._FAILED_LCM for s in failed)
+
+
+@pytest.mark.slow
+def test_network_and_storage_in_ogf(occi_env: OcciEnv) -> None:
+    env = occi_env
+    body = (
+        f'Category: network; scheme="{INFRA}"; class="kind"\n'
+        f'Category: ipnetwork; scheme="{INFRA}"; class="mixin"\n'
+        'X-OCCI-Attribute: occi.core.title="ogf-lan"\n'
+        'X-OCCI-Attribute: occi.network.address="192.168.50.0/28"\n'
+        'X-OCCI-Attribute: occi.core.summary="made in OGF"\n'
+    )
+    r = env.request("POST", "/network", body, headers=TEXT, user="carol")
+    assert r.status == 201, r.text
+    assert 'occi.network.address="192.168.50.0/28"' in r.text and 'occi.core.summary="made in OGF"' in r.text
+    net_id = next(line.split('"')[1] for line in r.text.splitlines() if "occi.core.id" in line)
+    public = 'X-OCCI-Attribute: org.opennebula.network.public="YES"\n'
+    r = env.request("PUT", f"/network/{net_id}", public, headers=TEXT, user="carol")
+    assert r.status == 202 and 'org.opennebula.network.public="YES"' in r.text
+    assert env.request("DELETE", f"/network/{net_id}", headers=TEXT, user="carol").status == 204
+    made = env.request(
+        "POST",
+        "/storage",
+        f'Category: storage; scheme="{INFRA}"; class="kind"\nX-OCCI-Attribute: occi.core.title="vol"\n'
+        "X-OCCI-Attribute: occi.storage.size=0.5\n",
+        headers=TEXT,
+    )
+    assert made.status == 201 and "occi.storage.size=0.5" in made.text, made.text
+    sid = next(line.split('"')[1] for line in made.text.splitlines() if "occi.core.id" in line)
+    r = env.request(
+        "PUT",
+        f"/storage/{sid}",
+        json.dumps({"attributes": {"org.opennebula.storage.persistent": "yes"}}),
+        headers=JSON,
+    )
+    assert r.status == 202 and json.loads(r.text)["attributes"]["org.opennebula.storage.persistent"] == "YES"
+    uris = env.request("GET", "/storage", headers={"Accept": "text/uri-list"})
+    assert uris.headers["content-type"].startswith("text/uri-list")
+    assert f"{env.url}/storage/{sid}\n" in uris.text
+    assert env.request("DELETE", f"/storage/{sid}", headers=JSON).status == 204
