@@ -13,7 +13,19 @@ from one_drivers.econe.context import Handler
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("regions", "instances", "images", "instance_types", "tags", "key_pairs", "volumes", "snapshots")
+FAMILIES = (
+    "regions",
+    "instances",
+    "images",
+    "instance_types",
+    "tags",
+    "key_pairs",
+    "volumes",
+    "snapshots",
+    "create_image",
+    "image_attributes",
+    "instance_attributes",
+)
 
 
 def all_handlers() -> dict[str, Handler]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from one_drivers.econe.actions.block_devices import image_device_fields, root_device_name, root_device_type
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.tagging import (
     TaggableKind,
@@ -83,8 +84,8 @@ def image_from_record(image: ImageRecord) -> dict[str, Any]:
         "Architecture": image.template.get("ARCH") or "x86_64",
         "ImageType": "machine",
         "Name": image.name,
-        "RootDeviceType": "instance-store",
         "VirtualizationType": "hvm",
+        **image_device_fields(image),
     }
     description = image.template.get("DESCRIPTION")
     if description:
@@ -121,7 +122,8 @@ IMAGE_FILTERS: dict[str, Callable[[ImageRecord], Iterable[str]]] = {
     "image-type": lambda i: ["machine"],
     "architecture": lambda i: [i.template.get("ARCH") or "x86_64"],
     "description": lambda i: [i.template.get("DESCRIPTION") or ""],
-    "root-device-type": lambda i: ["instance-store"],
+    "root-device-type": lambda i: [root_device_type(i)],
+    "root-device-name": lambda i: [root_device_name(i)],
     "virtualization-type": lambda i: ["hvm"],
 }
 

@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from one_drivers.econe.actions.block_devices import instance_device_fields
 from one_drivers.econe.actions.filtering import Filters, parse_filters, value_matches
 from one_drivers.econe.actions.images import load_ami
 from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_reason, state_row
@@ -26,8 +27,8 @@ from one_drivers.econe.actions.key_pairs import public_key_for
 from one_drivers.econe.actions.tagging import (
     TaggableKind,
     TaggedResource,
+    launch_tags,
     register_kind,
-    tags_from_specifications,
     tags_from_template,
     tags_template,
     tags_to_vectors,
@@ -46,6 +47,9 @@ from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, build_template
 from one_drivers.query.errors import Ec2Error, invalid_parameter_value
 from one_drivers.query.ids import IMAGE, INSTANCE
+
+if TYPE_CHECKING:
+    from one_drivers.econe.actions.volumes import LaunchDevices
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +144,7 @@ def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
     tags = tags_from_template(vm.user_template)
     if tags:
         instance["Tags"] = tags
+    instance.update(instance_device_fields(vm))
     reason = state_reason(vm.state, vm.lcm_state, user.get("ERROR") or "") if row.failure else None
     if reason is not None:
         instance["StateReason"] = reason
@@ -457,11 +462,18 @@ def run_extra_template(
     key_name: str | None,
     public_key: str | None,
     user_data: str | None,
+    disks: list[dict[str, str]] | None = None,
+    root_size_mb: int | None = None,
 ) -> str:
     """The extra template for `template.instantiate`; oned replaces DISK and CONTEXT wholesale on merge,
-    so the template's own disks and context are repeated after ours."""
-    attrs: list[tuple[str, str | dict[str, str]]] = [("DISK", {"IMAGE_ID": str(image.id)})]
+    so the template's own disks and context are repeated after ours. `disks` (BlockDeviceMappings)
+    follow them; `root_size_mb` grows the AMI's disk."""
+    root = {"IMAGE_ID": str(image.id)}
+    if root_size_mb is not None:
+        root["SIZE"] = str(root_size_mb)
+    attrs: list[tuple[str, str | dict[str, str]]] = [("DISK", root)]
     attrs.extend(("DISK", disk) for disk in tmpl.template.vectors("DISK"))
+    attrs.extend(("DISK", disk) for disk in disks or [])
     attrs.append((IMAGE_ID_ATTR, IMAGE.format(image.id)))
     attrs.append((INSTANCE_TYPE_ATTR, instance_type))
     if client_token:
@@ -536,10 +548,11 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     tmpl = instance_type_template(ctx, instance_type)
     key_name = params.get("KeyName")
     public_key = public_key_for(ctx, key_name) if key_name else None
-    tags = tags_from_specifications(params.get("TagSpecifications") or [], "instance")
+    tags, volume_tags = launch_tags(params.get("TagSpecifications") or [])
     user_data = check_user_data(params.get("UserData"))
+    devices = _launch_devices(ctx, params, image)
 
-    def extra(reservation: str | None, launch_index: int) -> str:
+    def extra(reservation: str | None, launch_index: int, volumes: list[dict[str, str]] | None = None) -> str:
         try:
             return run_extra_template(
                 image=image,
@@ -552,6 +565,8 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 key_name=key_name,
                 public_key=public_key,
                 user_data=user_data,
+                disks=[*devices.disks, *(volumes or [])],
+                root_size_mb=devices.root_size_mb,
             )
         except TemplateError as exc:
             raise Ec2Error(
@@ -563,7 +578,11 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     created: list[int] = []
     with ExitStack() as rollback:
         for index in range(max_count):
-            text = first_extra if index == 0 else extra(f"r-{created[0]:08d}", index)
+            volumes = devices.for_instance(ctx, rollback, volume_tags)  # kept volumes: one set per VM
+            if index == 0:
+                text = extra(None, 0, volumes) if volumes else first_extra
+            else:
+                text = extra(f"r-{created[0]:08d}", index, volumes)
             # With a ClientToken the first VM is made on hold and released once it has won the token.
             on_hold = index == 0 and client_token is not None
             try:
@@ -602,6 +621,13 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         "Groups": [],
         "Instances": [instance_from_vm(vm, zone) for vm in vms],
     }
+
+
+def _launch_devices(ctx: RequestContext, params: dict[str, Any], image: ImageRecord) -> LaunchDevices:
+    # volumes.py reads VMs through this module: imported here, at call time.
+    from one_drivers.econe.actions.volumes import launch_devices
+
+    return launch_devices(ctx, params, image)
 
 
 # --- state changes ---------------------------------------------------------------------------------

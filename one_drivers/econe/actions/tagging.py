@@ -97,6 +97,15 @@ def tags_from_specifications(specs: Iterable[Mapping[str, Any]], resource_type: 
     return tags
 
 
+def launch_tags(specs: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """RunInstances' TagSpecifications: (the instances' tags, the tags of the volumes it makes)."""
+    specs = list(specs)
+    instance = [s for s in specs if s.get("ResourceType") in (None, "instance")]
+    volume = [s for s in specs if s.get("ResourceType") == "volume"]
+    others = [s for s in specs if s.get("ResourceType") not in (None, "instance", "volume")]
+    return tags_from_specifications(instance + others, "instance"), tags_from_specifications(volume, "volume")
+
+
 def tags_template(tags: Iterable[tuple[str, str]]) -> str:
     """Template text that replaces a resource's tags in an `*.update` with append (merge) on.
 

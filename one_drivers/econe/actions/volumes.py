@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from one_drivers.econe.actions.block_devices import LaunchDisks, device_target, plan_launch_disks
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.images import VOLUME_ATTR, load_image_as, register_image_kind
 from one_drivers.econe.actions.instances import load_vm
@@ -40,8 +41,6 @@ SIZE_ATTR = "EBS_SIZE"  # MB asked for beyond the snapshot's size: the disk grow
 MAX_GIB = 16384
 MIN_PAGE, MAX_PAGE = 5, 500  # DescribeVolumes' MaxResults range
 _TOKEN_RE = re.compile(r"p:([0-9]{1,9})\Z")
-# Device names EC2 accepts for an attachment; OpenNebula keeps the last part as the disk's TARGET.
-_DEVICE_RE = re.compile(r"(?:/dev/)?((?:sd|xvd|vd|hd)[a-z]{1,2})\Z")
 
 # oned image state -> EC2 volume state (every state oned has; a test walks them all).
 VOLUME_STATE_TABLE: dict[int, str] = {
@@ -73,13 +72,6 @@ def size_gib(image: ImageRecord) -> int:
 
 def iso_time(stamp: int) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
-
-
-def device_target(device: str) -> str:
-    m = _DEVICE_RE.match(device)
-    if not m:
-        raise invalid_parameter_value("Device", f"'{device}' is not a valid device name (e.g. /dev/sdh)")
-    return m.group(1)
 
 
 # --- attachments ----------------------------------------------------------------------------------
@@ -207,27 +199,93 @@ def create_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         raise Ec2Error("MissingParameter", "The request must contain the parameter size or snapshotId")
     if size is not None and not 1 <= int(size) <= MAX_GIB:
         raise invalid_parameter_value("Size", f"must be between 1 and {MAX_GIB} GiB")
-    volume_type = str(params["VolumeType"]) if params.get("VolumeType") else None
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "volume")
-    attrs = volume_attrs(volume_type, tags)
-    if snapshot_text:
-        image_id = volume_from_snapshot(ctx, str(snapshot_text), None if size is None else int(size), attrs)
-    else:
-        text = template_text(
-            [
-                ("NAME", new_image_name("ebs")),
-                ("TYPE", "DATABLOCK"),
-                ("SIZE", str(int(size or 0) * 1024)),
-                ("PERSISTENT", "YES"),
-                ("FS", ctx.config.ebs_fstype),
-                ("FSTYPE", ctx.config.ebs_fstype),
-                *attrs,
-            ]
-        )
-        image_id = ctx.one.image_allocate(text, datastore(ctx))
+    image_id = new_volume(
+        ctx,
+        None if size is None else int(size),
+        str(snapshot_text) if snapshot_text else None,
+        str(params["VolumeType"]) if params.get("VolumeType") else None,
+        tags,
+    )
     log.info("request %s: volume %s created", ctx.request_id, VOLUME.format(image_id))
     image = parse_image(ctx.one.image_info(image_id))
     return volume_from_image(image, zone, VmCache(ctx, {}))
+
+
+def new_volume(
+    ctx: RequestContext,
+    size: int | None,
+    snapshot_text: str | None,
+    volume_type: str | None,
+    tags: list[tuple[str, str]],
+) -> int:
+    """A persistent volume image of `size` GiB, empty or from a snapshot; returns its id."""
+    attrs = volume_attrs(volume_type, tags)
+    if snapshot_text:
+        return volume_from_snapshot(ctx, snapshot_text, size, attrs)
+    text = template_text(
+        [
+            ("NAME", new_image_name("ebs")),
+            ("TYPE", "DATABLOCK"),
+            ("SIZE", str(int(size or 0) * 1024)),
+            ("PERSISTENT", "YES"),
+            ("FS", ctx.config.ebs_fstype),
+            ("FSTYPE", ctx.config.ebs_fstype),
+            *attrs,
+        ]
+    )
+    return ctx.one.image_allocate(text, datastore(ctx))
+
+
+# --- RunInstances' BlockDeviceMappings ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaunchDevices:
+    """Disks a launch adds: the same for every instance (`disks`), plus a persistent volume per
+    instance for each mapping kept after termination (`for_instance`)."""
+
+    root_size_mb: int | None
+    disks: list[dict[str, str]]
+    plan: LaunchDisks
+
+    def for_instance(
+        self, ctx: RequestContext, rollback: ExitStack, tags: list[tuple[str, str]]
+    ) -> list[dict[str, str]]:
+        disks = []
+        for target, ebs in self.plan.kept:
+            size = ebs.get("VolumeSize")
+            image_id = new_volume(
+                ctx,
+                None if size is None else int(size),
+                str(ebs["SnapshotId"]) if ebs.get("SnapshotId") else None,
+                str(ebs["VolumeType"]) if ebs.get("VolumeType") else None,
+                tags,
+            )
+            rollback.callback(delete_image_quietly, ctx, image_id)
+            disks.append({"IMAGE_ID": str(image_id), "TARGET": target})
+        return disks
+
+
+def launch_devices(ctx: RequestContext, params: dict[str, Any], image: ImageRecord) -> LaunchDevices:
+    """RunInstances' BlockDeviceMappings checked and resolved before anything is launched."""
+    plan = plan_launch_disks(params, image)
+    disks = []
+    for disk in plan.disks:
+        if "SNAPSHOT" not in disk:
+            disks.append(dict(disk))
+            continue
+        snapshot = load_image_as(ctx, disk["SNAPSHOT"], "snapshot", SNAPSHOT)
+        out = {"IMAGE_ID": str(snapshot.id), "TARGET": disk["TARGET"]}
+        if "SIZE" in disk:
+            if int(disk["SIZE"]) < snapshot.size:
+                raise invalid_parameter_value("VolumeSize", "a volume cannot be smaller than its snapshot")
+            out["SIZE"] = disk["SIZE"]
+        disks.append(out)
+    for _, ebs in plan.kept:
+        if ebs.get("SnapshotId"):
+            load_image_as(ctx, str(ebs["SnapshotId"]), "snapshot", SNAPSHOT)
+    return LaunchDevices(plan.root_size_mb, disks, plan)
 
 
 def datastore(ctx: RequestContext) -> int:
