@@ -36,6 +36,7 @@ from one_drivers.sim.server import Simulator
 from tests.conftest import free_port, installed_program, wait_for
 from tests.im_ec2.conftest import AuthedEndpoint
 from tests.im_ec2.receiver import MonitordReceiver
+from tests.im_ec2.test_main import Driver
 
 ROOT = Path(__file__).resolve().parents[2]
 INIT, MONITORED, ERROR = 0, 2, 3
@@ -372,15 +373,17 @@ def test_legacy_monitor_waits_and_explains(tmp_path: Path, authed_moto: AuthedEn
         )
     )
     for config, expect in ((conf, "SUCCESS"), (wrong, "FAILURE")):
-        proc = subprocess.run(
-            [str(installed_program("one_im_ec2")), f"--config {config} --log {tmp_path / 'im.log'}"],
-            input="INIT\nMONITOR 7 ec2-x\nFINALIZE\n",
-            capture_output=True,
-            text=True,
-            env=legacy_env(tmp_path, config),
-            timeout=60,
+        # over pipes as oned ≤4.2 talks to it: one MONITOR, its reply, then FINALIZE
+        driver = Driver(
+            ["--config", str(config), "--log", str(tmp_path / "im.log")], legacy_env(tmp_path, config)
         )
-        (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("MONITOR ")]
+        try:
+            driver.send("INIT")
+            driver.reply("INIT")
+            driver.send("MONITOR 7 ec2-x")
+            line = driver.reply("MONITOR ")
+        finally:
+            assert driver.close() == 0
         _, result, hid, info = line.split(" ", 3)
         assert (result, hid) == (expect, "7")
         text = base64.b64decode(info).decode()
