@@ -81,3 +81,53 @@ def test_register_run_describe_terminate(econe: EconeEnv) -> None:
     unknown_type = cli(econe, run_instances, "ami-00000000", "-t", "no-such-type")
     assert unknown_type.exit_code == 1
     assert ":" in unknown_type.stderr and "Traceback" not in unknown_type.output
+
+
+def test_storage_tools_end_to_end(econe: EconeEnv) -> None:
+    """Volumes, snapshots, tags and create-image through the commands, against econe."""
+    from one_drivers.econe_tools.snapshots import (
+        create_image,
+        create_snapshot,
+        delete_snapshot,
+        describe_snapshots,
+    )
+    from one_drivers.econe_tools.tags import create_tags, delete_tags, describe_tags
+    from one_drivers.econe_tools.volumes import (
+        attach_volume,
+        create_volume,
+        delete_volume,
+        describe_volumes,
+        detach_volume,
+    )
+    from tests.econe.actions.seed import seed
+
+    s = seed(econe)
+
+    def ok(command: object, *args: str) -> list[list[str]]:
+        result = cli(econe, command, *args)
+        assert result.exit_code == 0, result.output
+        return [line.split() for line in result.stdout.splitlines()[1:]]
+
+    vol = ok(create_volume, "-s", "1")[0][0]
+    assert vol.startswith("vol-")
+    run = cli(econe, run_instances, f"ami-{s.ami:08d}", "-t", "m1.small")
+    assert run.exit_code == 0, run.output
+    vm = next(w for w in run.stdout.split() if w.startswith("i-"))
+    econe.sim.schedule()
+    assert ok(attach_volume, vol, "-i", vm, "-d", "/dev/sdh")[0][:4] == [vol, vm, "/dev/sdh", "attaching"]
+    assert ok(describe_volumes, vol)[0][2] == "in-use"
+    snap = ok(create_snapshot, vol, "-d", "nightly")[0][0]
+    assert snap.startswith("snap-")
+    assert [row[0] for row in ok(describe_snapshots, "-o", "self")] == [snap]
+    assert ok(detach_volume, vol)[0][3] == "detaching"
+    ok(create_tags, vol, snap, "-t", "env=prod", "-t", "Name=data disk")
+    rows = ok(describe_tags, "-f", "key=env")
+    assert sorted(r[0] for r in rows) == sorted([vol, snap])
+    ok(delete_tags, snap, "-t", "env=prod")
+    assert [r[0] for r in ok(describe_tags, "-f", "key=env")] == [vol]
+    made = cli(econe, create_image, vm, "-n", "from-tool", "--no-reboot")
+    assert made.exit_code == 0 and made.stdout.startswith("Success: ImageId ami-"), made.output
+    assert cli(econe, delete_snapshot, snap).exit_code == 0
+    assert cli(econe, delete_volume, vol).exit_code == 0
+    gone = cli(econe, describe_volumes, vol)
+    assert (gone.exit_code, gone.stderr.split(":")[0]) == (1, "InvalidVolume.NotFound")

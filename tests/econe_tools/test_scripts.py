@@ -1,5 +1,5 @@
 """Every econe-* console script in pyproject.toml points at a click command of the same name, and the
-set is upstream's 22 client tools."""
+set is upstream's 22 client tools plus ours (snapshots, tags, create-image)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,15 @@ UPSTREAM_TOOLS = {
     "econe-delete-keypair",
     "econe-describe-keypairs",
 }
+OUR_TOOLS = {
+    "econe-create-snapshot",
+    "econe-describe-snapshots",
+    "econe-delete-snapshot",
+    "econe-create-image",
+    "econe-create-tags",
+    "econe-delete-tags",
+    "econe-describe-tags",
+}
 
 
 def tool_scripts() -> dict[str, str]:
@@ -44,10 +53,10 @@ def tool_scripts() -> dict[str, str]:
 
 
 def test_the_tool_set_is_upstreams() -> None:
-    assert set(tool_scripts()) == UPSTREAM_TOOLS
+    assert set(tool_scripts()) == UPSTREAM_TOOLS | OUR_TOOLS
 
 
-@pytest.mark.parametrize("name", sorted(UPSTREAM_TOOLS))
+@pytest.mark.parametrize("name", sorted(UPSTREAM_TOOLS | OUR_TOOLS))
 def test_each_script_is_its_command_with_the_shared_options(name: str) -> None:
     module_name, _, attribute = tool_scripts()[name].partition(":")
     command = getattr(importlib.import_module(module_name), attribute)
