@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Self
 
 from cheroot.server import HTTPConnection, HTTPRequest
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -211,7 +211,7 @@ class HttpService:
     def warm_up(self) -> None:
         """Load what the first request would otherwise wait for."""
 
-    def start(self) -> HttpService:
+    def start(self) -> Self:
         self.warm_up()
         self.wsgi.prepare()  # binds now, so port 0 resolves to the real port before we return
         self._thread = threading.Thread(target=self.wsgi.serve, name=f"{self.name}-server", daemon=True)

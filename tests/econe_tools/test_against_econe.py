@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from one_drivers.econe_tools.images import describe_images, register, upload
 from one_drivers.econe_tools.instances import describe_instances, run_instances, terminate_instances
+from one_drivers.one.gateway import OneGateway
 from tests.econe.conftest import EconeEnv, EconeUser, start_econe_env, stop_econe_env
 
 
@@ -45,9 +46,10 @@ def cli(env: EconeEnv, command: object, *args: str, signature: str = "v4", user:
 def test_upload_to_econe(econe: EconeEnv, tmp_path: Path, options: list[str]) -> None:
     # The simulator lets only group oneadmin (0) use datastore 1, where UploadImage allocates.
     uid = econe.oneadmin.user_allocate("carol", "carol-pass", "core", (0,))
+    carol_one = OneGateway(econe.sim.endpoint, "carol:carol-pass")
     econe.users["carol"] = EconeUser(
-        "carol", uid, "carol-pass", hashlib.sha256(b"carol-pass").hexdigest(), None
-    )  # type: ignore[arg-type]
+        "carol", uid, "carol-pass", hashlib.sha256(b"carol-pass").hexdigest(), carol_one
+    )
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"\0" * 300_000 + b"end")
     # --signature-version given twice: the last one wins, so the parametrised option applies.

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from one_drivers.occi import ogf
+from one_drivers.occi import errors, ogf
 from one_drivers.one.records import parse_vm, parse_vm_pool
 from one_drivers.one.states import LcmState, VmState
 from tests.occi.conftest import OcciEnv
@@ -29,7 +29,7 @@ def test_accept_negotiation() -> None:
     assert ogf.choose({"HTTP_ACCEPT": "application/json;q=0.5, text/uri-list"}, "") == "uri"
     assert ogf.choose({"HTTP_ACCEPT": "text/html, */*;q=0.1"}, "") == "xml"
     assert ogf.choose({}, "application/occi+json") == "json"
-    with pytest.raises(ogf.NotAcceptable):
+    with pytest.raises(errors.NotAcceptable):
         ogf.choose({"HTTP_ACCEPT": "image/png"}, "")
 
 

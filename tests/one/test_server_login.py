@@ -139,7 +139,8 @@ def test_processes_share_one_login_token_per_user(make_sim: Any) -> None:
     )
     assert first.for_user("alice").session == second.for_user("alice").session
     assert first.for_user("alice").session.startswith("alice:")
-    assert len(sim.cloud.user_by_name("alice").login_tokens) == 1  # type: ignore[union-attr]
+    alice = sim.cloud.user_by_name("alice")
+    assert alice is not None and len(alice.login_tokens) == 1
     assert "<LOGIN_TOKEN><TOKEN>" in first.for_user("alice").user_info(-1)
 
 

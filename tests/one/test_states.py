@@ -10,7 +10,11 @@ from one_drivers.one.states import LcmState, VmState, lcm_state_from_number, sta
 def test_numbers_are_dense_and_match_oned() -> None:
     assert [m.value for m in VmState] == list(range(12))
     assert [m.value for m in LcmState] == list(range(72))
-    assert LcmState.BOOT_POWEROFF == 20 and LcmState.BOOT_UNDEPLOY == 32 and LcmState.CLEANUP_DELETE == 23
+    assert (LcmState.BOOT_POWEROFF.value, LcmState.BOOT_UNDEPLOY.value, LcmState.CLEANUP_DELETE.value) == (
+        20,
+        32,
+        23,
+    )
 
 
 def test_recorded_states_decode() -> None:

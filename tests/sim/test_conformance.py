@@ -33,7 +33,7 @@ class World:
         self.admin = OneGateway(sim.endpoint, sim.oneadmin_auth)
         self.ids = build_recorded_world(self.admin)
         self.bob = -1
-        self.raw = xmlrpc.client.ServerProxy(sim.endpoint, use_builtin_types=True)
+        self.raw: Any = xmlrpc.client.ServerProxy(sim.endpoint, use_builtin_types=True)
         # What the dummy host agent pushed on the real install: VM monitoring over UDP to monitord.
         monitor = "TkVUVFg9NzAyMwpORVRSWD03MDczCk1FTU9SWT00NTIxOQpDUFU9MApESVNLUkRCWVRFUz05MjEKRElTS1dSQllURVM9NTc3CkRJU0tSRElPUFM9NTE0CkRJU0tXUklPUFM9NDk3Cg=="
         text = f'VM = [ ID="0", DEPLOY_ID="dummyhost:vm1:dummy", MONITOR="{monitor}"]'

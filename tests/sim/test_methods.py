@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xmlrpc.client
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_authenticates_then_reads_parameters(shared: Simulator, method: str) -> None:
     sim = shared
-    call = xmlrpc.client.ServerProxy(sim.endpoint, use_builtin_types=True).__getattr__(method)
+    call: Any = xmlrpc.client.ServerProxy(sim.endpoint, use_builtin_types=True).__getattr__(method)
     assert call("oneadmin:not-the-password") == [
         False,
         f"[{method}] User couldn't be authenticated, aborting call.",
@@ -75,7 +76,7 @@ INFO_METHOD = {
 
 @pytest.mark.parametrize("kind", sorted(OBJECT_NAMES))
 def test_not_found_message_for_every_kind(shared: Simulator, kind: str) -> None:
-    proxy = xmlrpc.client.ServerProxy(shared.endpoint, use_builtin_types=True)
+    proxy: Any = xmlrpc.client.ServerProxy(shared.endpoint, use_builtin_types=True)
     method = INFO_METHOD[kind]
     noun = OBJECT_NAMES[kind][0]
     assert proxy.__getattr__(method)(shared.oneadmin_auth, 9999) == [

@@ -12,7 +12,7 @@ import pytest
 
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import LcmState, VmState
-from one_drivers.sim import docs
+from one_drivers.sim import docs, wire
 from one_drivers.sim.server import Simulator
 from one_drivers.sim.wire import Escaped, render_success
 
@@ -86,7 +86,7 @@ def test_wire_bodies_equal_a_fresh_render_and_follow_changes(sim: Simulator, adm
 def test_escaped_pieces_render_like_the_string() -> None:
     text = "<VM_POOL><VM><NAME>a&b\r</NAME></VM></VM_POOL>"
     assert render_success(Escaped([text[:9].encode(), text[9:].encode()])) != render_success(text)
-    assert render_success(Escaped([docs.escaped(text[:9]), docs.escaped(text[9:])])) == render_success(text)
+    assert render_success(Escaped([wire.escaped(text[:9]), wire.escaped(text[9:])])) == render_success(text)
 
 
 def test_vm_info_wire_follows_monitoring_and_changes(sim: Simulator, admin: OneGateway) -> None:

@@ -57,7 +57,7 @@ def test_big_listing_equals_the_per_vm_slow_path(seeded: tuple[EconeEnv, Seed]) 
     assert len(listed) == 403
 
     # The slow path: the stdlib client, one VM at a time.
-    proxy = xmlrpc.client.ServerProxy(env.sim.endpoint)
+    proxy: Any = xmlrpc.client.ServerProxy(env.sim.endpoint)
     session = env.alice.one.session
     zone = ctx.config.zone_name
     for instance in listed:

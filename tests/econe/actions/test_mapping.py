@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -125,7 +126,12 @@ def test_filters() -> None:
     table = {"name": lambda s: [s]}
     f = parse_filters([{"Name": "name", "Values": ["web-*", "db?"]}], table, lambda s: [])
     assert [s for s in ["web-1", "db1", "db12", "x"] if f.matches(s)] == ["web-1", "db1"]
-    for bad in [[{"Name": "nope", "Values": ["x"]}], [{"Name": "name", "Values": []}], [{"Values": ["x"]}]]:
+    bads: list[list[dict[str, Any]]] = [
+        [{"Name": "nope", "Values": ["x"]}],
+        [{"Name": "name", "Values": []}],
+        [{"Values": ["x"]}],
+    ]
+    for bad in bads:
         with pytest.raises(Ec2Error) as err:
             parse_filters(bad, table, lambda s: [])
         assert err.value.code == "InvalidParameterValue"
@@ -217,10 +223,11 @@ def test_state_change_and_run_results_round_trip(real_dir: Path) -> None:
     run = instances.reservations([vm], "z")[0]
     assert round_trip("RunInstances", run) == run
     assert round_trip("RebootInstances", {}) == {}
-    for action, result in [
+    results: list[tuple[str, dict[str, Any]]] = [
         ("RegisterImage", {"ImageId": "ami-00000001"}),
         ("DeregisterImage", {"Return": True}),
-    ]:
+    ]
+    for action, result in results:
         assert round_trip(action, result) == result
 
 
