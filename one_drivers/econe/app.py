@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -47,6 +48,28 @@ _REASONS = {
 }
 
 
+# Refusals of who the caller is (counted as authentication failures in the metrics).
+AUTH_FAILURE_CODES = frozenset({"AuthFailure", "SignatureDoesNotMatch", "RequestExpired"})
+
+
+class RequestObserver(Protocol):
+    """Told about every request (econe's metrics); `action` is a served action's name, else "other"."""
+
+    def request_done(self, action: str, status: int, seconds: float) -> None: ...
+
+    def auth_failed(self, code: str) -> None: ...
+
+
+class _Outcome:
+    """What one request did, for the observer: filled in by `handle` as it learns it."""
+
+    __slots__ = ("action", "code")
+
+    def __init__(self) -> None:
+        self.action = "-"
+        self.code = ""
+
+
 class Authenticator(Protocol):
     def authenticate(self, request: IncomingRequest) -> UserEntry: ...
 
@@ -65,14 +88,19 @@ class EconeApp:
         self.admin = admin
         self.authenticator = authenticator
         self.handlers = handlers
+        self.observer: RequestObserver | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = str(uuid.uuid4())
         set_request_id(request_id)
+        started = time.perf_counter()
+        outcome = _Outcome()
         try:
-            status, body = self.handle(environ, request_id)
+            status, body = self.handle(environ, request_id, outcome)
         finally:
             set_request_id("-")
+        if self.observer is not None:
+            self._observe(self.observer, outcome, status, time.perf_counter() - started)
         start_response(
             f"{status} {_REASONS.get(status, 'Error')}",
             [
@@ -83,19 +111,30 @@ class EconeApp:
         )
         return [body]
 
-    def handle(self, environ: dict[str, Any], request_id: str) -> tuple[int, bytes]:
+    def _observe(self, observer: RequestObserver, outcome: _Outcome, status: int, seconds: float) -> None:
+        # Only served actions get their own label: names from clients must not grow the series.
+        action = outcome.action if outcome.action in self.handlers else "other"
+        observer.request_done(action, status, seconds)
+        if outcome.code in AUTH_FAILURE_CODES:
+            observer.auth_failed(outcome.code)
+
+    def handle(
+        self, environ: dict[str, Any], request_id: str, outcome: _Outcome | None = None
+    ) -> tuple[int, bytes]:
         """(HTTP status, body) for one request; never raises."""
         action = "-"
+        outcome = outcome or _Outcome()
         request: IncomingRequest | None = None
         try:
             request = read_request(
                 environ, tmpdir=self.config.tmpdir, max_upload_bytes=self.config.max_upload_bytes
             )
-            action = request.params.get("Action", "-")
+            action = outcome.action = request.params.get("Action", "-")
             body = self._dispatch(request, request_id)
             log.info("%s %s from %s: 200", action, request.method, request.remote_addr)
             return 200, body
         except Ec2Error as err:
+            outcome.code = err.code
             return self._error(err, request_id, action)
         except ServerLoginRefused as exc:
             log.error("%s: cannot act for the caller: %s", action, exc.message)

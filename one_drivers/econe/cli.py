@@ -8,6 +8,7 @@ until the port answers; a second start is refused while the pid is alive, a stal
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -71,17 +72,35 @@ def _check_login(config: EconeConfig) -> None:
 
 
 @main.command()
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="worker processes sharing the port (default :processes: of econe.conf, 1)",
+)
+@click.option("--worker-of", type=int, default=None, hidden=True)
 @click.pass_obj
-def run(config_path: str) -> None:
+def run(config_path: str, processes: int | None, worker_of: int | None) -> None:
     """Serve in the foreground until SIGTERM (for systemd and tests)."""
     from one_drivers.econe.server import EconeServer, configure_logging
 
     config = _load(config_path)
     configure_logging(config, stream=sys.stderr)
+    count = processes or config.processes
+    if worker_of is None and count > 1:
+        from one_drivers.econe.processes import WorkerProcesses
+
+        if config.port == 0:
+            raise click.ClickException("several processes need a fixed :port:, not 0")
+        sys.exit(WorkerProcesses(config, config_path, count).serve_forever())
     try:
-        server = EconeServer(config)
+        server = EconeServer(config, shared_port=worker_of is not None)
     except Exception as exc:
         raise click.ClickException(f"cannot start econe: {exc}") from exc
+    if worker_of is not None:
+        from one_drivers.econe.processes import watch_parent
+
+        watch_parent(worker_of, lambda: os.kill(os.getpid(), signal.SIGTERM))
     server.serve_forever()
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.parse
 import xmlrpc.client
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -597,6 +598,9 @@ class _ServerLogin:
         return (first, *(scheme for scheme in SCHEMES if scheme != first))
 
 
+CallObserver = Callable[[str, float, bool], None]
+
+
 class OneGateway:
     """Typed access to oned. Thread-safe: one HTTP connection per thread, shared with `for_user` views."""
 
@@ -622,6 +626,8 @@ class OneGateway:
         self._parent = _parent
         self._acts_for = ""  # the user a `for_user` view acts for
         self._own_token = False  # the view calls with the user's own login token (one.user.login)
+        # Told (method, seconds, succeeded) after every call (econe's metrics); views inherit it.
+        self.observer: CallObserver | None = None
 
     @classmethod
     def from_env(cls, endpoint: str | None = None, auth_file: str | None = None) -> OneGateway:
@@ -784,6 +790,7 @@ class OneGateway:
         )
         view._acts_for = acts_for
         view._own_token = own_token
+        view.observer = self.observer
         return view
 
     def _forget(self, username: str, view: OneGateway) -> None:
@@ -816,6 +823,20 @@ class OneGateway:
         return self._call_once(method, *params)
 
     def _call_once(self, method: str, *params: Any) -> Any:
+        observer = self.observer
+        if observer is None:
+            return self._exchange(method, params)
+        started = time.perf_counter()
+        ok = False
+        try:
+            result = self._exchange(method, params)
+            ok = True
+            return result
+        finally:
+            observer(method, time.perf_counter() - started, ok)
+
+    def _exchange(self, method: str, params: tuple[Any, ...]) -> Any:
+        """One XML-RPC request and its decoded answer."""
         session = self.session
         if self._login is not None:
             session = self.for_user(self._login.admin).session

@@ -164,6 +164,7 @@ class Listener:
     workers: int = 16
     head_timeout: float = 10.0  # a request head (and a body up to 64 KiB) must arrive within this
     body_timeout: float = 60.0  # a larger body: this, plus its size at MIN_BODY_RATE
+    reuse_port: bool = False  # SO_REUSEPORT: several processes serve one port
     ssl_cert: str | None = None
     ssl_key: str | None = None
     ssl_ca: str | None = None
@@ -184,6 +185,7 @@ class HttpService:
             shutdown_timeout=10,
             # cheroot listens with a backlog of 5: a burst of clients would wait for SYN retries (1 s, 3 s).
             request_queue_size=1024,
+            reuse_port=listener.reuse_port,
             head_timeout=listener.head_timeout,
             body_timeout=listener.body_timeout,
         )

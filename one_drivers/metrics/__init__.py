@@ -1,0 +1,1 @@
+"""Prometheus metrics of econe and the drivers: the one place prometheus_client is imported."""
