@@ -6,7 +6,9 @@ skew, workers, caches) are ours; their names are documented in etc/econe.conf.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,13 @@ class EconeConfig:
     metrics_port: int | None = None  # Prometheus metrics listener; off when unset
     user_cache_seconds: int = 60
     max_upload_bytes: int = 50 * 1024**3
+    # The VPC face: one VPC per region, subnets = the virtual networks a user may use.
+    vpc_id: str = "vpc-00000001"
+    vpc_cidr: str | None = None  # default: the smallest block covering the user's subnets
+    default_subnet_id: int | None = None  # the virtual network RunInstances uses when none is named
+    console_output_source: str = "log"  # GetConsoleOutput: "log" (oned's vm.log) or "none"
+    vm_log_dir: str = "/var/log/one"
+    script_timeout: int = 30  # seconds for associate_script / disassociate_script
 
     @property
     def public_url(self) -> str:
@@ -88,6 +97,8 @@ _INT_FIELDS = frozenset(
         "metrics_port",
         "user_cache_seconds",
         "max_upload_bytes",
+        "default_subnet_id",
+        "script_timeout",
     }
 )
 _FLOAT_FIELDS = frozenset({"head_timeout", "body_timeout"})
@@ -160,6 +171,17 @@ def check_config(config: EconeConfig) -> None:
         raise ConfigError("econe.conf: metrics_port must differ from port")
     if not 0 <= config.debug_level <= 3:
         raise ConfigError("econe.conf: debug_level must be 0..3")
+    if not re.fullmatch(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?", config.vpc_id):
+        raise ConfigError("econe.conf: vpc_id must look like vpc-0123abcd (8 or 17 hex digits)")
+    if config.vpc_cidr is not None:
+        try:
+            ipaddress.ip_network(config.vpc_cidr)
+        except ValueError:
+            raise ConfigError(f"econe.conf: vpc_cidr {config.vpc_cidr!r} is not a CIDR block") from None
+    if config.console_output_source not in ("log", "none"):
+        raise ConfigError("econe.conf: console_output_source must be log or none")
+    if config.script_timeout <= 0:
+        raise ConfigError("econe.conf: script_timeout must be a positive number of seconds")
     if config.instance_types:
         log.warning("econe.conf: instance_types is only used with file templates; ignored")
 

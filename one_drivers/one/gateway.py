@@ -1032,6 +1032,37 @@ class OneGateway:
         """Nine permission bits (owner/group/other × use/manage/admin), -1 = leave unchanged."""
         return self._int("one.image.chmod", image_id, *perms)
 
+    # --- security groups and VM locks (econe's access and network family) ------------------------
+    def secgroup_allocate(self, template: str) -> int:
+        """Returns the new security group's id."""
+        return self._int("one.secgroup.allocate", template)
+
+    def secgroup_info(self, sg_id: int, decrypt: bool = False) -> str:
+        return self._str("one.secgroup.info", sg_id, decrypt)
+
+    def secgrouppool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> str:
+        return self._str("one.secgrouppool.info", filter_flag, start, end)
+
+    def secgroup_update(self, sg_id: int, template: str, append: bool = False) -> int:
+        """Replace (append=False) or merge into the group's template; oned re-checks every RULE."""
+        return self._int("one.secgroup.update", sg_id, template, 1 if append else 0)
+
+    def secgroup_delete(self, sg_id: int) -> int:
+        return self._int("one.secgroup.delete", sg_id)
+
+    def vm_attachsg(self, vm_id: int, nic_id: int, sg_id: int) -> int:
+        return self._int("one.vm.attachsg", vm_id, nic_id, sg_id)
+
+    def vm_detachsg(self, vm_id: int, nic_id: int, sg_id: int) -> int:
+        return self._int("one.vm.detachsg", vm_id, nic_id, sg_id)
+
+    def vm_lock(self, vm_id: int, level: int = 1, test: bool = False) -> int:
+        """Lock level 1 USE, 2 MANAGE, 3 ADMIN, 4 ALL (oned 5.10+)."""
+        return self._int("one.vm.lock", vm_id, level, test)
+
+    def vm_unlock(self, vm_id: int) -> int:
+        return self._int("one.vm.unlock", vm_id)
+
 
 def logged_in_server_admin(
     endpoint: str,

@@ -267,6 +267,13 @@ class VmRecord:
             if parent is not None and parent.tag == first and parent.getparent() is template:
                 yield leaf
 
+    @cached_property
+    def lock_level(self) -> int:
+        """The VM's LOCK/LOCKED level (1 USE, 2 MANAGE, 3 ADMIN, 4 ALL), 0 when unlocked."""
+        if self._el is None:
+            return 0
+        return _int(self._el.findtext("LOCK/LOCKED"), 0)
+
     @property
     def hostname(self) -> str:
         history = self.history
@@ -653,6 +660,46 @@ class VnetRecord:
             raise RecordError(f"malformed <VNET> element: {exc!r}") from exc
 
 
+@dataclass(frozen=True)
+class SecurityGroupRecord:
+    """A `<SECURITY_GROUP>` from `secgroup.info` / `secgrouppool.info`; RULEs are TEMPLATE vectors."""
+
+    id: int
+    uid: int
+    gid: int
+    uname: str
+    gname: str
+    name: str
+    permissions: Permissions
+    vm_ids: tuple[int, ...]  # every VM using it, whatever its update state
+    template: Template
+
+    @property
+    def rules(self) -> list[dict[str, str]]:
+        return self.template.vectors("RULE")
+
+    @classmethod
+    def from_element(cls, el: _Element) -> SecurityGroupRecord:
+        v = {c.tag: c.text or "" for c in el if isinstance(c.tag, str) and not len(c)}
+        vms: list[int] = []
+        for section in ("UPDATED_VMS", "OUTDATED_VMS", "UPDATING_VMS", "ERROR_VMS"):
+            vms.extend(_ids(el.find(section)))
+        try:
+            return cls(
+                id=int(v["ID"]),
+                uid=_int(v.get("UID")),
+                gid=_int(v.get("GID")),
+                uname=v.get("UNAME", ""),
+                gname=v.get("GNAME", ""),
+                name=v.get("NAME", ""),
+                permissions=Permissions.from_element(el.find("PERMISSIONS")),
+                vm_ids=tuple(sorted(set(vms))),
+                template=template_from_element(el.find("TEMPLATE")),
+            )
+        except (KeyError, ValueError) as exc:
+            raise RecordError(f"malformed <SECURITY_GROUP> element: {exc!r}") from exc
+
+
 # --- document entry points -----------------------------------------------------------------------
 
 R = TypeVar("R")
@@ -774,3 +821,11 @@ def parse_vnet(text: str | bytes) -> VnetRecord:
 
 def parse_vnet_pool(text: str | bytes) -> list[VnetRecord]:
     return _pool(text, "VNET_POOL", "VNET", VnetRecord.from_element)
+
+
+def parse_security_group(text: str | bytes) -> SecurityGroupRecord:
+    return _one(text, "SECURITY_GROUP", SecurityGroupRecord.from_element)
+
+
+def parse_security_group_pool(text: str | bytes) -> list[SecurityGroupRecord]:
+    return _pool(text, "SECURITY_GROUP_POOL", "SECURITY_GROUP", SecurityGroupRecord.from_element)

@@ -54,5 +54,7 @@ SNAPSHOT = IdKind("snap", "SnapshotID", "Snapshot", noun="snapshot")
 ALLOCATION = IdKind("eipalloc", "AllocationID", noun="allocation ID")
 ASSOCIATION = IdKind("eipassoc", "AssociationID", noun="association ID")
 RESERVATION = IdKind("r", "ReservationID", noun="reservation ID")
+SECURITY_GROUP = IdKind("sg", "GroupId", "Group", noun="security group")  # InvalidGroup.NotFound
+SUBNET = IdKind("subnet", "SubnetID", noun="subnet ID")
 
-ALL_KINDS = (INSTANCE, IMAGE, VOLUME, SNAPSHOT, ALLOCATION, ASSOCIATION, RESERVATION)
+ALL_KINDS = (INSTANCE, IMAGE, VOLUME, SNAPSHOT, ALLOCATION, ASSOCIATION, RESERVATION, SECURITY_GROUP, SUBNET)

@@ -37,7 +37,7 @@ def test_aws_cli_describe_availability_zones_and_an_error(econe_env: EconeEnv) -
     assert done.returncode == 0, done.stderr
     zones = json.loads(done.stdout)["AvailabilityZones"]
     assert [z["ZoneName"] for z in zones] == ["opennebula"]
-    refused = aws(econe_env, "describe-vpcs")
+    refused = aws(econe_env, "describe-vpn-gateways")
     assert refused.returncode != 0 and "UnsupportedOperation" in refused.stderr
 
 

@@ -42,7 +42,7 @@ def test_boto3_probes_regions_zones_and_platforms(econe_env: EconeEnv, signature
         ("opennebula", "available", "opennebula")
     ]
     attrs = ec2.describe_account_attributes(AttributeNames=["supported-platforms"])["AccountAttributes"]
-    assert attrs == [{"AttributeName": "supported-platforms", "AttributeValues": [{"AttributeValue": "EC2"}]}]
+    assert attrs == [{"AttributeName": "supported-platforms", "AttributeValues": [{"AttributeValue": "VPC"}]}]
     both = ec2.describe_account_attributes()["AccountAttributes"]
     assert {a["AttributeName"] for a in both} == {"supported-platforms", "default-vpc"}
 
@@ -56,7 +56,7 @@ def test_boto3_errors_have_codes_and_statuses(econe_env: EconeEnv) -> None:
             lambda: ec2.describe_regions(Filters=[{"Name": "bogus", "Values": ["x"]}]),
             ("InvalidParameterValue", 400),
         ),
-        (lambda: ec2.describe_vpcs(), ("UnsupportedOperation", 400)),
+        (lambda: ec2.describe_vpn_gateways(), ("UnsupportedOperation", 400)),
         (lambda: ec2.describe_regions(DryRun=True), ("DryRunOperation", 412)),
     ]
     for call, expected in cases:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from one_drivers.econe.actions import FAMILIES, all_handlers
-from one_drivers.econe.actions.regions import ACCOUNT_ATTRIBUTES
+from one_drivers.econe.actions.regions import account_attributes
 from one_drivers.econe.app import EXTENSION_ACTIONS
+from one_drivers.econe.config import EconeConfig
 from one_drivers.query.model import action_names, operation_model
 
 
@@ -29,8 +30,9 @@ def test_account_attributes_cover_the_model_enum() -> None:
     shape = operation_model("DescribeAccountAttributes").input_shape
     assert shape is not None
     enum = shape.members["AttributeNames"].member.enum
-    assert sorted(ACCOUNT_ATTRIBUTES) == sorted(enum)
-    for values in ACCOUNT_ATTRIBUTES.values():
+    attributes = account_attributes(EconeConfig())
+    assert sorted(attributes) == sorted(enum)
+    for values in attributes.values():
         assert values and all(isinstance(v, str) for v in values)
 
 

@@ -17,6 +17,8 @@ CODES = {
     ids.ALLOCATION: ("InvalidAllocationID.Malformed", "InvalidAllocationID.NotFound"),
     ids.ASSOCIATION: ("InvalidAssociationID.Malformed", "InvalidAssociationID.NotFound"),
     ids.RESERVATION: ("InvalidReservationID.Malformed", "InvalidReservationID.NotFound"),
+    ids.SECURITY_GROUP: ("InvalidGroupId.Malformed", "InvalidGroup.NotFound"),
+    ids.SUBNET: ("InvalidSubnetID.Malformed", "InvalidSubnetID.NotFound"),
 }
 
 

@@ -24,7 +24,10 @@ FAMILIES = (
     "snapshots",
     "create_image",
     "image_attributes",
+    "security_groups",
+    "vpcs",
     "instance_attributes",
+    "instance_settings",
 )
 
 

@@ -33,6 +33,7 @@ from one_drivers.econe.actions.tagging import (
     tags_template,
     tags_to_vectors,
 )
+from one_drivers.econe.actions.vpcs import NicView, instance_network, launch_nics
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import (
@@ -110,8 +111,8 @@ def _format_number(fmt: Callable[[int], str], text: str) -> str:
 _INSTANCE_PATHS = ("CONTEXT/EC2_KEYNAME", "NIC/IP", "DISK/IMAGE_ID")
 
 
-def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
-    """The EC2 `Instance` for a VM (full body)."""
+def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> dict[str, Any]:
+    """The EC2 `Instance` for a VM (full body); with `view`, its VPC, subnet, groups and interfaces too."""
     # Runs once per VM of a 1,000-instance page: one state row, one dict of the user's values.
     row = state_row(vm.state, vm.lcm_state)
     state = row.ec2
@@ -145,6 +146,8 @@ def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
     if tags:
         instance["Tags"] = tags
     instance.update(instance_device_fields(vm))
+    if view is not None and state is not Ec2State.TERMINATED:
+        instance.update(instance_network(view.ctx, view, vm))
     reason = state_reason(vm.state, vm.lcm_state, user.get("ERROR") or "") if row.failure else None
     if reason is not None:
         instance["StateReason"] = reason
@@ -152,7 +155,7 @@ def instance_from_vm(vm: VmRecord, zone: str) -> dict[str, Any]:
     return instance
 
 
-def reservations(vms: Iterable[VmRecord], zone: str) -> list[dict[str, Any]]:
+def reservations(vms: Iterable[VmRecord], zone: str, view: NicView | None = None) -> list[dict[str, Any]]:
     """Instances grouped by reservation, in the order their first instance appears."""
     by_id: dict[str, dict[str, Any]] = {}
     for vm in vms:
@@ -160,7 +163,7 @@ def reservations(vms: Iterable[VmRecord], zone: str) -> list[dict[str, Any]]:
         group = by_id.get(rid)
         if group is None:
             group = by_id[rid] = {"ReservationId": rid, "OwnerId": str(vm.uid), "Groups": [], "Instances": []}
-        group["Instances"].append(instance_from_vm(vm, zone))
+        group["Instances"].append(instance_from_vm(vm, zone, view))
     return list(by_id.values())
 
 
@@ -299,7 +302,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
         for vm, text in zip(vms, dict.fromkeys(ids), strict=True):
             if _expired(vm, ctx, now):
                 raise INSTANCE.not_found(text)
-        return {"Reservations": reservations([vm for vm in vms if filters.matches(vm)], zone)}
+        return {"Reservations": reservations([vm for vm in vms if filters.matches(vm)], zone, NicView(ctx))}
 
     named = _exact_ids(filters.values_of("instance-id"))
     if named is not None and page_size is None and not params.get("NextToken"):
@@ -313,7 +316,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
                 continue
             if not _expired(vm, ctx, now) and filters.matches(vm):
                 found.append(vm)
-        return {"Reservations": reservations(found, zone)}
+        return {"Reservations": reservations(found, zone, NicView(ctx))}
 
     phase, offset = _parse_token(params.get("NextToken"))
     want_live, want_terminated = _phases(filters)
@@ -351,7 +354,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
         if offset + len(chunk) < len(done_ids):
             next_token = f"d:{offset + len(chunk)}"
     result: dict[str, Any] = {
-        "Reservations": reservations((vm for vm in fetched if filters.matches(vm)), zone)
+        "Reservations": reservations((vm for vm in fetched if filters.matches(vm)), zone, NicView(ctx))
     }
     if next_token is not None:
         result["NextToken"] = next_token
@@ -426,8 +429,9 @@ def settled_token_reservation(
 def token_answer(ctx: RequestContext, vms: list[VmRecord]) -> dict[str, Any]:
     """The same token answers the same reservation, whatever the rest of the request says."""
     zone = ctx.config.zone_name
-    group = reservations(vms, zone)[0]
-    group["Instances"] = [instance_from_vm(vm, zone) for vm in vms]
+    view = NicView(ctx)
+    group = reservations(vms, zone, view)[0]
+    group["Instances"] = [instance_from_vm(vm, zone, view) for vm in vms]
     return group
 
 
@@ -464,6 +468,7 @@ def run_extra_template(
     user_data: str | None,
     disks: list[dict[str, str]] | None = None,
     root_size_mb: int | None = None,
+    nics: list[dict[str, str]] | None = None,
 ) -> str:
     """The extra template for `template.instantiate`; oned replaces DISK and CONTEXT wholesale on merge,
     so the template's own disks and context are repeated after ours. `disks` (BlockDeviceMappings)
@@ -483,6 +488,9 @@ def run_extra_template(
         attrs.append((RESERVATION_ATTR, reservation))
         attrs.append((LAUNCH_INDEX_ATTR, str(launch_index)))
     attrs.extend(tags_to_vectors(tags))
+    if nics is not None:
+        # Like DISK and CONTEXT, NICs given here replace the template's own on oned's merge.
+        attrs.extend(("NIC", nic) for nic in nics)
     context: dict[str, str] = {}
     for vector in tmpl.template.vectors("CONTEXT"):
         context.update(vector)
@@ -551,6 +559,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     tags, volume_tags = launch_tags(params.get("TagSpecifications") or [])
     user_data = check_user_data(params.get("UserData"))
     devices = _launch_devices(ctx, params, image)
+    nics = launch_nics(ctx, params, tmpl)
 
     def extra(reservation: str | None, launch_index: int, volumes: list[dict[str, str]] | None = None) -> str:
         try:
@@ -567,6 +576,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 user_data=user_data,
                 disks=[*devices.disks, *(volumes or [])],
                 root_size_mb=devices.root_size_mb,
+                nics=nics,
             )
         except TemplateError as exc:
             raise Ec2Error(
@@ -619,7 +629,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         "ReservationId": f"r-{created[0]:08d}",
         "OwnerId": str(ctx.user_id),
         "Groups": [],
-        "Instances": [instance_from_vm(vm, zone) for vm in vms],
+        "Instances": [instance_from_vm(vm, zone, NicView(ctx)) for vm in vms],
     }
 
 
@@ -685,6 +695,15 @@ def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision)
             except OneActionError as exc:
                 log.info("request %s: %s on VM %d refused: %s", ctx.request_id, action, vm.id, exc.message)
                 raise _incorrect_state(vm, before, "changed") from exc
+            except OneAuthorizationError as exc:
+                if vm.lock_level:
+                    # A locked VM (DisableApiTermination): oned refuses every managing action.
+                    raise Ec2Error(
+                        "OperationNotPermitted",
+                        f"The instance '{INSTANCE.format(vm.id)}' may not be changed: it is locked "
+                        "(disableApiTermination); unlock it with ModifyInstanceAttribute first",
+                    ) from exc
+                raise
             log.info("request %s: %s on VM %d", ctx.request_id, action, vm.id)
             try:
                 now_vm = parse_vm(ctx.one.vm_info(vm.id))

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.query.errors import Ec2Error
 
-# econe has no VPCs: instances are classic-style, so clients must not look for a default VPC.
-ACCOUNT_ATTRIBUTES: dict[str, list[str]] = {
-    "supported-platforms": ["EC2"],
-    "default-vpc": ["none"],
-}
+
+# econe shows a VPC face (one VPC per region, subnets = OpenNebula networks): clients take their VPC
+# code paths and find the default VPC here.
+def account_attributes(config: EconeConfig) -> dict[str, list[str]]:
+    return {"supported-platforms": ["VPC"], "default-vpc": [config.vpc_id]}
 
 
 def _filtered(
@@ -81,12 +82,13 @@ def describe_availability_zones(ctx: RequestContext, params: dict[str, Any]) -> 
 
 def describe_account_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     # The model's enum has already restricted AttributeNames to the names we answer.
-    wanted = params.get("AttributeNames") or list(ACCOUNT_ATTRIBUTES)
+    attributes = account_attributes(ctx.config)
+    wanted = params.get("AttributeNames") or list(attributes)
     return {
         "AccountAttributes": [
             {
                 "AttributeName": name,
-                "AttributeValues": [{"AttributeValue": value} for value in ACCOUNT_ATTRIBUTES[name]],
+                "AttributeValues": [{"AttributeValue": value} for value in attributes[name]],
             }
             for name in wanted
         ]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from one_drivers.econe.actions import instances
+from one_drivers.econe.actions.vpcs import NicView
 from one_drivers.one.records import PARALLEL_PARSE_MIN, parse_vm
 from tests.econe.actions.roundtrip import round_trip
 from tests.econe.actions.seed import Seed, ctx_for, give_keypair, seed
@@ -64,7 +65,7 @@ def test_big_listing_equals_the_per_vm_slow_path(seeded: tuple[EconeEnv, Seed]) 
         vm_id = int(instance["InstanceId"][2:])
         ok, text, *_ = proxy.one.vm.info(session, vm_id)
         assert ok is True
-        assert instance == instances.instance_from_vm(parse_vm(text), zone), vm_id
+        assert instance == instances.instance_from_vm(parse_vm(text), zone, NicView(ctx)), vm_id
 
     # The launched ones keep what RunInstances stored (reservation, key, token, tags) on the page.
     mine = {i["InstanceId"]: i for i in launched["Instances"]}
