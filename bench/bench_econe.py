@@ -247,7 +247,7 @@ def run() -> None:
             occi_config = tmp / "occi-server.conf"
             occi_config.write_text(
                 f":tmpdir: {tmp}\n:one_xmlrpc: http://127.0.0.1:{sim_port}/RPC2\n:host: 127.0.0.1\n"
-                f":port: {occi_port}\n:debug_level: 0\n:one_cipher_auth: {tmp / 'ec2_auth'}\n:workers: 4\n"
+                f":port: {occi_port}\n:debug_level: 0\n:one_cipher_auth: {tmp / 'sunstone_auth'}\n:workers: 4\n"
             )
             servers.append(
                 Process(
@@ -417,7 +417,7 @@ def _occi_rows(tmp: Path, sim_port: int, occi_url: str) -> list[tuple[str, float
     )
     verbose = p50(time_calls(lambda: get("/compute?verbose=true"), PAGE_REPEAT, warmup=1))
     bare = p50(time_calls(lambda: get("/compute"), PAGE_REPEAT, warmup=1))
-    one = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "ec2_auth")).for_user(
+    one = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "sunstone_auth")).for_user(
         OCCI_USER
     )
     gateway_full = p50(time_calls(lambda: one.vmpool_infoextended(-2), PAGE_REPEAT, warmup=1))

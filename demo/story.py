@@ -320,7 +320,7 @@ def _start_occi(work: Path, endpoint: str, stack: ExitStack) -> str:
         one_xmlrpc=endpoint,
         host="127.0.0.1",
         port=_free_port(4568),
-        one_cipher_auth=str(work / "one" / "ec2_auth"),
+        one_cipher_auth=str(work / "one" / "sunstone_auth"),
         template_location=str(templates),
         instance_types={"small": load_type_template(str(templates), "small", {"template": "small.erb"})},
         debug_level=1,

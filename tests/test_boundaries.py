@@ -59,9 +59,9 @@ def _violations(package: str, path: Path) -> list[str]:
     found = []
     for module in sorted(_imports(path)):
         parts = module.split(".")
-        if parts[0] == "one_drivers" and len(parts) > 1 and parts[1] != package:
-            if parts[1] not in ALLOWED[package]:
-                found.append(f"{rel} imports {module}")
+        crosses = parts[0] == "one_drivers" and len(parts) > 1 and parts[1] != package
+        if crosses and parts[1] not in ALLOWED[package]:
+            found.append(f"{rel} imports {module}")
         if parts[0] in ("boto3", "moto") and package not in BOTO3_USERS:
             found.append(f"{rel} imports {module}: boto3 clients are made in ec2/ only")
         if module.startswith("xmlrpc") and not (rel in XMLRPC_USERS or package in XMLRPC_USERS):
