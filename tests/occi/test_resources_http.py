@@ -426,3 +426,32 @@ def test_vm_templates_tagged_as_econe_types_are_instance_types(occi_env: OcciEnv
     # bob may not use alice's template: for him the type does not exist.
     r = env.request("POST", "/compute", compute_doc(env, "x", "m1.small"), user="bob")
     assert r.status == 400 and "Bad instance type 'm1.small'" in r.text
+
+
+def test_too_large_bodies(tmp_path: Path) -> None:
+    from tests.occi.conftest import start_occi_env, stop_occi_env
+
+    sim, env = start_occi_env(tmp_path, max_upload_bytes=64 * 1024)
+    try:
+        big = "<COMPUTE><NAME>" + "x" * (1024 * 1024 + 1) + "</NAME></COMPUTE>"
+        r = env.request("POST", "/compute", big)
+        assert r.status == 413 and "at most" in r.text
+        boundary = "B"
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="occixml"\r\n\r\n'
+                "<STORAGE><NAME>big</NAME></STORAGE>\r\n"
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.img"\r\n\r\n'
+            ).encode()
+            + b"\0" * (128 * 1024)
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        r = env.request(
+            "POST", "/storage", body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
+        assert r.status == 413 and "exceeds" in r.text
+        assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == 1
+        assert vm_count(env) == 0
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("occi-")] == []
+    finally:
+        stop_occi_env(sim, env)
