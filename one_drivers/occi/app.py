@@ -15,7 +15,9 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import IO, Any
+from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.exceptions import NotFound as RouteNotFound
@@ -36,24 +38,6 @@ log = logging.getLogger(__name__)
 
 MAX_DOCUMENT_BYTES = 1024 * 1024  # an OCCI document; only the image file of POST /storage is larger
 
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    411: "Length Required",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    423: "Locked",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 URLS = Map(
     [
@@ -92,6 +76,13 @@ class Incoming:
                 pass
 
 
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def _length(environ: dict[str, Any]) -> int | None:
     raw = environ.get("CONTENT_LENGTH")
     if not raw:
@@ -106,8 +97,6 @@ def _length(environ: dict[str, Any]) -> int | None:
 
 
 def _query(environ: dict[str, Any]) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
     return dict(parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True))
 
 
@@ -188,16 +177,20 @@ class OcciApp:
             status, content_type, body = self.handle(environ, request_id)
         finally:
             set_request_id("-")
+        extra: list[tuple[str, str]] = []
+        if content_type.startswith("text/occi"):
+            extra, body = ogf.text_headers(body), b""
         headers = [
+            *extra,
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
             ("X-Request-Id", request_id),
         ]
         if status != 204:
             headers.insert(0, ("Content-Type", content_type))
-        if status in (200, 201, 202) and content_type.startswith("text/plain"):
+        if status in (200, 201, 202) and content_type.startswith(("text/plain", "text/occi")):
             headers.append(("Server", "OCCI/1.2 one_drivers"))
-        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        start_response(f"{status} {_reason(status)}", headers)
         return [body]
 
     def handle(self, environ: dict[str, Any], request_id: str) -> tuple[int, str, bytes]:

@@ -32,6 +32,7 @@ INSTANCE_TYPE = "http://opennebula.org/occi/infrastructure/instance_type#"
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/occi+json; charset=utf-8"
 URI_LIST = "text/uri-list; charset=utf-8"
+OCCI_HEADERS = "text/occi; charset=utf-8"
 
 _OGF_BODIES = frozenset({"text/plain", "text/occi", "application/occi+json", "application/json"})
 _ACCEPTED = {
@@ -40,7 +41,7 @@ _ACCEPTED = {
     "*/*": "xml",
     "application/*": "xml",
     "text/plain": "text",
-    "text/occi": "text",
+    "text/occi": "occi",
     "text/*": "text",
     "application/occi+json": "json",
     "application/json": "json",
@@ -486,6 +487,10 @@ def category_json(cat: Category) -> dict[str, Any]:
 
 
 def render_reply(reply: Reply, rendering: str, base: str, config: OcciConfig) -> tuple[str, bytes]:
+    if rendering == "occi":
+        # text/occi carries the text rendering's lines as headers (see `text_headers`), body empty.
+        _, body = render_reply(reply, "text", base, config)
+        return OCCI_HEADERS, body
     view: View = reply.view
     if isinstance(view, QueryInterface):
         return _render_query(view, rendering)
@@ -522,6 +527,16 @@ def _render_query(view: QueryInterface, rendering: str) -> tuple[str, bytes]:
             doc[cat.klass + "s"].append(category_json(cat))
         return JSON, _json(doc)
     return TEXT, ("\n".join(category_line(c, True) for c in view.categories) + "\n").encode("utf-8")
+
+
+def text_headers(body: bytes) -> list[tuple[str, str]]:
+    """The text rendering's lines as text/occi headers: one header per name, values comma-joined."""
+    grouped: dict[str, list[str]] = {}
+    for line in body.decode("utf-8").splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            grouped.setdefault(name.strip(), []).append(value.strip())
+    return [(name, ", ".join(values)) for name, values in grouped.items()]
 
 
 def _json(doc: Any) -> bytes:

@@ -224,3 +224,19 @@ def test_network_and_storage_in_ogf(occi_env: OcciEnv) -> None:
     assert uris.headers["content-type"].startswith("text/uri-list")
     assert f"{env.url}/storage/{sid}\n" in uris.text
     assert env.request("DELETE", f"/storage/{sid}", headers=JSON).status == 204
+
+
+@pytest.mark.slow
+def test_text_occi_answers_in_headers(occi_env: OcciEnv) -> None:
+    env = occi_env
+    r = env.request(
+        "POST",
+        "/compute",
+        text_body(env, "hdr"),
+        headers={"Content-Type": "text/plain", "Accept": "text/occi"},
+    )
+    assert r.status == 201 and r.body == b"" and r.headers["content-type"].startswith("text/occi")
+    assert r.headers["category"].startswith(f'compute; scheme="{INFRA}"; class="kind", small;')
+    assert 'occi.core.title="hdr"' in r.headers["x-occi-attribute"]
+    listed = env.request("GET", "/compute", headers={"Accept": "text/occi"})
+    assert listed.headers["x-occi-location"] == f"{env.url}/compute/0" and listed.body == b""
