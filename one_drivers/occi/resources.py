@@ -230,9 +230,9 @@ def change_state(ctx: OcciContext, vm: VmRecord, wanted: str) -> bool:
         if wanted in VmState.__members__:
             return False  # a plain state name is a no-op, as upstream treated it
         raise BadRequest(f'Invalid state: "{wanted}"')
+    if wanted == current:
+        return False  # already there (DONE included: nothing left to delete)
     if current not in change.sources:
-        if wanted == current:
-            return False
         raise Forbidden(f"The state of the resource cannot be changed from {current} to {wanted}.")
     ctx.one.vm_action(change.action or "terminate-hard", vm.id)
     return True
