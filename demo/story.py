@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-password"
@@ -304,6 +305,172 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
         ]
         rows.append((final[0][0], final[0][1], final[0][2], f"{final[0][3]:.2f}"))
         _print_rows("shutting down", ("step", "through", "result", "s"), [rows[-1]])
+
+        # --- last act: another OpenNebula bursts into this one through its econe -------------------
+        loop_rows = full_loop(work, econe.url, secret, admin, stack)
+        rows.extend(loop_rows)
+        _print_rows(
+            "the full loop: OpenNebula A bursts through EC2 into this OpenNebula's econe",
+            ("step", "through", "result", "s"),
+            loop_rows,
+        )
+    return rows
+
+
+def full_loop(
+    work: Path, econe_url: str, secret: str, admin_b: Any, stack: ExitStack
+) -> list[tuple[str, str, str, str]]:
+    """OpenNebula A (a second simulator with its own one_vmm_ec2/one_im_ec2) whose ec2 host points at
+    econe on the story's cloud (B): deploy, monitor, power off, resume, terminate; nothing left behind."""
+    from one_drivers.one.gateway import OneGateway
+    from one_drivers.one.template import build_template
+    from one_drivers.sim.server import Simulator
+
+    rows: list[tuple[str, str, str, str]] = []
+    # B: an EBS-backed AMI (a persistent image): EC2 only stops EBS-backed instances.
+    ami = admin_b.image_allocate(
+        build_template(
+            [("NAME", "loop-root"), ("PATH", "/var/tmp/loop.img"), ("EC2_AMI", "YES"), ("PERSISTENT", "YES")]
+        ),
+        1,
+    )
+    admin_b.call("one.image.chmod", ami, -1, -1, -1, -1, -1, -1, 1, -1, -1)
+    conf = work / "loop_driver.conf"
+    conf.write_text("state_wait_timeout_seconds: 60\n")
+    defaults = work / "loop_driver.default"
+    defaults.write_text("<TEMPLATE><PUBLIC_CLOUD></PUBLIC_CLOUD></TEMPLATE>")
+    vmm_args = f"-t 4 --config {conf} --defaults {defaults} --log-file {work}/a_vmm_ec2.log --no-socket --poll-interval 0.1"
+    im_args = f"--config {conf} --log {work}/a_im_ec2.log"
+    periods = {"BEACON_HOST": 5, "MONITOR_HOST": 1, "MONITOR_VM": 1, "STATE_VM": 1, "SYSTEM_HOST": 1}
+    started = time.monotonic()
+    sim_a = Simulator(
+        auth_dir=work / "one_a",
+        vmm={"ec2": f"{_program('one_vmm_ec2')} {vmm_args}"},
+        im={"ec2": f"{_program('one_im_ec2')} {im_args}"},
+        sched_interval=0.5,
+        probes_period=periods,
+    )
+    sim_a.__enter__()
+    stack.callback(sim_a.__exit__, None, None, None)
+    a = OneGateway(sim_a.endpoint, sim_a.oneadmin_auth)
+    host = int(a.call("one.host.allocate", "opennebula-b", "ec2", "ec2", -1))
+    a.call(
+        "one.host.update",
+        host,
+        build_template(
+            [
+                ("EC2_ACCESS", DEMO_USER),
+                ("EC2_SECRET", secret),
+                ("REGION_NAME", "opennebula"),
+                ("EC2_ENDPOINT", econe_url),
+                ("CAPACITY", {"M1_SMALL": "2"}),
+            ]
+        ),
+        1,
+    )
+    took = _wait_for(
+        lambda: ET.fromstring(a.host_info(host)).findtext("HOST_SHARE/TOTAL_CPU") not in (None, "", "0"),
+        "A's ec2 host to be monitored through econe",
+    )
+    cpu = ET.fromstring(a.host_info(host)).findtext("HOST_SHARE/TOTAL_CPU")
+    rows.append(
+        (
+            "A: host opennebula-b monitored",
+            "one_im_ec2 -> econe (B)",
+            f"TOTAL_CPU={cpu}",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
+    _ = took
+
+    def a_vm() -> ET.Element:
+        return ET.fromstring(a.vm_info(vm))
+
+    def a_state() -> str:
+        doc = a_vm()
+        return f"{doc.findtext('STATE')}/{doc.findtext('LCM_STATE')}"
+
+    def b_vm() -> ET.Element:
+        return ET.fromstring(admin_b.vm_info(int(instance_id[2:])))
+
+    def b_state() -> str:
+        names = {"3": "ACTIVE", "8": "POWEROFF", "6": "DONE"}
+        doc = b_vm()
+        return names.get(doc.findtext("STATE") or "", doc.findtext("STATE") or "?")
+
+    started = time.monotonic()
+    vm = int(
+        a.call(
+            "one.vm.allocate",
+            build_template(
+                [
+                    ("NAME", "loop-web"),
+                    ("CPU", "1"),
+                    ("MEMORY", "1024"),
+                    ("PUBLIC_CLOUD", {"TYPE": "ec2", "AMI": f"ami-{ami:08d}", "INSTANCETYPE": "m1.small"}),
+                ]
+            ),
+            False,
+        )
+    )
+    _wait_for(lambda: a_state() == "3/3", "A's VM to run on opennebula-b", timeout=90)
+    instance_id = a_vm().findtext("DEPLOY_ID") or ""
+    owner = b_vm().findtext("UNAME")
+    rows.append(
+        (
+            f"A: VM {vm} RUNNING",
+            "sched -> one_vmm_ec2 -> econe",
+            f"B VM {instance_id} of {owner!r}, {b_state()}",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
+    started = time.monotonic()
+    _wait_for(lambda: a_vm().find("MONITORING/TIMESTAMP") is not None, "A's VM monitoring", 60)
+    rows.append(
+        (
+            "A: VM monitored",
+            "one_im_ec2 -> econe",
+            "DescribeInstances per cycle",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
+    started = time.monotonic()
+    a.vm_action("poweroff", vm)
+    _wait_for(lambda: a_vm().findtext("STATE") == "8", "A's VM to power off", 90)
+    rows.append(
+        (
+            "A: poweroff",
+            "one_vmm_ec2 -> StopInstances",
+            f"A POWEROFF, B {b_state()}",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
+    started = time.monotonic()
+    a.vm_action("resume", vm)
+    _wait_for(lambda: a_state() == "3/3", "A's VM to resume", 90)
+    _wait_for(lambda: b_state() == "ACTIVE", "B's VM to run again", 60)
+    rows.append(
+        (
+            "A: resume",
+            "one_vmm_ec2 -> StartInstances",
+            f"A RUNNING, B {b_state()} ({a_vm().findtext('DEPLOY_ID')})",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
+    started = time.monotonic()
+    a.vm_action("terminate", vm)
+    _wait_for(lambda: a_vm().findtext("STATE") == "6", "A's VM to be DONE", 90)
+    _wait_for(lambda: b_state() == "DONE", "B's VM to be DONE", 60)
+    left_a = len(ET.fromstring(a.vmpool_info(-2, -1, -1, -1)).findall("VM"))
+    left_b = [v.findtext("NAME") for v in ET.fromstring(admin_b.vmpool_info(-2, -1, -1, -1)).findall("VM")]
+    rows.append(
+        (
+            "A: terminate",
+            "one_vmm_ec2 -> TerminateInstances",
+            f"A DONE, B DONE; live VMs left: A {left_a}, B {len(left_b)}",
+            f"{time.monotonic() - started:.2f}",
+        )
+    )
     return rows
 
 

@@ -32,3 +32,11 @@ def test_story_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert by_step["occi delete compute"][2].endswith("DONE")
     out = capsys.readouterr().out
     assert "ec2 describe-instances" in out and "--endpoint-url http://127.0.0.1:" in out
+    # The last act: OpenNebula A bursts into this cloud through its econe, and leaves nothing behind.
+    assert by_step["A: host opennebula-b monitored"][2].startswith("TOTAL_CPU=")
+    running = next(r for r in rows if r[0].startswith("A: VM") and "RUNNING" in r[0])
+    assert "of 'demo', ACTIVE" in running[2]
+    assert by_step["A: poweroff"][2] == "A POWEROFF, B POWEROFF"
+    assert by_step["A: resume"][2].startswith("A RUNNING, B ACTIVE")
+    assert by_step["A: terminate"][2] == "A DONE, B DONE; live VMs left: A 0, B 0"
+    assert "the full loop" in out
