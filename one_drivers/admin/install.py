@@ -23,7 +23,7 @@ from typing import Any
 
 from one_drivers.admin import confblock
 from one_drivers.admin.tree import AdminError, LinePlan, OneTree, detect_version, plan_for
-from one_drivers.one.template import parse_template
+from one_drivers.one.template import build_template, parse_template
 
 SHIPPED = Path(__file__).resolve().parent / "shipped"
 RECORD = "install.json"
@@ -134,7 +134,6 @@ class Change:
     old: bytes | None
     new: bytes | None
     mode: int = 0o644
-    show_diff: bool = False
 
     def diff(self, label: Path) -> str:
         old = (self.old or b"").decode("utf-8", "replace").splitlines(keepends=True)
@@ -202,19 +201,19 @@ def _remove_empty_dirs(directories: list[Path]) -> None:
             pass
 
 
-def _owner_like_parent(path: Path) -> None:
-    # Run as root, the files must still belong to oneadmin (the owner of the directory they land in).
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        info = path.parent.stat()
-        os.chown(path, info.st_uid, info.st_gid)
-
-
 def _write(path: Path, data: bytes, mode: int) -> None:
+    """Replace `path` at once; run as root, keep its owner (a new file takes its directory's: oneadmin)."""
+    owner = path.stat() if path.exists() else path.parent.stat()
     tmp = path.with_name(f".{path.name}.one-ec2.tmp")
     tmp.write_bytes(data)
     os.chmod(tmp, mode)
+    _as_root_chown(tmp, owner)
     os.replace(tmp, path)
-    _owner_like_parent(path)
+
+
+def _as_root_chown(path: Path, owner: os.stat_result) -> None:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 class Installer:
@@ -240,7 +239,7 @@ class Installer:
             )
         record = Record.load(self.record_path)
         changes = self._config_changes(plan, version)
-        remotes = self._remote_changes(record) if plan.remotes else []
+        remotes = self._remote_changes() if plan.remotes else []
         defaults = self._default_changes()
         self._show(changes, remotes, defaults)
         everything = changes + remotes + defaults
@@ -275,7 +274,7 @@ class Installer:
             have = confblock.values_outside_block(oned_text, "HOST_ENCRYPTED_ATTR")
             wanted = [attr for attr in ENCRYPTED if attr not in have]
             if wanted:
-                body += "\n" + "".join(f'HOST_ENCRYPTED_ATTR = "{attr}"\n' for attr in wanted)
+                body += "\n" + build_template(("HOST_ENCRYPTED_ATTR", attr) for attr in wanted)
         confblock.refuse_clashes(oned_text, str(oned_path), self._names(oned_sections))
         changes.append(self._block_change(oned_path, oned_text, body))
         if plan.monitord_snippets:
@@ -298,9 +297,9 @@ class Installer:
     def _block_change(path: Path, text: str, body: str) -> Change:
         new = confblock.with_block(text, body)
         mode = path.stat().st_mode & 0o7777
-        return Change(path, text.encode("utf-8"), new.encode("utf-8"), mode, show_diff=True)
+        return Change(path, text.encode("utf-8"), new.encode("utf-8"), mode)
 
-    def _remote_changes(self, record: Record) -> list[Change]:
+    def _remote_changes(self) -> list[Change]:
         changes = []
         for rel, data in shipped_remotes().items():
             path = self.tree.remotes_dir / rel
@@ -349,6 +348,7 @@ class Installer:
         for change in remotes + defaults:
             for directory in _missing_dirs(change.path):
                 directory.mkdir()
+                _as_root_chown(directory, directory.parent.stat())
                 record.created_dirs.append(str(directory))
             key = str(change.path)
             if (
@@ -386,7 +386,7 @@ class Installer:
             text = data.decode("utf-8")
             new = confblock.without_block(text)
             if new != text:
-                blocks.append(Change(path, data, new.encode("utf-8"), path.stat().st_mode & 0o7777, True))
+                blocks.append(Change(path, data, new.encode("utf-8"), path.stat().st_mode & 0o7777))
         removals: list[Path] = []
         restores: list[tuple[Path, Path]] = []
         for key, digest in {**record.placed, **record.configs}.items():

@@ -285,3 +285,19 @@ def test_an_interpreter_oneadmin_cannot_reach_is_flagged(tmp_path: Path) -> None
     finally:
         (shared / "home").chmod(0o755)
         shutil.rmtree(shared)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="ownership is only changed as root"
+)
+def test_run_as_root_files_belong_to_oneadmin(tmp_path: Path) -> None:
+    oneadmin = 9869  # upstream packages' oneadmin uid/gid
+    root = make_tree(tmp_path, "6.10")
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, oneadmin, oneadmin)
+    os.chown(root / "etc" / "oned.conf", 0, oneadmin)  # packages ship oned.conf root:oneadmin
+    assert one_ec2("install", "--one-location", str(root)).exit_code == 0
+    oned_conf = (root / "etc" / "oned.conf").stat()
+    assert (oned_conf.st_uid, oned_conf.st_gid) == (0, oneadmin)  # an edited file keeps its owner
+    for new in (root / "etc" / "ec2_driver.conf", root / "var" / "remotes" / "vmm" / "ec2" / "deploy"):
+        assert (new.stat().st_uid, new.stat().st_gid) == (oneadmin, oneadmin), new
