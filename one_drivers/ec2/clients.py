@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from one_drivers.ec2.config import DriverConfig
+from one_drivers.ec2.observe import Ec2CallObserver, watch_client
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +245,15 @@ def _boto3_default_region() -> str | None:
 class Ec2Clients:
     """One boto3 EC2 client per distinct Ec2Settings.cache_key(), created once and shared by threads."""
 
-    def __init__(self, config: DriverConfig, resolver: HostSettingsResolver | None = None) -> None:
+    def __init__(
+        self,
+        config: DriverConfig,
+        resolver: HostSettingsResolver | None = None,
+        observer: Ec2CallObserver | None = None,
+    ) -> None:
         self.config = config
         self.resolver = resolver or HostSettingsResolver(config)
+        self.observer = observer  # told about every call and attempt (the drivers' metrics)
         self._clients: dict[tuple[str | None, ...], Any] = {}
         self._sessions: dict[str | None, Any] = {}
         self._lock = threading.Lock()
@@ -306,7 +313,7 @@ class Ec2Clients:
             settings.endpoint_url or "default",
             self.config.retry_mode,
         )
-        return session.client(
+        client = session.client(
             service,
             region_name=settings.region_name,
             endpoint_url=settings.endpoint_url,
@@ -314,3 +321,6 @@ class Ec2Clients:
             aws_secret_access_key=settings.secret_access_key,
             config=config,
         )
+        if self.observer is not None:
+            watch_client(client, self.observer)
+        return client

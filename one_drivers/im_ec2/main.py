@@ -20,6 +20,7 @@ from one_drivers.im_ec2.cloudwatch import CloudWatchMetrics
 from one_drivers.im_ec2.driver import ClientsAccess, ImDriver
 from one_drivers.im_ec2.monitor import im_settings
 from one_drivers.mad.loop import DriverLoop, configure_file_logging, split_arguments
+from one_drivers.metrics.drivers import add_metrics_arguments, metrics_from_args
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="≤4.2 MONITOR reply: base64 host text (4.0-4.2, default) or comma list (3.x)",
     )
     parser.add_argument("--no-reaper", action="store_true", help="never terminate orphaned instances")
+    add_metrics_arguments(parser)
     # Options of upstream's IM drivers (-r retries, -w timeout...) may be left in ARGUMENTS: ignored.
     return parser
 
@@ -53,17 +55,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_reaper:
         settings = type(settings)(**{**settings.__dict__, "reaper": False})
     catalog = InstanceTypeCatalog(parse_overrides(config.instance_types))
-    access = ClientsAccess(Ec2Clients(config))
+    counters = metrics_from_args(NAME, args)
+    access = ClientsAccess(Ec2Clients(config, observer=counters))
     metrics = (
         CloudWatchMetrics(access.cloudwatch_for, settings.cloudwatch_period) if settings.cloudwatch else None
     )
     driver = ImDriver(access, catalog, settings, metrics=metrics, comma_format=args.legacy_format == "comma")
     log.info("%s starting (log %s, reaper %s)", NAME, path, "on" if settings.reaper else "off")
-    loop = DriverLoop(NAME, driver.actions(), threads=args.threads)
+    loop = DriverLoop(
+        NAME, driver.actions(), threads=args.threads, on_reply=counters.action_done if counters else None
+    )
     try:
         return loop.run(sys.stdin, sys.stdout)
     finally:
         driver.stop_all()
+        if counters is not None:
+            counters.close()
 
 
 if __name__ == "__main__":

@@ -48,10 +48,11 @@ class ActionCancelled(Exception):
 class ReplyWriter:
     """Writes whole lines to oned under one lock, flushing each batch, so lines never interleave."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, on_reply: Callable[[str, bool], None] | None = None) -> None:
         self._stream = stream
         self._lock = threading.Lock()
         self.broken = False
+        self.on_reply = on_reply  # told (action, success) for every reply (the drivers' metrics)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         text = "".join(line + "\n" for line in lines)
@@ -68,6 +69,8 @@ class ReplyWriter:
 
     def reply(self, action: str, success: bool, oid: str, info: str = "") -> None:
         self.write_lines([format_reply(action, success, oid, info)])
+        if self.on_reply is not None:
+            self.on_reply(action, success)
 
     def log(self, oid: str, text: str, level: str = "I") -> None:
         self.write_lines(format_log(oid, text, level))
@@ -158,8 +161,10 @@ class DriverLoop:
         threads: int = 15,
         unsupported: str = UNSUPPORTED,
         finalize_grace: float = 3.0,
+        on_reply: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.name = name
+        self.on_reply = on_reply
         self.actions = {k.upper(): v for k, v in actions.items()}
         self.threads = max(1, threads)
         self.unsupported = unsupported
@@ -181,7 +186,7 @@ class DriverLoop:
             # Undecodable bytes must become a malformed message, not a UnicodeDecodeError that ends us.
             if isinstance(stream, io.TextIOWrapper):
                 stream.reconfigure(encoding="utf-8", errors="replace")
-        self.writer = ReplyWriter(stdout)
+        self.writer = ReplyWriter(stdout, self.on_reply)
         log.info("%s started with %d worker threads", self.name, self.threads)
         self._read(stdin)
         self._drain(self.finalize_grace)

@@ -26,6 +26,7 @@ from one_drivers.mad.loop import (
     configure_file_logging,
     split_arguments,
 )
+from one_drivers.metrics.drivers import DriverMetrics, add_metrics_arguments, metrics_from_args
 from one_drivers.vmm_ec2.actions import Ec2Vmm, VmRequest
 from one_drivers.vmm_ec2.section import SectionError, parse_defaults
 
@@ -84,6 +85,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--no-socket", action="store_true", help="do not serve the remotes scripts")
     parser.add_argument("--poll-interval", type=float, default=2.0, help="seconds between state checks")
     parser.add_argument("--debug", action="store_true")
+    add_metrics_arguments(parser)
     args, unknown = parser.parse_known_args(list(argv))
     args.unknown = unknown
     return args
@@ -104,10 +106,10 @@ def load_defaults(path: str | None) -> dict[str, str]:
     return defaults
 
 
-def build_vmm(args: argparse.Namespace) -> Ec2Vmm:
+def build_vmm(args: argparse.Namespace, metrics: DriverMetrics | None = None) -> Ec2Vmm:
     config = load_config(args.config)
     defaults = load_defaults(args.defaults or config.defaults_file)
-    return Ec2Vmm(Ec2Clients(config), defaults=defaults, poll_interval=args.poll_interval)
+    return Ec2Vmm(Ec2Clients(config, observer=metrics), defaults=defaults, poll_interval=args.poll_interval)
 
 
 def vmm_handler(vmm: Ec2Vmm, action: str) -> Handler:
@@ -127,11 +129,11 @@ def vmm_handler(vmm: Ec2Vmm, action: str) -> Handler:
     return handle
 
 
-def build_loop(vmm: Ec2Vmm, threads: int) -> DriverLoop:
+def build_loop(vmm: Ec2Vmm, threads: int, metrics: DriverMetrics | None = None) -> DriverLoop:
     specs = {
         action: ActionSpec(vmm_handler(vmm, action), 2) for action in VMM_ACTIONS if action in vmm.actions
     }
-    return DriverLoop(NAME, specs, threads=threads)
+    return DriverLoop(NAME, specs, threads=threads, on_reply=metrics.action_done if metrics else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,8 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = configure_file_logging(NAME, args.log_file, args.debug)
     if args.unknown:
         log.warning("ignoring unknown arguments: %s", " ".join(args.unknown))
+    metrics = metrics_from_args(NAME, args)
     try:
-        vmm = build_vmm(args)
+        vmm = build_vmm(args, metrics)
     except ConfigError as exc:
         log.error("%s", exc)
         # oned waits for the INIT answer: tell it why we cannot start instead of dying silently.
@@ -154,10 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         server = start_socket_service(vmm, args.socket)
     try:
-        return build_loop(vmm, args.threads).run(sys.stdin, sys.stdout)
+        return build_loop(vmm, args.threads, metrics).run(sys.stdin, sys.stdout)
     finally:
         if server is not None:
             server.close()
+        if metrics is not None:
+            metrics.close()
 
 
 if __name__ == "__main__":
