@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check bench clean install shipped
+.PHONY: demo test test-fast check bench clean install shipped
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ check: $(STAMP)
 
 test: check
 	$(VENV)/bin/pytest -q
+
+# The unit tier: no moto server, simulator, econe/OCCI server or process (see tests/conftest.py).
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m bench $(ARGS)
