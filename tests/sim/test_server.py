@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from one_drivers.one.cipher import KEY_DERIVED_IV, ZERO_IV
+from one_drivers.one.cipher import KEY_DERIVED_IV, ZERO_IV, ServerCipher
 from one_drivers.one.gateway import (
     OneAuthenticationError,
     OneAuthorizationError,
@@ -228,3 +228,17 @@ def test_state_file_keeps_vm_documents(tmp_path: Path) -> None:
         gw.call("one.vm.action", "resume", vm)
         assert "<STATE>3</STATE><LCM_STATE>3</LCM_STATE>" in gw.vm_info(vm)
         assert s2.vm_log(vm)[-2:] == ["New LCM state is BOOT_POWEROFF", "New LCM state is RUNNING"]
+
+
+def test_a_zero_iv_token_is_refused_as_the_recorded_oned_refused_it(sim: Simulator, real_dir: Path) -> None:
+    # On the real 6.10.5 a server_cipher token made with a zero IV (econe's before 6.2) was refused; the
+    # recorded answer, byte for byte, is what the simulator gives, and its log says what oned.log said.
+    OneGateway(sim.endpoint, sim.oneadmin_auth).user_allocate("bob", "bobpass", "core", (1,))
+    stored = sim.cloud.users[1].password
+    token = ServerCipher("serveradmin", stored, ZERO_IV).session_for("bob", 2**31)
+    request = (real_dir / "error_server_cipher_bad_token.request.xml").read_text()
+    body = request.replace("serveradmin:bob:<aes-256-cbc token, base64>", token)
+    assert body != request  # the recorded request's redacted token was replaced
+    answer = urllib.request.urlopen(urllib.request.Request(sim.endpoint, body.encode()), timeout=10).read()
+    assert answer == (real_dir / "error_server_cipher_bad_token.response.xml").read_bytes()
+    assert list(sim.cloud.auth_log) == ["Auth Error: User name missmatch"]
