@@ -157,8 +157,11 @@ class Record:
     def load(cls, path: Path) -> Record:
         if not path.is_file():
             return cls()
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        except (ValueError, TypeError) as exc:
+            raise AdminError(f"{path} is damaged ({exc}): repair or remove it") from exc
 
     def dump(self) -> bytes:
         return (json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n").encode()
@@ -205,10 +208,13 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     """Replace `path` at once; run as root, keep its owner (a new file takes its directory's: oneadmin)."""
     owner = path.stat() if path.exists() else path.parent.stat()
     tmp = path.with_name(f".{path.name}.one-ec2.tmp")
-    tmp.write_bytes(data)
-    os.chmod(tmp, mode)
-    _as_root_chown(tmp, owner)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.chmod(tmp, mode)
+        _as_root_chown(tmp, owner)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _as_root_chown(path: Path, owner: os.stat_result) -> None:
@@ -360,15 +366,18 @@ class Installer:
                 backup.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(change.path, backup)
                 record.backups[key] = str(backup)
+            # The record is kept current file by file: a failure half-way leaves one uninstall can undo.
+            _write(self.record_path, record.dump(), 0o644)
             assert change.new is not None
             _write(change.path, change.new, change.mode)
             (record.configs if change in defaults else record.placed)[key] = _sha(change.new)
+        _write(self.record_path, record.dump(), 0o644)
         for change in changes:
             assert change.new is not None
             _write(change.path, change.new, change.mode)
             if str(change.path) not in record.blocks:
                 record.blocks.append(str(change.path))
-        _write(self.record_path, record.dump(), 0o644)
+            _write(self.record_path, record.dump(), 0o644)
 
     # --- uninstall -------------------------------------------------------------------------------
 
@@ -421,6 +430,9 @@ class Installer:
             path.unlink()
         for original, path in restores:
             os.replace(original, path)
+        for key, saved in record.backups.items():
+            if key not in record.placed:  # install stopped before replacing it: the original is in place
+                Path(saved).unlink(missing_ok=True)
         self.record_path.unlink(missing_ok=True)
         backup_dir = self.tree.state_dir / "backup"
         kept = [p for p in backup_dir.rglob("*") if p.is_dir()] + [backup_dir, self.tree.state_dir]

@@ -301,3 +301,42 @@ def test_run_as_root_files_belong_to_oneadmin(tmp_path: Path) -> None:
     assert (oned_conf.st_uid, oned_conf.st_gid) == (0, oneadmin)  # an edited file keeps its owner
     for new in (root / "etc" / "ec2_driver.conf", root / "var" / "remotes" / "vmm" / "ec2" / "deploy"):
         assert (new.stat().st_uid, new.stat().st_gid) == (oneadmin, oneadmin), new
+
+
+def test_a_failure_half_way_is_undone_by_uninstall(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, "5.10")
+    upstream = root / "var" / "remotes" / "vmm" / "ec2"
+    upstream.mkdir()
+    (upstream / "cancel").write_text(UPSTREAM_REMOTE)
+    (upstream / "poll").write_text(UPSTREAM_REMOTE)
+    (upstream / ".poll.one-ec2.tmp").mkdir()  # where poll's new text would be written first
+    (upstream / ".poll.one-ec2.tmp" / "keep").write_text("x")
+    before = snapshot(root)
+    done = CliRunner().invoke(main, ["install", "--one-location", str(root)])
+    assert done.exit_code == 1 and "poll" in done.output, done.output
+    assert (upstream / "cancel").read_text() != UPSTREAM_REMOTE  # it got that far
+    assert "one_drivers ec2" not in (root / "etc" / "oned.conf").read_text()  # configs come last
+    undone = one_ec2("uninstall", "--one-location", str(root))
+    assert undone.exit_code == 0, undone.output
+    assert snapshot(root) == before
+
+
+def test_what_cannot_be_read_stops_before_any_change(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, "6.10")
+    (root / "var" / "remotes" / "vmm" / "ec2" / "poll").mkdir(parents=True)
+    before = snapshot(root)
+    done = CliRunner().invoke(main, ["install", "--one-location", str(root)])
+    assert done.exit_code == 1 and "poll" in done.output
+    assert snapshot(root) == before
+
+
+def test_uninstall_dry_run_and_a_damaged_record(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, "7.0")
+    assert one_ec2("install", "--one-location", str(root)).exit_code == 0
+    installed = snapshot(root)
+    done = one_ec2("uninstall", "--one-location", str(root), "--dry-run")
+    assert "-# BEGIN one_drivers ec2" in done.output and "remove " in done.output
+    assert snapshot(root) == installed
+    (root / "var" / "one-ec2" / "install.json").write_text("{not json")
+    bad = CliRunner().invoke(main, ["uninstall", "--one-location", str(root)])
+    assert bad.exit_code == 1 and "install.json is damaged" in bad.output
