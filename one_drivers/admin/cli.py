@@ -27,6 +27,8 @@ _DRY_RUN = click.option("--dry-run", is_flag=True, help="Only show what would ch
 
 def _tree(one_location: Path | None, root: Path) -> OneTree:
     if one_location is not None:
+        if root != Path("/"):
+            raise click.UsageError("--root is for the system-wide layout; not with --one-location")
         return OneTree(one_location=one_location.absolute())
     return OneTree(root=root.absolute())
 

@@ -340,3 +340,8 @@ def test_uninstall_dry_run_and_a_damaged_record(tmp_path: Path) -> None:
     (root / "var" / "one-ec2" / "install.json").write_text("{not json")
     bad = CliRunner().invoke(main, ["uninstall", "--one-location", str(root)])
     assert bad.exit_code == 1 and "install.json is damaged" in bad.output
+
+
+def test_root_and_one_location_exclude_each_other(tmp_path: Path) -> None:
+    done = CliRunner().invoke(main, ["install", "--one-location", str(tmp_path), "--root", str(tmp_path)])
+    assert done.exit_code == 2 and "not with --one-location" in done.output
