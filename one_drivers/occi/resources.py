@@ -185,6 +185,8 @@ def compute_template(doc: ComputeDoc, itype: InstanceType, *, with_name: bool = 
         vector = {"NETWORK_ID": str(nic.network_id)}
         if nic.ip:
             vector["IP"] = nic.ip
+        if nic.mac:
+            vector["MAC"] = nic.mac
         attrs.append(("NIC", vector))
     if doc.context:
         context: dict[str, str] = {}

@@ -65,6 +65,16 @@ def test_compute_create_show_list_delete(occi_env: OcciEnv) -> None:
     assert doc.find("INSTANCE_TYPE") is not None and doc.findtext("INSTANCE_TYPE") == "small"
     assert doc.find("DISK/STORAGE").get("href") == f"{env.url}/storage/{env.image}"  # type: ignore[union-attr]
     assert doc.findtext("NIC/IP") == "10.0.0.1" and doc.findtext("NIC/MAC")
+    # A NIC may ask for its IP and MAC, as the COMPUTE document allows.
+    nic = f'<NIC><NETWORK href="{env.url}/network/{env.network}"/><IP>10.0.0.7</IP><MAC>02:00:0a:00:00:07</MAC></NIC>'
+    second = xml(
+        env.request("POST", "/compute", compute_doc(env, "vm2").replace("<NIC>", nic + "<NIC>", 1)).text
+    )
+    assert [(n.findtext("IP"), n.findtext("MAC")) for n in second.findall("NIC")][0] == (
+        "10.0.0.7",
+        "02:00:0a:00:00:07",
+    )
+    env.request("DELETE", f"/compute/{second.findtext('ID')}")
     assert doc.findtext("CONTEXT/HOSTNAME") == "web"
     assert doc.find("USER").get("name") == "alice"  # type: ignore[union-attr]
     env.deploy()
