@@ -70,7 +70,8 @@ def test_compute_create_show_list_delete(occi_env: OcciEnv) -> None:
     second = xml(
         env.request("POST", "/compute", compute_doc(env, "vm2").replace("<NIC>", nic + "<NIC>", 1)).text
     )
-    assert [(n.findtext("IP"), n.findtext("MAC")) for n in second.findall("NIC")][0] == (
+    first_nic = second.findall("NIC")[0]
+    assert (first_nic.findtext("IP"), first_nic.findtext("MAC")) == (
         "10.0.0.7",
         "02:00:0a:00:00:07",
     )
