@@ -649,7 +649,9 @@ def _parse_json(body: bytes) -> OgfRequest:
         raise BadRequest("An OCCI JSON body is an object")
     request = OgfRequest()
     for key in ("kind", "action"):
-        if isinstance(doc.get(key), str):
+        if key in doc:
+            if not isinstance(doc[key], str):
+                raise BadRequest(f"{key} must be a type identifier (scheme#term)")
             request.categories.append(doc[key])
     mixins = doc.get("mixins") or []
     if not isinstance(mixins, list) or not all(isinstance(m, str) for m in mixins):
