@@ -34,6 +34,8 @@ from one_drivers.sim.server import Simulator
 
 REPO = Path(__file__).resolve().parents[1]
 TOTAL_VMS = 10_000
+VOLUMES = 1_000
+TAGS_PER_VOLUME = 10
 PAGE = 1_000
 SMALL_REPEAT = 200
 PAGE_REPEAT = 10
@@ -203,7 +205,31 @@ def _prepare_cloud(tmp: Path) -> tuple[int, str]:
         host_id = oneadmin.call("one.host.allocate", "dummyhost", "dummy", "dummy", -1)
         sim.bulk_vms(TOTAL_VMS, uid=uid, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=host_id)
         sim.bulk_vms(PAGE, uid=olga, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=host_id)
+        _volumes(sim, uid)
     return uid, hashlib.sha256(b"alice-pass").hexdigest()
+
+
+def _volumes(sim: Simulator, uid: int) -> None:
+    """1,000 EBS volumes of alice with 10 tags each (10,000 tags), put straight into the pools (the
+    simulator's own allocate path, without one XML-RPC call and state-file save per image)."""
+    from one_drivers.econe.actions.tagging import tags_to_vectors
+    from one_drivers.one.template import build_template
+
+    user = sim.cloud.users[uid]
+    with sim.cloud.lock:
+        for n in range(VOLUMES):
+            tags = [(f"Tag{k}", f"value {n} {k}") for k in range(TAGS_PER_VOLUME)]
+            text = build_template(
+                [
+                    ("NAME", f"ebs-{n:05d}"),
+                    ("TYPE", "DATABLOCK"),
+                    ("SIZE", "1024"),
+                    ("PERSISTENT", "YES"),
+                    ("EBS_VOLUME", "YES"),
+                    *tags_to_vectors(tags),
+                ]
+            )
+            sim.cloud.allocate_image(user, text, 1)
 
 
 def run() -> None:
@@ -388,6 +414,7 @@ def _measure(
             "<= 1,000 ms",
         ),
     ]
+    rows.extend(_storage_rows(raw, secret, admin))
     rows.extend(_occi_rows(tmp, sim_port, occi_url))
     print_table(
         "econe and occi: raw HTTP, kept-alive (p50), ratio to the bare gateway call",
@@ -395,6 +422,50 @@ def _measure(
         rows,
     )
     _stages(admin)
+
+
+def _storage_rows(
+    raw: RawClient, secret: str, admin: OneGateway
+) -> list[tuple[str, float, float | str, str]]:
+    """DescribeVolumes over 1,000 volumes and DescribeTags over their 10,000 tags, next to the bare
+    `imagepool.info` both are made from."""
+
+    def query(params: dict[str, str]) -> str:
+        return presigned_query({"Version": "2016-11-15", **params}, "alice", secret, raw.host)
+
+    volumes = query({"Action": "DescribeVolumes"})
+    assert raw.get(volumes).count(b"<volumeId>") == VOLUMES, "DescribeVolumes did not list 1,000 volumes"
+    tags_page = query(
+        {
+            "Action": "DescribeTags",
+            "MaxResults": "1000",
+            "Filter.1.Name": "resource-type",
+            "Filter.1.Value.1": "volume",
+        }
+    )
+    assert raw.get(tags_page).count(b"<resourceId>") == 1000
+    all_tags = query({"Action": "DescribeTags"})
+    assert raw.get(all_tags).count(b"<resourceId>") == VOLUMES * TAGS_PER_VOLUME
+    gateway = p50(time_calls(lambda: admin.imagepool_info(-2, -1, -1), PAGE_REPEAT, warmup=1))
+    econe_volumes = p50(time_calls(lambda: raw.get(volumes), PAGE_REPEAT, warmup=1))
+    econe_tags = p50(time_calls(lambda: raw.get(tags_page), PAGE_REPEAT, warmup=1))
+    econe_all = p50(time_calls(lambda: raw.get(all_tags), 3, warmup=1))
+    return [
+        (f"oned (simulator) imagepool.info, {VOLUMES:,} volumes, via gateway", gateway * 1e3, 1.0, ""),
+        (f"econe DescribeVolumes, {VOLUMES:,} volumes", econe_volumes * 1e3, econe_volumes / gateway, ""),
+        (
+            f"econe DescribeTags page of 1,000 over {VOLUMES * TAGS_PER_VOLUME:,} tags (resource-type=volume)",
+            econe_tags * 1e3,
+            econe_tags / gateway,
+            "",
+        ),
+        (
+            f"econe DescribeTags, all {VOLUMES * TAGS_PER_VOLUME:,} tags (also reads {TOTAL_VMS:,} VMs)",
+            econe_all * 1e3,
+            econe_all / gateway,
+            "",
+        ),
+    ]
 
 
 def _occi_rows(tmp: Path, sim_port: int, occi_url: str) -> list[tuple[str, float, float | str, str]]:
