@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from one_drivers.one.records import IMAGE_STATES, IMAGE_TYPES
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.model import Image, Vm
 from one_drivers.sim.wire import OneFailure
@@ -22,20 +23,8 @@ from one_drivers.sim.wire import OneFailure
 INIT, READY, USED, DISABLED, LOCKED, ERROR, CLONE, DELETE, USED_PERS, LOCKED_USED, LOCKED_USED_PERS = range(
     11
 )
-STATE_NAMES = (
-    "INIT",
-    "READY",
-    "USED",
-    "DISABLED",
-    "LOCKED",
-    "ERROR",
-    "CLONE",
-    "DELETE",
-    "USED_PERS",
-    "LOCKED_USED",
-    "LOCKED_USED_PERS",
-)
-TYPE_NAMES = ("OS", "CDROM", "DATABLOCK", "KERNEL", "RAMDISK", "CONTEXT")
+STATE_NAMES = IMAGE_STATES
+TYPE_NAMES = IMAGE_TYPES
 
 ACTION, INTERNAL = 0x0800, 0x2000
 

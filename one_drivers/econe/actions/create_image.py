@@ -17,9 +17,9 @@ from one_drivers.econe.actions.images import AMI_ATTR
 from one_drivers.econe.actions.instance_state import Ec2State, ec2_state
 from one_drivers.econe.actions.instances import load_vm
 from one_drivers.econe.actions.tagging import tags_from_specifications, tags_to_vectors
-from one_drivers.econe.actions.volumes import delete_image_quietly, template_text
+from one_drivers.econe.actions.volumes import flag_new_image, template_text
 from one_drivers.econe.context import Handler, RequestContext
-from one_drivers.one.gateway import OneError, OneInternalError
+from one_drivers.one.gateway import OneInternalError
 from one_drivers.one.records import ImageRecord, parse_image_pool
 from one_drivers.query.errors import Ec2Error, missing_parameter
 from one_drivers.query.ids import IMAGE, INSTANCE
@@ -79,11 +79,7 @@ def create_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise Ec2Error(
             "IncorrectInstanceState", f"The instance '{INSTANCE.format(vm.id)}' cannot be copied right now."
         ) from exc
-    try:
-        ctx.one.image_update(image_id, text, append=True)
-    except OneError:
-        delete_image_quietly(ctx, image_id)
-        raise
+    flag_new_image(ctx, image_id, text)
     log.info("request %s: image %d saved from VM %d", ctx.request_id, image_id, vm.id)
     return {"ImageId": IMAGE.format(image_id)}
 

@@ -18,7 +18,7 @@ from one_drivers.econe.actions.tagging import tags_from_specifications, tags_fro
 from one_drivers.econe.actions.volumes import (
     VmCache,
     clone_as,
-    delete_image_quietly,
+    flag_new_image,
     iso_time,
     load_volume,
     new_image_name,
@@ -134,12 +134,7 @@ def _save_attached(
             "IncorrectState",
             f"Volume '{VOLUME.format(volume.id)}' cannot be copied while its instance is changing state.",
         ) from exc
-    try:
-        ctx.one.image_update(image_id, text, append=True)
-    except OneError:
-        delete_image_quietly(ctx, image_id)
-        raise
-    return image_id
+    return flag_new_image(ctx, image_id, text)
 
 
 # --- DescribeSnapshots --------------------------------------------------------------------------------

@@ -305,11 +305,17 @@ def clone_as(
     blanks = [(name, "") for name in INHERITED_ROLE if name not in setting]
     text = template_text([*blanks, *attrs])  # checked before cloning
     new_id = ctx.one.image_clone(source.id, new_image_name(kind))
-    with ExitStack() as rollback:
-        rollback.callback(delete_image_quietly, ctx, new_id)
-        ctx.one.image_update(new_id, text, append=True)
-        rollback.pop_all()
-    return new_id
+    return flag_new_image(ctx, new_id, text)
+
+
+def flag_new_image(ctx: RequestContext, image_id: int, text: str) -> int:
+    """Merge econe's attributes into an image just made (clone, save-as); delete it if that fails."""
+    try:
+        ctx.one.image_update(image_id, text, append=True)
+    except OneError:
+        delete_image_quietly(ctx, image_id)
+        raise
+    return image_id
 
 
 def delete_image_quietly(ctx: RequestContext, image_id: int) -> None:

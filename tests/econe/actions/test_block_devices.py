@@ -3,29 +3,16 @@ BlockDeviceMappings and DescribeInstanceAttribute, through boto3 on the simulato
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from one_drivers.one.records import parse_image, parse_vm
-from tests.econe.actions.seed import Seed, seed
-from tests.econe.conftest import EconeEnv, start_econe_env, stop_econe_env
+from tests.econe.actions.seed import Seed
+from tests.econe.conftest import EconeEnv
 
 ZONE = "opennebula"
-
-
-@pytest.fixture
-def held(tmp_path: Path) -> Iterator[tuple[EconeEnv, Seed]]:
-    sim, env = start_econe_env(tmp_path, {"hold_image_copies": True})
-    try:
-        s = seed(env)
-        sim.finish_image_copies()
-        yield env, s
-    finally:
-        stop_econe_env(sim, env)
 
 
 def code_of(fn: Any, **kwargs: Any) -> str:

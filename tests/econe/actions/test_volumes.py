@@ -3,8 +3,6 @@ states in between show)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,22 +11,10 @@ from botocore.exceptions import ClientError
 from one_drivers.econe.actions import snapshots, volumes
 from one_drivers.one import records
 from one_drivers.one.records import parse_image, parse_vm
-from tests.econe.actions.seed import Seed, seed
-from tests.econe.conftest import EconeEnv, start_econe_env, stop_econe_env
+from tests.econe.actions.seed import Seed
+from tests.econe.conftest import EconeEnv
 
 ZONE = "opennebula"
-
-
-@pytest.fixture
-def held(tmp_path: Path) -> Iterator[tuple[EconeEnv, Seed]]:
-    """econe on a simulator whose datastore copies wait for finish_image_copies()."""
-    sim, env = start_econe_env(tmp_path, {"hold_image_copies": True})
-    try:
-        s = seed(env)
-        sim.finish_image_copies()
-        yield env, s
-    finally:
-        stop_econe_env(sim, env)
 
 
 def code_of(fn: Any, **kwargs: Any) -> str:
