@@ -28,6 +28,7 @@ from one_drivers.occi import documents, ogf, render_xml
 from one_drivers.occi import resources as res
 from one_drivers.occi.auth import Authenticator
 from one_drivers.occi.config import OcciConfig
+from one_drivers.occi.documents import ComputeDoc, NetworkDoc, StorageDoc
 from one_drivers.occi.errors import BadRequest, OcciError, PayloadTooLarge, error_for
 from one_drivers.occi.resources import OcciContext, Upload
 from one_drivers.occi.views import Reply, Root
@@ -59,7 +60,6 @@ class Incoming:
     """The parts of one request the handlers use."""
 
     method: str
-    kind: str
     media: str  # the body's media type, lower-case, no parameters
     body: bytes = b""
     form: dict[str, str] = field(default_factory=dict)
@@ -103,7 +103,7 @@ def _query(environ: dict[str, Any]) -> dict[str, str]:
 def read_incoming(environ: dict[str, Any], config: OcciConfig) -> Incoming:
     method = str(environ.get("REQUEST_METHOD", "GET")).upper()
     media = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
-    incoming = Incoming(method=method, kind="", media=media, query=_query(environ), environ=environ)
+    incoming = Incoming(method=method, media=media, query=_query(environ), environ=environ)
     if method not in ("POST", "PUT"):
         return incoming
     length = _length(environ)
@@ -218,8 +218,8 @@ class OcciApp:
                 config=self.config,
                 request_id=request_id,
             )
-            reply = self.dispatch(ctx, endpoint, args, incoming, rendering)
-            content_type, body = self.render(reply, rendering, environ)
+            reply = self.dispatch(ctx, endpoint, args, incoming)
+            content_type, body = self.render(reply, rendering)
             log.info("%s by %s: %d", label, user.name, reply.status)
             return reply.status, content_type, body
         except OcciError as err:
@@ -239,14 +239,12 @@ class OcciApp:
         log.info("%s: %d %s", label, status, err.message)
         return status, "text/plain; charset=utf-8", (err.message + "\n").encode("utf-8")
 
-    def render(self, reply: Reply, rendering: str, environ: dict[str, Any]) -> tuple[str, bytes]:
+    def render(self, reply: Reply, rendering: str) -> tuple[str, bytes]:
         if rendering == "xml":
             return render_xml.render_reply(reply, self.base_url)
         return ogf.render_reply(reply, rendering, self.base_url, self.config)
 
-    def dispatch(
-        self, ctx: OcciContext, endpoint: str, args: dict[str, Any], incoming: Incoming, rendering: str
-    ) -> Reply:
+    def dispatch(self, ctx: OcciContext, endpoint: str, args: dict[str, Any], incoming: Incoming) -> Reply:
         verbose = incoming.query.get("verbose", "").lower() in ("true", "1", "yes")
         if endpoint == "root":
             return Reply(200, Root())
@@ -258,28 +256,17 @@ class OcciApp:
         if endpoint == "collection":
             if incoming.method == "GET":
                 return res.LISTERS[kind](ctx, verbose)
-            return self._create(ctx, kind, incoming, rendering)
+            return self._create(ctx, kind, incoming)
         oid = int(args["oid"])
         if endpoint == "action" or (endpoint == "entity" and incoming.method == "POST"):
-            return self._action(ctx, kind, oid, incoming, rendering)
-        return self._entity(ctx, kind, oid, incoming, rendering)
+            return self._action(ctx, kind, oid, incoming)
+        return self._entity(ctx, kind, oid, incoming)
 
-    def _create(self, ctx: OcciContext, kind: str, incoming: Incoming, rendering: str) -> Reply:
-        ogf_body = ogf.is_ogf_media(incoming.media)
+    def _create(self, ctx: OcciContext, kind: str, incoming: Incoming) -> Reply:
         if kind == "compute":
-            doc = (
-                ogf.parse_compute(incoming.body, incoming.media, incoming.environ)
-                if ogf_body
-                else documents.parse_compute(incoming.body)
-            )
-            return res.create_compute(ctx, doc)
+            return res.create_compute(ctx, compute_document(incoming))
         if kind == "network":
-            net = (
-                ogf.parse_network(incoming.body, incoming.media, incoming.environ)
-                if ogf_body
-                else documents.parse_network(incoming.body)
-            )
-            return res.create_network(ctx, net)
+            return res.create_network(ctx, network_document(incoming))
         if kind == "storage":
             if incoming.media == "multipart/form-data":
                 occixml = incoming.form.get("occixml")
@@ -287,44 +274,29 @@ class OcciApp:
                     raise BadRequest("OCCI XML representation of Image not present in the request")
                 storage = documents.parse_storage(occixml.encode("utf-8"))
                 return res.create_storage(ctx, storage, incoming.upload)
-            storage = (
-                ogf.parse_storage(incoming.body, incoming.media, incoming.environ)
-                if ogf_body
-                else documents.parse_storage(incoming.body)
-            )
-            return res.create_storage(ctx, storage, None)
+            return res.create_storage(ctx, storage_document(incoming), None)
         raise OcciError(f"{kind} cannot be created through OCCI", 405)
 
-    def _entity(self, ctx: OcciContext, kind: str, oid: int, incoming: Incoming, rendering: str) -> Reply:
+    def _entity(self, ctx: OcciContext, kind: str, oid: int, incoming: Incoming) -> Reply:
         method = incoming.method
-        ogf_body = ogf.is_ogf_media(incoming.media)
         table: dict[tuple[str, str], Callable[[], Reply]] = {
             ("compute", "GET"): lambda: res.show_compute(ctx, oid),
             ("compute", "DELETE"): lambda: res.delete_compute(ctx, oid),
-            ("compute", "PUT"): lambda: res.update_compute(
-                ctx, oid, ogf.parse_compute(incoming.body, incoming.media, incoming.environ) if ogf_body
-                else documents.parse_compute(incoming.body)
-            ),
+            ("compute", "PUT"): lambda: res.update_compute(ctx, oid, compute_document(incoming)),
             ("network", "GET"): lambda: res.show_network(ctx, oid),
             ("network", "DELETE"): lambda: res.delete_network(ctx, oid),
-            ("network", "PUT"): lambda: res.update_network(
-                ctx, oid, ogf.parse_network(incoming.body, incoming.media, incoming.environ) if ogf_body
-                else documents.parse_network(incoming.body)
-            ),
+            ("network", "PUT"): lambda: res.update_network(ctx, oid, network_document(incoming)),
             ("storage", "GET"): lambda: res.show_storage(ctx, oid),
             ("storage", "DELETE"): lambda: res.delete_storage(ctx, oid),
-            ("storage", "PUT"): lambda: res.update_storage(
-                ctx, oid, ogf.parse_storage(incoming.body, incoming.media, incoming.environ) if ogf_body
-                else documents.parse_storage(incoming.body)
-            ),
+            ("storage", "PUT"): lambda: res.update_storage(ctx, oid, storage_document(incoming)),
             ("user", "GET"): lambda: res.show_user(ctx, oid),
-        }  # fmt: skip
+        }
         handler = table.get((kind, method))
         if handler is None:
             raise OcciError(f"{method} is not allowed on {kind}", 405)
         return handler()
 
-    def _action(self, ctx: OcciContext, kind: str, oid: int, incoming: Incoming, rendering: str) -> Reply:
+    def _action(self, ctx: OcciContext, kind: str, oid: int, incoming: Incoming) -> Reply:
         if ogf.is_ogf_media(incoming.media) or "action" in incoming.query:
             return ogf.perform_action(
                 ctx, kind, oid, incoming.query.get("action", ""), incoming.body, incoming.media
@@ -335,3 +307,22 @@ class OcciApp:
         if kind == "storage":
             return res.storage_action(ctx, oid, action)
         raise OcciError(f"{kind} has no actions", 405)
+
+
+# The body in the rendering it came in: OGF by its media type, else upstream's XML.
+def compute_document(incoming: Incoming) -> ComputeDoc:
+    if ogf.is_ogf_media(incoming.media):
+        return ogf.parse_compute(incoming.body, incoming.media, incoming.environ)
+    return documents.parse_compute(incoming.body)
+
+
+def network_document(incoming: Incoming) -> NetworkDoc:
+    if ogf.is_ogf_media(incoming.media):
+        return ogf.parse_network(incoming.body, incoming.media, incoming.environ)
+    return documents.parse_network(incoming.body)
+
+
+def storage_document(incoming: Incoming) -> StorageDoc:
+    if ogf.is_ogf_media(incoming.media):
+        return ogf.parse_storage(incoming.body, incoming.media, incoming.environ)
+    return documents.parse_storage(incoming.body)
