@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -37,6 +36,8 @@ from tests.conftest import free_port, installed_program, wait_for
 from tests.im_ec2.conftest import AuthedEndpoint
 from tests.im_ec2.receiver import MonitordReceiver
 from tests.im_ec2.test_main import Driver
+from tests.im_ec2.test_monitor import Clock
+from tests.sim.hosts import HostView
 
 ROOT = Path(__file__).resolve().parents[2]
 INIT, MONITORED, ERROR = 0, 2, 3
@@ -95,14 +96,6 @@ def test_each_problem_says_which_and_what_to_fix() -> None:
 
 
 # --- the monitor's states (clock driven) ------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class SwitchableAccess:
@@ -207,27 +200,7 @@ def keys(access: str, secret: str) -> str:
     return f'EC2_ACCESS="{access}"\nEC2_SECRET="{secret}"\nREGION_NAME="us-east-1"'
 
 
-class Cloud:
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-        self.gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
-
-    def doc(self, host: int) -> ET.Element:
-        return ET.fromstring(self.gw.host_info(host))
-
-    def state(self, host: int) -> int:
-        return int(self.doc(host).findtext("STATE") or -1)
-
-    def answered(self, host: int) -> bool:
-        with self.sim.cloud.lock:
-            return not self.sim.cloud.hosts[host].monitor_in_progress
-
-    def states(self, host: int) -> list[int]:
-        with self.sim.cloud.lock:
-            return list(self.sim.lifecycle.host_states.get(host, [INIT]))
-
-
-def check_setup_flow(cloud: Cloud, authed: AuthedEndpoint, log: Path) -> None:
+def check_setup_flow(cloud: HostView, authed: AuthedEndpoint, log: Path) -> None:
     """The README's steps typed by a person, then a typo in the keys and its fix."""
     gw = cloud.gw
     # 1. onehost create, and the update a few seconds later
@@ -265,7 +238,7 @@ def test_one_im_ec2_host_setup(tmp_path: Path, authed_moto: AuthedEndpoint) -> N
     command = f"{im} --config {conf} --log {log}"
     # manager_timer: monitord's own retry never comes within the test
     with Simulator(auth_dir=tmp_path / "one", im={"ec2": command}, manager_timer=3600) as sim:
-        check_setup_flow(Cloud(sim), authed_moto, log)
+        check_setup_flow(HostView(sim), authed_moto, log)
 
 
 @pytest.mark.slow
@@ -293,7 +266,7 @@ def test_one_im_sh_remotes_host_setup(tmp_path: Path, authed_moto: AuthedEndpoin
         with Simulator(
             auth_dir=tmp_path / "one", im={"ec2": f"{im} -c -t 1 -r 0 ec2"}, manager_timer=3600
         ) as sim:
-            check_setup_flow(Cloud(sim), authed_moto, log)
+            check_setup_flow(HostView(sim), authed_moto, log)
     finally:
         for pid_file in pid_dir.glob("*.pid"):
             try:

@@ -42,47 +42,10 @@ for raw in sys.stdin:
             out(f"{action} SUCCESS {vm_id} -")
 """
 
-IM = r"""
-import base64, socket, sys, time, zlib
+# What both IM fakes start with: the reply writer, monitord's payload packing, the INIT/FINALIZE loop head.
+_IM_HEAD = r"""
+import base64, json, socket, sys, time, zlib
 import xml.etree.ElementTree as ET
-def out(line):
-    sys.stdout.write(line + "\n"); sys.stdout.flush()
-def pack(text):
-    return base64.b64encode(zlib.compress(text.encode())).decode()
-for raw in sys.stdin:
-    parts = raw.split()
-    if not parts:
-        continue
-    if parts[0] == "INIT":
-        out("INIT SUCCESS - -")
-    elif parts[0] == "FINALIZE":
-        break
-    elif parts[0] == "START_MONITOR":
-        host_id = parts[2]
-        doc = ET.fromstring(zlib.decompress(base64.b64decode(parts[4])))
-        port = int(doc.findtext("MONITOR_CONFIGURATION/NETWORK/PORT"))
-        system = base64.b64encode(b"HYPERVISOR=fake\nPUBLIC_CLOUD=YES\nPRIORITY=-1\nTOTALCPU=400\nTOTALMEMORY=8388608\n").decode()
-        messages = f"<MONITOR_MESSAGES><SYSTEM_HOST>{system}</SYSTEM_HOST><TIMESTAMP>{int(time.time())}</TIMESTAMP></MONITOR_MESSAGES>"
-        out(f"START_MONITOR SUCCESS {host_id} {int(time.time())} {pack(messages)}")
-        mon = "HYPERVISOR=fake\nPUBLIC_CLOUD=YES\nUSEDCPU=100\nFREECPU=300\nUSEDMEMORY=1024\nFREEMEMORY=8387584\n"
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(f"MONITOR_HOST SUCCESS {host_id} {int(time.time())} {pack(mon)}\n".encode(), ("127.0.0.1", port))
-"""
-
-
-def write_driver(path: Path, body: str, **consts: str) -> Path:
-    header = "".join(f"{k} = {v!r}\n" for k, v in consts.items())
-    path.write_text(f"#!{sys.executable}\n{header}{body}", encoding="utf-8")
-    path.chmod(0o755)
-    return path
-
-
-# An IM program that logs every request line and answers by host name: `down*` START_MONITOR FAILURE,
-# `quiet*` an empty SUCCESS (a driver waiting for the host's credentials), others a SYSTEM_HOST document.
-IM_SCRIPTED = r"""
-import base64, json, sys, time, zlib
-import xml.etree.ElementTree as ET
-log = open(LOG, "a")
 def out(line):
     sys.stdout.write(line + "\n"); sys.stdout.flush()
 def pack(text):
@@ -96,9 +59,41 @@ for raw in sys.stdin:
         continue
     if parts[0] == "FINALIZE":
         break
+"""
+
+IM = (
+    _IM_HEAD
+    + r"""
+    if parts[0] == "START_MONITOR":
+        host_id = parts[2]
+        doc = ET.fromstring(zlib.decompress(base64.b64decode(parts[4])))
+        port = int(doc.findtext("MONITOR_CONFIGURATION/NETWORK/PORT"))
+        system = base64.b64encode(b"HYPERVISOR=fake\nPUBLIC_CLOUD=YES\nPRIORITY=-1\nTOTALCPU=400\nTOTALMEMORY=8388608\n").decode()
+        messages = f"<MONITOR_MESSAGES><SYSTEM_HOST>{system}</SYSTEM_HOST><TIMESTAMP>{int(time.time())}</TIMESTAMP></MONITOR_MESSAGES>"
+        out(f"START_MONITOR SUCCESS {host_id} {int(time.time())} {pack(messages)}")
+        mon = "HYPERVISOR=fake\nPUBLIC_CLOUD=YES\nUSEDCPU=100\nFREECPU=300\nUSEDMEMORY=1024\nFREEMEMORY=8387584\n"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(f"MONITOR_HOST SUCCESS {host_id} {int(time.time())} {pack(mon)}\n".encode(), ("127.0.0.1", port))
+"""
+)
+
+
+def write_driver(path: Path, body: str, **consts: str) -> Path:
+    header = "".join(f"{k} = {v!r}\n" for k, v in consts.items())
+    path.write_text(f"#!{sys.executable}\n{header}{body}", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+# An IM program that logs every request line and answers by host name: `down*` START_MONITOR FAILURE,
+# `quiet*` an empty SUCCESS (a driver waiting for the host's credentials), others a SYSTEM_HOST document.
+IM_SCRIPTED = (
+    _IM_HEAD
+    + r"""
     doc = ET.fromstring(zlib.decompress(base64.b64decode(parts[4])))
     name = doc.findtext("HOST/NAME") or ""
-    log.write(json.dumps({"action": parts[0], "host": int(parts[2]), "name": name}) + "\n"); log.flush()
+    with open(LOG, "a") as log:
+        log.write(json.dumps({"action": parts[0], "host": int(parts[2]), "name": name}) + "\n")
     if parts[0] == "STOP_MONITOR":
         out(f"STOP_MONITOR SUCCESS {parts[2]} {int(time.time())} {pack('')}")
     elif name.startswith("down"):
@@ -110,3 +105,4 @@ for raw in sys.stdin:
         messages = f"<MONITOR_MESSAGES><SYSTEM_HOST>{system}</SYSTEM_HOST></MONITOR_MESSAGES>"
         out(f"START_MONITOR SUCCESS {parts[2]} {int(time.time())} {pack(messages)}")
 """
+)

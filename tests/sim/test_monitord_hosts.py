@@ -7,45 +7,32 @@ from __future__ import annotations
 import json
 import re
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from one_drivers.mad.monitord import encode_frame
-from one_drivers.one.gateway import OneGateway
 from one_drivers.sim.drivers import send_udp
 from one_drivers.sim.server import Simulator
 from tests.conftest import wait_for
 from tests.sim.fake_drivers import IM_SCRIPTED, write_driver
+from tests.sim.hosts import HostView
 
 INIT, MONITORED, ERROR, DISABLED, OFFLINE = 0, 2, 3, 4, 8
 
 
-@dataclass
-class Env:
-    sim: Simulator
-    gw: OneGateway
-    log: Path
+class Env(HostView):
+    def __init__(self, sim: Simulator, log: Path) -> None:
+        super().__init__(sim)
+        self.log = log
 
     def requests(self, host: int | None = None) -> list[dict[str, Any]]:
         if not self.log.exists():
             return []
         found = [json.loads(line) for line in self.log.read_text().splitlines()]
         return [r for r in found if host is None or r["host"] == host]
-
-    def doc(self, host: int) -> ET.Element:
-        return ET.fromstring(self.gw.host_info(host))
-
-    def state(self, host: int) -> int:
-        return int(self.doc(host).findtext("STATE") or -1)
-
-    def answered(self, host: int) -> bool:
-        with self.sim.cloud.lock:
-            return not self.sim.cloud.hosts[host].monitor_in_progress
 
     def push(self, msg_type: str, success: bool, host: int, text: str) -> None:
         assert self.sim.monitord is not None
@@ -58,14 +45,14 @@ def env(tmp_path: Path) -> Iterator[Env]:
     im = write_driver(tmp_path / "fake_im", IM_SCRIPTED, LOG=str(log))
     # the timer never fires by itself here: tests call monitord_timer() with a chosen clock
     with Simulator(auth_dir=tmp_path / "auth", im={"fake": f"{im} fake"}, manager_timer=3600) as sim:
-        yield Env(sim, OneGateway(sim.endpoint, sim.oneadmin_auth), log)
+        yield Env(sim, log)
 
 
 def test_start_monitor_goes_out_when_the_host_is_created(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "ok1", "fake", "fake", -1)
     wait_for(lambda: env.state(host) == MONITORED)
     assert [r["action"] for r in env.requests(host)] == ["START_MONITOR"]
-    assert env.sim.lifecycle.host_states[host] == [INIT, MONITORED]
+    assert env.states(host) == [INIT, MONITORED]
 
 
 def test_host_update_starts_nothing(env: Env) -> None:
@@ -125,7 +112,7 @@ def test_pushed_failure_is_an_error_with_the_reason_until_system_host(env: Env) 
     env.push("SYSTEM_HOST", True, host, "HYPERVISOR=fake\nTOTALCPU=100\nTOTALMEMORY=1024\n")
     wait_for(lambda: env.state(host) == MONITORED)
     assert env.doc(host).find("TEMPLATE/ERROR") is None
-    assert env.sim.lifecycle.host_states[host] == [INIT, ERROR, MONITORED]
+    assert env.states(host) == [INIT, ERROR, MONITORED]
 
 
 def test_offline_stops_and_enable_restarts_monitoring(env: Env) -> None:
