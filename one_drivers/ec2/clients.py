@@ -242,6 +242,17 @@ def _boto3_default_region() -> str | None:
     return str(region) if region else None
 
 
+def known_region(region: str) -> bool:
+    """Whether botocore's endpoint data knows `region` for EC2 in any partition (no network)."""
+    import boto3
+
+    session = boto3.session.Session()
+    return any(
+        region in session.get_available_regions("ec2", partition)
+        for partition in session.get_available_partitions()
+    )
+
+
 class Ec2Clients:
     """One boto3 EC2 client per distinct Ec2Settings.cache_key(), created once and shared by threads."""
 

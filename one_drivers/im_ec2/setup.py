@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from one_drivers.ec2.clients import Ec2Settings, host_template_attributes
+from one_drivers.ec2.clients import Ec2Settings, host_template_attributes, known_region
 from one_drivers.ec2.errors import ErrorKind, classify, describe, error_code
 
 log = logging.getLogger(__name__)
@@ -66,17 +66,6 @@ def _is_no_credentials(exc: BaseException) -> bool:
     from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 
     return isinstance(exc, NoCredentialsError | PartialCredentialsError)
-
-
-def known_region(region: str) -> bool:
-    """Whether botocore's endpoint data knows `region` for EC2 in any partition (no network)."""
-    import boto3
-
-    session = boto3.session.Session()
-    return any(
-        region in session.get_available_regions("ec2", partition)
-        for partition in session.get_available_partitions()
-    )
 
 
 def _fix_keys(host: str, source: str) -> str:
