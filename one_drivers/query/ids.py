@@ -31,7 +31,9 @@ class IdKind:
         if not m:
             raise Ec2Error(f"Invalid{self.error_kind}.Malformed", f'Invalid id: "{text}"')
         number = int(m.group(1))
-        if number > MAX_ONE_ID:
+        if number > MAX_ONE_ID or text != self.format(number):
+            # Ids are exact strings, as in AWS: `i-0` is not `i-00000000`, so it names nothing (a typo
+            # must not reach VM 0).
             raise self.not_found(text)
         return number
 

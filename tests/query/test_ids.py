@@ -69,8 +69,14 @@ def test_malformed_instance_ids(text: str) -> None:
 
 
 def test_well_formed_but_impossible_is_not_found() -> None:
-    assert ids.INSTANCE.parse("i-1") == 1
+    assert ids.INSTANCE.parse("i-00000001") == 1
     assert ids.INSTANCE.parse("i-2147483647") == 2**31 - 1
+    # Ids are exact strings: another spelling of VM 0 or 1 names no instance (AWS compares ids as text).
+    for text in ("i-0", "i-1", "i-000000001", "i-0000000001"):
+        with pytest.raises(Ec2Error) as not_canonical:
+            ids.INSTANCE.parse(text)
+        assert not_canonical.value.code == "InvalidInstanceID.NotFound"
+        assert ids.INSTANCE.try_parse(text) is None
     with pytest.raises(Ec2Error) as info:
         ids.INSTANCE.parse("i-2147483648")
     assert info.value.code == "InvalidInstanceID.NotFound"
