@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from one_drivers.one.records import parse_vm
@@ -104,7 +106,7 @@ def test_run_instances_network_parameters(seeded: tuple[EconeEnv, Seed]) -> None
     )
 
     count = vm_count(env)
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"SubnetId": "subnet-00009999"}, "InvalidSubnetID.NotFound"),
         ({"SubnetId": f"subnet-{net:08d}", "PrivateIpAddress": "10.20.0.3"}, "InvalidIPAddress.InUse"),
         ({"SubnetId": f"subnet-{net:08d}", "PrivateIpAddress": "10.99.0.1"}, "InvalidParameterValue"),
