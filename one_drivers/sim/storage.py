@@ -73,9 +73,10 @@ class ImageStore:
     def start(self, copy: Copy) -> None:
         """The image is LOCKED until its copy ends (now, unless copies are held)."""
         self.pools.images[copy.image_id].state = LOCKED
-        self.copies.append(copy)
         if not self.hold:
-            self.finish()
+            self._finished(copy)  # within the caller's call, which records the change itself
+            return
+        self.copies.append(copy)
 
     def finish(self) -> int:
         """End every copy in flight; returns how many ended."""
