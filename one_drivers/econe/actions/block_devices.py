@@ -71,7 +71,7 @@ def image_device_fields(image: ImageRecord) -> dict[str, Any]:
 
 def instance_device_fields(vm: VmRecord) -> dict[str, Any]:
     """RootDeviceType/RootDeviceName/BlockDeviceMappings of a VM: its persistent disks are volumes."""
-    disks = vm.template.vectors("DISK")
+    disks = vm.template_vectors("DISK")
     mappings: list[dict[str, Any]] = []
     root = disks[0] if disks else {}
     for disk in disks:

@@ -55,7 +55,7 @@ def create_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
             "IncorrectInstanceState",
             f"The instance '{INSTANCE.format(vm.id)}' is not in the 'running' or 'stopped' state.",
         )
-    disks = vm.template.vectors("DISK")
+    disks = vm.template_vectors("DISK")
     if not disks or not disks[0].get("IMAGE_ID", "").isdigit():
         raise Ec2Error(
             "InvalidParameterValue", f"The instance '{INSTANCE.format(vm.id)}' has no image disk to copy"

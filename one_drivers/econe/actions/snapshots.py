@@ -123,7 +123,7 @@ def _save_attached(
     vm = VmCache(ctx, {}).get(vm_id)
     disk = None
     if vm is not None:
-        disk = next((d for d in vm.template.vectors("DISK") if d.get("IMAGE_ID") == str(volume.id)), None)
+        disk = next((d for d in vm.template_vectors("DISK") if d.get("IMAGE_ID") == str(volume.id)), None)
     if vm is None or disk is None:
         raise Ec2Error("IncorrectState", f"Volume '{VOLUME.format(volume.id)}' is changing its attachment.")
     try:

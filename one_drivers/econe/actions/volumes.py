@@ -110,7 +110,7 @@ def attachments(image: ImageRecord, vms: VmCache) -> list[dict[str, Any]]:
         if recorded:
             device = record.get("DEVICE", "")
         if vm is not None:
-            disk = next((d for d in vm.template.vectors("DISK") if d.get("IMAGE_ID") == str(image.id)), None)
+            disk = next((d for d in vm.template_vectors("DISK") if d.get("IMAGE_ID") == str(image.id)), None)
             if disk is not None and not device:
                 device = "/dev/" + disk.get("TARGET", "")
             if vm.lcm_state is LcmState.HOTPLUG:
@@ -471,7 +471,7 @@ def describe_volume_status(ctx: RequestContext, params: dict[str, Any]) -> dict[
 
 
 def _vm_disk_for(vm: VmRecord, image_id: int) -> dict[str, str] | None:
-    return next((d for d in vm.template.vectors("DISK") if d.get("IMAGE_ID") == str(image_id)), None)
+    return next((d for d in vm.template_vectors("DISK") if d.get("IMAGE_ID") == str(image_id)), None)
 
 
 def _incorrect_volume_state(image: ImageRecord) -> Ec2Error:
@@ -497,7 +497,7 @@ def attach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
             "IncorrectInstanceState",
             f"Instance '{INSTANCE.format(vm.id)}' is not 'running' or 'stopped'.",
         )
-    if any(d.get("TARGET") == target for d in vm.template.vectors("DISK")):
+    if any(d.get("TARGET") == target for d in vm.template_vectors("DISK")):
         raise invalid_parameter_value("Device", f"Attachment point {device} is already in use")
     now = int(time.time())
     disk = {"IMAGE_ID": str(image.id), "TARGET": target}
