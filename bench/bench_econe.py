@@ -414,7 +414,8 @@ def _measure(
             "<= 1,000 ms",
         ),
     ]
-    rows.extend(_storage_rows(raw, secret, admin))
+    # A fresh connection: econe closes the page walk's one once it has idled through moto's launch.
+    rows.extend(_storage_rows(RawClient(econe_url), secret, admin))
     rows.extend(_occi_rows(tmp, sim_port, occi_url))
     print_table(
         "econe and occi: raw HTTP, kept-alive (p50), ratio to the bare gateway call",
