@@ -98,21 +98,26 @@ def explain(exc: BaseException, host: str, settings: Ec2Settings | None) -> Host
             "allow ec2:DescribeInstances and ec2:DescribeInstanceTypes to that IAM identity",
         )
     if kind is ErrorKind.UNAVAILABLE:
-        region = settings.region_name if settings is not None else "?"
         endpoint = settings.endpoint_url if settings is not None else None
-        if endpoint is None and not known_region(region):
+        if settings is not None and endpoint is None and not known_region(settings.region_name):
             return HostCondition(
                 Condition.REGION,
-                f"unknown EC2 region {region!r} (REGION_NAME from {sources.get('region_name', 'default')}): "
+                f"unknown EC2 region {settings.region_name!r} "
+                f"(REGION_NAME from {sources.get('region_name', 'default')}): "
                 f"set REGION_NAME to an EC2 region such as us-east-1 with `onehost update {host}`, "
                 "or EC2_ENDPOINT for a private EC2 cloud",
             )
-        where = endpoint or f"the AWS endpoint of region {region}"
+        if endpoint is not None:
+            where = endpoint
+        elif settings is not None:
+            where = f"the AWS endpoint of region {settings.region_name}"
+        else:
+            where = "the EC2 endpoint"
         from_text = f" (EC2_ENDPOINT from {sources['endpoint_url']})" if "endpoint_url" in sources else ""
         return HostCondition(
             Condition.UNREACHABLE,
             f"cannot reach {where}{from_text}: {describe(exc)}; check EC2_ENDPOINT/REGION_NAME "
-            "(`onehost update " + host + "`), the network and proxy_uri in ec2_driver.conf",
+            f"(`onehost update {host}`), the network and proxy_uri in ec2_driver.conf",
         )
     if isinstance(exc, ValueError):
         return HostCondition(Condition.OTHER, str(exc))

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from one_drivers.ec2.catalog import InstanceTypeCatalog
@@ -40,6 +41,7 @@ from tests.im_ec2.test_monitor import Clock
 from tests.sim.hosts import HostView
 
 ROOT = Path(__file__).resolve().parents[2]
+NO_RETRY = Config(retries={"total_max_attempts": 1}, connect_timeout=2)
 INIT, MONITORED, ERROR = 0, 2, 3
 NO_AWS_CHAIN = (
     "unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE\n"
@@ -88,6 +90,10 @@ def test_each_problem_says_which_and_what_to_fix() -> None:
     region = explain(down, "ec2-x", settings(region_name="us-east-9"))
     assert region.condition is Condition.REGION
     assert region.text.startswith("unknown EC2 region 'us-east-9' (REGION_NAME from host template)")
+    # with nothing known of the host's settings, no region is blamed
+    assert explain(down, "ec2-x", None).text.startswith(
+        "cannot reach the EC2 endpoint: EndpointConnectionError"
+    )
     # a known region that cannot be reached is the network's fault, not the region's
     assert explain(down, "ec2-x", settings(region_name="eu-west-1")).condition is Condition.UNREACHABLE
     assert explain(ValueError("CAPACITY names unknown EC2 instance type 'x'"), "h", None).text.startswith(
@@ -157,6 +163,28 @@ def test_waiting_reports_nothing_then_starts_on_the_template_change(
     monitor.step()
     error = cast(str | None, monitor.error)  # step() set it (mypy still has it narrowed to None)
     assert error is not None and error.startswith("no EC2 credentials any more")
+
+
+def test_a_problem_that_goes_away_is_retried_without_a_template_change(
+    moto_endpoint: str, receiver: MonitordReceiver, catalog: InstanceTypeCatalog
+) -> None:
+    clock, access = Clock(), SwitchableAccess()
+    config = MonitorConfig("127.0.0.1", receiver.port, "", DEFAULT_PERIODS)
+    settings_ = ImSettings(reaper=False, setup_poll_interval=5, retry_interval=30)
+    down = boto3.client(
+        "ec2", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name="us-east-1", config=NO_RETRY
+    )
+    access.client = down
+    monitor = HostMonitor(3, "ec2-x", config, access, catalog, settings=settings_, clock=clock, setup=access)
+    assert monitor.start_document() == ""
+    assert monitor.condition is not None and monitor.condition.condition is Condition.UNREACHABLE
+    assert receiver.wait_for(lambda fs: len(fs) == 1)
+    assert not receiver.frames[0][1].success and receiver.frames[0][1].type == "MONITOR_HOST"
+    access.client = boto3.client("ec2", endpoint_url=moto_endpoint, region_name="us-east-1")
+    clock.now += 29
+    assert "SYSTEM_HOST" not in monitor.step()  # template unchanged, retry not due yet
+    clock.now += 1
+    assert monitor.step()[0] == "SYSTEM_HOST" and monitor.condition is None
 
 
 def test_template_watch_reads_one_host(tmp_path: Path) -> None:
@@ -238,7 +266,19 @@ def test_one_im_ec2_host_setup(tmp_path: Path, authed_moto: AuthedEndpoint) -> N
     command = f"{im} --config {conf} --log {log}"
     # manager_timer: monitord's own retry never comes within the test
     with Simulator(auth_dir=tmp_path / "one", im={"ec2": command}, manager_timer=3600) as sim:
-        check_setup_flow(HostView(sim), authed_moto, log)
+        view = HostView(sim)
+        check_setup_flow(view, authed_moto, log)
+        # 3. an endpoint nobody listens on, then the right one
+        closed = f"http://127.0.0.1:{free_port()}"
+        third = view.gw.call("one.host.allocate", "ec2-z", "ec2", "ec2", -1)
+        good = keys(authed_moto.access_key, authed_moto.secret_key)
+        view.gw.call("one.host.update", third, f'{good}\nEC2_ENDPOINT="{closed}"', 1)
+        wait_for(lambda: view.state(third) == ERROR)
+        error = view.doc(third).findtext("TEMPLATE/ERROR") or ""
+        assert f"cannot reach {closed} (EC2_ENDPOINT from host template): EndpointConnectionError" in error
+        view.gw.call("one.host.update", third, f'EC2_ENDPOINT="{authed_moto.endpoint}"', 1)
+        wait_for(lambda: view.state(third) == MONITORED)
+        assert view.states(third) == [INIT, ERROR, MONITORED]
 
 
 @pytest.mark.slow
