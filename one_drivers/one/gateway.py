@@ -952,6 +952,10 @@ class OneGateway:
     def vm_detach(self, vm_id: int, disk_id: int) -> int:
         return self._int("one.vm.detach", vm_id, disk_id)
 
+    def vm_diskresize(self, vm_id: int, disk_id: int, size_mb: int) -> int:
+        """Grow a VM disk to `size_mb` (oned takes the size as a string)."""
+        return self._int("one.vm.diskresize", vm_id, disk_id, str(size_mb))
+
     # --- images ----------------------------------------------------------------------------------
     def image_allocate(self, template: str, datastore_id: int, skip_capacity_check: bool = False) -> int:
         """Returns the new image's id. The capacity flag is only sent when set (older oned lack it)."""

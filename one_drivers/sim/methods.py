@@ -17,7 +17,7 @@ from one_drivers.sim.auth import encrypt_attribute
 from one_drivers.sim.cloud import ACTION, ADMIN, INTERNAL, MANAGE, USE, Cloud, not_found, parse_text
 from one_drivers.sim.lifecycle import Lifecycle
 from one_drivers.sim.model import Attrs, User, Vm, VmLock, get_attr, merge_attrs
-from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES
+from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES, resize_disk
 from one_drivers.sim.wire import OneFailure, Params
 
 Handler = Callable[["Api", User, Params], Any]
@@ -867,6 +867,18 @@ def vm_detach(api: Api, user: User, p: Params) -> Any:
     if disk is None:
         raise OneFailure(ACTION, f"Could not detach disk with DISK_ID {disk_id}, it does not exist.")
     api.lc.detach_disk(vm, disk)
+    return vid
+
+
+@method("one.vm.diskresize", mutating=True)
+def vm_diskresize(api: Api, user: User, p: Params) -> Any:
+    vid, disk_id, size = p.integer(0), p.integer(1), p.string(2)
+    vm = _vm_for(api, user, vid, MANAGE)
+    api.lc.check_lock(user.id, vm, MANAGE)
+    disk = next((d for d in _disks(vm) if d.get("DISK_ID") == str(disk_id)), None)
+    if disk is None:
+        raise OneFailure(ACTION, "VM disk does not exist")
+    resize_disk(api.cloud, vm, disk, size)
     return vid
 
 

@@ -175,3 +175,34 @@ class ImageStore:
         disk["HOTPLUG_SAVE_AS_ACTIVE"] = "YES"
         vm.touch()
         self.start(Copy(new_id, vm_id=vm.id, return_state=before))
+
+
+# --- disk resize ---------------------------------------------------------------------------------------
+RESIZE_FROM: dict[tuple[VmState, LcmState], LcmState] = {
+    (VmState.ACTIVE, LcmState.RUNNING): LcmState.DISK_RESIZE,
+    (VmState.POWEROFF, LcmState.LCM_INIT): LcmState.DISK_RESIZE_POWEROFF,
+    (VmState.UNDEPLOYED, LcmState.LCM_INIT): LcmState.DISK_RESIZE_UNDEPLOYED,
+}
+
+
+def resize_disk(pools: Pools, vm: Vm, disk: dict[str, str], size_text: str) -> None:
+    """DispatchManager::disk_resize and its success: the disk grows, a persistent image linked in place
+    (LN_TARGET NONE) takes the new size, and the VM goes back to where it was (the dummy drivers answer
+    at once)."""
+    try:
+        size = int(size_text)
+    except ValueError:
+        raise OneFailure(ACTION, "Disk SIZE is not a valid integer") from None
+    current = int(disk.get("SIZE", "0") or 0)
+    if size <= current:
+        raise OneFailure(ACTION, "New disk size has to be greater than current one")
+    before = (vm.state, vm.lcm_state)
+    if before not in RESIZE_FROM:
+        raise OneFailure(ACTION, f"Could not resize disk for VM {vm.id}, wrong state {vm.state_label}.")
+    vm.set_lcm(RESIZE_FROM[before])
+    disk["SIZE"] = str(size)
+    image = pools.images.get(int(disk["IMAGE_ID"])) if disk.get("IMAGE_ID", "").isdigit() else None
+    if image is not None and disk.get("PERSISTENT") == "YES" and disk.get("LN_TARGET", "NONE") == "NONE":
+        image.size = size
+    vm.set_state(*before)
+    vm.touch()

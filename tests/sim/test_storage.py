@@ -155,3 +155,23 @@ def test_disksaveas_holds_the_vm_until_the_image_is_written(held: Simulator, gw:
         gw.vm_disksaveas(vm, 1, "volatile")
     with pytest.raises(OneInternalError, match="DISK does not exist"):
         gw.vm_disksaveas(vm, 9, "missing")
+
+
+def test_diskresize_grows_a_disk_and_its_persistent_image(held: Simulator, gw: OneGateway) -> None:
+    pers = datablock(gw, "vol", persistent=True)
+    held.finish_image_copies()
+    vm = running_vm(held, gw, pers)
+    gw.vm_diskresize(vm, 0, 32)
+    assert ET.fromstring(gw.vm_info(vm)).findtext("TEMPLATE/DISK/SIZE") == "32"
+    assert ET.fromstring(gw.image_info(pers)).findtext("SIZE") == "32"  # linked in place (LN_TARGET NONE)
+    assert vm_state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING)
+    assert "New LCM state is DISK_RESIZE" in held.vm_log(vm)
+    with pytest.raises(OneActionError, match="New disk size has to be greater than current one"):
+        gw.vm_diskresize(vm, 0, 32)
+    with pytest.raises(OneActionError, match="Disk SIZE is not a valid integer"):
+        gw.call("one.vm.diskresize", vm, 0, "40.5")
+    with pytest.raises(OneActionError, match="VM disk does not exist"):
+        gw.vm_diskresize(vm, 7, 64)
+    gw.vm_action("suspend", vm)
+    with pytest.raises(OneActionError, match=f"Could not resize disk for VM {vm}, wrong state SUSPENDED"):
+        gw.vm_diskresize(vm, 0, 64)

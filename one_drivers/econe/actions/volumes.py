@@ -593,6 +593,64 @@ def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     return {}
 
 
+# --- ModifyVolume -------------------------------------------------------------------------------------
+
+
+def modify_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Grow a volume or change its type. Attached, the VM's disk is resized now (`one.vm.diskresize`,
+    which also sets the persistent image's size); detached, the size is recorded and the disk grows to
+    it when next attached, as OpenNebula resizes disks of VMs, not images."""
+    if not params.get("VolumeId"):
+        raise missing_parameter("VolumeId")
+    if params.get("MultiAttachEnabled"):
+        raise invalid_parameter_value("MultiAttachEnabled", "a volume serves one instance here")
+    image = load_volume(ctx, str(params["VolumeId"]))
+    original, original_type = size_gib(image), image.template.get(VOLUME_TYPE_ATTR) or "standard"
+    size = int(params["Size"]) if params.get("Size") is not None else original
+    volume_type = str(params.get("VolumeType") or original_type)
+    if size < original:
+        raise invalid_parameter_value("Size", f"a volume cannot shrink (it has {original} GiB)")
+    if size > MAX_GIB:
+        raise invalid_parameter_value("Size", f"must be at most {MAX_GIB} GiB")
+    if size == original and volume_type == original_type:
+        raise invalid_parameter_value("Size", "the request changes nothing")
+    if volume_state(image) not in ("available", "in-use"):
+        raise _incorrect_volume_state(image)
+    attrs: list[tuple[str, str | dict[str, str]]] = []
+    if volume_type != original_type:
+        attrs.append((VOLUME_TYPE_ATTR, volume_type))
+    if size > original:
+        attrs.append((SIZE_ATTR, str(size * 1024)))
+    text = template_text(attrs)
+    if size > original and image.vm_ids:
+        vm = load_vm(ctx, INSTANCE.format(image.vm_ids[0]))
+        disk = _vm_disk_for(vm, image.id)
+        if disk is None:
+            raise _incorrect_volume_state(image)
+        try:
+            ctx.one.vm_diskresize(vm.id, int(disk.get("DISK_ID", "-1")), size * 1024)
+        except OneActionError as exc:
+            raise Ec2Error(
+                "IncorrectState", f"The instance of {VOLUME.format(image.id)} cannot resize a disk now."
+            ) from exc
+    ctx.one.image_update(image.id, text, append=True)
+    now = iso_time(int(time.time()))
+    log.info("request %s: volume %d modified to %d GiB %s", ctx.request_id, image.id, size, volume_type)
+    return {
+        "VolumeModification": {
+            "VolumeId": VOLUME.format(image.id),
+            "ModificationState": "completed",
+            "TargetSize": size,
+            "TargetVolumeType": volume_type,
+            "OriginalSize": original,
+            "OriginalVolumeType": original_type,
+            "Progress": 100,
+            "StartTime": now,
+            "EndTime": now,
+        }
+    }
+
+
 register_image_kind("volume", VOLUME)
 
 
@@ -603,4 +661,5 @@ HANDLERS: dict[str, Handler] = {
     "AttachVolume": attach_volume,
     "DetachVolume": detach_volume,
     "DeleteVolume": delete_volume,
+    "ModifyVolume": modify_volume,
 }

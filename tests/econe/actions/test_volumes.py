@@ -283,3 +283,34 @@ def test_volume_values_cannot_inject_attributes(held: tuple[EconeEnv, Seed], tex
     snap = ec2.create_snapshot(VolumeId=vol["VolumeId"], Description=text)
     env.sim.finish_image_copies()
     assert ec2.describe_snapshots(SnapshotIds=[snap["SnapshotId"]])["Snapshots"][0]["Description"] == text
+
+
+def test_modify_volume(held: tuple[EconeEnv, Seed]) -> None:
+    env, s = held
+    ec2 = env.client()
+    vm = running(env, s)
+    vol = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+    env.sim.finish_image_copies()
+    # Detached: recorded, and the disk grows to it when attached.
+    mod = ec2.modify_volume(VolumeId=vol, Size=2, VolumeType="gp3")["VolumeModification"]
+    assert (mod["OriginalSize"], mod["TargetSize"], mod["TargetVolumeType"], mod["ModificationState"]) == (
+        1,
+        2,
+        "gp3",
+        "completed",
+    )
+    assert (one_volume(ec2, vol)["Size"], one_volume(ec2, vol)["VolumeType"]) == (2, "gp3")
+    ec2.attach_volume(VolumeId=vol, InstanceId=vm, Device="/dev/sdh")
+    disk = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template_vectors("DISK")[-1]
+    assert disk["SIZE"] == "2048"
+    # Attached: the VM's disk is resized now, and the persistent image with it.
+    ec2.modify_volume(VolumeId=vol, Size=3)
+    disk = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template_vectors("DISK")[-1]
+    assert disk["SIZE"] == "3072" and parse_image(env.oneadmin.image_info(int(vol[4:]))).size == 3072
+    assert one_volume(ec2, vol)["Size"] == 3
+    assert code_of(ec2.modify_volume, VolumeId=vol, Size=2) == "InvalidParameterValue"
+    assert code_of(ec2.modify_volume, VolumeId=vol, Size=3) == "InvalidParameterValue"
+    assert code_of(ec2.modify_volume, VolumeId="vol-99999999", Size=5) == "InvalidVolume.NotFound"
+    env.oneadmin.vm_action("suspend", int(vm[2:]))
+    assert code_of(ec2.modify_volume, VolumeId=vol, Size=4) == "IncorrectState"
+    assert one_volume(ec2, vol)["Size"] == 3
