@@ -69,30 +69,35 @@ def image_device_fields(image: ImageRecord) -> dict[str, Any]:
     }
 
 
+_DISK_FIELDS = ("TARGET", "PERSISTENT", "IMAGE_ID")
+
+
 def instance_device_fields(vm: VmRecord) -> dict[str, Any]:
     """RootDeviceType/RootDeviceName/BlockDeviceMappings of a VM: its persistent disks are volumes."""
-    disks = vm.template_vectors("DISK")
+    # Runs for every instance of a page: three members of each DISK, nothing else decoded.
+    disks = vm.template_vector_fields("DISK", _DISK_FIELDS)
     mappings: list[dict[str, Any]] = []
-    root = disks[0] if disks else {}
-    for disk in disks:
-        if disk.get("PERSISTENT") == "YES" and disk.get("IMAGE_ID", "").isdigit():
+    attach_time = None
+    for target, persistent, image_id in disks:
+        if persistent == "YES" and image_id.isdigit():
+            attach_time = attach_time or datetime.fromtimestamp(vm.stime, UTC)
             mappings.append(
                 {
-                    "DeviceName": "/dev/" + disk.get("TARGET", ""),
+                    "DeviceName": "/dev/" + target,
                     "Ebs": {
-                        "AttachTime": datetime.fromtimestamp(vm.stime, UTC),
+                        "AttachTime": attach_time,
                         "DeleteOnTermination": False,
                         "Status": "attached",
-                        "VolumeId": VOLUME.format(int(disk["IMAGE_ID"])),
+                        "VolumeId": VOLUME.format(int(image_id)),
                     },
                 }
             )
     fields: dict[str, Any] = {
-        "RootDeviceType": "ebs" if root.get("PERSISTENT") == "YES" else "instance-store",
+        "RootDeviceType": "ebs" if disks and disks[0][1] == "YES" else "instance-store",
         "BlockDeviceMappings": mappings,
     }
-    if root.get("TARGET"):
-        fields["RootDeviceName"] = "/dev/" + root["TARGET"]
+    if disks and disks[0][0]:
+        fields["RootDeviceName"] = "/dev/" + disks[0][0]
     return fields
 
 
