@@ -307,32 +307,9 @@ def test_malformed_chunked_body_is_400(econe_env: EconeEnv) -> None:
 
 def test_sixteen_slow_clients_do_not_lock_others_out(econe_env: EconeEnv) -> None:
     """Sixteen connections sending a header byte at a time hold no worker (econe has 4 here)."""
-    import socket
-    import threading
+    from tests.web.test_guard import slow_heads
 
-    slow = [socket.create_connection(("127.0.0.1", econe_env.server.port), timeout=30) for _ in range(16)]
-    stop = threading.Event()
-
-    def dribble() -> None:
-        for _ in range(100):
-            for sock in slow:
-                try:
-                    sock.sendall(b"X")
-                except OSError:
-                    pass
-            if stop.wait(0.1):
-                return
-
-    for sock in slow:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-    thread = threading.Thread(target=dribble)
-    thread.start()
-    try:
+    with slow_heads(econe_env.server.port, 16):
         # A read timeout well beyond a normal answer (milliseconds): it fails only while workers are held.
         ec2 = econe_env.client(read_timeout=5, connect_timeout=5)
         assert ec2.describe_regions()["Regions"]
-    finally:
-        stop.set()
-        thread.join()
-        for sock in slow:
-            sock.close()

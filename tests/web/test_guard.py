@@ -5,6 +5,7 @@ A tiny WSGI app stands in for econe here (the econe tests run the same stack wit
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -101,10 +102,11 @@ def test_a_slow_large_body_is_cut(service: HttpService) -> None:
     assert answer != b"<still open>"
 
 
-def test_prompt_clients_are_served_while_slow_ones_wait(service: HttpService) -> None:
-    """Eight slow heads on a two-worker server: a normal request is still answered."""
+@contextlib.contextmanager
+def slow_heads(port: int, count: int) -> Iterator[None]:
+    """`count` connections sending a request head a byte at a time (every 0.1 s, for at most 10 s)."""
+    slow = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(count)]
     stop = threading.Event()
-    slow = [connect(service) for _ in range(8)]
 
     def dribble() -> None:
         for _ in range(100):
@@ -121,16 +123,21 @@ def test_prompt_clients_are_served_while_slow_ones_wait(service: HttpService) ->
     thread = threading.Thread(target=dribble)
     thread.start()
     try:
-        with connect(service) as sock:
-            sock.settimeout(5)  # generous: served at once when slow heads hold no worker
-            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
-            answer = sock.recv(4096)
-        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"got 3"), answer
+        yield
     finally:
         stop.set()
         thread.join()
         for sock in slow:
             sock.close()
+
+
+def test_prompt_clients_are_served_while_slow_ones_wait(service: HttpService) -> None:
+    """Eight slow heads on a two-worker server: a normal request is still answered."""
+    with slow_heads(service.port, 8), connect(service) as sock:
+        sock.settimeout(5)  # generous: served at once when slow heads hold no worker
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"got 3"), answer
 
 
 def test_pipelined_and_keepalive_requests_still_work(service: HttpService) -> None:

@@ -409,7 +409,8 @@ def settled_token_reservation(
     """The token's reservation once its winner is off hold (it is created on hold until it has won).
 
     A request that meets a run still being made waits for it, so every answer lists the whole run. If
-    the winner's run is rolled back meanwhile its VMs lose the token; they are then read by id.
+    that run is rolled back meanwhile its VMs lose the token; unless another run holds the token by
+    then, the rolled-back VMs are the answer, read by id.
     """
     members = token_reservation(vms)
     deadline = time.monotonic() + CLIENT_TOKEN_SETTLE_SECONDS
@@ -421,7 +422,7 @@ def settled_token_reservation(
         except OneNotFoundError:
             break
     again = find_by_client_token(ctx, token, now)
-    if again and min(vm.id for vm in again) == members[0].id:
+    if again:
         return token_reservation(again)
     return [parse_vm(ctx.one.vm_info(vm.id)) for vm in members]
 
