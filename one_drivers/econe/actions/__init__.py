@@ -28,6 +28,7 @@ FAMILIES = (
     "vpcs",
     "instance_attributes",
     "instance_settings",
+    "addresses",
 )
 
 
