@@ -11,6 +11,7 @@ a connection past its deadline has its socket shut down, which ends the blocked 
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024  # cheroot refuses longer heads itself; the gate stops looking there
 GATE_BODY_BYTES = 64 * 1024  # bodies up to this size are waited for in the gate too
-POLL_SECONDS = 0.02
 TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 READY, WAIT, CLOSED = "ready", "wait", "closed"
@@ -168,18 +168,29 @@ class DeadlineReader:
 
 
 class HeadGate:
-    """Holds plain-HTTP connections until their head is complete, then `dispatch`es them to the pool."""
+    """Holds plain-HTTP connections until their head is complete, then `dispatch`es them to the pool.
+
+    Waiting connections sit in an edge-triggered epoll set: a peek leaves the bytes unread, so only
+    the arrival of new bytes may wake the gate (level-triggered, it would spin). Without epoll (not
+    Linux) connections go straight to the pool, where the read deadlines still bound them.
+    """
+
+    EVENTS = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLET", 0) | getattr(select, "EPOLLRDHUP", 0)
 
     def __init__(self, dispatch: Callable[[Any], None], timeout: float) -> None:
         self.dispatch = dispatch
         self.timeout = timeout
-        self._pending: dict[int, tuple[float, Any]] = {}
+        self._pending: dict[int, tuple[float, Any]] = {}  # fd -> (deadline, connection)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._epoll: Any = None
 
     def start(self) -> None:
+        if not hasattr(select, "epoll"):
+            return
         self._stop.clear()
+        self._epoll = select.epoll()
         self._thread = threading.Thread(target=self._run, name="head-gate", daemon=True)
         self._thread.start()
 
@@ -193,42 +204,76 @@ class HeadGate:
             self._pending.clear()
         for _, conn in held:
             conn.close()
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None
 
     def offer(self, conn: Any) -> None:
         """A connection with bytes to read (cheroot's `process_conn`)."""
         sock = conn.socket
-        if isinstance(sock, ssl.SSLSocket) or conn.rfile.has_data():
+        if self._epoll is None or isinstance(sock, ssl.SSLSocket) or conn.rfile.has_data():
             # TLS bytes cannot be peeked as HTTP; buffered bytes are already read: deadlines cover both.
             self.dispatch(conn)
             return
-        if not self._settle(conn):
+        if self._settle(conn):
+            return
+        fd = sock.fileno()
+        with self._lock:
+            self._pending[fd] = (time.monotonic() + self.timeout, conn)
+        try:
+            # Bytes that came since the peek are reported at once: an edge-triggered add checks readiness.
+            self._epoll.register(fd, self.EVENTS)
+        except (OSError, ValueError):
             with self._lock:
-                self._pending[id(conn)] = (time.monotonic() + self.timeout, conn)
+                self._pending.pop(fd, None)
+            self.dispatch(conn)
 
-    def _settle(self, conn: Any) -> bool:
-        """Dispatch or close the connection if its state allows; False while it must wait."""
+    @staticmethod
+    def _state(conn: Any) -> str:
         data = _peek(conn.socket)
-        state = WAIT if data is None else head_state(data)
+        return WAIT if data is None else head_state(data)
+
+    def _settle(self, conn: Any, state: str | None = None) -> bool:
+        """Dispatch or close the connection if its state allows; False while it must wait."""
+        state = state or self._state(conn)
         if state == READY:
             self.dispatch(conn)
         elif state == CLOSED:
             conn.close()
         return state != WAIT
 
+    def _release(self, fd: int) -> Any:
+        """Take a waiting connection out of the gate (before it is dispatched or closed)."""
+        with self._lock:
+            entry = self._pending.pop(fd, None)
+        try:
+            self._epoll.unregister(fd)
+        except (OSError, ValueError):
+            pass
+        return None if entry is None else entry[1]
+
     def _run(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
-            with self._lock:
-                pending = list(self._pending.items())
-            if not pending:
+        while not self._stop.is_set():
+            try:
+                events = self._epoll.poll(0.25)
+            except OSError:
                 continue
+            for fd, _ in events:
+                with self._lock:
+                    entry = self._pending.get(fd)
+                if entry is None:
+                    continue
+                state = self._state(entry[1])
+                if state != WAIT:
+                    conn = self._release(fd)
+                    if conn is not None:
+                        self._settle(conn, state)
             now = time.monotonic()
-            for key, (deadline, conn) in pending:
-                done = self._settle(conn)
-                if not done and deadline <= now:
+            with self._lock:
+                late = [fd for fd, (deadline, _) in self._pending.items() if deadline <= now]
+            for fd in late:
+                conn = self._release(fd)
+                if conn is not None:
                     log.warning("a client did not send its request head within %.0f s; 408", self.timeout)
                     _cut(conn.socket, answer=True)
                     conn.close()
-                    done = True
-                if done:
-                    with self._lock:
-                        self._pending.pop(key, None)
