@@ -36,7 +36,8 @@ def head_state(data: bytes) -> str:
         return CLOSED
     end = data.find(b"\r\n\r\n")
     if end < 0:
-        return READY if len(data) >= MAX_HEAD_BYTES else WAIT
+        # Bare-LF heads are refused by the worker (HTTP requires CRLF): no reason to make them wait.
+        return READY if len(data) >= MAX_HEAD_BYTES or b"\n\n" in data else WAIT
     length = 0
     for line in data[:end].split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")

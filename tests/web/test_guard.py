@@ -73,6 +73,7 @@ def trickle_until_closed(sock: socket.socket, data: bytes, limit: int) -> bytes:
         (b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", READY),
         (b"POST / HTTP/1.1\r\nContent-Length: zz\r\n\r\n", READY),  # the worker answers 400
         (b"G" * 70000, READY),  # an endless head: the worker refuses it
+        (b"GET / HTTP/1.1\nHost: x\n\n", READY),  # bare LF: the worker answers 400
     ],
 )
 def test_head_state(data: bytes, state: str) -> None:
