@@ -78,6 +78,11 @@ def test_trusted_proxies_single_or_list() -> None:
         {"ssl_ca": "/ca.pem"},
         {"debug_level": 7},
         {"server_cipher_digest": "md5"},
+        {"processes": 0},
+        {"workers": 0},
+        {"head_timeout": 0},
+        {"body_timeout": -1},
+        {"port": 4567, "metrics_port": 4567},
     ],
 )
 def test_refused_settings(values: dict[str, object]) -> None:
@@ -88,6 +93,14 @@ def test_refused_settings(values: dict[str, object]) -> None:
 def test_bad_number_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         parse_config({":port": "http"})
+    with pytest.raises(ConfigError):
+        parse_config({":head_timeout": "soon"})
+
+
+def test_scale_out_keys() -> None:
+    config = parse_config({":processes:": "4", ":head_timeout:": "2.5", ":metrics_port:": "9108"})
+    assert (config.processes, config.head_timeout, config.metrics_port) == (4, 2.5, 9108)
+    assert parse_config({":metrics_port:": None}).metrics_port is None  # upstream-style empty key: off
 
 
 def test_defaults_match_upstream() -> None:
