@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from one_drivers.econe.actions import all_handlers
 from tests.econe.actions.seed import Seed, seed
 from tests.econe.actions.test_clients import aws
 from tests.econe.conftest import EconeEnv
@@ -69,14 +68,10 @@ def libcloud_driver(env: EconeEnv) -> Any:
     )
 
 
-@pytest.mark.xfail(
-    "DescribeAddresses" not in all_handlers(),
-    reason="libcloud's list_nodes() also calls DescribeAddresses, which the addresses family serves",
-    strict=True,
-)
 def test_libcloud_list_nodes(seeded: tuple[EconeEnv, Seed]) -> None:
     env, s = seeded
     vm = env.client().run_instances(ImageId=f"ami-{s.ami:08d}", MinCount=1, MaxCount=1)["Instances"][0]
+    # list_nodes() calls DescribeInstances and DescribeAddresses (the addresses family).
     nodes = {n.id: n for n in libcloud_driver(env).list_nodes()}
     assert list(nodes) == [vm["InstanceId"]]
 
