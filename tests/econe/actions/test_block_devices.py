@@ -214,3 +214,21 @@ def test_bad_block_device_mappings_launch_nothing(
         == code
     )
     assert env.sim.cloud.vms == {} and len(env.sim.cloud.images) == before
+
+
+def test_kept_volumes_are_made_per_instance(held: tuple[EconeEnv, Seed]) -> None:
+    env, s = held
+    ec2 = env.client()
+    run = ec2.run_instances(
+        ImageId=f"ami-{s.ami:08d}",
+        MinCount=2,
+        MaxCount=2,
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 1, "DeleteOnTermination": False}}
+        ],
+    )
+    ids = sorted(i["InstanceId"] for i in run["Instances"])
+    volumes = ec2.describe_volumes()["Volumes"]
+    assert len(volumes) == 2
+    assert sorted(v["Attachments"][0]["InstanceId"] for v in volumes) == ids
+    assert {v["Attachments"][0]["Device"] for v in volumes} == {"/dev/sdg"}
