@@ -60,12 +60,17 @@ IMAGE_STATE_TABLE: dict[int, str] = {
 _LOCATION_RE = re.compile(r"(?:ami-)?([0-9]{1,17})\Z")
 
 
+def flagged(image: ImageRecord, attr: str) -> bool:
+    """Whether the image carries one of econe's role flags (`EC2_AMI`, `EBS_VOLUME`...) as YES."""
+    return (image.template.get(attr) or "").upper() == "YES"
+
+
 def is_ami(image: ImageRecord) -> bool:
-    return (image.template.get(AMI_ATTR) or "").upper() == "YES"
+    return flagged(image, AMI_ATTR)
 
 
 def is_volume_or_snapshot(image: ImageRecord) -> bool:
-    return any((image.template.get(attr) or "").upper() == "YES" for attr in (VOLUME_ATTR, SNAPSHOT_ATTR))
+    return flagged(image, VOLUME_ATTR) or flagged(image, SNAPSHOT_ATTR)
 
 
 def image_state(image: ImageRecord) -> str:
@@ -245,7 +250,7 @@ IMAGE_ROLES: tuple[tuple[str, str, IdKind], ...] = (
 def image_role(image: ImageRecord) -> tuple[str, IdKind] | None:
     """("volume", VOLUME), ("snapshot", SNAPSHOT), ("image", IMAGE), or None for a plain image."""
     for attr, resource_type, kind in IMAGE_ROLES:
-        if (image.template.get(attr) or "").upper() == "YES":
+        if flagged(image, attr):
             return resource_type, kind
     return None
 

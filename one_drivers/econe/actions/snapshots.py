@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from one_drivers.econe.actions.filtering import parse_filters
-from one_drivers.econe.actions.images import SNAPSHOT_ATTR, load_image_as, register_image_kind
+from one_drivers.econe.actions.images import SNAPSHOT_ATTR, flagged, load_image_as, register_image_kind
 from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
 from one_drivers.econe.actions.volumes import (
     VmCache,
@@ -82,7 +82,7 @@ def load_snapshot(ctx: RequestContext, text: str) -> ImageRecord:
 
 
 def is_snapshot(image: ImageRecord) -> bool:
-    return (image.template.get(SNAPSHOT_ATTR) or "").upper() == "YES"
+    return flagged(image, SNAPSHOT_ATTR)
 
 
 # --- CreateSnapshot ---------------------------------------------------------------------------------

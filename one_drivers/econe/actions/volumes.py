@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from one_drivers.econe.actions.block_devices import LaunchDisks, device_target, plan_launch_disks
 from one_drivers.econe.actions.filtering import parse_filters
-from one_drivers.econe.actions.images import VOLUME_ATTR, load_image_as, register_image_kind
+from one_drivers.econe.actions.images import VOLUME_ATTR, flagged, load_image_as, register_image_kind
 from one_drivers.econe.actions.instances import load_vm
 from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
 from one_drivers.econe.context import Handler, RequestContext
@@ -153,7 +153,7 @@ def load_volume(ctx: RequestContext, text: str) -> ImageRecord:
 
 
 def is_volume(image: ImageRecord) -> bool:
-    return (image.template.get(VOLUME_ATTR) or "").upper() == "YES"
+    return flagged(image, VOLUME_ATTR)
 
 
 # --- CreateVolume ----------------------------------------------------------------------------------

@@ -96,3 +96,15 @@ def vm_count(env: EconeEnv) -> int:
     from one_drivers.one.records import parse_vm_pool
 
     return len(parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -2)))
+
+
+def error_code(fn: Any, **kwargs: Any) -> str:
+    """The EC2 error code a boto3 call fails with (and that it travels as a 4xx)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        fn(**kwargs)
+    except ClientError as err:
+        assert 400 <= err.response["ResponseMetadata"]["HTTPStatusCode"] < 500
+        return str(err.response["Error"]["Code"])
+    raise AssertionError(f"{fn.__name__} succeeded")

@@ -9,17 +9,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from one_drivers.one.records import parse_image, parse_vm
-from tests.econe.actions.seed import Seed
+from tests.econe.actions.seed import Seed, error_code
 from tests.econe.conftest import EconeEnv
 
 ZONE = "opennebula"
-
-
-def code_of(fn: Any, **kwargs: Any) -> str:
-    with pytest.raises(ClientError) as err:
-        fn(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return str(err.value.response["Error"]["Code"])
 
 
 def launch(env: EconeEnv, s: Seed, **kwargs: Any) -> str:
@@ -77,10 +70,10 @@ def test_create_image_and_its_attributes(held: tuple[EconeEnv, Seed]) -> None:
     assert stored.template.get("RAW") is None and stored.template.get("SAVED_VM_ID") == str(int(vm[2:]))
     env.sim.finish_image_copies()
     assert ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
-    assert code_of(ec2.create_image, InstanceId=vm, Name="web server (v1)") == "InvalidAMIName.Duplicate"
-    assert code_of(ec2.create_image, InstanceId=vm, Name="a|b") == "InvalidAMIName.Malformed"
-    assert code_of(ec2.create_image, InstanceId=vm, Name='bad"name\nRAW=1') == "InvalidAMIName.Malformed"
-    assert code_of(ec2.create_image, InstanceId="i-99999999", Name="abc") == "InvalidInstanceID.NotFound"
+    assert error_code(ec2.create_image, InstanceId=vm, Name="web server (v1)") == "InvalidAMIName.Duplicate"
+    assert error_code(ec2.create_image, InstanceId=vm, Name="a|b") == "InvalidAMIName.Malformed"
+    assert error_code(ec2.create_image, InstanceId=vm, Name='bad"name\nRAW=1') == "InvalidAMIName.Malformed"
+    assert error_code(ec2.create_image, InstanceId="i-99999999", Name="abc") == "InvalidInstanceID.NotFound"
 
     # Attributes.
     got = ec2.describe_image_attribute(ImageId=ami, Attribute="description")
@@ -98,7 +91,7 @@ def test_create_image_and_its_attributes(held: tuple[EconeEnv, Seed]) -> None:
     bob = env.client("bob")
     assert [i["ImageId"] for i in bob.describe_images(ImageIds=[ami])["Images"]] == [ami]
     ec2.reset_image_attribute(ImageId=ami, Attribute="launchPermission")
-    assert code_of(bob.describe_images, ImageIds=[ami]) == "InvalidAMIID.NotFound"
+    assert error_code(bob.describe_images, ImageIds=[ami]) == "InvalidAMIID.NotFound"
     ec2.modify_image_attribute(
         ImageId=ami, Attribute="launchPermission", OperationType="add", UserGroups=["all"]
     )
@@ -109,10 +102,10 @@ def test_create_image_and_its_attributes(held: tuple[EconeEnv, Seed]) -> None:
         ec2.describe_image_attribute(ImageId=ami, Attribute="blockDeviceMapping")["BlockDeviceMappings"] == []
     )
     assert (
-        code_of(ec2.modify_image_attribute, ImageId=ami, LaunchPermission={"Add": [{"UserId": "1"}]})
+        error_code(ec2.modify_image_attribute, ImageId=ami, LaunchPermission={"Add": [{"UserId": "1"}]})
         == "InvalidParameterValue"
     )
-    assert code_of(ec2.describe_image_attribute, ImageId="ami-99999999", Attribute="description") == (
+    assert error_code(ec2.describe_image_attribute, ImageId="ami-99999999", Attribute="description") == (
         "InvalidAMIID.NotFound"
     )
     # bob may not change alice's AMI, even a shared one.
@@ -170,9 +163,9 @@ def test_run_instances_block_device_mappings(held: tuple[EconeEnv, Seed]) -> Non
         ec2.describe_instance_attribute(InstanceId=vm, Attribute="instanceType")["InstanceType"]["Value"]
         == "m1.small"
     )
-    assert code_of(ec2.describe_instance_attribute, InstanceId="i-99999999", Attribute="rootDeviceName") == (
-        "InvalidInstanceID.NotFound"
-    )
+    assert error_code(
+        ec2.describe_instance_attribute, InstanceId="i-99999999", Attribute="rootDeviceName"
+    ) == ("InvalidInstanceID.NotFound")
     # After termination the kept volumes are available again; the volatile disks went with the VM.
     ec2.terminate_instances(InstanceIds=[vm])
     volumes = {v["VolumeId"]: v for v in ec2.describe_volumes()["Volumes"]}
@@ -204,7 +197,7 @@ def test_bad_block_device_mappings_launch_nothing(
     ec2 = env.client()
     before = len(env.sim.cloud.images)
     assert (
-        code_of(
+        error_code(
             ec2.run_instances,
             ImageId=f"ami-{s.ami:08d}",
             MinCount=1,

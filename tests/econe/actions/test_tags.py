@@ -5,26 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from one_drivers.econe.actions.tagging import TAG_KEYS_VECTOR, TAGS_VECTOR, kind_for_id, taggable_kinds
 from one_drivers.econe.actions.tags import _kinds
 from one_drivers.one.records import parse_image, parse_vm
 from one_drivers.query.errors import Ec2Error
-from tests.econe.actions.seed import Seed, seed
+from tests.econe.actions.seed import Seed, error_code, seed
 from tests.econe.conftest import EconeEnv
 
 
 @pytest.fixture
 def seeded(econe_env: EconeEnv) -> tuple[EconeEnv, Seed]:
     return econe_env, seed(econe_env)
-
-
-def code_of(fn: Any, **kwargs: Any) -> str:
-    with pytest.raises(ClientError) as err:
-        fn(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] >= 400
-    return str(err.value.response["Error"]["Code"])
 
 
 def run_one(env: EconeEnv, s: Seed, user: str = "alice") -> str:
@@ -118,9 +110,11 @@ def test_describe_tags_pages(seeded: tuple[EconeEnv, Seed]) -> None:
     assert keys == [f"k{n:02d}" for n in range(12)]
     paginator = ec2.get_paginator("describe_tags")
     assert sum(len(p["Tags"]) for p in paginator.paginate(PaginationConfig={"PageSize": 5})) == 12
-    assert code_of(ec2.describe_tags, MaxResults=4) == "InvalidParameterValue"
-    assert code_of(ec2.describe_tags, NextToken="junk") == "InvalidParameterValue"
-    assert code_of(ec2.describe_tags, Filters=[{"Name": "owner", "Values": ["x"]}]) == "InvalidParameterValue"
+    assert error_code(ec2.describe_tags, MaxResults=4) == "InvalidParameterValue"
+    assert error_code(ec2.describe_tags, NextToken="junk") == "InvalidParameterValue"
+    assert (
+        error_code(ec2.describe_tags, Filters=[{"Name": "owner", "Values": ["x"]}]) == "InvalidParameterValue"
+    )
 
 
 def test_tag_errors_change_nothing(seeded: tuple[EconeEnv, Seed]) -> None:
@@ -147,12 +141,12 @@ def test_tag_errors_change_nothing(seeded: tuple[EconeEnv, Seed]) -> None:
         ({"Resources": [vm], "Tags": []}, "MissingParameter"),
     ]
     for kwargs, code in cases:
-        assert code_of(ec2.create_tags, **kwargs) == code, kwargs
-    assert code_of(ec2.delete_tags, Resources=[vm], Tags=[{"Key": "aws:x"}]) == "InvalidParameterValue"
-    assert code_of(ec2.delete_tags, Resources=[bobs]) == "InvalidInstanceID.NotFound"
+        assert error_code(ec2.create_tags, **kwargs) == code, kwargs
+    assert error_code(ec2.delete_tags, Resources=[vm], Tags=[{"Key": "aws:x"}]) == "InvalidParameterValue"
+    assert error_code(ec2.delete_tags, Resources=[bobs]) == "InvalidInstanceID.NotFound"
     # A public AMI of another user is visible but not the user's to tag.
     assert (
-        code_of(ec2.create_tags, Resources=[f"ami-{s.ami:08d}"], Tags=[{"Key": "x"}])
+        error_code(ec2.create_tags, Resources=[f"ami-{s.ami:08d}"], Tags=[{"Key": "x"}])
         == "UnauthorizedOperation"
     )
     assert tag_rows(ec2.describe_tags()) == [(vm, "instance", "keep", "1")]

@@ -6,22 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from one_drivers.econe.actions import snapshots, volumes
 from one_drivers.one import records
 from one_drivers.one.records import parse_image, parse_vm
-from tests.econe.actions.seed import Seed
+from tests.econe.actions.seed import Seed, error_code
 from tests.econe.conftest import EconeEnv
 
 ZONE = "opennebula"
-
-
-def code_of(fn: Any, **kwargs: Any) -> str:
-    with pytest.raises(ClientError) as err:
-        fn(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return str(err.value.response["Error"]["Code"])
 
 
 def running(env: EconeEnv, s: Seed, user: str = "alice") -> str:
@@ -68,7 +60,7 @@ def test_volume_lifecycle(held: tuple[EconeEnv, Seed]) -> None:
     assert (image.type_name, image.persistent, image.size, image.fs) == ("DATABLOCK", True, 2048, "ext3")
     assert image.template.get("EBS_VOLUME") == "YES"
     # Still being copied in: no attach yet.
-    assert code_of(ec2.attach_volume, VolumeId=vol, InstanceId=vm, Device="/dev/sdh") == "IncorrectState"
+    assert error_code(ec2.attach_volume, VolumeId=vol, InstanceId=vm, Device="/dev/sdh") == "IncorrectState"
     env.sim.finish_image_copies()
     assert one_volume(ec2, vol)["State"] == "available"
 
@@ -91,46 +83,47 @@ def test_volume_lifecycle(held: tuple[EconeEnv, Seed]) -> None:
         v["VolumeId"]
         for v in ec2.describe_volumes(Filters=[{"Name": "tag:Name", "Values": ["data"]}])["Volumes"]
     ]
-    assert code_of(ec2.delete_volume, VolumeId=vol) == "VolumeInUse"
-    assert code_of(ec2.attach_volume, VolumeId=vol, InstanceId=vm, Device="/dev/sdi") == "VolumeInUse"
+    assert error_code(ec2.delete_volume, VolumeId=vol) == "VolumeInUse"
+    assert error_code(ec2.attach_volume, VolumeId=vol, InstanceId=vm, Device="/dev/sdi") == "VolumeInUse"
     status = ec2.describe_volume_status(VolumeIds=[vol])["VolumeStatuses"][0]
     assert status["VolumeStatus"]["Status"] == "ok"
 
     detached = ec2.detach_volume(VolumeId=vol, InstanceId=vm)
     assert (detached["State"], detached["Device"]) == ("detaching", "/dev/sdh")
     assert one_volume(ec2, vol)["State"] == "available" and one_volume(ec2, vol)["Attachments"] == []
-    assert code_of(ec2.detach_volume, VolumeId=vol) == "IncorrectState"
+    assert error_code(ec2.detach_volume, VolumeId=vol) == "IncorrectState"
     ec2.delete_volume(VolumeId=vol)
-    assert code_of(ec2.describe_volumes, VolumeIds=[vol]) == "InvalidVolume.NotFound"
+    assert error_code(ec2.describe_volumes, VolumeIds=[vol]) == "InvalidVolume.NotFound"
 
 
 def test_volume_errors(held: tuple[EconeEnv, Seed]) -> None:
     env, s = held
     ec2 = env.client()
     vm = running(env, s)
-    assert code_of(ec2.create_volume, AvailabilityZone="elsewhere", Size=1) == "InvalidParameterValue"
-    assert code_of(ec2.create_volume, AvailabilityZone=ZONE) == "MissingParameter"
-    assert code_of(ec2.create_volume, AvailabilityZone=ZONE, Size=0) == "InvalidParameterValue"
+    assert error_code(ec2.create_volume, AvailabilityZone="elsewhere", Size=1) == "InvalidParameterValue"
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE) == "MissingParameter"
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=0) == "InvalidParameterValue"
     assert (
-        code_of(ec2.create_volume, AvailabilityZone=ZONE, Size=1, Encrypted=True) == "InvalidParameterValue"
+        error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=1, Encrypted=True)
+        == "InvalidParameterValue"
     )
     assert (
-        code_of(ec2.create_volume, AvailabilityZone=ZONE, SnapshotId="snap-99999999")
+        error_code(ec2.create_volume, AvailabilityZone=ZONE, SnapshotId="snap-99999999")
         == "InvalidSnapshot.NotFound"
     )
-    assert code_of(ec2.describe_volumes, VolumeIds=["vol-99999999"]) == "InvalidVolume.NotFound"
-    assert code_of(ec2.describe_volumes, VolumeIds=["vol-x"]) == "InvalidVolumeID.Malformed"
+    assert error_code(ec2.describe_volumes, VolumeIds=["vol-99999999"]) == "InvalidVolume.NotFound"
+    assert error_code(ec2.describe_volumes, VolumeIds=["vol-x"]) == "InvalidVolumeID.Malformed"
     # An AMI is not a volume, whatever its id's number.
-    assert code_of(ec2.delete_volume, VolumeId=f"vol-{s.ami:08d}") == "InvalidVolume.NotFound"
+    assert error_code(ec2.delete_volume, VolumeId=f"vol-{s.ami:08d}") == "InvalidVolume.NotFound"
     assert env.oneadmin.image_info(s.ami)
     vol = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
     env.sim.finish_image_copies()
     for device in ("sdh; RAW=[x]", "/dev/sdh\nRAW=1", "/dev/../../etc", ""):
-        assert code_of(ec2.attach_volume, VolumeId=vol, InstanceId=vm, Device=device) in (
+        assert error_code(ec2.attach_volume, VolumeId=vol, InstanceId=vm, Device=device) in (
             "InvalidParameterValue",
             "MissingParameter",
         )
-    assert code_of(ec2.attach_volume, VolumeId=vol, InstanceId="i-99999999", Device="/dev/sdh") == (
+    assert error_code(ec2.attach_volume, VolumeId=vol, InstanceId="i-99999999", Device="/dev/sdh") == (
         "InvalidInstanceID.NotFound"
     )
     # Another user's volume and instance do not exist for alice.
@@ -138,9 +131,9 @@ def test_volume_errors(held: tuple[EconeEnv, Seed]) -> None:
     bobs_vol = bob.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
     bobs_vm = running(env, s, "bob")
     env.sim.finish_image_copies()
-    assert code_of(ec2.describe_volumes, VolumeIds=[bobs_vol]) == "InvalidVolume.NotFound"
-    assert code_of(ec2.delete_volume, VolumeId=bobs_vol) == "InvalidVolume.NotFound"
-    assert code_of(ec2.attach_volume, VolumeId=vol, InstanceId=bobs_vm, Device="/dev/sdh") == (
+    assert error_code(ec2.describe_volumes, VolumeIds=[bobs_vol]) == "InvalidVolume.NotFound"
+    assert error_code(ec2.delete_volume, VolumeId=bobs_vol) == "InvalidVolume.NotFound"
+    assert error_code(ec2.attach_volume, VolumeId=vol, InstanceId=bobs_vm, Device="/dev/sdh") == (
         "InvalidInstanceID.NotFound"
     )
     assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [vol]
@@ -149,13 +142,13 @@ def test_volume_errors(held: tuple[EconeEnv, Seed]) -> None:
     other = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
     env.sim.finish_image_copies()
     assert (
-        code_of(ec2.attach_volume, VolumeId=other, InstanceId=vm, Device="/dev/sdh")
+        error_code(ec2.attach_volume, VolumeId=other, InstanceId=vm, Device="/dev/sdh")
         == "InvalidParameterValue"
     )
-    assert code_of(ec2.detach_volume, VolumeId=vol, InstanceId=bobs_vm) == "InvalidAttachment.NotFound"
+    assert error_code(ec2.detach_volume, VolumeId=vol, InstanceId=bobs_vm) == "InvalidAttachment.NotFound"
     # An instance that is not running or stopped.
     ec2.terminate_instances(InstanceIds=[vm])
-    assert code_of(ec2.attach_volume, VolumeId=other, InstanceId=vm, Device="/dev/sdj") in (
+    assert error_code(ec2.attach_volume, VolumeId=other, InstanceId=vm, Device="/dev/sdj") in (
         "IncorrectInstanceState",
         "InvalidInstanceID.NotFound",
     )
@@ -174,8 +167,10 @@ def test_describe_volumes_pages(held: tuple[EconeEnv, Seed]) -> None:
         if not token:
             break
     assert seen == made
-    assert code_of(ec2.describe_volumes, MaxResults=501) == "InvalidParameterValue"
-    assert code_of(ec2.describe_volumes, VolumeIds=[made[0]], MaxResults=5) == "InvalidParameterCombination"
+    assert error_code(ec2.describe_volumes, MaxResults=501) == "InvalidParameterValue"
+    assert (
+        error_code(ec2.describe_volumes, VolumeIds=[made[0]], MaxResults=5) == "InvalidParameterCombination"
+    )
 
 
 def test_snapshots_of_detached_and_attached_volumes(held: tuple[EconeEnv, Seed]) -> None:
@@ -228,7 +223,7 @@ def test_snapshots_of_detached_and_attached_volumes(held: tuple[EconeEnv, Seed])
     grown = ec2.create_volume(AvailabilityZone=ZONE, SnapshotId=sid, Size=3)
     assert (grown["SnapshotId"], grown["Size"], grown["State"]) == (sid, 3, "creating")
     assert ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]["State"] == "completed"
-    assert code_of(ec2.delete_snapshot, SnapshotId=sid) == "InvalidSnapshot.InUse"  # being copied from
+    assert error_code(ec2.delete_snapshot, SnapshotId=sid) == "InvalidSnapshot.InUse"  # being copied from
     env.sim.finish_image_copies()
     image = parse_image(env.oneadmin.image_info(int(grown["VolumeId"][4:])))
     assert (
@@ -237,21 +232,24 @@ def test_snapshots_of_detached_and_attached_volumes(held: tuple[EconeEnv, Seed])
         and image.template.get("EBS_VOLUME") == "YES"
     )
     assert (
-        code_of(ec2.create_volume, AvailabilityZone=ZONE, SnapshotId=sid, Size=0) == "InvalidParameterValue"
+        error_code(ec2.create_volume, AvailabilityZone=ZONE, SnapshotId=sid, Size=0)
+        == "InvalidParameterValue"
     )
     ec2.attach_volume(VolumeId=grown["VolumeId"], InstanceId=vm, Device="/dev/sdi")
     disk = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template.vectors("DISK")[-1]
     assert disk["SIZE"] == str(3 * 1024)
 
     ec2.delete_snapshot(SnapshotId=sid)
-    assert code_of(ec2.describe_snapshots, SnapshotIds=[sid]) == "InvalidSnapshot.NotFound"
-    assert code_of(ec2.delete_snapshot, SnapshotId=sid) == "InvalidSnapshot.NotFound"
-    assert code_of(ec2.delete_snapshot, SnapshotId=vol.replace("vol", "snap")) == "InvalidSnapshot.NotFound"
-    assert code_of(ec2.create_snapshot, VolumeId="vol-99999999") == "InvalidVolume.NotFound"
-    assert code_of(ec2.describe_snapshots, SnapshotIds=["snap-zz"]) == "InvalidSnapshotID.Malformed"
+    assert error_code(ec2.describe_snapshots, SnapshotIds=[sid]) == "InvalidSnapshot.NotFound"
+    assert error_code(ec2.delete_snapshot, SnapshotId=sid) == "InvalidSnapshot.NotFound"
+    assert (
+        error_code(ec2.delete_snapshot, SnapshotId=vol.replace("vol", "snap")) == "InvalidSnapshot.NotFound"
+    )
+    assert error_code(ec2.create_snapshot, VolumeId="vol-99999999") == "InvalidVolume.NotFound"
+    assert error_code(ec2.describe_snapshots, SnapshotIds=["snap-zz"]) == "InvalidSnapshotID.Malformed"
     # bob sees none of it.
     assert env.client("bob").describe_snapshots()["Snapshots"] == []
-    assert code_of(env.client("bob").create_snapshot, VolumeId=vol) == "InvalidVolume.NotFound"
+    assert error_code(env.client("bob").create_snapshot, VolumeId=vol) == "InvalidVolume.NotFound"
 
 
 @pytest.mark.parametrize(
@@ -269,7 +267,8 @@ def test_volume_values_cannot_inject_attributes(held: tuple[EconeEnv, Seed], tex
     tags = [{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": text}, {"Key": text, "Value": "v"}]}]
     # VolumeType is an enum: the model refuses anything else before econe stores it.
     assert (
-        code_of(ec2.create_volume, AvailabilityZone=ZONE, Size=1, VolumeType=text) == "InvalidParameterValue"
+        error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=1, VolumeType=text)
+        == "InvalidParameterValue"
     )
     vol = ec2.create_volume(AvailabilityZone=ZONE, Size=1, VolumeType="gp3", TagSpecifications=tags)
     env.sim.finish_image_copies()
@@ -308,9 +307,9 @@ def test_modify_volume(held: tuple[EconeEnv, Seed]) -> None:
     disk = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template_vectors("DISK")[-1]
     assert disk["SIZE"] == "3072" and parse_image(env.oneadmin.image_info(int(vol[4:]))).size == 3072
     assert one_volume(ec2, vol)["Size"] == 3
-    assert code_of(ec2.modify_volume, VolumeId=vol, Size=2) == "InvalidParameterValue"
-    assert code_of(ec2.modify_volume, VolumeId=vol, Size=3) == "InvalidParameterValue"
-    assert code_of(ec2.modify_volume, VolumeId="vol-99999999", Size=5) == "InvalidVolume.NotFound"
+    assert error_code(ec2.modify_volume, VolumeId=vol, Size=2) == "InvalidParameterValue"
+    assert error_code(ec2.modify_volume, VolumeId=vol, Size=3) == "InvalidParameterValue"
+    assert error_code(ec2.modify_volume, VolumeId="vol-99999999", Size=5) == "InvalidVolume.NotFound"
     env.oneadmin.vm_action("suspend", int(vm[2:]))
-    assert code_of(ec2.modify_volume, VolumeId=vol, Size=4) == "IncorrectState"
+    assert error_code(ec2.modify_volume, VolumeId=vol, Size=4) == "IncorrectState"
     assert one_volume(ec2, vol)["Size"] == 3
