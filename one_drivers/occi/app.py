@@ -102,6 +102,8 @@ def _query(environ: dict[str, Any]) -> dict[str, str]:
 
 def read_incoming(environ: dict[str, Any], config: OcciConfig) -> Incoming:
     method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+    if method == "HEAD":
+        method = "GET"  # answered as GET, without the body (see OcciApp.__call__)
     media = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
     incoming = Incoming(method=method, media=media, query=_query(environ), environ=environ)
     if method not in ("POST", "PUT"):
@@ -191,6 +193,8 @@ class OcciApp:
         if status in (200, 201, 202) and content_type.startswith(("text/plain", "text/occi")):
             headers.append(("Server", "OCCI/1.2 one_drivers"))
         start_response(f"{status} {_reason(status)}", headers)
+        if str(environ.get("REQUEST_METHOD", "")).upper() == "HEAD":
+            return [b""]
         return [body]
 
     def handle(self, environ: dict[str, Any], request_id: str) -> tuple[int, str, bytes]:

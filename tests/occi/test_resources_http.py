@@ -466,3 +466,13 @@ def test_too_large_bodies(tmp_path: Path) -> None:
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith("occi-")] == []
     finally:
         stop_occi_env(sim, env)
+
+
+def test_head_is_get_without_a_body(occi_env: OcciEnv) -> None:
+    env = occi_env
+    got = env.request("GET", "/instance_type")
+    head = env.request("HEAD", "/instance_type")
+    assert head.status == 200 and head.body == b""
+    assert head.headers["content-length"] == str(len(got.body))
+    assert env.request("HEAD", "/compute").status == 200
+    assert vm_count(env) == 0  # a HEAD on a collection never creates
