@@ -59,6 +59,8 @@ def _all_instances(client: Any, kwargs: dict[str, Any]) -> Iterator[dict[str, An
 @click.option(
     "-n", "--count", type=click.IntRange(min=1), default=1, show_default=True, help="How many instances."
 )
+@click.option("-s", "--subnet", help="Subnet (subnet-... id, an OpenNebula network) for the first NIC.")
+@click.option("-g", "--group", "groups", multiple=True, help="Security group name or sg- id (repeatable).")
 def run_instances(
     conn: Connection,
     image_id: str,
@@ -67,6 +69,8 @@ def run_instances(
     user_data: str | None,
     user_data_file: Any,
     count: int,
+    subnet: str | None,
+    groups: tuple[str, ...],
 ) -> None:
     kwargs: dict[str, Any] = {"ImageId": image_id, "MinCount": count, "MaxCount": count}
     if instance_type:
@@ -77,6 +81,15 @@ def run_instances(
         kwargs["UserData"] = user_data_file.read()  # boto3 base64-encodes UserData itself
     elif user_data is not None:
         kwargs["UserData"] = user_data
+    if subnet:
+        kwargs["SubnetId"] = subnet
+    if groups:
+        ids = [g for g in groups if g.startswith("sg-")]
+        names = [g for g in groups if not g.startswith("sg-")]
+        if ids:
+            kwargs["SecurityGroupIds"] = ids
+        if names:
+            kwargs["SecurityGroups"] = names
     reservation = conn.client().run_instances(**kwargs)
     print_table(INSTANCE_COLUMNS, [instance_row(i) for i in reservation.get("Instances", [])])
 

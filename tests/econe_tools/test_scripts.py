@@ -44,6 +44,13 @@ OUR_TOOLS = {
     "econe-create-tags",
     "econe-delete-tags",
     "econe-describe-tags",
+    "econe-import-keypair",
+    "econe-describe-security-groups",
+    "econe-create-security-group",
+    "econe-delete-security-group",
+    "econe-authorize",
+    "econe-revoke",
+    "econe-describe-subnets",
 }
 
 
