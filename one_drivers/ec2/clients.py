@@ -4,7 +4,8 @@ Resolution per host name, each step logged (secrets never): (1) the host templat
 `one.host.info(id, true)` (EC2_ACCESS, EC2_SECRET, REGION_NAME, EC2_ENDPOINT, EC2_PROFILE, CAPACITY);
 (2) the YAML `regions:` section named like the host, else `default`; (3) boto3's own default chain.
 Each field comes from the first source that has it. Clients are cached per (host, credentials, region,
-endpoint, profile) with botocore's retry mode and connect/read timeouts.
+endpoint, profile) with connect/read timeouts; retries and pacing are ec2/retries.py's, with one set of
+pacers per endpoint (credentials, region, URL) shared by every client and host that uses it.
 
     clients = Ec2Clients(load_config(path))            # host templates via OneGateway.from_env()
     ec2, settings = clients.for_host("ec2-host")       # ec2 is a boto3 EC2 client
@@ -22,11 +23,13 @@ from typing import Any, Protocol
 
 from one_drivers.ec2.config import DriverConfig
 from one_drivers.ec2.observe import Ec2CallObserver, watch_client
+from one_drivers.ec2.retries import Pacers, RetryPolicy
 
 log = logging.getLogger(__name__)
 
 FALLBACK_REGION = "us-east-1"  # boto3 refuses to build a client without any region
 SETTINGS_TTL_SECONDS = 60.0  # host templates change rarely; do not ask oned on every action
+MAX_THROTTLE_WAIT_SECONDS = 600.0  # one call waits out throttling this long at most
 
 
 class HostTemplateSource(Protocol):
@@ -267,6 +270,7 @@ class Ec2Clients:
         self.observer = observer  # told about every call and attempt (the drivers' metrics)
         self._clients: dict[tuple[str | None, ...], Any] = {}
         self._sessions: dict[str | None, Any] = {}
+        self._pacers: dict[tuple[str | None, ...], Pacers] = {}
         self._lock = threading.Lock()
 
     def for_host(self, host: str) -> tuple[Any, Ec2Settings]:
@@ -305,10 +309,9 @@ class Ec2Clients:
             session = boto3.session.Session(profile_name=settings.profile)
             self._sessions[settings.profile] = session
         config = Config(
-            retries={
-                "mode": self.config.retry_mode,
-                "total_max_attempts": self.config.max_attempts if retry else 1,
-            },
+            # One attempt in botocore: RetryPolicy decides every retry (botocore's quota ran dry under
+            # sustained throttling and then failed calls without retrying them).
+            retries={"mode": self.config.retry_mode, "total_max_attempts": 1},
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
             proxies={"http": self.config.proxy_uri, "https": self.config.proxy_uri}
@@ -332,6 +335,15 @@ class Ec2Clients:
             aws_secret_access_key=settings.secret_access_key,
             config=config,
         )
+        # AWS limits request rates per account and region: hosts sharing an endpoint share its pacers.
+        endpoint = (*settings.cache_key()[1:], service)
+        pacers = self._pacers.setdefault(endpoint, Pacers())
+        RetryPolicy(
+            pacers,
+            idempotent=retry,
+            max_attempts=self.config.max_attempts,
+            throttle_wait=min(self.config.state_wait_timeout, MAX_THROTTLE_WAIT_SECONDS),
+        ).attach(client, client.meta.service_model.service_id.hyphenize())
         if self.observer is not None:
             watch_client(client, self.observer)
         return client

@@ -2,7 +2,8 @@
 
 botocore raises `ClientError` with an EC2 code string (EC2's model declares no error shapes) or a
 transport exception. `classify(exc)` maps both to an `ErrorKind`; `describe(exc)` gives the one-line
-text a FAILURE reply carries. botocore's retry mode already retried THROTTLED/TRANSIENT before we see them.
+text a FAILURE reply carries. ec2/retries.py already retried THROTTLED/TRANSIENT before we see them, and
+gave error answers that are not EC2's XML (HTML, plain text) a code for their HTTP status.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def classify(exc: BaseException) -> ErrorKind:
 
     if isinstance(exc, ClientError):
         code = error_code(exc)
-        if code in THROTTLING_CODES:
+        if code in THROTTLING_CODES or _http_status(exc) == 429:
             return ErrorKind.THROTTLED
         if code in TRANSIENT_CODES or _http_status(exc) >= 500:
             return ErrorKind.TRANSIENT
