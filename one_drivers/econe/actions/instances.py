@@ -72,6 +72,7 @@ MAX_USER_DATA_BYTES = 16 * 1024
 IMAGE_ID_ATTR = "IMAGE_ID"
 INSTANCE_TYPE_ATTR = "EC2_INSTANCE_TYPE"
 CLIENT_TOKEN_ATTR = "EC2_CLIENT_TOKEN"
+WITHDRAWN_ATTR = "EC2_WITHDRAWN"  # on the VM a ClientToken race's loser made and terminated
 RESERVATION_ATTR = "EC2_RESERVATION_ID"
 LAUNCH_INDEX_ATTR = "EC2_LAUNCH_INDEX"
 
@@ -190,8 +191,8 @@ def load_vms(ctx: RequestContext, ids: Iterable[str]) -> list[VmRecord]:
 def _expired(vm: VmRecord, ctx: RequestContext, now: float) -> bool:
     if vm.state is not VmState.DONE:
         return False
-    if not ctx.config.describe_with_terminated_instances:
-        return True
+    if not ctx.config.describe_with_terminated_instances or vm.user_template.get(WITHDRAWN_ATTR):
+        return True  # a ClientToken race's loser was never the user's instance
     return vm.etime < now - ctx.config.terminated_instances_expiration_time
 
 
@@ -348,9 +349,11 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
         chunk = done_ids[offset : offset + room]
         for vm_id in chunk:
             try:
-                fetched.append(parse_vm(ctx.one.vm_info(vm_id)))
+                done = parse_vm(ctx.one.vm_info(vm_id))
             except OneNotFoundError:
                 continue  # purged between the two calls
+            if not done.user_template.get(WITHDRAWN_ATTR):
+                fetched.append(done)
         if offset + len(chunk) < len(done_ids):
             next_token = f"d:{offset + len(chunk)}"
     result: dict[str, Any] = {
@@ -451,7 +454,7 @@ def claim_client_token(ctx: RequestContext, token: str, vm_id: int, now: float) 
     if not vms or min(vm.id for vm in vms) == vm_id:
         return []
     log.info("request %s: ClientToken raced; VM %d withdrawn for VM %d", ctx.request_id, vm_id, vms[0].id)
-    _terminate_quietly(ctx, vm_id, token)
+    _terminate_quietly(ctx, vm_id, token, withdrawn=True)
     return settled_token_reservation(ctx, token, [vm for vm in vms if vm.id != vm_id], now)
 
 
@@ -520,11 +523,16 @@ def check_user_data(user_data: Any) -> str | None:
     return text
 
 
-def _terminate_quietly(ctx: RequestContext, vm_id: int, client_token: str | None) -> None:
+def _terminate_quietly(
+    ctx: RequestContext, vm_id: int, client_token: str | None, *, withdrawn: bool = False
+) -> None:
     try:
         if client_token:
             # A failed run leaves no reservation behind: a retry with the same token launches anew.
-            ctx.one.vm_update(vm_id, build_template([(CLIENT_TOKEN_ATTR, "")]), append=True)
+            marks: list[tuple[str, str | dict[str, str]]] = [(CLIENT_TOKEN_ATTR, "")]
+            if withdrawn:
+                marks.append((WITHDRAWN_ATTR, "YES"))
+            ctx.one.vm_update(vm_id, build_template(marks), append=True)
         ctx.one.vm_action("terminate-hard", vm_id)
         log.info("request %s: rolled back VM %d", ctx.request_id, vm_id)
     except OneError as exc:

@@ -13,6 +13,7 @@ from one_drivers.econe.actions import instances
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.records import parse_vm_pool
 from one_drivers.one.states import VmState
+from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.seed import Seed, ctx_for, seed
 from tests.econe.conftest import EconeEnv
 
@@ -72,8 +73,19 @@ def test_four_threads_one_token_make_one_vm(seeded: tuple[EconeEnv, Seed]) -> No
         carriers = token_vms(env, token)
         assert sorted(vm.id for vm in carriers) == sorted(int(i[2:]) for i in ids)
         assert all(vm.state is not VmState.HOLD for vm in carriers)  # the winner was released
-    # Losers withdrew theirs: only the three winning runs are alive.
+    # Losers withdrew theirs: only the three winning runs are alive, and only they are described
+    # (a loser's terminated VM was never the user's instance).
     assert len(live_vms(env)) == 6
+    described = instances.describe_instances(ctx_for(env), {})
+    assert sorted(i["InstanceId"] for r in described["Reservations"] for i in r["Instances"]) == sorted(
+        f"i-{vm.id:08d}" for vm in live_vms(env)
+    )
+    # Racers that found the winner's VM before making theirs made none; those that made one withdrew it.
+    pool = parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -2))
+    for loser in [vm for vm in pool if vm.state is VmState.DONE]:
+        with pytest.raises(Ec2Error) as err:
+            instances.describe_instances(ctx_for(env), {"InstanceIds": [f"i-{loser.id:08d}"]})
+        assert err.value.code == "InvalidInstanceID.NotFound"
 
 
 class CreatingBetweenPages(OneGateway):
