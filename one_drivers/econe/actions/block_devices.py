@@ -70,11 +70,23 @@ def image_device_fields(image: ImageRecord) -> dict[str, Any]:
 
 
 _DISK_FIELDS = ("TARGET", "PERSISTENT", "IMAGE_ID")
+# Read in the instance's one walk of its TEMPLATE (instances.py), with DISK/IMAGE_ID.
+DEVICE_PATHS = ("DISK/TARGET", "DISK/PERSISTENT")
 
 
-def instance_device_fields(vm: VmRecord) -> dict[str, Any]:
-    """RootDeviceType/RootDeviceName/BlockDeviceMappings of a VM: its persistent disks are volumes."""
-    # Runs for every instance of a page: three members of each DISK, nothing else decoded.
+def instance_device_fields(vm: VmRecord, walked: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """RootDeviceType/RootDeviceName/BlockDeviceMappings of a VM: its persistent disks are volumes.
+
+    `walked`: DEVICE_PATHS already read (a page's instances); a VM without persistent disks, the usual
+    case, needs nothing more. Otherwise each DISK's members are read together, since PERSISTENT is
+    only on some disks and the walked lists do not line up.
+    """
+    if walked is not None and not walked["DISK/PERSISTENT"]:
+        targets = walked["DISK/TARGET"]
+        quick: dict[str, Any] = {"RootDeviceType": "instance-store", "BlockDeviceMappings": []}
+        if targets and targets[0]:
+            quick["RootDeviceName"] = "/dev/" + targets[0]
+        return quick
     disks = vm.template_vector_fields("DISK", _DISK_FIELDS)
     mappings: list[dict[str, Any]] = []
     attach_time = None

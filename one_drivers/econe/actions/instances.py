@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from one_drivers.econe.actions.block_devices import instance_device_fields
+from one_drivers.econe.actions.block_devices import DEVICE_PATHS, instance_device_fields
 from one_drivers.econe.actions.filtering import Filters, parse_filters, value_matches
 from one_drivers.econe.actions.images import load_ami
 from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_reason, state_row
@@ -109,7 +109,7 @@ def _format_number(fmt: Callable[[int], str], text: str) -> str:
 
 
 # The TEMPLATE values an instance shows, read in one walk per VM.
-_INSTANCE_PATHS = ("CONTEXT/EC2_KEYNAME", "NIC/IP", "DISK/IMAGE_ID")
+_INSTANCE_PATHS = ("CONTEXT/EC2_KEYNAME", "NIC/IP", "DISK/IMAGE_ID", *DEVICE_PATHS)
 
 
 def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> di
     tags = tags_from_template(vm.user_template)
     if tags:
         instance["Tags"] = tags
-    instance.update(instance_device_fields(vm))
+    instance.update(instance_device_fields(vm, paths))
     if view is not None and state is not Ec2State.TERMINATED:
         instance.update(instance_network(view.ctx, view, vm))
     reason = state_reason(vm.state, vm.lcm_state, user.get("ERROR") or "") if row.failure else None
