@@ -135,16 +135,24 @@ def wait_for(check: Any, rounds: int = 300) -> bool:
     return False
 
 
-def start_processes(
-    env: EconeEnv, tmp_path: Path, processes: int
-) -> tuple[subprocess.Popen[bytes], int, int]:
+def write_config(env: EconeEnv, tmp_path: Path, **extra: object) -> tuple[Path, int, int]:
+    """An econe.conf for the fixture's simulator; (path, port, metrics port)."""
     port, metrics_port = free_port(), free_port()
     config = tmp_path / "econe.conf"
     config.write_text(
         f":one_xmlrpc: {env.sim.endpoint}\n:one_cipher_auth: {env.config.one_cipher_auth}\n"
         f":host: 127.0.0.1\n:port: {port}\n:tmpdir: {tmp_path}\n:debug_level: 2\n"
         f":metrics_port: {metrics_port}\n:workers: 4\n"
+        f":pid_file: {tmp_path / 'econe.pid'}\n:log_file: {tmp_path / 'econe.log'}\n"
+        + "".join(f":{key}: {value}\n" for key, value in extra.items())
     )
+    return config, port, metrics_port
+
+
+def start_processes(
+    env: EconeEnv, tmp_path: Path, processes: int
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    config, port, metrics_port = write_config(env, tmp_path)
     process_env = dict(os.environ)
     process_env.pop("ONE_CIPHER_AUTH", None)
     parent = subprocess.Popen(
@@ -237,3 +245,25 @@ def listens_on(pid: int, port: int) -> bool:
         if state == "0A" and int(local.split(":")[1], 16) == port and inode in inodes:
             return True
     return False
+
+
+@pytest.mark.slow
+def test_econe_server_start_and_stop_with_processes(econe_env: EconeEnv, tmp_path: Path) -> None:
+    """The daemon commands deal with the parent only; `stop` leaves no worker behind."""
+    config, port, _ = write_config(econe_env, tmp_path, processes=2)
+    command = [sys.executable, "-m", "one_drivers.econe.cli", "--config", str(config)]
+    process_env = {k: v for k, v in os.environ.items() if k != "ONE_CIPHER_AUTH"}
+    started = subprocess.run([*command, "start"], capture_output=True, text=True, timeout=60, env=process_env)
+    assert started.returncode == 0, started.stderr
+    parent = int((tmp_path / "econe.pid").read_text())
+    workers: list[int] = []
+    try:
+        assert wait_for(lambda: len(children_of(parent)) == 2 and answering(port))
+        workers = children_of(parent)
+    finally:
+        stopped = subprocess.run(
+            [*command, "stop"], capture_output=True, text=True, timeout=60, env=process_env
+        )
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not alive(parent)
+    assert wait_for(lambda: not any(alive(pid) for pid in workers)), "worker processes left behind"
