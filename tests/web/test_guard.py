@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from one_drivers.web.guard import CLOSED, READY, WAIT, head_state
 from one_drivers.web.server import HttpService, Listener
+from tests.econe.test_x509_auth import pki  # noqa: F401 — the test CA, server and client certificates
 
 
 def echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -153,3 +156,35 @@ def test_pipelined_and_keepalive_requests_still_work(service: HttpService) -> No
         assert got.count(b"HTTP/1.1 200 ") == 2
         sock.sendall(request)
         assert b"got 2" in sock.recv(4096)
+
+
+def test_a_slow_tls_head_is_cut(pki: dict[str, Path]) -> None:  # noqa: F811 — the imported fixture
+    """TLS bytes cannot be peeked: the worker reads the head, and its deadline ends the connection."""
+    listener = Listener(
+        host="127.0.0.1",
+        port=0,
+        workers=2,
+        head_timeout=1.0,
+        ssl_cert=str(pki["server"]),
+        ssl_key=str(pki["server"].with_suffix(".key")),
+    )
+    svc = HttpService("tls", listener, echo_app).start()
+    try:
+        context = ssl.create_default_context(cafile=str(pki["ca"]))
+        with context.wrap_socket(connect(svc), server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the handshake is done: the head is slow
+            closed = False
+            for _ in range(50):  # 10 s at most, a byte every 0.2 s
+                try:
+                    sock.sendall(b"X")
+                    sock.settimeout(0.2)
+                    closed = sock.recv(4096) == b""
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                if closed:
+                    break
+        assert closed
+    finally:
+        svc.stop()
