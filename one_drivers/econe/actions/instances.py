@@ -33,7 +33,7 @@ from one_drivers.econe.actions.tagging import (
     tags_template,
     tags_to_vectors,
 )
-from one_drivers.econe.actions.vpcs import NicView, instance_network, launch_nics
+from one_drivers.econe.actions.vpcs import NIC_PATHS, NicView, instance_network, launch_nics
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import (
@@ -109,7 +109,10 @@ def _format_number(fmt: Callable[[int], str], text: str) -> str:
 
 
 # The TEMPLATE values an instance shows, read in one walk per VM.
-_INSTANCE_PATHS = ("CONTEXT/EC2_KEYNAME", "NIC/IP", "DISK/IMAGE_ID", *DEVICE_PATHS)
+# (Duplicates dropped: a path named twice would collect its values twice.)
+_INSTANCE_PATHS = tuple(
+    dict.fromkeys(("CONTEXT/EC2_KEYNAME", "NIC/IP", "DISK/IMAGE_ID", *DEVICE_PATHS, *NIC_PATHS))
+)
 
 
 def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> dict[str, Any]:
@@ -148,7 +151,7 @@ def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> di
         instance["Tags"] = tags
     instance.update(instance_device_fields(vm, paths))
     if view is not None and state is not Ec2State.TERMINATED:
-        instance.update(instance_network(view.ctx, view, vm))
+        instance.update(instance_network(view.ctx, view, vm, paths))
     reason = state_reason(vm.state, vm.lcm_state, user.get("ERROR") or "") if row.failure else None
     if reason is not None:
         instance["StateReason"] = reason
@@ -162,9 +165,17 @@ def reservations(vms: Iterable[VmRecord], zone: str, view: NicView | None = None
     for vm in vms:
         rid = reservation_id(vm)
         group = by_id.get(rid)
+        instance = instance_from_vm(vm, zone, view)
         if group is None:
-            group = by_id[rid] = {"ReservationId": rid, "OwnerId": str(vm.uid), "Groups": [], "Instances": []}
-        group["Instances"].append(instance_from_vm(vm, zone, view))
+            # A reservation lists the groups its instances were launched with (its first one's).
+            groups = list(instance.get("SecurityGroups") or [])
+            group = by_id[rid] = {
+                "ReservationId": rid,
+                "OwnerId": str(vm.uid),
+                "Groups": groups,
+                "Instances": [],
+            }
+        group["Instances"].append(instance)
     return list(by_id.values())
 
 
@@ -634,11 +645,13 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         vms = [parse_vm(ctx.one.vm_info(vm_id)) for vm_id in created]
         rollback.pop_all()
     log.info("request %s: launched VMs %s from template %d", ctx.request_id, created, tmpl.id)
+    view = NicView(ctx)
+    launched = [instance_from_vm(vm, zone, view) for vm in vms]
     return {
         "ReservationId": f"r-{created[0]:08d}",
         "OwnerId": str(ctx.user_id),
-        "Groups": [],
-        "Instances": [instance_from_vm(vm, zone, NicView(ctx)) for vm in vms],
+        "Groups": list(launched[0].get("SecurityGroups") or []),
+        "Instances": launched,
     }
 
 

@@ -266,13 +266,15 @@ class NicView:
         return [{"GroupName": self.group_name(g), "GroupId": SECURITY_GROUP.format(g)} for g in ids]
 
 
-_NIC_PATHS = ("NIC/NIC_ID", "NIC/NETWORK_ID", "NIC/IP", "NIC/MAC", "NIC/SECURITY_GROUPS")
+NIC_PATHS = ("NIC/NIC_ID", "NIC/NETWORK_ID", "NIC/IP", "NIC/MAC", "NIC/SECURITY_GROUPS")
+_NIC_PATHS = NIC_PATHS
 
 
-def vm_nics(vm: VmRecord) -> list[dict[str, str]]:
-    """Each NIC's members econe shows, from one walk of the VM's TEMPLATE."""
-    values = vm.template_values_of(_NIC_PATHS)
-    nics = vm.template.vectors("NIC") if len({len(v) for v in values.values()}) > 1 else None
+def vm_nics(vm: VmRecord, walked: Mapping[str, list[str]] | None = None) -> list[dict[str, str]]:
+    """Each NIC's members econe shows, from one walk of the VM's TEMPLATE (or one already made that
+    covered NIC_PATHS: DescribeInstances reads them in the same walk as the rest of an instance)."""
+    values = walked if walked is not None else vm.template_values_of(_NIC_PATHS)
+    nics = vm.template.vectors("NIC") if len({len(values[p]) for p in _NIC_PATHS}) > 1 else None
     if nics is not None:  # a NIC lacks a member: read them whole to keep them aligned
         return [
             {k: n.get(k, "") for k in ("NIC_ID", "NETWORK_ID", "IP", "MAC", "SECURITY_GROUPS")} for n in nics
@@ -310,9 +312,11 @@ def interface_dict(
     return iface
 
 
-def instance_network(ctx: RequestContext, view: NicView, vm: VmRecord) -> dict[str, Any]:
+def instance_network(
+    ctx: RequestContext, view: NicView, vm: VmRecord, walked: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
     """VpcId, SubnetId, SecurityGroups and NetworkInterfaces of an instance (added to its EC2 dict)."""
-    nics = vm_nics(vm)
+    nics = vm_nics(vm, walked)
     out: dict[str, Any] = {"VpcId": vpc_id(ctx), "SecurityGroups": [], "NetworkInterfaces": []}
     if not nics:
         return out

@@ -230,6 +230,9 @@ def test_run_instances_with_groups_and_group_set(seeded: tuple[EconeEnv, Seed]) 
     vm = parse_vm(env.oneadmin.vm_info(int(inst["InstanceId"][2:])))
     assert vm.template.vectors("NIC")[0]["SECURITY_GROUPS"] == f"0,{int(web[3:])}"
     assert inst["SecurityGroups"] == [{"GroupName": "web", "GroupId": web}]
+    assert run["Groups"] == [{"GroupName": "web", "GroupId": web}]  # the reservation lists them too
+    (reservation,) = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"]
+    assert reservation["Groups"] == [{"GroupName": "web", "GroupId": web}]
     assert code_of(ec2.delete_security_group, GroupId=web) == "DependencyViolation"
     # By name, through the template's own NIC when no subnet is named: the default group otherwise.
     by_name = ec2.run_instances(ImageId=f"ami-{s.ami:08d}", MinCount=1, MaxCount=1, SubnetId=f"subnet-{net:08d}",
