@@ -114,19 +114,21 @@ def _rule_options(fn: Any) -> Any:
     return fn
 
 
+def _change_rule(conn: Connection, group: str, perm: dict[str, Any], egress: bool, add: bool) -> None:
+    client = conn.client()
+    verb = "authorize" if add else "revoke"
+    direction = "egress" if egress else "ingress"
+    getattr(client, f"{verb}_security_group_{direction}")(IpPermissions=[perm], **_group_key(group))
+    click.echo(f"Success: rule {'added to' if add else 'removed from'} {group}")
+
+
 @ec2_command("econe-authorize", "Add a rule to the security group GROUP (name or sg- id).")
 @_rule_options
 def authorize(
     conn: Connection, group: str, protocol: str, ports: str | None, icmp: str | None, sources: tuple[str, ...],
     egress: bool,
 ) -> None:  # fmt: skip
-    perm = _permission(protocol, ports, icmp, sources)
-    client = conn.client()
-    if egress:
-        client.authorize_security_group_egress(IpPermissions=[perm], **_group_key(group))
-    else:
-        client.authorize_security_group_ingress(IpPermissions=[perm], **_group_key(group))
-    click.echo(f"Success: rule added to {group}")
+    _change_rule(conn, group, _permission(protocol, ports, icmp, sources), egress, add=True)
 
 
 @ec2_command("econe-revoke", "Remove a rule from the security group GROUP (name or sg- id).")
@@ -135,13 +137,7 @@ def revoke(
     conn: Connection, group: str, protocol: str, ports: str | None, icmp: str | None, sources: tuple[str, ...],
     egress: bool,
 ) -> None:  # fmt: skip
-    perm = _permission(protocol, ports, icmp, sources)
-    client = conn.client()
-    if egress:
-        client.revoke_security_group_egress(IpPermissions=[perm], **_group_key(group))
-    else:
-        client.revoke_security_group_ingress(IpPermissions=[perm], **_group_key(group))
-    click.echo(f"Success: rule removed from {group}")
+    _change_rule(conn, group, _permission(protocol, ports, icmp, sources), egress, add=False)
 
 
 @ec2_command("econe-describe-subnets", "Describe subnets (the OpenNebula networks you may use).")

@@ -33,7 +33,7 @@ from one_drivers.econe.actions.tagging import (
     tags_template,
     tags_to_vectors,
 )
-from one_drivers.econe.actions.vpcs import NIC_PATHS, NicView, instance_network, launch_nics
+from one_drivers.econe.actions.vpcs import NIC_PATHS, NicView, instance_filters, instance_network, launch_nics
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import (
@@ -300,6 +300,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     zone = ctx.config.zone_name
     table = dict(INSTANCE_FILTERS)
     table["availability-zone"] = lambda vm: [zone]
+    table.update(instance_filters(ctx))
     filters = parse_filters(params.get("Filters"), table, _vm_tags)
     ids: list[str] = params.get("InstanceIds") or []
     page_size = _page_size(params)

@@ -332,6 +332,34 @@ def instance_network(
     return out
 
 
+def instance_filters(ctx: RequestContext) -> dict[str, Callable[[VmRecord], Iterable[str]]]:
+    """DescribeInstances' filters on the network side of an instance."""
+
+    def subnets(vm: VmRecord) -> list[str]:
+        return [SUBNET.format(int(n["NETWORK_ID"])) for n in vm_nics(vm) if n["NETWORK_ID"].isdigit()]
+
+    def groups(vm: VmRecord) -> list[str]:
+        return [SECURITY_GROUP.format(g) for n in vm_nics(vm) for g in nic_groups(n["SECURITY_GROUPS"])]
+
+    def interfaces(vm: VmRecord) -> list[str]:
+        return [format_eni(vm.id, int(n["NIC_ID"])) for n in vm_nics(vm) if n["NIC_ID"].isdigit()]
+
+    vpc = vpc_id(ctx)
+    return {
+        "vpc-id": lambda vm: [vpc] if vm_nics(vm) else [],
+        "subnet-id": subnets,
+        "network-interface.subnet-id": subnets,
+        "instance.group-id": groups,
+        "group-id": groups,
+        "network-interface.group-id": groups,
+        "network-interface.network-interface-id": interfaces,
+        "network-interface.addresses.private-ip-address": lambda vm: [
+            n["IP"] for n in vm_nics(vm) if n["IP"]
+        ],
+        "network-interface.mac-address": lambda vm: [n["MAC"] for n in vm_nics(vm)],
+    }
+
+
 INTERFACE_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
     "network-interface-id": lambda i: [i["NetworkInterfaceId"]],
     "subnet-id": lambda i: [i.get("SubnetId", "")],

@@ -231,6 +231,10 @@ def test_run_instances_with_groups_and_group_set(seeded: tuple[EconeEnv, Seed]) 
     assert vm.template.vectors("NIC")[0]["SECURITY_GROUPS"] == f"0,{int(web[3:])}"
     assert inst["SecurityGroups"] == [{"GroupName": "web", "GroupId": web}]
     assert run["Groups"] == [{"GroupName": "web", "GroupId": web}]  # the reservation lists them too
+    by_group = ec2.describe_instances(Filters=[{"Name": "instance.group-id", "Values": [web]}])[
+        "Reservations"
+    ]
+    assert [i["InstanceId"] for r in by_group for i in r["Instances"]] == [inst["InstanceId"]]
     (reservation,) = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"]
     assert reservation["Groups"] == [{"GroupName": "web", "GroupId": web}]
     assert code_of(ec2.delete_security_group, GroupId=web) == "DependencyViolation"

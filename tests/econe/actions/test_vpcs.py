@@ -92,6 +92,12 @@ def test_run_instances_network_parameters(seeded: tuple[EconeEnv, Seed]) -> None
     )["Instances"][0]
     assert [i["SubnetId"] for i in two["NetworkInterfaces"]] == [f"subnet-{net:08d}", f"subnet-{other:08d}"]
     assert two["PrivateIpAddress"] == "10.20.0.4"
+    by_subnet = ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [f"subnet-{other:08d}"]}])
+    assert [i["InstanceId"] for r in by_subnet["Reservations"] for i in r["Instances"]] == [two["InstanceId"]]
+    in_vpc = ec2.describe_instances(Filters=[{"Name": "vpc-id", "Values": ["vpc-00000001"]}])["Reservations"]
+    assert sorted(i["InstanceId"] for r in in_vpc for i in r["Instances"]) == sorted(
+        [inst["InstanceId"], two["InstanceId"]]
+    )
     enis = ec2.describe_network_interfaces(
         Filters=[{"Name": "attachment.instance-id", "Values": [two["InstanceId"]]}]
     )
