@@ -32,6 +32,10 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(ARGS)
 
+# Minutes of faults, kills, fuzzing and concurrency (tests/soak); short versions run in `make test`.
+soak: $(STAMP)
+	$(PY) -m tests.soak $(ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
