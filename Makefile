@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast check bench clean install shipped
+.PHONY: demo test test-fast check bench clean install
 
 install: $(STAMP)
 
@@ -38,12 +38,3 @@ soak: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
-
-# The remotes/ and etc/ files `one-ec2 install` places, copied into the package (tests/admin/test_shipped.py
-# fails until they are equal).
-shipped:
-	rm -rf one_drivers/admin/shipped
-	mkdir -p one_drivers/admin/shipped/etc
-	cp -R remotes one_drivers/admin/shipped/remotes
-	find one_drivers/admin/shipped/remotes -name '.*' -type f -delete
-	cp -R etc/oned etc/monitord etc/ec2_driver.conf etc/ec2_driver.default one_drivers/admin/shipped/etc/

@@ -3,5 +3,5 @@
 tree.py knows OpenNebula's two layouts and which snippets each release line needs; confblock.py edits the
 marked block in oned.conf/monitord.conf; install.py places remotes/ and the configs and records what it did;
 check.py is a person's first debugging step for an ec2 host. The files placed ship inside the package
-(shipped/, kept equal to the repository's remotes/ and etc/).
+(shipped/; the repository's remotes/ and etc/ snippets are links to it).
 """
