@@ -18,12 +18,16 @@ from one_drivers.econe.actions import all_handlers
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.query.model import operation_model
 from one_drivers.query.parse import _wire_name
+from tests.econe import test_fuzz
 from tests.econe.conftest import EconeEnv, start_econe_env, stop_econe_env
 from tests.econe.sigv2 import send, sign_v2
 
+snapshot = test_fuzz.snapshot  # what a refused request must leave unchanged
+
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EconeEnv]:
+def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EconeEnv]:
+    """A running VM and an image of alice's to aim at, for the module."""
     sim, env = start_econe_env(tmp_path_factory.mktemp("hostile"), user_cache_seconds=3600)
     sim.bulk_vms(1, uid=env.alice.user_id, state=VmState.ACTIVE, lcm=LcmState.RUNNING)
     env.oneadmin.image_allocate('NAME="img"\nTYPE="OS"\nSIZE="8"', 1)
@@ -33,12 +37,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EconeEnv]:
         stop_econe_env(sim, env)
 
 
-def snapshot(env: EconeEnv) -> tuple[str, ...]:
-    one = env.oneadmin
-    return (one.vmpool_infoextended(-2, -1, -1, -2), one.imagepool_info(), one.templatepool_info())
-
-
-def test_tag_value_and_image_description_through_boto3(env: EconeEnv) -> None:
+def test_tag_value_and_image_description_through_boto3(fuzz_env: EconeEnv) -> None:
+    env = fuzz_env
     client = env.client()
     instance = client.describe_instances()["Reservations"][0]["Instances"][0]["InstanceId"]
     before = snapshot(env)
@@ -75,7 +75,8 @@ def string_members(action: str) -> list[str]:
     return found
 
 
-def test_every_string_member_of_every_served_action_is_refused_with_400(env: EconeEnv) -> None:
+def test_every_string_member_of_every_served_action_is_refused_with_400(fuzz_env: EconeEnv) -> None:
+    env = fuzz_env
     alice = env.alice
     netloc = urllib.parse.urlsplit(env.endpoint).netloc
     before = snapshot(env)
