@@ -79,11 +79,8 @@ def test_a_client_alternating_between_two_servers_sees_one_cloud(
     assert states[ids[1]] in ("shutting-down", "terminated") and states[ids[0]] != "terminated"
 
 
-def test_one_token_at_both_servers_at_once_makes_one_run(
-    two_servers: tuple[EconeEnv, Seed, EconeServer],
-) -> None:
-    env, s, second = two_servers
-    endpoints = [env.endpoint, second.url] * 3  # three requests at each server
+def race_one_token(env: EconeEnv, s: Seed, endpoints: list[str], token: str) -> None:
+    """RunInstances with one ClientToken at every endpoint at once: one answer, one live VM."""
     clients = [client_for(env, url) for url in endpoints]
     barrier = threading.Barrier(len(clients))
     answers: list[Any] = [None] * len(clients)
@@ -92,7 +89,7 @@ def test_one_token_at_both_servers_at_once_makes_one_run(
         barrier.wait()
         try:
             answers[index] = clients[index].run_instances(
-                ImageId=f"ami-{s.ami:08d}", MinCount=1, MaxCount=1, ClientToken="both-servers"
+                ImageId=f"ami-{s.ami:08d}", MinCount=1, MaxCount=1, ClientToken=token
             )
         except Exception as exc:
             answers[index] = exc
@@ -107,6 +104,13 @@ def test_one_token_at_both_servers_at_once_makes_one_run(
     assert len(ids) == 1 and len({a["ReservationId"] for a in answers}) == 1
     ((instance,),) = ids
     assert live_vm_ids(env) == [int(instance[2:])]  # exactly one VM alive; the losers' are gone
+
+
+def test_one_token_at_both_servers_at_once_makes_one_run(
+    two_servers: tuple[EconeEnv, Seed, EconeServer],
+) -> None:
+    env, s, second = two_servers
+    race_one_token(env, s, [env.endpoint, second.url] * 3, "both-servers")  # three requests at each
 
 
 # --- processes -------------------------------------------------------------------------------------
@@ -203,6 +207,8 @@ def test_processes_share_a_port_sum_metrics_and_stop_together(econe_env: EconeEn
             before, "econe_requests_total", action="DescribeRegions", status="200"
         )
         assert grew == 20  # the parent serves the sum over both workers
+        # Eight connections at once, which the kernel spreads over the workers: still one VM per token.
+        race_one_token(econe_env, seed(econe_env), [f"http://127.0.0.1:{port}"] * 8, "processes")
         # A worker that dies is replaced.
         os.kill(workers[0], signal.SIGKILL)
         assert wait_for(
