@@ -213,7 +213,9 @@ def test_describe_by_id_filters_and_visibility(seeded: tuple[EconeEnv, Seed]) ->
         == "InvalidInstanceID.NotFound"
     )
     assert instances.describe_instances(bob, {})["Reservations"] == []
-    err = error_of(instances.describe_instances, ctx, {"Filters": [{"Name": "vpc-id", "Values": ["x"]}]})
+    err = error_of(
+        instances.describe_instances, ctx, {"Filters": [{"Name": "placement-group-name", "Values": ["x"]}]}
+    )
     assert err.code == "InvalidParameterValue"
     err = error_of(instances.describe_instances, ctx, {"InstanceIds": [a_id], "MaxResults": 5})
     assert err.code == "InvalidParameterCombination"
