@@ -344,6 +344,21 @@ def release_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     return {}
 
 
+def associations(ctx: RequestContext) -> dict[int, str]:
+    """{VM id: elastic IP} of the held, associated addresses (what DescribeInstances shows as public)."""
+    if ctx.config.elasticips_vnet_id is None:
+        return {}
+    vnet, _ = _read(ctx)
+    recs = records(vnet)
+    found: dict[int, str] = {}
+    for slot in slots(vnet):
+        rec = recs.get(slot.ip)
+        vm_text = rec.get("VMID", "-1") if rec else "-1"
+        if slot.held and vm_text.isdigit():
+            found[int(vm_text)] = slot.ip
+    return found
+
+
 ADDRESS_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
     "public-ip": lambda a: [a["PublicIp"]],
     "allocation-id": lambda a: [a["AllocationId"]],

@@ -255,6 +255,15 @@ class NicView:
 
     ctx: RequestContext
     _names: dict[int, str] | None = field(default=None, repr=False)
+    _elastic: dict[int, str] | None = field(default=None, repr=False)
+
+    def elastic_ip(self, vm_id: int) -> str | None:
+        """The elastic IP associated with the VM (the elastic IP network is read once per request)."""
+        if self._elastic is None:
+            from one_drivers.econe.actions.addresses import associations
+
+            self._elastic = associations(self.ctx)
+        return self._elastic.get(vm_id)
 
     def group_name(self, sg_id: int) -> str:
         if self._names is None:
@@ -329,6 +338,11 @@ def instance_network(
         for group in iface["Groups"]:
             seen.setdefault(group["GroupId"], group)
     out["SecurityGroups"] = list(seen.values())
+    public = view.elastic_ip(vm.id)
+    if public is not None:
+        # An associated elastic IP is the instance's public address (upstream showed the private one).
+        out["PublicIpAddress"] = out["PublicDnsName"] = public
+        interfaces[0]["Association"] = {"PublicIp": public, "IpOwnerId": str(vm.uid)}
     return out
 
 

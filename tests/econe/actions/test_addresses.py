@@ -90,6 +90,9 @@ def test_allocate_associate_disassociate_release(world: tuple[EconeEnv, Seed, Sc
         and shown["PrivateIpAddress"] == private_ip
     )
     assert shown["NetworkInterfaceId"].startswith("eni-")
+    (described,) = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
+    assert described["PublicIpAddress"] == ip and described["PrivateIpAddress"] == private_ip
+    assert described["NetworkInterfaces"][0]["Association"]["PublicIp"] == ip
     by_instance = ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [iid]}])["Addresses"]
     assert [a["PublicIp"] for a in by_instance] == [ip]
 
