@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.soak")
     parser.add_argument("--ops", type=int, default=1000, help="driver lifecycle operations")
     parser.add_argument("--fuzz", type=int, default=20000, help="fuzzed econe requests")
-    parser.add_argument("--raw", type=int, default=200, help="raw malformed HTTP requests")
+    parser.add_argument("--raw", type=int, default=140, help="raw malformed HTTP requests")
     parser.add_argument("--clients", type=int, default=32, help="concurrent econe clients")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the clients run")
     args = parser.parse_args(argv)

@@ -377,3 +377,23 @@ def test_connection_reset_before_the_endpoint_relaunches_once(
     iid = vmm.run("DEPLOY", request(real_dir, vm_id=24), PlainControl())
     assert (proxy.seen["RunInstances"], proxy.forwarded["RunInstances"]) == (2, 1)
     assert instances(moto_endpoint) == {iid: "running"}
+
+
+@pytest.mark.slow
+def test_forty_deploys_in_flight_under_half_throttling_all_succeed_once(
+    proxy: FaultProxy, moto_endpoint: str, real_dir: Path
+) -> None:
+    # The scenario: one shared client per host used to run dry of botocore's retry quota
+    # (68-77 of 200 deploys failed); throttles in every body now slow the deploys down instead.
+    from concurrent.futures import ThreadPoolExecutor
+
+    vmm = make_vmm(proxy.url, max_attempts=3)
+    proxy.throttle(0.5, statuses=(400, 503, 429), bodies=("xml", "html", "text"))
+    with ThreadPoolExecutor(40) as pool:
+        ids = list(
+            pool.map(lambda n: vmm.run("DEPLOY", request(real_dir, vm_id=500 + n), PlainControl()), range(40))
+        )
+    proxy.throttle(0.0)
+    assert len(set(ids)) == 40
+    assert instances(moto_endpoint) == dict.fromkeys(ids, "running")
+    assert sum(n for key, n in proxy.injected.items() if key.startswith("throttle-")) > 40
