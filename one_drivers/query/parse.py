@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +47,10 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 _MAX_INDEX_DIGITS = 10
 # What XML 1.0 cannot carry (C0 controls but TAB/LF/CR, lone surrogates, U+FFFE/U+FFFF): every value
 # ends up in an XML-RPC call to oned or in an XML answer, where such a character fails the whole request.
+# A run of digits longer than Python converts with int() (4,300 by default): no id, count or token is
+# that long, and a handler's int() of it would raise ValueError, i.e. a 500.
+_HUGE_NUMBER_DIGITS = (sys.get_int_max_str_digits() or 4300) + 1
+_HUGE_NUMBER = re.compile(f"[0-9]{{{_HUGE_NUMBER_DIGITS}}}")
 _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
@@ -183,6 +188,8 @@ def check_xml_text(path: str, text: str) -> None:
 
 def _parse_scalar(shape: botocore.model.Shape, text: str, path: str) -> Any:
     check_xml_text(path, text)
+    if len(text) >= _HUGE_NUMBER_DIGITS and _HUGE_NUMBER.search(text):
+        raise invalid_parameter_value(path, f"a number of more than {_HUGE_NUMBER_DIGITS - 1} digits")
     converter = _SCALARS.get(shape.type_name)
     if converter is None:  # pragma: no cover - the model has no other scalar types
         raise invalid_parameter_value(path, f"unsupported type {shape.type_name}")

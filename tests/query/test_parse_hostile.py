@@ -95,3 +95,23 @@ def test_a_huge_list_index_is_a_400_not_a_crash(digits: int) -> None:
 def test_leading_zeros_do_not_count_and_ten_digits_are_fine() -> None:
     params = {"InstanceId." + "0" * 5000 + "2": "i-2", "InstanceId.9999999999": "i-9", "InstanceId.1": "i-1"}
     assert parse_request("DescribeInstances", params) == {"InstanceIds": ["i-1", "i-2", "i-9"]}
+
+
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [
+        ("DescribeSnapshots", {"Owner.1": "7" * 5000}),
+        ("DescribeInstanceStatus", {"NextToken": "9" * 4301}),
+        ("DescribeImages", {"Owner.1": "x" + "1" * 4301}),
+    ],
+)
+def test_a_number_too_long_for_int_is_refused_in_any_string(action: str, params: dict[str, str]) -> None:
+    # Handlers int() owner ids and page tokens; Python refuses digit strings over 4300 (a 500 then).
+    with pytest.raises(Ec2Error) as info:
+        parse_request(action, params)
+    assert info.value.code == "InvalidParameterValue" and "more than 4300 digits" in info.value.message
+
+
+def test_long_values_with_shorter_digit_runs_pass() -> None:
+    value = ("1" * 4300 + "-") * 3
+    assert parse_request("DescribeImages", {"Owner.1": value}) == {"Owners": [value]}
