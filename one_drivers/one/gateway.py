@@ -1067,6 +1067,17 @@ class OneGateway:
     def vm_unlock(self, vm_id: int) -> int:
         return self._int("one.vm.unlock", vm_id)
 
+    def vm_resize(self, vm_id: int, template: str, enforce: bool = False) -> int:
+        """New CPU/VCPU/MEMORY from `template` (absent ones are kept); `enforce` checks host capacity."""
+        return self._int("one.vm.resize", vm_id, template, enforce)
+
+    def vm_updateconf(self, vm_id: int, template: str, append: bool = False) -> int:
+        """Rewrite the VM's OS/FEATURES/GRAPHICS/.../CONTEXT. Replace mode drops the sections not given;
+        append (oned >= 6.4) merges into them, so it is only sent when asked for."""
+        if append:
+            return self._int("one.vm.updateconf", vm_id, template, 1)
+        return self._int("one.vm.updateconf", vm_id, template)
+
 
 def logged_in_server_admin(
     endpoint: str,

@@ -187,6 +187,7 @@ class Lifecycle:
         }
         # VM id -> the DISK/NIC/SNAPSHOT vector an in-flight hotplug action is about; migration targets.
         self._hotplug: dict[int, dict[str, str]] = {}
+        self._resized: dict[int, tuple[str, str, str]] = {}  # VM id -> CPU, MEMORY, VCPU before a live resize
         self._migrate_to: dict[int, tuple[int, bool]] = {}
         self.on_change: Callable[[], None] = lambda: None
         self.monitor_interval_host = 180.0
@@ -700,6 +701,18 @@ class Lifecycle:
             self.cloud.image_store.release(image, vm.id)
         vm.touch()
 
+    # --- live resize and updateconf ------------------------------------------------------------------
+    def live_resize(self, vm: Vm, old: tuple[str, str, str]) -> None:
+        """RUNNING -> HOTPLUG_RESIZE (RESIZE to the VMM) -> RUNNING; a failure puts CPU/MEMORY/VCPU back."""
+        vm.set_lcm(A.HOTPLUG_RESIZE)
+        self._resized[vm.id] = old
+        self._send(vm, "RESIZE")
+
+    def live_updateconf(self, vm: Vm) -> None:
+        """RUNNING -> HOTPLUG (UPDATECONF to the VMM) -> RUNNING, whatever the VMM answers."""
+        vm.set_lcm(A.HOTPLUG)
+        self._send(vm, "UPDATECONF")
+
     # --- snapshots, NIC hotplug, migration ------------------------------------------------------------
     def snapshot(self, vm: Vm, action: str, snap: dict[str, str]) -> None:
         """SNAPSHOTCREATE/REVERT/DELETE: RUNNING → HOTPLUG_SNAPSHOT → RUNNING when the VMM answers."""
@@ -1017,6 +1030,14 @@ class Lifecycle:
                 self._migrated(vm)
             else:
                 self._migrate_to.pop(vm.id, None)
+            vm.set_lcm(A.RUNNING)
+        elif action == "RESIZE" and lcm == A.HOTPLUG_RESIZE:
+            old = self._resized.pop(vm.id, None)
+            if old is not None and not ok:
+                for name, value in zip(("CPU", "MEMORY", "VCPU"), old, strict=True):
+                    set_attr(vm.template, name, value)
+            vm.set_lcm(A.RUNNING)
+        elif action == "UPDATECONF" and lcm == A.HOTPLUG:
             vm.set_lcm(A.RUNNING)
         elif action in ("ATTACHDISK", "DETACHDISK") and lcm == A.HOTPLUG:
             disk = self._hotplug.pop(vm.id, None)

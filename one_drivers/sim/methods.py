@@ -1019,4 +1019,4 @@ def vm_migrate(api: Api, user: User, p: Params) -> Any:
 
 
 # Method families kept in their own modules register themselves on import (they use `method` above).
-from one_drivers.sim import secgroups  # noqa: E402,F401
+from one_drivers.sim import secgroups, vmconf  # noqa: E402,F401

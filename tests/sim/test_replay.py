@@ -49,24 +49,34 @@ def test_vm0_full_history(sim: Simulator) -> None:
         call("one.vm.attach", f'DISK=[IMAGE_ID="{img}"]'), call("one.vm.detach", 2),
         call("one.vm.attachnic", 'NIC=[NETWORK_ID="0"]'), call("one.vm.detachnic", 1),
         call("one.vm.migrate", host2, True, False, -1, 0), call("one.vm.migrate", ids["host"], False, False, -1, 0),
-        act("poweroff"), act("resume"), act("terminate"),
+        act("poweroff"), call("one.vm.resize", 'CPU="0.2"\nMEMORY="128"', False),
+        call("one.vm.updateconf", 'CONTEXT=[NETWORK="YES",SSH_PUBLIC_KEY="ssh-ed25519 AAAAtest user@test"]'),
+        act("resume"), act("terminate"),
     ]  # fmt: skip
     for step in steps:
         step()
     assert sim.vm_log(vm) == recorded_log(0)
 
-    # History records: one per deploy/resume, hotplug and migration, closed by the action that ended them.
-    # The recorded VM was also resized while powered off, which adds one record (ACTION 35) we lack.
+    # History records: one per deploy/resume, hotplug, migration and the resize while powered off, closed
+    # by the action that ended them.
     def records(doc: str) -> list[tuple[str | None, str | None]]:
         return [
             (h.findtext("HOSTNAME"), h.findtext("ACTION"))
             for h in ET.fromstring(doc).findall("HISTORY_RECORDS/HISTORY")
         ]
 
-    recorded = [r for r in records((REAL / "vm_info_done.xml").read_text()) if r[1] != "35"]
+    recorded = records((REAL / "vm_info_done.xml").read_text())
     assert records(gw.vm_info(vm)) == [
         ("dummyhost2" if h == "dummyhost2" else "dummyhost", a) for h, a in recorded
     ]
+
+    # The resize set CPU/MEMORY and the replace-mode updateconf dropped GRAPHICS and OS, as recorded;
+    # the CONTEXT has the recorded names (NETWORK=YES kept the NIC's ETH0_* values).
+    want, got = ET.parse(REAL / "vm_info_done.xml").getroot(), ET.fromstring(gw.vm_info(vm))
+    for path in ("TEMPLATE/CPU", "TEMPLATE/MEMORY", "TEMPLATE/VCPU", "TEMPLATE/GRAPHICS", "TEMPLATE/OS"):
+        assert (got.findtext(path), got.find(path) is None) == (want.findtext(path), want.find(path) is None)
+    tags = [[e.tag for e in doc.iterfind("TEMPLATE/CONTEXT/*")] for doc in (got, want)]
+    assert tags[0] == tags[1] and "ETH0_IP" in tags[0] and "SSH_PUBLIC_KEY" in tags[0]
 
 
 @pytest.mark.parametrize(("recorded", "finish"), [(1, "terminate-hard"), (3, "recover-delete")])

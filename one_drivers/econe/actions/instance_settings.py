@@ -3,9 +3,10 @@ the instance attributes `instance_attributes` does not describe itself (groupSet
 
 What OpenNebula can change is changed: `groupSet` through
 `one.vm.attachsg/detachsg` on each NIC, `disableApiTermination` through a MANAGE-level VM lock (oned then
-refuses terminate, and every other managing action, until it is unlocked). The rest (instance type,
-user data, kernel, ramdisk, source/dest check off, shutdown behaviour `terminate`...) is refused with
-UnsupportedOperation naming the attribute, never accepted and ignored.
+refuses terminate, and every other managing action, until it is unlocked), `instanceType` of a stopped
+instance through `one.vm.resize` to the type's template size, `userData` of a stopped instance through
+`one.vm.updateconf` of CONTEXT's EC2_USER_DATA. The rest (kernel, ramdisk, source/dest check off, shutdown
+behaviour `terminate`...) is refused with UnsupportedOperation naming the attribute, never ignored.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from typing import Any
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.instance_attributes import Reader, register_instance_attribute
 from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_row
-from one_drivers.econe.actions.instances import load_vm
+from one_drivers.econe.actions.instance_types import visible_types
+from one_drivers.econe.actions.instances import INSTANCE_TYPE_ATTR, check_user_data, load_vm
 from one_drivers.econe.actions.security_groups import resolve_groups
 from one_drivers.econe.actions.vpcs import NicView, nic_groups, vm_nics
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneError
 from one_drivers.one.records import VmRecord, parse_vm_pool
 from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.template import build_template
 from one_drivers.query.errors import Ec2Error, invalid_parameter_value, missing_parameter
 from one_drivers.query.ids import INSTANCE
 
@@ -130,12 +133,57 @@ def set_groups(ctx: RequestContext, vm: VmRecord, group_ids: list[str]) -> None:
     log.info("request %s: VM %d security groups now %s", ctx.request_id, vm.id, sorted(wanted))
 
 
+def _require_stopped(vm: VmRecord, attribute: str) -> None:
+    """EC2 changes the type and user data of stopped instances only, and so does econe."""
+    if ec2_state(vm.state, vm.lcm_state) is not Ec2State.STOPPED:
+        raise Ec2Error(
+            "IncorrectInstanceState",
+            f"The instance '{INSTANCE.format(vm.id)}' is not in the 'stopped' state: {attribute} "
+            "can only be changed while it is stopped",
+        )
+
+
+def _plain(value: Any) -> Any:
+    return value.get("Value") if isinstance(value, dict) else value
+
+
+def set_instance_type(ctx: RequestContext, vm: VmRecord, name: str) -> None:
+    """Resize the VM to the CPU/VCPU/MEMORY of the template RunInstances would use for `name`, then
+    record the type where DescribeInstances reads it."""
+    tmpl = visible_types(ctx).get(name)
+    if tmpl is None:
+        raise invalid_parameter_value("InstanceType", f"The instance type '{name}' does not exist")
+    _require_stopped(vm, "instanceType")
+    size = [(k, v) for k in ("CPU", "VCPU", "MEMORY") if (v := tmpl.template.get(k))]
+    try:
+        ctx.one.vm_resize(vm.id, build_template(size), False)
+    except OneError as exc:
+        if "Not enough" not in exc.message:
+            raise
+        # oned's capacity check on the VM's host: EC2's word for a host that cannot take the new size.
+        raise Ec2Error(
+            "InsufficientInstanceCapacity", f"There is not enough capacity for instance type {name}"
+        ) from exc
+    ctx.one.vm_update(vm.id, build_template([(INSTANCE_TYPE_ATTR, name)]), append=True)
+    log.info("request %s: VM %d resized to instance type %s", ctx.request_id, vm.id, name)
+
+
+def set_user_data(ctx: RequestContext, vm: VmRecord, value: Any) -> None:
+    """CONTEXT's EC2_USER_DATA becomes the new base64 text (as RunInstances stores it); updateconf in
+    append mode leaves the other CONTEXT values and the OS/GRAPHICS sections as they are."""
+    if isinstance(value, bytes):
+        # The model's BlobAttributeValue arrives decoded; store it encoded as RunInstances does.
+        value = base64.b64encode(value).decode("ascii")
+    data = check_user_data(value) or ""
+    _require_stopped(vm, "userData")
+    ctx.one.vm_updateconf(vm.id, build_template([("CONTEXT", {"EC2_USER_DATA": data})]), append=True)
+    log.info("request %s: VM %d user data replaced (%d base64 characters)", ctx.request_id, vm.id, len(data))
+
+
 # attribute -> (members of the request that carry it)
 _SIMPLE_REFUSALS = {
-    "instanceType": "resize the VM in OpenNebula (onevm resize); econe does not change instance types",
     "kernel": "OpenNebula boots the VM template's kernel",
     "ramdisk": "OpenNebula boots the VM template's initrd",
-    "userData": "the CONTEXT of an existing VM is not changed by econe",
     "sriovNetSupport": "not an OpenNebula setting",
     "blockDeviceMapping": "attach and detach volumes instead",
     "enclaveOptions": "not an OpenNebula setting",
@@ -176,6 +224,10 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
     try:
         if attribute == "disableApiTermination":
             set_termination_protection(ctx, vm, _bool_of(value))
+        elif attribute == "instanceType":
+            set_instance_type(ctx, vm, str(_plain(value) or ""))
+        elif attribute == "userData":
+            set_user_data(ctx, vm, _plain(value))
         elif attribute == "groupSet":
             ids = value if isinstance(value, list) else [value]
             set_groups(ctx, vm, [str(v) for v in ids])
