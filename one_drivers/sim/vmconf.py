@@ -119,8 +119,13 @@ def vm_resize(api: Api, user: User, p: Params) -> Any:
         return vid
     if vm.state == S.POWEROFF or running:
         _host_fits(api, vm, cpu, memory)
-    for name, value in (("CPU", _fmt(cpu)), ("MEMORY", str(memory)), ("VCPU", str(vcpu))):
-        if value not in ("0", "") and not (name == "VCPU" and vcpu == 0):
+    # VirtualMachine::resize: only positive values are written (a VM without VCPU may stay without it).
+    for name, number, value in (
+        ("CPU", cpu, _fmt(cpu)),
+        ("MEMORY", memory, str(memory)),
+        ("VCPU", vcpu, str(vcpu)),
+    ):
+        if number > 0:
             set_attr(vm.template, name, value)
     if vm.state not in _NOT_DEPLOYED:
         _close_copy_history(api, vm, user)
