@@ -4,8 +4,6 @@ change in the VM document, and their errors (DispatchManager::resize, VirtualMac
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,21 +25,15 @@ VM_TEXT = (
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Simulator]:
-    with Simulator(auth_dir=tmp_path / "auth", port=0) as s:
-        yield s
-
-
-@pytest.fixture
-def gw(sim: Simulator) -> OneGateway:
-    gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
-    gw.call("one.host.allocate", "h", "dummy", "dummy", -1)
-    gw.call(
+def gw(admin: OneGateway) -> OneGateway:
+    """oneadmin, with a dummy host and a network for the VMs' NIC (so CONTEXT gets ETH0_* values)."""
+    admin.call("one.host.allocate", "h", "dummy", "dummy", -1)
+    admin.call(
         "one.vn.allocate",
         'NAME="net"\nVN_MAD="dummy"\nBRIDGE="br0"\nAR=[TYPE="IP4",IP="10.0.0.2",SIZE="9"]',
         -1,
     )
-    return gw
+    return admin
 
 
 def vm_doc(gw: OneGateway, vm: int) -> ET.Element:
