@@ -14,7 +14,7 @@ import sys
 import click
 
 from one_drivers.econe.config import ConfigError, EconeConfig, check_config, load_config
-from one_drivers.web.daemon import Daemon, DaemonError, running_pid
+from one_drivers.web.control import add_daemon_commands
 
 
 def _default_config() -> str:
@@ -30,26 +30,6 @@ def _load(path: str) -> EconeConfig:
     except (OSError, ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     return config
-
-
-def _running(config: EconeConfig) -> int | None:
-    notice: list[str] = []
-    pid = running_pid(config.pid_file, notice)
-    for line in notice:
-        click.echo(line)
-    return pid
-
-
-def _daemon(config_path: str, config: EconeConfig) -> Daemon:
-    return Daemon(
-        "econe-server",
-        "one_drivers.econe.cli",
-        config_path,
-        config.pid_file,
-        config.log_file,
-        config.host,
-        config.port,
-    )
 
 
 @click.group()
@@ -104,50 +84,9 @@ def run(config_path: str, processes: int | None, worker_of: int | None) -> None:
     server.serve_forever()
 
 
-@main.command()
-@click.pass_obj
-def start(config_path: str) -> None:
-    """Start the server in the background (pid file, log file)."""
-    config = _load(config_path)
-    _running(config)
-    _check_login(config)
-    try:
-        pid = _daemon(config_path, config).start()
-    except DaemonError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"econe-server started (pid {pid}) on {config.public_url}")
-
-
-@main.command()
-@click.pass_obj
-def stop(config_path: str) -> None:
-    """Stop the background server (SIGTERM, in-flight requests finish)."""
-    config = _load(config_path)
-    if _daemon(config_path, config).stop():
-        click.echo("econe-server stopped")
-    else:
-        click.echo("econe-server is not running")
-
-
-@main.command()
-@click.pass_context
-def restart(ctx: click.Context) -> None:
-    """Stop (if running), then start."""
-    config = _load(ctx.obj)
-    _daemon(ctx.obj, config).stop()
-    ctx.invoke(start)
-
-
-@main.command()
-@click.pass_obj
-def status(config_path: str) -> None:
-    """Exit 0 and print the pid when running; exit 3 (LSB "not running") otherwise."""
-    config = _load(config_path)
-    pid = _running(config)
-    if pid is None:
-        click.echo("econe-server is not running")
-        sys.exit(3)
-    click.echo(f"econe-server is running (pid {pid})")
+add_daemon_commands(
+    main, "econe-server", "one_drivers.econe.cli", _load, lambda config: config.public_url, _check_login
+)
 
 
 @main.command()

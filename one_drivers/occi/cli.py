@@ -12,7 +12,7 @@ import sys
 import click
 
 from one_drivers.occi.config import ConfigError, OcciConfig, check_config, load_config
-from one_drivers.web.daemon import Daemon, DaemonError, running_pid
+from one_drivers.web.control import add_daemon_commands
 
 NAME = "occi-server"
 
@@ -30,20 +30,6 @@ def _load(path: str) -> OcciConfig:
     except (OSError, ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     return config
-
-
-def _daemon(config_path: str, config: OcciConfig) -> Daemon:
-    return Daemon(
-        NAME, "one_drivers.occi.cli", config_path, config.pid_file, config.log_file, config.host, config.port
-    )
-
-
-def _running(config: OcciConfig) -> int | None:
-    notice: list[str] = []
-    pid = running_pid(config.pid_file, notice)
-    for line in notice:
-        click.echo(line)
-    return pid
 
 
 @click.group()
@@ -72,49 +58,7 @@ def run(config_path: str) -> None:
     server.serve_forever()
 
 
-@main.command()
-@click.pass_obj
-def start(config_path: str) -> None:
-    """Start the server in the background (pid file, log file)."""
-    config = _load(config_path)
-    _running(config)
-    try:
-        pid = _daemon(config_path, config).start()
-    except DaemonError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"{NAME} started (pid {pid}) on {config.base_url}")
-
-
-@main.command()
-@click.pass_obj
-def stop(config_path: str) -> None:
-    """Stop the background server (SIGTERM, in-flight requests finish)."""
-    config = _load(config_path)
-    if _daemon(config_path, config).stop():
-        click.echo(f"{NAME} stopped")
-    else:
-        click.echo(f"{NAME} is not running")
-
-
-@main.command()
-@click.pass_context
-def restart(ctx: click.Context) -> None:
-    """Stop (if running), then start."""
-    config = _load(ctx.obj)
-    _daemon(ctx.obj, config).stop()
-    ctx.invoke(start)
-
-
-@main.command()
-@click.pass_obj
-def status(config_path: str) -> None:
-    """Exit 0 and print the pid when running; exit 3 (LSB "not running") otherwise."""
-    config = _load(config_path)
-    pid = _running(config)
-    if pid is None:
-        click.echo(f"{NAME} is not running")
-        sys.exit(3)
-    click.echo(f"{NAME} is running (pid {pid})")
+add_daemon_commands(main, NAME, "one_drivers.occi.cli", _load, lambda config: config.base_url)
 
 
 if __name__ == "__main__":
