@@ -38,6 +38,8 @@ for raw in sys.stdin:
             out(f"DEPLOY FAILURE {vm_id} boom: could not start {name}")
         elif action == "DEPLOY":
             out(f"DEPLOY SUCCESS {vm_id} fake-{vm_id}")
+        elif action == "RESIZE" and "noresize" in name:
+            out(f"RESIZE FAILURE {vm_id} cannot hotplug memory into {name}")
         else:
             out(f"{action} SUCCESS {vm_id} -")
 """

@@ -3,7 +3,9 @@ change in the VM document, and their errors (DispatchManager::resize, VirtualMac
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,8 @@ from one_drivers.one.gateway import (
 from one_drivers.one.records import parse_vm
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
+from tests.sim.fake_drivers import VMM, write_driver
+from tests.sim.test_dispatch import wait_for
 
 VM_TEXT = (
     'NAME="vm"\nCPU="0.1"\nVCPU="1"\nMEMORY="64"\nGRAPHICS=[TYPE="VNC",LISTEN="0.0.0.0"]\n'
@@ -195,3 +199,37 @@ def test_restricted_attributes_for_users(sim: Simulator, gw: OneGateway) -> None
     assert parse_vm(gw.vm_info(vm)).template_value("CONTEXT/A") == "2"
     carol.vm_resize(vm, 'MEMORY="32"')
     assert size(gw, vm)[2] == "32"
+
+
+@pytest.mark.slow
+def test_live_resize_and_updateconf_through_the_driver(tmp_path: Path) -> None:
+    """On a VM_MAD with live resize (kvm), a running VM goes HOTPLUG_RESIZE and the driver's RESIZE
+    answer decides: success keeps the new size, failure puts the old one back. A changed CONTEXT goes to
+    the driver as UPDATECONF (HOTPLUG)."""
+    log = tmp_path / "vmm.jsonl"
+    vmm = write_driver(tmp_path / "fake_vmm", VMM, LOG=str(log))
+    with Simulator(auth_dir=tmp_path / "auth", port=0, vmm={"kvm": f"{vmm} -t 15 -r 0 kvm"}) as sim:
+        gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+        host = gw.call("one.host.allocate", "k", "dummy", "kvm", -1)
+
+        def running(name: str) -> int:
+            text = f'NAME="{name}"\nCPU="0.1"\nVCPU="1"\nMEMORY="64"\nCONTEXT=[A="1"]'
+            vm = int(gw.call("one.vm.allocate", text, True))
+            gw.call("one.vm.deploy", vm, host, False, -1)
+            wait_for(lambda: state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING))
+            return vm
+
+        vm = running("ok")
+        gw.vm_resize(vm, 'CPU="0.5"\nVCPU="2"\nMEMORY="128"')
+        wait_for(lambda: state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING))
+        assert size(gw, vm) == ("0.5", "2", "128")
+        gw.vm_updateconf(vm, 'CONTEXT=[A="2"]', append=True)
+        wait_for(lambda: state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING))
+        assert parse_vm(gw.vm_info(vm)).template_value("CONTEXT/A") == "2"
+
+        refused = running("noresize")
+        gw.vm_resize(refused, 'CPU="0.5"\nVCPU="2"\nMEMORY="128"')
+        wait_for(lambda: state(gw, refused) == (VmState.ACTIVE, LcmState.RUNNING))
+        assert size(gw, refused) == ("0.1", "1", "64")
+        sent = [json.loads(line).get("line", "").split(" ")[0] for line in log.read_text().splitlines()]
+        assert sent.count("RESIZE") == 2 and sent.count("UPDATECONF") == 1
