@@ -230,6 +230,15 @@ def test_running_instance_and_unknown_type_are_refused(seeded: tuple[EconeEnv, S
     for change in refused:
         assert code_of(ec2.modify_instance_attribute, InstanceId=iid, **change) == "InvalidParameterValue"
         assert vm_template(env, iid) == before
+    # A type the instance's host cannot fit: oned's capacity check, EC2's InsufficientInstanceCapacity.
+    allocate_template(
+        env.alice.one,
+        [("NAME", "huge"), ("CPU", "100000"), ("MEMORY", "512"), ("EC2_INSTANCE_TYPE", "m9.huge")],
+    )
+    assert code_of(ec2.modify_instance_attribute, InstanceId=iid, InstanceType={"Value": "m9.huge"}) == (
+        "InsufficientInstanceCapacity"
+    )
+    assert vm_template(env, iid) == before
     assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceType")["InstanceType"] == {
         "Value": "m1.small"
     }
