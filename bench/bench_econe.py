@@ -195,6 +195,13 @@ class Process:
         self.log.close()
 
 
+def simulator_process(tmp: Path, port: int) -> Process:
+    """The simulator as its own process on the cloud `_prepare_cloud` stored in tmp (no scheduler work)."""
+    argv = [sys.executable, "-m", "one_drivers.sim", "--port", str(port), "--auth-dir", str(tmp)]
+    argv += ["--state", str(tmp / "state.db"), "--sched-interval", "3600"]
+    return Process(argv, port, tmp / "sim.log")
+
+
 def _prepare_cloud(tmp: Path) -> tuple[int, str]:
     """10,000 RUNNING VMs of alice (and 1,000 of olga, OCCI's user) in a simulator state file; returns
     (alice's uid, her secret). Neither sees the other's VMs (VMs are owner-only by default)."""
@@ -238,23 +245,7 @@ def run() -> None:
         tmp = Path(tmp_name)
         _, secret = _prepare_cloud(tmp)
         sim_port, econe_port, moto_port, stub_port = (_free_port() for _ in range(4))
-        sim = Process(
-            [
-                python,
-                "-m",
-                "one_drivers.sim",
-                "--port",
-                str(sim_port),
-                "--auth-dir",
-                str(tmp),
-                "--state",
-                str(tmp / "state.db"),
-                "--sched-interval",
-                "3600",
-            ],
-            sim_port,
-            tmp / "sim.log",
-        )
+        sim = simulator_process(tmp, sim_port)
         servers = [sim]
         try:
             config = tmp / "econe.conf"

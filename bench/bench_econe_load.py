@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.bench_econe import Process, RawClient, _free_port, presigned_query
+from bench.bench_econe import Process, RawClient, _free_port, presigned_query, simulator_process
 from bench.table import print_table
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import LcmState, VmState
@@ -84,25 +84,7 @@ def run() -> None:
         tmp = Path(tmp_name)
         secret = _prepare_cloud(tmp)
         sim_port, moto_port = _free_port(), _free_port()
-        servers = [
-            Process(
-                [
-                    sys.executable,
-                    "-m",
-                    "one_drivers.sim",
-                    "--port",
-                    str(sim_port),
-                    "--auth-dir",
-                    str(tmp),
-                    "--state",
-                    str(tmp / "state.db"),
-                    "--sched-interval",
-                    "3600",
-                ],
-                sim_port,
-                tmp / "sim.log",
-            )
-        ]
+        servers = [simulator_process(tmp, sim_port)]
         try:
             moto_bin = str(Path(sys.executable).with_name("moto_server"))
             servers.append(

@@ -13,23 +13,10 @@ import sys
 
 import click
 
-from one_drivers.econe.config import ConfigError, EconeConfig, check_config, load_config
-from one_drivers.web.control import add_daemon_commands
+from one_drivers.econe.config import EconeConfig, check_config, load_config
+from one_drivers.web.control import add_daemon_commands, config_loader, default_config_path
 
-
-def _default_config() -> str:
-    if os.environ.get("ONE_LOCATION"):
-        return os.path.join(os.environ["ONE_LOCATION"], "etc", "econe.conf")
-    return "/etc/one/econe.conf"
-
-
-def _load(path: str) -> EconeConfig:
-    try:
-        config = load_config(path)
-        check_config(config)
-    except (OSError, ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    return config
+_load = config_loader(load_config, check_config)
 
 
 @click.group()
@@ -37,7 +24,7 @@ def _load(path: str) -> EconeConfig:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """The econe EC2 Query server in front of OpenNebula."""
-    ctx.obj = config_path or _default_config()
+    ctx.obj = config_path or default_config_path("econe.conf")
 
 
 def _check_login(config: EconeConfig) -> None:

@@ -6,30 +6,17 @@ The config is $ONE_LOCATION/etc/occi-server.conf or /etc/one/occi-server.conf (e
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
-from one_drivers.occi.config import ConfigError, OcciConfig, check_config, load_config
-from one_drivers.web.control import add_daemon_commands
+from one_drivers.occi.config import check_config, load_config
+from one_drivers.web.control import add_daemon_commands, config_loader, default_config_path
 
 NAME = "occi-server"
 
 
-def _default_config() -> str:
-    if os.environ.get("ONE_LOCATION"):
-        return os.path.join(os.environ["ONE_LOCATION"], "etc", "occi-server.conf")
-    return "/etc/one/occi-server.conf"
-
-
-def _load(path: str) -> OcciConfig:
-    try:
-        config = load_config(path)
-        check_config(config)
-    except (OSError, ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    return config
+_load = config_loader(load_config, check_config)
 
 
 @click.group()
@@ -39,7 +26,7 @@ def _load(path: str) -> OcciConfig:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """The OpenNebula OCCI service."""
-    ctx.obj = config_path or _default_config()
+    ctx.obj = config_path or default_config_path("occi-server.conf")
 
 
 @main.command()

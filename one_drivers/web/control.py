@@ -6,6 +6,7 @@ to that group, with the server's name in every message, so the two CLIs cannot d
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Protocol, TypeVar
@@ -32,6 +33,27 @@ class ServedConfig(Protocol):
 
 
 C = TypeVar("C", bound=ServedConfig)
+
+
+def default_config_path(filename: str) -> str:
+    """$ONE_LOCATION/etc/<filename> for a self-contained OpenNebula, else /etc/one/<filename>."""
+    if os.environ.get("ONE_LOCATION"):
+        return os.path.join(os.environ["ONE_LOCATION"], "etc", filename)
+    return f"/etc/one/{filename}"
+
+
+def config_loader(load: Callable[[str], C], check: Callable[[C], None]) -> Callable[[str], C]:
+    """Read and check a server's config; an unreadable or refused one is a plain CLI error."""
+
+    def load_checked(path: str) -> C:
+        try:
+            config = load(path)
+            check(config)
+        except (OSError, ValueError) as exc:  # the configs' ConfigError is a ValueError
+            raise click.ClickException(str(exc)) from exc
+        return config
+
+    return load_checked
 
 
 def running(config: ServedConfig) -> int | None:
