@@ -138,3 +138,40 @@ class HostState(enum.IntEnum):
     MONITORING_INIT = 6
     MONITORING_DISABLED = 7
     OFFLINE = 8
+
+
+class ImageType(enum.IntEnum):
+    """`<IMAGE><TYPE>` (include/Image.h ImageType); the names are what `TYPE=` takes in a template."""
+
+    OS = 0
+    CDROM = 1
+    DATABLOCK = 2
+    KERNEL = 3
+    RAMDISK = 4
+    CONTEXT = 5
+    BACKUP = 6
+
+
+class ImageState(enum.IntEnum):
+    """`<IMAGE><STATE>` (include/Image.h ImageState)."""
+
+    INIT = 0
+    READY = 1
+    USED = 2
+    DISABLED = 3
+    LOCKED = 4
+    ERROR = 5
+    CLONE = 6
+    DELETE = 7
+    USED_PERS = 8
+    LOCKED_USED = 9
+    LOCKED_USED_PERS = 10
+
+
+class DatastoreType(enum.IntEnum):
+    """`<DATASTORE><TYPE>` (include/Datastore.h DatastoreType); the names are what `TYPE=` takes."""
+
+    IMAGE_DS = 0
+    SYSTEM_DS = 1
+    FILE_DS = 2
+    BACKUP_DS = 3

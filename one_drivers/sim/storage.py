@@ -14,22 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from one_drivers.one.records import IMAGE_STATES, IMAGE_TYPES
-from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.states import ImageState, ImageType, LcmState, VmState
 from one_drivers.sim.model import Image, Vm
 from one_drivers.sim.wire import OneFailure
 
-# Image STATE numbers (Image::ImageState).
-INIT, READY, USED, DISABLED, LOCKED, ERROR, CLONE, DELETE, USED_PERS, LOCKED_USED, LOCKED_USED_PERS = range(
-    11
+INIT, READY, USED, DISABLED, LOCKED, ERROR, CLONE, DELETE, USED_PERS, LOCKED_USED, LOCKED_USED_PERS = (
+    ImageState
 )
-STATE_NAMES = IMAGE_STATES
-TYPE_NAMES = IMAGE_TYPES
+STATE_NAMES = tuple(s.name for s in ImageState)
+TYPE_NAMES = tuple(t.name for t in ImageType)
 
 ACTION, INTERNAL = 0x0800, 0x2000
 
 # The copy ends: the locked state -> the state it unlocks to.
-_UNLOCKED = {LOCKED: READY, LOCKED_USED: USED, LOCKED_USED_PERS: USED_PERS}
+_UNLOCKED: dict[int, int] = {LOCKED: READY, LOCKED_USED: USED, LOCKED_USED_PERS: USED_PERS}
 
 # set_saveas_state: the VM state a save-as starts from -> the HOTPLUG_SAVEAS* LCM state it waits in.
 SAVEAS_FROM: dict[VmState, LcmState] = {

@@ -44,3 +44,31 @@ def test_host_states_are_host_h() -> None:
         "MONITORING_DISABLED": 7,
         "OFFLINE": 8,
     }
+
+
+def test_image_and_datastore_enums_are_image_h_and_datastore_h() -> None:
+    from one_drivers.one.records import IMAGE_STATES, IMAGE_TYPES
+    from one_drivers.one.states import DatastoreType, ImageState, ImageType
+
+    # include/Image.h ImageType / ImageState and include/Datastore.h DatastoreType of 6.10.5
+    assert [t.name for t in ImageType] == [
+        "OS",
+        "CDROM",
+        "DATABLOCK",
+        "KERNEL",
+        "RAMDISK",
+        "CONTEXT",
+        "BACKUP",
+    ]
+    assert [int(t) for t in ImageType] == list(range(7))
+    assert [int(s) for s in ImageState] == list(range(11))
+    assert (ImageState.LOCKED, ImageState.USED_PERS, ImageState.LOCKED_USED_PERS) == (4, 8, 10)
+    assert {t.name: int(t) for t in DatastoreType} == {
+        "IMAGE_DS": 0,
+        "SYSTEM_DS": 1,
+        "FILE_DS": 2,
+        "BACKUP_DS": 3,
+    }
+    # the records' name tables say the same
+    assert tuple(t.name for t in ImageType) == IMAGE_TYPES
+    assert tuple(s.name for s in ImageState) == IMAGE_STATES
