@@ -22,7 +22,14 @@ from one_drivers.econe.faults import ec2_error_for
 from one_drivers.econe.request import IncomingRequest, read_request
 from one_drivers.one.gateway import OneError, OneGateway, ServerLoginRefused
 from one_drivers.one.users import UserEntry
-from one_drivers.query.errors import Ec2Error, internal_error, unsupported_operation
+from one_drivers.query.errors import (
+    Ec2Error,
+    dry_run_succeeded,
+    internal_error,
+    invalid_version,
+    missing_action,
+    unsupported_operation,
+)
 from one_drivers.query.model import API_VERSION, operation_model
 from one_drivers.query.parse import check_xml_text, parse_request
 from one_drivers.query.render import render_error, render_response
@@ -158,10 +165,10 @@ class EconeApp:
         user = self.authenticator.authenticate(request)
         action = request.params.get("Action")
         if not action:
-            raise Ec2Error("MissingAction", "The request must contain the parameter Action", 400)
+            raise missing_action()
         version = request.params.get("Version") or API_VERSION
         if not _VERSION.fullmatch(version):
-            raise Ec2Error("InvalidParameterValue", "Value for parameter Version is invalid", 400)
+            raise invalid_version()
         if action in EXTENSION_ACTIONS:
             for name, value in request.params.items():
                 check_xml_text(name, value)  # no shape to parse by, the same refusal as shaped values
@@ -176,7 +183,7 @@ class EconeApp:
             raise unsupported_operation(action)
         if params.get("DryRun") is True:
             # Authenticated and well-formed is all a dry run can promise without acting.
-            raise Ec2Error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
+            raise dry_run_succeeded()
         ctx = RequestContext(
             request_id=request_id,
             action=action,

@@ -7,6 +7,8 @@ internal objects and users.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from one_drivers.one.gateway import (
     OneActionError,
     OneAllocateError,
@@ -21,31 +23,32 @@ from one_drivers.one.gateway import (
     OneUnavailable,
     ServerLoginRefused,
 )
-from one_drivers.query.errors import Ec2Error
+from one_drivers.query.errors import (
+    Ec2Error,
+    auth_failure,
+    incorrect_state,
+    internal_error,
+    invalid_value,
+    resource_limit_exceeded,
+    service_unavailable,
+    unauthorized_operation,
+)
 
-# (code, message, HTTP status) per OpenNebula exception class; OneError itself is the fallback.
-FAULTS: dict[type[OneError], tuple[str, str, int]] = {
+# The EC2 error per OpenNebula exception class; OneError itself is the fallback.
+FAULTS: dict[type[OneError], Callable[[], Ec2Error]] = {
     # oned refusing econe's own login is the server's fault, not the signer's: 503, never AuthFailure.
-    ServerLoginRefused: ("Unavailable", "The service is unavailable. Please try again shortly.", 503),
-    OneAuthenticationError: (
-        "AuthFailure",
-        "AWS was not able to validate the provided access credentials",
-        401,
-    ),
-    OneAuthorizationError: (
-        "UnauthorizedOperation",
-        "You are not authorized to perform this operation.",
-        403,
-    ),
-    OneNotFoundError: ("InvalidParameterValue", "A resource named in the request does not exist.", 400),
-    OneActionError: ("IncorrectState", "The resource is not in a state that allows this operation.", 400),
-    OneLockedError: ("IncorrectState", "The resource is locked.", 400),
-    OneAllocateError: ("ResourceLimitExceeded", "The request exceeds a quota or resource limit.", 400),
-    OneApiError: ("InternalError", "An internal error has occurred.", 500),
-    OneInternalError: ("InternalError", "An internal error has occurred.", 500),
-    OneFault: ("InternalError", "An internal error has occurred.", 500),
-    OneUnavailable: ("Unavailable", "The service is unavailable. Please try again shortly.", 503),
-    OneError: ("InternalError", "An internal error has occurred.", 500),
+    ServerLoginRefused: service_unavailable,
+    OneAuthenticationError: auth_failure,
+    OneAuthorizationError: unauthorized_operation,
+    OneNotFoundError: lambda: invalid_value("A resource named in the request does not exist."),
+    OneActionError: lambda: incorrect_state("The resource is not in a state that allows this operation."),
+    OneLockedError: lambda: incorrect_state("The resource is locked."),
+    OneAllocateError: resource_limit_exceeded,
+    OneApiError: internal_error,
+    OneInternalError: internal_error,
+    OneFault: internal_error,
+    OneUnavailable: service_unavailable,
+    OneError: internal_error,
 }
 
 
@@ -53,7 +56,5 @@ def ec2_error_for(exc: OneError) -> Ec2Error:
     """The EC2 error for an OpenNebula failure (most specific class in FAULTS wins)."""
     for cls in type(exc).__mro__:
         if cls in FAULTS:
-            code, message, status = FAULTS[cls]
-            return Ec2Error(code, message, status)
-    code, message, status = FAULTS[OneError]
-    return Ec2Error(code, message, status)
+            return FAULTS[cls]()
+    return FAULTS[OneError]()

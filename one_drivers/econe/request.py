@@ -21,7 +21,7 @@ from typing import IO, Any
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import parse_form_data
 
-from one_drivers.query.errors import Ec2Error
+from one_drivers.query.errors import Ec2Error, malformed_query, request_too_large, unsupported_method
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,11 @@ def _payload_signed_v4(headers: dict[str, str], query_string: str) -> bool:
 
 
 def _malformed(detail: str) -> Ec2Error:
-    return Ec2Error("MalformedQueryString", detail, 400)
+    return malformed_query(detail)
 
 
 def _too_large(limit: int) -> Ec2Error:
-    return Ec2Error("RequestEntityTooLarge", f"The request body exceeds {limit} bytes.", 413)
+    return request_too_large(limit)
 
 
 def _decode_pairs(text: str, into: dict[str, str]) -> list[tuple[str, str]]:
@@ -205,7 +205,7 @@ def read_request(environ: dict[str, Any], *, tmpdir: str, max_upload_bytes: int)
             if content_type in ("", "application/x-www-form-urlencoded"):
                 form_pairs = _decode_pairs(body.decode("latin-1"), params)
     elif method != "GET":
-        raise Ec2Error("InvalidAction", f"HTTP method {method} is not supported.", 400)
+        raise unsupported_method(method)
     return IncomingRequest(
         method=method,
         host=headers.get("host", str(environ.get("SERVER_NAME", ""))),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from one_drivers.query.errors import Ec2Error
+from one_drivers.query.errors import Ec2Error, malformed_id, not_found
 
 # OpenNebula object ids are oned's int32: a larger number is well formed but cannot exist.
 MAX_ONE_ID = 2**31 - 1
@@ -29,7 +29,7 @@ class IdKind:
     def parse(self, text: str) -> int:
         m = re.fullmatch(rf"{re.escape(self.prefix)}-([0-9]{{1,17}})", text)
         if not m:
-            raise Ec2Error(f"Invalid{self.error_kind}.Malformed", f'Invalid id: "{text}"')
+            raise malformed_id(self.error_kind, text)
         number = int(m.group(1))
         if number > MAX_ONE_ID or text != self.format(number):
             # Ids are exact strings, as in AWS: `i-0` is not `i-00000000`, so it names nothing (a typo
@@ -46,7 +46,7 @@ class IdKind:
 
     def not_found(self, text: str) -> Ec2Error:
         kind = self.not_found_kind or self.error_kind
-        return Ec2Error(f"Invalid{kind}.NotFound", f"The {self.noun} '{text}' does not exist")
+        return not_found(kind, self.noun, text)
 
 
 INSTANCE = IdKind("i", "InstanceID", noun="instance ID")

@@ -21,13 +21,24 @@ from typing import Any
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.instances import load_vm
-from one_drivers.econe.actions.vpcs import format_eni, parse_eni, vm_nics
+from one_drivers.econe.actions.vpcs import eni_not_found, format_eni, parse_eni, vm_nics
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneError, OneNotFoundError
 from one_drivers.one.records import VnetRecord, parse_vm, parse_vnet
 from one_drivers.one.states import VmState
 from one_drivers.one.template import build_template
-from one_drivers.query.errors import Ec2Error, internal_error, invalid_parameter_value, missing_parameter
+from one_drivers.query.errors import (
+    Ec2Error,
+    address_in_use,
+    address_limit_exceeded,
+    address_not_found,
+    already_associated,
+    association_not_found,
+    internal_error,
+    invalid_parameter_value,
+    missing_parameter,
+    unsupported,
+)
 from one_drivers.query.ids import ALLOCATION, ASSOCIATION, INSTANCE
 
 log = logging.getLogger(__name__)
@@ -54,10 +65,7 @@ class Slot:
 def _network_id(ctx: RequestContext) -> int:
     vnet_id = ctx.config.elasticips_vnet_id
     if vnet_id is None:
-        raise Ec2Error(
-            "UnsupportedOperation",
-            "Elastic IPs are not configured on this cloud (econe.conf elasticips_vnet_id)",
-        )
+        raise unsupported("Elastic IPs are not configured on this cloud (econe.conf elasticips_vnet_id)")
     return vnet_id
 
 
@@ -142,7 +150,7 @@ def find_address(ctx: RequestContext, params: Mapping[str, Any]) -> tuple[VnetRe
         for address in mine:
             if address.slot.ip == ip:
                 return vnet, address
-        raise Ec2Error("InvalidAddress.NotFound", f"Address '{ip}' not found.")
+        raise address_not_found(ip)
     raise missing_parameter("AllocationId")
 
 
@@ -250,7 +258,7 @@ def allocate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
             "PublicIpv4Pool": "opennebula",
             "NetworkBorderGroup": ctx.config.region_name,
         }
-    raise Ec2Error("AddressLimitExceeded", "No more addresses are available on this cloud")
+    raise address_limit_exceeded()
 
 
 def _target(ctx: RequestContext, params: Mapping[str, Any]) -> tuple[int, int, str]:
@@ -261,9 +269,7 @@ def _target(ctx: RequestContext, params: Mapping[str, Any]) -> tuple[int, int, s
         try:
             vm = load_vm(ctx, INSTANCE.format(vm_id))
         except Ec2Error:
-            raise Ec2Error(
-                "InvalidNetworkInterfaceID.NotFound", f"The networkInterface ID '{text}' does not exist"
-            ) from None
+            raise eni_not_found(text) from None
         nics = [n for n in vm_nics(vm) if n.get("NIC_ID") == str(nic_id)]
     elif params.get("InstanceId"):
         vm = load_vm(ctx, str(params["InstanceId"]))
@@ -289,10 +295,7 @@ def associate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         if same:
             return {"AssociationId": ASSOCIATION.format(address.slot.number)}
         if not params.get("AllowReassociation"):
-            raise Ec2Error(
-                "Resource.AlreadyAssociated",
-                f"Address {address.slot.ip} is already associated; allow reassociation",
-            )
+            raise already_associated(address.slot.ip)
         run_script(
             ctx,
             ctx.config.disassociate_script,
@@ -319,7 +322,7 @@ def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     else:
         vnet, address = find_address(ctx, params)
         if not _live_vm(ctx, address.vm_id):
-            raise Ec2Error("InvalidAssociationID.NotFound", f"Address {address.slot.ip} is not associated")
+            raise association_not_found(address.slot.ip)
     _, vnet_xml = _read(ctx)
     run_script(
         ctx, ctx.config.disassociate_script, address.slot.ip, address.record.get("PRIVATE_IP", ""), vnet_xml
@@ -334,9 +337,7 @@ def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[st
 def release_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     vnet, address = find_address(ctx, params)
     if _live_vm(ctx, address.vm_id):
-        raise Ec2Error(
-            "InvalidIPAddress.InUse", f"Address {address.slot.ip} is associated; disassociate it first"
-        )
+        raise address_in_use(f"Address {address.slot.ip} is associated; disassociate it first")
     ctx.admin.vn_release(vnet.id, build_template([("LEASES", {"IP": address.slot.ip})]))
     # The hold is what counts: a record left behind by a failure below reads as free.
     _write(ctx, address.slot.ip, None)
@@ -387,7 +388,7 @@ def describe_addresses(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
             raise ALLOCATION.not_found(text)
     for ip in ips:
         if ip not in {a["PublicIp"] for a in shown}:
-            raise Ec2Error("InvalidAddress.NotFound", f"Address '{ip}' not found.")
+            raise address_not_found(ip)
     if ips or allocations:
         shown = [a for a in shown if a["PublicIp"] in ips or a["AllocationId"] in allocations]
     return {"Addresses": [a for a in shown if filters.matches(a)]}

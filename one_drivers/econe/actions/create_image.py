@@ -21,7 +21,13 @@ from one_drivers.econe.actions.volumes import flag_new_image, template_text
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneInternalError
 from one_drivers.one.records import ImageRecord, parse_image_pool
-from one_drivers.query.errors import Ec2Error, missing_parameter
+from one_drivers.query.errors import (
+    duplicate_ami_name,
+    incorrect_instance_state,
+    invalid_value,
+    malformed_ami_name,
+    missing_parameter,
+)
 from one_drivers.query.ids import IMAGE, INSTANCE
 
 log = logging.getLogger(__name__)
@@ -43,23 +49,19 @@ def create_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise missing_parameter("Name")
     name = str(params["Name"])
     if not _NAME_RE.match(name):
-        raise Ec2Error(
-            "InvalidAMIName.Malformed",
-            "AMI names must be 3 to 128 characters: letters, numbers, ( ) [ ] space . / - ' @ _",
+        raise malformed_ami_name(
+            "AMI names must be 3 to 128 characters: letters, numbers, ( ) [ ] space . / - ' @ _"
         )
     check_no_devices(params, "CreateImage")
     vm = load_vm(ctx, str(params["InstanceId"]))
     state = ec2_state(vm.state, vm.lcm_state)
     if state not in (Ec2State.RUNNING, Ec2State.STOPPED):
-        raise Ec2Error(
-            "IncorrectInstanceState",
-            f"The instance '{INSTANCE.format(vm.id)}' is not in the 'running' or 'stopped' state.",
+        raise incorrect_instance_state(
+            f"The instance '{INSTANCE.format(vm.id)}' is not in the 'running' or 'stopped' state."
         )
     disks = vm.template_vectors("DISK")
     if not disks or not disks[0].get("IMAGE_ID", "").isdigit():
-        raise Ec2Error(
-            "InvalidParameterValue", f"The instance '{INSTANCE.format(vm.id)}' has no image disk to copy"
-        )
+        raise invalid_value(f"The instance '{INSTANCE.format(vm.id)}' has no image disk to copy")
     # Image tags; AWS also tags the snapshots an EBS AMI makes, which here are the AMI itself.
     specs = [s for s in params.get("TagSpecifications") or [] if s.get("ResourceType") != "snapshot"]
     attrs: list[tuple[str, str | dict[str, str]]] = [
@@ -71,13 +73,13 @@ def create_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     attrs.extend(tags_to_vectors(tags_from_specifications(specs, "image")))
     text = template_text(attrs)  # checked before anything is made
     if _name_taken(ctx, name):
-        raise Ec2Error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by an AMI of yours")
+        raise duplicate_ami_name(name)
     try:
         image_id = ctx.one.vm_disksaveas(vm.id, int(disks[0].get("DISK_ID", "0")), name)
     except OneInternalError as exc:
         # 6.10 answers a save-as refused for the VM's state as INTERNAL.
-        raise Ec2Error(
-            "IncorrectInstanceState", f"The instance '{INSTANCE.format(vm.id)}' cannot be copied right now."
+        raise incorrect_instance_state(
+            f"The instance '{INSTANCE.format(vm.id)}' cannot be copied right now."
         ) from exc
     flag_new_image(ctx, image_id, text)
     log.info("request %s: image %d saved from VM %d", ctx.request_id, image_id, vm.id)

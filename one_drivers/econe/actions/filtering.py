@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from one_drivers.query.errors import Ec2Error
+from one_drivers.query.errors import filter_without_name, filter_without_values, invalid_filter
 
 T = TypeVar("T")
 
@@ -71,10 +71,10 @@ def parse_filters(
         name = str(f.get("Name") or "")
         values = tuple(str(v) for v in f.get("Values") or [])
         if not name:
-            raise Ec2Error("InvalidParameterValue", "A filter must have a Name")
+            raise filter_without_name()
         if name not in table and not name.startswith("tag:") and name not in ("tag-key", "tag-value"):
-            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
+            raise invalid_filter(name)
         if not values:
-            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' must have at least one value")
+            raise filter_without_values(name)
         items.append((name, values))
     return Filters(tuple(items), table, tags)

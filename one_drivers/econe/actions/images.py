@@ -33,7 +33,7 @@ from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneAuthorizationError, OneNotFoundError
 from one_drivers.one.records import ImageRecord, parse_image, parse_image_pool
 from one_drivers.one.template import TemplateError, build_template
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value
+from one_drivers.query.errors import invalid_parameter_value, missing_value, unstorable_value
 from one_drivers.query.ids import IMAGE, SNAPSHOT, VOLUME, IdKind
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def register_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     try:
         template = build_template(attrs)
     except TemplateError as exc:
-        raise Ec2Error("InvalidParameterValue", f"A value in the request cannot be stored: {exc}") from exc
+        raise unstorable_value(exc) from exc
     ctx.one.image_update(image.id, template, append=True)
     log.info("request %s: image %d registered as %s", ctx.request_id, image.id, text)
     return {"ImageId": text}
@@ -204,9 +204,7 @@ def upload_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     files = params.get("Files") or {}
     upload = files.get("file") or next(iter(files.values()), None)
     if upload is None:
-        raise Ec2Error(
-            "MissingParameter", "The request must contain the file to upload (multipart field 'file')"
-        )
+        raise missing_value("The request must contain the file to upload (multipart field 'file')")
     # The app removes request files when the answer is sent, but oned's datastore driver copies PATH
     # after allocate returns: move the file to a name of its own first.
     kept = os.path.join(ctx.config.tmpdir, f"econe-upload-{uuid.uuid4().hex}")
@@ -226,7 +224,7 @@ def upload_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         template = build_template(attrs)
     except TemplateError as exc:
         os.unlink(kept)
-        raise Ec2Error("InvalidParameterValue", f"A value in the request cannot be stored: {exc}") from exc
+        raise unstorable_value(exc) from exc
     datastore_id = ctx.config.datastore_id if ctx.config.datastore_id is not None else 1
     try:
         image_id = ctx.one.image_allocate(template, datastore_id)

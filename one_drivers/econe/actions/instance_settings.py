@@ -31,7 +31,15 @@ from one_drivers.one.gateway import OneError
 from one_drivers.one.records import VmRecord, parse_vm_pool
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import build_template
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value, missing_parameter
+from one_drivers.query.errors import (
+    Ec2Error,
+    incorrect_instance_state,
+    insufficient_capacity,
+    invalid_combination,
+    invalid_parameter_value,
+    missing_parameter,
+    unsupported,
+)
 from one_drivers.query.ids import INSTANCE
 
 log = logging.getLogger(__name__)
@@ -93,9 +101,7 @@ for _name, (_member, _read) in _READ.items():
 
 
 def _refuse(attribute: str, why: str) -> Ec2Error:
-    return Ec2Error(
-        "UnsupportedOperation", f"The attribute {attribute} cannot be changed on this cloud: {why}"
-    )
+    return unsupported(f"The attribute {attribute} cannot be changed on this cloud: {why}")
 
 
 def _bool_of(value: Any) -> bool:
@@ -136,10 +142,9 @@ def set_groups(ctx: RequestContext, vm: VmRecord, group_ids: list[str]) -> None:
 def _require_stopped(vm: VmRecord, attribute: str) -> None:
     """EC2 changes the type and user data of stopped instances only, and so does econe."""
     if ec2_state(vm.state, vm.lcm_state) is not Ec2State.STOPPED:
-        raise Ec2Error(
-            "IncorrectInstanceState",
+        raise incorrect_instance_state(
             f"The instance '{INSTANCE.format(vm.id)}' is not in the 'stopped' state: {attribute} "
-            "can only be changed while it is stopped",
+            "can only be changed while it is stopped"
         )
 
 
@@ -161,9 +166,7 @@ def set_instance_type(ctx: RequestContext, vm: VmRecord, name: str) -> None:
         if "Not enough" not in exc.message:
             raise
         # oned's capacity check on the VM's host: EC2's word for a host that cannot take the new size.
-        raise Ec2Error(
-            "InsufficientInstanceCapacity", f"There is not enough capacity for instance type {name}"
-        ) from exc
+        raise insufficient_capacity(name) from exc
     ctx.one.vm_update(vm.id, build_template([(INSTANCE_TYPE_ATTR, name)]), append=True)
     log.info("request %s: VM %d resized to instance type %s", ctx.request_id, vm.id, name)
 
@@ -217,7 +220,7 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
         if params.get(member) is not None:
             changes.append((attribute, params[member]))
     if len(changes) != 1:
-        raise Ec2Error("InvalidParameterCombination", "Exactly one attribute must be changed per request")
+        raise invalid_combination("Exactly one attribute must be changed per request")
     attribute, value = changes[0]
     if attribute in _SIMPLE_REFUSALS:
         raise _refuse(attribute, _SIMPLE_REFUSALS[attribute])
@@ -245,9 +248,8 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
             raise _refuse(attribute, "not an OpenNebula setting")
     except OneError as exc:
         log.info("request %s: %s on VM %d refused by oned: %s", ctx.request_id, attribute, vm.id, exc.message)
-        raise Ec2Error(
-            "IncorrectInstanceState",
-            f"The instance '{INSTANCE.format(vm.id)}' cannot change {attribute} in its current state",
+        raise incorrect_instance_state(
+            f"The instance '{INSTANCE.format(vm.id)}' cannot change {attribute} in its current state"
         ) from exc
     return {}
 

@@ -14,7 +14,11 @@ from typing import Any
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.records import TemplateRecord, parse_vm_template_pool
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value
+from one_drivers.query.errors import (
+    invalid_next_token,
+    invalid_parameter_value,
+    unknown_instance_types,
+)
 
 INSTANCE_TYPE_ATTR = "EC2_INSTANCE_TYPE"
 MIN_PAGE, MAX_PAGE = 5, 100  # EC2's MaxResults bounds for this action
@@ -80,10 +84,7 @@ def describe_instance_types(ctx: RequestContext, params: dict[str, Any]) -> dict
     wanted: list[str] = list(dict.fromkeys(params.get("InstanceTypes") or []))
     missing = [name for name in wanted if name not in types]
     if missing:
-        raise Ec2Error(
-            "InvalidInstanceType",
-            f"The following supplied instance types do not exist: [{', '.join(missing)}]",
-        )
+        raise unknown_instance_types(missing)
     items = [(name, types[name]) for name in (wanted or list(types))]
     items = [item for item in items if filters.matches(item)]
     start = 0
@@ -91,7 +92,7 @@ def describe_instance_types(ctx: RequestContext, params: dict[str, Any]) -> dict
     if token:
         m = _TOKEN_RE.match(str(token))
         if not m:
-            raise Ec2Error("InvalidParameterValue", "The NextToken value is not valid")
+            raise invalid_next_token()
         start = int(m.group(1))
     max_results = params.get("MaxResults")
     end = len(items)

@@ -46,7 +46,17 @@ from one_drivers.one.records import (
 )
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, build_template
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value
+from one_drivers.query.errors import (
+    Ec2Error,
+    incorrect_instance_state,
+    instance_limit_exceeded,
+    invalid_combination,
+    invalid_next_token,
+    invalid_parameter_value,
+    missing_parameter,
+    operation_not_permitted,
+    unstorable_value,
+)
 from one_drivers.query.ids import IMAGE, INSTANCE
 
 if TYPE_CHECKING:
@@ -275,7 +285,7 @@ def _parse_token(token: str | None) -> tuple[str, int]:
         return "a", 0
     m = _TOKEN_RE.match(token)
     if not m:
-        raise Ec2Error("InvalidParameterValue", "The NextToken value is not valid")
+        raise invalid_next_token()
     return m.group(1), int(m.group(2))
 
 
@@ -307,9 +317,8 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     now = time.time()
     if ids:
         if page_size is not None or params.get("NextToken"):
-            raise Ec2Error(
-                "InvalidParameterCombination",
-                "The parameter instancesSet cannot be used with the parameter maxResults",
+            raise invalid_combination(
+                "The parameter instancesSet cannot be used with the parameter maxResults"
             )
         vms = load_vms(ctx, ids)
         for vm, text in zip(vms, dict.fromkeys(ids), strict=True):
@@ -554,14 +563,12 @@ def _terminate_quietly(
 def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     image_text = str(params["ImageId"]) if params.get("ImageId") else ""
     if not image_text:
-        raise Ec2Error("MissingParameter", "The request must contain the parameter ImageId")
+        raise missing_parameter("ImageId")
     min_count, max_count = int(params["MinCount"]), int(params["MaxCount"])
     if min_count < 1 or max_count < min_count:
         raise invalid_parameter_value("MinCount", "MinCount must be at least 1 and at most MaxCount")
     if max_count > MAX_INSTANCES_PER_RUN:
-        raise Ec2Error(
-            "InstanceLimitExceeded", f"At most {MAX_INSTANCES_PER_RUN} instances can be launched at once"
-        )
+        raise instance_limit_exceeded(MAX_INSTANCES_PER_RUN)
     client_token = params.get("ClientToken") or None
     if client_token is not None and not _CLIENT_TOKEN_RE.match(client_token):
         raise invalid_parameter_value("ClientToken", "must be 1 to 64 printable ASCII characters")
@@ -600,9 +607,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 nics=nics,
             )
         except TemplateError as exc:
-            raise Ec2Error(
-                "InvalidParameterValue", f"A value in the request cannot be stored: {exc}"
-            ) from exc
+            raise unstorable_value(exc) from exc
 
     # Checked before anything is created: a value oned cannot carry fails the request here.
     first_extra = extra(None, 0)
@@ -669,9 +674,8 @@ Decision = Callable[[VmRecord, Ec2State, dict[str, Any]], str | None]
 
 
 def _incorrect_state(vm: VmRecord, state: Ec2State, verb: str) -> Ec2Error:
-    return Ec2Error(
-        "IncorrectInstanceState",
-        f"The instance '{INSTANCE.format(vm.id)}' is not in a state from which it can be {verb}.",
+    return incorrect_instance_state(
+        f"The instance '{INSTANCE.format(vm.id)}' is not in a state from which it can be {verb}."
     )
 
 
@@ -721,10 +725,9 @@ def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision)
             except OneAuthorizationError as exc:
                 if vm.lock_level:
                     # A locked VM (DisableApiTermination): oned refuses every managing action.
-                    raise Ec2Error(
-                        "OperationNotPermitted",
+                    raise operation_not_permitted(
                         f"The instance '{INSTANCE.format(vm.id)}' may not be changed: it is locked "
-                        "(disableApiTermination); unlock it with ModifyInstanceAttribute first",
+                        "(disableApiTermination); unlock it with ModifyInstanceAttribute first"
                     ) from exc
                 raise
             log.info("request %s: %s on VM %d", ctx.request_id, action, vm.id)

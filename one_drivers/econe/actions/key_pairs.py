@@ -36,7 +36,14 @@ from one_drivers.econe.actions.tagging import (
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.records import parse_xml, template_from_element
 from one_drivers.one.template import build_template
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value
+from one_drivers.query.errors import (
+    Ec2Error,
+    duplicate_key_pair,
+    invalid_key_format,
+    invalid_parameter_value,
+    missing_parameter,
+    not_found,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +115,18 @@ def public_key_for(ctx: RequestContext, key_name: str) -> str:
     """The OpenSSH public key of the user's pair `key_name` (RunInstances' KeyName)."""
     pair = read_keypairs(ctx).get(key_name)
     if pair is None:
-        raise not_found(key_name)
+        raise key_pair_not_found(key_name)
     return str(pair["public_key"])
 
 
-def not_found(name: str) -> Ec2Error:
-    return Ec2Error("InvalidKeyPair.NotFound", f"The key pair '{name}' does not exist")
+def key_pair_not_found(name: str) -> Ec2Error:
+    return not_found("KeyPair", "key pair", name)
 
 
 def check_key_name(name: Any) -> str:
     text = str(name or "")
     if not text:
-        raise Ec2Error("MissingParameter", "The request must contain the parameter KeyName")
+        raise missing_parameter("KeyName")
     if not _KEY_NAME.match(text) or text.endswith("\\") or "]]>" in text:
         raise invalid_parameter_value(
             "KeyName", "must be 1 to 255 printable ASCII characters and not end with a backslash"
@@ -159,9 +166,8 @@ def created_rsa_fingerprint(key: rsa.RSAPrivateKey) -> str:
 
 
 def _format_error() -> Ec2Error:
-    return Ec2Error(
-        "InvalidKeyPair.Format",
-        "Key is not in valid OpenSSH public key format (RSA or ED25519, OpenSSH, PEM or RFC4716)",
+    return invalid_key_format(
+        "Key is not in valid OpenSSH public key format (RSA or ED25519, OpenSSH, PEM or RFC4716)"
     )
 
 
@@ -209,7 +215,7 @@ def load_public_key(material: bytes) -> rsa.RSAPublicKey | ed25519.Ed25519Public
         raise _format_error() from None
     if isinstance(key, rsa.RSAPublicKey):
         if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
-            raise Ec2Error("InvalidKeyPair.Format", f"RSA keys of {key.key_size} bits are not supported")
+            raise invalid_key_format(f"RSA keys of {key.key_size} bits are not supported")
         return key
     if isinstance(key, ed25519.Ed25519PublicKey):
         return key
@@ -243,7 +249,7 @@ def _store_new(
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "key-pair")
     pairs = read_keypairs(ctx)
     if name in pairs:
-        raise Ec2Error("InvalidKeyPair.Duplicate", f"The keypair '{name}' already exists.")
+        raise duplicate_key_pair(name)
     entry = {**entry, "id": _new_id(), "created": int(time.time())}
     if tags:
         entry["tags"] = [[k, v] for k, v in dict(tags).items()]
@@ -286,7 +292,7 @@ def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     name = check_key_name(params.get("KeyName"))
     material = params.get("PublicKeyMaterial")
     if not material:
-        raise Ec2Error("MissingParameter", "The request must contain the parameter PublicKeyMaterial")
+        raise missing_parameter("PublicKeyMaterial")
     key = load_public_key(material if isinstance(material, bytes) else str(material).encode("utf-8"))
     if isinstance(key, rsa.RSAPublicKey):
         kind, fingerprint = "rsa", imported_rsa_fingerprint(key)
@@ -335,11 +341,11 @@ def describe_key_pairs(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     ids: list[str] = [str(i) for i in params.get("KeyPairIds") or []]
     for name in names:
         if name not in pairs:
-            raise not_found(name)
+            raise key_pair_not_found(name)
     known_ids = {info["KeyPairId"] for info in infos}
     for pair_id in ids:
         if pair_id not in known_ids:
-            raise Ec2Error("InvalidKeyPair.NotFound", f"The key pair ID '{pair_id}' does not exist")
+            raise not_found("KeyPair", "key pair ID", pair_id)
     if names or ids:
         infos = [i for i in infos if i["KeyName"] in names or i["KeyPairId"] in ids]
     infos.sort(key=lambda info: info["KeyName"])
@@ -350,7 +356,7 @@ def delete_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     name = params.get("KeyName")
     pair_id = params.get("KeyPairId")
     if not name and not pair_id:
-        raise Ec2Error("MissingParameter", "The request must contain the parameter KeyName or KeyPairId")
+        raise missing_parameter("KeyName or KeyPairId")
     pairs = read_keypairs(ctx)
     found = next(
         (
@@ -376,7 +382,7 @@ def _find_by_id(pairs: Pairs, pair_id: str) -> str:
     for name, pair in pairs.items():
         if key_pair_id(name, pair) == pair_id:
             return name
-    raise Ec2Error("InvalidKeyPair.NotFound", f"The key pair ID '{pair_id}' does not exist")
+    raise not_found("KeyPair", "key pair ID", pair_id)
 
 
 def _load_tagged(ctx: RequestContext, pair_id: str) -> TaggedResource:

@@ -12,7 +12,7 @@ from typing import Any
 
 from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.context import Handler, RequestContext
-from one_drivers.query.errors import Ec2Error
+from one_drivers.query.errors import invalid_filter, invalid_value
 
 
 # econe shows a VPC face (one VPC per region, subnets = OpenNebula networks): clients take their VPC
@@ -28,7 +28,7 @@ def _filtered(
     for flt in filters:
         name = str(flt.get("Name", ""))
         if name not in keys:
-            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
+            raise invalid_filter(name)
         values = {str(v) for v in flt.get("Values", [])}
         items = [item for item in items if str(item.get(keys[name], "")) in values]
     return items
@@ -38,7 +38,7 @@ def describe_regions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     region = ctx.config.region_name
     for name in params.get("RegionNames", []):
         if name != region:
-            raise Ec2Error("InvalidParameterValue", f"Invalid region: {name}")
+            raise invalid_value(f"Invalid region: {name}")
     regions = [
         {"RegionName": region, "Endpoint": ctx.config.public_url, "OptInStatus": "opt-in-not-required"}
     ]
@@ -51,10 +51,10 @@ def describe_availability_zones(ctx: RequestContext, params: dict[str, Any]) -> 
     zone_id = f"{zone}-az1"
     for name in params.get("ZoneNames", []):
         if name != zone:
-            raise Ec2Error("InvalidParameterValue", f"The zone '{name}' does not exist in region {region}")
+            raise invalid_value(f"The zone '{name}' does not exist in region {region}")
     for zid in params.get("ZoneIds", []):
         if zid != zone_id:
-            raise Ec2Error("InvalidParameterValue", f"The zone id '{zid}' does not exist in region {region}")
+            raise invalid_value(f"The zone id '{zid}' does not exist in region {region}")
     zones = [
         {
             "ZoneName": zone,

@@ -28,7 +28,18 @@ from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import SecurityGroupRecord, parse_security_group, parse_security_group_pool
 from one_drivers.one.template import TemplateError, build_template
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value, missing_parameter
+from one_drivers.query.errors import (
+    Ec2Error,
+    cannot_delete,
+    dependency_violation,
+    duplicate_group,
+    duplicate_permission,
+    invalid_parameter_value,
+    missing_parameter,
+    not_found,
+    permission_not_found,
+    reserved_group,
+)
 from one_drivers.query.ids import SECURITY_GROUP
 
 log = logging.getLogger(__name__)
@@ -77,7 +88,7 @@ def group_by_name(ctx: RequestContext, name: str) -> SecurityGroupRecord:
     for group in user_groups(ctx):
         if group.name == name:
             return group
-    raise Ec2Error("InvalidGroup.NotFound", f"The security group '{name}' does not exist")
+    raise not_found("Group", "security group", name)
 
 
 def named_group(ctx: RequestContext, params: Mapping[str, Any]) -> SecurityGroupRecord:
@@ -355,10 +366,10 @@ def create_security_group(ctx: RequestContext, params: dict[str, Any]) -> dict[s
     if params.get("VpcId"):
         check_vpc_id(ctx, str(params["VpcId"]))
     if name == DEFAULT_GROUP:
-        raise Ec2Error("InvalidGroup.Reserved", "The security group 'default' is reserved")
+        raise reserved_group("default")
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "security-group")
     if any(g.name == name for g in user_groups(ctx)):
-        raise Ec2Error("InvalidGroup.Duplicate", f"The security group '{name}' already exists")
+        raise duplicate_group(name)
     try:
         text = build_template([("NAME", name), ("DESCRIPTION", description), ("RULE", dict(ALLOW_ALL_OUT))])
         text += tags_template(tags) if tags else ""
@@ -368,7 +379,7 @@ def create_security_group(ctx: RequestContext, params: dict[str, Any]) -> dict[s
         sg_id = ctx.one.secgroup_allocate(text)
     except OneError as exc:
         if "already taken" in exc.message:
-            raise Ec2Error("InvalidGroup.Duplicate", f"The security group '{name}' already exists") from exc
+            raise duplicate_group(name) from exc
         raise
     log.info("request %s: security group %d (%s) made for user %s", ctx.request_id, sg_id, name, ctx.user)
     result: dict[str, Any] = {"GroupId": SECURITY_GROUP.format(sg_id)}
@@ -381,14 +392,14 @@ def delete_security_group(ctx: RequestContext, params: dict[str, Any]) -> dict[s
     group = named_group(ctx, params)
     group_id = SECURITY_GROUP.format(group.id)
     if group.name == DEFAULT_GROUP:
-        raise Ec2Error("CannotDelete", f'the specified group: "{group_id}" name: "default" cannot be deleted')
+        raise cannot_delete(f'the specified group: "{group_id}" name: "default" cannot be deleted')
     if group.vm_ids:
-        raise Ec2Error("DependencyViolation", f"resource {group_id} has a dependent object")
+        raise dependency_violation(group_id)
     try:
         ctx.one.secgroup_delete(group.id)
     except OneError as exc:
         # A VM took the group between the read and the delete: oned refuses, as AWS would.
-        raise Ec2Error("DependencyViolation", f"resource {group_id} has a dependent object") from exc
+        raise dependency_violation(group_id) from exc
     log.info("request %s: security group %d deleted", ctx.request_id, group.id)
     return {"Return": True, "GroupId": group_id}
 
@@ -409,7 +420,7 @@ def describe_security_groups(ctx: RequestContext, params: dict[str, Any]) -> dic
                 raise SECURITY_GROUP.not_found(group_id)
         for name in names:
             if name not in by_name:
-                raise Ec2Error("InvalidGroup.NotFound", f"The security group '{name}' does not exist")
+                raise not_found("Group", "security group", name)
         groups = [g for g in groups if SECURITY_GROUP.format(g.id) in ids or g.name in names]
     shown = [group_dict(ctx, g) for g in groups]
     return {"SecurityGroups": [g for g in shown if filters.matches(g)]}
@@ -424,18 +435,12 @@ def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, a
     if add:
         for key in new_keys:
             if key in keys:
-                raise Ec2Error(
-                    "InvalidPermission.Duplicate",
-                    f"the specified rule {dict(key)} already exists in {SECURITY_GROUP.format(group.id)}",
-                )
+                raise duplicate_permission(dict(key), SECURITY_GROUP.format(group.id))
         rules = current + [r for i, r in enumerate(wanted) if new_keys.index(new_keys[i]) == i]
     else:
         for key in new_keys:
             if key not in keys:
-                raise Ec2Error(
-                    "InvalidPermission.NotFound",
-                    f"The specified rule does not exist in this security group: {dict(key)}",
-                )
+                raise permission_not_found(dict(key))
         rules = [r for r, key in zip(current, keys, strict=True) if key not in new_keys]
     # Replace the whole template: every attribute but the rules as it was, then the new rule list.
     attrs: list[tuple[str, str | dict[str, str]]] = [(k, v) for k, v in group.template if k != "RULE"]

@@ -30,7 +30,7 @@ from one_drivers.econe.actions.volumes import (
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.one.gateway import OneActionError, OneError
 from one_drivers.one.records import ImageRecord, parse_image, parse_image_pool
-from one_drivers.query.errors import Ec2Error, missing_parameter
+from one_drivers.query.errors import incorrect_state, missing_parameter, snapshot_in_use
 from one_drivers.query.ids import SNAPSHOT, VOLUME
 
 log = logging.getLogger(__name__)
@@ -106,9 +106,8 @@ def create_snapshot(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         try:
             image_id = clone_as(ctx, volume, "snap", attrs)
         except OneActionError as exc:
-            raise Ec2Error(
-                "IncorrectState",
-                f"Volume '{VOLUME.format(volume.id)}' cannot be copied in its current state.",
+            raise incorrect_state(
+                f"Volume '{VOLUME.format(volume.id)}' cannot be copied in its current state."
             ) from exc
     log.info("request %s: snapshot %d of volume %d started", ctx.request_id, image_id, volume.id)
     return snapshot_from_image(parse_image(ctx.one.image_info(image_id)))
@@ -125,14 +124,13 @@ def _save_attached(
     if vm is not None:
         disk = next((d for d in vm.template_vectors("DISK") if d.get("IMAGE_ID") == str(volume.id)), None)
     if vm is None or disk is None:
-        raise Ec2Error("IncorrectState", f"Volume '{VOLUME.format(volume.id)}' is changing its attachment.")
+        raise incorrect_state(f"Volume '{VOLUME.format(volume.id)}' is changing its attachment.")
     try:
         image_id = ctx.one.vm_disksaveas(vm_id, int(disk.get("DISK_ID", "-1")), new_image_name("snap"))
     except OneError as exc:
         # oned refuses a save-as while the VM is in a transition (INTERNAL, not ACTION, in 6.10).
-        raise Ec2Error(
-            "IncorrectState",
-            f"Volume '{VOLUME.format(volume.id)}' cannot be copied while its instance is changing state.",
+        raise incorrect_state(
+            f"Volume '{VOLUME.format(volume.id)}' cannot be copied while its instance is changing state."
         ) from exc
     return flag_new_image(ctx, image_id, text)
 
@@ -189,11 +187,11 @@ def delete_snapshot(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     text = str(params["SnapshotId"])
     image = load_snapshot(ctx, text)
     if image.vm_ids or image.state in (2, 6, 9, 10):
-        raise Ec2Error("InvalidSnapshot.InUse", f"The snapshot {text} is in use")
+        raise snapshot_in_use(text)
     try:
         ctx.one.image_delete(image.id)
     except OneActionError as exc:
-        raise Ec2Error("InvalidSnapshot.InUse", f"The snapshot {text} is in use") from exc
+        raise snapshot_in_use(text) from exc
     log.info("request %s: snapshot %d deleted", ctx.request_id, image.id)
     return {}
 

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from one_drivers.one.template import Template, TemplateError, build_template
-from one_drivers.query.errors import Ec2Error
+from one_drivers.query.errors import (
+    invalid_resource_id,
+    invalid_value,
+    tag_limit_exceeded,
+    unstorable_value,
+)
 
 if TYPE_CHECKING:
     from one_drivers.econe.context import RequestContext
@@ -74,11 +79,11 @@ def tags_from_template(template: Template) -> list[dict[str, str]]:
 
 def check_tag(key: str, value: str) -> None:
     if not key or len(key) > 128:
-        raise Ec2Error("InvalidParameterValue", "Tag keys must be 1 to 128 characters long")
+        raise invalid_value("Tag keys must be 1 to 128 characters long")
     if len(value) > 256:
-        raise Ec2Error("InvalidParameterValue", "Tag values must be at most 256 characters long")
+        raise invalid_value("Tag values must be at most 256 characters long")
     if key.lower().startswith("aws:"):
-        raise Ec2Error("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for AWS use")
+        raise invalid_value("Tag keys starting with 'aws:' are reserved for AWS use")
 
 
 def tags_from_specifications(specs: Iterable[Mapping[str, Any]], resource_type: str) -> list[tuple[str, str]]:
@@ -87,13 +92,11 @@ def tags_from_specifications(specs: Iterable[Mapping[str, Any]], resource_type: 
     for spec in specs:
         kind = spec.get("ResourceType")
         if kind not in (None, resource_type):
-            raise Ec2Error(
-                "InvalidParameterValue", f"'{kind}' is not a valid taggable resource type for this operation."
-            )
+            raise invalid_value(f"'{kind}' is not a valid taggable resource type for this operation.")
         for tag in spec.get("Tags") or []:
             tags.append((str(tag.get("Key", "")), str(tag.get("Value", ""))))
     if len(tags) > MAX_TAGS:
-        raise Ec2Error("TagLimitExceeded", f"The maximum number of tags per resource is {MAX_TAGS}")
+        raise tag_limit_exceeded(MAX_TAGS)
     return tags
 
 
@@ -120,7 +123,7 @@ def tags_template(tags: Iterable[tuple[str, str]]) -> str:
     try:
         return build_template(attrs)
     except TemplateError as exc:
-        raise Ec2Error("InvalidParameterValue", f"A tag cannot be stored: {exc}") from exc
+        raise unstorable_value(exc, "A tag") from exc
 
 
 # --- the plug-in registry ------------------------------------------------------------------------
@@ -182,5 +185,5 @@ def kind_for_id(resource_id: str) -> TaggableKind:
     prefix, dash, rest = resource_id.partition("-")
     kind = _KINDS.get(prefix) if dash and rest else None
     if kind is None:
-        raise Ec2Error("InvalidID", f"The ID '{resource_id}' is not valid")
+        raise invalid_resource_id(resource_id)
     return kind

@@ -24,7 +24,15 @@ from one_drivers.econe.actions.tagging import (
     taggable_kinds,
 )
 from one_drivers.econe.context import Handler, RequestContext
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value, missing_parameter
+from one_drivers.query.errors import (
+    Ec2Error,
+    filter_without_values,
+    invalid_filter,
+    invalid_next_token,
+    invalid_parameter_value,
+    missing_parameter,
+    tag_limit_exceeded,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +97,7 @@ def create_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         tags = _tag_pairs(resource.tags)
         tags.update(new)
         if len(tags) > MAX_TAGS:
-            raise Ec2Error(
-                "TagLimitExceeded",
-                f"The maximum number of tags per resource is {MAX_TAGS} ({resource.resource_id})",
-            )
+            raise tag_limit_exceeded(MAX_TAGS, resource.resource_id)
         plan.append((kind, resource.resource_id, tags))
     _store_all(ctx, plan)
     return {}
@@ -138,7 +143,7 @@ def _offset(token: Any) -> int:
         return 0
     m = _TOKEN_RE.match(str(token))
     if not m:
-        raise Ec2Error("InvalidParameterValue", "The NextToken value is not valid")
+        raise invalid_next_token()
     return int(m.group(1))
 
 
@@ -148,9 +153,9 @@ def _filters(params: dict[str, Any]) -> dict[str, list[str]]:
         name = str(f.get("Name") or "")
         values = [str(v) for v in f.get("Values") or []]
         if name not in TAG_FILTERS:
-            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
+            raise invalid_filter(name)
         if not values:
-            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' must have at least one value")
+            raise filter_without_values(name)
         found.setdefault(name, []).extend(values)
     return found
 

@@ -29,7 +29,20 @@ from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneEr
 from one_drivers.one.records import ImageRecord, VmRecord, parse_image, parse_image_pool, parse_vm
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, build_template
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value, missing_parameter
+from one_drivers.query.errors import (
+    Ec2Error,
+    attachment_not_found,
+    incorrect_instance_state,
+    incorrect_state,
+    invalid_combination,
+    invalid_filter,
+    invalid_next_token,
+    invalid_parameter_value,
+    missing_parameter,
+    operation_not_permitted,
+    unstorable_value,
+    volume_in_use,
+)
 from one_drivers.query.ids import INSTANCE, SNAPSHOT, VOLUME
 
 log = logging.getLogger(__name__)
@@ -171,7 +184,7 @@ def template_text(template: list[tuple[str, str | dict[str, str]]]) -> str:
     try:
         return build_template(template)
     except TemplateError as exc:
-        raise Ec2Error("InvalidParameterValue", f"A value in the request cannot be stored: {exc}") from exc
+        raise unstorable_value(exc) from exc
 
 
 def new_image_name(kind: str) -> str:
@@ -196,7 +209,7 @@ def create_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     size = params.get("Size")
     snapshot_text = params.get("SnapshotId")
     if size is None and not snapshot_text:
-        raise Ec2Error("MissingParameter", "The request must contain the parameter size or snapshotId")
+        raise missing_parameter("size or snapshotId")
     if size is not None and not 1 <= int(size) <= MAX_GIB:
         raise invalid_parameter_value("Size", f"must be between 1 and {MAX_GIB} GiB")
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "volume")
@@ -372,16 +385,14 @@ def page_bounds(params: dict[str, Any], ids: list[str], max_page: int = MAX_PAGE
     size = params.get("MaxResults")
     token = params.get("NextToken")
     if ids and (size is not None or token):
-        raise Ec2Error(
-            "InvalidParameterCombination", "The parameter volumeSet cannot be used with maxResults"
-        )
+        raise invalid_combination("The parameter volumeSet cannot be used with maxResults")
     if size is not None and not MIN_PAGE <= int(size) <= max_page:
         raise invalid_parameter_value("MaxResults", f"must be between {MIN_PAGE} and {max_page}")
     offset = 0
     if token:
         m = _TOKEN_RE.match(str(token))
         if not m:
-            raise Ec2Error("InvalidParameterValue", "The NextToken value is not valid")
+            raise invalid_next_token()
         offset = int(m.group(1))
     return offset, None if size is None else int(size)
 
@@ -456,7 +467,7 @@ def describe_volume_status(ctx: RequestContext, params: dict[str, Any]) -> dict[
     }
     for name in wanted:
         if name not in ("volume-status.status", "availability-zone"):
-            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
+            raise invalid_filter(name)
     if "volume-status.status" in wanted:
         statuses = [s for s in statuses if s["VolumeStatus"]["Status"] in wanted["volume-status.status"]]
     if "availability-zone" in wanted:
@@ -475,9 +486,7 @@ def _vm_disk_for(vm: VmRecord, image_id: int) -> dict[str, str] | None:
 
 
 def _incorrect_volume_state(image: ImageRecord) -> Ec2Error:
-    return Ec2Error(
-        "IncorrectState", f"Volume '{VOLUME.format(image.id)}' is in the '{volume_state(image)}' state."
-    )
+    return incorrect_state(f"Volume '{VOLUME.format(image.id)}' is in the '{volume_state(image)}' state.")
 
 
 def attach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -489,14 +498,11 @@ def attach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     image = load_volume(ctx, str(params["VolumeId"]))
     vm = load_vm(ctx, str(params["InstanceId"]))
     if image.vm_ids:
-        raise Ec2Error("VolumeInUse", f"{VOLUME.format(image.id)} is already attached to an instance")
+        raise volume_in_use(f"{VOLUME.format(image.id)} is already attached to an instance")
     if volume_state(image) != "available":
         raise _incorrect_volume_state(image)
     if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
-        raise Ec2Error(
-            "IncorrectInstanceState",
-            f"Instance '{INSTANCE.format(vm.id)}' is not 'running' or 'stopped'.",
-        )
+        raise incorrect_instance_state(f"Instance '{INSTANCE.format(vm.id)}' is not 'running' or 'stopped'.")
     if any(d.get("TARGET") == target for d in vm.template_vectors("DISK")):
         raise invalid_parameter_value("Device", f"Attachment point {device} is already in use")
     now = int(time.time())
@@ -541,9 +547,8 @@ def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     wanted = str(params.get("InstanceId") or "")
     vm_id = INSTANCE.parse(wanted) if wanted else image.vm_ids[0]
     if vm_id not in image.vm_ids:
-        raise Ec2Error(
-            "InvalidAttachment.NotFound",
-            f"Volume '{VOLUME.format(image.id)}' is not attached to instance '{wanted}'.",
+        raise attachment_not_found(
+            f"Volume '{VOLUME.format(image.id)}' is not attached to instance '{wanted}'."
         )
     vm = load_vm(ctx, INSTANCE.format(vm_id))
     disk = _vm_disk_for(vm, image.id)
@@ -551,17 +556,15 @@ def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         raise _incorrect_volume_state(image)
     device = str(params.get("Device") or "")
     if device and device_target(device) != disk.get("TARGET"):
-        raise Ec2Error(
-            "InvalidAttachment.NotFound", f"Volume '{VOLUME.format(image.id)}' is not attached at {device}."
-        )
+        raise attachment_not_found(f"Volume '{VOLUME.format(image.id)}' is not attached at {device}.")
     if disk.get("DISK_ID") == "0":
-        raise Ec2Error("OperationNotPermitted", "The root device of an instance cannot be detached.")
+        raise operation_not_permitted("The root device of an instance cannot be detached.")
     # Force: EC2's last resort when the guest does not let go; OpenNebula's detach is the same call.
     try:
         ctx.one.vm_detach(vm.id, int(disk.get("DISK_ID", "-1")))
     except OneActionError as exc:
-        raise Ec2Error(
-            "IncorrectInstanceState", f"Instance '{INSTANCE.format(vm.id)}' cannot detach a volume now."
+        raise incorrect_instance_state(
+            f"Instance '{INSTANCE.format(vm.id)}' cannot detach a volume now."
         ) from exc
     record = _record(image)
     _clear_record(ctx, image.id)
@@ -584,7 +587,7 @@ def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         raise missing_parameter("VolumeId")
     image = load_volume(ctx, str(params["VolumeId"]))
     if image.vm_ids or volume_state(image) == "in-use":
-        raise Ec2Error("VolumeInUse", f"Volume {VOLUME.format(image.id)} is currently attached")
+        raise volume_in_use(f"Volume {VOLUME.format(image.id)} is currently attached")
     try:
         ctx.one.image_delete(image.id)
     except OneActionError as exc:
@@ -630,8 +633,8 @@ def modify_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         try:
             ctx.one.vm_diskresize(vm.id, int(disk.get("DISK_ID", "-1")), size * 1024)
         except OneActionError as exc:
-            raise Ec2Error(
-                "IncorrectState", f"The instance of {VOLUME.format(image.id)} cannot resize a disk now."
+            raise incorrect_state(
+                f"The instance of {VOLUME.format(image.id)} cannot resize a disk now."
             ) from exc
     ctx.one.image_update(image.id, text, append=True)
     now = iso_time(int(time.time()))

@@ -34,7 +34,17 @@ from one_drivers.one.records import (
     parse_vnet,
     parse_vnet_pool,
 )
-from one_drivers.query.errors import Ec2Error, invalid_parameter_value
+from one_drivers.query.errors import (
+    Ec2Error,
+    address_in_use,
+    invalid_combination,
+    invalid_parameter_value,
+    malformed_id,
+    missing_value,
+    not_found,
+    unauthorized_operation,
+    unsupported,
+)
 from one_drivers.query.ids import INSTANCE, SECURITY_GROUP, SUBNET
 
 DEFAULT_VPC_CIDR = "10.0.0.0/16"  # shown when no subnet has an IPv4 range to cover
@@ -49,9 +59,9 @@ def vpc_id(ctx: RequestContext) -> str:
 
 def check_vpc_id(ctx: RequestContext, text: str) -> None:
     if not _VPC_ID.match(text):
-        raise Ec2Error("InvalidVpcID.Malformed", f'Invalid id: "{text}"')
+        raise malformed_id("VpcID", text)
     if text != vpc_id(ctx):
-        raise Ec2Error("InvalidVpcID.NotFound", f"The vpc ID '{text}' does not exist")
+        raise not_found("VpcID", "vpc ID", text)
 
 
 # --- subnets ------------------------------------------------------------------------------------------
@@ -215,10 +225,9 @@ def describe_vpcs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
 
 def _not_here(what: str) -> Handler:
     def refuse(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        raise Ec2Error(
-            "UnsupportedOperation",
+        raise unsupported(
             f"{what} is not available on this cloud: it has one VPC ({vpc_id(ctx)}), and its subnets are "
-            "the OpenNebula virtual networks the administrator lets you use",
+            "the OpenNebula virtual networks the administrator lets you use"
         )
 
     return refuse
@@ -236,12 +245,12 @@ def parse_eni(text: str) -> tuple[int, int]:
     if not m:
         if _ENI_LIKE.match(text):
             raise eni_not_found(text)
-        raise Ec2Error("InvalidNetworkInterfaceID.Malformed", f'Invalid id: "{text}"')
+        raise malformed_id("NetworkInterfaceID", text)
     return int(m.group(1), 16), int(m.group(2), 16)
 
 
 def eni_not_found(text: str) -> Ec2Error:
-    return Ec2Error("InvalidNetworkInterfaceID.NotFound", f"The networkInterface ID '{text}' does not exist")
+    return not_found("NetworkInterfaceID", "networkInterface ID", text)
 
 
 def nic_groups(text: str) -> list[int]:
@@ -443,7 +452,7 @@ def _private_ip(vnet: VnetRecord, text: str, subnet_id: str) -> str:
         first = _int_ip(ar.ip)
         if first is not None and first <= value < first + ar.size:
             if any(lease.ip == text for lease in ar.leases):
-                raise Ec2Error("InvalidIPAddress.InUse", f"Address {text} is in use.")
+                raise address_in_use(f"Address {text} is in use.")
             return text
     raise invalid_parameter_value(
         "PrivateIpAddress", f"Address {text} does not fall within subnet {subnet_id}"
@@ -471,9 +480,8 @@ def launch_nics(
     top_groups = bool(params.get("SecurityGroupIds") or params.get("SecurityGroups"))
     top_net = bool(params.get("SubnetId") or params.get("PrivateIpAddress"))
     if interfaces and (top_groups or top_net):
-        raise Ec2Error(
-            "InvalidParameterCombination",
-            "Network interfaces and an instance-level subnet, address or security groups cannot be given together",
+        raise invalid_combination(
+            "Network interfaces and an instance-level subnet, address or security groups cannot be given together"
         )
     plans: list[NicPlan] = []
     if interfaces:
@@ -505,14 +513,12 @@ def launch_nics(
             return [_with_groups(nic, groups) for nic in own]
         plans.append(NicPlan(str(subnet), params.get("PrivateIpAddress"), groups))
     if any(p.private_ip for p in plans) and int(params.get("MaxCount") or 1) > 1:
-        raise Ec2Error(
-            "InvalidParameterCombination", "A private IP address can be given for one instance only"
-        )
+        raise invalid_combination("A private IP address can be given for one instance only")
     default_group: list[int] | None = None
     nics: list[dict[str, str]] = []
     for plan in plans:
         if not plan.subnet:
-            raise Ec2Error("MissingParameter", "Each network interface needs a SubnetId")
+            raise missing_value("Each network interface needs a SubnetId")
         vnet = load_subnet(ctx, plan.subnet)
         nic = {"NETWORK_ID": str(vnet.id)}
         if plan.private_ip:
@@ -542,7 +548,7 @@ def _store_tags(ctx: RequestContext, subnet_id: str, tags: list[tuple[str, str]]
         ctx.one.vn_update(SUBNET.parse(subnet_id), tags_template(tags), append=True)
     except OneAuthorizationError as exc:
         # Users may use a network without managing it; only its managers may tag it.
-        raise Ec2Error("UnauthorizedOperation", f"You are not authorized to tag {subnet_id}") from exc
+        raise unauthorized_operation(f"You are not authorized to tag {subnet_id}", status=400) from exc
 
 
 def _tagged_subnets(ctx: RequestContext) -> list[TaggedResource]:
