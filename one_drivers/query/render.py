@@ -2,7 +2,8 @@
 
 Each output shape is compiled once into a writer (member tables of ready-made tags), so rendering a
 1,000-instance DescribeInstances is string appends, not a walk over the model. Errors have their own
-fixed document, rendered by `render_error` with the status the `Ec2Error` carries.
+fixed document, rendered by `render_error` with the status the `Ec2Error` carries; econe's actions outside
+the model get a flat one from `render_extension`. Every EC2 XML document econe sends is written here.
 """
 
 from __future__ import annotations
@@ -244,6 +245,25 @@ def render_response(action: str, result: Mapping[str, Any], request_id: str, ver
         if extra:
             raise RenderError(f"{action} has no output members, got {sorted(extra)}")
         out.append(f"<return>{_boolean(result.get('Return', True))}</return>")
+    out.append(f"</{action}Response>")
+    return _finish("".join(out))
+
+
+def render_extension(action: str, result: Mapping[str, Any], request_id: str, version: str) -> bytes:
+    """A response of an action outside the model (econe's UploadImage): flat `<name>value</name>` members.
+
+    The same envelope as `render_response`, members in the result's order with their first letter
+    lowered, as the upstream econe answered.
+    """
+    if not _VERSION.fullmatch(version):
+        version = API_VERSION
+    out = [
+        f'{XML_DECLARATION}<{action}Response xmlns="{NAMESPACE.format(version=version)}">'
+        f"<requestId>{_escape(request_id)}</requestId>"
+    ]
+    for name, value in result.items():
+        tag = name[:1].lower() + name[1:]
+        out.append(f"<{tag}>{_string(value)}</{tag}>")
     out.append(f"</{action}Response>")
     return _finish("".join(out))
 

@@ -167,3 +167,28 @@ def test_any_text_survives_or_is_replaced_visibly(name: str, value: str, key: st
 
     assert got["InstanceId"] == shown(name)
     assert got["Tags"] == [{"Key": shown(key), "Value": shown(value)}]
+
+
+_XML_TEXT = st.text(st.characters(blacklist_categories=("Cs",), min_codepoint=0x20, max_codepoint=0xFFFD))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    action=st.sampled_from(["UploadImage", "SomeExtension"]),
+    result=st.dictionaries(
+        st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,12}", fullmatch=True),
+        st.one_of(_XML_TEXT, st.integers(), st.booleans()),
+        max_size=5,
+    ),
+    request_id=_XML_TEXT,
+    version=st.sampled_from(["2016-11-15", "2009-04-04"]),
+)
+def test_extension_writer_matches_the_one_econe_app_had(
+    action: str, result: dict[str, object], request_id: str, version: str
+) -> None:
+    from one_drivers.econe.app import render_extension as old_writer  # the copy being folded in here
+    from one_drivers.query.render import render_extension
+
+    assert render_extension(action, result, request_id, version) == old_writer(
+        action, result, request_id, version
+    )
