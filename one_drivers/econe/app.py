@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
-from xml.sax.saxutils import escape
 
 from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.context import Handler, RequestContext
@@ -32,7 +31,7 @@ from one_drivers.query.errors import (
 )
 from one_drivers.query.model import API_VERSION, operation_model
 from one_drivers.query.parse import check_xml_text, parse_request
-from one_drivers.query.render import render_error, render_response
+from one_drivers.query.render import render_error, render_extension, render_response
 from one_drivers.web.server import StartResponse, set_request_id
 
 log = logging.getLogger(__name__)
@@ -198,17 +197,3 @@ class EconeApp:
         if action in EXTENSION_ACTIONS:
             return render_extension(action, result, request_id, version)
         return render_response(action, result, request_id, version)
-
-
-def render_extension(action: str, result: dict[str, Any], request_id: str, version: str) -> bytes:
-    """Extension actions are not in the model: flat `<Name>value</Name>` members, as upstream answered."""
-    parts = [
-        '<?xml version="1.0" encoding="UTF-8"?>\n',
-        f'<{action}Response xmlns="http://ec2.amazonaws.com/doc/{version}/">',
-        f"<requestId>{escape(request_id)}</requestId>",
-    ]
-    for name, value in result.items():
-        tag = name[:1].lower() + name[1:]
-        parts.append(f"<{tag}>{escape(str(value))}</{tag}>")
-    parts.append(f"</{action}Response>")
-    return "".join(parts).encode("utf-8")
