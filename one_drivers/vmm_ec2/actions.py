@@ -31,7 +31,9 @@ from one_drivers.one.states import (
     vm_state_from_number,
 )
 from one_drivers.one.template import TemplateError, quote_value
+from one_drivers.vmm_ec2 import lookup
 from one_drivers.vmm_ec2 import section as ec2_section
+from one_drivers.vmm_ec2.lookup import LIVE_STATES
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ POLL_STATES = {
     "terminated": "d",
 }
 GONE_STATES = frozenset({"shutting-down", "terminated"})
-LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
 
 class Control(Protocol):
@@ -199,17 +200,7 @@ class Ec2Vmm:
 
     def _find_by_token(self, client: Any, token: str) -> dict[str, Any] | None:
         """A live instance launched with this deploy token (tag), if any."""
-        pages = client.get_paginator("describe_instances").paginate(
-            Filters=[
-                {"Name": f"tag:{ec2_section.DEPLOY_TOKEN_TAG}", "Values": [token]},
-                {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
-            ]
-        )
-        for page in pages:
-            for reservation in page.get("Reservations", []):
-                for instance in reservation.get("Instances", []):
-                    return dict(instance)
-        return None
+        return lookup.find_by_token(client, token)
 
     def _sleep(self, control: Control, seconds: float) -> None:
         if control.cancelled.wait(seconds):

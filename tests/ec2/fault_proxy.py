@@ -13,7 +13,8 @@ Faults, each per EC2 Action (or every action with `action=None`):
 - `down(seconds)`: every connection is reset for a window (the endpoint is unreachable).
 `replay_client_tokens = True` makes a RunInstances with a ClientToken seen before answer with the first
 answer, the instance shown terminated (AWS, when a token's instance has died since; moto ignores
-ClientToken). `seen` counts requests per action, `forwarded` those that reached moto.
+ClientToken). `seen` counts requests per action, `forwarded` those that reached moto; with
+`record_forms = True`, `forms` keeps every request's decoded form (which filters a lookup used).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class FaultProxy:
         self.throttle_bodies: tuple[str, ...] = ("xml",)
         self.down_until = 0.0
         self.replay_client_tokens = False
+        self.record_forms = False
+        self.forms: list[dict[str, list[str]]] = []
         self.token_answers: dict[str, bytes] = {}
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -107,6 +110,9 @@ class FaultProxy:
                 form = urllib.parse.parse_qs(body.decode())
                 action = form.get("Action", [""])[0]
                 token = form.get("ClientToken", [""])[0]
+                if proxy.record_forms:
+                    with proxy._lock:
+                        proxy.forms.append(form)
                 decision = proxy._decide(action, token)
                 if decision == "reset":
                     self._reset()
