@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "one_drivers"
 
 # package -> what it may import of ours (besides itself)
@@ -60,7 +62,7 @@ def _violations(package: str, path: Path) -> list[str]:
     for module in sorted(_imports(path)):
         parts = module.split(".")
         crosses = parts[0] == "one_drivers" and len(parts) > 1 and parts[1] != package
-        if crosses and parts[1] not in ALLOWED[package]:
+        if crosses and parts[1] not in ALLOWED[package] and parts[1] != "xmlsafe":
             found.append(f"{rel} imports {module}")
         if parts[0] in ("boto3", "moto") and package not in BOTO3_USERS:
             found.append(f"{rel} imports {module}: boto3 clients are made in ec2/ only")
@@ -74,3 +76,75 @@ def _violations(package: str, path: Path) -> list[str]:
 def test_imports_point_one_way() -> None:
     # Every module of the package in one walk; the failure lists each import that crosses a boundary.
     assert [v for package, path in _sources() for v in _violations(package, path)] == []
+
+
+# --- XML: one parser factory (one_drivers/xmlsafe.py); OpenNebula documents are read in one/ only ------
+XML_PARSERS = ("lxml", "xml.etree", "xml.dom", "xml.sax", "xml.parsers", "pyexpat", "defusedxml")
+NOT_A_PARSER = {"xml.sax.saxutils"}  # escape()/quoteattr() for the XML we write; parses nothing
+# Modules outside one/ that parse XML at all (through the factory), each with what it reads. None of
+# them reads an oned XML-RPC answer: those come back from one/gateway.py as records.
+XML_READERS: dict[str, str] = {
+    "mad/codec.py": "oned's driver messages (VMM_DRIVER_ACTION_DATA): the drivers' wire, not XML-RPC",
+    "mad/monitord.py": "monitord frames and MONITOR_MESSAGES (the monitoring wire)",
+    "im_ec2/remote.py": "MONITOR_CONFIGURATION on a remotes script's stdin",
+    "im_ec2/instances.py": "EC2 DescribeInstances answers, read fast for monitoring",
+    "occi/documents.py": "OCCI request bodies",
+    "occi_tools/commands.py": "OCCI documents (files given to the client, server answers to show)",
+    "econe_tools/upload.py": "the EC2 answer to an image upload",
+    "sim/im_exec.py": "the simulator's monitord frames to the IM driver",
+}
+
+
+def _xml_violations(source: str, rel: str) -> list[str]:
+    """What `source` (the module at `rel`, under one_drivers/) does with XML that it may not."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for module in modules:
+            parser = module not in NOT_A_PARSER and any(
+                module == p or module.startswith(p + ".") for p in XML_PARSERS
+            )
+            if parser and not module.startswith("xml.sax.saxutils"):
+                found.append(f"{rel} imports {module}: parse through one_drivers.xmlsafe")
+            if module == "one_drivers.xmlsafe" and rel not in XML_READERS:
+                found.append(f"{rel} parses XML: OpenNebula documents are read in one/ (else list it)")
+    if "xmlsafe.ONED" in source:
+        found.append(f"{rel} uses the profile for oned's answers: only one/ reads those")
+    return found
+
+
+def _outside_one() -> list[tuple[str, str]]:
+    return [
+        (path.relative_to(PACKAGE).as_posix(), path.read_text(encoding="utf-8"))
+        for package, path in _sources()
+        if package != "one"
+    ]
+
+
+def test_no_module_outside_one_parses_xml_but_through_the_factory() -> None:
+    assert [v for rel, source in _outside_one() for v in _xml_violations(source, rel)] == []
+    # the allow-list names only modules that exist and do read XML
+    readers = {rel for rel, source in _outside_one() if "one_drivers import xmlsafe" in source}
+    assert readers == set(XML_READERS)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "from lxml import etree",
+        "import xml.etree.ElementTree as ET",
+        "from xml.dom import minidom",
+        "import xml.sax",
+        "from xml.parsers import expat",
+        "import defusedxml.ElementTree",
+    ],
+)
+def test_a_parser_import_outside_one_is_caught(line: str) -> None:
+    # the check itself, on a module that is not in the allow-list
+    assert _xml_violations(line + "\n", "econe/actions/images.py") != []
+    assert _xml_violations("from xml.sax.saxutils import escape\n", "econe/app.py") == []

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 from one_drivers.ec2.config import DriverConfig
 from one_drivers.ec2.observe import Ec2CallObserver, watch_client
 from one_drivers.ec2.retries import Pacers, RetryPolicy
+from one_drivers.one.records import parse_host, parse_host_pool
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +66,18 @@ class Ec2Settings:
 
 def host_template_attributes(host_xml: str) -> dict[str, Any]:
     """The TEMPLATE of a host document: single values as str, vectors (CAPACITY) as dicts."""
-    root = ET.fromstring(host_xml)
-    template = root.find("TEMPLATE")
     attrs: dict[str, Any] = {}
-    if template is None:
-        return attrs
-    for child in template:
-        if len(child):
-            attrs[child.tag.upper()] = {sub.tag.upper(): (sub.text or "").strip() for sub in child}
+    for name, value in parse_host(host_xml).template.attributes:
+        if isinstance(value, str):
+            attrs[name.upper()] = value.strip()
         else:
-            attrs[child.tag.upper()] = (child.text or "").strip()
+            attrs[name.upper()] = {sub.upper(): text.strip() for sub, text in value.items()}
     return attrs
 
 
 def find_host_id(pool_xml: str, host: str) -> int | None:
     """The id of the host named `host` in a HOST_POOL document (exact name match, as oned's)."""
-    root = ET.fromstring(pool_xml)
-    for node in root.findall("HOST"):
-        if (node.findtext("NAME") or "") == host:
-            return int(node.findtext("ID") or "-1")
-    return None
+    return next((record.id for record in parse_host_pool(pool_xml) if record.name == host), None)
 
 
 def capacity_from_template(value: Any) -> dict[str, int]:

@@ -20,8 +20,8 @@ from urllib.parse import quote, urlencode, urlsplit
 from botocore.auth import SigV2Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from lxml import etree
 
+from one_drivers import xmlsafe
 from one_drivers.econe_tools.connection import Connection, ToolError
 from one_drivers.query.model import API_VERSION
 
@@ -171,10 +171,10 @@ def upload_image(
 
 def _image_id_from(status: int, reason: str, answer: bytes) -> str:
     try:
-        root = etree.fromstring(answer, etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError:
+        root = xmlsafe.parse(answer)
+    except xmlsafe.XmlError:
         raise ToolError(f"Error: HTTP {status} {reason} (not an EC2 response)") from None
-    values: dict[str, Any] = {etree.QName(e).localname: e.text for e in root.iter() if isinstance(e.tag, str)}
+    values: dict[str, Any] = {xmlsafe.localname(e): e.text for e in root.iter() if isinstance(e.tag, str)}
     if status >= 300 or "Code" in values:
         raise ToolError(f"{values.get('Code') or f'HTTP{status}'}: {values.get('Message') or reason}")
     image_id = values.get("imageId")

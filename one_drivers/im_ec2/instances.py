@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from one_drivers import xmlsafe
 from one_drivers.ec2.catalog import InstanceSize
 from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG, ONE_ID_TAG
 from one_drivers.one.template import TemplateError, build_template, quote_value
@@ -321,13 +322,11 @@ def _plan(shape: Any, wanted: Mapping[str, Any]) -> _Plan:
 
 
 def _read(elem: Any, plan: _Plan) -> dict[str, Any]:
-    from lxml import etree
-
     out: dict[str, Any] = {}
     for child in elem:
         if not isinstance(child.tag, str):
             continue  # comments, processing instructions
-        entry = plan.get(etree.QName(child).localname)
+        entry = plan.get(xmlsafe.localname(child))
         if entry is None:
             continue
         name, is_list, sub = entry
@@ -356,12 +355,9 @@ class _FastReader:
     ) -> None:
         if response_dict.get("status_code") != 200 or not response_dict.get("body"):
             return
-        from lxml import etree
-
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
         try:
-            root = etree.fromstring(response_dict["body"], parser)
-        except etree.XMLSyntaxError:
+            root: Any = xmlsafe.parse(response_dict["body"])  # lxml-stubs type .tag as str only
+        except xmlsafe.XmlError:
             return  # leave it to botocore, which reports it properly
         found = root.find(f"{{*}}{self.reservation_wire}")
         if found is None:
@@ -380,12 +376,11 @@ class _FastReader:
         # What botocore still parses: the same root with everything but the reservations (NextToken,
         # requestId). A fresh small tree: unlinking big subtrees in lxml would cost more than parsing.
         nsmap: Any = root.nsmap  # the default namespace has the key None, which lxml-stubs does not allow
-        rest = etree.Element(root.tag, nsmap=nsmap)
+        rest = xmlsafe.element(root.tag, nsmap)
         for child in root:
             if isinstance(child.tag, str) and child is not found:
-                copy = etree.SubElement(rest, child.tag)
-                copy.text = child.text
-        response_dict["body"] = etree.tostring(rest)
+                xmlsafe.subelement(rest, child.tag, child.text)
+        response_dict["body"] = xmlsafe.to_bytes(rest)
         # botocore merges this into its (now empty) result; NextToken is still parsed by botocore.
         customized_response_dict["Reservations"] = reservations
 

@@ -14,7 +14,6 @@ unreachable, another deploy id). An instance whose VM is alive is never touched.
 from __future__ import annotations
 
 import logging
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 from one_drivers.ec2.tags import parse_deploy_token
 from one_drivers.im_ec2.instances import Instance
 from one_drivers.one.gateway import OneNotFoundError
+from one_drivers.one.records import parse_vm, parse_vm_pool
 from one_drivers.one.states import VmState
 
 log = logging.getLogger(__name__)
@@ -63,19 +63,14 @@ class GatewayVmDirectory:
 
     def live_vm_ids(self) -> set[int]:
         # filter -2 = every user's VMs; state -1 = every state except DONE.
-        root = ET.fromstring(self.gateway.vmpool_info(-2, -1, -1, -1))
-        return {int(vm.findtext("ID") or "-1") for vm in root.findall("VM")}
+        return {vm.id for vm in parse_vm_pool(self.gateway.vmpool_info(-2, -1, -1, -1))}
 
     def vm_record(self, vm_id: int) -> VmRecord | None:
         try:
-            root = ET.fromstring(self.gateway.vm_info(vm_id))
+            vm = parse_vm(self.gateway.vm_info(vm_id))
         except OneNotFoundError:
             return None
-        return VmRecord(
-            VmState(int(root.findtext("STATE") or "-1")),
-            (root.findtext("DEPLOY_ID") or "").strip(),
-            (root.findtext("STIME") or "").strip(),
-        )
+        return VmRecord(vm.state, vm.deploy_id.strip(), str(vm.stime))
 
 
 def candidates(instances: Iterable[Instance], live_ids: set[int]) -> list[Instance]:

@@ -21,11 +21,11 @@ import os
 import select
 import signal
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from one_drivers import xmlsafe
 from one_drivers.ec2.catalog import InstanceTypeCatalog, parse_overrides
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.config import DriverConfig, load_config
@@ -61,7 +61,7 @@ def _stdin_text(timeout: float) -> str:
     return sys.stdin.read() if ready else ""
 
 
-def decode_configuration(text: str) -> ET.Element:
+def decode_configuration(text: str) -> xmlsafe.XmlNode:
     """MONITOR_CONFIGURATION as XML, or base64 of it (5.12+ remotes stdin), -> its root element."""
     body = text.strip()
     if not body.startswith("<"):
@@ -69,7 +69,7 @@ def decode_configuration(text: str) -> ET.Element:
             body = base64.b64decode("".join(body.split()), validate=True).decode("utf-8")
         except (binascii.Error, ValueError) as exc:
             raise ValueError(f"stdin is neither XML nor base64: {exc}") from exc
-    root = ET.fromstring(body)
+    root = xmlsafe.parse(body)
     if root.tag != "MONITOR_CONFIGURATION":
         found = root.find("MONITOR_CONFIGURATION")
         if found is None:

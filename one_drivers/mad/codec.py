@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from lxml import etree
+from typing import Protocol
 
 SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
@@ -163,72 +159,21 @@ class ActionData:
         return text or default
 
 
-_local = threading.local()
-
-
-def _xml_parser() -> etree.XMLParser:
-    # lxml on first use only (the remotes scripts import this module and must start fast); one parser
-    # per thread, as lxml parsers are not to be shared. The text is already decoded, so the bytes given
-    # to libxml2 are UTF-8 whatever a declaration says.
-    parser: Any = getattr(_local, "parser", None)
-    if parser is None:
-        from lxml import etree
-
-        parser = _local.parser = etree.XMLParser(
-            encoding="utf-8",
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            remove_comments=True,
-            remove_pis=True,
-            # no collect_ids=False: with lxml 6.1 / libxml2 2.14 it makes the parser read an external
-            # DTD subset (`SYSTEM "file:..."`), which the other options otherwise keep unread
-        )
-    return parser  # type: ignore[no-any-return]
-
-
-def _declares_dtd(raw: bytes) -> bool:
-    """Whether the prolog (before the root element) holds a `<!DOCTYPE`, the only place XML allows one.
-
-    Skips what a prolog may hold before it: a BOM, white space, the XML declaration, comments and PIs.
-    Text inside values (oned writes them as CDATA) is never looked at, so an HTML page in a context
-    attribute is data, not a DTD.
-    """
-    pos = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-    while True:
-        while raw[pos : pos + 1] in (b" ", b"\t", b"\r", b"\n"):
-            pos += 1
-        if raw.startswith(b"<?", pos):
-            end = raw.find(b"?>", pos + 2)
-            pos = end + 2
-        elif raw.startswith(b"<!--", pos):
-            end = raw.find(b"-->", pos + 4)
-            pos = end + 3
-        else:
-            return raw.startswith(b"<!DOCTYPE", pos)
-        if end < 0:
-            return False  # unterminated: not well-formed, the parser says so
-
-
 def parse_xml(text: str | bytes) -> XmlElement:
     """Parse an XML document (text, or UTF-8 bytes as decoded from base64), refusing DTDs.
 
-    oned never sends a DTD. One is refused before parsing: libxml2 may read an external subset
-    (`SYSTEM "file:..."`) even with DTD loading off. The parser resolves no entities and never goes to
-    the network; the parsed document is checked again for a DTD all the same.
+    oned never sends a DTD; one is refused (`xmlsafe.DRIVER_MESSAGE`: read as UTF-8 whatever it
+    declares, comments and PIs dropped, no entities, no network). The factory is imported on first use:
+    the remotes scripts import this module and must start fast, without lxml.
     """
-    from lxml import etree
+    from one_drivers import xmlsafe
 
-    raw = text.encode("utf-8") if isinstance(text, str) else text
-    if _declares_dtd(raw):
-        raise CodecError("XML with a DTD is not accepted")
     try:
-        root = etree.fromstring(raw, _xml_parser())
-    except etree.XMLSyntaxError as exc:
+        root: XmlElement = xmlsafe.parse(text, xmlsafe.DRIVER_MESSAGE)
+    except xmlsafe.DtdRefused as exc:
+        raise CodecError(str(exc)) from exc
+    except xmlsafe.XmlError as exc:
         raise CodecError(f"payload is not well-formed XML: {exc}") from exc
-    info = root.getroottree().docinfo
-    if info.internalDTD is not None or info.externalDTD is not None or info.doctype:
-        raise CodecError("XML with a DTD is not accepted")
     return root
 
 

@@ -14,13 +14,14 @@ import logging
 import re
 import socket
 import time
-import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from one_drivers import xmlsafe
 
 log = logging.getLogger(__name__)
 
@@ -229,14 +230,14 @@ class MonitorRequest:
     config: MonitorConfig
 
 
-def _text(elem: ET.Element | None, path: str) -> str:
+def _text(elem: xmlsafe.XmlNode | None, path: str) -> str:
     if elem is None:
         return ""
     found = elem.find(path)
     return (found.text or "").strip() if found is not None else ""
 
 
-def parse_monitor_config(elem: ET.Element | None) -> MonitorConfig:
+def parse_monitor_config(elem: xmlsafe.XmlNode | None) -> MonitorConfig:
     """MONITOR_CONFIGURATION -> MonitorConfig; `auto` (or empty) address means this machine: 127.0.0.1."""
     address = _text(elem, "NETWORK/MONITOR_ADDRESS")
     # A local driver runs next to monitord, so `auto` resolves to loopback (the Ruby client could not).
@@ -268,12 +269,12 @@ def parse_monitor_request(line: str) -> MonitorRequest:
     config = MonitorConfig()
     if frame.data.strip():
         try:
-            root = ET.fromstring(frame.data)
-        except ET.ParseError as exc:
+            root = xmlsafe.parse(frame.data)
+        except xmlsafe.XmlError as exc:
             raise MonitordError(f"{frame.type} payload is not XML: {exc}") from exc
         host = root.find("HOST")
         if host is not None:
-            host_xml = ET.tostring(host, encoding="unicode")
+            host_xml = xmlsafe.to_text(host)
             host_name = _text(host, "NAME")
         config = parse_monitor_config(root.find("MONITOR_CONFIGURATION"))
     return MonitorRequest(frame.type, frame.host_id, host_name, host_xml, config)
@@ -295,8 +296,8 @@ def monitor_messages_document(messages: Mapping[str, str], timestamp: int | None
 def parse_monitor_messages(text: str) -> tuple[int, list[tuple[str, str]]]:
     """Read a `<MONITOR_MESSAGES>` document back (timestamp, [(type, decoded text)]) as monitord does."""
     try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
+        root = xmlsafe.parse(text)
+    except xmlsafe.XmlError as exc:
         raise MonitordError(f"MONITOR_MESSAGES is not XML: {exc}") from exc
     stamp = _text(root, "TIMESTAMP")
     out: list[tuple[str, str]] = []

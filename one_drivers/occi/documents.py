@@ -9,18 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lxml import etree
-from lxml.etree import _Element
-
+from one_drivers import xmlsafe
 from one_drivers.occi.errors import BadRequest
 
+_Element = xmlsafe.XmlNode
+
 MAX_BODY_BYTES = 1024 * 1024
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
-    )
 
 
 def parse_document(body: bytes, root: str) -> _Element:
@@ -30,8 +24,8 @@ def parse_document(body: bytes, root: str) -> _Element:
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise BadRequest("XML bodies with a DOCTYPE are not accepted")
     try:
-        el = etree.fromstring(body, _parser())
-    except etree.XMLSyntaxError as exc:
+        el = xmlsafe.parse(body)
+    except xmlsafe.XmlError as exc:
         raise BadRequest(f"The body is not well-formed XML: {exc}") from None
     if el.tag != root:
         raise BadRequest(f"Missing {root} section in the XML body (found {el.tag})")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import xml.dom.minidom
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -21,6 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import click
 
+from one_drivers import xmlsafe
 from one_drivers.occi_tools.client import ClientError, OcciClient, Response
 
 ACCEPT = {"xml": "application/xml", "text": "text/plain", "json": "application/occi+json"}
@@ -78,8 +77,7 @@ def show(response: Response, out: TextIO | None = None) -> None:
         return
     if "xml" in response.content_type:
         try:
-            text = xml.dom.minidom.parseString(response.body).toprettyxml(indent="  ")
-            text = "\n".join(line for line in text.splitlines()[1:] if line.strip())
+            text = xmlsafe.pretty(response.body)
         except Exception:
             pass
     elif "json" in response.content_type:
@@ -97,8 +95,8 @@ def _document(path: str, command: str) -> bytes:
 def _resource_id(document: bytes) -> str:
     """The ID element of an OCCI document, as upstream's client found the resource to update."""
     try:
-        root = ElementTree.fromstring(document)
-    except ElementTree.ParseError as exc:
+        root = xmlsafe.parse(document)
+    except xmlsafe.XmlError as exc:
         _fail(f"The document is not XML: {exc}")
     found = root.findtext("ID")
     if not found:
@@ -235,8 +233,8 @@ class Progress:
 def _file_of(document: bytes) -> str | None:
     """Upstream's STORAGE documents name the image file in URL (file:///path or a path)."""
     try:
-        root = ElementTree.fromstring(document)
-    except ElementTree.ParseError as exc:
+        root = xmlsafe.parse(document)
+    except xmlsafe.XmlError as exc:
         _fail(f"The document is not XML: {exc}")
     url = (root.findtext("URL") or "").strip()
     if not url:

@@ -3,9 +3,9 @@
 oned answers `[true, value, 0]` or `[false, message, errcode, object id, replication index]`; wrong
 parameters and unknown methods come back as XML-RPC faults. Both are translated here, through one
 table, into the typed exceptions below, so no caller ever looks at a raw tuple or error number.
-Requests go over a kept-alive HTTP connection per thread and answers are decoded with lxml (a 10,000-VM
-pool is a 36 MB envelope: the stdlib decoder takes seconds on it). Server-admin login tokens
-(`server_cipher`) let one gateway act for any user, as econe needs.
+Requests go over a kept-alive HTTP connection per thread and answers are decoded with lxml through
+`one_drivers.xmlsafe` (a 10,000-VM pool is a 36 MB envelope: the stdlib decoder takes seconds on it).
+Server-admin login tokens (`server_cipher`) let one gateway act for any user, as econe needs.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lxml import etree
-
+from one_drivers import xmlsafe
 from one_drivers.one.cipher import SCHEMES, CipherScheme, ServerCipher, scheme_for_version
 
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
@@ -140,7 +139,7 @@ class _ResponseFault(Exception):
         self.text = text
 
 
-def _decode_value(value: etree._Element) -> Any:
+def _decode_value(value: xmlsafe.XmlNode) -> Any:
     """One `<value>`; a value without a type element is a string (XML-RPC's default)."""
     children = list(value)
     if not children:
@@ -273,7 +272,7 @@ _XMLRPC_C_STRING_TAIL = (
 )
 
 
-def _fast_decode(body: bytes, parser: etree.XMLParser | None) -> Any:
+def _fast_decode(body: bytes) -> Any:
     """decode_response for an answer carrying one big `<string>`; `_NO_FAST` when it does not apply."""
     start = body.find(_STRING_OPEN)
     if start < 0:
@@ -295,7 +294,7 @@ def _fast_decode(body: bytes, parser: etree.XMLParser | None) -> Any:
     if head_ok and len(body) - end == len(_XMLRPC_C_STRING_TAIL) and body.endswith(_XMLRPC_C_STRING_TAIL):
         return [True, text, 0]
     try:
-        value = decode_response(body[:start] + _MARKER_BYTES + body[end:], parser, fast_min=None)
+        value = decode_response(body[:start] + _MARKER_BYTES + body[end:], fast_min=None)
     except (_ResponseFault, ValueError):
         return _NO_FAST  # the full decode says what is wrong, with the real text
     # Only the first string of a success tuple is taken this way; any other place means "not ours".
@@ -308,20 +307,18 @@ def _fast_decode(body: bytes, parser: etree.XMLParser | None) -> Any:
 _NO_FAST: Any = object()
 
 
-def decode_response(
-    body: bytes, parser: etree.XMLParser | None = None, *, fast_min: int | None = FAST_STRING_MIN
-) -> Any:
+def decode_response(body: bytes, *, fast_min: int | None = FAST_STRING_MIN) -> Any:
     """The value of a `methodResponse`; raises `_ResponseFault` for a `<fault>`, ValueError if malformed.
 
     Answers of at least `fast_min` bytes take the fast path for their document string (None: never).
     """
     if fast_min is not None and len(body) >= fast_min:
-        value = _fast_decode(body, parser)
+        value = _fast_decode(body)
         if value is not _NO_FAST:
             return value
     try:
-        root = etree.fromstring(body, parser or _new_parser())
-    except etree.XMLSyntaxError as exc:
+        root = xmlsafe.parse(body, xmlsafe.ONED)
+    except xmlsafe.XmlError as exc:
         raise ValueError(f"not XML: {exc}") from exc
     if root.tag != "methodResponse":
         raise ValueError(f"not an XML-RPC response (root <{root.tag}>)")
@@ -335,11 +332,6 @@ def decode_response(
     if value is None:
         raise ValueError("XML-RPC response without a value")
     return _decode_value(value)
-
-
-def _new_parser() -> etree.XMLParser:
-    # huge_tree: a big pool is one text node over lxml's default 10 MB limit. No entities, no network.
-    return etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, remove_blank_text=False)
 
 
 # --- the HTTP answer ---------------------------------------------------------------------------------
@@ -420,7 +412,7 @@ def read_response(reader: BinaryIO) -> tuple[int, str, bool, bytes]:
 
 
 class _Transport:
-    """HTTP(S) POSTs to one endpoint; a kept-alive connection and an lxml parser per thread."""
+    """HTTP(S) POSTs to one endpoint; a kept-alive connection per thread."""
 
     def __init__(self, endpoint: str, timeout: float) -> None:
         url = urllib.parse.urlsplit(endpoint)
@@ -462,12 +454,6 @@ class _Transport:
                 sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
             except OSError:
                 pass
-
-    def parser(self) -> etree.XMLParser:
-        parser: etree.XMLParser | None = getattr(self._local, "parser", None)
-        if parser is None:
-            parser = self._local.parser = _new_parser()
-        return parser
 
     def drop(self) -> None:
         sock: socket.socket | None = getattr(self._local, "sock", None)
@@ -848,7 +834,7 @@ class OneGateway:
                 f"[{method}] cannot reach oned at {self.endpoint}: {exc}", method=method
             ) from exc
         try:
-            result = decode_response(body, self._transport.parser())
+            result = decode_response(body)
         except _ResponseFault as fault:
             err = OneFault(f"[{method}] {fault.text}", method=method)
             err.code = fault.code

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from lxml import etree
 
+from one_drivers import xmlsafe
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import Template, Value
 
@@ -27,25 +28,13 @@ class RecordError(ValueError):
 
 
 _Element = etree._Element
-_local = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    # One parser per thread (lxml parsers are not meant to be shared); huge_tree because one text
-    # node of a big pool can exceed libxml2's 10 MB default limit.
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
-        _local.parser = parser
-    return parser
 
 
 def parse_xml(text: str | bytes, root_tag: str) -> _Element:
-    """Parse a document and check its root element's name."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    """Parse a document (with the factory's parser for oned's answers) and check its root's name."""
     try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as exc:
+        root = xmlsafe.parse(text, xmlsafe.ONED)
+    except xmlsafe.XmlError as exc:
         raise RecordError(f"malformed {root_tag} document: {exc}") from exc
     if root.tag != root_tag:
         raise RecordError(f"expected a <{root_tag}> document, got <{root.tag}>")

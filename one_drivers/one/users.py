@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lxml import etree
-
+from one_drivers import xmlsafe
 from one_drivers.one.gateway import OneGateway
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,7 @@ class UserEntry:
 
 def parse_user_pool(text: str) -> list[UserEntry]:
     """`<USER_POOL><USER>...` -> entries (quotas and templates are ignored)."""
-    parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
-    root = etree.fromstring(text.encode("utf-8"), parser)
+    root = xmlsafe.parse(text, xmlsafe.ONED)
     users = []
     for el in root.iterchildren("USER"):
         users.append(
@@ -156,13 +154,12 @@ class UserAccount:
 
     @classmethod
     def parse(cls, text: str) -> UserAccount:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True)
-        root = etree.fromstring(text.encode("utf-8"), parser)
+        root = xmlsafe.parse(text, xmlsafe.ONED)
         quotas = []
         for section in QUOTA_SECTIONS:
             el = root.find(section)
             if el is not None:
-                quotas.append((section, etree.tostring(el, encoding="unicode", with_tail=False)))
+                quotas.append((section, xmlsafe.to_text(el, with_tail=False)))
         return cls(
             id=int(root.findtext("ID") or -1),
             name=root.findtext("NAME") or "",

@@ -15,9 +15,9 @@ import base64
 import subprocess
 import sys
 import threading
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from one_drivers import xmlsafe
 from one_drivers.mad.monitord import MonitordError, decode_frame, format_reply
 
 ACTION_TIMEOUT = 120.0
@@ -37,8 +37,8 @@ class ImExec:
         action = line.split(" ", 1)[0]
         try:
             frame = decode_frame(line)
-            root = ET.fromstring(frame.text)
-        except (MonitordError, ET.ParseError) as exc:
+            root = xmlsafe.parse(frame.text)
+        except (MonitordError, xmlsafe.XmlError) as exc:
             self.write(format_reply(action, False, -1, f"cannot parse {action}: {exc}"))
             return
         host_id = int(root.findtext("HOST/ID") or frame.host_id)
@@ -46,9 +46,9 @@ class ImExec:
         im_mad = root.findtext("HOST/IM_MAD") or ""
         config = root.find("MONITOR_CONFIGURATION")
         if config is None:
-            config = ET.Element("MONITOR_CONFIGURATION")
-        ET.SubElement(config, "HOST_ID").text = str(host_id)
-        stdin = base64.b64encode(ET.tostring(config)).decode("ascii")
+            config = xmlsafe.element("MONITOR_CONFIGURATION")
+        xmlsafe.subelement(config, "HOST_ID", str(host_id))
+        stdin = base64.b64encode(xmlsafe.to_bytes(config, with_tail=False)).decode("ascii")
         ok, info = self.run_dir(im_mad, [im_mad, str(host_id), host], stdin, stop=action == "STOP_MONITOR")
         self.write(format_reply(action, ok, host_id, info))
 
