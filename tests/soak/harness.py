@@ -9,6 +9,7 @@ driven over its real pipes the way oned drives it (one request line in, replies 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
@@ -27,12 +29,42 @@ from tests.ec2.fault_proxy import FaultProxy
 
 DRIVER = Path(sys.executable).with_name("one_vmm_ec2")
 # moto's WSGI app behind cheroot: HTTP/1.1 keep-alive and a thread pool, in a process of its own so
-# moto's CPU does not compete with the proxy's and the harness's threads for one GIL.
+# moto's CPU does not compete with the proxy's and the harness's threads for one GIL. A thin WSGI
+# wrapper (moto itself unchanged) measures moto's service time: the wall time during which it was
+# serving at least one request (its threads share one GIL, so that is the time its work took), and
+# per action the requests and the seconds spent in them; GET /__service_time__ answers them as JSON.
 MOTO = """
-import sys
+import io, json, sys, threading, time, urllib.parse
 from cheroot.wsgi import Server
 from moto.moto_server.threaded_moto_server import DomainDispatcherApplication, create_backend_app
-Server(("127.0.0.1", int(sys.argv[1])), DomainDispatcherApplication(create_backend_app), numthreads=16).safe_start()
+moto = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+busy = {"active": 0, "since": 0.0, "seconds": 0.0, "actions": {}}
+def timed(environ, start_response):
+    if environ.get("PATH_INFO") == "/__service_time__":
+        with lock:
+            data = json.dumps({"busy": busy["seconds"], "actions": busy["actions"]}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    action = urllib.parse.parse_qs(body.decode("latin-1")).get("Action", ["?"])[0]
+    with lock:
+        if busy["active"] == 0:
+            busy["since"] = time.perf_counter()
+        busy["active"] += 1
+    start = time.perf_counter()
+    try:
+        return list(moto(environ, start_response))
+    finally:
+        with lock:
+            now = time.perf_counter()
+            busy["active"] -= 1
+            if busy["active"] == 0:
+                busy["seconds"] += now - busy["since"]
+            count, seconds = busy["actions"].get(action, (0, 0.0))
+            busy["actions"][action] = (count + 1, seconds + now - start)
+Server(("127.0.0.1", int(sys.argv[1])), timed, numthreads=16).safe_start()
 """
 
 
@@ -78,6 +110,12 @@ class Endpoint:
             aws_access_key_id="a",
             aws_secret_access_key="b",
         )
+
+    def service_time(self) -> tuple[float, dict[str, tuple[int, float]]]:
+        """moto's busy seconds so far, and per action (requests, seconds in them)."""
+        with urllib.request.urlopen(f"{self.url}/__service_time__", timeout=30) as answer:
+            data = json.load(answer)
+        return float(data["busy"]), {k: (int(n), float(t)) for k, (n, t) in data["actions"].items()}
 
     def instances(self) -> list[dict[str, Any]]:
         found = []
