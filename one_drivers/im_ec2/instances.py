@@ -9,7 +9,6 @@ untagged instance is "wild" (id -1) and offered for import.
 from __future__ import annotations
 
 import base64
-import enum
 import logging
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from one_drivers import xmlsafe
 from one_drivers.ec2.catalog import InstanceSize
+from one_drivers.ec2.states import StateMapping, map_state
 from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG, ONE_ID_TAG
 from one_drivers.one.template import TemplateError, build_template, quote_value
 
@@ -25,55 +25,6 @@ log = logging.getLogger(__name__)
 
 # DescribeInstances accepts up to 1000 results per page.
 PAGE_SIZE = 1000
-
-
-class Ec2State(enum.Enum):
-    """EC2 instance-state names (InstanceState.Name)."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SHUTTING_DOWN = "shutting-down"
-    TERMINATED = "terminated"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class StateMapping:
-    """How one EC2 state reads in OpenNebula.
-
-    poll: the letter of the poll string (≤5.10): a active, d gone/off, - unknown.
-    one_state: the STATE of a STATE_VM entry (5.12+); oned acts on RUNNING and POWEROFF.
-    uses_capacity: counts in USEDCPU/USEDMEMORY (a stopped instance holds no EC2 capacity).
-    alive: the instance can still run (not terminated or being terminated).
-    """
-
-    poll: str
-    one_state: str
-    uses_capacity: bool
-    alive: bool
-
-
-# Terminated and shutting-down read as POWEROFF, as upstream 5.12 reported them; a stopped instance is
-# a powered-off VM (oned then offers resume = StartInstances).
-STATE_TABLE: Mapping[Ec2State, StateMapping] = {
-    Ec2State.PENDING: StateMapping("a", "RUNNING", True, True),
-    Ec2State.RUNNING: StateMapping("a", "RUNNING", True, True),
-    Ec2State.STOPPING: StateMapping("d", "POWEROFF", False, True),
-    Ec2State.STOPPED: StateMapping("d", "POWEROFF", False, True),
-    Ec2State.SHUTTING_DOWN: StateMapping("d", "POWEROFF", False, False),
-    Ec2State.TERMINATED: StateMapping("d", "POWEROFF", False, False),
-}
-UNKNOWN_STATE = StateMapping("-", "UNKNOWN", False, True)
-
-
-def map_state(name: str) -> StateMapping:
-    """The mapping of an EC2 state name; an unheard-of name is unknown (never guessed as running)."""
-    try:
-        return STATE_TABLE[Ec2State(name)]
-    except ValueError:
-        log.warning("unknown EC2 instance state %r: reported as unknown", name)
-        return UNKNOWN_STATE
 
 
 # AWS_<NAME> poll attributes and where each comes from in a DescribeInstances item.

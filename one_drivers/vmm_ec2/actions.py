@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
+from one_drivers.ec2.states import GONE_STATES, LIVE_STATES, map_state
 from one_drivers.mad.codec import ActionData, XmlElement, children_named, first_children
 from one_drivers.mad.loop import ActionCancelled, ActionError
 from one_drivers.one.states import (
@@ -33,22 +34,10 @@ from one_drivers.one.states import (
 from one_drivers.one.template import TemplateError, quote_value
 from one_drivers.vmm_ec2 import lookup
 from one_drivers.vmm_ec2 import section as ec2_section
-from one_drivers.vmm_ec2.lookup import LIVE_STATES
 
 log = logging.getLogger(__name__)
 
 UNSUPPORTED = "not supported by the ec2 driver"
-# Instance states (EC2 `State.Name`) -> the poll STATE letter oned reads: a active, d gone/off (oned
-# then shows POWEROFF, and resume = StartInstances). Must agree with im_ec2's table (a test checks).
-POLL_STATES = {
-    "pending": "a",
-    "running": "a",
-    "stopping": "d",
-    "stopped": "d",
-    "shutting-down": "d",
-    "terminated": "d",
-}
-GONE_STATES = frozenset({"shutting-down", "terminated"})
 
 
 class Control(Protocol):
@@ -469,7 +458,7 @@ def poll_info(instance: dict[str, Any] | None, memory_kb: int = 0) -> str:
     """The poll string oned parses (spec §5.4): `STATE=... MEMORY=... CPU=... AWS_...="..."`."""
     if instance is None:
         return "STATE=d"
-    state = POLL_STATES.get(str(instance.get("State", {}).get("Name", "")), "-")
+    state = map_state(str(instance.get("State", {}).get("Name", ""))).poll
     tokens = [f"STATE={state}", f"MEMORY={memory_kb}", "CPU=0", "NETTX=0", "NETRX=0"]
     groups = ",".join(g.get("GroupName", g.get("GroupId", "")) for g in instance.get("SecurityGroups", []))
     attributes = {

@@ -16,11 +16,10 @@ import weakref
 from typing import Any
 
 from one_drivers.ec2.errors import ErrorKind, classify, describe
+from one_drivers.ec2.states import LIVE_STATES
 from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG
 
 log = logging.getLogger(__name__)
-
-LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
 # Clients whose endpoint refused DescribeTags: asked DescribeInstances by tag from then on.
 _without_describe_tags: weakref.WeakSet[Any] = weakref.WeakSet()

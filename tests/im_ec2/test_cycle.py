@@ -8,17 +8,15 @@ from typing import Any
 import pytest
 
 from one_drivers.ec2.catalog import InstanceSize, InstanceTypeCatalog
+from one_drivers.ec2.states import STATE_TABLE
 from one_drivers.im_ec2 import report
 from one_drivers.im_ec2.capacity import CapacityError, HostCapacity, host_capacity, parse_counts, totals
 from one_drivers.im_ec2.cycle import HostSnapshot, take_snapshot
 from one_drivers.im_ec2.instances import (
-    STATE_TABLE,
-    Ec2State,
     Instance,
     current_instances,
     describe_instances,
     import_template,
-    map_state,
     poll_string,
     trim_describe_instances,
 )
@@ -43,17 +41,11 @@ def snap(region: Region, catalog: InstanceTypeCatalog) -> HostSnapshot:
 # --- tables ----------------------------------------------------------------------------------------
 
 
-def test_state_table_covers_every_ec2_state() -> None:
-    assert set(STATE_TABLE) == set(Ec2State)
+def test_poll_letters_follow_the_state_table() -> None:
+    # The VMM driver's POLL reads the same table (tests/vmm_ec2): both give oned the same letter.
     for state, mapping in STATE_TABLE.items():
-        assert mapping.poll in {"a", "d"}, state
-        assert mapping.one_state in {"RUNNING", "POWEROFF"}, state
-        # only what runs holds capacity, and only what runs reads as active
-        assert mapping.uses_capacity == (mapping.poll == "a") == (mapping.one_state == "RUNNING")
-    assert not STATE_TABLE[Ec2State.TERMINATED].alive and not STATE_TABLE[Ec2State.SHUTTING_DOWN].alive
-    assert STATE_TABLE[Ec2State.STOPPED].alive
-    unknown = map_state("hibernating-someday")
-    assert (unknown.poll, unknown.one_state, unknown.uses_capacity) == ("-", "UNKNOWN", False)
+        inst = Instance("i-1", state.value, "t3.micro")
+        assert poll_string(inst, None).startswith(f"STATE={mapping.poll} "), state
 
 
 @pytest.mark.parametrize(
