@@ -6,7 +6,7 @@ Handlers are `handler(ctx, params) -> result`, with `params` and `result` the di
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,4 +25,5 @@ class RequestContext:
     config: EconeConfig
 
 
-Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+# Results are typed per action (econe/shapes.py); the registry only needs them to be mappings.
+Handler = Callable[[RequestContext, dict[str, Any]], Mapping[str, Any]]

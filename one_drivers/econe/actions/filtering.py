@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
+from one_drivers.econe.shapes import Tag
 from one_drivers.query.errors import filter_without_name, filter_without_values, invalid_filter
 
 T = TypeVar("T")
@@ -36,7 +37,7 @@ class Filters(Generic[T]):
 
     items: tuple[tuple[str, tuple[str, ...]], ...]
     table: Mapping[str, Callable[[T], Iterable[str]]]
-    tags: Callable[[T], list[dict[str, str]]]
+    tags: Callable[[T], list[Tag]]
 
     def values_of(self, name: str) -> tuple[str, ...] | None:
         """The values given for `name` (None when the filter is absent)."""
@@ -64,7 +65,7 @@ class Filters(Generic[T]):
 def parse_filters(
     raw: Iterable[Mapping[str, Any]] | None,
     table: Mapping[str, Callable[[T], Iterable[str]]],
-    tags: Callable[[T], list[dict[str, str]]],
+    tags: Callable[[T], list[Tag]],
 ) -> Filters[T]:
     items: list[tuple[str, tuple[str, ...]]] = []
     for f in raw or []:

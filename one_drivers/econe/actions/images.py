@@ -30,6 +30,7 @@ from one_drivers.econe.actions.tagging import (
     tags_to_vectors,
 )
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import Tag
 from one_drivers.one.gateway import OneAuthorizationError, OneNotFoundError
 from one_drivers.one.records import ImageRecord, parse_image, parse_image_pool
 from one_drivers.one.template import TemplateError, build_template
@@ -133,7 +134,7 @@ IMAGE_FILTERS: dict[str, Callable[[ImageRecord], Iterable[str]]] = {
 }
 
 
-def _image_tags(image: ImageRecord) -> list[dict[str, str]]:
+def _image_tags(image: ImageRecord) -> list[Tag]:
     return tags_from_template(image.template)
 
 

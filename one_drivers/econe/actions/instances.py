@@ -35,6 +35,7 @@ from one_drivers.econe.actions.tagging import (
 )
 from one_drivers.econe.actions.vpcs import NIC_PATHS, NicView, instance_filters, instance_network, launch_nics
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import Tag
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import (
     ImageRecord,
@@ -244,7 +245,7 @@ INSTANCE_FILTERS: dict[str, Callable[[VmRecord], Iterable[str]]] = {
 }
 
 
-def _vm_tags(vm: VmRecord) -> list[dict[str, str]]:
+def _vm_tags(vm: VmRecord) -> list[Tag]:
     return tags_from_template(vm.user_template)
 
 

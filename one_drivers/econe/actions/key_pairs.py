@@ -34,6 +34,7 @@ from one_drivers.econe.actions.tagging import (
     tags_from_specifications,
 )
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import Tag
 from one_drivers.one.records import parse_xml, template_from_element
 from one_drivers.one.template import build_template
 from one_drivers.query.errors import (
@@ -96,7 +97,7 @@ def key_pair_id(name: str, pair: dict[str, Any]) -> str:
     return "key-" + digest[:17]
 
 
-def pair_tags(pair: dict[str, Any]) -> list[dict[str, str]]:
+def pair_tags(pair: dict[str, Any]) -> list[Tag]:
     """The pair's EC2 tags, kept in its JSON entry as [[key, value], ...]."""
     raw = pair.get("tags")
     if not isinstance(raw, list):

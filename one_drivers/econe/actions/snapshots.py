@@ -28,6 +28,7 @@ from one_drivers.econe.actions.volumes import (
     template_text,
 )
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import DescribeSnapshotsResult, NoOutput, Snapshot
 from one_drivers.one.gateway import OneActionError, OneError
 from one_drivers.one.records import ImageRecord, parse_image, parse_image_pool
 from one_drivers.query.errors import incorrect_state, missing_parameter, snapshot_in_use
@@ -58,9 +59,9 @@ def snapshot_state(image: ImageRecord) -> tuple[str, str]:
     return SNAPSHOT_STATE_TABLE.get(image.state, ("error", "0%"))
 
 
-def snapshot_from_image(image: ImageRecord) -> dict[str, Any]:
+def snapshot_from_image(image: ImageRecord) -> Snapshot:
     state, progress = snapshot_state(image)
-    snapshot: dict[str, Any] = {
+    snapshot: Snapshot = {
         "SnapshotId": SNAPSHOT.format(image.id),
         "VolumeId": image.template.get(FROM_VOLUME_ATTR) or "",
         "State": state,
@@ -88,7 +89,7 @@ def is_snapshot(image: ImageRecord) -> bool:
 # --- CreateSnapshot ---------------------------------------------------------------------------------
 
 
-def create_snapshot(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def create_snapshot(ctx: RequestContext, params: dict[str, Any]) -> Snapshot:
     if not params.get("VolumeId"):
         raise missing_parameter("VolumeId")
     volume = load_volume(ctx, str(params["VolumeId"]))
@@ -157,7 +158,7 @@ def _owned(ctx: RequestContext, owners: list[str]) -> Callable[[ImageRecord], bo
     return lambda image: image.uid in uids
 
 
-def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> DescribeSnapshotsResult:
     filters = parse_filters(params.get("Filters"), SNAPSHOT_FILTERS, lambda i: tags_from_template(i.template))
     owned = _owned(ctx, [str(o) for o in params.get("OwnerIds") or []])
     ids = [str(v) for v in dict.fromkeys(params.get("SnapshotIds") or [])]
@@ -172,7 +173,7 @@ def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
             key=lambda i: i.id,
         )
     page, token = page_of([i for i in images if owned(i) and filters.matches(i)], offset, size)
-    result: dict[str, Any] = {"Snapshots": [snapshot_from_image(i) for i in page]}
+    result: DescribeSnapshotsResult = {"Snapshots": [snapshot_from_image(i) for i in page]}
     if token:
         result["NextToken"] = token
     return result
@@ -181,7 +182,7 @@ def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
 # --- DeleteSnapshot ---------------------------------------------------------------------------------
 
 
-def delete_snapshot(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def delete_snapshot(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     if not params.get("SnapshotId"):
         raise missing_parameter("SnapshotId")
     text = str(params["SnapshotId"])

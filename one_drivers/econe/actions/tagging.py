@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from one_drivers.econe.shapes import Tag
 from one_drivers.one.template import Template, TemplateError, build_template
 from one_drivers.query.errors import (
     invalid_resource_id,
@@ -62,7 +63,7 @@ def tags_to_vectors(tags: Iterable[tuple[str, str]]) -> list[tuple[str, dict[str
     return [(TAGS_VECTOR, values), (TAG_KEYS_VECTOR, keys)]
 
 
-def tags_from_template(template: Template) -> list[dict[str, str]]:
+def tags_from_template(template: Template) -> list[Tag]:
     """The EC2 `Tags` list of a resource, original spelling where econe recorded it."""
     tag_values = template.vectors(TAGS_VECTOR)
     if not tag_values:
@@ -70,7 +71,7 @@ def tags_from_template(template: Template) -> list[dict[str, str]]:
     spelled = {}
     for vector in template.vectors(TAG_KEYS_VECTOR):
         spelled.update(vector)
-    tags: list[dict[str, str]] = []
+    tags: list[Tag] = []
     for vector in tag_values:
         for name, value in vector.items():
             tags.append({"Key": spelled.get(name, name), "Value": value})
@@ -135,7 +136,7 @@ class TaggedResource:
 
     resource_id: str  # "vol-00000007"
     resource_type: str  # DescribeTags' ResourceType: "volume"
-    tags: list[dict[str, str]]
+    tags: list[Tag]
 
 
 Loader = Callable[["RequestContext", str], TaggedResource]

@@ -24,6 +24,7 @@ from one_drivers.econe.actions.tagging import (
     taggable_kinds,
 )
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import Tag
 from one_drivers.query.errors import (
     Ec2Error,
     filter_without_values,
@@ -72,7 +73,7 @@ def _load_all(ctx: RequestContext, ids: list[str]) -> list[tuple[TaggableKind, T
     return loaded
 
 
-def _tag_pairs(current: list[dict[str, str]]) -> dict[str, str]:
+def _tag_pairs(current: list[Tag]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in current}
 
 

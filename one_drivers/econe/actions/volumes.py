@@ -25,6 +25,16 @@ from one_drivers.econe.actions.images import VOLUME_ATTR, flagged, load_image_as
 from one_drivers.econe.actions.instances import load_vm
 from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import (
+    DescribeVolumesResult,
+    DescribeVolumeStatusResult,
+    ModifyVolumeResult,
+    NoOutput,
+    Tag,
+    Volume,
+    VolumeAttachment,
+    VolumeStatusItem,
+)
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import ImageRecord, VmRecord, parse_image, parse_image_pool, parse_vm
 from one_drivers.one.states import LcmState, VmState
@@ -111,10 +121,10 @@ def _record(image: ImageRecord) -> dict[str, str]:
     return vectors[0] if vectors else {}
 
 
-def attachments(image: ImageRecord, vms: VmCache) -> list[dict[str, Any]]:
+def attachments(image: ImageRecord, vms: VmCache) -> list[VolumeAttachment]:
     """The volume's attachments: one per VM using the image."""
     record = _record(image)
-    found = []
+    found: list[VolumeAttachment] = []
     for vm_id in image.vm_ids:
         instance = INSTANCE.format(vm_id)
         recorded = record.get("INSTANCE_ID") == instance
@@ -142,8 +152,8 @@ def attachments(image: ImageRecord, vms: VmCache) -> list[dict[str, Any]]:
     return found
 
 
-def volume_from_image(image: ImageRecord, zone: str, vms: VmCache) -> dict[str, Any]:
-    volume: dict[str, Any] = {
+def volume_from_image(image: ImageRecord, zone: str, vms: VmCache) -> Volume:
+    volume: Volume = {
         "VolumeId": VOLUME.format(image.id),
         "Size": size_gib(image),
         "SnapshotId": image.template.get(FROM_SNAPSHOT_ATTR) or "",
@@ -202,7 +212,7 @@ def volume_attrs(
     return attrs
 
 
-def create_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def create_volume(ctx: RequestContext, params: dict[str, Any]) -> Volume:
     zone = check_zone(ctx, params.get("AvailabilityZone"))
     if params.get("Encrypted"):
         raise invalid_parameter_value("Encrypted", "encrypted volumes are not supported by this cloud")
@@ -376,7 +386,7 @@ VOLUME_FILTERS: dict[str, Callable[[ImageRecord], Iterable[str]]] = {
 }
 
 
-def _image_tags(image: ImageRecord) -> list[dict[str, str]]:
+def _image_tags(image: ImageRecord) -> list[Tag]:
     return tags_from_template(image.template)
 
 
@@ -427,10 +437,12 @@ def page_of(items: list[T], offset: int, size: int | None) -> tuple[list[T], str
     return items[offset : offset + size], f"p:{offset + size}" if offset + size < len(items) else None
 
 
-def describe_volumes(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_volumes(ctx: RequestContext, params: dict[str, Any]) -> DescribeVolumesResult:
     images, token = selected_volumes(ctx, params, "VolumeIds")
     vms = VmCache(ctx, {})
-    result: dict[str, Any] = {"Volumes": [volume_from_image(i, ctx.config.zone_name, vms) for i in images]}
+    result: DescribeVolumesResult = {
+        "Volumes": [volume_from_image(i, ctx.config.zone_name, vms) for i in images]
+    }
     if token:
         result["NextToken"] = token
     return result
@@ -448,13 +460,13 @@ def _status(image: ImageRecord) -> tuple[str, str]:
     return "insufficient-data", "insufficient-data"
 
 
-def describe_volume_status(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_volume_status(ctx: RequestContext, params: dict[str, Any]) -> DescribeVolumeStatusResult:
     plain = {k: v for k, v in params.items() if k != "Filters"}  # status filters are not volume filters
     images, token = selected_volumes(ctx, plain, "VolumeIds")
-    statuses = []
+    statuses: list[VolumeStatusItem] = []
     for image in images:
         status, io = _status(image)
-        item: dict[str, Any] = {
+        item: VolumeStatusItem = {
             "VolumeId": VOLUME.format(image.id),
             "AvailabilityZone": ctx.config.zone_name,
             "VolumeStatus": {"Status": status, "Details": [{"Name": "io-enabled", "Status": io}]},
@@ -472,7 +484,7 @@ def describe_volume_status(ctx: RequestContext, params: dict[str, Any]) -> dict[
         statuses = [s for s in statuses if s["VolumeStatus"]["Status"] in wanted["volume-status.status"]]
     if "availability-zone" in wanted:
         statuses = [s for s in statuses if s["AvailabilityZone"] in wanted["availability-zone"]]
-    result: dict[str, Any] = {"VolumeStatuses": statuses}
+    result: DescribeVolumeStatusResult = {"VolumeStatuses": statuses}
     if token:
         result["NextToken"] = token
     return result
@@ -489,7 +501,7 @@ def _incorrect_volume_state(image: ImageRecord) -> Ec2Error:
     return incorrect_state(f"Volume '{VOLUME.format(image.id)}' is in the '{volume_state(image)}' state.")
 
 
-def attach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def attach_volume(ctx: RequestContext, params: dict[str, Any]) -> VolumeAttachment:
     for name in ("VolumeId", "InstanceId", "Device"):
         if not params.get(name):
             raise missing_parameter(name)
@@ -538,7 +550,7 @@ def _clear_record(ctx: RequestContext, image_id: int) -> None:
         log.error("request %s: could not clear EBS of image %d: %s", ctx.request_id, image_id, exc.message)
 
 
-def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> VolumeAttachment:
     if not params.get("VolumeId"):
         raise missing_parameter("VolumeId")
     image = load_volume(ctx, str(params["VolumeId"]))
@@ -582,7 +594,7 @@ def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
 # --- DeleteVolume ------------------------------------------------------------------------------------
 
 
-def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     if not params.get("VolumeId"):
         raise missing_parameter("VolumeId")
     image = load_volume(ctx, str(params["VolumeId"]))
@@ -599,7 +611,7 @@ def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
 # --- ModifyVolume -------------------------------------------------------------------------------------
 
 
-def modify_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def modify_volume(ctx: RequestContext, params: dict[str, Any]) -> ModifyVolumeResult:
     """Grow a volume or change its type. Attached, the VM's disk is resized now (`one.vm.diskresize`,
     which also sets the persistent image's size); detached, the size is recorded and the disk grows to
     it when next attached, as OpenNebula resizes disks of VMs, not images."""

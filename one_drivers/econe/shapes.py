@@ -1,0 +1,118 @@
+"""The results econe's handlers return, as typed dicts, so `mypy --strict` catches a wrong key or type.
+
+Each class is named after the botocore output shape it fills (a test checks every key against the model).
+Where types-boto3-ec2's shapes fit econe's values they are used as they are; econe's own classes stand
+where the wire shape is the same but the stubs are narrower than what OpenNebula gives
+(enum literals for names an administrator configures, such as instance types) or where the stubs' results
+require `ResponseMetadata`, which botocore adds on the client side. Every class is `total=False`: the
+renderer skips absent members, as EC2 leaves them out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TypedDict
+
+
+class Tag(TypedDict):
+    """Both members always (the stubs' `TagTypeDef` has both optional): econe stores no half tags."""
+
+    Key: str
+    Value: str
+
+
+class NoOutput(TypedDict, total=False):
+    """Actions modelled without output: rendered as `<return>` (true unless a handler says otherwise)."""
+
+    Return: bool
+
+
+# --- volumes --------------------------------------------------------------------------------------
+
+
+class VolumeAttachment(TypedDict, total=False):
+    AttachTime: datetime
+    Device: str
+    InstanceId: str
+    State: str
+    VolumeId: str
+    DeleteOnTermination: bool
+
+
+class Volume(TypedDict, total=False):
+    VolumeId: str
+    Size: int
+    SnapshotId: str
+    AvailabilityZone: str
+    State: str
+    CreateTime: datetime
+    Attachments: list[VolumeAttachment]
+    Encrypted: bool
+    VolumeType: str
+    MultiAttachEnabled: bool
+    Tags: list[Tag]
+
+
+class DescribeVolumesResult(TypedDict, total=False):
+    Volumes: list[Volume]
+    NextToken: str
+
+
+class VolumeStatusDetails(TypedDict, total=False):
+    Name: str
+    Status: str
+
+
+class VolumeStatusInfo(TypedDict, total=False):
+    Status: str
+    Details: list[VolumeStatusDetails]
+
+
+class VolumeStatusItem(TypedDict, total=False):
+    VolumeId: str
+    AvailabilityZone: str
+    VolumeStatus: VolumeStatusInfo
+    Actions: list[dict[str, str]]  # always empty: OpenNebula schedules no volume actions
+    Events: list[dict[str, str]]  # always empty, likewise
+
+
+class DescribeVolumeStatusResult(TypedDict, total=False):
+    VolumeStatuses: list[VolumeStatusItem]
+    NextToken: str
+
+
+class VolumeModification(TypedDict, total=False):
+    VolumeId: str
+    ModificationState: str
+    TargetSize: int
+    TargetVolumeType: str
+    OriginalSize: int
+    OriginalVolumeType: str
+    Progress: int
+    StartTime: datetime
+    EndTime: datetime
+
+
+class ModifyVolumeResult(TypedDict, total=False):
+    VolumeModification: VolumeModification
+
+
+# --- snapshots ------------------------------------------------------------------------------------
+
+
+class Snapshot(TypedDict, total=False):
+    SnapshotId: str
+    VolumeId: str
+    State: str
+    StartTime: datetime
+    Progress: str
+    OwnerId: str
+    Description: str
+    VolumeSize: int
+    Encrypted: bool
+    Tags: list[Tag]
+
+
+class DescribeSnapshotsResult(TypedDict, total=False):
+    Snapshots: list[Snapshot]
+    NextToken: str

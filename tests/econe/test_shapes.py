@@ -1,0 +1,65 @@
+"""econe/shapes.py against botocore's model: the typed results mypy checks handlers with are EC2's shapes.
+
+mypy --strict (make check) catches a handler returning a key its result class lacks; these tests keep the
+classes themselves honest: named after a model shape, no member the model lacks, nested classes where the
+model nests those shapes, and each typed family's handlers annotated with their action's output shape.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import is_typeddict
+
+import botocore.model
+import pytest
+
+from one_drivers.econe import shapes
+from one_drivers.econe.actions import all_handlers
+from one_drivers.query.model import operation_model, service_model
+
+# Families whose handlers return shapes.py classes (the rest still return dict[str, Any]).
+TYPED_FAMILIES = ("volumes", "snapshots")
+
+CLASSES = {
+    name: cls for name, cls in vars(shapes).items() if is_typeddict(cls) and cls.__module__ == shapes.__name__
+}
+_NESTED = re.compile(r"(?:list\[)?([A-Za-z]+)\]?")
+
+
+def test_the_module_has_classes() -> None:
+    assert {"Volume", "DescribeVolumesResult", "Tag", "NoOutput"} <= set(CLASSES)
+
+
+@pytest.mark.parametrize("name", sorted(set(CLASSES) - {"NoOutput"}))
+def test_class_is_a_model_shape_with_its_members(name: str) -> None:
+    shape = service_model().shape_for(name)
+    assert isinstance(shape, botocore.model.StructureShape)
+    cls = CLASSES[name]
+    assert set(cls.__annotations__) <= set(shape.members), f"{name}: not in the model"
+    for member, annotation in cls.__annotations__.items():
+        nested = _NESTED.fullmatch(str(annotation))
+        if nested is None or nested.group(1) not in CLASSES:
+            continue
+        member_shape = shape.members[member]
+        if isinstance(member_shape, botocore.model.ListShape):
+            member_shape = member_shape.member
+        assert member_shape.name == nested.group(1), f"{name}.{member} is {member_shape.name} in the model"
+
+
+def _typed_handlers() -> list[tuple[str, str]]:
+    registry = all_handlers()
+    found = []
+    for family in TYPED_FAMILIES:
+        module = importlib.import_module(f"one_drivers.econe.actions.{family}")
+        found += [(action, family) for action in module.HANDLERS if action in registry]
+    return found
+
+
+@pytest.mark.parametrize(("action", "family"), _typed_handlers())
+def test_typed_handler_returns_its_output_shape(action: str, family: str) -> None:
+    handler = all_handlers()[action]
+    returned = str(handler.__annotations__["return"])
+    output = operation_model(action).output_shape
+    assert returned == (output.name if output is not None else "NoOutput")
+    assert returned in CLASSES
