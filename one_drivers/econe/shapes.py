@@ -1,8 +1,8 @@
 """The results econe's handlers return, as typed dicts, so `mypy --strict` catches a wrong key or type.
 
 Each class is named after the botocore output shape it fills (a test checks every key against the model).
-Where types-boto3-ec2's shapes fit econe's values they are used as they are; econe's own classes stand
-where the wire shape is the same but the stubs are narrower than what OpenNebula gives
+Where types-boto3-ec2's shapes fit econe's values they are used as they are (`IpPermissionOutputTypeDef`);
+econe's own classes stand where the wire shape is the same but the stubs are narrower than what OpenNebula gives
 (enum literals for names an administrator configures, such as instance types) or where the stubs' results
 require `ResponseMetadata`, which botocore adds on the client side. Every class is `total=False`: the
 renderer skips absent members, as EC2 leaves them out.
@@ -11,7 +11,10 @@ renderer skips absent members, as EC2 leaves them out.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import IpPermissionOutputTypeDef
 
 
 class Tag(TypedDict):
@@ -116,3 +119,117 @@ class Snapshot(TypedDict, total=False):
 class DescribeSnapshotsResult(TypedDict, total=False):
     Snapshots: list[Snapshot]
     NextToken: str
+
+
+# --- key pairs ------------------------------------------------------------------------------------
+
+
+class KeyPair(TypedDict, total=False):
+    KeyName: str
+    KeyFingerprint: str
+    KeyMaterial: str
+    KeyPairId: str
+    Tags: list[Tag]
+
+
+class ImportKeyPairResult(TypedDict, total=False):
+    KeyName: str
+    KeyFingerprint: str
+    KeyPairId: str
+    Tags: list[Tag]
+
+
+class KeyPairInfo(TypedDict, total=False):
+    KeyPairId: str
+    KeyName: str
+    KeyFingerprint: str
+    KeyType: str
+    Tags: list[Tag]
+    CreateTime: datetime
+    PublicKey: str
+
+
+class DescribeKeyPairsResult(TypedDict, total=False):
+    KeyPairs: list[KeyPairInfo]
+
+
+class DeleteKeyPairResult(TypedDict, total=False):
+    Return: bool
+    KeyPairId: str
+
+
+# --- security groups ------------------------------------------------------------------------------
+
+
+class SecurityGroup(TypedDict, total=False):
+    GroupId: str
+    GroupName: str
+    OwnerId: str
+    Description: str
+    VpcId: str
+    IpPermissions: list[IpPermissionOutputTypeDef]
+    IpPermissionsEgress: list[IpPermissionOutputTypeDef]
+    Tags: list[Tag]
+
+
+class DescribeSecurityGroupsResult(TypedDict, total=False):
+    SecurityGroups: list[SecurityGroup]
+
+
+class CreateSecurityGroupResult(TypedDict, total=False):
+    GroupId: str
+    Tags: list[Tag]
+
+
+class DeleteSecurityGroupResult(TypedDict, total=False):
+    Return: bool
+    GroupId: str
+
+
+class AuthorizeSecurityGroupIngressResult(TypedDict, total=False):
+    Return: bool
+
+
+class AuthorizeSecurityGroupEgressResult(TypedDict, total=False):
+    Return: bool
+
+
+class RevokeSecurityGroupIngressResult(TypedDict, total=False):
+    Return: bool
+
+
+class RevokeSecurityGroupEgressResult(TypedDict, total=False):
+    Return: bool
+
+
+# --- elastic IPs ----------------------------------------------------------------------------------
+
+
+class AllocateAddressResult(TypedDict, total=False):
+    PublicIp: str
+    AllocationId: str
+    Domain: str
+    PublicIpv4Pool: str
+    NetworkBorderGroup: str
+
+
+class AssociateAddressResult(TypedDict, total=False):
+    AssociationId: str
+
+
+class Address(TypedDict, total=False):
+    PublicIp: str
+    AllocationId: str
+    Domain: str
+    PublicIpv4Pool: str
+    NetworkBorderGroup: str
+    Tags: list[Tag]
+    InstanceId: str
+    AssociationId: str
+    PrivateIpAddress: str
+    NetworkInterfaceOwnerId: str
+    NetworkInterfaceId: str
+
+
+class DescribeAddressesResult(TypedDict, total=False):
+    Addresses: list[Address]

@@ -23,6 +23,15 @@ from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.instances import load_vm
 from one_drivers.econe.actions.vpcs import eni_not_found, format_eni, parse_eni, vm_nics
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import (
+    Address as AddressShape,
+)
+from one_drivers.econe.shapes import (
+    AllocateAddressResult,
+    AssociateAddressResult,
+    DescribeAddressesResult,
+    NoOutput,
+)
 from one_drivers.one.gateway import OneError, OneNotFoundError
 from one_drivers.one.records import VnetRecord, parse_vm, parse_vnet
 from one_drivers.one.states import VmState
@@ -164,9 +173,9 @@ def _live_vm(ctx: RequestContext, vm_id: int) -> bool:
     return vm.state is not VmState.DONE
 
 
-def address_dict(ctx: RequestContext, address: Address) -> dict[str, Any]:
+def address_dict(ctx: RequestContext, address: Address) -> AddressShape:
     number = address.slot.number
-    out: dict[str, Any] = {
+    out: AddressShape = {
         "PublicIp": address.slot.ip,
         "AllocationId": ALLOCATION.format(number),
         "Domain": address.record.get("DOMAIN") or "vpc",
@@ -232,7 +241,7 @@ def run_script(
 # --- handlers ------------------------------------------------------------------------------------------------
 
 
-def allocate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def allocate_address(ctx: RequestContext, params: dict[str, Any]) -> AllocateAddressResult:
     domain = str(params.get("Domain") or "vpc")
     if params.get("Address") or params.get("PublicIpv4Pool") or params.get("IpamPoolId"):
         raise invalid_parameter_value("Address", "addresses come from the cloud's own pool; name none")
@@ -286,7 +295,7 @@ def _target(ctx: RequestContext, params: Mapping[str, Any]) -> tuple[int, int, s
     return vm.id, int(nics[0]["NIC_ID"] or 0), private
 
 
-def associate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def associate_address(ctx: RequestContext, params: dict[str, Any]) -> AssociateAddressResult:
     _, address = find_address(ctx, params)
     vm_id, nic_id, private_ip = _target(ctx, params)
     _, vnet_xml = _read(ctx)
@@ -310,7 +319,7 @@ def associate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
     return {"AssociationId": ASSOCIATION.format(address.slot.number)}
 
 
-def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     if params.get("AssociationId"):
         text = str(params["AssociationId"])
         number = ASSOCIATION.parse(text)
@@ -334,7 +343,7 @@ def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     return {}
 
 
-def release_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def release_address(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     vnet, address = find_address(ctx, params)
     if _live_vm(ctx, address.vm_id):
         raise address_in_use(f"Address {address.slot.ip} is associated; disassociate it first")
@@ -360,7 +369,7 @@ def associations(ctx: RequestContext) -> dict[int, str]:
     return found
 
 
-ADDRESS_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
+ADDRESS_FILTERS: dict[str, Callable[[AddressShape], Iterable[str]]] = {
     "public-ip": lambda a: [a["PublicIp"]],
     "allocation-id": lambda a: [a["AllocationId"]],
     "association-id": lambda a: [a.get("AssociationId", "")],
@@ -374,7 +383,7 @@ ADDRESS_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
 }
 
 
-def describe_addresses(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_addresses(ctx: RequestContext, params: dict[str, Any]) -> DescribeAddressesResult:
     filters = parse_filters(params.get("Filters"), ADDRESS_FILTERS, lambda a: a["Tags"])
     if ctx.config.elasticips_vnet_id is None:
         return {"Addresses": []}  # a cloud without elastic IPs has none to show

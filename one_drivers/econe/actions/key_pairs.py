@@ -34,7 +34,14 @@ from one_drivers.econe.actions.tagging import (
     tags_from_specifications,
 )
 from one_drivers.econe.context import Handler, RequestContext
-from one_drivers.econe.shapes import Tag
+from one_drivers.econe.shapes import (
+    DeleteKeyPairResult,
+    DescribeKeyPairsResult,
+    ImportKeyPairResult,
+    KeyPair,
+    KeyPairInfo,
+    Tag,
+)
 from one_drivers.one.records import parse_xml, template_from_element
 from one_drivers.one.template import build_template
 from one_drivers.query.errors import (
@@ -260,7 +267,7 @@ def _store_new(
     return entry
 
 
-def create_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def create_key_pair(ctx: RequestContext, params: dict[str, Any]) -> KeyPair:
     name = check_key_name(params.get("KeyName"))
     kind = str(params.get("KeyType") or "rsa")
     key_format = str(params.get("KeyFormat") or "pem")
@@ -289,7 +296,7 @@ def create_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     }
 
 
-def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> ImportKeyPairResult:
     name = check_key_name(params.get("KeyName"))
     material = params.get("PublicKeyMaterial")
     if not material:
@@ -310,8 +317,8 @@ def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     }
 
 
-def key_pair_info(name: str, pair: dict[str, Any], include_public_key: bool) -> dict[str, Any]:
-    info: dict[str, Any] = {
+def key_pair_info(name: str, pair: dict[str, Any], include_public_key: bool) -> KeyPairInfo:
+    info: KeyPairInfo = {
         "KeyPairId": key_pair_id(name, pair),
         "KeyName": name,
         "KeyFingerprint": str(pair.get("fingerprint", "")),
@@ -326,7 +333,7 @@ def key_pair_info(name: str, pair: dict[str, Any], include_public_key: bool) -> 
     return info
 
 
-KEY_PAIR_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
+KEY_PAIR_FILTERS: dict[str, Callable[[KeyPairInfo], Iterable[str]]] = {
     "key-pair-id": lambda info: [info["KeyPairId"]],
     "key-name": lambda info: [info["KeyName"]],
     "fingerprint": lambda info: [info["KeyFingerprint"]],
@@ -334,7 +341,7 @@ KEY_PAIR_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
 }
 
 
-def describe_key_pairs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_key_pairs(ctx: RequestContext, params: dict[str, Any]) -> DescribeKeyPairsResult:
     filters = parse_filters(params.get("Filters"), KEY_PAIR_FILTERS, lambda info: info["Tags"])
     pairs = read_keypairs(ctx)
     infos = [key_pair_info(name, pair, bool(params.get("IncludePublicKey"))) for name, pair in pairs.items()]
@@ -353,7 +360,7 @@ def describe_key_pairs(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     return {"KeyPairs": [info for info in infos if filters.matches(info)]}
 
 
-def delete_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def delete_key_pair(ctx: RequestContext, params: dict[str, Any]) -> DeleteKeyPairResult:
     name = params.get("KeyName")
     pair_id = params.get("KeyPairId")
     if not name and not pair_id:

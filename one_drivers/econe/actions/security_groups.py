@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.tagging import (
@@ -25,6 +25,16 @@ from one_drivers.econe.actions.tagging import (
     tags_template,
 )
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import (
+    AuthorizeSecurityGroupEgressResult,
+    AuthorizeSecurityGroupIngressResult,
+    CreateSecurityGroupResult,
+    DeleteSecurityGroupResult,
+    DescribeSecurityGroupsResult,
+    RevokeSecurityGroupEgressResult,
+    RevokeSecurityGroupIngressResult,
+    SecurityGroup,
+)
 from one_drivers.one.gateway import OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import SecurityGroupRecord, parse_security_group, parse_security_group_pool
 from one_drivers.one.template import TemplateError, build_template
@@ -41,6 +51,9 @@ from one_drivers.query.errors import (
     reserved_group,
 )
 from one_drivers.query.ids import SECURITY_GROUP
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import IpPermissionOutputTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +252,11 @@ def _ports_of(rule: Mapping[str, str]) -> list[tuple[int, int]]:
     return spans
 
 
-def permissions_from_rules(rules: Iterable[Mapping[str, str]], rule_type: str) -> list[dict[str, Any]]:
+def permissions_from_rules(
+    rules: Iterable[Mapping[str, str]], rule_type: str
+) -> list[IpPermissionOutputTypeDef]:
     """EC2 IpPermissions for one direction, rules with the same protocol and ports grouped."""
-    grouped: dict[tuple[str, int, int], dict[str, Any]] = {}
+    grouped: dict[tuple[str, int, int], IpPermissionOutputTypeDef] = {}
     for rule in rules:
         if rule.get("RULE_TYPE", "").upper() != rule_type or rule.get("NETWORK_ID"):
             continue  # a rule naming a virtual network has no EC2 form
@@ -264,10 +279,9 @@ def permissions_from_rules(rules: Iterable[Mapping[str, str]], rule_type: str) -
                 cidr = str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
             except ValueError:
                 continue
-            block = {"CidrIpv6": cidr} if address.version == 6 else {"CidrIp": cidr}
             v6 = address.version == 6
         else:
-            block, v6 = {"CidrIp": "0.0.0.0/0"}, False
+            cidr, v6 = "0.0.0.0/0", False
         for low, high in spans:
             perm = grouped.setdefault(
                 (ec2_proto, low, high),
@@ -281,14 +295,17 @@ def permissions_from_rules(rules: Iterable[Mapping[str, str]], rule_type: str) -
             )
             if ec2_proto != "-1":
                 perm["FromPort"], perm["ToPort"] = low, high
-            perm["Ipv6Ranges" if v6 else "IpRanges"].append(block)
+            if v6:
+                perm.setdefault("Ipv6Ranges", []).append({"CidrIpv6": cidr})
+            else:
+                perm.setdefault("IpRanges", []).append({"CidrIp": cidr})
     return list(grouped.values())
 
 
 # --- EC2 view --------------------------------------------------------------------------------------------
 
 
-def group_dict(ctx: RequestContext, group: SecurityGroupRecord) -> dict[str, Any]:
+def group_dict(ctx: RequestContext, group: SecurityGroupRecord) -> SecurityGroup:
     from one_drivers.econe.actions.vpcs import vpc_id
 
     return {
@@ -314,11 +331,13 @@ def _flat(perms: Iterable[Mapping[str, Any]], key: str) -> list[str]:
     return out
 
 
-def _perm_filter(direction: str, key: str) -> Callable[[dict[str, Any]], list[str]]:
+def _perm_filter(
+    direction: Literal["IpPermissions", "IpPermissionsEgress"], key: str
+) -> Callable[[SecurityGroup], list[str]]:
     return lambda g: _flat(g[direction], key)
 
 
-GROUP_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
+GROUP_FILTERS: dict[str, Callable[[SecurityGroup], Iterable[str]]] = {
     "group-id": lambda g: [g["GroupId"]],
     "group-name": lambda g: [g["GroupName"]],
     "description": lambda g: [g["Description"]],
@@ -353,7 +372,7 @@ def _check_group_name(name: str) -> None:
         raise invalid_parameter_value("GroupName", f"OpenNebula cannot name a security group with {detail}")
 
 
-def create_security_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def create_security_group(ctx: RequestContext, params: dict[str, Any]) -> CreateSecurityGroupResult:
     from one_drivers.econe.actions.vpcs import check_vpc_id
 
     name = str(params.get("GroupName") or "")
@@ -382,13 +401,13 @@ def create_security_group(ctx: RequestContext, params: dict[str, Any]) -> dict[s
             raise duplicate_group(name) from exc
         raise
     log.info("request %s: security group %d (%s) made for user %s", ctx.request_id, sg_id, name, ctx.user)
-    result: dict[str, Any] = {"GroupId": SECURITY_GROUP.format(sg_id)}
+    result: CreateSecurityGroupResult = {"GroupId": SECURITY_GROUP.format(sg_id)}
     if tags:
         result["Tags"] = [{"Key": k, "Value": v} for k, v in dict(tags).items()]
     return result
 
 
-def delete_security_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def delete_security_group(ctx: RequestContext, params: dict[str, Any]) -> DeleteSecurityGroupResult:
     group = named_group(ctx, params)
     group_id = SECURITY_GROUP.format(group.id)
     if group.name == DEFAULT_GROUP:
@@ -404,7 +423,7 @@ def delete_security_group(ctx: RequestContext, params: dict[str, Any]) -> dict[s
     return {"Return": True, "GroupId": group_id}
 
 
-def describe_security_groups(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_security_groups(ctx: RequestContext, params: dict[str, Any]) -> DescribeSecurityGroupsResult:
     filters = parse_filters(params.get("Filters"), GROUP_FILTERS, lambda g: g["Tags"])
     ensure_default_group(ctx)
     groups = user_groups(ctx)
@@ -426,7 +445,7 @@ def describe_security_groups(ctx: RequestContext, params: dict[str, Any]) -> dic
     return {"SecurityGroups": [g for g in shown if filters.matches(g)]}
 
 
-def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, add: bool) -> dict[str, Any]:
+def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, add: bool) -> None:
     group = named_group(ctx, params)
     wanted = [rule for perm in permissions_of(params) for rule in rules_from_permission(perm, rule_type)]
     current = group.rules
@@ -450,23 +469,34 @@ def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, a
     except OneError as exc:
         raise _refuse(f"OpenNebula refused the rules: {exc.message}") from exc
     log.info("request %s: security group %d now has %d rules", ctx.request_id, group.id, len(rules))
+
+
+def authorize_security_group_ingress(
+    ctx: RequestContext, params: dict[str, Any]
+) -> AuthorizeSecurityGroupIngressResult:
+    _change_rules(ctx, params, INBOUND, True)
     return {"Return": True}
 
 
-def authorize_security_group_ingress(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _change_rules(ctx, params, INBOUND, True)
+def authorize_security_group_egress(
+    ctx: RequestContext, params: dict[str, Any]
+) -> AuthorizeSecurityGroupEgressResult:
+    _change_rules(ctx, params, OUTBOUND, True)
+    return {"Return": True}
 
 
-def authorize_security_group_egress(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _change_rules(ctx, params, OUTBOUND, True)
+def revoke_security_group_ingress(
+    ctx: RequestContext, params: dict[str, Any]
+) -> RevokeSecurityGroupIngressResult:
+    _change_rules(ctx, params, INBOUND, False)
+    return {"Return": True}
 
 
-def revoke_security_group_ingress(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _change_rules(ctx, params, INBOUND, False)
-
-
-def revoke_security_group_egress(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _change_rules(ctx, params, OUTBOUND, False)
+def revoke_security_group_egress(
+    ctx: RequestContext, params: dict[str, Any]
+) -> RevokeSecurityGroupEgressResult:
+    _change_rules(ctx, params, OUTBOUND, False)
+    return {"Return": True}
 
 
 # --- tags (the `tags` family's registry) ---------------------------------------------------------------
