@@ -1,20 +1,20 @@
 """The results econe's handlers return, as typed dicts, so `mypy --strict` catches a wrong key or type.
 
 Each class is named after the botocore output shape it fills (a test checks every key against the model).
-Where types-boto3-ec2's shapes fit econe's values they are used as they are (`IpPermissionOutputTypeDef`);
-econe's own classes stand where the wire shape is the same but the stubs are narrower than what OpenNebula gives
-(enum literals for names an administrator configures, such as instance types) or where the stubs' results
-require `ResponseMetadata`, which botocore adds on the client side. Every class is `total=False`: the
-renderer skips absent members, as EC2 leaves them out.
+Where types-boto3-ec2's shapes fit econe's values they are used as they are (`IpPermissionOutputTypeDef`,
+`GroupIdentifierTypeDef`); econe's own classes stand where the stubs are narrower than what OpenNebula
+gives (enum literals for names an administrator configures, such as instance types) or where the stubs'
+results require `ResponseMetadata`, which botocore adds on the client side. Classes are `total=False`
+unless every member is always there: the renderer skips absent members, as EC2 leaves them out.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
-    from types_boto3_ec2.type_defs import IpPermissionOutputTypeDef
+    from types_boto3_ec2.type_defs import GroupIdentifierTypeDef, IpPermissionOutputTypeDef
 
 
 class Tag(TypedDict):
@@ -233,3 +233,93 @@ class Address(TypedDict, total=False):
 
 class DescribeAddressesResult(TypedDict, total=False):
     Addresses: list[Address]
+
+
+# --- instances ------------------------------------------------------------------------------------
+
+
+class InstanceState(TypedDict):
+    Code: int
+    Name: str
+
+
+class StateReason(TypedDict):
+    Code: str
+    Message: str
+
+
+class Placement(TypedDict, total=False):
+    AvailabilityZone: str
+
+
+class Monitoring(TypedDict, total=False):
+    State: str
+
+
+class EbsInstanceBlockDevice(TypedDict, total=False):
+    AttachTime: datetime
+    DeleteOnTermination: bool
+    Status: str
+    VolumeId: str
+
+
+class InstanceBlockDeviceMapping(TypedDict, total=False):
+    DeviceName: str
+    Ebs: EbsInstanceBlockDevice
+
+
+class Instance(TypedDict, total=False):
+    InstanceId: str
+    ImageId: str
+    State: InstanceState
+    PrivateDnsName: str
+    PublicDnsName: str
+    StateTransitionReason: str
+    AmiLaunchIndex: int
+    InstanceType: str  # the cloud's own type names (the stubs allow only AWS's)
+    LaunchTime: datetime
+    Placement: Placement
+    Monitoring: Monitoring
+    KeyName: str
+    PrivateIpAddress: str
+    PublicIpAddress: str
+    ClientToken: str
+    Tags: list[Tag]
+    RootDeviceType: str
+    RootDeviceName: str
+    BlockDeviceMappings: list[InstanceBlockDeviceMapping]
+    VpcId: str
+    SubnetId: str
+    SecurityGroups: list[GroupIdentifierTypeDef]
+    NetworkInterfaces: list[dict[str, Any]]  # not typed yet: vpcs.interface_dict builds them
+    StateReason: StateReason
+
+
+class Reservation(TypedDict, total=False):
+    ReservationId: str
+    OwnerId: str
+    Groups: list[GroupIdentifierTypeDef]
+    Instances: list[Instance]
+
+
+class DescribeInstancesResult(TypedDict, total=False):
+    Reservations: list[Reservation]
+    NextToken: str
+
+
+class InstanceStateChange(TypedDict, total=False):
+    InstanceId: str
+    CurrentState: InstanceState
+    PreviousState: InstanceState
+
+
+class TerminateInstancesResult(TypedDict, total=False):
+    TerminatingInstances: list[InstanceStateChange]
+
+
+class StartInstancesResult(TypedDict, total=False):
+    StartingInstances: list[InstanceStateChange]
+
+
+class StopInstancesResult(TypedDict, total=False):
+    StoppingInstances: list[InstanceStateChange]

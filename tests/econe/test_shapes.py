@@ -19,7 +19,7 @@ from one_drivers.econe.actions import all_handlers
 from one_drivers.query.model import operation_model, service_model
 
 # Families whose handlers return shapes.py classes (the rest still return dict[str, Any]).
-TYPED_FAMILIES = ("volumes", "snapshots", "key_pairs", "security_groups", "addresses")
+TYPED_FAMILIES = ("instances", "volumes", "snapshots", "key_pairs", "security_groups", "addresses")
 
 CLASSES = {
     name: cls for name, cls in vars(shapes).items() if is_typeddict(cls) and cls.__module__ == shapes.__name__

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from one_drivers.econe.shapes import Instance, InstanceBlockDeviceMapping
 from one_drivers.one.records import ImageRecord, VmRecord
 from one_drivers.query.errors import invalid_parameter_value, missing_parameter
 from one_drivers.query.ids import VOLUME
@@ -74,7 +75,7 @@ _DISK_FIELDS = ("TARGET", "PERSISTENT", "IMAGE_ID")
 DEVICE_PATHS = ("DISK/TARGET", "DISK/PERSISTENT")
 
 
-def instance_device_fields(vm: VmRecord, walked: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+def instance_device_fields(vm: VmRecord, walked: Mapping[str, list[str]] | None = None) -> Instance:
     """RootDeviceType/RootDeviceName/BlockDeviceMappings of a VM: its persistent disks are volumes.
 
     `walked`: DEVICE_PATHS already read (a page's instances); a VM without persistent disks, the usual
@@ -83,12 +84,12 @@ def instance_device_fields(vm: VmRecord, walked: Mapping[str, list[str]] | None 
     """
     if walked is not None and not walked["DISK/PERSISTENT"]:
         targets = walked["DISK/TARGET"]
-        quick: dict[str, Any] = {"RootDeviceType": "instance-store", "BlockDeviceMappings": []}
+        quick: Instance = {"RootDeviceType": "instance-store", "BlockDeviceMappings": []}
         if targets and targets[0]:
             quick["RootDeviceName"] = "/dev/" + targets[0]
         return quick
     disks = vm.template_vector_fields("DISK", _DISK_FIELDS)
-    mappings: list[dict[str, Any]] = []
+    mappings: list[InstanceBlockDeviceMapping] = []
     attach_time = None
     for target, persistent, image_id in disks:
         if persistent == "YES" and image_id.isdigit():
@@ -104,7 +105,7 @@ def instance_device_fields(vm: VmRecord, walked: Mapping[str, list[str]] | None 
                     },
                 }
             )
-    fields: dict[str, Any] = {
+    fields: Instance = {
         "RootDeviceType": "ebs" if disks and disks[0][1] == "YES" else "instance-store",
         "BlockDeviceMappings": mappings,
     }

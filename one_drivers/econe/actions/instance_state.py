@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from one_drivers.econe.shapes import InstanceState, StateReason
 from one_drivers.one.states import LcmState, VmState, state_label
 
 
@@ -31,7 +32,7 @@ class Ec2State(enum.Enum):
     def ec2_name(self) -> str:
         return self.value[1]
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> InstanceState:
         return {"Code": self.code, "Name": self.ec2_name}
 
 
@@ -160,7 +161,7 @@ def ec2_state(state: VmState, lcm: LcmState) -> Ec2State:
     return state_row(state, lcm).ec2
 
 
-def state_reason(state: VmState, lcm: LcmState, error: str = "") -> dict[str, str] | None:
+def state_reason(state: VmState, lcm: LcmState, error: str = "") -> StateReason | None:
     """EC2 `StateReason` for a VM in a failure state, or None. `error` is the VM's ERROR text."""
     if not state_row(state, lcm).failure:
         return None

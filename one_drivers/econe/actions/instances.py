@@ -35,7 +35,17 @@ from one_drivers.econe.actions.tagging import (
 )
 from one_drivers.econe.actions.vpcs import NIC_PATHS, NicView, instance_filters, instance_network, launch_nics
 from one_drivers.econe.context import Handler, RequestContext
-from one_drivers.econe.shapes import Tag
+from one_drivers.econe.shapes import (
+    DescribeInstancesResult,
+    Instance,
+    InstanceStateChange,
+    NoOutput,
+    Reservation,
+    StartInstancesResult,
+    StopInstancesResult,
+    Tag,
+    TerminateInstancesResult,
+)
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
 from one_drivers.one.records import (
     ImageRecord,
@@ -126,14 +136,14 @@ _INSTANCE_PATHS = tuple(
 )
 
 
-def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> dict[str, Any]:
+def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> Instance:
     """The EC2 `Instance` for a VM (full body); with `view`, its VPC, subnet, groups and interfaces too."""
     # Runs once per VM of a 1,000-instance page: one state row, one dict of the user's values.
     row = state_row(vm.state, vm.lcm_state)
     state = row.ec2
     user = vm.user_values
     paths = vm.template_values_of(_INSTANCE_PATHS)
-    instance: dict[str, Any] = {
+    instance: Instance = {
         "InstanceId": INSTANCE.format(vm.id),
         "ImageId": image_id_of(vm, paths["DISK/IMAGE_ID"]),
         "State": state.as_dict(),
@@ -170,9 +180,9 @@ def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> di
     return instance
 
 
-def reservations(vms: Iterable[VmRecord], zone: str, view: NicView | None = None) -> list[dict[str, Any]]:
+def reservations(vms: Iterable[VmRecord], zone: str, view: NicView | None = None) -> list[Reservation]:
     """Instances grouped by reservation, in the order their first instance appears."""
-    by_id: dict[str, dict[str, Any]] = {}
+    by_id: dict[str, Reservation] = {}
     for vm in vms:
         rid = reservation_id(vm)
         group = by_id.get(rid)
@@ -186,7 +196,7 @@ def reservations(vms: Iterable[VmRecord], zone: str, view: NicView | None = None
                 "Groups": groups,
                 "Instances": [],
             }
-        group["Instances"].append(instance)
+        group.setdefault("Instances", []).append(instance)
     return list(by_id.values())
 
 
@@ -307,7 +317,7 @@ def recent_terminated_ids(ctx: RequestContext, now: float) -> list[int]:
             return found
 
 
-def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> DescribeInstancesResult:
     zone = ctx.config.zone_name
     table = dict(INSTANCE_FILTERS)
     table["availability-zone"] = lambda vm: [zone]
@@ -378,7 +388,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
                 fetched.append(done)
         if offset + len(chunk) < len(done_ids):
             next_token = f"d:{offset + len(chunk)}"
-    result: dict[str, Any] = {
+    result: DescribeInstancesResult = {
         "Reservations": reservations((vm for vm in fetched if filters.matches(vm)), zone, NicView(ctx))
     }
     if next_token is not None:
@@ -452,7 +462,7 @@ def settled_token_reservation(
     return [parse_vm(ctx.one.vm_info(vm.id)) for vm in members]
 
 
-def token_answer(ctx: RequestContext, vms: list[VmRecord]) -> dict[str, Any]:
+def token_answer(ctx: RequestContext, vms: list[VmRecord]) -> Reservation:
     """The same token answers the same reservation, whatever the rest of the request says."""
     zone = ctx.config.zone_name
     view = NicView(ctx)
@@ -561,7 +571,7 @@ def _terminate_quietly(
         log.error("request %s: could not roll back VM %d: %s", ctx.request_id, vm_id, exc.message)
 
 
-def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def run_instances(ctx: RequestContext, params: dict[str, Any]) -> Reservation:
     image_text = str(params["ImageId"]) if params.get("ImageId") else ""
     if not image_text:
         raise missing_parameter("ImageId")
@@ -709,12 +719,12 @@ def _reboot_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str
     raise _incorrect_state(vm, state, "rebooted")
 
 
-def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision) -> list[dict[str, Any]]:
+def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision) -> list[InstanceStateChange]:
     """Decide for every instance first (a refused one changes nothing), then act and report."""
     vms = load_vms(ctx, params.get("InstanceIds") or [])
     plan = [(vm, ec2_state(vm.state, vm.lcm_state)) for vm in vms]
     actions = [decide(vm, state, params) for vm, state in plan]
-    changes: list[dict[str, Any]] = []
+    changes: list[InstanceStateChange] = []
     for (vm, before), action in zip(plan, actions, strict=True):
         after = before
         if action is not None:
@@ -748,19 +758,19 @@ def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision)
     return changes
 
 
-def terminate_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def terminate_instances(ctx: RequestContext, params: dict[str, Any]) -> TerminateInstancesResult:
     return {"TerminatingInstances": change_states(ctx, params, _terminate_action)}
 
 
-def start_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def start_instances(ctx: RequestContext, params: dict[str, Any]) -> StartInstancesResult:
     return {"StartingInstances": change_states(ctx, params, _start_action)}
 
 
-def stop_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def stop_instances(ctx: RequestContext, params: dict[str, Any]) -> StopInstancesResult:
     return {"StoppingInstances": change_states(ctx, params, _stop_action)}
 
 
-def reboot_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def reboot_instances(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     change_states(ctx, params, _reboot_action)
     return {}
 

@@ -31,6 +31,7 @@ from one_drivers.econe.shapes import (
     CreateSecurityGroupResult,
     DeleteSecurityGroupResult,
     DescribeSecurityGroupsResult,
+    NoOutput,
     RevokeSecurityGroupEgressResult,
     RevokeSecurityGroupIngressResult,
     SecurityGroup,
@@ -445,7 +446,7 @@ def describe_security_groups(ctx: RequestContext, params: dict[str, Any]) -> Des
     return {"SecurityGroups": [g for g in shown if filters.matches(g)]}
 
 
-def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, add: bool) -> None:
+def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, add: bool) -> NoOutput:
     group = named_group(ctx, params)
     wanted = [rule for perm in permissions_of(params) for rule in rules_from_permission(perm, rule_type)]
     current = group.rules
@@ -469,34 +470,31 @@ def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, a
     except OneError as exc:
         raise _refuse(f"OpenNebula refused the rules: {exc.message}") from exc
     log.info("request %s: security group %d now has %d rules", ctx.request_id, group.id, len(rules))
+    return {"Return": True}
 
 
 def authorize_security_group_ingress(
     ctx: RequestContext, params: dict[str, Any]
 ) -> AuthorizeSecurityGroupIngressResult:
-    _change_rules(ctx, params, INBOUND, True)
-    return {"Return": True}
+    return _change_rules(ctx, params, INBOUND, True)
 
 
 def authorize_security_group_egress(
     ctx: RequestContext, params: dict[str, Any]
 ) -> AuthorizeSecurityGroupEgressResult:
-    _change_rules(ctx, params, OUTBOUND, True)
-    return {"Return": True}
+    return _change_rules(ctx, params, OUTBOUND, True)
 
 
 def revoke_security_group_ingress(
     ctx: RequestContext, params: dict[str, Any]
 ) -> RevokeSecurityGroupIngressResult:
-    _change_rules(ctx, params, INBOUND, False)
-    return {"Return": True}
+    return _change_rules(ctx, params, INBOUND, False)
 
 
 def revoke_security_group_egress(
     ctx: RequestContext, params: dict[str, Any]
 ) -> RevokeSecurityGroupEgressResult:
-    _change_rules(ctx, params, OUTBOUND, False)
-    return {"Return": True}
+    return _change_rules(ctx, params, OUTBOUND, False)
 
 
 # --- tags (the `tags` family's registry) ---------------------------------------------------------------

@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.tagging import (
@@ -25,6 +25,7 @@ from one_drivers.econe.actions.tagging import (
     tags_template,
 )
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import Instance
 from one_drivers.one.gateway import OneAuthorizationError, OneNotFoundError
 from one_drivers.one.records import (
     TemplateRecord,
@@ -46,6 +47,9 @@ from one_drivers.query.errors import (
     unsupported,
 )
 from one_drivers.query.ids import INSTANCE, SECURITY_GROUP, SUBNET
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import GroupIdentifierTypeDef
 
 DEFAULT_VPC_CIDR = "10.0.0.0/16"  # shown when no subnet has an IPv4 range to cover
 _VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?\Z")
@@ -332,17 +336,17 @@ def interface_dict(
 
 def instance_network(
     ctx: RequestContext, view: NicView, vm: VmRecord, walked: Mapping[str, list[str]] | None = None
-) -> dict[str, Any]:
+) -> Instance:
     """VpcId, SubnetId, SecurityGroups and NetworkInterfaces of an instance (added to its EC2 dict)."""
     nics = vm_nics(vm, walked)
-    out: dict[str, Any] = {"VpcId": vpc_id(ctx), "SecurityGroups": [], "NetworkInterfaces": []}
+    out: Instance = {"VpcId": vpc_id(ctx), "SecurityGroups": [], "NetworkInterfaces": []}
     if not nics:
         return out
     interfaces = [interface_dict(ctx, view, vm, nic, i) for i, nic in enumerate(nics)]
     out["NetworkInterfaces"] = interfaces
     if "SubnetId" in interfaces[0]:
         out["SubnetId"] = interfaces[0]["SubnetId"]
-    seen: dict[str, dict[str, str]] = {}
+    seen: dict[str, GroupIdentifierTypeDef] = {}
     for iface in interfaces:
         for group in iface["Groups"]:
             seen.setdefault(group["GroupId"], group)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from one_drivers.econe.actions import instances
+from one_drivers.econe.shapes import Reservation
 from one_drivers.one.gateway import OneAllocateError, OneGateway
 from one_drivers.one.records import parse_vm
 from one_drivers.one.states import VmState
@@ -22,7 +23,7 @@ def seeded(econe_env: EconeEnv) -> tuple[EconeEnv, Seed]:
     return econe_env, seed(econe_env)
 
 
-def run(env: EconeEnv, s: Seed, **params: Any) -> dict[str, Any]:
+def run(env: EconeEnv, s: Seed, **params: Any) -> Reservation:
     base: dict[str, Any] = {
         "ImageId": f"ami-{s.ami:08d}",
         "MinCount": 1,

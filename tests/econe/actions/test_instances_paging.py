@@ -8,6 +8,7 @@ the stdlib XML-RPC client, one `vm.info` per VM, one document parse.
 from __future__ import annotations
 
 import xmlrpc.client
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ def seeded(econe_env: EconeEnv) -> tuple[EconeEnv, Seed]:
     return econe_env, seed(econe_env)
 
 
-def _listed(result: dict[str, Any]) -> list[dict[str, Any]]:
+def _listed(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [i for r in result["Reservations"] for i in r["Instances"]]
 
 
