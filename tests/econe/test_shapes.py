@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from pathlib import Path
 from typing import is_typeddict
 
 import botocore.model
@@ -63,3 +64,21 @@ def test_typed_handler_returns_its_output_shape(action: str, family: str) -> Non
     output = operation_model(action).output_shape
     assert returned == (output.name if output is not None else "NoOutput")
     assert returned in CLASSES
+
+
+@pytest.mark.slow
+def test_mypy_refuses_a_result_with_a_wrong_key(tmp_path: Path) -> None:
+    """What the classes are for: a misspelt member is a type error, before any request runs."""
+    from mypy import api
+
+    module = tmp_path / "bad_handler.py"
+    module.write_text(
+        "from __future__ import annotations\n"
+        "from one_drivers.econe.shapes import DescribeVolumesResult\n"
+        "def handler() -> DescribeVolumesResult:\n"
+        '    return {"Volumes": [{"VolumeId": "vol-1", "Sise": 3}], "NextTokn": "x"}\n',
+        encoding="utf-8",
+    )
+    out, _, status = api.run(["--strict", "--no-incremental", str(module)])
+    assert status == 1
+    assert '"Sise"' in out and '"NextTokn"' in out
