@@ -20,7 +20,7 @@ from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.faults import ec2_error_for
 from one_drivers.econe.request import IncomingRequest, read_request
 from one_drivers.one.gateway import OneError, OneGateway, ServerLoginRefused
-from one_drivers.one.users import UserEntry
+from one_drivers.one.records import UserRecord
 from one_drivers.query.errors import (
     Ec2Error,
     dry_run_succeeded,
@@ -77,7 +77,7 @@ class _Outcome:
 
 
 class Authenticator(Protocol):
-    def authenticate(self, request: IncomingRequest) -> UserEntry: ...
+    def authenticate(self, request: IncomingRequest) -> UserRecord: ...
 
 
 class EconeApp:

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.request import IncomingRequest
-from one_drivers.one.users import UserDirectory, UserEntry
+from one_drivers.one.records import UserRecord
+from one_drivers.one.users import UserDirectory
 from one_drivers.query.errors import Ec2Error, auth_failure
 from one_drivers.query.signing import SignedRequest, access_key_of, verify_signature
 from one_drivers.web.x509 import CertificateError, dn_matches, presented_certificate, subject_dn
@@ -70,11 +71,11 @@ class SignatureAuthenticator:
         self.regions = frozenset({config.region_name, *config.region_aliases})
         self.clock = clock
 
-    def authenticate(self, request: IncomingRequest) -> UserEntry:
+    def authenticate(self, request: IncomingRequest) -> UserRecord:
         with request.signed_body() as body:
             return self._authenticate(signed_request_of(request, body))
 
-    def _authenticate(self, signed: SignedRequest) -> UserEntry:
+    def _authenticate(self, signed: SignedRequest) -> UserRecord:
         access_key, scheme = access_key_of(signed)
         user = self.users.get(access_key)
         if user is None or user.signing_secret is None:
@@ -102,7 +103,7 @@ class SignatureAuthenticator:
         prefixed = self.path_prefix + received
         return list(dict.fromkeys([received, prefixed, prefixed.rstrip("/") or "/"]))
 
-    def _verify(self, signed: SignedRequest, user: UserEntry) -> None:
+    def _verify(self, signed: SignedRequest, user: UserRecord) -> None:
         assert user.signing_secret is not None
         now = self.clock()
         paths = self._paths(signed.path)
@@ -129,7 +130,7 @@ class X509Authenticator:
         self.users = users
         self.trusted_proxies = frozenset(config.trusted_proxies)
 
-    def authenticate(self, request: IncomingRequest) -> UserEntry:
+    def authenticate(self, request: IncomingRequest) -> UserRecord:
         pem = presented_certificate(request.environ, self.trusted_proxies)
         if pem is None:
             raise auth_failure("A client certificate is required")

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from one_drivers.occi.config import OcciConfig
 from one_drivers.occi.errors import Unauthorized
-from one_drivers.one.users import UserDirectory, UserEntry
+from one_drivers.one.records import UserRecord
+from one_drivers.one.users import UserDirectory
 from one_drivers.web.x509 import CertificateError, dn_matches, presented_certificate, subject_dn
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ PASSWORD_DRIVERS = frozenset({"core", "public"})
 
 
 class Authenticator(Protocol):
-    def authenticate(self, environ: Mapping[str, Any]) -> UserEntry: ...
+    def authenticate(self, environ: Mapping[str, Any]) -> UserRecord: ...
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:
@@ -69,7 +70,7 @@ class BasicAuthenticator:
     def __init__(self, users: UserDirectory) -> None:
         self.users = users
 
-    def authenticate(self, environ: Mapping[str, Any]) -> UserEntry:
+    def authenticate(self, environ: Mapping[str, Any]) -> UserRecord:
         creds = basic_credentials(str(environ.get("HTTP_AUTHORIZATION", "")))
         if creds is None:
             raise Unauthorized("Authentication required (HTTP Basic: user name and password hash)")
@@ -85,7 +86,7 @@ class BasicAuthenticator:
         return user
 
     @staticmethod
-    def _accepts(user: UserEntry, sent: str) -> bool:
+    def _accepts(user: UserRecord, sent: str) -> bool:
         return user.enabled and user.auth_driver in PASSWORD_DRIVERS and password_matches(sent, user.password)
 
 
@@ -96,7 +97,7 @@ class X509Authenticator:
         self.users = users
         self.trusted_proxies = frozenset(config.trusted_proxies)
 
-    def authenticate(self, environ: Mapping[str, Any]) -> UserEntry:
+    def authenticate(self, environ: Mapping[str, Any]) -> UserRecord:
         pem = presented_certificate(environ, self.trusted_proxies)
         if pem is None:
             raise Unauthorized("A client certificate is required")

@@ -14,8 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 from one_drivers.occi.config import InstanceType
 from one_drivers.occi.errors import NotAcceptable
 from one_drivers.occi.views import Collection, Entity, Item, Nothing, Reply, Root, View
-from one_drivers.one.records import ImageRecord, Permissions, VmRecord, VnetRecord
-from one_drivers.one.users import UserAccount
+from one_drivers.one.records import ImageRecord, Permissions, UserRecord, VmRecord, VnetRecord
 
 CONTENT_TYPE = "application/xml; charset=utf-8"
 
@@ -152,7 +151,7 @@ def storage_xml(image: ImageRecord, base: str) -> str:
     return "".join(parts)
 
 
-def user_xml(user: UserAccount, base: str) -> str:
+def user_xml(user: UserRecord, base: str) -> str:
     parts = [
         f"<USER href={quoteattr(f'{base}/user/{user.id}')}>",
         _el("ID", user.id),

@@ -24,10 +24,13 @@ from one_drivers.occi.views import Collection, Entity, Nothing, Reply
 from one_drivers.one.gateway import OneFault, OneGateway
 from one_drivers.one.records import (
     ImageRecord,
+    UserRecord,
     VmRecord,
     VnetRecord,
+    parse,
     parse_image,
     parse_image_pool,
+    parse_pool,
     parse_vm,
     parse_vm_pool,
     parse_vm_template_pool,
@@ -36,7 +39,6 @@ from one_drivers.one.records import (
 )
 from one_drivers.one.states import VmState
 from one_drivers.one.template import Template, TemplateError, build_template, check_name, format_attribute
-from one_drivers.one.users import UserAccount, parse_user_pool
 
 log = logging.getLogger(__name__)
 
@@ -467,16 +469,14 @@ def storage_action(ctx: OcciContext, image_id: int, action: ActionDoc) -> Reply:
 
 # --- users and instance types --------------------------------------------------------------------
 def list_users(ctx: OcciContext, verbose: bool) -> Reply:
-    entries = parse_user_pool(ctx.one.userpool_info())
-    if verbose:
-        users = tuple(UserAccount.parse(ctx.one.user_info(u.id)) for u in entries)
-    else:
-        users = tuple(UserAccount(u.id, u.name, "", ()) for u in entries)
+    entries = parse_pool(UserRecord, ctx.one.userpool_info())
+    # the pool's USER elements carry no quotas: a verbose list reads each user's own document
+    users = tuple(parse(UserRecord, ctx.one.user_info(u.id)) for u in entries) if verbose else tuple(entries)
     return Reply(200, Collection("user", users, verbose))
 
 
 def show_user(ctx: OcciContext, user_id: int) -> Reply:
-    return Reply(200, Entity("user", UserAccount.parse(ctx.one.user_info(user_id))))
+    return Reply(200, Entity("user", parse(UserRecord, ctx.one.user_info(user_id))))
 
 
 def all_instance_types(ctx: OcciContext) -> dict[str, InstanceType]:

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from one_drivers.occi.config import InstanceType
-from one_drivers.one.records import ImageRecord, VmRecord, VnetRecord
-from one_drivers.one.users import UserAccount
+from one_drivers.one.records import ImageRecord, UserRecord, VmRecord, VnetRecord
 
-Item = VmRecord | VnetRecord | ImageRecord | UserAccount | InstanceType
+Item = VmRecord | VnetRecord | ImageRecord | UserRecord | InstanceType
 
 KINDS = ("compute", "instance_type", "network", "storage", "user")
 

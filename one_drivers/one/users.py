@@ -1,8 +1,8 @@
 """Who may sign: the user pool as the server admin sees it, cached for a short, bounded time.
 
 Access key = OpenNebula user name; the signing secret = the user's PASSWORD as `one.userpool.info`
-returns it (SHA256 hex on 5.10+, SHA1 hex before, plain for the `public` driver). x509-driver users carry
-their certificate DNs in PASSWORD, `|`-separated. A miss (unknown key, failed signature) may force one
+returns it (SHA256 hex on 5.10+, SHA1 hex before, plain for the `public` driver; see
+`records.UserRecord`). x509-driver users carry their certificate DNs in PASSWORD. A miss (unknown key, failed signature) may force one
 refresh, so a brand-new user or a changed password works at once rather than after the cache expires.
 """
 
@@ -13,55 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from one_drivers import xmlsafe
 from one_drivers.one.gateway import OneGateway
+from one_drivers.one.records import UserRecord, parse_pool
 
 log = logging.getLogger(__name__)
-
-# Drivers whose PASSWORD is a usable HMAC secret (the others hold no secret econe could share).
-SIGNING_DRIVERS = frozenset({"core", "public"})
-X509_DRIVER = "x509"
-
-
-@dataclass(frozen=True)
-class UserEntry:
-    id: int
-    name: str
-    auth_driver: str
-    password: str
-    enabled: bool
-
-    @property
-    def signing_secret(self) -> str | None:
-        if self.enabled and self.auth_driver in SIGNING_DRIVERS and self.password:
-            return self.password
-        return None
-
-    @property
-    def distinguished_names(self) -> tuple[str, ...]:
-        if not self.enabled or self.auth_driver != X509_DRIVER:
-            return ()
-        return tuple(dn.strip() for dn in self.password.split("|") if dn.strip())
-
-
-def parse_user_pool(text: str) -> list[UserEntry]:
-    """`<USER_POOL><USER>...` -> entries (quotas and templates are ignored)."""
-    root = xmlsafe.parse(text, xmlsafe.ONED)
-    users = []
-    for el in root.iterchildren("USER"):
-        users.append(
-            UserEntry(
-                id=int(el.findtext("ID") or -1),
-                name=el.findtext("NAME") or "",
-                auth_driver=el.findtext("AUTH_DRIVER") or "",
-                password=el.findtext("PASSWORD") or "",
-                # ENABLED is absent on very old releases: treat as enabled, as oned did.
-                enabled=(el.findtext("ENABLED") or "1").strip() != "0",
-            )
-        )
-    return users
 
 
 class UserDirectory:
@@ -88,12 +44,12 @@ class UserDirectory:
         self._clock = clock
         self._lock = threading.Lock()
         self._loaded_at: float | None = None
-        self._by_name: dict[str, UserEntry] = {}
+        self._by_name: dict[str, UserRecord] = {}
         self._forced_by_key: dict[str, float] = {}
         self._forced_recent: collections.deque[float] = collections.deque()
 
     def _load(self) -> None:
-        users = parse_user_pool(self._admin.userpool_info())
+        users = parse_pool(UserRecord, self._admin.userpool_info())
         self._by_name = {u.name: u for u in users}
         self._loaded_at = self._clock()
         log.debug("user pool loaded: %d users", len(users))
@@ -119,14 +75,14 @@ class UserDirectory:
             if expired or (force_key is not None and self._may_force(force_key, now)):
                 self._load()
 
-    def get(self, name: str, *, force_refresh: bool = False) -> UserEntry | None:
+    def get(self, name: str, *, force_refresh: bool = False) -> UserRecord | None:
         """The user `name`; `force_refresh` re-reads the pool first (subject to the limits above)."""
         self._ensure(name if force_refresh else None)
         return self._by_name.get(name)
 
     def by_distinguished_name(
         self, dn: str, matches: Callable[[str, tuple[str, ...]], bool]
-    ) -> UserEntry | None:
+    ) -> UserRecord | None:
         """The x509 user whose PASSWORD lists `dn` (compared by `matches`); one forced refresh on a miss."""
         for force in (None, dn):
             for user in self.all(force_refresh=force):
@@ -134,35 +90,7 @@ class UserDirectory:
                     return user
         return None
 
-    def all(self, *, force_refresh: str | None = None) -> list[UserEntry]:
+    def all(self, *, force_refresh: str | None = None) -> list[UserRecord]:
         """Every user; `force_refresh=<key>` re-reads the pool first, rate-limited per that key."""
         self._ensure(force_refresh)
         return list(self._by_name.values())
-
-
-QUOTA_SECTIONS = ("DATASTORE_QUOTA", "NETWORK_QUOTA", "VM_QUOTA", "IMAGE_QUOTA")
-
-
-@dataclass(frozen=True)
-class UserAccount:
-    """A `<USER>` from `user.info` as a user sees their own account: identity, group and quotas."""
-
-    id: int
-    name: str
-    gname: str
-    quotas: tuple[tuple[str, str], ...]  # (section, its XML as oned wrote it), for OCCI's /user
-
-    @classmethod
-    def parse(cls, text: str) -> UserAccount:
-        root = xmlsafe.parse(text, xmlsafe.ONED)
-        quotas = []
-        for section in QUOTA_SECTIONS:
-            el = root.find(section)
-            if el is not None:
-                quotas.append((section, xmlsafe.to_text(el, with_tail=False)))
-        return cls(
-            id=int(root.findtext("ID") or -1),
-            name=root.findtext("NAME") or "",
-            gname=root.findtext("GNAME") or "",
-            quotas=tuple(quotas),
-        )

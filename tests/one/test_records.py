@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -368,3 +369,49 @@ def test_an_external_dtd_subset_is_never_read(tmp_path: Path) -> None:
     subset.write_text("this is not a DTD")
     doc = f'<!DOCTYPE VM SYSTEM "{subset.as_uri()}"><VM><ID>1</ID><STATE>1</STATE><NAME>n</NAME></VM>'
     assert records.parse_vm(doc).name == "n"
+
+
+def test_users(real_dir: Path) -> None:
+    bob = records.parse(records.UserRecord, read(real_dir, "server_cipher_as_bob_userinfo.xml"))
+    assert (bob.id, bob.name, bob.gid, bob.gname, bob.group_ids) == (2, "bob", 1, "users", (1,))
+    assert (bob.auth_driver, bob.enabled, bob.password) == ("core", True, "REDACTED")
+    assert bob.template.get("TOKEN_PASSWORD") == "<sha256-hex-redacted>"
+    # user.info carries the quota sections (as oned wrote them, for OCCI's /user); never the password in repr
+    assert bob.quotas[2] == ("VM_QUOTA", "<VM_QUOTA/>") and [q for q, _ in bob.quotas] == list(
+        records.QUOTA_SECTIONS
+    )
+    assert "REDACTED" not in repr(bob)
+    admin = records.parse(records.UserRecord, read(real_dir, "user_info_serveradmin.xml"))
+    assert (admin.name, admin.auth_driver, admin.signing_secret) == ("serveradmin", "server_cipher", None)
+    pool = records.parse_pool(records.UserRecord, read(real_dir, "userpool_info.xml"))
+    assert [(u.id, u.name) for u in pool] == [(1, "serveradmin"), (0, "oneadmin")]
+    assert all(u.quotas == () for u in pool)  # the pool keeps them in QUOTAS siblings, not in USER
+    oneadmin = records.parse(records.UserRecord, read(real_dir, "user_info_oneadmin.xml"))
+    assert pool[1] == dataclasses.replace(oneadmin, quotas=())
+
+
+KINDS: dict[str, type[records.Document]] = {
+    k.TAG: k for k in (records.ImageRecord, records.HostRecord, records.VmRecord)
+}
+
+
+def test_the_field_tables_read_absent_empty_and_bad_values_as_before() -> None:
+    image = records.parse(
+        records.ImageRecord, "<IMAGE><ID>3</ID><UID></UID><SIZE>x</SIZE><PERSISTENT>1</PERSISTENT></IMAGE>"
+    )
+    assert (image.id, image.uid, image.gid, image.size, image.datastore_id) == (3, -1, -1, 0, -1)
+    assert (image.name, image.persistent, image.vm_ids, image.permissions.octal) == ("", True, (), "000")
+    user = records.parse(records.UserRecord, "<USER><NAME>n</NAME><ENABLED> 0 </ENABLED></USER>")
+    assert (user.id, user.enabled, user.quotas) == (-1, False, ())
+    assert records.parse(records.UserRecord, "<USER><ENABLED></ENABLED></USER>").enabled is True
+    for kind, doc in [
+        ("IMAGE", "<IMAGE><NAME>no id</NAME></IMAGE>"),
+        ("HOST", "<HOST><ID>x</ID></HOST>"),
+        ("VM", "<VM><ID>1</ID></VM>"),  # no STATE
+        ("VM", "<VM><ID>1</ID><STATE>99</STATE></VM>"),  # no such state
+        ("VM", "<VM><ID>1</ID><STATE>3</STATE><LCM_STATE>x</LCM_STATE></VM>"),
+    ]:
+        with pytest.raises(RecordError, match=f"malformed <{kind}> element"):
+            records.parse(KINDS[kind], doc)
+    with pytest.raises(RecordError, match="expected a <HOST> document"):
+        records.parse(records.HostRecord, "<VM/>")

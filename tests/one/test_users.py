@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from one_drivers.one.users import UserDirectory, parse_user_pool
+from one_drivers.one.records import UserRecord, parse_pool
+from one_drivers.one.users import UserDirectory
 
 
 def test_recorded_userpool_parses(real_dir: Path) -> None:
-    users = {u.name: u for u in parse_user_pool((real_dir / "userpool_info.xml").read_text())}
+    users = {u.name: u for u in parse_pool(UserRecord, (real_dir / "userpool_info.xml").read_text())}
     assert set(users) == {"oneadmin", "serveradmin"}
     assert users["oneadmin"].auth_driver == "core" and users["oneadmin"].id == 0
     assert users["oneadmin"].signing_secret == "REDACTED"
@@ -18,7 +19,7 @@ def test_recorded_userpool_parses(real_dir: Path) -> None:
 
 def test_recorded_server_cipher_user_info_parses(real_dir: Path) -> None:
     text = (real_dir / "server_cipher_as_bob_userinfo.xml").read_text()
-    (bob,) = parse_user_pool(f"<USER_POOL>{text}</USER_POOL>")
+    (bob,) = parse_pool(UserRecord, f"<USER_POOL>{text}</USER_POOL>")
     assert (bob.id, bob.name, bob.auth_driver, bob.enabled) == (2, "bob", "core", True)
 
 
@@ -34,14 +35,15 @@ def _pool(*users: tuple[int, str, str, str, int]) -> str:
 def test_signing_drivers_and_x509_dns() -> None:
     users = {
         u.name: u
-        for u in parse_user_pool(
+        for u in parse_pool(
+            UserRecord,
             _pool(
                 (2, "core", "core", "abc", 1),
                 (3, "pub", "public", "plain", 1),
                 (4, "off", "core", "abc", 0),
                 (5, "ldap", "ldap", "x", 1),
                 (6, "cert", "x509", "/C=ES/CN=a|/C=ES/CN=b\\20c", 1),
-            )
+            ),
         )
     }
     assert users["core"].signing_secret == "abc"
