@@ -11,7 +11,7 @@ unless every member is always there: the renderer skips absent members, as EC2 l
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from types_boto3_ec2.type_defs import GroupIdentifierTypeDef, IpPermissionOutputTypeDef
@@ -268,6 +268,48 @@ class InstanceBlockDeviceMapping(TypedDict, total=False):
     Ebs: EbsInstanceBlockDevice
 
 
+class InstanceNetworkInterfaceAttachment(TypedDict, total=False):
+    AttachmentId: str
+    DeviceIndex: int
+    Status: str
+    DeleteOnTermination: bool
+
+
+class NetworkInterfaceAttachment(TypedDict, total=False):
+    AttachmentId: str
+    DeviceIndex: int
+    Status: str
+    DeleteOnTermination: bool
+    InstanceId: str
+    InstanceOwnerId: str
+
+
+class InstanceNetworkInterfaceAssociation(TypedDict, total=False):
+    PublicIp: str
+    IpOwnerId: str
+
+
+class InstancePrivateIpAddress(TypedDict, total=False):
+    Primary: bool
+    PrivateIpAddress: str
+
+
+class InstanceNetworkInterface(TypedDict, total=False):
+    NetworkInterfaceId: str
+    VpcId: str
+    OwnerId: str
+    Status: str
+    MacAddress: str
+    SourceDestCheck: bool
+    InterfaceType: str
+    Groups: list[GroupIdentifierTypeDef]
+    Attachment: InstanceNetworkInterfaceAttachment
+    SubnetId: str
+    PrivateIpAddress: str
+    PrivateIpAddresses: list[InstancePrivateIpAddress]
+    Association: InstanceNetworkInterfaceAssociation
+
+
 class Instance(TypedDict, total=False):
     InstanceId: str
     ImageId: str
@@ -291,7 +333,7 @@ class Instance(TypedDict, total=False):
     VpcId: str
     SubnetId: str
     SecurityGroups: list[GroupIdentifierTypeDef]
-    NetworkInterfaces: list[dict[str, Any]]  # not typed yet: vpcs.interface_dict builds them
+    NetworkInterfaces: list[InstanceNetworkInterface]
     StateReason: StateReason
 
 
@@ -323,3 +365,81 @@ class StartInstancesResult(TypedDict, total=False):
 
 class StopInstancesResult(TypedDict, total=False):
     StoppingInstances: list[InstanceStateChange]
+
+
+# --- the VPC, its subnets and network interfaces --------------------------------------------------
+
+
+class VpcCidrBlockState(TypedDict, total=False):
+    State: str
+
+
+class VpcCidrBlockAssociation(TypedDict, total=False):
+    AssociationId: str
+    CidrBlock: str
+    CidrBlockState: VpcCidrBlockState
+
+
+class Vpc(TypedDict, total=False):
+    VpcId: str
+    CidrBlock: str
+    State: str
+    IsDefault: bool
+    DhcpOptionsId: str
+    InstanceTenancy: str
+    OwnerId: str
+    CidrBlockAssociationSet: list[VpcCidrBlockAssociation]
+    Tags: list[Tag]
+
+
+class DescribeVpcsResult(TypedDict, total=False):
+    Vpcs: list[Vpc]
+
+
+class Subnet(TypedDict, total=False):
+    SubnetId: str
+    VpcId: str
+    State: str
+    AvailabilityZone: str
+    AvailabilityZoneId: str
+    AvailableIpAddressCount: int
+    DefaultForAz: bool
+    MapPublicIpOnLaunch: bool
+    OwnerId: str
+    AssignIpv6AddressOnCreation: bool
+    Ipv6CidrBlockAssociationSet: list[dict[str, str]]  # always empty: no IPv6 subnets
+    Tags: list[Tag]
+    CidrBlock: str
+
+
+class DescribeSubnetsResult(TypedDict, total=False):
+    Subnets: list[Subnet]
+
+
+class NetworkInterfaceAssociation(TypedDict, total=False):
+    PublicIp: str
+    IpOwnerId: str
+
+
+class NetworkInterface(TypedDict, total=False):
+    # The members an instance's interface has, in the same order, then what only this view adds.
+    NetworkInterfaceId: str
+    VpcId: str
+    OwnerId: str
+    Status: str
+    MacAddress: str
+    SourceDestCheck: bool
+    InterfaceType: str
+    Groups: list[GroupIdentifierTypeDef]
+    Attachment: NetworkInterfaceAttachment
+    SubnetId: str
+    PrivateIpAddress: str
+    PrivateIpAddresses: list[InstancePrivateIpAddress]
+    AvailabilityZone: str
+    Description: str
+    RequesterManaged: bool
+    Association: NetworkInterfaceAssociation
+
+
+class DescribeNetworkInterfacesResult(TypedDict, total=False):
+    NetworkInterfaces: list[NetworkInterface]

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.instance_attributes import Reader, register_instance_attribute
@@ -42,6 +42,9 @@ from one_drivers.query.errors import (
 )
 from one_drivers.query.ids import INSTANCE
 
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import GroupIdentifierTypeDef
+
 log = logging.getLogger(__name__)
 
 LOCK_MANAGE = 2  # oned's lock level that stops terminate (a MANAGE operation) and everything above it
@@ -63,7 +66,7 @@ def _value(value: Any) -> Callable[[RequestContext, VmRecord], Any]:
     return lambda ctx, vm: value
 
 
-def _groups(ctx: RequestContext, vm: VmRecord) -> list[dict[str, str]]:
+def _groups(ctx: RequestContext, vm: VmRecord) -> list[GroupIdentifierTypeDef]:
     ids = sorted({g for nic in vm_nics(vm) for g in nic_groups(nic.get("SECURITY_GROUPS", ""))})
     return NicView(ctx).groups(ids)
 

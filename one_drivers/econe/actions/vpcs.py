@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.tagging import (
@@ -25,7 +25,18 @@ from one_drivers.econe.actions.tagging import (
     tags_template,
 )
 from one_drivers.econe.context import Handler, RequestContext
-from one_drivers.econe.shapes import Instance
+from one_drivers.econe.shapes import (
+    DescribeNetworkInterfacesResult,
+    DescribeSubnetsResult,
+    DescribeVpcsResult,
+    Instance,
+    InstanceNetworkInterface,
+    NetworkInterface,
+    NetworkInterfaceAttachment,
+    Subnet,
+    Tag,
+    Vpc,
+)
 from one_drivers.one.gateway import OneAuthorizationError, OneNotFoundError
 from one_drivers.one.records import (
     TemplateRecord,
@@ -107,9 +118,9 @@ def _available(vnet: VnetRecord) -> int:
     return max(size - vnet.used_leases, 0)
 
 
-def subnet_dict(ctx: RequestContext, vnet: VnetRecord) -> dict[str, Any]:
+def subnet_dict(ctx: RequestContext, vnet: VnetRecord) -> Subnet:
     zone = ctx.config.zone_name
-    subnet: dict[str, Any] = {
+    subnet: Subnet = {
         "SubnetId": SUBNET.format(vnet.id),
         "VpcId": vpc_id(ctx),
         "State": "available",
@@ -146,7 +157,7 @@ def load_subnet(ctx: RequestContext, text: str) -> VnetRecord:
         raise SUBNET.not_found(text) from None
 
 
-SUBNET_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
+SUBNET_FILTERS: dict[str, Callable[[Subnet], Iterable[str]]] = {
     "subnet-id": lambda s: [s["SubnetId"]],
     "vpc-id": lambda s: [s["VpcId"]],
     "cidr-block": lambda s: [s.get("CidrBlock", "")],
@@ -164,7 +175,7 @@ SUBNET_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
 }
 
 
-def describe_subnets(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_subnets(ctx: RequestContext, params: dict[str, Any]) -> DescribeSubnetsResult:
     filters = parse_filters(params.get("Filters"), SUBNET_FILTERS, lambda s: s["Tags"])
     ids = [str(i) for i in params.get("SubnetIds") or []]
     if ids:
@@ -190,7 +201,7 @@ def vpc_cidr(ctx: RequestContext, vnets: Iterable[VnetRecord]) -> str:
     return str(ipaddress.ip_network(f"{ipaddress.ip_address(low)}/{prefix}", strict=False))
 
 
-VPC_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
+VPC_FILTERS: dict[str, Callable[[Vpc], Iterable[str]]] = {
     "vpc-id": lambda v: [v["VpcId"]],
     "is-default": lambda v: [str(v["IsDefault"]).lower()],
     "isDefault": lambda v: [str(v["IsDefault"]).lower()],
@@ -202,12 +213,12 @@ VPC_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
 }
 
 
-def describe_vpcs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_vpcs(ctx: RequestContext, params: dict[str, Any]) -> DescribeVpcsResult:
     filters = parse_filters(params.get("Filters"), VPC_FILTERS, lambda v: v["Tags"])
     for text in params.get("VpcIds") or []:
         check_vpc_id(ctx, str(text))
     cidr = vpc_cidr(ctx, usable_vnets(ctx))
-    vpc = {
+    vpc: Vpc = {
         "VpcId": vpc_id(ctx),
         "CidrBlock": cidr,
         "State": "available",
@@ -228,7 +239,7 @@ def describe_vpcs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
 
 
 def _not_here(what: str) -> Handler:
-    def refuse(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    def refuse(ctx: RequestContext, params: dict[str, Any]) -> NoReturn:
         raise unsupported(
             f"{what} is not available on this cloud: it has one VPC ({vpc_id(ctx)}), and its subnets are "
             "the OpenNebula virtual networks the administrator lets you use"
@@ -284,7 +295,7 @@ class NicView:
             self._names = {g.id: g.name for g in pool}
         return self._names.get(sg_id, "")
 
-    def groups(self, ids: Iterable[int]) -> list[dict[str, str]]:
+    def groups(self, ids: Iterable[int]) -> list[GroupIdentifierTypeDef]:
         return [{"GroupName": self.group_name(g), "GroupId": SECURITY_GROUP.format(g)} for g in ids]
 
 
@@ -307,10 +318,10 @@ def vm_nics(vm: VmRecord, walked: Mapping[str, list[str]] | None = None) -> list
 
 def interface_dict(
     ctx: RequestContext, view: NicView, vm: VmRecord, nic: Mapping[str, str], index: int
-) -> dict[str, Any]:
+) -> InstanceNetworkInterface:
     nic_id = int(nic["NIC_ID"]) if nic.get("NIC_ID", "").isdigit() else index
     eni = format_eni(vm.id, nic_id)
-    iface: dict[str, Any] = {
+    iface: InstanceNetworkInterface = {
         "NetworkInterfaceId": eni,
         "VpcId": vpc_id(ctx),
         "OwnerId": str(vm.uid),
@@ -387,7 +398,7 @@ def instance_filters(ctx: RequestContext) -> dict[str, Callable[[VmRecord], Iter
     }
 
 
-INTERFACE_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
+INTERFACE_FILTERS: dict[str, Callable[[NetworkInterface], Iterable[str]]] = {
     "network-interface-id": lambda i: [i["NetworkInterfaceId"]],
     "subnet-id": lambda i: [i.get("SubnetId", "")],
     "vpc-id": lambda i: [i["VpcId"]],
@@ -404,12 +415,19 @@ INTERFACE_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
 }
 
 
-def describe_network_interfaces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def _no_tags(interface: NetworkInterface) -> list[Tag]:
+    # Interfaces are NICs of VMs: OpenNebula has nowhere to keep tags of one NIC.
+    return []
+
+
+def describe_network_interfaces(
+    ctx: RequestContext, params: dict[str, Any]
+) -> DescribeNetworkInterfacesResult:
     from one_drivers.econe.actions.instances import load_vm
     from one_drivers.one.records import parse_vm_pool
     from one_drivers.one.states import VmState
 
-    filters = parse_filters(params.get("Filters"), INTERFACE_FILTERS, lambda i: i.get("TagSet", []))
+    filters = parse_filters(params.get("Filters"), INTERFACE_FILTERS, _no_tags)
     view = NicView(ctx)
     wanted = [str(t) for t in params.get("NetworkInterfaceIds") or []]
     parsed = [(text, parse_eni(text)) for text in dict.fromkeys(wanted)]
@@ -424,17 +442,25 @@ def describe_network_interfaces(ctx: RequestContext, params: dict[str, Any]) -> 
         vms = [
             vm for vm in parse_vm_pool(ctx.one.vmpool_infoextended(-2, -1, -1, -1)) if vm.uid == ctx.user_id
         ]
-    interfaces: list[dict[str, Any]] = []
+    interfaces: list[NetworkInterface] = []
     for vm in sorted(vms, key=lambda v: v.id):
         if vm.state is VmState.DONE:
             continue
         for index, nic in enumerate(vm_nics(vm)):
-            iface = interface_dict(ctx, view, vm, nic, index)
-            iface["Attachment"]["InstanceId"] = INSTANCE.format(vm.id)
-            iface["Attachment"]["InstanceOwnerId"] = str(vm.uid)
-            iface["AvailabilityZone"] = ctx.config.zone_name
-            iface["Description"] = ""
-            iface["RequesterManaged"] = False
+            base = interface_dict(ctx, view, vm, nic, index)
+            # The instance's view of the interface plus what this one adds (members keep their order).
+            attachment: NetworkInterfaceAttachment = {
+                **base["Attachment"],
+                "InstanceId": INSTANCE.format(vm.id),
+                "InstanceOwnerId": str(vm.uid),
+            }
+            iface: NetworkInterface = {
+                **base,
+                "Attachment": attachment,
+                "AvailabilityZone": ctx.config.zone_name,
+                "Description": "",
+                "RequesterManaged": False,
+            }
             interfaces.append(iface)
     if parsed:
         found = {i["NetworkInterfaceId"] for i in interfaces}
