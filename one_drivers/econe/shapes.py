@@ -443,3 +443,54 @@ class NetworkInterface(TypedDict, total=False):
 
 class DescribeNetworkInterfacesResult(TypedDict, total=False):
     NetworkInterfaces: list[NetworkInterface]
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+class EbsBlockDevice(TypedDict, total=False):
+    DeleteOnTermination: bool
+    VolumeSize: int
+    VolumeType: str
+    Encrypted: bool
+
+
+class BlockDeviceMapping(TypedDict, total=False):
+    DeviceName: str
+    Ebs: EbsBlockDevice
+
+
+class Image(TypedDict, total=False):
+    ImageId: str
+    ImageLocation: str
+    State: str
+    OwnerId: str
+    CreationDate: str  # a string in the model too
+    Public: bool
+    Architecture: str
+    ImageType: str
+    Name: str
+    VirtualizationType: str
+    RootDeviceType: str
+    RootDeviceName: str
+    BlockDeviceMappings: list[BlockDeviceMapping]
+    Description: str
+    Tags: list[Tag]
+
+
+class DescribeImagesResult(TypedDict, total=False):
+    Images: list[Image]
+
+
+class RegisterImageResult(TypedDict, total=False):
+    ImageId: str
+
+
+class DeregisterImageResult(TypedDict, total=False):
+    Return: bool
+
+
+class UploadImageResult(TypedDict, total=False):
+    """econe's own action, outside the model (rendered flat by `render_extension`)."""
+
+    ImageId: str

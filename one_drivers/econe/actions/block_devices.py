@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from one_drivers.econe.shapes import Instance, InstanceBlockDeviceMapping
+from one_drivers.econe.shapes import BlockDeviceMapping, Image, Instance, InstanceBlockDeviceMapping
 from one_drivers.one.records import ImageRecord, VmRecord
 from one_drivers.query.errors import invalid_parameter_value, missing_parameter
 from one_drivers.query.ids import VOLUME
@@ -45,7 +45,7 @@ def root_device_type(image: ImageRecord) -> str:
     return "ebs" if image.persistent else "instance-store"
 
 
-def image_block_devices(image: ImageRecord) -> list[dict[str, Any]]:
+def image_block_devices(image: ImageRecord) -> list[BlockDeviceMapping]:
     """An AMI's BlockDeviceMappings: the root volume for an EBS-backed one, none for instance-store."""
     if not image.persistent:
         return []
@@ -62,7 +62,7 @@ def image_block_devices(image: ImageRecord) -> list[dict[str, Any]]:
     ]
 
 
-def image_device_fields(image: ImageRecord) -> dict[str, Any]:
+def image_device_fields(image: ImageRecord) -> Image:
     return {
         "RootDeviceType": root_device_type(image),
         "RootDeviceName": root_device_name(image),

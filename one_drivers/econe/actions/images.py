@@ -30,7 +30,14 @@ from one_drivers.econe.actions.tagging import (
     tags_to_vectors,
 )
 from one_drivers.econe.context import Handler, RequestContext
-from one_drivers.econe.shapes import Tag
+from one_drivers.econe.shapes import (
+    DeregisterImageResult,
+    DescribeImagesResult,
+    Image,
+    RegisterImageResult,
+    Tag,
+    UploadImageResult,
+)
 from one_drivers.one.gateway import OneAuthorizationError, OneNotFoundError
 from one_drivers.one.records import ImageRecord, parse_image, parse_image_pool
 from one_drivers.one.template import TemplateError, build_template
@@ -78,9 +85,9 @@ def image_state(image: ImageRecord) -> str:
     return IMAGE_STATE_TABLE.get(image.state, "error")
 
 
-def image_from_record(image: ImageRecord) -> dict[str, Any]:
+def image_from_record(image: ImageRecord) -> Image:
     """The EC2 `Image` for an OpenNebula image."""
-    result: dict[str, Any] = {
+    result: Image = {
         "ImageId": IMAGE.format(image.id),
         "ImageLocation": f"{image.uname}/{image.name}",
         "State": image_state(image),
@@ -151,7 +158,7 @@ def _owner_matcher(ctx: RequestContext, owners: list[str]) -> Callable[[ImageRec
     return lambda image: image.uid in uids
 
 
-def describe_images(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_images(ctx: RequestContext, params: dict[str, Any]) -> DescribeImagesResult:
     filters = parse_filters(params.get("Filters"), IMAGE_FILTERS, _image_tags)
     owned = _owner_matcher(ctx, [str(o) for o in params.get("Owners") or []])
     ids: list[str] = list(dict.fromkeys(params.get("ImageIds") or []))
@@ -167,7 +174,7 @@ def describe_images(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 # --- RegisterImage / DeregisterImage ---------------------------------------------------------------
 
 
-def register_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def register_image(ctx: RequestContext, params: dict[str, Any]) -> RegisterImageResult:
     location = str(params.get("ImageLocation") or "")
     m = _LOCATION_RE.match(location)
     if not m:
@@ -189,7 +196,7 @@ def register_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     return {"ImageId": text}
 
 
-def deregister_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def deregister_image(ctx: RequestContext, params: dict[str, Any]) -> DeregisterImageResult:
     text = str(params["ImageId"])
     image = load_ami(ctx, text)
     ctx.one.image_update(image.id, build_template([(AMI_ATTR, "NO")]), append=True)
@@ -200,7 +207,7 @@ def deregister_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
 # --- UploadImage (econe extension) -----------------------------------------------------------------
 
 
-def upload_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def upload_image(ctx: RequestContext, params: dict[str, Any]) -> UploadImageResult:
     """Allocate an image from the uploaded file; the app has already streamed it into `tmpdir`."""
     files = params.get("Files") or {}
     upload = files.get("file") or next(iter(files.values()), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def error_of(fn: Any, *args: Any) -> Ec2Error:
     return err.value
 
 
-def image_ids(result: dict[str, Any]) -> list[str]:
+def image_ids(result: Mapping[str, Any]) -> list[str]:
     assert round_trip("DescribeImages", result) == result
     return [i["ImageId"] for i in result["Images"]]
 
