@@ -221,6 +221,7 @@ def _volumes(sim: Simulator, uid: int) -> None:
     simulator's own allocate path, without one XML-RPC call and state-file save per image)."""
     from one_drivers.econe.actions.tagging import tags_to_vectors
     from one_drivers.one.template import build_template
+    from one_drivers.sim.allocate import allocate_image
 
     user = sim.cloud.users[uid]
     with sim.cloud.lock:
@@ -236,7 +237,7 @@ def _volumes(sim: Simulator, uid: int) -> None:
                     *tags_to_vectors(tags),
                 ]
             )
-            sim.cloud.allocate_image(user, text, 1)
+            allocate_image(sim.cloud, user, text, 1)
 
 
 def run() -> None:

@@ -12,21 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from one_drivers.sim.cloud import Cloud
+from one_drivers.sim.kinds import KINDS
 
-POOLS = (
-    "users",
-    "groups",
-    "clusters",
-    "datastores",
-    "hosts",
-    "templates",
-    "images",
-    "vnets",
-    "vms",
-    "secgroups",
-    "next_id",
-    "request_seq",
-)
+POOLS = (*(kind.pool for kind in KINDS.values()), "next_id", "request_seq")
 
 
 class StateFile:
@@ -46,8 +34,8 @@ class StateFile:
         for name in POOLS:
             if name in snapshot:  # a file from before a pool existed keeps that pool's bootstrap
                 setattr(cloud, name, snapshot[name])
-        for kind, first in (("secgroup", 100),):
-            cloud.next_id.setdefault(kind, first)
+        for kind in KINDS.values():
+            cloud.next_id.setdefault(kind.name, kind.first_id)
         for vm in cloud.vms.values():
             vm.touch()
         return True

@@ -15,11 +15,12 @@ import re
 from typing import Any
 
 from one_drivers.one.states import LcmState, VmState
-from one_drivers.sim import docs
-from one_drivers.sim.cloud import ACTION, INTERNAL, MANAGE, USE, nic_security_groups, parse_text
-from one_drivers.sim.methods import Api, _chgrp, _chmod, _update, _vm_for, method
+from one_drivers.sim import access, docs
+from one_drivers.sim.access import USE
+from one_drivers.sim.cloud import nic_security_groups, parse_text
+from one_drivers.sim.methods import DOCS, HOOKS, Api, Hooks, _managed_vm, method
 from one_drivers.sim.model import DEFAULT_PERMS, Attrs, SecGroup, User, get_attr
-from one_drivers.sim.wire import OneFailure, Params
+from one_drivers.sim.wire import ACTION, INTERNAL, OneFailure, Params
 
 INVALID_NAME_CHARS = "&|:\\\";/'#{}$<>\t\n\v\f\r"
 PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPV6", "IPSEC", "ALL")
@@ -147,12 +148,10 @@ def secgroup_allocate(api: Api, user: User, p: Params) -> Any:
     text = p.string(0)
     cloud = api.cloud
     attrs = parse_text(text)
-    cloud.authorize_create(user, "secgroup")
+    access.authorize_create(user, "secgroup")
     name = get_attr(attrs, "NAME") or ""
     check_name(name)
-    for sg in cloud.secgroups.values():
-        if sg.name == name and sg.uid == user.id:
-            raise OneFailure(INTERNAL, f"NAME is already taken by SecurityGroup {sg.id}.")
+    cloud.check_name_free("secgroup", name, user.id)
     template = checked_template([(k, v) for k, v in attrs if k != "NAME"])
     sg_id = cloud.take_id("secgroup")
     cloud.secgroups[sg_id] = SecGroup(
@@ -161,43 +160,13 @@ def secgroup_allocate(api: Api, user: User, p: Params) -> Any:
     return sg_id
 
 
-@method("one.secgroup.info")
-def secgroup_info(api: Api, user: User, p: Params) -> Any:
-    sg_id = p.integer(0)
-    p.opt_bool(1)
-    sg = api.cloud.get("secgroup", api.cloud.secgroups, sg_id)
-    api.cloud.authorize(user, "secgroup", sg, USE)
-    return secgroup_xml(sg)
-
-
-@method("one.secgrouppool.info")
-def secgrouppool_info(api: Api, user: User, p: Params) -> Any:
-    flag, start, end = p.integer(0), p.integer(1), p.integer(2)
-    cloud = api.cloud
-    groups = cloud.paginate(cloud.filtered(user, cloud.secgroups.values(), flag, "secgroup"), start, end)
-    return docs.pool_xml("SECURITY_GROUP_POOL", (secgroup_xml(sg) for sg in groups))
-
-
-@method("one.secgroup.update", mutating=True)
-def secgroup_update(api: Api, user: User, p: Params) -> Any:
-    sg_id, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
-    cloud = api.cloud
-    sg = cloud.get("secgroup", cloud.secgroups, sg_id)
-    cloud.authorize(user, "secgroup", sg, MANAGE)
-    attrs = list(sg.template)
-    _update(attrs, text, merge)
-    sg.template = checked_template(attrs)  # a bad rule fails the update and changes nothing
-    _refresh_vm_rules(api, sg)
-    return sg_id
-
-
-def _refresh_vm_rules(api: Api, sg: SecGroup) -> None:
-    """A VM using the group gets its new rules (oned's LCM does this through the driver)."""
-    for vm_id in list(sg.updated):
-        vm = api.cloud.vms.get(vm_id)
-        if vm is None:
-            continue
+def _updated(api: Api, sg: SecGroup, attrs: Attrs) -> Attrs:
+    """A bad rule fails the update and changes nothing; VMs using the group get the new rules (oned's
+    LCM does this through the driver)."""
+    sg.template = checked_template(attrs)
+    for vm in filter(None, map(api.cloud.vms.get, list(sg.updated))):
         _set_vm_rules(api, vm)
+    return sg.template
 
 
 def _set_vm_rules(api: Api, vm: Any) -> None:
@@ -209,58 +178,31 @@ def _set_vm_rules(api: Api, vm: Any) -> None:
     vm.touch()
 
 
-@method("one.secgroup.delete", mutating=True)
-def secgroup_delete(api: Api, user: User, p: Params) -> Any:
-    sg_id = p.integer(0)
-    cloud = api.cloud
-    sg = cloud.get("secgroup", cloud.secgroups, sg_id)
-    cloud.authorize(user, "secgroup", sg, MANAGE)
-    if sg_id == 0:
-        raise OneFailure(
-            ACTION,
-            "Cannot delete security group. The default security group (ID 0) cannot be deleted.",
-            sg_id,
-        )
+def _deleting(api: Api, sg: SecGroup) -> None:
+    if sg.id == 0:
+        message = "The default security group (ID 0) cannot be deleted."
+        raise OneFailure(ACTION, f"Cannot delete security group. {message}", sg.id)
     if sg.vm_count:
-        raise OneFailure(ACTION, "Cannot delete security group. The security group has VMs using it", sg_id)
-    del cloud.secgroups[sg_id]
-    return sg_id
+        raise OneFailure(ACTION, "Cannot delete security group. The security group has VMs using it", sg.id)
 
 
-@method("one.secgroup.chmod", mutating=True)
-def secgroup_chmod(api: Api, user: User, p: Params) -> Any:
-    return _chmod(api, user, p, "secgroup", api.cloud.secgroups)
-
-
-@method("one.secgroup.chown", mutating=True)
-def secgroup_chown(api: Api, user: User, p: Params) -> Any:
-    return _chgrp(api, user, p, "secgroup", api.cloud.secgroups)
-
-
-@method("one.secgroup.rename", mutating=True)
-def secgroup_rename(api: Api, user: User, p: Params) -> Any:
-    sg_id, name = p.integer(0), p.string(1)
-    cloud = api.cloud
-    sg = cloud.get("secgroup", cloud.secgroups, sg_id)
-    cloud.authorize(user, "secgroup", sg, MANAGE)
+def _renaming(api: Api, sg: SecGroup, name: str) -> None:
     check_name(name)
-    for other in cloud.secgroups.values():
-        if other.name == name and other.uid == sg.uid and other.id != sg_id:
-            raise OneFailure(ACTION, f"NAME is already taken by SecurityGroup {other.id}.")
-    sg.name = name
-    return sg_id
+    api.cloud.check_name_free("secgroup", name, sg.uid, ACTION, sg.id)
+
+
+HOOKS["secgroup"] = Hooks(updated=_updated, deleting=_deleting, renaming=_renaming)
+DOCS["secgroup"] = lambda api, user, sg, pool, flag: secgroup_xml(sg)
 
 
 def _sg_change(api: Api, user: User, p: Params, attach: bool) -> Any:
     vm_id, nic_id, sg_id = p.integer(0), p.integer(1), p.integer(2)
-    cloud = api.cloud
-    vm = _vm_for(api, user, vm_id, MANAGE)
-    api.lc.check_lock(user.id, vm, MANAGE)
-    sg = cloud.secgroups.get(sg_id)
+    vm = _managed_vm(api, user, vm_id)
+    sg = api.cloud.secgroups.get(sg_id)
     if attach:
         if sg is None:
             raise OneFailure(ACTION, f"Could not attach SG {sg_id} to VM, SG does not exist")
-        cloud.authorize(user, "secgroup", sg, USE)
+        access.authorize(user, "secgroup", sg, USE)
     if vm.state is VmState.ACTIVE and vm.lcm_state in SG_BUSY_STATES:
         raise OneFailure(ACTION, f"VM {vm_id} is in wrong state {vm.state_label}")
     nic = next(

@@ -22,6 +22,7 @@ from types import TracebackType
 
 from one_drivers.one.cipher import parse_version
 from one_drivers.one.states import LcmState, VmState
+from one_drivers.sim import access, allocate
 from one_drivers.sim.cloud import Cloud
 from one_drivers.sim.drivers import MonitordListener, driver_env
 from one_drivers.sim.lifecycle import Lifecycle
@@ -320,7 +321,7 @@ class Simulator:
             with self.cloud.lock:
                 driver_auths = self.cloud.driver_auths
                 try:
-                    user = self.cloud.authenticate(session)
+                    user = access.authenticate(self.cloud, session)
                 finally:
                     through_driver = self.cloud.driver_auths != driver_auths
             if through_driver and self.auth_driver_seconds:
@@ -351,10 +352,10 @@ class Simulator:
         host_id: int | None = None,
     ) -> list[int]:
         """Put `count` VMs straight into the pool (no scheduler, no drivers). Returns their ids.
-        See `Cloud.bulk_vms`: e.g. `bulk_vms(10_000, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=0)`."""
+        See `allocate.bulk_vms`: e.g. `bulk_vms(10_000, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=0)`."""
         with self.cloud.lock:
-            ids = self.cloud.bulk_vms(
-                count, uid=uid, state=state, lcm=lcm, name_prefix=name_prefix, host_id=host_id
+            ids = allocate.bulk_vms(
+                self.cloud, count, uid=uid, state=state, lcm=lcm, name_prefix=name_prefix, host_id=host_id
             )
             self._changed()
             return ids

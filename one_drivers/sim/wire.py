@@ -13,6 +13,10 @@ from typing import Any
 
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse>\n'
 
+# oned's failure codes (Request::ErrorCode), the third member of a failure tuple.
+AUTHENTICATION, AUTHORIZATION, NO_EXISTS, ACTION = 0x0100, 0x0200, 0x0400, 0x0800
+XML_RPC_API, INTERNAL, ALLOCATE, LOCKED = 0x1000, 0x2000, 0x4000, 0x8000
+
 
 class RpcFault(Exception):
     """An XML-RPC fault as xmlrpc-c raises it (-501 bad parameters, -506 unknown method)."""

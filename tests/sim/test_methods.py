@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from one_drivers.sim.cloud import OBJECT_NAMES
+from one_drivers.sim.kinds import KINDS
 from one_drivers.sim.methods import METHODS, MUTATING
 from one_drivers.sim.server import Simulator
 
@@ -74,11 +74,11 @@ INFO_METHOD = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(OBJECT_NAMES))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_not_found_message_for_every_kind(shared: Simulator, kind: str) -> None:
     proxy: Any = xmlrpc.client.ServerProxy(shared.endpoint, use_builtin_types=True)
     method = INFO_METHOD[kind]
-    noun = OBJECT_NAMES[kind][0]
+    noun = KINDS[kind].noun
     assert proxy.__getattr__(method)(shared.oneadmin_auth, 9999) == [
         False,
         f"[{method}] Error getting {noun} [9999].",

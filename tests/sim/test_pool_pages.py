@@ -12,7 +12,7 @@ import pytest
 
 from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import LcmState, VmState
-from one_drivers.sim import docs, wire
+from one_drivers.sim import access, docs, wire
 from one_drivers.sim.server import Simulator
 from one_drivers.sim.wire import Escaped, render_success
 
@@ -25,7 +25,7 @@ def _reference(sim: Simulator, user_id: int, flag: int, start: int, end: int, st
         vms = [v for v in vms if v.state != VmState.DONE]
     elif state >= 0:
         vms = [v for v in vms if int(v.state) == state]
-    picked = cloud.paginate(cloud.filtered(cloud.users[user_id], vms, flag, "vm"), start, end)
+    picked = cloud.paginate(access.filtered(cloud.users[user_id], vms, flag, "vm"), start, end)
     return [v.id for v in picked]
 
 
