@@ -121,6 +121,31 @@ class DriverProcess:
                 pass
 
 
+class DriverSet:
+    """The programs of one driver kind (VM_MAD or IM_MAD) by name: started on first use, and again when
+    one has died, as oned's MadManager keeps its drivers running."""
+
+    def __init__(
+        self, commands: Mapping[str, str], env: Callable[[], dict[str, str]], on_line: Callable[[str], None]
+    ) -> None:
+        self.commands, self.env, self.on_line = dict(commands), env, on_line
+        self.procs: dict[str, DriverProcess] = {}
+
+    def get(self, name: str) -> DriverProcess | None:
+        """The running program for `name`, None when none is configured (DriverError if it cannot start)."""
+        if name not in self.commands:
+            return None
+        proc = self.procs.get(name)
+        if proc is None or proc.proc.poll() is not None:
+            proc = self.procs[name] = DriverProcess(name, self.commands[name], self.env(), self.on_line)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+        self.procs.clear()
+
+
 # --- monitord messages --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MonitorMessage:

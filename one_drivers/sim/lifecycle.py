@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from one_drivers.mad.codec import format_request, parse_reply
-from one_drivers.mad.monitord import MonitordError, decode_frame, encode_frame, parse_monitor_messages
-from one_drivers.one.states import LcmState, VmState
-from one_drivers.one.template import TemplateError, parse_template
+from one_drivers.one.states import HostState, LcmState, VmState
 from one_drivers.sim import docs
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
-from one_drivers.sim.drivers import DriverError, DriverProcess, MonitorMessage
-from one_drivers.sim.model import Attrs, History, Host, Vm, get_attr, set_attr
+from one_drivers.sim.drivers import DriverError, DriverSet
+from one_drivers.sim.history import close_history, end_running, open_history
+from one_drivers.sim.hostmon import HostMonitor
+from one_drivers.sim.model import Host, Vm, get_attr, set_attr
 from one_drivers.sim.requirements import RequirementError, evaluate
 from one_drivers.sim.wire import OneFailure
 
@@ -94,59 +94,6 @@ ALLOWED: dict[str, set[tuple[VmState, LcmState]]] = {
     "unresched": RUNNING_ONLY,
 }
 
-# Dummy probe output (shape of what one_im_dummy reported on the recorded 6.10.5).
-DUMMY_SYSTEM_HOST = """ARCH=x86_64
-HYPERVISOR=dummy
-MODELNAME="Dummy(R) Core @ 3.2GHz"
-CPUSPEED=3200
-TOTALMEMORY=16777216
-TOTALCPU=800
-DS_LOCATION_USED_MB=9720
-DS_LOCATION_TOTAL_MB=20480
-DS_LOCATION_FREE_MB=20480
-KVM_CPU_MODELS="486 pentium qemu32 kvm64"
-KVM_CPU_FEATURES="vme,ds,acpi"
-CORE = [ NODE_ID="0", ID="0", CPUS="0,16,32,48"]
-HUGEPAGE = [ SIZE = "2048", PAGES = "1024", NODE_ID = "0" ]
-MEMORY_NODE = [ NODE_ID = "0", TOTAL = "8388608", DISTANCE = "0 1 " ]
-CORE = [ NODE_ID="1", ID="8", CPUS="8,24,40,56"]
-HUGEPAGE = [ SIZE = "2048", PAGES = "1024", NODE_ID = "1" ]
-MEMORY_NODE = [ NODE_ID = "1", TOTAL = "8388608", DISTANCE = "1 0 " ]
-PCI = [ ADDRESS = "0000:02:00:0", BUS = "02", CLASS = "0300", CLASS_NAME = "VGA compatible controller", DEVICE = "0863", DEVICE_NAME = "C79 [GeForce 9400M]", DOMAIN = "0000", FUNCTION = "0", SHORT_ADDRESS = "02:00.0", SLOT = "00", TYPE = "10de:0863:0300", VENDOR = "10de", VENDOR_NAME = "NVIDIA Corporation", PROFILES = "nvidia-908,nvidia-909", NUMA_NODE="1" ]
-PCI = [ ADDRESS = "0000:00:06:0", BUS = "00", CLASS = "0c03", CLASS_NAME = "USB controller", DEVICE = "0aa7", DEVICE_NAME = "MCP79 OHCI USB 1.1 Controller", DOMAIN = "0000", FUNCTION = "0", SHORT_ADDRESS = "00:06.0", SLOT = "06", TYPE = "10de:0aa7:0c03", VENDOR = "10de", VENDOR_NAME = "NVIDIA Corporation", NUMA_NODE="1" ]
-"""
-DUMMY_MONITOR_HOST = """HUGEPAGE = [ SIZE = "2048", FREE = "1024", NODE_ID = "0"]
-MEMORY_NODE = [ NODE_ID = "0", FREE = "1864759", USED = "6043439"]
-HUGEPAGE = [ SIZE = "2048", FREE = "1024", NODE_ID = "1"]
-MEMORY_NODE = [ NODE_ID = "1", FREE = "3814305", USED = "7994969"]
-USEDMEMORY=5645895
-FREEMEMORY=11131321
-USEDCPU=619
-FREECPU=181
-NETTX=1241307203246698
-NETRX=50104108822222
-"""
-SHARE_KEYS = frozenset(
-    {
-        "TOTALCPU",
-        "TOTALMEMORY",
-        "DS_LOCATION_USED_MB",
-        "DS_LOCATION_TOTAL_MB",
-        "DS_LOCATION_FREE_MB",
-        "CORE",
-        "HUGEPAGE",
-        "MEMORY_NODE",
-        "PCI",
-        "VM",
-        "HOSTNAME_",
-    }
-)
-
-HOST_INIT, HOST_MONITORED, HOST_ERROR, HOST_DISABLED, HOST_OFFLINE = 0, 2, 3, 4, 8
-# monitord.conf (6.10): MANAGER_TIMER 15 s; MONITORING_INTERVAL_HOST 180 s; a START_MONITOR that got no
-# answer is re-sent after 300 s (HostMonitorManager::monitor_expire).
-MONITOR_EXPIRE = 300.0
-
 
 @dataclass
 class Pending:
@@ -156,7 +103,7 @@ class Pending:
     started: float = field(default_factory=time.time)
 
 
-class Lifecycle:
+class Lifecycle(HostMonitor):
     """State machine + dispatch. All methods expect `cloud.lock` held (it is re-entrant)."""
 
     def __init__(
@@ -167,57 +114,18 @@ class Lifecycle:
         im: dict[str, str],
         driver_env: Callable[[], dict[str, str]],
     ) -> None:
-        self.cloud = cloud
+        super().__init__(cloud, im, driver_env)
         self.var_dir = var_dir
-        self.vmm_commands = dict(vmm)
-        self.im_commands = dict(im)
-        self.driver_env = driver_env
-        self.vmm_procs: dict[str, DriverProcess] = {}
-        self.im_procs: dict[str, DriverProcess] = {}
+        self.vmm = DriverSet(vmm, driver_env, self._vmm_line)
         self.pending: dict[int, Pending] = {}
-        self.monitor_port = 0
-        # monitord.conf PROBES_PERIOD (seconds) handed to IM programs; oned's defaults.
-        self.probes_period: dict[str, int] = {
-            "BEACON_HOST": 30,
-            "MONITOR_HOST": 120,
-            "MONITOR_VM": 30,
-            "STATE_VM": 5,
-            "SYNC_STATE_VM": 180,
-            "SYSTEM_HOST": 600,
-        }
         # VM id -> the DISK/NIC/SNAPSHOT vector an in-flight hotplug action is about; migration targets.
         self._hotplug: dict[int, dict[str, str]] = {}
         self._resized: dict[int, tuple[str, str, str]] = {}  # VM id -> CPU, MEMORY, VCPU before a live resize
         self._migrate_to: dict[int, tuple[int, bool]] = {}
-        self.on_change: Callable[[], None] = lambda: None
-        self.monitor_interval_host = 180.0
-        # Every state a host went through, in order (tests check that a host never passed ERROR).
-        self.host_states: dict[int, list[int]] = {}
-
-    # --- drivers -------------------------------------------------------------------------------------
-    def _vmm(self, name: str) -> DriverProcess | None:
-        if name not in self.vmm_commands:
-            return None
-        proc = self.vmm_procs.get(name)
-        if proc is None or proc.proc.poll() is not None:
-            proc = DriverProcess(name, self.vmm_commands[name], self.driver_env(), self._vmm_line)
-            self.vmm_procs[name] = proc
-        return proc
-
-    def _im(self, name: str) -> DriverProcess | None:
-        if name not in self.im_commands:
-            return None
-        proc = self.im_procs.get(name)
-        if proc is None or proc.proc.poll() is not None:
-            proc = DriverProcess(name, self.im_commands[name], self.driver_env(), self._im_line)
-            self.im_procs[name] = proc
-        return proc
 
     def stop_drivers(self) -> None:
-        for proc in [*self.vmm_procs.values(), *self.im_procs.values()]:
-            proc.stop()
-        self.vmm_procs.clear()
-        self.im_procs.clear()
+        self.vmm.stop()
+        self.im.stop()
 
     def _vmm_line(self, line: str) -> None:
         reply = parse_reply(line)
@@ -232,288 +140,6 @@ class Lifecycle:
         with self.cloud.lock:
             self.vmm_reply(reply.action, vm_id, reply.success, reply.info or "-")
             self.on_change()
-
-    def _im_line(self, line: str) -> None:
-        if not line.startswith(("START_MONITOR ", "STOP_MONITOR ")):
-            log.info("im: %s", line[:300])
-            return
-        try:
-            frame = decode_frame(line)
-        except MonitordError as exc:
-            log.warning("im: unreadable reply %r: %s", line[:120], exc)
-            return
-        if frame.type != "START_MONITOR":
-            return
-        with self.cloud.lock:
-            host = self.cloud.hosts.get(frame.host_id)
-            if host is None or host.state == HOST_OFFLINE:
-                return
-            host.monitor_in_progress = False
-            if not frame.success:
-                # monitord 6.10 (start_monitor_failure) sends oned `HOST_STATE ERROR` without the
-                # reply's text: the host's ERROR names no reason. Its last_monitored stays at the send
-                # time, so the timer retries it after MONITORING_INTERVAL_HOST.
-                log.info("im: START_MONITOR failed for host %d: %s", host.id, frame.text)
-                self.host_error(host, "")
-                self.on_change()
-                return
-            if frame.text.strip():
-                self._apply_monitor_messages(host, frame.text)
-            # start_monitor_success: an empty answer changes no state (an INIT host stays INIT).
-            host.last_monitored = time.time()
-            self.on_change()
-
-    # --- hosts -------------------------------------------------------------------------------------------
-    def host_added(self, host: Host) -> None:
-        """Monitor a new host: dummy at once, a configured IM program with START_MONITOR."""
-        if host.im_mad == "dummy":
-            self.apply_system(host, DUMMY_SYSTEM_HOST, set_hostname=True)
-            self.apply_monitor(host, DUMMY_MONITOR_HOST, self.cloud.now())
-            self.set_host_state(host, HOST_MONITORED)
-            return
-        self.start_monitor(host)
-
-    def host_error(self, host: Host, message: str) -> None:
-        """oned's HOST_STATE ERROR <message>: only a change of state records the message (an ERROR
-        host keeps its first reason); DISABLED and OFFLINE hosts keep their state."""
-        if host.state in (HOST_ERROR, HOST_OFFLINE):
-            return
-        if host.state != HOST_DISABLED:
-            self.set_host_state(host, HOST_ERROR)
-        stamp = time.ctime(self.cloud.now())  # one_util::log_time
-        set_attr(
-            host.template, "ERROR", f"{stamp} : Error monitoring Host {host.name} ({host.id}): {message}"
-        )
-
-    def error_monitor(self, host: Host, message: str) -> None:
-        """monitord's error_monitor: a FAILURE pushed for the host (MONITOR_HOST, SYSTEM_HOST, BEACON)."""
-        host.monitor_in_progress = False
-        host.last_monitored = time.time()
-        self.host_error(host, message)
-
-    def monitord_timer(self, now: float | None = None) -> int:
-        """One tick of monitord's timer (6.10 HostMonitorManager::timer_action): a host not heard of for
-        MONITORING_INTERVAL_HOST gets START_MONITOR again (INIT, MONITORED, ERROR and DISABLED alike; an
-        unanswered one only after MONITOR_EXPIRE). Returns how many were (re)started."""
-        now = time.time() if now is None else now
-        started = 0
-        for host in list(self.cloud.hosts.values()):
-            if host.im_mad == "dummy" or host.last_monitored >= now - self.monitor_interval_host:
-                continue
-            if host.state == HOST_OFFLINE:
-                host.last_monitored = now
-            elif not host.monitor_in_progress or now - host.last_monitored >= MONITOR_EXPIRE:
-                self.start_monitor(host)
-                started += 1
-        return started
-
-    def stop_monitor(self, host: Host) -> None:
-        """STOP_MONITOR to the host's IM program (host OFFLINE, or deleted: RequestManagerDelete)."""
-        host.monitor_in_progress = False
-        proc = self._im(host.im_mad) if host.im_mad != "dummy" else None
-        if proc is not None:
-            action = f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}</MONITOR_DRIVER_ACTION>"
-            try:
-                proc.send(encode_frame("STOP_MONITOR", "-", host.id, action, timestamp=0))
-            except DriverError:
-                pass
-
-    def host_status_changed(self, host: Host, old_state: int) -> None:
-        """monitord's update_host on a state change: OFFLINE stops monitoring, leaving OFFLINE starts it."""
-        if host.state == HOST_OFFLINE:
-            self.stop_monitor(host)
-        elif old_state == HOST_OFFLINE and not host.monitor_in_progress and host.im_mad != "dummy":
-            self.start_monitor(host)
-
-    def start_monitor(self, host: Host) -> None:
-        """START_MONITOR to the host's IM program: when the host is created (monitord 6.10 starts an INIT
-        host at once) and from monitord_timer. Not on host.update: 6.10's monitord only refreshes its copy
-        of the host then (HostMonitorManager::update_host restarts nothing unless the state changed)."""
-        host.monitor_in_progress = True
-        host.last_monitored = time.time()
-        proc = self._im(host.im_mad)
-        if proc is None:
-            return  # monitord logs "Cannot find driver"; the host stays as it is
-        probes = "".join(f"<{k}>{docs.cdata(str(v))}</{k}>" for k, v in sorted(self.probes_period.items()))
-        action = (
-            f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}<MONITOR_CONFIGURATION>"
-            f"<DATASTORE_LOCATION>{docs.cdata('/var/lib/one//datastores')}</DATASTORE_LOCATION>"
-            f"<NETWORK><ADDRESS>{docs.cdata('127.0.0.1')}</ADDRESS><MONITOR_ADDRESS>{docs.cdata('127.0.0.1')}"
-            f"</MONITOR_ADDRESS><PORT>{docs.cdata(str(self.monitor_port))}</PORT><PRIKEY>{docs.cdata('')}</PRIKEY>"
-            f"<PUBKEY>{docs.cdata('')}</PUBKEY><THREADS>{docs.cdata('8')}</THREADS></NETWORK>"
-            f"<PROBES_PERIOD>{probes}"
-            f"</PROBES_PERIOD></MONITOR_CONFIGURATION></MONITOR_DRIVER_ACTION>"
-        )
-        try:
-            proc.send(encode_frame("START_MONITOR", "-", host.id, action, timestamp=0))
-        except DriverError:
-            self.host_error(host, f"Cannot start monitoring driver {host.im_mad}")
-
-    def _host_brief(self, host: Host) -> str:
-        return (
-            f"<HOST><ID>{host.id}</ID><NAME>{docs.text(host.name)}</NAME><STATE>{host.state}</STATE>"
-            f"<PREV_STATE>{host.prev_state}</PREV_STATE><IM_MAD>{docs.cdata(host.im_mad)}</IM_MAD>"
-            f"<VM_MAD>{docs.cdata(host.vm_mad)}</VM_MAD><CLUSTER_ID>{host.cluster_id}</CLUSTER_ID>"
-            f"<CLUSTER>{docs.text(host.cluster)}</CLUSTER></HOST>"
-        )
-
-    def set_host_state(self, host: Host, state: int) -> None:
-        if host.state != state:
-            host.prev_state, host.state = host.state, state
-            self.host_states.setdefault(host.id, [HOST_INIT]).append(state)
-
-    def apply_system(self, host: Host, text: str, set_hostname: bool = False) -> None:
-        try:
-            attrs = list(parse_template(text).attributes)
-        except TemplateError:
-            log.warning("host %d: unreadable SYSTEM_HOST", host.id)
-            return
-        flat = {k: v for k, v in attrs if isinstance(v, str)}
-        host.total_cpu = int(float(flat.get("TOTALCPU", host.total_cpu)))
-        host.total_mem = int(float(flat.get("TOTALMEMORY", host.total_mem)))
-        if "DS_LOCATION_TOTAL_MB" in flat:
-            host.ds_usage = (
-                int(flat.get("DS_LOCATION_FREE_MB", "0")),
-                int(flat.get("DS_LOCATION_TOTAL_MB", "0")),
-                int(flat.get("DS_LOCATION_USED_MB", "0")),
-            )
-        host.pci = [v for k, v in attrs if k == "PCI" and isinstance(v, dict)]
-        host.numa = [
-            {**v, "_KIND": k}
-            for k, v in attrs
-            if k in ("CORE", "HUGEPAGE", "MEMORY_NODE") and isinstance(v, dict)
-        ]
-        for key, value in attrs:
-            if key in SHARE_KEYS:
-                continue
-            set_attr(host.template, key, value)
-        if set_hostname and get_attr(host.template, "HOSTNAME") is None:
-            set_attr(host.template, "HOSTNAME", host.name)
-
-    def apply_monitor(self, host: Host, text: str, stamp: int) -> None:
-        try:
-            host.monitoring = list(parse_template(text).attributes)
-        except TemplateError:
-            return
-        host.monitor_time = stamp or self.cloud.now()
-
-    def _apply_monitor_messages(self, host: Host, text: str) -> None:
-        """The <MONITOR_MESSAGES> document of a START_MONITOR reply: each child as if pushed."""
-        try:
-            stamp, messages = parse_monitor_messages(text)
-        except MonitordError:
-            log.warning("host %d: unreadable START_MONITOR reply", host.id)
-            return
-        for msg_type, body in messages:
-            self.apply_message(MonitorMessage(msg_type, "SUCCESS", host.id, stamp or self.cloud.now(), body))
-
-    def apply_message(self, msg: MonitorMessage) -> None:
-        """A monitord message from a host agent: host system/monitoring, VM monitoring and state."""
-        with self.cloud.lock:
-            host = self.cloud.hosts.get(msg.host_id)
-            if host is None or host.state == HOST_OFFLINE:
-                return
-            if msg.status != "SUCCESS":
-                # 6.10 MonitorDriverProtocol: these three go to error_monitor (host ERROR with the
-                # text); a failed MONITOR_VM or STATE_VM is only logged.
-                if msg.type in ("SYSTEM_HOST", "MONITOR_HOST", "BEACON_HOST"):
-                    self.error_monitor(host, msg.text)
-                    self.on_change()
-                return
-            if msg.type == "SYSTEM_HOST":
-                # oned's Host::update_info: the ERROR text goes, the host is MONITORED (unless
-                # DISABLED); this is the only message that changes an INIT or ERROR host's state.
-                self.apply_system(host, msg.text)
-                host.template[:] = [(k, v) for k, v in host.template if k != "ERROR"]
-                if host.state != HOST_DISABLED:
-                    self.set_host_state(host, HOST_MONITORED)
-            elif msg.type == "MONITOR_HOST":
-                # monitor_host stores monitoring and last_monitored; no state change.
-                self.apply_monitor(host, msg.text, msg.timestamp)
-                host.last_monitored = time.time()
-                host.monitor_in_progress = False
-            elif msg.type == "BEACON_HOST":
-                host.last_monitored = time.time()
-            elif msg.type == "MONITOR_VM":
-                self._apply_vm_monitor(host, msg)
-            elif msg.type == "STATE_VM":
-                self._apply_vm_states(host, msg)
-            self.on_change()
-
-    def _vm_vectors(self, text: str) -> list[dict[str, str]]:
-        try:
-            return [v for k, v in parse_template(text).attributes if k == "VM" and isinstance(v, dict)]
-        except TemplateError:
-            return []
-
-    def _find_vm(self, host: Host, vec: dict[str, str]) -> Vm | None:
-        try:
-            vm = self.cloud.vms.get(int(vec.get("ID", "-1")))
-        except ValueError:
-            vm = None
-        if vm is None and vec.get("DEPLOY_ID"):
-            vm = next(
-                (v for v in self.cloud.vms.values() if v.deploy_id == vec["DEPLOY_ID"] and v.state != S.DONE),
-                None,
-            )
-        return vm
-
-    def _apply_vm_monitor(self, host: Host, msg: MonitorMessage) -> None:
-        for vec in self._vm_vectors(msg.text):
-            vm = self._find_vm(host, vec)
-            if vm is None or vm.state == S.DONE:
-                continue
-            raw = vec.get("MONITOR", "")
-            try:
-                text = base64.b64decode(raw).decode("utf-8", "replace") if raw else ""
-                attrs: Attrs = [(k, v) for k, v in parse_template(text).attributes if isinstance(v, str)]
-            except (ValueError, TemplateError):
-                attrs = []
-            attrs += [("ID", str(vm.id)), ("TIMESTAMP", str(msg.timestamp))]
-            vm.monitoring = attrs
-            vm.last_poll = msg.timestamp
-            vm.touch()
-
-    def _apply_vm_states(self, host: Host, msg: MonitorMessage) -> None:
-        """STATE_VM: states seen from outside; with SYNC_STATE=yes, RUNNING VMs of the host that are not
-        listed take MISSING_STATE (unless they were deployed after the probe ran)."""
-        try:
-            attrs = list(parse_template(msg.text).attributes)
-        except TemplateError:
-            return
-        flat = {k: v for k, v in attrs if isinstance(v, str)}
-        seen: set[int] = set()
-        for vec in (v for k, v in attrs if k == "VM" and isinstance(v, dict)):
-            vm = self._find_vm(host, vec)
-            if vm is not None:
-                seen.add(vm.id)
-                self._apply_vm_state(vm, host, vec.get("STATE", ""))
-        if flat.get("SYNC_STATE", "").lower() == "yes":
-            missing = flat.get("MISSING_STATE", "UNKNOWN")
-            for vm in self.cloud.vms.values():
-                h = vm.current
-                if (
-                    vm.id not in seen
-                    and h is not None
-                    and h.hid == host.id
-                    and vm.state == S.ACTIVE
-                    and vm.lcm_state == A.RUNNING
-                    and h.rstime < msg.timestamp
-                ):
-                    self._apply_vm_state(vm, host, missing)
-
-    def _apply_vm_state(self, vm: Vm, host: Host, state: str) -> None:
-        if vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state == "POWEROFF":
-            self._end_running(vm)
-            vm.set_state(S.POWEROFF)
-        elif vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING and state in ("UNKNOWN", "FAILURE"):
-            vm.set_lcm(A.UNKNOWN)
-        elif state == "RUNNING" and (
-            vm.state == S.POWEROFF or (vm.state == S.ACTIVE and vm.lcm_state == A.UNKNOWN)
-        ):
-            if vm.state == S.POWEROFF:
-                self._open_history(vm, self.cloud.hosts.get(vm.current.hid) if vm.current else host)
-            vm.set_lcm(A.RUNNING)
 
     # --- VM actions ----------------------------------------------------------------------------------------
     def check_lock(self, user_id: int, vm: Vm, op: int) -> None:
@@ -621,7 +247,7 @@ class Lifecycle:
         host = self.cloud.hosts.get(vm.current.hid) if vm.current else None
         if host is None:
             raise OneFailure(ACTION, "Could not get host of the VM")
-        self._open_history(vm, host)
+        open_history(self.cloud, vm, host)
         if prev == S.POWEROFF:
             vm.set_lcm(A.BOOT_POWEROFF)
             self._send(vm, "DEPLOY")
@@ -639,7 +265,7 @@ class Lifecycle:
             if vm.state == S.ACTIVE and vm.current is not None:
                 vm.set_lcm(A.CLEANUP_DELETE)
                 host = self.cloud.hosts.get(vm.current.hid)
-                proc = self._vmm(host.vm_mad) if host else None
+                proc = self.vmm.get(host.vm_mad) if host else None
                 if proc is not None:
                     proc.send(format_request("DRIVER_CANCEL", vm.id))
                 self._send(vm, "CLEANUP")
@@ -692,7 +318,7 @@ class Lifecycle:
         if h is None:
             return
         h.action = action_id
-        self._open_history(vm, self.cloud.hosts.get(h.hid), h.ds_id)
+        open_history(self.cloud, vm, self.cloud.hosts.get(h.hid), h.ds_id)
 
     def _drop_disk(self, vm: Vm, disk: dict[str, str]) -> None:
         vm.template[:] = [(k, v) for k, v in vm.template if v is not disk]
@@ -771,7 +397,7 @@ class Lifecycle:
         target_id, _ = self._migrate_to.pop(vm.id, (-1, True))
         target = self.cloud.hosts.get(target_id)
         h = vm.current
-        self._open_history(vm, target, h.ds_id if h else None)
+        open_history(self.cloud, vm, target, h.ds_id if h else None)
 
     # --- deployment ------------------------------------------------------------------------------------
     def system_ds_for(self, vm: Vm, host: Host, ds_id: int = -1) -> int:
@@ -792,7 +418,7 @@ class Lifecycle:
         """PENDING/HOLD → PROLOG → BOOT and DEPLOY to the host's VMM."""
         resume_from = vm.resume_from
         ds = self.system_ds_for(vm, host, ds_id)
-        self._open_history(vm, host, ds)
+        open_history(self.cloud, vm, host, ds)
         h = vm.current
         assert h is not None
         ds_obj = self.cloud.datastores.get(ds)
@@ -817,48 +443,15 @@ class Lifecycle:
         vm.resume_from = None
         self._send(vm, action)
 
-    def _open_history(self, vm: Vm, host: Host | None, ds_id: int | None = None) -> None:
-        """A new HISTORY record (deploy, or resume after poweroff/suspend); the previous one closes."""
-        if host is None:
-            return
-        now = self.cloud.now()
-        prev = vm.current
-        if prev is not None:
-            prev.retime = prev.retime or now
-            prev.etime = prev.etime or now
-        seq = len(vm.history)
-        ds = ds_id if ds_id is not None else (prev.ds_id if prev else 0)
-        ds_obj = self.cloud.datastores.get(ds)
-        tm_mad = ds_obj.tm_mad if ds_obj else "ssh"
-        vm.history.append(
-            History(seq, host.name, host.id, host.cluster_id, now, host.vm_mad, tm_mad, ds, rstime=now)
-        )
-
-    def _end_running(self, vm: Vm) -> None:
-        """The VM stopped running on its host (RETIME); the record stays open until it moves on."""
-        h = vm.current
-        if h is not None and not h.retime:
-            h.retime = self.cloud.now()
-
-    def _close_history(self, vm: Vm, epilog: bool) -> None:
-        h = vm.current
-        if h is None:
-            return
-        now = self.cloud.now()
-        h.retime = h.retime or now
-        if epilog and not h.eetime:
-            h.estime = h.eetime = now
-        h.etime = h.etime or now
-
     def _finish(self, vm: Vm, state: VmState) -> None:
         if state in (S.STOPPED, S.UNDEPLOYED):
-            self._close_history(vm, epilog=True)
+            close_history(self.cloud, vm, epilog=True)
         else:
-            self._end_running(vm)
+            end_running(self.cloud, vm)
         vm.set_state(state)
 
     def _done(self, vm: Vm) -> None:
-        self._close_history(vm, epilog=True)
+        close_history(self.cloud, vm, epilog=True)
         vm.etime = self.cloud.now()
         vm.set_state(S.DONE)
         # oned frees the VNC port of a finished VM.
@@ -880,7 +473,7 @@ class Lifecycle:
             self.vmm_reply(action, vm.id, True, info)
             return
         try:
-            proc = self._vmm(host.vm_mad)
+            proc = self.vmm.get(host.vm_mad)
         except DriverError as exc:
             self.vmm_reply(action, vm.id, False, str(exc))
             return
@@ -1064,7 +657,7 @@ class Lifecycle:
         """One pass of the scheduler: deploy PENDING VMs to enabled, monitored hosts that match."""
         deployed = 0
         hosts = [
-            h for h in sorted(self.cloud.hosts.values(), key=lambda h: h.id) if h.state == HOST_MONITORED
+            h for h in sorted(self.cloud.hosts.values(), key=lambda h: h.id) if h.state == HostState.MONITORED
         ]
         if not hosts:
             return 0

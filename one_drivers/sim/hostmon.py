@@ -1,0 +1,335 @@
+"""Host monitoring as oned 6.10's monitord does it: IM programs, START/STOP_MONITOR, pushed messages.
+
+A `dummy` host is monitored at once with what one_im_dummy reported on the recorded 6.10.5 (the two
+`dummy_*_host.txt` files); a configured IM program gets START_MONITOR and answers, and host agents push
+SYSTEM_HOST, MONITOR_HOST, BEACON_HOST, MONITOR_VM and STATE_VM messages (the listener is in drivers.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from one_drivers.mad.monitord import MonitordError, decode_frame, encode_frame, parse_monitor_messages
+from one_drivers.one.states import HostState, LcmState, VmState
+from one_drivers.one.template import TemplateError, parse_template
+from one_drivers.sim import docs
+from one_drivers.sim.cloud import Cloud
+from one_drivers.sim.drivers import DriverError, DriverSet, MonitorMessage
+from one_drivers.sim.history import end_running, open_history
+from one_drivers.sim.model import Attrs, Host, Vm, get_attr, set_attr
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).parent
+DUMMY_SYSTEM_HOST = (_HERE / "dummy_system_host.txt").read_text(encoding="utf-8")
+DUMMY_MONITOR_HOST = (_HERE / "dummy_monitor_host.txt").read_text(encoding="utf-8")
+# SYSTEM_HOST members that go to HOST_SHARE (or are per-VM), not to the host's TEMPLATE.
+SHARE_KEYS = frozenset({"TOTALCPU", "TOTALMEMORY", "DS_LOCATION_USED_MB", "DS_LOCATION_TOTAL_MB",
+                        "DS_LOCATION_FREE_MB", "CORE", "HUGEPAGE", "MEMORY_NODE", "PCI", "VM", "HOSTNAME_"})  # fmt: skip
+# monitord.conf (6.10): MANAGER_TIMER 15 s; MONITORING_INTERVAL_HOST 180 s; a START_MONITOR that got no
+# answer is re-sent after 300 s (HostMonitorManager::monitor_expire).
+MONITOR_EXPIRE = 300.0
+H = HostState
+
+
+class HostMonitor:
+    """monitord's side of the simulator. All methods expect `cloud.lock` held (it is re-entrant)."""
+
+    def __init__(self, cloud: Cloud, im: dict[str, str], driver_env: Callable[[], dict[str, str]]) -> None:
+        self.cloud = cloud
+        self.im = DriverSet(im, driver_env, self._im_line)
+        self.monitor_port = 0
+        # monitord.conf PROBES_PERIOD (seconds) handed to IM programs; oned's defaults.
+        self.probes_period: dict[str, int] = {"BEACON_HOST": 30, "MONITOR_HOST": 120, "MONITOR_VM": 30,
+                                              "STATE_VM": 5, "SYNC_STATE_VM": 180, "SYSTEM_HOST": 600}  # fmt: skip
+        self.on_change: Callable[[], None] = lambda: None
+        self.monitor_interval_host = 180.0
+        # Every state a host went through, in order (tests check that a host never passed ERROR).
+        self.host_states: dict[int, list[int]] = {}
+
+    def _im_line(self, line: str) -> None:
+        if not line.startswith(("START_MONITOR ", "STOP_MONITOR ")):
+            log.info("im: %s", line[:300])
+            return
+        try:
+            frame = decode_frame(line)
+        except MonitordError as exc:
+            log.warning("im: unreadable reply %r: %s", line[:120], exc)
+            return
+        if frame.type != "START_MONITOR":
+            return
+        with self.cloud.lock:
+            host = self.cloud.hosts.get(frame.host_id)
+            if host is None or host.state == H.OFFLINE:
+                return
+            host.monitor_in_progress = False
+            if not frame.success:
+                # monitord 6.10 (start_monitor_failure) sends oned `HOST_STATE ERROR` without the
+                # reply's text: the host's ERROR names no reason. Its last_monitored stays at the send
+                # time, so the timer retries it after MONITORING_INTERVAL_HOST.
+                log.info("im: START_MONITOR failed for host %d: %s", host.id, frame.text)
+                self.host_error(host, "")
+                self.on_change()
+                return
+            if frame.text.strip():
+                self._apply_monitor_messages(host, frame.text)
+            # start_monitor_success: an empty answer changes no state (an INIT host stays INIT).
+            host.last_monitored = time.time()
+            self.on_change()
+
+    # --- host states -------------------------------------------------------------------------------------
+    def host_added(self, host: Host) -> None:
+        """Monitor a new host: dummy at once, a configured IM program with START_MONITOR."""
+        if host.im_mad == "dummy":
+            self.apply_system(host, DUMMY_SYSTEM_HOST, set_hostname=True)
+            self.apply_monitor(host, DUMMY_MONITOR_HOST, self.cloud.now())
+            self.set_host_state(host, H.MONITORED)
+            return
+        self.start_monitor(host)
+
+    def host_error(self, host: Host, message: str) -> None:
+        """oned's HOST_STATE ERROR <message>: only a change of state records the message (an ERROR
+        host keeps its first reason); DISABLED and OFFLINE hosts keep their state."""
+        if host.state in (H.ERROR, H.OFFLINE):
+            return
+        if host.state != H.DISABLED:
+            self.set_host_state(host, H.ERROR)
+        stamp = time.ctime(self.cloud.now())  # one_util::log_time
+        set_attr(
+            host.template, "ERROR", f"{stamp} : Error monitoring Host {host.name} ({host.id}): {message}"
+        )
+
+    def error_monitor(self, host: Host, message: str) -> None:
+        """monitord's error_monitor: a FAILURE pushed for the host (MONITOR_HOST, SYSTEM_HOST, BEACON)."""
+        host.monitor_in_progress = False
+        host.last_monitored = time.time()
+        self.host_error(host, message)
+
+    def set_host_state(self, host: Host, state: int) -> None:
+        if host.state != state:
+            host.prev_state, host.state = host.state, state
+            self.host_states.setdefault(host.id, [H.INIT]).append(state)
+
+    def host_status_changed(self, host: Host, old_state: int) -> None:
+        """monitord's update_host on a state change: OFFLINE stops monitoring, leaving OFFLINE starts it."""
+        if host.state == H.OFFLINE:
+            self.stop_monitor(host)
+        elif old_state == H.OFFLINE and not host.monitor_in_progress and host.im_mad != "dummy":
+            self.start_monitor(host)
+
+    # --- START/STOP_MONITOR ------------------------------------------------------------------------------
+    def monitord_timer(self, now: float | None = None) -> int:
+        """One tick of monitord's timer (6.10 HostMonitorManager::timer_action): a host not heard of for
+        MONITORING_INTERVAL_HOST gets START_MONITOR again (INIT, MONITORED, ERROR and DISABLED alike; an
+        unanswered one only after MONITOR_EXPIRE). Returns how many were (re)started."""
+        now = time.time() if now is None else now
+        started = 0
+        for host in list(self.cloud.hosts.values()):
+            if host.im_mad == "dummy" or host.last_monitored >= now - self.monitor_interval_host:
+                continue
+            if host.state == H.OFFLINE:
+                host.last_monitored = now
+            elif not host.monitor_in_progress or now - host.last_monitored >= MONITOR_EXPIRE:
+                self.start_monitor(host)
+                started += 1
+        return started
+
+    def stop_monitor(self, host: Host) -> None:
+        """STOP_MONITOR to the host's IM program (host OFFLINE, or deleted: RequestManagerDelete)."""
+        host.monitor_in_progress = False
+        proc = self.im.get(host.im_mad) if host.im_mad != "dummy" else None
+        if proc is not None:
+            action = f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}</MONITOR_DRIVER_ACTION>"
+            try:
+                proc.send(encode_frame("STOP_MONITOR", "-", host.id, action, timestamp=0))
+            except DriverError:
+                pass
+
+    def start_monitor(self, host: Host) -> None:
+        """START_MONITOR to the host's IM program: when the host is created (monitord 6.10 starts an INIT
+        host at once) and from monitord_timer. Not on host.update: 6.10's monitord only refreshes its copy
+        of the host then (HostMonitorManager::update_host restarts nothing unless the state changed)."""
+        host.monitor_in_progress = True
+        host.last_monitored = time.time()
+        proc = self.im.get(host.im_mad)
+        if proc is None:
+            return  # monitord logs "Cannot find driver"; the host stays as it is
+        c = docs.cdata
+        probes = "".join(f"<{k}>{c(str(v))}</{k}>" for k, v in sorted(self.probes_period.items()))
+        action = (
+            f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}<MONITOR_CONFIGURATION>"
+            f"<DATASTORE_LOCATION>{c('/var/lib/one//datastores')}</DATASTORE_LOCATION>"
+            f"<NETWORK><ADDRESS>{c('127.0.0.1')}</ADDRESS><MONITOR_ADDRESS>{c('127.0.0.1')}"
+            f"</MONITOR_ADDRESS><PORT>{c(str(self.monitor_port))}</PORT><PRIKEY>{c('')}</PRIKEY>"
+            f"<PUBKEY>{c('')}</PUBKEY><THREADS>{c('8')}</THREADS></NETWORK>"
+            f"<PROBES_PERIOD>{probes}</PROBES_PERIOD></MONITOR_CONFIGURATION></MONITOR_DRIVER_ACTION>"
+        )
+        try:
+            proc.send(encode_frame("START_MONITOR", "-", host.id, action, timestamp=0))
+        except DriverError:
+            self.host_error(host, f"Cannot start monitoring driver {host.im_mad}")
+
+    def _host_brief(self, host: Host) -> str:
+        return (
+            f"<HOST><ID>{host.id}</ID><NAME>{docs.text(host.name)}</NAME><STATE>{host.state}</STATE>"
+            f"<PREV_STATE>{host.prev_state}</PREV_STATE><IM_MAD>{docs.cdata(host.im_mad)}</IM_MAD>"
+            f"<VM_MAD>{docs.cdata(host.vm_mad)}</VM_MAD><CLUSTER_ID>{host.cluster_id}</CLUSTER_ID>"
+            f"<CLUSTER>{docs.text(host.cluster)}</CLUSTER></HOST>"
+        )
+
+    # --- what the host agents report ----------------------------------------------------------------------
+    def apply_system(self, host: Host, text: str, set_hostname: bool = False) -> None:
+        try:
+            attrs = list(parse_template(text).attributes)
+        except TemplateError:
+            log.warning("host %d: unreadable SYSTEM_HOST", host.id)
+            return
+        flat = {k: v for k, v in attrs if isinstance(v, str)}
+        host.total_cpu = int(float(flat.get("TOTALCPU", host.total_cpu)))
+        host.total_mem = int(float(flat.get("TOTALMEMORY", host.total_mem)))
+        if "DS_LOCATION_TOTAL_MB" in flat:
+            free, total, used = (int(flat.get(f"DS_LOCATION_{k}_MB", "0")) for k in ("FREE", "TOTAL", "USED"))
+            host.ds_usage = (free, total, used)
+        host.pci = [v for k, v in attrs if k == "PCI" and isinstance(v, dict)]
+        host.numa = [
+            {**v, "_KIND": k}
+            for k, v in attrs
+            if k in ("CORE", "HUGEPAGE", "MEMORY_NODE") and isinstance(v, dict)
+        ]
+        for key, value in attrs:
+            if key not in SHARE_KEYS:
+                set_attr(host.template, key, value)
+        if set_hostname and get_attr(host.template, "HOSTNAME") is None:
+            set_attr(host.template, "HOSTNAME", host.name)
+
+    def apply_monitor(self, host: Host, text: str, stamp: int) -> None:
+        try:
+            host.monitoring = list(parse_template(text).attributes)
+        except TemplateError:
+            return
+        host.monitor_time = stamp or self.cloud.now()
+
+    def _apply_monitor_messages(self, host: Host, text: str) -> None:
+        """The <MONITOR_MESSAGES> document of a START_MONITOR reply: each child as if pushed."""
+        try:
+            stamp, messages = parse_monitor_messages(text)
+        except MonitordError:
+            log.warning("host %d: unreadable START_MONITOR reply", host.id)
+            return
+        for msg_type, body in messages:
+            self.apply_message(MonitorMessage(msg_type, "SUCCESS", host.id, stamp or self.cloud.now(), body))
+
+    def apply_message(self, msg: MonitorMessage) -> None:
+        """A monitord message from a host agent: host system/monitoring, VM monitoring and state."""
+        with self.cloud.lock:
+            host = self.cloud.hosts.get(msg.host_id)
+            if host is None or host.state == H.OFFLINE:
+                return
+            if msg.status != "SUCCESS":
+                # 6.10 MonitorDriverProtocol: these three go to error_monitor (host ERROR with the
+                # text); a failed MONITOR_VM or STATE_VM is only logged.
+                if msg.type in ("SYSTEM_HOST", "MONITOR_HOST", "BEACON_HOST"):
+                    self.error_monitor(host, msg.text)
+                    self.on_change()
+                return
+            if msg.type == "SYSTEM_HOST":
+                # oned's Host::update_info: the ERROR text goes, the host is MONITORED (unless
+                # DISABLED); this is the only message that changes an INIT or ERROR host's state.
+                self.apply_system(host, msg.text)
+                host.template[:] = [(k, v) for k, v in host.template if k != "ERROR"]
+                if host.state != H.DISABLED:
+                    self.set_host_state(host, H.MONITORED)
+            elif msg.type == "MONITOR_HOST":
+                # monitor_host stores monitoring and last_monitored; no state change.
+                self.apply_monitor(host, msg.text, msg.timestamp)
+                host.last_monitored = time.time()
+                host.monitor_in_progress = False
+            elif msg.type == "BEACON_HOST":
+                host.last_monitored = time.time()
+            elif msg.type == "MONITOR_VM":
+                self._apply_vm_monitor(msg)
+            elif msg.type == "STATE_VM":
+                self._apply_vm_states(host, msg)
+            self.on_change()
+
+    def _find_vm(self, vec: dict[str, str]) -> Vm | None:
+        try:
+            vm = self.cloud.vms.get(int(vec.get("ID", "-1")))
+        except ValueError:
+            vm = None
+        if vm is None and vec.get("DEPLOY_ID"):
+            vm = next(
+                (
+                    v
+                    for v in self.cloud.vms.values()
+                    if v.deploy_id == vec["DEPLOY_ID"] and v.state != VmState.DONE
+                ),
+                None,
+            )
+        return vm
+
+    def _apply_vm_monitor(self, msg: MonitorMessage) -> None:
+        try:
+            vecs = [v for k, v in parse_template(msg.text).attributes if k == "VM" and isinstance(v, dict)]
+        except TemplateError:
+            return
+        for vec in vecs:
+            vm = self._find_vm(vec)
+            if vm is None or vm.state == VmState.DONE:
+                continue
+            raw = vec.get("MONITOR", "")
+            try:
+                text = base64.b64decode(raw).decode("utf-8", "replace") if raw else ""
+                attrs: Attrs = [(k, v) for k, v in parse_template(text).attributes if isinstance(v, str)]
+            except (ValueError, TemplateError):
+                attrs = []
+            attrs += [("ID", str(vm.id)), ("TIMESTAMP", str(msg.timestamp))]
+            vm.monitoring = attrs
+            vm.last_poll = msg.timestamp
+            vm.touch()
+
+    def _apply_vm_states(self, host: Host, msg: MonitorMessage) -> None:
+        """STATE_VM: states seen from outside; with SYNC_STATE=yes, RUNNING VMs of the host that are not
+        listed take MISSING_STATE (unless they were deployed after the probe ran)."""
+        try:
+            attrs = list(parse_template(msg.text).attributes)
+        except TemplateError:
+            return
+        flat = {k: v for k, v in attrs if isinstance(v, str)}
+        seen: set[int] = set()
+        for vec in (v for k, v in attrs if k == "VM" and isinstance(v, dict)):
+            vm = self._find_vm(vec)
+            if vm is not None:
+                seen.add(vm.id)
+                self._apply_vm_state(vm, host, vec.get("STATE", ""))
+        if flat.get("SYNC_STATE", "").lower() == "yes":
+            missing = flat.get("MISSING_STATE", "UNKNOWN")
+            for vm in self.cloud.vms.values():
+                h = vm.current
+                if (
+                    vm.id not in seen
+                    and h is not None
+                    and h.hid == host.id
+                    and vm.state == VmState.ACTIVE
+                    and vm.lcm_state == LcmState.RUNNING
+                    and h.rstime < msg.timestamp
+                ):
+                    self._apply_vm_state(vm, host, missing)
+
+    def _apply_vm_state(self, vm: Vm, host: Host, state: str) -> None:
+        running = vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.RUNNING
+        if running and state == "POWEROFF":
+            end_running(self.cloud, vm)
+            vm.set_state(VmState.POWEROFF)
+        elif running and state in ("UNKNOWN", "FAILURE"):
+            vm.set_lcm(LcmState.UNKNOWN)
+        elif state == "RUNNING" and (
+            vm.state == VmState.POWEROFF or (vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.UNKNOWN)
+        ):
+            if vm.state == VmState.POWEROFF:
+                open_history(self.cloud, vm, self.cloud.hosts.get(vm.current.hid) if vm.current else host)
+            vm.set_lcm(LcmState.RUNNING)
