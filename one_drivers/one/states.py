@@ -103,6 +103,74 @@ class LcmState(enum.IntEnum):
     RESTORE = 71  # 7.x
 
 
+class VmAction(enum.IntEnum):
+    """What a HISTORY record's `<ACTION>` says ended it (VMActions::Action, include/VMActions.h 6.10)."""
+
+    NONE = 0
+    MIGRATE = 1
+    LIVE_MIGRATE = 2
+    UNDEPLOY = 5
+    UNDEPLOY_HARD = 6
+    HOLD = 7
+    RELEASE = 8
+    STOP = 9
+    SUSPEND = 10
+    RESUME = 11
+    DELETE = 13
+    DELETE_RECREATE = 14
+    REBOOT = 15
+    REBOOT_HARD = 16
+    RESCHED = 17
+    UNRESCHED = 18
+    POWEROFF = 19
+    POWEROFF_HARD = 20
+    DISK_ATTACH = 21
+    DISK_DETACH = 22
+    NIC_ATTACH = 23
+    NIC_DETACH = 24
+    DISK_SNAPSHOT_CREATE = 25
+    DISK_SNAPSHOT_DELETE = 26
+    TERMINATE = 27
+    TERMINATE_HARD = 28
+    DISK_RESIZE = 29
+    DEPLOY = 30
+    CHOWN = 31
+    CHMOD = 32
+    UPDATECONF = 33
+    RENAME = 34
+    RESIZE = 35
+    UPDATE = 36
+    SNAPSHOT_CREATE = 37
+    SNAPSHOT_DELETE = 38
+    SNAPSHOT_REVERT = 39
+    DISK_SAVEAS = 40
+    DISK_SNAPSHOT_REVERT = 41
+    RECOVER = 42
+    RETRY = 43
+    MONITOR = 44
+    DISK_SNAPSHOT_RENAME = 45
+    ALIAS_ATTACH = 46
+    ALIAS_DETACH = 47
+    POFF_MIGRATE = 48
+    POFF_HARD_MIGRATE = 49
+    BACKUP = 50
+    NIC_UPDATE = 51
+    BACKUP_CANCEL = 52
+    SCHED_ADD = 53
+    SCHED_UPDATE = 54
+    SCHED_DELETE = 55
+    SG_ATTACH = 56
+    SG_DETACH = 57
+    PCI_ATTACH = 58
+    PCI_DETACH = 59
+    RESTORE = 60
+
+    @property
+    def label(self) -> str:
+        """The name oned prints and `one.vm.action` takes ("poweroff-hard"; POFF_ spelled "poweroff-")."""
+        return self.name.lower().replace("_", "-").replace("poff-", "poweroff-")
+
+
 def vm_state_from_number(value: int | str) -> VmState:
     """Decode `<STATE>`; an unknown number is an error, never a silent default."""
     return VmState(int(value))

@@ -19,7 +19,6 @@ from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import docs
 from one_drivers.sim.cloud import Cloud
 from one_drivers.sim.drivers import DriverError, DriverSet, MonitorMessage
-from one_drivers.sim.history import end_running, open_history
 from one_drivers.sim.model import Attrs, Host, Vm, get_attr, set_attr
 
 log = logging.getLogger(__name__)
@@ -305,7 +304,7 @@ class HostMonitor:
             vm = self._find_vm(vec)
             if vm is not None:
                 seen.add(vm.id)
-                self._apply_vm_state(vm, host, vec.get("STATE", ""))
+                self.state_seen(vm, vec.get("STATE", ""))
         if flat.get("SYNC_STATE", "").lower() == "yes":
             missing = flat.get("MISSING_STATE", "UNKNOWN")
             for vm in self.cloud.vms.values():
@@ -318,18 +317,8 @@ class HostMonitor:
                     and vm.lcm_state == LcmState.RUNNING
                     and h.rstime < msg.timestamp
                 ):
-                    self._apply_vm_state(vm, host, missing)
+                    self.state_seen(vm, missing)
 
-    def _apply_vm_state(self, vm: Vm, host: Host, state: str) -> None:
-        running = vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.RUNNING
-        if running and state == "POWEROFF":
-            end_running(self.cloud, vm)
-            vm.set_state(VmState.POWEROFF)
-        elif running and state in ("UNKNOWN", "FAILURE"):
-            vm.set_lcm(LcmState.UNKNOWN)
-        elif state == "RUNNING" and (
-            vm.state == VmState.POWEROFF or (vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.UNKNOWN)
-        ):
-            if vm.state == VmState.POWEROFF:
-                open_history(self.cloud, vm, self.cloud.hosts.get(vm.current.hid) if vm.current else host)
-            vm.set_lcm(LcmState.RUNNING)
+    def state_seen(self, vm: Vm, state: str) -> None:
+        """What the host's agent reports of a VM (STATE_VM's STATE): the life cycle (a subclass) applies it."""
+        raise NotImplementedError

@@ -1,9 +1,9 @@
-"""VM lifecycle, scheduler and driver dispatch of the simulator, with oned's state numbers.
+"""VM lifecycle of the simulator: oned's state machine, run from the tables of `transitions.py`.
 
-Each user action moves the VM into oned's transient LCM state and hands the work to the host's VMM
-driver: `dummy` answers at once (like one_vmm_dummy), a configured program gets the real line
-(`DEPLOY  <id> <base64 VMM_DRIVER_ACTION_DATA>`) and its reply is applied when it arrives, exactly
-as oned does (DEPLOY SUCCESS stores DEPLOY_ID → RUNNING, FAILURE → BOOT_FAILURE, ...).
+Each request moves the VM into oned's transient LCM state and hands the work to the host's VMM driver:
+`dummy` answers at once (like one_vmm_dummy), a configured program gets the real line (`DEPLOY  <id>
+<base64 VMM_DRIVER_ACTION_DATA>`) and its reply is applied when it arrives, as oned does (DEPLOY
+SUCCESS stores DEPLOY_ID → RUNNING, FAILURE → BOOT_FAILURE, ...). Host monitoring is `hostmon.py`'s.
 """
 
 from __future__ import annotations
@@ -16,83 +16,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from one_drivers.mad.codec import format_request, parse_reply
-from one_drivers.one.states import HostState, LcmState, VmState
-from one_drivers.sim import docs
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.sim import docs, scheduler
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
 from one_drivers.sim.drivers import DriverError, DriverSet
 from one_drivers.sim.history import close_history, end_running, open_history
 from one_drivers.sim.hostmon import HostMonitor
 from one_drivers.sim.model import Host, Vm, get_attr, set_attr
-from one_drivers.sim.requirements import RequirementError, evaluate
+from one_drivers.sim.transitions import (
+    ACTION_IDS,
+    DELETE,
+    DEPLOYS,
+    DONE,
+    RECOVER_AS,
+    REPLIES,
+    REQUESTS,
+    SEEN,
+    VM_ACTIONS,
+    Steps,
+)
+from one_drivers.sim.vmm_data import action_data
 from one_drivers.sim.wire import OneFailure
 
 log = logging.getLogger(__name__)
 
-A = LcmState
-S = VmState
-
-# History ACTION numbers (VMActions::Action, 6.10).
-ACTION_IDS = {
-    "none": 0,
-    "migrate": 1,
-    "live-migrate": 2,
-    "undeploy": 5,
-    "undeploy-hard": 6,
-    "hold": 7,
-    "release": 8,
-    "stop": 9,
-    "suspend": 10,
-    "resume": 11,
-    "delete": 13,
-    "delete-recreate": 14,
-    "reboot": 15,
-    "reboot-hard": 16,
-    "resched": 17,
-    "unresched": 18,
-    "poweroff": 19,
-    "poweroff-hard": 20,
-    "terminate": 27,
-    "terminate-hard": 28,
-    "deploy": 30,
-}
-
-RUNNING_ONLY = {(S.ACTIVE, A.RUNNING)}
-RUNNING_OR_UNKNOWN = {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN)}
-# terminate and terminate-hard: any VM that is not mid-transition
-TERMINABLE = {
-    (S.ACTIVE, A.RUNNING),
-    (S.ACTIVE, A.UNKNOWN),
-    (S.POWEROFF, A.LCM_INIT),
-    (S.SUSPENDED, A.LCM_INIT),
-    (S.STOPPED, A.LCM_INIT),
-    (S.UNDEPLOYED, A.LCM_INIT),
-    (S.PENDING, A.LCM_INIT),
-    (S.HOLD, A.LCM_INIT),
-}
-# Where each vm.action is allowed: (STATE, LCM_STATE) pairs; LCM None = any non-ACTIVE state's LCM_INIT.
-ALLOWED: dict[str, set[tuple[VmState, LcmState]]] = {
-    "terminate": TERMINABLE,
-    "terminate-hard": TERMINABLE,
-    "poweroff": RUNNING_ONLY,
-    "poweroff-hard": RUNNING_OR_UNKNOWN,
-    "reboot": RUNNING_ONLY,
-    "reboot-hard": RUNNING_OR_UNKNOWN,
-    "undeploy": {(S.ACTIVE, A.RUNNING), (S.POWEROFF, A.LCM_INIT)},
-    "undeploy-hard": {(S.ACTIVE, A.RUNNING), (S.ACTIVE, A.UNKNOWN), (S.POWEROFF, A.LCM_INIT)},
-    "stop": {(S.ACTIVE, A.RUNNING), (S.SUSPENDED, A.LCM_INIT)},
-    "suspend": RUNNING_ONLY,
-    "resume": {
-        (S.POWEROFF, A.LCM_INIT),
-        (S.SUSPENDED, A.LCM_INIT),
-        (S.STOPPED, A.LCM_INIT),
-        (S.UNDEPLOYED, A.LCM_INIT),
-        (S.ACTIVE, A.UNKNOWN),
-    },
-    "hold": {(S.PENDING, A.LCM_INIT)},
-    "release": {(S.HOLD, A.LCM_INIT)},
-    "resched": RUNNING_ONLY,
-    "unresched": RUNNING_ONLY,
-}
+A, S = LcmState, VmState
 
 
 @dataclass
@@ -118,30 +66,18 @@ class Lifecycle(HostMonitor):
         self.var_dir = var_dir
         self.vmm = DriverSet(vmm, driver_env, self._vmm_line)
         self.pending: dict[int, Pending] = {}
-        # VM id -> the DISK/NIC/SNAPSHOT vector an in-flight hotplug action is about; migration targets.
+        # VM id -> the DISK/NIC/SNAPSHOT vector (or the size before a live resize) a hotplug is about.
         self._hotplug: dict[int, dict[str, str]] = {}
-        self._resized: dict[int, tuple[str, str, str]] = {}  # VM id -> CPU, MEMORY, VCPU before a live resize
-        self._migrate_to: dict[int, tuple[int, bool]] = {}
+        self._migrate_to: dict[int, int] = {}  # VM id -> target host of a migration in flight
 
     def stop_drivers(self) -> None:
         self.vmm.stop()
         self.im.stop()
 
-    def _vmm_line(self, line: str) -> None:
-        reply = parse_reply(line)
-        if reply is None:
-            log.info("vmm: %s", line[:300])  # LOG lines and anything oned would not read as a reply
-            return
-        try:
-            vm_id = int(reply.oid)
-        except ValueError:
-            log.warning("vmm: reply without a VM id: %r", line[:200])
-            return
-        with self.cloud.lock:
-            self.vmm_reply(reply.action, vm_id, reply.success, reply.info or "-")
-            self.on_change()
+    def schedule(self) -> int:
+        return scheduler.schedule(self)
 
-    # --- VM actions ----------------------------------------------------------------------------------------
+    # --- requests -------------------------------------------------------------------------------------------
     def check_lock(self, user_id: int, vm: Vm, op: int) -> None:
         if vm.lock is None:
             return
@@ -150,321 +86,244 @@ class Lifecycle(HostMonitor):
             raise OneFailure(AUTHORIZATION, f"User [{user_id}] : VM is locked. [{vm.id}].")
 
     def action(self, vm: Vm, name: str, uid: int = 0, gid: int = 0) -> None:
-        if name not in ALLOWED:
+        """one.vm.action: the row of VM_ACTIONS for the VM's state, else oned's error."""
+        if name not in VM_ACTIONS:
             raise OneFailure(ACTION, f'Action "{name}" is not supported')
-        if (vm.state, vm.lcm_state) not in ALLOWED[name]:
+        path = self._path(vm, name)
+        h = vm.current
+        # The open record takes the action; resume opens a new record and leaves the old one's.
+        if h is not None and vm.state not in (S.PENDING, S.HOLD) and not h.etime and name != "resume":
+            h.action, h.uid, h.gid, h.request_id = ACTION_IDS[name], uid, gid, self.cloud.next_request_id()
+        self._run(vm, path, name)
+
+    def request(self, vm: Vm, name: str) -> None:
+        """A request another method makes once it checked the VM's state (hotplug, resize, migrate...)."""
+        self._run(vm, self._path(vm, name), name)
+
+    def _path(self, vm: Vm, name: str) -> Steps:
+        path = REQUESTS[name].get((vm.state, vm.lcm_state))
+        if path is None:
             raise OneFailure(
                 ACTION,
                 f'Error performing action "{name}": This action is not available for state {vm.state_label}',
             )
-        handler = getattr(self, "_do_" + name.replace("-", "_"))
-        if (
-            vm.current is not None
-            and vm.state not in (S.PENDING, S.HOLD)
-            and not vm.current.etime
-            and name != "resume"
-        ):
-            # The open record takes the action; resume opens a new record and leaves the old one's.
-            h = vm.current
-            h.action, h.uid, h.gid, h.request_id = ACTION_IDS[name], uid, gid, self.cloud.next_request_id()
-        handler(vm)
+        return path
+
+    def _run(self, vm: Vm, path: Steps, name: str) -> None:
+        for op in path:
+            if isinstance(op, VmState):
+                vm.set_state(op)
+            elif isinstance(op, LcmState):
+                vm.set_lcm(op)
+            elif op.isupper():
+                self._send(vm, op)
+            else:
+                getattr(self, "fx_" + op)(vm, name)
         vm.touch()
 
-    def _do_hold(self, vm: Vm) -> None:
-        vm.set_state(S.HOLD)
-
-    def _do_release(self, vm: Vm) -> None:
-        vm.set_state(S.PENDING)
-
-    def _do_resched(self, vm: Vm) -> None:
-        vm.resched = 1
-
-    def _do_unresched(self, vm: Vm) -> None:
-        vm.resched = 0
-
-    def _do_reboot(self, vm: Vm) -> None:
-        self._send(vm, "REBOOT")
-
-    def _do_reboot_hard(self, vm: Vm) -> None:
-        self._send(vm, "RESET")
-
-    def _do_poweroff(self, vm: Vm) -> None:
-        vm.set_lcm(A.SHUTDOWN_POWEROFF)
-        self._send(vm, "SHUTDOWN")
-
-    def _do_poweroff_hard(self, vm: Vm) -> None:
-        vm.set_lcm(A.SHUTDOWN_POWEROFF)
-        self._send(vm, "CANCEL")
-
-    def _do_suspend(self, vm: Vm) -> None:
-        vm.set_lcm(A.SAVE_SUSPEND)
-        self._send(vm, "SAVE")
-
-    def _do_stop(self, vm: Vm) -> None:
-        if vm.state == S.SUSPENDED:
-            vm.set_lcm(A.EPILOG_STOP)
-            self._finish(vm, S.STOPPED)
-            return
-        vm.set_lcm(A.SAVE_STOP)
-        self._send(vm, "SAVE")
-
-    def _do_undeploy(self, vm: Vm, hard: bool = False) -> None:
-        if vm.state == S.POWEROFF:
-            vm.set_lcm(A.EPILOG_UNDEPLOY)
-            self._finish(vm, S.UNDEPLOYED)
-            return
-        vm.set_lcm(A.SHUTDOWN_UNDEPLOY)
-        self._send(vm, "CANCEL" if hard else "SHUTDOWN")
-
-    def _do_undeploy_hard(self, vm: Vm) -> None:
-        self._do_undeploy(vm, hard=True)
-
-    def _do_terminate(self, vm: Vm, hard: bool = False) -> None:
-        if vm.state in (S.PENDING, S.HOLD):
-            self._done(vm)
-            return
-        if vm.state != S.ACTIVE:
-            # From POWEROFF/UNDEPLOYED/STOPPED/SUSPENDED oned runs only the epilog, no VMM action.
-            vm.set_lcm(A.EPILOG)
-            self._done(vm)
-            return
-        vm.set_lcm(A.SHUTDOWN)
-        self._send(vm, "CANCEL" if hard else "SHUTDOWN")
-
-    def _do_terminate_hard(self, vm: Vm) -> None:
-        self._do_terminate(vm, hard=True)
-
-    def _do_resume(self, vm: Vm) -> None:
-        prev = vm.state
-        if prev == S.ACTIVE:  # UNKNOWN
-            vm.set_lcm(A.RUNNING)
-            return
-        if prev in (S.STOPPED, S.UNDEPLOYED):
-            # Back to the scheduler; it redeploys (PROLOG_RESUME / PROLOG_UNDEPLOY).
-            vm.set_state(S.PENDING)
-            vm.resume_from = prev
-            return
-        host = self.cloud.hosts.get(vm.current.hid) if vm.current else None
-        if host is None:
-            raise OneFailure(ACTION, "Could not get host of the VM")
-        open_history(self.cloud, vm, host)
-        if prev == S.POWEROFF:
-            vm.set_lcm(A.BOOT_POWEROFF)
-            self._send(vm, "DEPLOY")
-        else:
-            vm.set_lcm(A.BOOT_SUSPENDED)
-            self._send(vm, "RESTORE")
+    def deploy(self, vm: Vm, host: Host, ds_id: int = -1) -> None:
+        """PENDING/HOLD → PROLOG → BOOT and DEPLOY to the host's VMM (RESTORE after a stop)."""
+        ds = scheduler.system_ds_for(self.cloud, vm, host, ds_id)
+        open_history(self.cloud, vm, host, ds)
+        ds_obj = self.cloud.datastores.get(ds)
+        set_attr(vm.template, "TM_MAD_SYSTEM", ds_obj.tm_mad if ds_obj else "ssh")
+        self.fx_prolog_times(vm, "deploy")
+        path = DEPLOYS[vm.resume_from]
+        vm.resume_from = None
+        self._run(vm, path, "deploy")
 
     def recover(self, vm: Vm, op: int) -> None:
-        """recover: 0 failure, 1 success, 2 retry, 3 delete, 4 delete-recreate, 5 delete-db."""
-        if op == 3:
-            if vm.state == S.DONE:
-                raise OneFailure(ACTION, "Error recovering VM: VM is in DONE state")
-            if vm.current:
-                vm.current.action = ACTION_IDS["delete"]
-            if vm.state == S.ACTIVE and vm.current is not None:
-                vm.set_lcm(A.CLEANUP_DELETE)
-                host = self.cloud.hosts.get(vm.current.hid)
-                proc = self.vmm.get(host.vm_mad) if host else None
-                if proc is not None:
-                    proc.send(format_request("DRIVER_CANCEL", vm.id))
-                self._send(vm, "CLEANUP")
-            else:
-                self._done(vm)
-        elif op == 5:
-            self._done(vm)
-        elif op in (0, 1) and vm.state == S.ACTIVE:
-            target = {A.BOOT_FAILURE: A.RUNNING, A.BOOT: A.RUNNING, A.SHUTDOWN: A.EPILOG}.get(vm.lcm_state)
-            if op == 1 and target == A.RUNNING:
-                vm.set_lcm(A.RUNNING)
-            elif op == 1 and target == A.EPILOG:
-                self._done(vm)
-            elif op == 0 and vm.lcm_state == A.BOOT:
-                vm.set_lcm(A.BOOT_FAILURE)
-        elif op == 2 and vm.state == S.ACTIVE and vm.lcm_state == A.BOOT_FAILURE:
-            vm.set_lcm(A.BOOT)
-            self._send(vm, "DEPLOY")
-        else:
+        """one.vm.recover: 0 failure, 1 success, 2 retry, 3 delete, 4 delete-recreate, 5 delete-db."""
+        if op == 3 and vm.state == S.DONE:
+            raise OneFailure(ACTION, "Error recovering VM: VM is in DONE state")
+        if op == 3 and vm.current is not None:
+            vm.current.action = ACTION_IDS["delete"]
+        if op == 3 and vm.state == S.ACTIVE:
+            self._run(vm, DELETE, "delete")
+        elif op in (3, 5):
+            self._run(vm, DONE, "delete")
+        elif op not in (0, 1, 2):  # delete-recreate is not simulated
             raise OneFailure(
                 ACTION, f"Error recovering VM: recover action not available for state {vm.state_label}"
             )
+        elif vm.state != S.ACTIVE:
+            verb = "a retry" if op == 2 else "a recover operation"
+            raise OneFailure(ACTION, f"Could not perform {verb} on VM {vm.id}, wrong state {vm.state_label}.")
+        elif op == 2:
+            if (vm.state, vm.lcm_state) in REQUESTS["retry"]:
+                self.request(vm, "retry")
+        elif vm.lcm_state == A.UNKNOWN:
+            self._run(vm, (A.RUNNING,), "recover")
+        elif vm.lcm_state == A.CLEANUP_DELETE:
+            self._run(vm, DONE, "recover")
+        elif vm.lcm_state in RECOVER_AS:
+            if op == 1 and RECOVER_AS[vm.lcm_state] == "DEPLOY" and not vm.deploy_id:
+                vm.deploy_id = f"one-{vm.id}"  # oned makes one up for a boot declared successful
+            self.pending.pop(vm.id, None)
+            self._run(vm, REPLIES[(RECOVER_AS[vm.lcm_state], vm.lcm_state)][op == 0], "recover")
         vm.touch()
 
-    # --- disk hotplug -----------------------------------------------------------------------------------
+    def state_seen(self, vm: Vm, state: str) -> None:
+        path = SEEN.get(((vm.state, vm.lcm_state), state))
+        if path is not None:
+            self._run(vm, path, "monitor")
+
+    # --- entry points of the other methods ------------------------------------------------------------
     def attach_disk(self, vm: Vm, disk: dict[str, str]) -> None:
         """RUNNING → HOTPLUG (ATTACHDISK to the VMM) → RUNNING; POWEROFF attaches without the VMM."""
         vm.template.append(("DISK", disk))
-        if vm.state == S.POWEROFF:
-            vm.touch()
-            return
-        self._hotplug_history(vm, 21)
-        vm.set_lcm(A.HOTPLUG)
         self._hotplug[vm.id] = disk
-        self._send(vm, "ATTACHDISK")
+        self.request(vm, "disk-attach")
 
     def detach_disk(self, vm: Vm, disk: dict[str, str]) -> None:
-        if vm.state == S.POWEROFF:
-            self._drop_disk(vm, disk)
-            return
-        self._hotplug_history(vm, 22)
-        vm.set_lcm(A.HOTPLUG)
         self._hotplug[vm.id] = disk
-        self._send(vm, "DETACHDISK")
+        self.request(vm, "disk-detach")
 
-    def _hotplug_history(self, vm: Vm, action_id: int) -> None:
-        """A disk/NIC hotplug on a running VM closes its history record with that action and opens the
-        next one on the same host (seen on 6.10.5: records 5-8 of the recorded vm0)."""
-        h = vm.current
-        if h is None:
-            return
-        h.action = action_id
-        open_history(self.cloud, vm, self.cloud.hosts.get(h.hid), h.ds_id)
+    def attach_nic(self, vm: Vm, nic: dict[str, str]) -> None:
+        vm.template.append(("NIC", nic))
+        self._hotplug[vm.id] = nic
+        self.request(vm, "nic-attach")
 
-    def _drop_disk(self, vm: Vm, disk: dict[str, str]) -> None:
-        vm.template[:] = [(k, v) for k, v in vm.template if v is not disk]
-        image = self.cloud.images.get(int(disk["IMAGE_ID"])) if disk.get("IMAGE_ID", "").isdigit() else None
-        if image is not None:
-            self.cloud.image_store.release(image, vm.id)
-        vm.touch()
+    def detach_nic(self, vm: Vm, nic: dict[str, str]) -> None:
+        self._hotplug[vm.id] = nic
+        self.request(vm, "nic-detach")
 
-    # --- live resize and updateconf ------------------------------------------------------------------
-    def live_resize(self, vm: Vm, old: tuple[str, str, str]) -> None:
-        """RUNNING -> HOTPLUG_RESIZE (RESIZE to the VMM) -> RUNNING; a failure puts CPU/MEMORY/VCPU back."""
-        vm.set_lcm(A.HOTPLUG_RESIZE)
-        self._resized[vm.id] = old
-        self._send(vm, "RESIZE")
-
-    def live_updateconf(self, vm: Vm) -> None:
-        """RUNNING -> HOTPLUG (UPDATECONF to the VMM) -> RUNNING, whatever the VMM answers."""
-        vm.set_lcm(A.HOTPLUG)
-        self._send(vm, "UPDATECONF")
-
-    # --- snapshots, NIC hotplug, migration ------------------------------------------------------------
     def snapshot(self, vm: Vm, action: str, snap: dict[str, str]) -> None:
         """SNAPSHOTCREATE/REVERT/DELETE: RUNNING → HOTPLUG_SNAPSHOT → RUNNING when the VMM answers."""
         if action == "SNAPSHOTCREATE":
             vm.template.append(("SNAPSHOT", snap))
-        snap["ACTIVE"] = "YES"
-        vm.set_lcm(A.HOTPLUG_SNAPSHOT)
         self._hotplug[vm.id] = snap
-        self._send(vm, action)
+        self.request(vm, "snapshot-" + action.removeprefix("SNAPSHOT").lower())
 
-    def attach_nic(self, vm: Vm, nic: dict[str, str]) -> None:
-        vm.template.append(("NIC", nic))
-        self._nic_hotplug(vm, nic, "ATTACHNIC", 23)
+    def live_resize(self, vm: Vm, old: tuple[str, str, str]) -> None:
+        """RUNNING -> HOTPLUG_RESIZE (RESIZE to the VMM) -> RUNNING; a failure puts CPU/MEMORY/VCPU back."""
+        self._hotplug[vm.id] = dict(zip(("CPU", "MEMORY", "VCPU"), old, strict=True))
+        self.request(vm, "resize")
 
-    def detach_nic(self, vm: Vm, nic: dict[str, str]) -> None:
-        self._nic_hotplug(vm, nic, "DETACHNIC", 24)
-
-    def _nic_hotplug(self, vm: Vm, nic: dict[str, str], action: str, action_id: int) -> None:
-        if vm.state == S.POWEROFF:
-            if action == "DETACHNIC":
-                self._drop_nic(vm, nic)
-            vm.touch()
-            return
-        self._hotplug_history(vm, action_id)
-        vm.state_log.append("New state is ACTIVE")  # oned re-sets the state for NIC hotplug and logs it
-        vm.set_lcm(A.HOTPLUG_NIC)
-        self._hotplug[vm.id] = nic
-        self._send(vm, action)
-
-    def _drop_nic(self, vm: Vm, nic: dict[str, str]) -> None:
-        vm.template[:] = [(k, v) for k, v in vm.template if v is not nic]
-        vnet = self.cloud.vnets.get(int(nic["NETWORK_ID"])) if nic.get("NETWORK_ID", "").isdigit() else None
-        if vnet is not None:
-            for rng in vnet.ars:
-                for offset in [
-                    o
-                    for o, v in rng.leases.items()
-                    if v == vm.id and docs.offset_ip(rng.ip, o) == nic.get("IP")
-                ]:
-                    del rng.leases[offset]
-        vm.touch()
+    def live_updateconf(self, vm: Vm) -> None:
+        """RUNNING -> HOTPLUG (UPDATECONF to the VMM) -> RUNNING, whatever the VMM answers."""
+        self.request(vm, "updateconf")
 
     def migrate(self, vm: Vm, target: Host, live: bool) -> None:
         """Live: MIGRATE (MIGR_HOST = target). Cold: SAVE on the source, then RESTORE on the target."""
+        name = "live-migrate" if live else "migrate"
         if vm.current is not None:
-            vm.current.action = ACTION_IDS["live-migrate" if live else "migrate"]
-        self._migrate_to[vm.id] = (target.id, live)
-        if live:
-            vm.set_lcm(A.MIGRATE)
-            self._send(vm, "MIGRATE", migr_host=target.name)
-        else:
-            vm.set_lcm(A.SAVE_MIGRATE)
-            self._send(vm, "SAVE")
+            vm.current.action = ACTION_IDS[name]
+        self._migrate_to[vm.id] = target.id
+        self.request(vm, name)
 
-    def _migrated(self, vm: Vm) -> None:
-        target_id, _ = self._migrate_to.pop(vm.id, (-1, True))
-        target = self.cloud.hosts.get(target_id)
-        h = vm.current
-        open_history(self.cloud, vm, target, h.ds_id if h else None)
-
-    # --- deployment ------------------------------------------------------------------------------------
-    def system_ds_for(self, vm: Vm, host: Host, ds_id: int = -1) -> int:
-        if ds_id >= 0:
-            return ds_id
-        req = get_attr(vm.user_template, "SCHED_DS_REQUIREMENTS") or ""
-        for ds in sorted(self.cloud.datastores.values(), key=lambda d: d.id):
-            if ds.type != 1 or host.cluster_id not in ds.cluster_ids:
-                continue
-            try:
-                if evaluate(req, {"ID": str(ds.id), "NAME": ds.name, "TM_MAD": ds.tm_mad}):
-                    return ds.id
-            except RequirementError:
-                return ds.id
-        return 0
-
-    def deploy(self, vm: Vm, host: Host, ds_id: int = -1) -> None:
-        """PENDING/HOLD → PROLOG → BOOT and DEPLOY to the host's VMM."""
-        resume_from = vm.resume_from
-        ds = self.system_ds_for(vm, host, ds_id)
-        open_history(self.cloud, vm, host, ds)
-        h = vm.current
-        assert h is not None
-        ds_obj = self.cloud.datastores.get(ds)
-        set_attr(vm.template, "TM_MAD_SYSTEM", ds_obj.tm_mad if ds_obj else "ssh")
-        h.pstime = h.petime = self.cloud.now()
-        vm.set_lcm(
-            A.PROLOG_RESUME
-            if resume_from == S.STOPPED
-            else A.PROLOG_UNDEPLOY
-            if resume_from == S.UNDEPLOYED
-            else A.PROLOG
-        )
-        if resume_from == S.STOPPED:
-            vm.set_lcm(A.BOOT_STOPPED)
-            action = "RESTORE"
-        elif resume_from == S.UNDEPLOYED:
-            vm.set_lcm(A.BOOT_UNDEPLOY)
-            action = "DEPLOY"
-        else:
-            vm.set_lcm(A.BOOT)
-            action = "DEPLOY"
-        vm.resume_from = None
-        self._send(vm, action)
-
-    def _finish(self, vm: Vm, state: VmState) -> None:
-        if state in (S.STOPPED, S.UNDEPLOYED):
-            close_history(self.cloud, vm, epilog=True)
-        else:
-            end_running(self.cloud, vm)
-        vm.set_state(state)
-
-    def _done(self, vm: Vm) -> None:
+    # --- side effects named in the tables ---------------------------------------------------------------
+    def fx_close_epilog(self, vm: Vm, name: str) -> None:
         close_history(self.cloud, vm, epilog=True)
+
+    def fx_end_running(self, vm: Vm, name: str) -> None:
+        end_running(self.cloud, vm)
+
+    def fx_release(self, vm: Vm, name: str) -> None:
+        """A DONE VM: ETIME, its VNC port and resources freed, nothing waited for."""
         vm.etime = self.cloud.now()
-        vm.set_state(S.DONE)
-        # oned frees the VNC port of a finished VM.
         for key, value in vm.template:
             if key == "GRAPHICS" and isinstance(value, dict):
                 value.pop("PORT", None)
         self.cloud.release_resources(vm)
         self.pending.pop(vm.id, None)
 
-    # --- talking to the VMM ---------------------------------------------------------------------------
-    def _send(self, vm: Vm, action: str, migr_host: str = "") -> None:
+    def fx_open_history(self, vm: Vm, name: str) -> None:
+        host = self.cloud.hosts.get(vm.current.hid) if vm.current else None
+        if host is None:
+            raise OneFailure(ACTION, "Could not get host of the VM")
+        open_history(self.cloud, vm, host)
+
+    def fx_reopen_history(self, vm: Vm, name: str) -> None:
+        """A disk/NIC hotplug on a running VM closes its history record with that action and opens the
+        next one on the same host (seen on 6.10.5: records 5-8 of the recorded vm0)."""
         h = vm.current
-        host = self.cloud.hosts.get(h.hid) if h else None
+        if h is not None:
+            h.action = ACTION_IDS[name]
+            open_history(self.cloud, vm, self.cloud.hosts.get(h.hid), h.ds_id)
+
+    def fx_prolog_times(self, vm: Vm, name: str) -> None:
+        if vm.current is not None:
+            vm.current.pstime = vm.current.petime = self.cloud.now()
+
+    def fx_resume_later(self, vm: Vm, name: str) -> None:
+        vm.resume_from = vm.state
+
+    def fx_resched(self, vm: Vm, name: str) -> None:
+        vm.resched = 1
+
+    def fx_unresched(self, vm: Vm, name: str) -> None:
+        vm.resched = 0
+
+    def fx_log_active(self, vm: Vm, name: str) -> None:
+        vm.state_log.append("New state is ACTIVE")
+
+    def fx_driver_cancel(self, vm: Vm, name: str) -> None:
+        """DRIVER_CANCEL: the host's driver drops what it does for the VM (no reply comes)."""
+        host = self.cloud.hosts.get(vm.current.hid) if vm.current else None
+        proc = self.vmm.get(host.vm_mad) if host else None
+        if proc is not None:
+            proc.send(format_request("DRIVER_CANCEL", vm.id))
+
+    def fx_snap_active(self, vm: Vm, name: str) -> None:
+        self._hotplug[vm.id]["ACTIVE"] = "YES"
+
+    def fx_hotplug_done(self, vm: Vm, name: str) -> None:
+        self._hotplug.pop(vm.id, None)
+
+    def fx_snap_done(self, vm: Vm, name: str) -> None:
+        self._hotplug.pop(vm.id, {}).pop("ACTIVE", None)
+
+    def fx_snap_drop(self, vm: Vm, name: str) -> None:
+        snap = self._hotplug.pop(vm.id, None)
+        vm.template[:] = [(k, v) for k, v in vm.template if v is not snap]
+
+    def fx_drop_disk(self, vm: Vm, name: str) -> None:
+        disk = self._hotplug.pop(vm.id, {})
+        vm.template[:] = [(k, v) for k, v in vm.template if v is not disk]
+        image = self.cloud.images.get(int(disk["IMAGE_ID"])) if disk.get("IMAGE_ID", "").isdigit() else None
+        if image is not None:
+            self.cloud.image_store.release(image, vm.id)
+
+    def fx_drop_nic(self, vm: Vm, name: str) -> None:
+        nic = self._hotplug.pop(vm.id, {})
+        vm.template[:] = [(k, v) for k, v in vm.template if v is not nic]
+        vnet = self.cloud.vnets.get(int(nic["NETWORK_ID"])) if nic.get("NETWORK_ID", "").isdigit() else None
+        for rng in vnet.ars if vnet is not None else []:
+            for offset in [
+                o for o, v in rng.leases.items() if v == vm.id and docs.offset_ip(rng.ip, o) == nic.get("IP")
+            ]:
+                del rng.leases[offset]
+
+    def fx_resize_back(self, vm: Vm, name: str) -> None:
+        for key, value in self._hotplug.pop(vm.id, {}).items():
+            set_attr(vm.template, key, value)
+
+    def fx_migrated(self, vm: Vm, name: str) -> None:
+        target = self.cloud.hosts.get(self._migrate_to.pop(vm.id, -1))
+        open_history(self.cloud, vm, target, vm.current.ds_id if vm.current else None)
+
+    def fx_migrate_back(self, vm: Vm, name: str) -> None:
+        self._migrate_to.pop(vm.id, None)
+
+    def fx_dummy_monitor(self, vm: Vm, name: str) -> None:
+        """What the dummy host agent reports for a VM it runs (MONITOR_VM), at once rather than in 30 s."""
+        host = self.cloud.hosts.get(vm.current.hid) if vm.current else None
+        if host is None or host.im_mad != "dummy":
+            return
+        now = self.cloud.now()
+        try:
+            memory_kb = int(float(get_attr(vm.template, "MEMORY") or 0) * 1024 * 0.6)
+        except ValueError:
+            memory_kb = 0
+        values = {"CPU": "0", "DISKRDBYTES": "0", "DISKRDIOPS": "0", "DISKWRBYTES": "0", "DISKWRIOPS": "0",
+                  "ID": str(vm.id), "MEMORY": str(memory_kb), "NETRX": "0", "NETTX": "0", "TIMESTAMP": str(now)}  # fmt: skip
+        vm.monitoring = list(values.items())
+        vm.last_poll = now
+
+    # --- the VMM driver -------------------------------------------------------------------------------
+    def _send(self, vm: Vm, action: str) -> None:
+        host = self.cloud.hosts.get(vm.current.hid) if vm.current else None
         if host is None:
             self.vmm_reply(action, vm.id, False, "No host for the VM")
             return
@@ -480,7 +339,8 @@ class Lifecycle(HostMonitor):
         if proc is None:
             self.vmm_reply(action, vm.id, False, f"Cannot find VMM driver {host.vm_mad}")
             return
-        payload = self.action_data(vm, host, action, migr_host)
+        target = self.cloud.hosts.get(self._migrate_to.get(vm.id, -1)) if action == "MIGRATE" else None
+        payload = action_data(self.cloud, self.var_dir, vm, host, action, target.name if target else "")
         self.pending[vm.id] = Pending(action)
         try:
             proc.send(
@@ -489,205 +349,45 @@ class Lifecycle(HostMonitor):
         except DriverError as exc:
             self.vmm_reply(action, vm.id, False, str(exc))
 
-    def action_data(self, vm: Vm, host: Host, action: str, migr_host: str = "") -> str:
-        """<VMM_DRIVER_ACTION_DATA> as oned 6.10 builds it, writing the deployment file for DEPLOY.
-
-        On DEPLOY the top-level DEPLOY_ID is empty (resume included; the VM document keeps the old
-        one), the deployment file is the VM XML (TYPE=xml) and TM_COMMAND carries the CONTEXT line.
-        """
-        h = vm.current
-        ds_id = h.ds_id if h else 0
-        remote_dir = f"/var/lib/one//datastores/{ds_id}/{vm.id}"
-        local = remote = checkpoint = tm_command = disk_path = ""
-        deploy_id = vm.deploy_id
-        if action == "DEPLOY":
-            deploy_id = ""
-            seq = h.seq if h else 0  # oned names the file after the history record: deployment.<SEQ>
-            vm_dir = self.var_dir / "vms" / str(vm.id)
-            vm_dir.mkdir(parents=True, exist_ok=True)
-            path = vm_dir / f"deployment.{seq}"
-            path.write_text(docs.vm_full_xml(vm), encoding="utf-8")
-            local, remote = str(path), f"{remote_dir}/deployment.{seq}"
-            context = next((v for k, v in vm.template if k == "CONTEXT" and isinstance(v, dict)), None)
-            if context is not None:
-                disk_path = f"{remote_dir}/disk.{context.get('DISK_ID', '0')}"
-                tm_mad = h.tm_mad if h else "ssh"
-                tm_command = f"CONTEXT {tm_mad} {vm_dir}/context.sh {host.name}:{disk_path} {vm.id} {ds_id}\n"
-        if action in ("SAVE", "RESTORE"):
-            checkpoint = f"{remote_dir}/checkpoint"
-
-        def opt(tag: str, value: str) -> str:
-            return f"<{tag}>{docs.text(value)}</{tag}>" if value else f"<{tag}/>"
-
-        tm_xml = f"<TM_COMMAND>{docs.cdata(tm_command)}</TM_COMMAND>" if tm_command else "<TM_COMMAND/>"
-        ds = self.cloud.datastores.get(ds_id)
-        ds_xml = docs.datastore_xml(ds, []) if ds else ""
-        return (
-            f"<VMM_DRIVER_ACTION_DATA><HOST>{docs.text(host.name)}</HOST>{opt('MIGR_HOST', migr_host)}"
-            f"{opt('DEPLOY_ID', deploy_id)}"
-            f"{opt('LOCAL_DEPLOYMENT_FILE', local)}{opt('REMOTE_DEPLOYMENT_FILE', remote)}"
-            f"{opt('CHECKPOINT_FILE', checkpoint)}{tm_xml}<TM_COMMAND_ROLLBACK/>{opt('DISK_TARGET_PATH', disk_path)}"
-            f"{docs.vm_full_xml(vm)}{ds_xml}</VMM_DRIVER_ACTION_DATA>"
-        )
-
-    def _dummy_monitor(self, vm: Vm) -> None:
-        """What the dummy host agent reports for a VM it runs (MONITOR_VM), at once rather than in 30 s."""
-        h = vm.current
-        host = self.cloud.hosts.get(h.hid) if h else None
-        if host is None or host.im_mad != "dummy":
+    def _vmm_line(self, line: str) -> None:
+        reply = parse_reply(line)
+        if reply is None:
+            log.info("vmm: %s", line[:300])  # LOG lines and anything oned would not read as a reply
             return
-        now = self.cloud.now()
         try:
-            memory_kb = int(float(get_attr(vm.template, "MEMORY") or 0) * 1024 * 0.6)
+            vm_id = int(reply.oid)
         except ValueError:
-            memory_kb = 0
-        values = {"CPU": "0", "DISKRDBYTES": "0", "DISKRDIOPS": "0", "DISKWRBYTES": "0", "DISKWRIOPS": "0",
-                  "ID": str(vm.id), "MEMORY": str(memory_kb), "NETRX": "0", "NETTX": "0", "TIMESTAMP": str(now)}  # fmt: skip
-        vm.monitoring = list(values.items())
-        vm.last_poll = now
+            log.warning("vmm: reply without a VM id: %r", line[:200])
+            return
+        with self.cloud.lock:
+            self.vmm_reply(reply.action, vm_id, reply.success, reply.info)
+            self.on_change()
 
     def vmm_reply(self, action: str, vm_id: int, ok: bool, info: str) -> None:
-        """Apply a VMM reply to the VM as oned's LCM does."""
+        """A VMM reply as oned takes it: ignored for a VM not ACTIVE or in a state that waits for
+        something else, else the (action, LCM state) row of REPLIES for the result."""
         vm = self.cloud.vms.get(vm_id)
         if vm is None:
             return
         self.pending.pop(vm_id, None)
-        lcm = vm.lcm_state
+        if vm.state != S.ACTIVE:
+            log.info("VM %d: %s reply ignored in state %s", vm_id, action, vm.state_label)
+            return
+        if ok and action == "DEPLOY":
+            deploy_id = info.split()[0] if info.split() else ""
+            if deploy_id:
+                vm.deploy_id = deploy_id
+            else:
+                ok = False  # "Empty deploy ID for virtual machine"
+        if ok and action == "SNAPSHOTCREATE" and vm.id in self._hotplug:
+            self._hotplug[vm.id]["HYPERVISOR_ID"] = info
         if not ok:
             log.info("VM %d: %s FAILURE: %s", vm_id, action, info)
-            stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(self.cloud.now()))
-            set_attr(vm.user_template, "ERROR", f"{stamp}: {action}: {info}")
-        if action in ("DEPLOY", "RESTORE"):
-            if ok:
-                if action == "DEPLOY" and info and info != "-":
-                    vm.deploy_id = info
-                vm.set_lcm(A.RUNNING)
-                self._dummy_monitor(vm)
-            else:
-                vm.set_lcm(
-                    {
-                        A.BOOT: A.BOOT_FAILURE,
-                        A.BOOT_UNDEPLOY: A.BOOT_UNDEPLOY_FAILURE,
-                        A.BOOT_STOPPED: A.BOOT_STOPPED_FAILURE,
-                        A.BOOT_MIGRATE: A.BOOT_MIGRATE_FAILURE,
-                    }.get(lcm, lcm)
-                )
-                if lcm == A.BOOT_POWEROFF:
-                    self._finish(vm, S.POWEROFF)
-                elif lcm == A.BOOT_SUSPENDED:
-                    self._finish(vm, S.SUSPENDED)
-        elif action in ("SHUTDOWN", "CANCEL"):
-            if not ok:
-                vm.set_lcm(A.RUNNING)
-            elif lcm == A.SHUTDOWN:
-                vm.set_lcm(A.EPILOG)
-                self._done(vm)
-            elif lcm == A.SHUTDOWN_POWEROFF:
-                self._finish(vm, S.POWEROFF)
-            elif lcm == A.SHUTDOWN_UNDEPLOY:
-                vm.set_lcm(A.EPILOG_UNDEPLOY)
-                self._finish(vm, S.UNDEPLOYED)
-        elif action == "SAVE":
-            if not ok:
-                vm.set_lcm(A.RUNNING)
-            elif lcm == A.SAVE_SUSPEND:
-                self._finish(vm, S.SUSPENDED)
-            elif lcm == A.SAVE_STOP:
-                vm.set_lcm(A.EPILOG_STOP)
-                self._finish(vm, S.STOPPED)
-            elif lcm == A.SAVE_MIGRATE:
-                vm.set_lcm(A.PROLOG_MIGRATE)
-                self._migrated(vm)
-                if vm.current is not None:
-                    vm.current.pstime = vm.current.petime = self.cloud.now()
-                vm.set_lcm(A.BOOT_MIGRATE)
-                self._send(vm, "RESTORE")
-        elif action == "CLEANUP" and lcm == A.CLEANUP_DELETE:
-            self._done(vm)
-        elif action.startswith("SNAPSHOT") and lcm == A.HOTPLUG_SNAPSHOT:
-            snap = self._hotplug.pop(vm.id, None)
-            if snap is not None:
-                snap.pop("ACTIVE", None)
-                if action == "SNAPSHOTCREATE" and ok:
-                    snap["HYPERVISOR_ID"] = info
-                elif (action == "SNAPSHOTCREATE" and not ok) or (action == "SNAPSHOTDELETE" and ok):
-                    vm.template[:] = [(k, v) for k, v in vm.template if v is not snap]
-            vm.set_lcm(A.RUNNING)
-        elif action in ("ATTACHNIC", "DETACHNIC") and lcm == A.HOTPLUG_NIC:
-            nic = self._hotplug.pop(vm.id, None)
-            if nic is not None and ((action == "ATTACHNIC") != ok):
-                self._drop_nic(vm, nic)
-            vm.set_lcm(A.RUNNING)
-        elif action == "MIGRATE" and lcm == A.MIGRATE:
-            if ok:
-                self._migrated(vm)
-            else:
-                self._migrate_to.pop(vm.id, None)
-            vm.set_lcm(A.RUNNING)
-        elif action == "RESIZE" and lcm == A.HOTPLUG_RESIZE:
-            old = self._resized.pop(vm.id, None)
-            if old is not None and not ok:
-                for name, value in zip(("CPU", "MEMORY", "VCPU"), old, strict=True):
-                    set_attr(vm.template, name, value)
-            vm.set_lcm(A.RUNNING)
-        elif action == "UPDATECONF" and lcm == A.HOTPLUG:
-            vm.set_lcm(A.RUNNING)
-        elif action in ("ATTACHDISK", "DETACHDISK") and lcm == A.HOTPLUG:
-            disk = self._hotplug.pop(vm.id, None)
-            # A failed attach takes the disk back out; a detach removes it once the VMM is done.
-            if disk is not None and ((action == "ATTACHDISK") != ok):
-                self._drop_disk(vm, disk)
-            vm.set_lcm(A.RUNNING)
-        vm.touch()
-
-    # --- scheduler -----------------------------------------------------------------------------------------
-    def host_attrs(self, host: Host) -> dict[str, str]:
-        attrs = {k: v for k, v in host.template if isinstance(v, str)}
-        attrs.update(
-            {
-                "ID": str(host.id),
-                "NAME": host.name,
-                "CLUSTER_ID": str(host.cluster_id),
-                "CLUSTER": host.cluster,
-            }
-        )
-        return attrs
-
-    def schedule(self) -> int:
-        """One pass of the scheduler: deploy PENDING VMs to enabled, monitored hosts that match."""
-        deployed = 0
-        hosts = [
-            h for h in sorted(self.cloud.hosts.values(), key=lambda h: h.id) if h.state == HostState.MONITORED
-        ]
-        if not hosts:
-            return 0
-        for vm in sorted((v for v in self.cloud.vms.values() if v.state == S.PENDING), key=lambda v: v.id):
-            reqs = [
-                r
-                for r in (
-                    get_attr(vm.user_template, "SCHED_REQUIREMENTS"),
-                    get_attr(vm.template, "AUTOMATIC_REQUIREMENTS"),
-                )
-                if r
-            ]
-            chosen = None
-            for host in hosts:
-                attrs = self.host_attrs(host)
-                try:
-                    if all(evaluate(r, attrs) for r in reqs):
-                        chosen = host
-                        break
-                except RequirementError as exc:
-                    set_attr(vm.user_template, "SCHED_MESSAGE", f"Cannot parse requirements: {exc}")
-                    vm.touch()
-                    break
-            if chosen is None:
-                msg = "No host with enough capacity to deploy the VM"
-                if get_attr(vm.user_template, "SCHED_MESSAGE") is None:
-                    set_attr(vm.user_template, "SCHED_MESSAGE", msg)
-                    vm.touch()
-                continue
-            vm.user_template[:] = [(k, v) for k, v in vm.user_template if k != "SCHED_MESSAGE"]
-            self.deploy(vm, chosen)
-            deployed += 1
-        return deployed
+            if info and not info.startswith("-"):  # VirtualMachineManager::log_error
+                stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(self.cloud.now()))
+                set_attr(vm.user_template, "ERROR", f"{stamp}: {action}: {info}")
+        row = REPLIES.get((action, vm.lcm_state))
+        if row is None:
+            log.warning("VM %d: %s reply in a wrong state %s", vm_id, action, vm.state_label)
+            return
+        self._run(vm, row[0] if ok else row[1], action)

@@ -15,8 +15,8 @@ from one_drivers.one.gateway import (
     OneNotFoundError,
 )
 from one_drivers.one.states import LcmState, VmState
-from one_drivers.sim.lifecycle import ACTION_IDS, ALLOWED
 from one_drivers.sim.server import Simulator
+from one_drivers.sim.transitions import ACTION_IDS, ALLOWED
 
 VM_TMPL = 'NAME="{name}"\nCPU="0.1"\nMEMORY="64"\n{extra}'
 

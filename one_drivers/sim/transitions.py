@@ -1,0 +1,204 @@
+"""oned 6.10's VM life cycle as data: what a request does in each state, what a VMM driver reply does.
+
+A path lists what happens, in order: a `VmState` is set (LCM_INIT), an `LcmState` is set (STATE
+ACTIVE), a lower-case name is a side effect (`Lifecycle.fx_<name>`), an upper-case name is the VMM action
+sent to the host's driver (always last). Taken from release-6.10.5: DispatchManagerActions.cc (which
+states accept a request), LifeCycleActions.cc (what it does), LifeCycleStates.cc and
+VirtualMachineManagerProtocol.cc (what a reply does). tests/sim/test_transitions.py walks the tables.
+"""
+
+from __future__ import annotations
+
+from one_drivers.one.states import LcmState, VmAction, VmState
+
+A, S = LcmState, VmState
+Op = VmState | LcmState | str
+Steps = tuple[Op, ...]
+Key = tuple[VmState, LcmState]
+
+# History ACTION numbers by the name oned prints (and `one.vm.action` takes).
+ACTION_IDS = {a.label: a.value for a in VmAction}
+# What the VMM drivers are asked (the first word of oned's line); DRIVER_CANCEL gets no reply.
+VMM_ACTIONS = frozenset({"DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "REBOOT", "RESET",
+                         "CLEANUP", "ATTACHDISK", "DETACHDISK", "ATTACHNIC", "DETACHNIC", "SNAPSHOTCREATE",
+                         "SNAPSHOTREVERT", "SNAPSHOTDELETE", "RESIZE", "UPDATECONF"})  # fmt: skip
+
+
+def at(state: VmState) -> Key:
+    return (state, A.LCM_INIT)
+
+
+def active(lcm: LcmState) -> Key:
+    return (S.ACTIVE, lcm)
+
+
+RUNNING, UNKNOWN = active(A.RUNNING), active(A.UNKNOWN)
+# The epilog ran (the VM left the host) and the VM is DONE: its resources go back.
+DONE: Steps = ("close_epilog", S.DONE, "release")
+# trigger_delete: the driver's work in flight is cancelled and the host cleaned; the CLEANUP reply ends it.
+DELETE: Steps = (A.CLEANUP_DELETE, "driver_cancel", "CLEANUP")
+# Failure states the simulator's VMs can reach (its TM is instant: no PROLOG_/EPILOG_ failures).
+BOOT_FAILURES = (A.BOOT_FAILURE, A.BOOT_UNDEPLOY_FAILURE, A.BOOT_STOPPED_FAILURE, A.BOOT_MIGRATE_FAILURE)
+
+
+def _shutdown(lcm: LcmState, vmm: str, hard: bool) -> dict[Key, Steps]:
+    """terminate/poweroff/undeploy of a running VM; the hard one also overrides its own soft one
+    in flight (oned cancels the driver's action and sends CANCEL)."""
+    rows: dict[Key, Steps] = {RUNNING: (lcm, vmm), UNKNOWN: (lcm, vmm)}
+    if hard:
+        rows[active(lcm)] = ("driver_cancel", lcm, vmm)
+    return rows
+
+
+def _terminate(hard: bool) -> dict[Key, Steps]:
+    rows = _shutdown(A.SHUTDOWN, "CANCEL" if hard else "SHUTDOWN", hard)
+    rows.update({at(s): (A.EPILOG, *DONE) for s in (S.SUSPENDED, S.POWEROFF, S.STOPPED, S.UNDEPLOYED)})
+    rows.update({at(S.PENDING): DONE, at(S.HOLD): DONE, at(S.DONE): ()})
+    rows.update({active(lcm): DELETE for lcm in BOOT_FAILURES})
+    return rows
+
+
+def _undeploy(hard: bool) -> dict[Key, Steps]:
+    rows = _shutdown(A.SHUTDOWN_UNDEPLOY, "CANCEL" if hard else "SHUTDOWN", hard)
+    rows[at(S.POWEROFF)] = (A.EPILOG_UNDEPLOY, "close_epilog", S.UNDEPLOYED)
+    return rows
+
+
+_RESCHED_FROM = (RUNNING, UNKNOWN, at(S.POWEROFF))
+# one.vm.action names, then the requests other methods make once they checked the VM's state.
+VM_ACTIONS: dict[str, dict[Key, Steps]] = {
+    "terminate": _terminate(hard=False),
+    "terminate-hard": _terminate(hard=True),
+    "poweroff": _shutdown(A.SHUTDOWN_POWEROFF, "SHUTDOWN", hard=False),
+    "poweroff-hard": _shutdown(A.SHUTDOWN_POWEROFF, "CANCEL", hard=True),
+    "undeploy": _undeploy(hard=False),
+    "undeploy-hard": _undeploy(hard=True),
+    "reboot": {RUNNING: ("unresched", "REBOOT")},
+    "reboot-hard": {RUNNING: ("unresched", "RESET")},
+    "stop": {RUNNING: (A.SAVE_STOP, "SAVE"), at(S.SUSPENDED): (A.EPILOG_STOP, "close_epilog", S.STOPPED)},
+    "suspend": {RUNNING: (A.SAVE_SUSPEND, "SAVE")},
+    "resume": {
+        # STOPPED/UNDEPLOYED go back to the scheduler, which deploys with PROLOG_RESUME/PROLOG_UNDEPLOY.
+        at(S.STOPPED): ("resume_later", S.PENDING),
+        at(S.UNDEPLOYED): ("resume_later", S.PENDING),
+        at(S.SUSPENDED): ("open_history", A.BOOT_SUSPENDED, "RESTORE"),
+        at(S.POWEROFF): ("open_history", A.BOOT_POWEROFF, "DEPLOY"),
+        UNKNOWN: (A.BOOT_UNKNOWN, "DEPLOY"),
+    },
+    "hold": {at(S.PENDING): (S.HOLD,)},
+    "release": {at(S.HOLD): (S.PENDING,)},
+    "resched": dict.fromkeys(_RESCHED_FROM, ("resched",)),
+    "unresched": dict.fromkeys(_RESCHED_FROM, ("unresched",)),
+}
+# Where each vm.action is allowed: (STATE, LCM_STATE) pairs.
+ALLOWED = {name: set(rows) for name, rows in VM_ACTIONS.items()}
+REQUESTS: dict[str, dict[Key, Steps]] = {
+    **VM_ACTIONS,
+    "disk-attach": {RUNNING: ("reopen_history", A.HOTPLUG, "ATTACHDISK"), at(S.POWEROFF): ("hotplug_done",)},
+    "disk-detach": {RUNNING: ("reopen_history", A.HOTPLUG, "DETACHDISK"), at(S.POWEROFF): ("drop_disk",)},
+    # oned sets STATE ACTIVE again for a NIC hotplug, and logs it.
+    "nic-attach": {RUNNING: ("reopen_history", "log_active", A.HOTPLUG_NIC, "ATTACHNIC"),
+                   at(S.POWEROFF): ("hotplug_done",)},
+    "nic-detach": {RUNNING: ("reopen_history", "log_active", A.HOTPLUG_NIC, "DETACHNIC"),
+                   at(S.POWEROFF): ("drop_nic",)},
+    "snapshot-create": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTCREATE")},
+    "snapshot-revert": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTREVERT")},
+    "snapshot-delete": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTDELETE")},
+    "resize": {RUNNING: (A.HOTPLUG_RESIZE, "RESIZE")},
+    "updateconf": {RUNNING: (A.HOTPLUG, "UPDATECONF")},
+    "migrate": {RUNNING: (A.SAVE_MIGRATE, "SAVE")},
+    "live-migrate": {RUNNING: (A.MIGRATE, "MIGRATE")},
+    # one.vm.recover 2 (LifeCycleManager::retry): a failed boot is tried again.
+    "retry": {
+        active(A.BOOT_FAILURE): (A.BOOT, "DEPLOY"),
+        active(A.BOOT_UNDEPLOY_FAILURE): (A.BOOT_UNDEPLOY, "DEPLOY"),
+        active(A.BOOT_STOPPED_FAILURE): (A.BOOT_STOPPED, "RESTORE"),
+        active(A.BOOT_MIGRATE_FAILURE): (A.BOOT_MIGRATE, "RESTORE"),
+    },
+}  # fmt: skip
+# A deploy (scheduler or one.vm.deploy) by where the VM came back from: trigger_deploy's prolog kinds.
+DEPLOYS: dict[VmState | None, Steps] = {
+    None: (A.PROLOG, A.BOOT, "DEPLOY"),
+    S.STOPPED: (A.PROLOG_RESUME, A.BOOT_STOPPED, "RESTORE"),
+    S.UNDEPLOYED: (A.PROLOG_UNDEPLOY, A.BOOT_UNDEPLOY, "DEPLOY"),
+}
+
+# --- VMM replies: (action, LCM state) -> (path on SUCCESS, path on FAILURE) ---------------------------
+RUN: Steps = ("dummy_monitor", A.RUNNING)
+BACK: Steps = (A.RUNNING,)  # "Assuming that the VM is still RUNNING"
+# deploy_failure by boot kind; deploy_success is RUNNING from all of them.
+_BOOT_FAILED: dict[LcmState, Steps] = {
+    A.BOOT: (A.BOOT_FAILURE,),
+    A.BOOT_UNKNOWN: (A.UNKNOWN,),
+    A.BOOT_POWEROFF: ("end_running", S.POWEROFF),
+    A.BOOT_SUSPENDED: ("end_running", S.SUSPENDED),
+    A.BOOT_UNDEPLOY: (A.BOOT_UNDEPLOY_FAILURE,),
+    A.BOOT_STOPPED: (A.BOOT_STOPPED_FAILURE,),
+    A.BOOT_MIGRATE: (A.BOOT_MIGRATE_FAILURE,),
+    **dict.fromkeys(BOOT_FAILURES, ()),  # recover-failure of a failed boot changes nothing
+}
+_BOOTS_WITH = {
+    "DEPLOY": (
+        A.BOOT,
+        A.BOOT_UNKNOWN,
+        A.BOOT_POWEROFF,
+        A.BOOT_UNDEPLOY,
+        A.BOOT_FAILURE,
+        A.BOOT_UNDEPLOY_FAILURE,
+    ),
+    "RESTORE": (
+        A.BOOT_SUSPENDED,
+        A.BOOT_STOPPED,
+        A.BOOT_MIGRATE,
+        A.BOOT_STOPPED_FAILURE,
+        A.BOOT_MIGRATE_FAILURE,
+    ),
+}
+_SHUTDOWN_DONE: dict[LcmState, Steps] = {
+    A.SHUTDOWN: (A.EPILOG, *DONE),
+    A.SHUTDOWN_POWEROFF: ("end_running", S.POWEROFF),
+    A.SHUTDOWN_UNDEPLOY: (A.EPILOG_UNDEPLOY, "close_epilog", S.UNDEPLOYED),
+}
+_HOTPLUG: dict[str, tuple[LcmState, Steps, Steps]] = {
+    "ATTACHDISK": (A.HOTPLUG, ("hotplug_done", *BACK), ("drop_disk", *BACK)),
+    "DETACHDISK": (A.HOTPLUG, ("drop_disk", *BACK), ("hotplug_done", *BACK)),
+    "ATTACHNIC": (A.HOTPLUG_NIC, ("hotplug_done", *BACK), ("drop_nic", *BACK)),
+    "DETACHNIC": (A.HOTPLUG_NIC, ("drop_nic", *BACK), ("hotplug_done", *BACK)),
+    "SNAPSHOTCREATE": (A.HOTPLUG_SNAPSHOT, ("snap_done", *BACK), ("snap_drop", *BACK)),
+    "SNAPSHOTREVERT": (A.HOTPLUG_SNAPSHOT, ("snap_done", *BACK), ("snap_done", *BACK)),
+    "SNAPSHOTDELETE": (A.HOTPLUG_SNAPSHOT, ("snap_drop", *BACK), ("snap_done", *BACK)),
+    "RESIZE": (A.HOTPLUG_RESIZE, ("hotplug_done", *BACK), ("resize_back", *BACK)),
+    "UPDATECONF": (A.HOTPLUG, BACK, BACK),
+}
+REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
+    **{(vmm, lcm): (RUN, _BOOT_FAILED[lcm]) for vmm, lcms in _BOOTS_WITH.items() for lcm in lcms},
+    **{(vmm, lcm): (done, BACK) for vmm in ("SHUTDOWN", "CANCEL") for lcm, done in _SHUTDOWN_DONE.items()},
+    ("SAVE", A.SAVE_SUSPEND): (("end_running", S.SUSPENDED), BACK),
+    ("SAVE", A.SAVE_STOP): ((A.EPILOG_STOP, "close_epilog", S.STOPPED), BACK),
+    # cold migration: saved on the source, the prolog moves it, RESTORE on the target
+    ("SAVE", A.SAVE_MIGRATE): (
+        (A.PROLOG_MIGRATE, "migrated", "prolog_times", A.BOOT_MIGRATE, "RESTORE"),
+        ("migrate_back", *BACK),
+    ),
+    ("MIGRATE", A.MIGRATE): (("migrated", *BACK), ("migrate_back", *BACK)),
+    ("REBOOT", A.RUNNING): ((), ()),  # only logged
+    ("RESET", A.RUNNING): ((), ()),
+    ("CLEANUP", A.CLEANUP_DELETE): (DONE, DONE),  # trigger_cleanup_callback, whatever the answer
+    **{(vmm, lcm): (ok, failed) for vmm, (lcm, ok, failed) in _HOTPLUG.items()},
+}
+# one.vm.recover 0/1 replays the reply the LCM state waits for (LifeCycleManager::recover).
+RECOVER_AS: dict[LcmState, str] = {
+    **{lcm: vmm for vmm, lcms in _BOOTS_WITH.items() for lcm in lcms},
+    **dict.fromkeys(_SHUTDOWN_DONE, "SHUTDOWN"),
+    **dict.fromkeys((A.SAVE_SUSPEND, A.SAVE_STOP, A.SAVE_MIGRATE), "SAVE"),
+    A.MIGRATE: "MIGRATE",
+    A.HOTPLUG_RESIZE: "RESIZE",
+}
+# STATE_VM: (VM state, what the host's agent sees) -> steps (LifeCycleStates' monitor_poweroff/poweron).
+SEEN: dict[tuple[Key, str], Steps] = {
+    (RUNNING, "POWEROFF"): ("end_running", S.POWEROFF),
+    (RUNNING, "UNKNOWN"): (A.UNKNOWN,),
+    (RUNNING, "FAILURE"): (A.UNKNOWN,),
+    (at(S.POWEROFF), "RUNNING"): ("open_history", A.RUNNING),
+    (UNKNOWN, "RUNNING"): (A.RUNNING,),
+}

@@ -1,0 +1,177 @@
+"""The life-cycle tables walked for exhaustiveness: from a new VM, every request, deploy, VMM reply,
+recover and STATE_VM report is followed to every (STATE, LCM_STATE) it reaches.
+
+Shown: every VMM action sent from a state has a SUCCESS and a FAILURE row; no row is unreachable; no
+path leaves a VM waiting for a driver it never asked; every reachable state answers every vm.action with
+a row or oned's recorded error (checked on the running engine)."""
+
+from __future__ import annotations
+
+import functools
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+import pytest
+
+from one_drivers.one.gateway import OneGateway
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.sim.lifecycle import Lifecycle
+from one_drivers.sim.server import Simulator
+from one_drivers.sim.transitions import (
+    ACTION_IDS,
+    BOOT_FAILURES,
+    DEPLOYS,
+    RECOVER_AS,
+    REPLIES,
+    REQUESTS,
+    SEEN,
+    VM_ACTIONS,
+    VMM_ACTIONS,
+    Key,
+    Steps,
+)
+from one_drivers.sim.wire import OneFailure
+from tests.conftest import REAL
+
+A, S = LcmState, VmState
+NEW = [(S.PENDING, A.LCM_INIT), (S.HOLD, A.LCM_INIT)]  # one.vm.allocate, with and without hold
+
+
+def follow(start: Key, steps: Steps) -> tuple[Key, list[tuple[str, LcmState]]]:
+    """Where the steps leave a VM, and the VMM actions they send with the LCM state at the time."""
+    state, lcm = start
+    sent = []
+    for op in steps:
+        if isinstance(op, VmState):
+            state, lcm = op, A.LCM_INIT
+        elif isinstance(op, LcmState):
+            state, lcm = S.ACTIVE, op
+        elif op in VMM_ACTIONS:
+            sent.append((op, lcm))
+    return (state, lcm), sent
+
+
+def all_steps() -> Iterator[Steps]:
+    for rows in REQUESTS.values():
+        yield from rows.values()
+    yield from DEPLOYS.values()
+    for ok, failed in REPLIES.values():
+        yield ok
+        yield failed
+    yield from SEEN.values()
+
+
+@functools.cache
+def walk() -> tuple[set[Key], set[tuple[str, LcmState]], set[tuple[str, LcmState]]]:
+    """(reachable states, (VMM action, LCM state) pairs sent, REPLIES rows used)."""
+    seen: set[Key] = set()
+    sent: set[tuple[str, LcmState]] = set()
+    used: set[tuple[str, LcmState]] = set()
+    todo = list(NEW)
+    while todo:
+        key = todo.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        nexts: list[Steps] = [rows[key] for rows in REQUESTS.values() if key in rows]
+        nexts += [steps for (at, _), steps in SEEN.items() if at == key]
+        if key[0] in (S.PENDING, S.HOLD):
+            nexts += DEPLOYS.values()
+        if key[0] == S.ACTIVE:  # recover --delete; --success/--failure replay the awaited reply
+            nexts.append(("close_epilog", S.DONE, "release"))
+            if key[1] in RECOVER_AS:
+                row = (RECOVER_AS[key[1]], key[1])
+                assert row in REPLIES, f"recover in {key[1].name} replays {row[0]}, which has no row"
+                used.add(row)
+                nexts += REPLIES[row]
+        for steps in nexts:
+            after, out = follow(key, steps)
+            todo.append(after)
+            for action in out:
+                sent.add(action)
+                assert action in REPLIES, f"{action[0]} sent in {action[1].name} has no SUCCESS/FAILURE row"
+                used.add(action)
+                for reply in REPLIES[action]:
+                    todo.append(follow((S.ACTIVE, action[1]), reply)[0])
+    return seen, sent, used
+
+
+def test_every_vmm_action_sent_has_both_outcomes_and_every_reply_row_is_reached() -> None:
+    _, sent, used = walk()
+    assert set(REPLIES) >= sent
+    assert set(REPLIES) - used == set()  # no reply row for a state that never waits for that action
+
+
+def test_no_request_row_starts_from_an_unreachable_state() -> None:
+    reachable = walk()[0]
+    for name, rows in REQUESTS.items():
+        assert set(rows) <= reachable, (name, set(rows) - reachable)
+    assert {at for at, _ in SEEN} <= reachable
+    # the stable states oned's users see, and the waits on a driver, are all reached
+    for state in (S.PENDING, S.HOLD, S.POWEROFF, S.SUSPENDED, S.STOPPED, S.UNDEPLOYED, S.DONE):
+        assert (state, A.LCM_INIT) in reachable
+    assert {(S.ACTIVE, lcm) for _, lcm in REPLIES} <= reachable
+    assert {(S.ACTIVE, lcm) for lcm in BOOT_FAILURES} <= reachable
+
+
+def test_steps_name_known_effects_send_last_and_never_leave_a_vm_waiting() -> None:
+    waiting = {lcm for _, lcm in REPLIES} - {A.RUNNING} - set(BOOT_FAILURES)
+    for steps in all_steps():
+        for n, op in enumerate(steps):
+            if isinstance(op, str) and op in VMM_ACTIONS:
+                assert n == len(steps) - 1, steps  # the driver is asked last, once the VM is in its state
+            elif isinstance(op, str):
+                assert callable(getattr(Lifecycle, "fx_" + op, None)), op
+        (state, lcm), out = follow((S.ACTIVE, A.RUNNING), steps)
+        if state == S.ACTIVE and lcm in waiting and lcm != A.RUNNING:
+            assert out, f"{steps} leaves the VM in {lcm.name} with no driver asked"
+
+
+def test_table_facts_oned_shares() -> None:
+    # VirtualMachineManager sends SHUTDOWN and CANCEL replies to the same LCM triggers, and DEPLOY,
+    # RESTORE replies to deploy_success/failure.
+    for (vmm, lcm), row in REPLIES.items():
+        if vmm == "CANCEL":
+            assert REPLIES[("SHUTDOWN", lcm)] == row
+    assert {REPLIES[key][0] for key in REPLIES if key[0] in ("DEPLOY", "RESTORE")} == {
+        ("dummy_monitor", A.RUNNING)
+    }
+    assert set(VM_ACTIONS) <= set(ACTION_IDS)
+    for rows in REQUESTS.values():
+        assert all((st == S.ACTIVE) == (lcm != A.LCM_INIT) for st, lcm in rows)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator, int]]:
+    with Simulator(auth_dir=tmp_path_factory.mktemp("sim")) as sim:
+        gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+        gw.call("one.host.allocate", "dummyhost", "dummy", "dummy", -1)
+        yield sim, gw.call("one.vm.allocate", 'NAME="v"\nCPU="0.1"\nMEMORY="64"', False)
+
+
+def test_every_reachable_state_answers_every_vm_action(engine: tuple[Simulator, int]) -> None:
+    """The running engine, put in each reachable state: a row is accepted, anything else is refused with
+    the text oned 6.10.5 answered (recorded: resume of a RUNNING VM)."""
+    recorded = ET.parse(REAL / "error_action_not_allowed_resume_running.response.xml").findtext(".//string")
+    assert (
+        recorded
+        == '[one.vm.action] Error performing action "resume": This action is not available for state RUNNING'
+    )
+    sim, vm_id = engine
+    gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+    gw.call("one.vm.deploy", vm_id, 0, False, -1)
+    vm = sim.cloud.vms[vm_id]
+    for state, lcm in sorted(walk()[0]):
+        for name in sorted(VM_ACTIONS):
+            with sim.cloud.lock:
+                vm.set_state(state, lcm)
+                if (state, lcm) in VM_ACTIONS[name]:
+                    sim.lifecycle.action(vm, name)
+                    continue
+                with pytest.raises(OneFailure) as exc:
+                    sim.lifecycle.action(vm, name)
+            label = lcm.name if state == S.ACTIVE else state.name
+            assert f"[one.vm.action] {exc.value.message}" == recorded.replace(
+                '"resume"', f'"{name}"'
+            ).replace("RUNNING", label)
+            assert exc.value.code == 2048
