@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from one_drivers.one.gateway import OneGateway
+from one_drivers.one.gateway import OneActionError, OneGateway
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.lifecycle import Lifecycle
 from one_drivers.sim.server import Simulator
@@ -175,3 +175,107 @@ def test_every_reachable_state_answers_every_vm_action(engine: tuple[Simulator, 
                 '"resume"', f'"{name}"'
             ).replace("RUNNING", label)
             assert exc.value.code == 2048
+
+
+# --- rows where the simulator once disagreed with oned 6.10.5 ----------------------------------------------
+@pytest.fixture
+def host(admin: OneGateway) -> int:
+    return int(admin.call("one.host.allocate", "dummyhost", "dummy", "dummy", -1))
+
+
+def running(sim: Simulator, gw: OneGateway, name: str = "vm") -> int:
+    vm = int(gw.call("one.vm.allocate", f'NAME="{name}"\nCPU="0.1"\nMEMORY="64"', False))
+    assert sim.schedule() == 1
+    return vm
+
+
+def states(gw: OneGateway, vm: int) -> tuple[int, int]:
+    doc = ET.fromstring(gw.vm_info(vm))
+    return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
+
+
+def test_a_reply_the_vm_does_not_wait_for_changes_no_state(
+    sim: Simulator, admin: OneGateway, host: int
+) -> None:
+    """check_vm_state: a VM in LCM_INIT ignores replies; deploy_failure in RUNNING is "a wrong state"."""
+    vm = running(sim, admin)
+    sim.lifecycle.vmm_reply("DEPLOY", vm, False, "late failure")
+    assert states(admin, vm) == (S.ACTIVE, A.RUNNING)
+    assert (ET.fromstring(admin.vm_info(vm)).findtext("USER_TEMPLATE/ERROR") or "").endswith(
+        ": DEPLOY: late failure"
+    )
+    admin.call("one.vm.action", "terminate", vm)
+    sim.lifecycle.vmm_reply("DEPLOY", vm, True, "i-late")
+    doc = ET.fromstring(admin.vm_info(vm))
+    assert states(admin, vm) == (S.DONE, A.LCM_INIT) and doc.findtext("DEPLOY_ID") == "dummyhost:vm:dummy"
+
+
+def test_deploy_success_without_an_id_is_a_failure(sim: Simulator, admin: OneGateway, host: int) -> None:
+    vm = running(sim, admin)
+    with sim.cloud.lock:
+        sim.cloud.vms[vm].set_lcm(A.BOOT)
+        sim.lifecycle.vmm_reply("DEPLOY", vm, True, "")
+    assert states(admin, vm) == (S.ACTIVE, A.BOOT_FAILURE)
+    assert ET.fromstring(admin.vm_info(vm)).find("USER_TEMPLATE/ERROR") is None  # no text to show
+
+
+@pytest.mark.parametrize(
+    ("action", "after"),
+    [
+        ("poweroff", (S.POWEROFF, A.LCM_INIT)),
+        ("undeploy", (S.UNDEPLOYED, A.LCM_INIT)),
+        ("resched", (S.ACTIVE, A.UNKNOWN)),
+        ("resume", (S.ACTIVE, A.RUNNING)),
+        ("reboot-hard", None),
+    ],
+)
+def test_unknown_vm_actions(
+    sim: Simulator, admin: OneGateway, host: int, action: str, after: tuple[int, int] | None
+) -> None:
+    vm = running(sim, admin)
+    with sim.cloud.lock:
+        sim.lifecycle.state_seen(sim.cloud.vms[vm], "UNKNOWN")
+    assert states(admin, vm) == (S.ACTIVE, A.UNKNOWN)
+    if after is None:
+        with pytest.raises(OneActionError, match="not available for state UNKNOWN"):
+            admin.call("one.vm.action", action, vm)
+        return
+    admin.call("one.vm.action", action, vm)
+    assert states(admin, vm) == after
+    if action == "resume":  # trigger_restart: booted again, not declared RUNNING
+        assert sim.vm_log(vm)[-2:] == ["New LCM state is BOOT_UNKNOWN", "New LCM state is RUNNING"]
+
+
+def test_terminate_of_done_and_of_a_failed_boot(sim: Simulator, admin: OneGateway, host: int) -> None:
+    vm = running(sim, admin)
+    admin.call("one.vm.action", "terminate", vm)
+    admin.call("one.vm.action", "terminate", vm)  # DispatchManager::terminate: DONE is no error
+    assert states(admin, vm) == (S.DONE, A.LCM_INIT)
+    failed = running(sim, admin, "second")
+    with sim.cloud.lock:
+        sim.cloud.vms[failed].set_lcm(A.BOOT_FAILURE)
+    admin.call("one.vm.action", "terminate-hard", failed)
+    assert sim.vm_log(failed)[-3:] == [
+        "New LCM state is CLEANUP_DELETE",
+        "New state is DONE",
+        "New LCM state is LCM_INIT",
+    ]
+
+
+def test_recover_replays_the_awaited_reply(sim: Simulator, admin: OneGateway, host: int) -> None:
+    vm = running(sim, admin)
+    with sim.cloud.lock:
+        sim.cloud.vms[vm].set_lcm(A.BOOT)
+    admin.call("one.vm.recover", vm, 0)
+    assert states(admin, vm) == (S.ACTIVE, A.BOOT_FAILURE)
+    admin.call("one.vm.recover", vm, 2)  # retry: DEPLOY again, the dummy host answers at once
+    assert states(admin, vm) == (S.ACTIVE, A.RUNNING)
+    with sim.cloud.lock:
+        sim.cloud.vms[vm].set_lcm(A.SHUTDOWN_POWEROFF)
+    admin.call("one.vm.recover", vm, 1)
+    assert states(admin, vm) == (S.POWEROFF, A.LCM_INIT)
+    with pytest.raises(OneActionError) as exc:
+        admin.call("one.vm.recover", vm, 1)
+    assert exc.value.message.endswith(
+        f"Could not perform a recover operation on VM {vm}, wrong state POWEROFF."
+    )
