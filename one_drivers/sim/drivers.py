@@ -16,9 +16,8 @@ import socketserver
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
-from one_drivers.mad.monitord import MonitordError, decode_frame
+from one_drivers.mad.monitord import Frame, MonitordError, decode_frame
 
 log = logging.getLogger(__name__)
 
@@ -147,28 +146,18 @@ class DriverSet:
 
 
 # --- monitord messages --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MonitorMessage:
-    type: str
-    status: str
-    host_id: int
-    timestamp: int
-    text: str
-
-
-def parse_monitor_line(line: str) -> MonitorMessage | None:
+def parse_monitor_line(line: str) -> Frame | None:
     """One pushed line decoded with mad/monitord.py (base64, zlib); None when monitord would drop it."""
     try:
-        frame = decode_frame(line)
+        return decode_frame(line)
     except MonitordError:
         return None
-    return MonitorMessage(frame.type, frame.status, frame.host_id, frame.timestamp, frame.text)
 
 
 class MonitordListener:
     """UDP + TCP on 127.0.0.1:<port>; each decoded message goes to `on_message`."""
 
-    def __init__(self, on_message: Callable[[MonitorMessage], None], port: int = 0) -> None:
+    def __init__(self, on_message: Callable[[Frame], None], port: int = 0) -> None:
         self.on_message = on_message
         listener = self
 

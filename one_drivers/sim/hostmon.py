@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from one_drivers.mad.monitord import MonitordError, decode_frame, encode_frame, parse_monitor_messages
+from one_drivers.mad.monitord import Frame, MonitordError, decode_frame, encode_frame, parse_monitor_messages
 from one_drivers.one.states import HostState, LcmState, VmState
 from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import docs
 from one_drivers.sim.cloud import Cloud
-from one_drivers.sim.drivers import DriverError, DriverSet, MonitorMessage
+from one_drivers.sim.drivers import DriverError, DriverSet
 from one_drivers.sim.model import Attrs, Host, Vm, get_attr, set_attr
 
 log = logging.getLogger(__name__)
@@ -220,9 +220,9 @@ class HostMonitor:
             log.warning("host %d: unreadable START_MONITOR reply", host.id)
             return
         for msg_type, body in messages:
-            self.apply_message(MonitorMessage(msg_type, "SUCCESS", host.id, stamp or self.cloud.now(), body))
+            self.apply_message(Frame(msg_type, "SUCCESS", host.id, stamp or self.cloud.now(), body.encode()))
 
-    def apply_message(self, msg: MonitorMessage) -> None:
+    def apply_message(self, msg: Frame) -> None:
         """A monitord message from a host agent: host system/monitoring, VM monitoring and state."""
         with self.cloud.lock:
             host = self.cloud.hosts.get(msg.host_id)
@@ -271,7 +271,7 @@ class HostMonitor:
             )
         return vm
 
-    def _apply_vm_monitor(self, msg: MonitorMessage) -> None:
+    def _apply_vm_monitor(self, msg: Frame) -> None:
         try:
             vecs = [v for k, v in parse_template(msg.text).attributes if k == "VM" and isinstance(v, dict)]
         except TemplateError:
@@ -291,7 +291,7 @@ class HostMonitor:
             vm.last_poll = msg.timestamp
             vm.touch()
 
-    def _apply_vm_states(self, host: Host, msg: MonitorMessage) -> None:
+    def _apply_vm_states(self, host: Host, msg: Frame) -> None:
         """STATE_VM: states seen from outside; with SYNC_STATE=yes, RUNNING VMs of the host that are not
         listed take MISSING_STATE (unless they were deployed after the probe ran)."""
         try:

@@ -12,7 +12,6 @@ import base64
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from one_drivers.mad.codec import format_request, parse_reply
@@ -43,14 +42,6 @@ log = logging.getLogger(__name__)
 A, S = LcmState, VmState
 
 
-@dataclass
-class Pending:
-    """The driver action a VM waits for."""
-
-    action: str
-    started: float = field(default_factory=time.time)
-
-
 class Lifecycle(HostMonitor):
     """State machine + dispatch. All methods expect `cloud.lock` held (it is re-entrant)."""
 
@@ -65,7 +56,7 @@ class Lifecycle(HostMonitor):
         super().__init__(cloud, im, driver_env)
         self.var_dir = var_dir
         self.vmm = DriverSet(vmm, driver_env, self._vmm_line)
-        self.pending: dict[int, Pending] = {}
+        self.pending: dict[int, str] = {}  # VM id -> the VMM action it waits for
         # VM id -> the DISK/NIC/SNAPSHOT vector (or the size before a live resize) a hotplug is about.
         self._hotplug: dict[int, dict[str, str]] = {}
         self._migrate_to: dict[int, int] = {}  # VM id -> target host of a migration in flight
@@ -341,7 +332,7 @@ class Lifecycle(HostMonitor):
             return
         target = self.cloud.hosts.get(self._migrate_to.get(vm.id, -1)) if action == "MIGRATE" else None
         payload = action_data(self.cloud, self.var_dir, vm, host, action, target.name if target else "")
-        self.pending[vm.id] = Pending(action)
+        self.pending[vm.id] = action
         try:
             proc.send(
                 format_request(action, vm.id, base64.b64encode(payload.encode("utf-8")).decode("ascii"))
