@@ -57,9 +57,7 @@ class Lifecycle(HostMonitor):
         self.var_dir = var_dir
         self.vmm = DriverSet(vmm, driver_env, self._vmm_line)
         self.pending: dict[int, str] = {}  # VM id -> the VMM action it waits for
-        # VM id -> the DISK/NIC/SNAPSHOT vector (or the size before a live resize) a hotplug is about.
-        self._hotplug: dict[int, dict[str, str]] = {}
-        self._migrate_to: dict[int, int] = {}  # VM id -> target host of a migration in flight
+        self._subject: dict[int, dict[str, str]] = {}  # VM id -> what its request in flight is about
 
     def stop_drivers(self) -> None:
         self.vmm.stop()
@@ -87,8 +85,16 @@ class Lifecycle(HostMonitor):
             h.action, h.uid, h.gid, h.request_id = ACTION_IDS[name], uid, gid, self.cloud.next_request_id()
         self._run(vm, path, name)
 
-    def request(self, vm: Vm, name: str) -> None:
-        """A request another method makes once it checked the VM's state (hotplug, resize, migrate...)."""
+    def allows(self, vm: Vm, name: str) -> bool:
+        """Whether the request has a row for the VM's state (methods check before they change anything)."""
+        return (vm.state, vm.lcm_state) in REQUESTS[name]
+
+    def request(self, vm: Vm, name: str, subject: dict[str, str] | None = None) -> None:
+        """A request another method makes once it checked the VM's state (hotplug, resize, migrate...);
+        `subject` is what it is about: the DISK/NIC/SNAPSHOT vector, the size before a live resize, the
+        migration's target host (HID)."""
+        if subject is not None:
+            self._subject[vm.id] = subject
         self._run(vm, self._path(vm, name), name)
 
     def _path(self, vm: Vm, name: str) -> Steps:
@@ -159,50 +165,6 @@ class Lifecycle(HostMonitor):
         if path is not None:
             self._run(vm, path, "monitor")
 
-    # --- entry points of the other methods ------------------------------------------------------------
-    def attach_disk(self, vm: Vm, disk: dict[str, str]) -> None:
-        """RUNNING → HOTPLUG (ATTACHDISK to the VMM) → RUNNING; POWEROFF attaches without the VMM."""
-        vm.template.append(("DISK", disk))
-        self._hotplug[vm.id] = disk
-        self.request(vm, "disk-attach")
-
-    def detach_disk(self, vm: Vm, disk: dict[str, str]) -> None:
-        self._hotplug[vm.id] = disk
-        self.request(vm, "disk-detach")
-
-    def attach_nic(self, vm: Vm, nic: dict[str, str]) -> None:
-        vm.template.append(("NIC", nic))
-        self._hotplug[vm.id] = nic
-        self.request(vm, "nic-attach")
-
-    def detach_nic(self, vm: Vm, nic: dict[str, str]) -> None:
-        self._hotplug[vm.id] = nic
-        self.request(vm, "nic-detach")
-
-    def snapshot(self, vm: Vm, action: str, snap: dict[str, str]) -> None:
-        """SNAPSHOTCREATE/REVERT/DELETE: RUNNING → HOTPLUG_SNAPSHOT → RUNNING when the VMM answers."""
-        if action == "SNAPSHOTCREATE":
-            vm.template.append(("SNAPSHOT", snap))
-        self._hotplug[vm.id] = snap
-        self.request(vm, "snapshot-" + action.removeprefix("SNAPSHOT").lower())
-
-    def live_resize(self, vm: Vm, old: tuple[str, str, str]) -> None:
-        """RUNNING -> HOTPLUG_RESIZE (RESIZE to the VMM) -> RUNNING; a failure puts CPU/MEMORY/VCPU back."""
-        self._hotplug[vm.id] = dict(zip(("CPU", "MEMORY", "VCPU"), old, strict=True))
-        self.request(vm, "resize")
-
-    def live_updateconf(self, vm: Vm) -> None:
-        """RUNNING -> HOTPLUG (UPDATECONF to the VMM) -> RUNNING, whatever the VMM answers."""
-        self.request(vm, "updateconf")
-
-    def migrate(self, vm: Vm, target: Host, live: bool) -> None:
-        """Live: MIGRATE (MIGR_HOST = target). Cold: SAVE on the source, then RESTORE on the target."""
-        name = "live-migrate" if live else "migrate"
-        if vm.current is not None:
-            vm.current.action = ACTION_IDS[name]
-        self._migrate_to[vm.id] = target.id
-        self.request(vm, name)
-
     # --- side effects named in the tables ---------------------------------------------------------------
     def fx_close_epilog(self, vm: Vm, name: str) -> None:
         close_history(self.cloud, vm, epilog=True)
@@ -224,6 +186,15 @@ class Lifecycle(HostMonitor):
         if host is None:
             raise OneFailure(ACTION, "Could not get host of the VM")
         open_history(self.cloud, vm, host)
+
+    def fx_attach(self, vm: Vm, name: str) -> None:
+        """The new vector joins the VM's template before any driver sees it."""
+        vm.template.append((name.split("-")[0].upper(), self._subject[vm.id]))
+
+    def fx_stamp(self, vm: Vm, name: str) -> None:
+        """The open history record takes the request's action."""
+        if vm.current is not None:
+            vm.current.action = ACTION_IDS[name]
 
     def fx_reopen_history(self, vm: Vm, name: str) -> None:
         """A disk/NIC hotplug on a running VM closes its history record with that action and opens the
@@ -257,27 +228,27 @@ class Lifecycle(HostMonitor):
             proc.send(format_request("DRIVER_CANCEL", vm.id))
 
     def fx_snap_active(self, vm: Vm, name: str) -> None:
-        self._hotplug[vm.id]["ACTIVE"] = "YES"
+        self._subject[vm.id]["ACTIVE"] = "YES"
 
     def fx_hotplug_done(self, vm: Vm, name: str) -> None:
-        self._hotplug.pop(vm.id, None)
+        self._subject.pop(vm.id, None)
 
     def fx_snap_done(self, vm: Vm, name: str) -> None:
-        self._hotplug.pop(vm.id, {}).pop("ACTIVE", None)
+        self._subject.pop(vm.id, {}).pop("ACTIVE", None)
 
     def fx_snap_drop(self, vm: Vm, name: str) -> None:
-        snap = self._hotplug.pop(vm.id, None)
+        snap = self._subject.pop(vm.id, None)
         vm.template[:] = [(k, v) for k, v in vm.template if v is not snap]
 
     def fx_drop_disk(self, vm: Vm, name: str) -> None:
-        disk = self._hotplug.pop(vm.id, {})
+        disk = self._subject.pop(vm.id, {})
         vm.template[:] = [(k, v) for k, v in vm.template if v is not disk]
         image = self.cloud.images.get(int(disk["IMAGE_ID"])) if disk.get("IMAGE_ID", "").isdigit() else None
         if image is not None:
             self.cloud.image_store.release(image, vm.id)
 
     def fx_drop_nic(self, vm: Vm, name: str) -> None:
-        nic = self._hotplug.pop(vm.id, {})
+        nic = self._subject.pop(vm.id, {})
         vm.template[:] = [(k, v) for k, v in vm.template if v is not nic]
         vnet = self.cloud.vnets.get(int(nic["NETWORK_ID"])) if nic.get("NETWORK_ID", "").isdigit() else None
         for rng in vnet.ars if vnet is not None else []:
@@ -287,15 +258,12 @@ class Lifecycle(HostMonitor):
                 del rng.leases[offset]
 
     def fx_resize_back(self, vm: Vm, name: str) -> None:
-        for key, value in self._hotplug.pop(vm.id, {}).items():
+        for key, value in self._subject.pop(vm.id, {}).items():
             set_attr(vm.template, key, value)
 
     def fx_migrated(self, vm: Vm, name: str) -> None:
-        target = self.cloud.hosts.get(self._migrate_to.pop(vm.id, -1))
+        target = self.cloud.hosts.get(int(self._subject.pop(vm.id, {}).get("HID", -1)))
         open_history(self.cloud, vm, target, vm.current.ds_id if vm.current else None)
-
-    def fx_migrate_back(self, vm: Vm, name: str) -> None:
-        self._migrate_to.pop(vm.id, None)
 
     def fx_dummy_monitor(self, vm: Vm, name: str) -> None:
         """What the dummy host agent reports for a VM it runs (MONITOR_VM), at once rather than in 30 s."""
@@ -330,7 +298,11 @@ class Lifecycle(HostMonitor):
         if proc is None:
             self.vmm_reply(action, vm.id, False, f"Cannot find VMM driver {host.vm_mad}")
             return
-        target = self.cloud.hosts.get(self._migrate_to.get(vm.id, -1)) if action == "MIGRATE" else None
+        target = (
+            self.cloud.hosts.get(int(self._subject.get(vm.id, {}).get("HID", -1)))
+            if action == "MIGRATE"
+            else None
+        )
         payload = action_data(self.cloud, self.var_dir, vm, host, action, target.name if target else "")
         self.pending[vm.id] = action
         try:
@@ -370,8 +342,8 @@ class Lifecycle(HostMonitor):
                 vm.deploy_id = deploy_id
             else:
                 ok = False  # "Empty deploy ID for virtual machine"
-        if ok and action == "SNAPSHOTCREATE" and vm.id in self._hotplug:
-            self._hotplug[vm.id]["HYPERVISOR_ID"] = info
+        if ok and action == "SNAPSHOTCREATE" and vm.id in self._subject:
+            self._subject[vm.id]["HYPERVISOR_ID"] = info
         if not ok:
             log.info("VM %d: %s FAILURE: %s", vm_id, action, info)
             if info and not info.startswith("-"):  # VirtualMachineManager::log_error

@@ -94,20 +94,21 @@ VM_ACTIONS: dict[str, dict[Key, Steps]] = {
 ALLOWED = {name: set(rows) for name, rows in VM_ACTIONS.items()}
 REQUESTS: dict[str, dict[Key, Steps]] = {
     **VM_ACTIONS,
-    "disk-attach": {RUNNING: ("reopen_history", A.HOTPLUG, "ATTACHDISK"), at(S.POWEROFF): ("hotplug_done",)},
+    "disk-attach": {RUNNING: ("attach", "reopen_history", A.HOTPLUG, "ATTACHDISK"),
+                    at(S.POWEROFF): ("attach", "hotplug_done")},
     "disk-detach": {RUNNING: ("reopen_history", A.HOTPLUG, "DETACHDISK"), at(S.POWEROFF): ("drop_disk",)},
     # oned sets STATE ACTIVE again for a NIC hotplug, and logs it.
-    "nic-attach": {RUNNING: ("reopen_history", "log_active", A.HOTPLUG_NIC, "ATTACHNIC"),
-                   at(S.POWEROFF): ("hotplug_done",)},
+    "nic-attach": {RUNNING: ("attach", "reopen_history", "log_active", A.HOTPLUG_NIC, "ATTACHNIC"),
+                   at(S.POWEROFF): ("attach", "hotplug_done")},
     "nic-detach": {RUNNING: ("reopen_history", "log_active", A.HOTPLUG_NIC, "DETACHNIC"),
                    at(S.POWEROFF): ("drop_nic",)},
-    "snapshot-create": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTCREATE")},
+    "snapshot-create": {RUNNING: ("attach", "snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTCREATE")},
     "snapshot-revert": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTREVERT")},
     "snapshot-delete": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTDELETE")},
     "resize": {RUNNING: (A.HOTPLUG_RESIZE, "RESIZE")},
     "updateconf": {RUNNING: (A.HOTPLUG, "UPDATECONF")},
-    "migrate": {RUNNING: (A.SAVE_MIGRATE, "SAVE")},
-    "live-migrate": {RUNNING: (A.MIGRATE, "MIGRATE")},
+    "migrate": {RUNNING: ("stamp", A.SAVE_MIGRATE, "SAVE")},
+    "live-migrate": {RUNNING: ("stamp", A.MIGRATE, "MIGRATE")},
     # one.vm.recover 2 (LifeCycleManager::retry): a failed boot is tried again.
     "retry": {
         active(A.BOOT_FAILURE): (A.BOOT, "DEPLOY"),
@@ -178,9 +179,9 @@ REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
     # cold migration: saved on the source, the prolog moves it, RESTORE on the target
     ("SAVE", A.SAVE_MIGRATE): (
         (A.PROLOG_MIGRATE, "migrated", "prolog_times", A.BOOT_MIGRATE, "RESTORE"),
-        ("migrate_back", *BACK),
+        ("hotplug_done", *BACK),
     ),
-    ("MIGRATE", A.MIGRATE): (("migrated", *BACK), ("migrate_back", *BACK)),
+    ("MIGRATE", A.MIGRATE): (("migrated", *BACK), ("hotplug_done", *BACK)),
     ("REBOOT", A.RUNNING): ((), ()),  # only logged
     ("RESET", A.RUNNING): ((), ()),
     ("CLEANUP", A.CLEANUP_DELETE): (DONE, DONE),  # trigger_cleanup_callback, whatever the answer

@@ -125,9 +125,6 @@ def vm_recover(api: Api, user: User, p: Params) -> Any:
     return vid
 
 
-HOTPLUG_STATES = ((VmState.ACTIVE, LcmState.RUNNING), (VmState.POWEROFF, LcmState.LCM_INIT))
-
-
 def _disks(vm: Vm) -> list[dict[str, str]]:
     return [v for k, v in vm.template if k == "DISK" and isinstance(v, dict)]
 
@@ -136,7 +133,7 @@ def _disks(vm: Vm) -> list[dict[str, str]]:
 def vm_attach(api: Api, user: User, p: Params) -> Any:
     vid, text = p.integer(0), p.string(1)
     vm = _managed_vm(api, user, vid)
-    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+    if not api.lc.allows(vm, "disk-attach"):
         raise OneFailure(ACTION, f"Could not attach a new disk to VM {vid}, wrong state {vm.state_label}.")
     given = next((v for k, v in parse_text(text) if k == "DISK" and isinstance(v, dict)), None)
     if given is None:
@@ -154,7 +151,7 @@ def vm_attach(api: Api, user: User, p: Params) -> Any:
         api.cloud.image_store.acquire(image, vid, attach=True)
     else:
         disk = allocate.volatile_disk(given, disk_id)
-    api.lc.attach_disk(vm, disk)
+    api.lc.request(vm, "disk-attach", disk)
     return vid
 
 
@@ -162,12 +159,12 @@ def vm_attach(api: Api, user: User, p: Params) -> Any:
 def vm_detach(api: Api, user: User, p: Params) -> Any:
     vid, disk_id = p.integer(0), p.integer(1)
     vm = _managed_vm(api, user, vid)
-    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+    if not api.lc.allows(vm, "disk-detach"):
         raise OneFailure(ACTION, f"Could not detach disk from VM {vid}, wrong state {vm.state_label}.")
     disk = next((d for d in _disks(vm) if d.get("DISK_ID") == str(disk_id)), None)
     if disk is None:
         raise OneFailure(ACTION, f"Could not detach disk with DISK_ID {disk_id}, it does not exist.")
-    api.lc.detach_disk(vm, disk)
+    api.lc.request(vm, "disk-detach", disk)
     return vid
 
 
@@ -214,10 +211,6 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
     return img.id
 
 
-def _running(vm: Vm) -> bool:
-    return vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.RUNNING
-
-
 def _snapshots(vm: Vm) -> list[dict[str, str]]:
     return [v for k, v in vm.template if k == "SNAPSHOT" and isinstance(v, dict)]
 
@@ -226,45 +219,45 @@ def _snapshots(vm: Vm) -> list[dict[str, str]]:
 def vm_snapshotcreate(api: Api, user: User, p: Params) -> Any:
     vid, name = p.integer(0), p.string(1)
     vm = _managed_vm(api, user, vid)
-    if not _running(vm):
+    if not api.lc.allows(vm, "snapshot-create"):
         raise OneFailure(
             ACTION, f"Could not create a new snapshot for VM {vid}, wrong state {vm.state_label}."
         )
     snap_id = max((int(s.get("SNAPSHOT_ID", "0")) for s in _snapshots(vm)), default=-1) + 1
     snap = {"NAME": name or f"snapshot-{snap_id}", "SNAPSHOT_ID": str(snap_id), "TIME": str(api.cloud.now())}
-    api.lc.snapshot(vm, "SNAPSHOTCREATE", snap)
+    api.lc.request(vm, "snapshot-create", snap)
     return snap_id
 
 
 def _snapshot_op(api: Api, user: User, p: Params, action: str, verb: str) -> Any:
     vid, snap_id = p.integer(0), p.integer(1)
     vm = _managed_vm(api, user, vid)
-    if not _running(vm):
+    if not api.lc.allows(vm, action):
         raise OneFailure(
             ACTION, f"Could not {verb} snapshot {snap_id} of VM {vid}, wrong state {vm.state_label}."
         )
     snap = next((s for s in _snapshots(vm) if s.get("SNAPSHOT_ID") == str(snap_id)), None)
     if snap is None:
         raise OneFailure(ACTION, f"Could not {verb} snapshot {snap_id}, it does not exist.")
-    api.lc.snapshot(vm, action, snap)
+    api.lc.request(vm, action, snap)
     return vid
 
 
 @method("one.vm.snapshotrevert", mutating=True)
 def vm_snapshotrevert(api: Api, user: User, p: Params) -> Any:
-    return _snapshot_op(api, user, p, "SNAPSHOTREVERT", "revert to")
+    return _snapshot_op(api, user, p, "snapshot-revert", "revert to")
 
 
 @method("one.vm.snapshotdelete", mutating=True)
 def vm_snapshotdelete(api: Api, user: User, p: Params) -> Any:
-    return _snapshot_op(api, user, p, "SNAPSHOTDELETE", "delete")
+    return _snapshot_op(api, user, p, "snapshot-delete", "delete")
 
 
 @method("one.vm.attachnic", mutating=True)
 def vm_attachnic(api: Api, user: User, p: Params) -> Any:
     vid, text = p.integer(0), p.string(1)
     vm = _managed_vm(api, user, vid)
-    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+    if not api.lc.allows(vm, "nic-attach"):
         raise OneFailure(ACTION, f"Could not attach a new NIC to VM {vid}, wrong state {vm.state_label}.")
     given = next((v for k, v in parse_text(text) if k == "NIC" and isinstance(v, dict)), None)
     if given is None:
@@ -275,7 +268,7 @@ def vm_attachnic(api: Api, user: User, p: Params) -> Any:
     nic = allocate.lease_nic(api.cloud, user, dict(given), vid, nic_id, leases)
     for rng, offset in leases:
         rng.leases[offset] = vid
-    api.lc.attach_nic(vm, nic)
+    api.lc.request(vm, "nic-attach", nic)
     return vid
 
 
@@ -283,7 +276,7 @@ def vm_attachnic(api: Api, user: User, p: Params) -> Any:
 def vm_detachnic(api: Api, user: User, p: Params) -> Any:
     vid, nic_id = p.integer(0), p.integer(1)
     vm = _managed_vm(api, user, vid)
-    if (vm.state, vm.lcm_state) not in HOTPLUG_STATES:
+    if not api.lc.allows(vm, "nic-detach"):
         raise OneFailure(ACTION, f"Could not detach NIC from VM {vid}, wrong state {vm.state_label}.")
     nic = next(
         (v for k, v in vm.template if k == "NIC" and isinstance(v, dict) and v.get("NIC_ID") == str(nic_id)),
@@ -291,7 +284,7 @@ def vm_detachnic(api: Api, user: User, p: Params) -> Any:
     )
     if nic is None:
         raise OneFailure(ACTION, f"Could not detach NIC with NIC_ID {nic_id}, it does not exist.")
-    api.lc.detach_nic(vm, nic)
+    api.lc.request(vm, "nic-detach", nic)
     return vid
 
 
@@ -304,9 +297,9 @@ def vm_migrate(api: Api, user: User, p: Params) -> Any:
     vm = _vm_for(api, user, vid, ADMIN)
     target = api.cloud.get("host", hid)
     api.lc.check_lock(user.id, vm, ADMIN)
-    if not _running(vm):
+    if not api.lc.allows(vm, "live-migrate" if live else "migrate"):
         raise OneFailure(ACTION, f"Migrate action is not available for state {vm.state_label}")
     if vm.current is not None and vm.current.hid == hid:
         raise OneFailure(ACTION, f"VM is already running on host [{hid}] and datastore [{vm.current.ds_id}]")
-    api.lc.migrate(vm, target, live)
+    api.lc.request(vm, "live-migrate" if live else "migrate", {"HID": str(target.id)})
     return vid

@@ -130,7 +130,7 @@ def vm_resize(api: Api, user: User, p: Params) -> Any:
     if vm.state not in _NOT_DEPLOYED:
         _close_copy_history(api, vm, user)
     if running:
-        api.lc.live_resize(vm, (_fmt(old_cpu), str(old_memory), str(old_vcpu)))
+        api.lc.request(vm, "resize", {"CPU": _fmt(old_cpu), "MEMORY": str(old_memory), "VCPU": str(old_vcpu)})
     vm.touch()
     return vid
 
@@ -249,6 +249,6 @@ def vm_updateconf(api: Api, user: User, p: Params) -> Any:
         old_context.clear()  # in place: the CONTEXT keeps its position in the document
         old_context.update(sorted(context.items()))
     if changed and vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING:
-        api.lc.live_updateconf(vm)
+        api.lc.request(vm, "updateconf")
     vm.touch()
     return vid
