@@ -17,9 +17,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from one_drivers.ec2.errors import ErrorKind, classify, error_code
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2 import EC2Client
+    from types_boto3_ec2.literals import InstanceTypeType
+    from types_boto3_ec2.type_defs import DescribeInstanceTypesRequestTypeDef, InstanceTypeInfoTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +124,10 @@ class InstanceTypeCatalog:
         self._absent: dict[str, dict[str, float]] = {}
         self.endpoint_calls = 0
 
-    def size(self, name: str, client: Any | None = None) -> InstanceSize:
+    def size(self, name: str, client: EC2Client | None = None) -> InstanceSize:
         return self.sizes([name], client)[name]
 
-    def sizes(self, names: Iterable[str], client: Any | None = None) -> dict[str, InstanceSize]:
+    def sizes(self, names: Iterable[str], client: EC2Client | None = None) -> dict[str, InstanceSize]:
         """Sizes for every name (any spelling); raise UnknownInstanceType naming the first unknown one."""
         found, missing = self.resolve(names, client)
         if missing:
@@ -130,7 +135,7 @@ class InstanceTypeCatalog:
         return found
 
     def resolve(
-        self, names: Iterable[str], client: Any | None = None
+        self, names: Iterable[str], client: EC2Client | None = None
     ) -> tuple[dict[str, InstanceSize], list[str]]:
         """(sizes of the names found, names nobody knows), asking the endpoint once for the uncached ones."""
         wanted = list(dict.fromkeys(names))
@@ -184,12 +189,15 @@ class InstanceTypeCatalog:
         with self._lock:
             return self._unsupported.get(endpoint, 0.0) < time.monotonic()
 
-    def _describe(self, client: Any, batch: list[str]) -> list[dict[str, Any]]:
+    def _describe(self, client: EC2Client, batch: list[str]) -> list[InstanceTypeInfoTypeDef]:
         """DescribeInstanceTypes for up to 100 names, following NextToken if the endpoint pages."""
-        items: list[dict[str, Any]] = []
+        items: list[InstanceTypeInfoTypeDef] = []
         token = ""
         while True:
-            kwargs: dict[str, Any] = {"InstanceTypes": batch}
+            # The stubs list the types AWS had when they were made; an endpoint may know newer ones.
+            kwargs: DescribeInstanceTypesRequestTypeDef = {
+                "InstanceTypes": cast("list[InstanceTypeType]", batch)
+            }
             if token:
                 kwargs["NextToken"] = token
             self.endpoint_calls += 1
@@ -199,7 +207,9 @@ class InstanceTypeCatalog:
             if not token:
                 return items
 
-    def _fetch(self, client: Any, endpoint: str, names: list[str]) -> tuple[dict[str, InstanceSize], bool]:
+    def _fetch(
+        self, client: EC2Client, endpoint: str, names: list[str]
+    ) -> tuple[dict[str, InstanceSize], bool]:
         """(sizes found, whether the endpoint answered for every name: a miss then means 'no such type')."""
         found: dict[str, InstanceSize] = {}
         answered = True
@@ -248,7 +258,7 @@ class InstanceTypeCatalog:
         return found, answered
 
 
-def _endpoint_id(client: Any) -> str:
+def _endpoint_id(client: EC2Client) -> str:
     meta = getattr(client, "meta", None)
     url = getattr(meta, "endpoint_url", "") if meta is not None else ""
     region = getattr(meta, "region_name", "") if meta is not None else ""

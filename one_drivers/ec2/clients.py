@@ -18,18 +18,25 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from one_drivers.ec2.config import DriverConfig
 from one_drivers.ec2.observe import Ec2CallObserver, watch_client
 from one_drivers.ec2.retries import Pacers, RetryPolicy
 from one_drivers.one.records import parse_host, parse_host_pool
 
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_ec2 import EC2Client
+
 log = logging.getLogger(__name__)
 
 FALLBACK_REGION = "us-east-1"  # boto3 refuses to build a client without any region
 SETTINGS_TTL_SECONDS = 60.0  # host templates change rarely; do not ask oned on every action
 MAX_THROTTLE_WAIT_SECONDS = 600.0  # one call waits out throttling this long at most
+
+_Key = tuple[str | None, ...]
+_Client = TypeVar("_Client")
 
 
 class HostTemplateSource(Protocol):
@@ -260,38 +267,37 @@ class Ec2Clients:
         self.config = config
         self.resolver = resolver or HostSettingsResolver(config)
         self.observer = observer  # told about every call and attempt (the drivers' metrics)
-        self._clients: dict[tuple[str | None, ...], Any] = {}
+        self._clients: dict[_Key, EC2Client] = {}
+        self._cloudwatch: dict[_Key, CloudWatchClient] = {}
         self._sessions: dict[str | None, Any] = {}
         self._pacers: dict[tuple[str | None, ...], Pacers] = {}
         self._lock = threading.Lock()
 
-    def for_host(self, host: str) -> tuple[Any, Ec2Settings]:
+    def for_host(self, host: str) -> tuple[EC2Client, Ec2Settings]:
         """The EC2 client and the settings it was built from, for an OpenNebula host name."""
         settings = self.resolver.resolve(host)
         return self.client_for(settings), settings
 
-    def client_for(self, settings: Ec2Settings, *, retry: bool = True) -> Any:
+    def client_for(self, settings: Ec2Settings, *, retry: bool = True) -> EC2Client:
         """The cached client; `retry=False` gives one that never resends a request by itself, for
         calls that are not idempotent on every endpoint (RunInstances where ClientToken is ignored)."""
         key = (*settings.cache_key(), "retry" if retry else "once")
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._create(settings, retry)
-                self._clients[key] = client
-            return client
+        return self._cached(self._clients, key, lambda: self._create(settings, retry))
 
-    def cloudwatch_for(self, settings: Ec2Settings) -> Any:
+    def cloudwatch_for(self, settings: Ec2Settings) -> CloudWatchClient:
         """A CloudWatch client with the same credentials, region, endpoint and retry settings (cached)."""
         key = (*settings.cache_key(), "cloudwatch")
+        return self._cached(self._cloudwatch, key, lambda: self._create(settings, True, service="cloudwatch"))
+
+    def _cached(self, cache: dict[_Key, _Client], key: _Key, make: Callable[[], _Client]) -> _Client:
         with self._lock:
-            client = self._clients.get(key)
+            client = cache.get(key)
             if client is None:
-                client = self._create(settings, True, service="cloudwatch")
-                self._clients[key] = client
+                client = cache[key] = make()
             return client
 
     def _create(self, settings: Ec2Settings, retry: bool, service: str = "ec2") -> Any:
+        # Any: boto3 itself is untyped; the public methods give the client its stub type.
         import boto3
         from botocore.config import Config
 

@@ -7,9 +7,13 @@ client's own event system, so nothing is wrapped and retries stay botocore's.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from one_drivers.ec2.errors import THROTTLING_CODES
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_ec2 import EC2Client
 
 
 class Ec2CallObserver(Protocol):
@@ -22,7 +26,7 @@ def _operation(event_name: str) -> str:
     return event_name.rsplit(".", 1)[-1]
 
 
-def watch_client(client: Any, observer: Ec2CallObserver) -> None:
+def watch_client(client: EC2Client | CloudWatchClient, observer: Ec2CallObserver) -> None:
     """Report every call and attempt of `client` (EC2 or CloudWatch) to `observer`."""
 
     def attempted(event_name: str, parsed_response: Any = None, context: Any = None, **_: Any) -> None:

@@ -17,9 +17,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from one_drivers.ec2.errors import THROTTLING_CODES, TRANSIENT_CODES
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_ec2 import EC2Client
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +132,7 @@ class RetryPolicy:
         self.throttle_wait = throttle_wait
         self._random = rng or random.Random()
 
-    def attach(self, client: Any, service: str) -> None:
+    def attach(self, client: EC2Client | CloudWatchClient, service: str) -> None:
         events = client.meta.events
         events.register(f"before-send.{service}", self.before_send)
         events.register_first(f"needs-retry.{service}", self.needs_retry)

@@ -13,9 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from one_drivers.im_ec2.instances import Instance, Metrics
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_cloudwatch.type_defs import GetMetricDataInputTypeDef, MetricDataQueryTypeDef
+    from types_boto3_ec2 import EC2Client
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +33,7 @@ class CloudWatchMetrics:
 
     def __init__(
         self,
-        client_for: Callable[[Any], Any],
+        client_for: Callable[[EC2Client], CloudWatchClient],
         period: float = 360.0,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -44,7 +49,7 @@ class CloudWatchMetrics:
         self.calls = 0
 
     def metrics(
-        self, client: Any, instances: list[Instance], vcpus: Mapping[str, int] | None = None
+        self, client: EC2Client, instances: list[Instance], vcpus: Mapping[str, int] | None = None
     ) -> Mapping[str, Metrics]:
         key = id(client)
         with self._lock:
@@ -62,11 +67,11 @@ class CloudWatchMetrics:
             return dict(cached)
 
     def _query(
-        self, cw: Any, instances: list[Instance], vcpus: Mapping[str, int]
+        self, cw: CloudWatchClient, instances: list[Instance], vcpus: Mapping[str, int]
     ) -> dict[str, tuple[float, float, float]]:
         end = self.now()
         start = end - datetime.timedelta(seconds=self.period)
-        queries: list[dict[str, Any]] = []
+        queries: list[MetricDataQueryTypeDef] = []
         index: dict[str, tuple[str, str]] = {}
         for n, inst in enumerate(instances):
             for short, metric, stat in _METRICS:
@@ -92,7 +97,11 @@ class CloudWatchMetrics:
             batch = queries[first : first + _QUERIES_PER_CALL]
             token: str | None = None
             while True:
-                kwargs: dict[str, Any] = {"MetricDataQueries": batch, "StartTime": start, "EndTime": end}
+                kwargs: GetMetricDataInputTypeDef = {
+                    "MetricDataQueries": batch,
+                    "StartTime": start,
+                    "EndTime": end,
+                }
                 if token:
                     kwargs["NextToken"] = token
                 self.calls += 1

@@ -11,11 +11,14 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from one_drivers.ec2.catalog import InstanceSize, InstanceTypeCatalog
 from one_drivers.im_ec2.capacity import CapacityError, HostCapacity, host_capacity, parse_counts
 from one_drivers.im_ec2.instances import Instance, Metrics, current_instances, describe_instances
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2 import EC2Client
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,7 @@ class MetricsSource(Protocol):
     """Per-instance CPU/network figures (CloudWatch); may return cached values between its own periods."""
 
     def metrics(
-        self, client: Any, instances: list[Instance], vcpus: Mapping[str, int] | None = None
+        self, client: EC2Client, instances: list[Instance], vcpus: Mapping[str, int] | None = None
     ) -> Mapping[str, Metrics]: ...
 
 
@@ -58,7 +61,7 @@ class HostSnapshot:
 def take_snapshot(
     host_id: int,
     host_name: str,
-    client: Any,
+    client: EC2Client,
     capacity: Mapping[str, object],
     catalog: InstanceTypeCatalog,
     metrics_source: MetricsSource | None = None,

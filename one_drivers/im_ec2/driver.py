@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from one_drivers.ec2.catalog import InstanceTypeCatalog
 from one_drivers.im_ec2 import report
@@ -26,20 +26,26 @@ from one_drivers.im_ec2.setup import HostCondition, TemplateWatch, explain
 from one_drivers.mad.loop import ActionContext, ActionError, ActionSpec
 from one_drivers.mad.monitord import MonitordError, encode_payload, parse_monitor_request
 
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_ec2 import EC2Client
+
+    from one_drivers.ec2.clients import Ec2Clients, Ec2Settings
+
 log = logging.getLogger(__name__)
 
 
 class ClientsAccess:
     """HostAccess over the ec2 package's per-host clients (host template, then YAML, then boto3 chain)."""
 
-    def __init__(self, clients: Any, watch: TemplateWatch | None = None) -> None:
-        self.clients = clients  # one_drivers.ec2.clients.Ec2Clients
+    def __init__(self, clients: Ec2Clients, watch: TemplateWatch | None = None) -> None:
+        self.clients = clients
         self.watch = watch or TemplateWatch()
-        self._settings: dict[int, Any] = {}
-        self._by_host: dict[str, Any] = {}
+        self._settings: dict[int, Ec2Settings] = {}
+        self._by_host: dict[str, Ec2Settings] = {}
         self._lock = threading.Lock()
 
-    def client_and_capacity(self, host_name: str) -> tuple[Any, Mapping[str, object]]:
+    def client_and_capacity(self, host_name: str) -> tuple[EC2Client, Mapping[str, object]]:
         client, settings = self.clients.for_host(host_name)
         with self._lock:
             self._settings[id(client)] = settings
@@ -47,7 +53,7 @@ class ClientsAccess:
         # This process owns its clients: monitoring reads only a few instance fields (CPU at scale).
         return trim_describe_instances(client), dict(settings.capacity)
 
-    def cloudwatch_for(self, ec2_client: Any) -> Any:
+    def cloudwatch_for(self, ec2_client: EC2Client) -> CloudWatchClient:
         """A CloudWatch client with the EC2 client's credentials, region and endpoint (made by ec2/)."""
         with self._lock:
             settings = self._settings[id(ec2_client)]

@@ -13,13 +13,17 @@ import logging
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from one_drivers import xmlsafe
 from one_drivers.ec2.catalog import InstanceSize
 from one_drivers.ec2.states import StateMapping, map_state
 from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG, ONE_ID_TAG
 from one_drivers.one.template import TemplateError, build_template, quote_value
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2 import EC2Client
+    from types_boto3_ec2.type_defs import DescribeInstancesResultTypeDef, InstanceTypeDef, TagTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,7 @@ class Instance:
         return carryable(self.name or self.instance_id)
 
 
-def parse_one_id(tags: Iterable[Mapping[str, Any]]) -> int | None:
+def parse_one_id(tags: Iterable[TagTypeDef]) -> int | None:
     """The VM id of the `ONE_ID` tag; None when absent or not a non-negative integer."""
     for tag in tags:
         if tag.get("Key") == ONE_ID_TAG:
@@ -104,7 +108,7 @@ def _aws_value(item: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value)
 
 
-def instance_from_api(item: Mapping[str, Any]) -> Instance:
+def instance_from_api(item: InstanceTypeDef) -> Instance:
     """One `Reservations[].Instances[]` item (boto3 shape) -> Instance."""
     tags = item.get("Tags") or []
     name = next((str(t.get("Value", "")) for t in tags if t.get("Key") == "Name"), "")
@@ -122,11 +126,15 @@ def instance_from_api(item: Mapping[str, Any]) -> Instance:
     )
 
 
-def describe_instances(client: Any, page_size: int = PAGE_SIZE) -> list[Instance]:
+def describe_instances(client: EC2Client, page_size: int = PAGE_SIZE) -> list[Instance]:
     """Every instance of the host's account/region: one paginated DescribeInstances (1000 per page)."""
     paginator = client.get_paginator("describe_instances")
+    # Typed here: the stubs' PageIterator is botocore's, which this project has no stubs for.
+    pages: Iterable[DescribeInstancesResultTypeDef] = paginator.paginate(
+        PaginationConfig={"PageSize": page_size}
+    )
     out: list[Instance] = []
-    for page in paginator.paginate(PaginationConfig={"PageSize": page_size}):
+    for page in pages:
         for reservation in page.get("Reservations", []):
             out.extend(instance_from_api(item) for item in reservation.get("Instances", []))
     return out
@@ -336,7 +344,7 @@ class _FastReader:
         customized_response_dict["Reservations"] = reservations
 
 
-def trim_describe_instances(client: Any) -> Any:
+def trim_describe_instances(client: EC2Client) -> EC2Client:
     """Make this client's DescribeInstances results carry only MONITORED_MEMBERS, read fast; returns it.
 
     Only for clients the IM driver owns: a VMM action on the same client would miss the other fields.

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from one_drivers.ec2.catalog import InstanceTypeCatalog
 from one_drivers.ec2.errors import describe
@@ -29,6 +29,9 @@ from one_drivers.im_ec2.cycle import HostSnapshot, MetricsSource, take_snapshot
 from one_drivers.im_ec2.reaper import VmDirectory, reap
 from one_drivers.im_ec2.setup import Condition, HostCondition, explain
 from one_drivers.mad.monitord import MonitorConfig, MonitordSender, monitor_messages_document
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2 import EC2Client
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def im_settings(raw: Mapping[str, Any] | None) -> ImSettings:
 class HostAccess(Protocol):
     """The EC2 client and CAPACITY for an OpenNebula host name (Ec2Clients in production)."""
 
-    def client_and_capacity(self, host_name: str) -> tuple[Any, Mapping[str, object]]: ...
+    def client_and_capacity(self, host_name: str) -> tuple[EC2Client, Mapping[str, object]]: ...
 
 
 class HostSetup(Protocol):

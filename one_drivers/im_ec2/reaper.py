@@ -16,13 +16,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from one_drivers.ec2.tags import parse_deploy_token
 from one_drivers.im_ec2.instances import Instance
 from one_drivers.one.gateway import OneNotFoundError
 from one_drivers.one.records import parse_vm, parse_vm_pool
 from one_drivers.one.states import VmState
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2 import EC2Client
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ def should_reap(inst: Instance, record: VmRecord | None) -> bool:
 
 
 def reap(
-    client: Any,
+    client: EC2Client,
     host_name: str,
     instances: Iterable[Instance],
     directory: VmDirectory,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
@@ -34,6 +34,12 @@ from one_drivers.one.states import (
 from one_drivers.one.template import TemplateError, quote_value
 from one_drivers.vmm_ec2 import lookup
 from one_drivers.vmm_ec2 import section as ec2_section
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2 import EC2Client
+    from types_boto3_ec2.type_defs import DescribeInstancesResultTypeDef, InstanceTypeDef
+
+    from one_drivers.ec2.catalog import InstanceTypeCatalog
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +136,7 @@ class Ec2Vmm:
         poll_interval: float = 2.0,
         launch_attempts: int | None = None,
         backoff: float = 1.0,
-        catalog: Any = None,
+        catalog: InstanceTypeCatalog | None = None,
     ) -> None:
         self.clients = clients
         self.defaults = defaults or {}
@@ -167,13 +173,13 @@ class Ec2Vmm:
             raise ActionError(f"{action.upper()} of VM {request.vm_id}: {describe(exc)}") from exc
 
     # --- helpers ---------------------------------------------------------------------------------
-    def _client(self, request: VmRequest, retry: bool = True) -> Any:
+    def _client(self, request: VmRequest, retry: bool = True) -> EC2Client:
         if not request.host:
             raise ActionError("the message names no host")
         client, settings = self.clients.for_host(request.host)
         return client if retry else self.clients.client_for(settings, retry=False)
 
-    def _describe(self, client: Any, instance_id: str) -> dict[str, Any] | None:
+    def _describe(self, client: EC2Client, instance_id: str) -> InstanceTypeDef | None:
         """The instance, or None when EC2 does not know it (or the id cannot be an EC2 id)."""
         try:
             reservations = client.describe_instances(InstanceIds=[instance_id])["Reservations"]
@@ -184,10 +190,10 @@ class Ec2Vmm:
         for reservation in reservations:
             for instance in reservation.get("Instances", []):
                 if instance.get("InstanceId") == instance_id:
-                    return dict(instance)
+                    return instance.copy()
         return None
 
-    def _find_by_token(self, client: Any, token: str) -> dict[str, Any] | None:
+    def _find_by_token(self, client: EC2Client, token: str) -> InstanceTypeDef | None:
         """A live instance launched with this deploy token (tag), if any."""
         return lookup.find_by_token(client, token)
 
@@ -197,7 +203,7 @@ class Ec2Vmm:
 
     def _wait(
         self,
-        client: Any,
+        client: EC2Client,
         instance_id: str,
         targets: Iterable[str],
         control: Control,
@@ -237,7 +243,7 @@ class Ec2Vmm:
                 )
             self._sleep(control, self.poll_interval)
 
-    def _terminate(self, client: Any, instance_id: str, control: Control, wait: bool = True) -> None:
+    def _terminate(self, client: EC2Client, instance_id: str, control: Control, wait: bool = True) -> None:
         try:
             client.terminate_instances(InstanceIds=[instance_id])
         except Exception as exc:
@@ -248,7 +254,7 @@ class Ec2Vmm:
         if wait:
             self._wait(client, instance_id, GONE_STATES, control, gone_ok=True)
 
-    def _rollback_terminate(self, client: Any, instance_id: str, vm_id: int) -> None:
+    def _rollback_terminate(self, client: EC2Client, instance_id: str, vm_id: int) -> None:
         """Never leak: terminate what this DEPLOY launched, whatever happened (no waiting, no cancel)."""
         try:
             client.terminate_instances(InstanceIds=[instance_id])
@@ -265,7 +271,7 @@ class Ec2Vmm:
             )
         return request.deploy_id
 
-    def _stop(self, client: Any, instance_id: str, control: Control, action: str) -> None:
+    def _stop(self, client: EC2Client, instance_id: str, control: Control, action: str) -> None:
         instance = self._describe(client, instance_id)
         if instance is None:
             raise ActionError(f"{action}: instance {instance_id} does not exist")
@@ -277,7 +283,7 @@ class Ec2Vmm:
         client.stop_instances(InstanceIds=[instance_id])
         self._wait(client, instance_id, ["stopped"], control)
 
-    def _start(self, client: Any, instance_id: str, control: Control, action: str) -> str:
+    def _start(self, client: EC2Client, instance_id: str, control: Control, action: str) -> str:
         instance = self._describe(client, instance_id)
         if instance is None or instance["State"]["Name"] in GONE_STATES:
             raise ActionError(f"{action}: instance {instance_id} does not exist any more")
@@ -401,7 +407,8 @@ class Ec2Vmm:
         targets = {request.deploy_id} if request.deploy_id else set()
         # A DEPLOY that failed or was cancelled left no DEPLOY_ID: find its instances by our tags.
         prefix = f"one-{request.vm_id}-{request.stime or '0'}-"
-        pages = client.get_paginator("describe_instances").paginate(
+        # Typed here: the stubs' PageIterator is botocore's, which this project has no stubs for.
+        pages: Iterable[DescribeInstancesResultTypeDef] = client.get_paginator("describe_instances").paginate(
             Filters=[
                 {"Name": f"tag:{ec2_section.ONE_ID_TAG}", "Values": [str(request.vm_id)]},
                 {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
@@ -441,7 +448,7 @@ class Ec2Vmm:
         instance = self._describe(client, self._require_id(request, "POLL"))
         return poll_info(instance, self._memory_kb(instance))
 
-    def _memory_kb(self, instance: dict[str, Any] | None) -> int:
+    def _memory_kb(self, instance: InstanceTypeDef | None) -> int:
         if instance is None:
             return 0
         try:
@@ -454,7 +461,7 @@ class Ec2Vmm:
             return 0
 
 
-def poll_info(instance: dict[str, Any] | None, memory_kb: int = 0) -> str:
+def poll_info(instance: InstanceTypeDef | None, memory_kb: int = 0) -> str:
     """The poll string oned parses (spec §5.4): `STATE=... MEMORY=... CPU=... AWS_...="..."`."""
     if instance is None:
         return "STATE=d"

@@ -13,19 +13,30 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING
 
 from one_drivers.ec2.errors import ErrorKind, classify, describe
 from one_drivers.ec2.states import LIVE_STATES
 from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG
 
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from collections.abc import Iterable
+
+    from types_boto3_ec2 import EC2Client
+    from types_boto3_ec2.type_defs import (
+        DescribeInstancesResultTypeDef,
+        DescribeTagsResultTypeDef,
+        FilterTypeDef,
+        InstanceTypeDef,
+    )
+
 log = logging.getLogger(__name__)
 
 # Clients whose endpoint refused DescribeTags: asked DescribeInstances by tag from then on.
-_without_describe_tags: weakref.WeakSet[Any] = weakref.WeakSet()
+_without_describe_tags: weakref.WeakSet[EC2Client] = weakref.WeakSet()
 
 
-def find_by_token(client: Any, token: str) -> dict[str, Any] | None:
+def find_by_token(client: EC2Client, token: str) -> InstanceTypeDef | None:
     """A live instance tagged with this deploy token, if any."""
     if client not in _without_describe_tags:
         try:
@@ -42,10 +53,11 @@ def find_by_token(client: Any, token: str) -> dict[str, Any] | None:
     return _first_live(client, [{"Name": f"tag:{DEPLOY_TOKEN_TAG}", "Values": [token]}])
 
 
-def _tagged_instance_ids(client: Any, key: str, value: str) -> list[str]:
+def _tagged_instance_ids(client: EC2Client, key: str, value: str) -> list[str]:
     """Ids of the instances carrying tag key=value (checked here too: an endpoint may ignore filters)."""
     ids: list[str] = []
-    pages = client.get_paginator("describe_tags").paginate(
+    # Typed here: the stubs' PageIterator is botocore's, which this project has no stubs for.
+    pages: Iterable[DescribeTagsResultTypeDef] = client.get_paginator("describe_tags").paginate(
         Filters=[
             {"Name": "resource-type", "Values": ["instance"]},
             {"Name": "key", "Values": [key]},
@@ -61,15 +73,15 @@ def _tagged_instance_ids(client: Any, key: str, value: str) -> list[str]:
     return ids
 
 
-def _first_live(client: Any, filters: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _first_live(client: EC2Client, filters: list[FilterTypeDef]) -> InstanceTypeDef | None:
     """The first instance matching `filters` that is not shutting down or terminated."""
-    pages = client.get_paginator("describe_instances").paginate(
+    pages: Iterable[DescribeInstancesResultTypeDef] = client.get_paginator("describe_instances").paginate(
         Filters=[*filters, {"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
     )
     for page in pages:
         for reservation in page.get("Reservations", []):
             for instance in reservation.get("Instances", []):
-                return dict(instance)
+                return instance.copy()
     return None
 
 

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 # The tags set in RunInstances; the deploy token is also our idempotency marker, found by a tag filter
 # on endpoints that ignore ClientToken (moto, econe).
@@ -311,7 +311,14 @@ def plan_launch(
     return LaunchPlan(params, elastic_ip, tuple(notes))
 
 
-def elastic_ip_params(value: str) -> dict[str, str]:
+class ElasticIpParams(TypedDict, total=False):
+    """The address half of AssociateAddress's parameters (the instance half is the caller's)."""
+
+    AllocationId: str
+    PublicIp: str
+
+
+def elastic_ip_params(value: str) -> ElasticIpParams:
     """ELASTICIP: an IPv4 literal is a (classic) PublicIp, anything else a VPC AllocationId."""
     try:
         ipaddress.IPv4Address(value)

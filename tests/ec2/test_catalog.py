@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -18,9 +18,13 @@ from one_drivers.ec2.catalog import (
     type_name,
 )
 
+if TYPE_CHECKING:
+    from types_boto3_ec2 import EC2Client
 
-def ec2_client(endpoint: str) -> Any:
-    return boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1")
+
+def ec2_client(endpoint: str) -> EC2Client:
+    client: EC2Client = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1")
+    return client
 
 
 def test_shipped_table_is_sane() -> None:
@@ -128,9 +132,10 @@ class NoDescribeInstanceTypes:
 
 def test_unsupported_endpoint_uses_table_and_is_remembered() -> None:
     client = NoDescribeInstanceTypes()
+    endpoint = cast("EC2Client", client)  # a stand-in with only what the catalog calls
     cat = InstanceTypeCatalog()
-    assert cat.size("M1_SMALL", client).memory_mib == 1740
-    assert cat.size("T3_MICRO", client).vcpus == 2
+    assert cat.size("M1_SMALL", endpoint).memory_mib == 1740
+    assert cat.size("T3_MICRO", endpoint).vcpus == 2
     assert client.calls == 1
 
 
@@ -165,7 +170,7 @@ class PagedEndpoint:
 def test_endpoint_pages_are_followed() -> None:
     client = PagedEndpoint()
     cat = InstanceTypeCatalog(table={})
-    sizes = cat.sizes(["X1_TINY", "x1.huge"], client)
+    sizes = cat.sizes(["X1_TINY", "x1.huge"], cast("EC2Client", client))  # a stand-in, see above
     assert sizes["X1_TINY"] == InstanceSize("x1.tiny", 3, 300)
     assert sizes["x1.huge"].memory_mib == 3000
     assert client.tokens == [None, "page-2"]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -17,14 +17,18 @@ import pytest
 from one_drivers.ec2.catalog import InstanceTypeCatalog
 from tests.conftest import free_port, wait_for
 
+if TYPE_CHECKING:
+    from types_boto3_ec2 import EC2Client
+
 AMI = "ami-12c6146b"
 
 
-def ec2_client(endpoint: str) -> Any:
-    return boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1")
+def ec2_client(endpoint: str) -> EC2Client:
+    client: EC2Client = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1")
+    return client
 
 
-def launch(client: Any, itype: str, tags: dict[str, str], **extra: Any) -> str:
+def launch(client: EC2Client, itype: str, tags: dict[str, str], **extra: Any) -> str:
     spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
     kwargs: dict[str, Any] = {"ImageId": AMI, "MinCount": 1, "MaxCount": 1, "InstanceType": itype, **extra}
     if tags:
@@ -36,7 +40,7 @@ def launch(client: Any, itype: str, tags: dict[str, str], **extra: Any) -> str:
 @dataclass(frozen=True)
 class Region:
     endpoint: str
-    client: Any
+    client: EC2Client
     running: str  # ONE_ID=1, t3.micro, two security groups, a Name with a comma and spaces
     small: str  # ONE_ID=2, m1.small
     stopped: str  # ONE_ID=3, t3.micro, stopped

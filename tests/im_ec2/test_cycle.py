@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +22,9 @@ from one_drivers.im_ec2.instances import (
 )
 from one_drivers.one.template import parse_template
 from tests.im_ec2.conftest import Region, ec2_client
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import TagTypeDef
 
 CAPACITY = {"T3_MICRO": "10", "M1_SMALL": "5", "C5_LARGE": "2"}
 
@@ -292,7 +295,7 @@ def test_current_instances_prefers_alive_twin() -> None:
         ([], None),
     ],
 )
-def test_parse_one_id(tags: list[dict[str, str]], expected: int | None) -> None:
+def test_parse_one_id(tags: list[TagTypeDef], expected: int | None) -> None:
     from one_drivers.im_ec2.instances import parse_one_id
 
     assert parse_one_id(tags) == expected

@@ -209,7 +209,7 @@ def test_a_killed_script_cancels_a_deploy_and_leaves_no_instance(moto_endpoint: 
         waiting.set()
         return answer
 
-    vmm.clients.for_host("h")[0].describe_instances = never_running
+    vmm.clients.for_host("h")[0].describe_instances = never_running  # type: ignore[method-assign]
     document = (
         "<VM><ID>7</ID><STATE>3</STATE><LCM_STATE>2</LCM_STATE><STIME>1700000000</STIME>"
         "<TEMPLATE/><USER_TEMPLATE><PUBLIC_CLOUD><TYPE>ec2</TYPE><AMI>ami-12c6146b</AMI>"
