@@ -494,3 +494,179 @@ class UploadImageResult(TypedDict, total=False):
     """econe's own action, outside the model (rendered flat by `render_extension`)."""
 
     ImageId: str
+
+
+class AttributeValue(TypedDict, total=False):
+    Value: str | None  # None: the VM has no such setting, the member is left out
+
+
+class LaunchPermission(TypedDict, total=False):
+    Group: str
+
+
+class ImageAttribute(TypedDict, total=False):
+    ImageId: str
+    Description: AttributeValue
+    LaunchPermissions: list[LaunchPermission]
+    BlockDeviceMappings: list[BlockDeviceMapping]
+    ProductCodes: list[dict[str, str]]  # always empty: OpenNebula has no product codes
+    KernelId: AttributeValue
+    RamdiskId: AttributeValue
+
+
+class CreateImageResult(TypedDict, total=False):
+    ImageId: str
+
+
+# --- instance attributes, status, console ---------------------------------------------------------
+
+
+class AttributeBooleanValue(TypedDict, total=False):
+    Value: bool
+
+
+class EnclaveOptions(TypedDict, total=False):
+    Enabled: bool
+
+
+class InstanceAttribute(TypedDict, total=False):
+    InstanceId: str
+    BlockDeviceMappings: list[InstanceBlockDeviceMapping]
+    RootDeviceName: AttributeValue
+    InstanceType: AttributeValue
+    UserData: AttributeValue
+    KernelId: AttributeValue
+    RamdiskId: AttributeValue
+    DisableApiTermination: AttributeBooleanValue
+    InstanceInitiatedShutdownBehavior: AttributeValue
+    ProductCodes: list[dict[str, str]]  # always empty
+    SourceDestCheck: AttributeBooleanValue
+    Groups: list[GroupIdentifierTypeDef]
+    EbsOptimized: AttributeBooleanValue
+    EnaSupport: AttributeBooleanValue
+    DisableApiStop: AttributeBooleanValue
+    SriovNetSupport: AttributeValue
+    EnclaveOptions: EnclaveOptions
+
+
+class GetConsoleOutputResult(TypedDict, total=False):
+    InstanceId: str
+    Timestamp: datetime
+    Output: str
+
+
+class GetPasswordDataResult(TypedDict, total=False):
+    InstanceId: str
+    Timestamp: datetime
+    PasswordData: str
+
+
+class InstanceStatusDetails(TypedDict, total=False):
+    Name: str
+    Status: str
+
+
+class InstanceStatusSummary(TypedDict, total=False):
+    Status: str
+    Details: list[InstanceStatusDetails]
+
+
+class InstanceStatus(TypedDict, total=False):
+    InstanceId: str
+    AvailabilityZone: str
+    InstanceState: InstanceState
+    InstanceStatus: InstanceStatusSummary
+    SystemStatus: InstanceStatusSummary
+    Events: list[dict[str, str]]  # always empty: OpenNebula schedules no instance events
+
+
+class DescribeInstanceStatusResult(TypedDict, total=False):
+    InstanceStatuses: list[InstanceStatus]
+    NextToken: str
+
+
+# --- instance types, regions, tags ----------------------------------------------------------------
+
+
+class ProcessorInfo(TypedDict, total=False):
+    SupportedArchitectures: list[str]
+
+
+class VCpuInfo(TypedDict, total=False):
+    DefaultVCpus: int
+    DefaultCores: int
+    DefaultThreadsPerCore: int
+
+
+class MemoryInfo(TypedDict, total=False):
+    SizeInMiB: int
+
+
+class InstanceTypeInfo(TypedDict, total=False):
+    InstanceType: str
+    CurrentGeneration: bool
+    SupportedUsageClasses: list[str]
+    SupportedRootDeviceTypes: list[str]
+    SupportedVirtualizationTypes: list[str]
+    BareMetal: bool
+    ProcessorInfo: ProcessorInfo
+    VCpuInfo: VCpuInfo
+    MemoryInfo: MemoryInfo
+    InstanceStorageSupported: bool
+    HibernationSupported: bool
+
+
+class DescribeInstanceTypesResult(TypedDict, total=False):
+    InstanceTypes: list[InstanceTypeInfo]
+    NextToken: str
+
+
+class Region(TypedDict, total=False):
+    RegionName: str
+    Endpoint: str
+    OptInStatus: str
+
+
+class DescribeRegionsResult(TypedDict, total=False):
+    Regions: list[Region]
+
+
+class AvailabilityZone(TypedDict, total=False):
+    ZoneName: str
+    ZoneId: str
+    State: str
+    RegionName: str
+    ZoneType: str
+    OptInStatus: str
+    GroupName: str
+    NetworkBorderGroup: str
+    Messages: list[dict[str, str]]  # always empty
+
+
+class DescribeAvailabilityZonesResult(TypedDict, total=False):
+    AvailabilityZones: list[AvailabilityZone]
+
+
+class AccountAttributeValue(TypedDict, total=False):
+    AttributeValue: str
+
+
+class AccountAttribute(TypedDict, total=False):
+    AttributeName: str
+    AttributeValues: list[AccountAttributeValue]
+
+
+class DescribeAccountAttributesResult(TypedDict, total=False):
+    AccountAttributes: list[AccountAttribute]
+
+
+class TagDescription(TypedDict):
+    Key: str
+    ResourceId: str
+    ResourceType: str
+    Value: str
+
+
+class DescribeTagsResult(TypedDict, total=False):
+    Tags: list[TagDescription]
+    NextToken: str

@@ -19,6 +19,7 @@ from one_drivers.econe.actions.instances import load_vm
 from one_drivers.econe.actions.tagging import tags_from_specifications, tags_to_vectors
 from one_drivers.econe.actions.volumes import flag_new_image, template_text
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import CreateImageResult
 from one_drivers.one.gateway import OneInternalError
 from one_drivers.one.records import ImageRecord, parse_image_pool
 from one_drivers.query.errors import (
@@ -42,7 +43,7 @@ def _name_taken(ctx: RequestContext, name: str) -> bool:
     return any(image.name == name for image in mine)
 
 
-def create_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def create_image(ctx: RequestContext, params: dict[str, Any]) -> CreateImageResult:
     if not params.get("InstanceId"):
         raise missing_parameter("InstanceId")
     if not params.get("Name"):

@@ -15,6 +15,7 @@ from one_drivers.econe.actions.block_devices import image_block_devices
 from one_drivers.econe.actions.images import load_ami
 from one_drivers.econe.actions.volumes import template_text
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import ImageAttribute, LaunchPermission, NoOutput
 from one_drivers.one.records import ImageRecord
 from one_drivers.query.errors import invalid_parameter_value, missing_parameter
 from one_drivers.query.ids import IMAGE
@@ -22,11 +23,11 @@ from one_drivers.query.ids import IMAGE
 log = logging.getLogger(__name__)
 
 
-def _launch_permissions(image: ImageRecord) -> list[dict[str, str]]:
+def _launch_permissions(image: ImageRecord) -> list[LaunchPermission]:
     return [{"Group": "all"}] if image.permissions.other_u else []
 
 
-READERS: dict[str, Callable[[ImageRecord], dict[str, Any]]] = {
+READERS: dict[str, Callable[[ImageRecord], ImageAttribute]] = {
     "description": lambda i: {"Description": {"Value": i.template.get("DESCRIPTION") or ""}},
     "launchPermission": lambda i: {"LaunchPermissions": _launch_permissions(i)},
     "blockDeviceMapping": lambda i: {"BlockDeviceMappings": image_block_devices(i)},
@@ -43,7 +44,7 @@ def _attribute(params: dict[str, Any]) -> str:
     return name
 
 
-def describe_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> ImageAttribute:
     name = _attribute(params)
     if not params.get("ImageId"):
         raise missing_parameter("ImageId")
@@ -72,7 +73,7 @@ def _permission_change(params: dict[str, Any]) -> tuple[list[dict[str, Any]], li
     return added, removed
 
 
-def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     if not params.get("ImageId"):
         raise missing_parameter("ImageId")
     image = load_ami(ctx, str(params["ImageId"]))
@@ -101,7 +102,7 @@ def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[
     return {}
 
 
-def reset_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def reset_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     name = _attribute(params)
     if not params.get("ImageId"):
         raise missing_parameter("ImageId")

@@ -11,11 +11,12 @@ from typing import Any
 from one_drivers.econe.actions.block_devices import instance_device_fields
 from one_drivers.econe.actions.instances import INSTANCE_TYPE_ATTR, load_vm
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import InstanceAttribute
 from one_drivers.one.records import VmRecord
 from one_drivers.query.errors import invalid_parameter_value, missing_parameter
 from one_drivers.query.ids import INSTANCE
 
-Reader = Callable[[RequestContext, VmRecord], dict[str, Any]]
+Reader = Callable[[RequestContext, VmRecord], InstanceAttribute]
 _READERS: dict[str, Reader] = {}
 
 
@@ -24,12 +25,12 @@ def register_instance_attribute(name: str, reader: Reader) -> None:
     _READERS[name] = reader
 
 
-def _root_device_name(ctx: RequestContext, vm: VmRecord) -> dict[str, Any]:
+def _root_device_name(ctx: RequestContext, vm: VmRecord) -> InstanceAttribute:
     name = instance_device_fields(vm).get("RootDeviceName")
     return {"RootDeviceName": {"Value": name} if name else {}}
 
 
-def _user_data(ctx: RequestContext, vm: VmRecord) -> dict[str, Any]:
+def _user_data(ctx: RequestContext, vm: VmRecord) -> InstanceAttribute:
     data = vm.template_value("CONTEXT/EC2_USER_DATA")
     return {"UserData": {"Value": data} if data else {}}
 
@@ -45,7 +46,7 @@ register_instance_attribute(
 register_instance_attribute("userData", _user_data)
 
 
-def describe_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> InstanceAttribute:
     name = str(params.get("Attribute") or "")
     if not name:
         raise missing_parameter("Attribute")

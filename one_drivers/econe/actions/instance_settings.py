@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.instance_attributes import Reader, register_instance_attribute
@@ -27,6 +27,15 @@ from one_drivers.econe.actions.instances import INSTANCE_TYPE_ATTR, check_user_d
 from one_drivers.econe.actions.security_groups import resolve_groups
 from one_drivers.econe.actions.vpcs import NicView, nic_groups, vm_nics
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import (
+    DescribeInstanceStatusResult,
+    GetConsoleOutputResult,
+    GetPasswordDataResult,
+    InstanceAttribute,
+    InstanceStatus,
+    InstanceStatusSummary,
+    NoOutput,
+)
 from one_drivers.one.gateway import OneError
 from one_drivers.one.records import VmRecord, parse_vm_pool
 from one_drivers.one.states import LcmState, VmState
@@ -93,7 +102,8 @@ _READ: dict[str, tuple[str, Callable[[RequestContext, VmRecord], Any]]] = {
 
 
 def _reader(member: str, read: Callable[[RequestContext, VmRecord], Any]) -> Reader:
-    return lambda ctx, vm: {member: read(ctx, vm)}
+    # The member is named at run time; test_shapes checks every _READ member against the model.
+    return lambda ctx, vm: cast(InstanceAttribute, {member: read(ctx, vm)})
 
 
 for _name, (_member, _read) in _READ.items():
@@ -196,7 +206,7 @@ _SIMPLE_REFUSALS = {
 }
 
 
-def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     vm = load_vm(ctx, str(params.get("InstanceId") or ""))
     changes: list[tuple[str, Any]] = []
     legacy = params.get("Attribute")
@@ -260,7 +270,7 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
 # --- console, password, status -------------------------------------------------------------------------
 
 
-def get_console_output(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def get_console_output(ctx: RequestContext, params: dict[str, Any]) -> GetConsoleOutputResult:
     vm = load_vm(ctx, str(params.get("InstanceId") or ""))
     data = b""
     if ctx.config.console_output_source == "log":
@@ -281,7 +291,7 @@ def get_console_output(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     }
 
 
-def get_password_data(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def get_password_data(ctx: RequestContext, params: dict[str, Any]) -> GetPasswordDataResult:
     vm = load_vm(ctx, str(params.get("InstanceId") or ""))
     return {
         "InstanceId": INSTANCE.format(vm.id),
@@ -293,7 +303,7 @@ def get_password_data(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
 _IMPAIRED_LCM = frozenset({LcmState.UNKNOWN})
 
 
-def instance_status(ctx: RequestContext, vm: VmRecord) -> dict[str, Any]:
+def instance_status(ctx: RequestContext, vm: VmRecord) -> InstanceStatus:
     state = ec2_state(vm.state, vm.lcm_state)
     row = state_row(vm.state, vm.lcm_state)
     if state is not Ec2State.RUNNING:
@@ -304,8 +314,8 @@ def instance_status(ctx: RequestContext, vm: VmRecord) -> dict[str, Any]:
         instance_ok = "impaired" if row.failure else ("ok" if vm.last_poll else "initializing")
         reach = {"ok": "passed", "impaired": "failed", "initializing": "initializing"}[instance_ok]
 
-    def summary(status: str, detail: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"Status": status, "Details": []}
+    def summary(status: str, detail: str | None) -> InstanceStatusSummary:
+        out: InstanceStatusSummary = {"Status": status, "Details": []}
         if detail is not None:
             out["Details"] = [{"Name": "reachability", "Status": detail}]
         return out
@@ -323,7 +333,7 @@ def instance_status(ctx: RequestContext, vm: VmRecord) -> dict[str, Any]:
     }
 
 
-STATUS_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
+STATUS_FILTERS: dict[str, Callable[[InstanceStatus], Iterable[str]]] = {
     "availability-zone": lambda s: [s["AvailabilityZone"]],
     "instance-state-name": lambda s: [s["InstanceState"]["Name"]],
     "instance-state-code": lambda s: [str(s["InstanceState"]["Code"])],
@@ -334,7 +344,7 @@ STATUS_FILTERS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
 }
 
 
-def describe_instance_status(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_instance_status(ctx: RequestContext, params: dict[str, Any]) -> DescribeInstanceStatusResult:
     filters = parse_filters(params.get("Filters"), STATUS_FILTERS, lambda s: [])
     ids = [str(i) for i in params.get("InstanceIds") or []]
     include_all = bool(params.get("IncludeAllInstances"))
@@ -353,7 +363,7 @@ def describe_instance_status(ctx: RequestContext, params: dict[str, Any]) -> dic
     statuses = [s for s in statuses if filters.matches(s)]
     start = int(params["NextToken"]) if str(params.get("NextToken") or "").isdigit() else 0
     size = int(params.get("MaxResults") or 0)
-    result: dict[str, Any] = {"InstanceStatuses": statuses[start:]}
+    result: DescribeInstanceStatusResult = {"InstanceStatuses": statuses[start:]}
     if size and not ids:
         result["InstanceStatuses"] = statuses[start : start + size]
         if start + size < len(statuses):

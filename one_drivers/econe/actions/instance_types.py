@@ -13,6 +13,7 @@ from typing import Any
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import DescribeInstanceTypesResult, InstanceTypeInfo
 from one_drivers.one.records import TemplateRecord, parse_vm_template_pool
 from one_drivers.query.errors import (
     invalid_next_token,
@@ -43,7 +44,7 @@ def memory_mib(tmpl: TemplateRecord) -> int:
         return 0
 
 
-def instance_type_info(name: str, tmpl: TemplateRecord) -> dict[str, Any]:
+def instance_type_info(name: str, tmpl: TemplateRecord) -> InstanceTypeInfo:
     count = vcpus(tmpl)
     return {
         "InstanceType": name,
@@ -78,7 +79,7 @@ TYPE_FILTERS: dict[str, Callable[[tuple[str, TemplateRecord]], Iterable[str]]] =
 }
 
 
-def describe_instance_types(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_instance_types(ctx: RequestContext, params: dict[str, Any]) -> DescribeInstanceTypesResult:
     filters = parse_filters(params.get("Filters"), TYPE_FILTERS, lambda item: [])
     types = visible_types(ctx)
     wanted: list[str] = list(dict.fromkeys(params.get("InstanceTypes") or []))
@@ -100,7 +101,9 @@ def describe_instance_types(ctx: RequestContext, params: dict[str, Any]) -> dict
         if not MIN_PAGE <= int(max_results) <= MAX_PAGE:
             raise invalid_parameter_value("MaxResults", f"must be between {MIN_PAGE} and {MAX_PAGE}")
         end = min(end, start + int(max_results))
-    result: dict[str, Any] = {"InstanceTypes": [instance_type_info(n, t) for n, t in items[start:end]]}
+    result: DescribeInstanceTypesResult = {
+        "InstanceTypes": [instance_type_info(n, t) for n, t in items[start:end]]
+    }
     if end < len(items):
         result["NextToken"] = f"t:{end}"
     return result

@@ -8,11 +8,20 @@ code paths), so the answers must be well-formed even though they never change.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.context import Handler, RequestContext
+from one_drivers.econe.shapes import (
+    AvailabilityZone,
+    DescribeAccountAttributesResult,
+    DescribeAvailabilityZonesResult,
+    DescribeRegionsResult,
+    Region,
+)
 from one_drivers.query.errors import invalid_filter, invalid_value
+
+Item = TypeVar("Item", bound=Mapping[str, object])  # a Region or an AvailabilityZone
 
 
 # econe shows a VPC face (one VPC per region, subnets = OpenNebula networks): clients take their VPC
@@ -21,9 +30,7 @@ def account_attributes(config: EconeConfig) -> dict[str, list[str]]:
     return {"supported-platforms": ["VPC"], "default-vpc": [config.vpc_id]}
 
 
-def _filtered(
-    items: list[dict[str, Any]], filters: Iterable[Mapping[str, Any]], keys: dict[str, str]
-) -> list[dict[str, Any]]:
+def _filtered(items: list[Item], filters: Iterable[Mapping[str, Any]], keys: dict[str, str]) -> list[Item]:
     """Keep items matching every filter (values OR-ed); a filter name we do not know is an error, as in AWS."""
     for flt in filters:
         name = str(flt.get("Name", ""))
@@ -34,19 +41,21 @@ def _filtered(
     return items
 
 
-def describe_regions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_regions(ctx: RequestContext, params: dict[str, Any]) -> DescribeRegionsResult:
     region = ctx.config.region_name
     for name in params.get("RegionNames", []):
         if name != region:
             raise invalid_value(f"Invalid region: {name}")
-    regions = [
+    regions: list[Region] = [
         {"RegionName": region, "Endpoint": ctx.config.public_url, "OptInStatus": "opt-in-not-required"}
     ]
     keys = {"region-name": "RegionName", "endpoint": "Endpoint", "opt-in-status": "OptInStatus"}
     return {"Regions": _filtered(regions, params.get("Filters", []), keys)}
 
 
-def describe_availability_zones(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_availability_zones(
+    ctx: RequestContext, params: dict[str, Any]
+) -> DescribeAvailabilityZonesResult:
     region, zone = ctx.config.region_name, ctx.config.zone_name
     zone_id = f"{zone}-az1"
     for name in params.get("ZoneNames", []):
@@ -55,7 +64,7 @@ def describe_availability_zones(ctx: RequestContext, params: dict[str, Any]) -> 
     for zid in params.get("ZoneIds", []):
         if zid != zone_id:
             raise invalid_value(f"The zone id '{zid}' does not exist in region {region}")
-    zones = [
+    zones: list[AvailabilityZone] = [
         {
             "ZoneName": zone,
             "ZoneId": zone_id,
@@ -80,7 +89,9 @@ def describe_availability_zones(ctx: RequestContext, params: dict[str, Any]) -> 
     return {"AvailabilityZones": _filtered(zones, params.get("Filters", []), keys)}
 
 
-def describe_account_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_account_attributes(
+    ctx: RequestContext, params: dict[str, Any]
+) -> DescribeAccountAttributesResult:
     # The model's enum has already restricted AttributeNames to the names we answer.
     attributes = account_attributes(ctx.config)
     wanted = params.get("AttributeNames") or list(attributes)

@@ -24,7 +24,7 @@ from one_drivers.econe.actions.tagging import (
     taggable_kinds,
 )
 from one_drivers.econe.context import Handler, RequestContext
-from one_drivers.econe.shapes import Tag
+from one_drivers.econe.shapes import DescribeTagsResult, NoOutput, Tag, TagDescription
 from one_drivers.query.errors import (
     Ec2Error,
     filter_without_values,
@@ -83,7 +83,7 @@ def _store_all(ctx: RequestContext, plan: list[tuple[TaggableKind, str, dict[str
         log.info("request %s: %s now has %d tags", ctx.request_id, resource_id, len(tags))
 
 
-def create_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def create_tags(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     ids = _resources(params)
     given = params.get("Tags")
     if not given:
@@ -104,7 +104,7 @@ def create_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     ids = _resources(params)
     given = params.get("Tags")
     # (key, value or None): a value given, even empty, deletes the tag only when it matches.
@@ -182,13 +182,13 @@ def _candidates(ctx: RequestContext, filters: dict[str, list[str]]) -> Iterable[
         yield from kind.listing(ctx)
 
 
-def describe_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def describe_tags(ctx: RequestContext, params: dict[str, Any]) -> DescribeTagsResult:
     filters = _filters(params)
     size = _page_size(params)
     offset = _offset(params.get("NextToken"))
     ids, types = filters.get("resource-id"), filters.get("resource-type")
     keys, values = filters.get("key"), filters.get("value")
-    rows: list[dict[str, str]] = []
+    rows: list[TagDescription] = []
     for resource in _candidates(ctx, filters):
         if ids and not value_matches(ids, [resource.resource_id]):
             continue
@@ -210,7 +210,7 @@ def describe_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     rows.sort(key=lambda r: (r["ResourceId"], r["Key"]))
     if size is None:
         return {"Tags": rows[offset:]}
-    result: dict[str, Any] = {"Tags": rows[offset : offset + size]}
+    result: DescribeTagsResult = {"Tags": rows[offset : offset + size]}
     if offset + size < len(rows):
         result["NextToken"] = f"t:{offset + size}"
     return result
