@@ -20,6 +20,7 @@ from one_drivers.econe.actions.volumes import (
     clone_as,
     flag_new_image,
     iso_time,
+    listed_images,
     load_volume,
     new_image_name,
     page_bounds,
@@ -30,7 +31,7 @@ from one_drivers.econe.actions.volumes import (
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.shapes import DescribeSnapshotsResult, NoOutput, Snapshot
 from one_drivers.one.gateway import OneActionError, OneError
-from one_drivers.one.records import ImageRecord, parse_image, parse_image_pool
+from one_drivers.one.records import ImageRecord, parse_image
 from one_drivers.query.errors import incorrect_state, missing_parameter, snapshot_in_use
 from one_drivers.query.ids import SNAPSHOT, VOLUME
 
@@ -163,15 +164,7 @@ def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> DescribeS
     owned = _owned(ctx, [str(o) for o in params.get("OwnerIds") or []])
     ids = [str(v) for v in dict.fromkeys(params.get("SnapshotIds") or [])]
     offset, size = page_bounds(params, ids, MAX_PAGE)
-    if ids:
-        for text in ids:
-            SNAPSHOT.parse(text)
-        images = [load_snapshot(ctx, text) for text in ids]
-    else:
-        images = sorted(
-            (i for i in parse_image_pool(ctx.one.imagepool_info(-2, -1, -1)) if is_snapshot(i)),
-            key=lambda i: i.id,
-        )
+    images = listed_images(ctx, ids, SNAPSHOT, load_snapshot, is_snapshot)
     page, token = page_of([i for i in images if owned(i) and filters.matches(i)], offset, size)
     result: DescribeSnapshotsResult = {"Snapshots": [snapshot_from_image(i) for i in page]}
     if token:

@@ -53,7 +53,7 @@ from one_drivers.query.errors import (
     unstorable_value,
     volume_in_use,
 )
-from one_drivers.query.ids import INSTANCE, SNAPSHOT, VOLUME
+from one_drivers.query.ids import INSTANCE, SNAPSHOT, VOLUME, IdKind
 
 log = logging.getLogger(__name__)
 
@@ -417,14 +417,26 @@ def selected_volumes(
     filters = parse_filters(params.get("Filters"), table, _image_tags)
     ids = [str(v) for v in dict.fromkeys(params.get(ids_param) or [])]
     offset, size = page_bounds(params, ids)
+    images = listed_images(ctx, ids, VOLUME, load_volume, is_volume)
+    return page_of([i for i in images if filters.matches(i)], offset, size)
+
+
+def listed_images(
+    ctx: RequestContext,
+    ids: list[str],
+    kind: IdKind,
+    load: Callable[[RequestContext, str], ImageRecord],
+    is_kind: Callable[[ImageRecord], bool],
+) -> list[ImageRecord]:
+    """The volumes or snapshots a Describe names: those `ids` (each checked, in their order), else every
+    image of the kind, by id."""
     if ids:
         for text in ids:
-            VOLUME.parse(text)
-        images = [load_volume(ctx, text) for text in ids]
-    else:
-        images = [i for i in parse_image_pool(ctx.one.imagepool_info(-2, -1, -1)) if is_volume(i)]
-        images.sort(key=lambda i: i.id)
-    return page_of([i for i in images if filters.matches(i)], offset, size)
+            kind.parse(text)
+        return [load(ctx, text) for text in ids]
+    return sorted(
+        (i for i in parse_image_pool(ctx.one.imagepool_info(-2, -1, -1)) if is_kind(i)), key=lambda i: i.id
+    )
 
 
 T = TypeVar("T")
