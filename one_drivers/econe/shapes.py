@@ -124,19 +124,15 @@ class DescribeSnapshotsResult(TypedDict, total=False):
 # --- key pairs ------------------------------------------------------------------------------------
 
 
-class KeyPair(TypedDict, total=False):
-    KeyName: str
-    KeyFingerprint: str
-    KeyMaterial: str
-    KeyPairId: str
-    Tags: list[Tag]
-
-
 class ImportKeyPairResult(TypedDict, total=False):
     KeyName: str
     KeyFingerprint: str
     KeyPairId: str
     Tags: list[Tag]
+
+
+class KeyPair(ImportKeyPairResult, total=False):
+    KeyMaterial: str
 
 
 class KeyPairInfo(TypedDict, total=False):
@@ -186,20 +182,11 @@ class DeleteSecurityGroupResult(TypedDict, total=False):
     GroupId: str
 
 
-class AuthorizeSecurityGroupIngressResult(TypedDict, total=False):
-    Return: bool
-
-
-class AuthorizeSecurityGroupEgressResult(TypedDict, total=False):
-    Return: bool
-
-
-class RevokeSecurityGroupIngressResult(TypedDict, total=False):
-    Return: bool
-
-
-class RevokeSecurityGroupEgressResult(TypedDict, total=False):
-    Return: bool
+# Results that are only `Return` are NoOutput under their model names.
+AuthorizeSecurityGroupIngressResult = NoOutput
+AuthorizeSecurityGroupEgressResult = NoOutput
+RevokeSecurityGroupIngressResult = NoOutput
+RevokeSecurityGroupEgressResult = NoOutput
 
 
 # --- elastic IPs ----------------------------------------------------------------------------------
@@ -275,11 +262,7 @@ class InstanceNetworkInterfaceAttachment(TypedDict, total=False):
     DeleteOnTermination: bool
 
 
-class NetworkInterfaceAttachment(TypedDict, total=False):
-    AttachmentId: str
-    DeviceIndex: int
-    Status: str
-    DeleteOnTermination: bool
+class NetworkInterfaceAttachment(InstanceNetworkInterfaceAttachment, total=False):
     InstanceId: str
     InstanceOwnerId: str
 
@@ -294,7 +277,9 @@ class InstancePrivateIpAddress(TypedDict, total=False):
     PrivateIpAddress: str
 
 
-class InstanceNetworkInterface(TypedDict, total=False):
+class _Interface(TypedDict, total=False):
+    """What an instance's interface and DescribeNetworkInterfaces' one have in common."""
+
     NetworkInterfaceId: str
     VpcId: str
     OwnerId: str
@@ -303,10 +288,13 @@ class InstanceNetworkInterface(TypedDict, total=False):
     SourceDestCheck: bool
     InterfaceType: str
     Groups: list[GroupIdentifierTypeDef]
-    Attachment: InstanceNetworkInterfaceAttachment
     SubnetId: str
     PrivateIpAddress: str
     PrivateIpAddresses: list[InstancePrivateIpAddress]
+
+
+class InstanceNetworkInterface(_Interface, total=False):
+    Attachment: InstanceNetworkInterfaceAttachment
     Association: InstanceNetworkInterfaceAssociation
 
 
@@ -416,25 +404,11 @@ class DescribeSubnetsResult(TypedDict, total=False):
     Subnets: list[Subnet]
 
 
-class NetworkInterfaceAssociation(TypedDict, total=False):
-    PublicIp: str
-    IpOwnerId: str
+NetworkInterfaceAssociation = InstanceNetworkInterfaceAssociation  # the same members here
 
 
-class NetworkInterface(TypedDict, total=False):
-    # The members an instance's interface has, in the same order, then what only this view adds.
-    NetworkInterfaceId: str
-    VpcId: str
-    OwnerId: str
-    Status: str
-    MacAddress: str
-    SourceDestCheck: bool
-    InterfaceType: str
-    Groups: list[GroupIdentifierTypeDef]
+class NetworkInterface(_Interface, total=False):
     Attachment: NetworkInterfaceAttachment
-    SubnetId: str
-    PrivateIpAddress: str
-    PrivateIpAddresses: list[InstancePrivateIpAddress]
     AvailabilityZone: str
     Description: str
     RequesterManaged: bool
@@ -486,14 +460,9 @@ class RegisterImageResult(TypedDict, total=False):
     ImageId: str
 
 
-class DeregisterImageResult(TypedDict, total=False):
-    Return: bool
-
-
-class UploadImageResult(TypedDict, total=False):
-    """econe's own action, outside the model (rendered flat by `render_extension`)."""
-
-    ImageId: str
+DeregisterImageResult = NoOutput
+UploadImageResult = RegisterImageResult  # econe's own action, outside the model (`render_extension`)
+CreateImageResult = RegisterImageResult
 
 
 class AttributeValue(TypedDict, total=False):
@@ -512,10 +481,6 @@ class ImageAttribute(TypedDict, total=False):
     ProductCodes: list[dict[str, str]]  # always empty: OpenNebula has no product codes
     KernelId: AttributeValue
     RamdiskId: AttributeValue
-
-
-class CreateImageResult(TypedDict, total=False):
-    ImageId: str
 
 
 # --- instance attributes, status, console ---------------------------------------------------------

@@ -20,8 +20,11 @@ from one_drivers.econe.actions import FAMILIES, all_handlers, instance_settings
 from one_drivers.econe.app import EXTENSION_ACTIONS
 from one_drivers.query.model import operation_model, service_model
 
+# Public names only: `_Interface` is a base holding members two shapes share.
 CLASSES = {
-    name: cls for name, cls in vars(shapes).items() if is_typeddict(cls) and cls.__module__ == shapes.__name__
+    name: cls
+    for name, cls in vars(shapes).items()
+    if is_typeddict(cls) and cls.__module__ == shapes.__name__ and not name.startswith("_")
 }
 _NESTED = re.compile(r"(?:list\[)?([A-Za-z]+)\]?")
 
