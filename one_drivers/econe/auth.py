@@ -19,7 +19,7 @@ from one_drivers.one.records import UserRecord
 from one_drivers.one.users import UserDirectory
 from one_drivers.query.errors import Ec2Error, auth_failure
 from one_drivers.query.signing import SignedRequest, access_key_of, verify_signature
-from one_drivers.web.x509 import CertificateError, dn_matches, presented_certificate, subject_dn
+from one_drivers.web.x509 import CertificateRefused, certificate_owner, dn_matches
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +131,13 @@ class X509Authenticator:
         self.trusted_proxies = frozenset(config.trusted_proxies)
 
     def authenticate(self, request: IncomingRequest) -> UserRecord:
-        pem = presented_certificate(request.environ, self.trusted_proxies)
-        if pem is None:
-            raise auth_failure("A client certificate is required")
         try:
-            dn = subject_dn(pem)
-        except CertificateError:
-            raise auth_failure("The client certificate could not be read") from None
-        user = self.users.by_distinguished_name(dn, dn_matches)
-        if user is None:
-            log.info("no x509 user for DN %s", dn)
-            raise auth_failure("No user is registered for this certificate")
-        return user
+            return certificate_owner(request.environ, self.trusted_proxies, self._find)
+        except CertificateRefused as exc:
+            raise auth_failure(str(exc)) from None
+
+    def _find(self, dn: str) -> UserRecord | None:
+        return self.users.by_distinguished_name(dn, dn_matches)
 
 
 def make_authenticator(

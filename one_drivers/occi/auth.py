@@ -21,7 +21,7 @@ from one_drivers.occi.config import OcciConfig
 from one_drivers.occi.errors import Unauthorized
 from one_drivers.one.records import UserRecord
 from one_drivers.one.users import UserDirectory
-from one_drivers.web.x509 import CertificateError, dn_matches, presented_certificate, subject_dn
+from one_drivers.web.x509 import CertificateRefused, certificate_owner, dn_matches
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +98,13 @@ class X509Authenticator:
         self.trusted_proxies = frozenset(config.trusted_proxies)
 
     def authenticate(self, environ: Mapping[str, Any]) -> UserRecord:
-        pem = presented_certificate(environ, self.trusted_proxies)
-        if pem is None:
-            raise Unauthorized("A client certificate is required")
         try:
-            dn = subject_dn(pem)
-        except CertificateError:
-            raise Unauthorized("The client certificate could not be read") from None
-        user = self.users.by_distinguished_name(dn, dn_matches)
-        if user is None:
-            log.info("no x509 user for DN %s", dn)
-            raise Unauthorized("No user is registered for this certificate")
-        return user
+            return certificate_owner(environ, self.trusted_proxies, self._find)
+        except CertificateRefused as exc:
+            raise Unauthorized(str(exc)) from None
+
+    def _find(self, dn: str) -> UserRecord | None:
+        return self.users.by_distinguished_name(dn, dn_matches)
 
 
 def make_authenticator(config: OcciConfig, users: UserDirectory) -> Authenticator:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import urllib.parse
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -28,6 +28,8 @@ _SHORT_NAMES = {
 }
 
 log = logging.getLogger(__name__)
+
+Owner = TypeVar("Owner")
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 
@@ -85,3 +87,26 @@ def presented_certificate(environ: Mapping[str, Any], trusted_proxies: frozenset
             return str(header)
         log.warning("SSL_CLIENT_CERT header from untrusted peer %s ignored", peer)
     return None
+
+
+class CertificateRefused(Exception):
+    """No user for the request's client certificate; the message is one a client may be shown."""
+
+
+def certificate_owner(
+    environ: Mapping[str, Any], trusted_proxies: frozenset[str], find: Callable[[str], Owner | None]
+) -> Owner:
+    """Who the presented certificate names: `find(dn)` for its subject (econe's and occi's `auth: x509`,
+    each turning CertificateRefused into its own 401)."""
+    pem = presented_certificate(environ, trusted_proxies)
+    if pem is None:
+        raise CertificateRefused("A client certificate is required")
+    try:
+        dn = subject_dn(pem)
+    except CertificateError:
+        raise CertificateRefused("The client certificate could not be read") from None
+    owner = find(dn)
+    if owner is None:
+        log.info("no x509 user for DN %s", dn)
+        raise CertificateRefused("No user is registered for this certificate")
+    return owner

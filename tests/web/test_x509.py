@@ -11,7 +11,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from one_drivers.web.x509 import CertificateError, dn_matches, escape_dn, normalize_pem, subject_dn
+from one_drivers.web.x509 import (
+    CertificateError,
+    CertificateRefused,
+    certificate_owner,
+    dn_matches,
+    escape_dn,
+    normalize_pem,
+    subject_dn,
+)
 
 
 def make_cert(attrs: list[tuple[x509.ObjectIdentifier, str]]) -> str:
@@ -67,3 +75,28 @@ def test_dn_matching_with_escaped_spaces() -> None:
     assert dn_matches("/CN=Cloud User", ("/CN=x", "/CN=Cloud\\20User"))
     assert dn_matches("/CN=bob", ("/CN=bob",))
     assert not dn_matches("/CN=bob", ("/CN=bobby", "/CN=bo"))
+
+
+def test_certificate_owner_from_a_trusted_proxy_only() -> None:
+    pem = make_cert([(NameOID.COMMON_NAME, "bob")])
+    owners = {"/CN=bob": "bob-user"}
+    proxied = {"HTTP_SSL_CLIENT_CERT": pem, "REMOTE_ADDR": "10.0.0.1"}
+    trusted = frozenset({"10.0.0.1"})
+    assert certificate_owner(proxied, trusted, owners.get) == "bob-user"
+    assert certificate_owner(
+        {"SSL_CLIENT_VERIFY": "SUCCESS", "SSL_CLIENT_CERT": pem}, frozenset(), owners.get
+    ) == ("bob-user")
+    cases = [
+        ({}, trusted, "A client certificate is required"),
+        (proxied, frozenset(), "A client certificate is required"),  # the header from an untrusted peer
+        ({**proxied, "HTTP_SSL_CLIENT_CERT": "garbage"}, trusted, "The client certificate could not be read"),
+        (
+            {**proxied, "HTTP_SSL_CLIENT_CERT": make_cert([(NameOID.COMMON_NAME, "eve")])},
+            trusted,
+            "No user is registered for this certificate",
+        ),
+    ]
+    for environ, proxies, message in cases:
+        with pytest.raises(CertificateRefused) as refused:
+            certificate_owner(environ, proxies, owners.get)
+        assert str(refused.value) == message
