@@ -21,7 +21,7 @@ from typing import IO, Any
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import parse_form_data
 
-from one_drivers.query.errors import Ec2Error, malformed_query, request_too_large, unsupported_method
+from one_drivers.query.errors import malformed_query, request_too_large, unsupported_method
 
 log = logging.getLogger(__name__)
 
@@ -107,19 +107,11 @@ def _payload_signed_v4(headers: dict[str, str], query_string: str) -> bool:
     return headers.get("x-amz-content-sha256", "") != "UNSIGNED-PAYLOAD"
 
 
-def _malformed(detail: str) -> Ec2Error:
-    return malformed_query(detail)
-
-
-def _too_large(limit: int) -> Ec2Error:
-    return request_too_large(limit)
-
-
 def _decode_pairs(text: str, into: dict[str, str]) -> list[tuple[str, str]]:
     try:
         pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _malformed("The query string is not valid UTF-8 percent-encoding.") from exc
+        raise malformed_query("The query string is not valid UTF-8 percent-encoding.") from exc
     for name, value in pairs:
         # A repeated name keeps its first value; EC2 serializations never repeat one.
         into.setdefault(name, value)
@@ -145,9 +137,9 @@ def _content_length(environ: dict[str, Any]) -> int | None:
     try:
         length = int(raw)
     except ValueError as exc:
-        raise _malformed("Invalid Content-Length.") from exc
+        raise malformed_query("Invalid Content-Length.") from exc
     if length < 0:
-        raise _malformed("Invalid Content-Length.")
+        raise malformed_query("Invalid Content-Length.")
     return length
 
 
@@ -189,7 +181,7 @@ def read_request(environ: dict[str, Any], *, tmpdir: str, max_upload_bytes: int)
                 )
         else:
             if length is not None and length > MAX_FORM_BYTES:
-                raise _too_large(MAX_FORM_BYTES)
+                raise request_too_large(MAX_FORM_BYTES)
             try:
                 if length is not None:
                     body = stream.read(length)
@@ -197,10 +189,10 @@ def read_request(environ: dict[str, Any], *, tmpdir: str, max_upload_bytes: int)
                     # No Content-Length: read to the end of the chunked body, within the form limit.
                     body = stream.read(MAX_FORM_BYTES + 1)
                     if len(body) > MAX_FORM_BYTES:
-                        raise _too_large(MAX_FORM_BYTES)
+                        raise request_too_large(MAX_FORM_BYTES)
             except ValueError as exc:
                 # The server's chunked decoder refuses a bad chunk size or trailer with ValueError.
-                raise _malformed("Malformed chunked body.") from exc
+                raise malformed_query("Malformed chunked body.") from exc
             payload_sha256 = hashlib.sha256(body).hexdigest()
             if content_type in ("", "application/x-www-form-urlencoded"):
                 form_pairs = _decode_pairs(body.decode("latin-1"), params)
@@ -258,10 +250,10 @@ def _read_multipart(
         )
     except RequestEntityTooLarge as exc:
         _unlink_all(spooled)
-        raise _too_large(max_upload_bytes) from exc
+        raise request_too_large(max_upload_bytes) from exc
     except ValueError as exc:
         _unlink_all(spooled)
-        raise _malformed("Malformed multipart body.") from exc
+        raise malformed_query("Malformed multipart body.") from exc
     for name, value in form.items(multi=True):
         form_pairs.append((name, value))
         params.setdefault(name, value)
