@@ -28,6 +28,7 @@ from one_drivers.sim.transitions import (
     DEPLOYS,
     DONE,
     RECOVER_AS,
+    RECOVER_DIRECT,
     REPLIES,
     REQUESTS,
     SEEN,
@@ -149,10 +150,8 @@ class Lifecycle(HostMonitor):
         elif op == 2:
             if (vm.state, vm.lcm_state) in REQUESTS["retry"]:
                 self.request(vm, "retry")
-        elif vm.lcm_state == A.UNKNOWN:
-            self._run(vm, (A.RUNNING,), "recover")
-        elif vm.lcm_state == A.CLEANUP_DELETE:
-            self._run(vm, DONE, "recover")
+        elif vm.lcm_state in RECOVER_DIRECT:
+            self._run(vm, RECOVER_DIRECT[vm.lcm_state], "recover")
         elif vm.lcm_state in RECOVER_AS:
             if op == 1 and RECOVER_AS[vm.lcm_state] == "DEPLOY" and not vm.deploy_id:
                 vm.deploy_id = f"one-{vm.id}"  # oned makes one up for a boot declared successful

@@ -187,7 +187,9 @@ REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
     ("CLEANUP", A.CLEANUP_DELETE): (DONE, DONE),  # trigger_cleanup_callback, whatever the answer
     **{(vmm, lcm): (ok, failed) for vmm, (lcm, ok, failed) in _HOTPLUG.items()},
 }
-# one.vm.recover 0/1 replays the reply the LCM state waits for (LifeCycleManager::recover).
+# one.vm.recover 0/1 (LifeCycleManager::recover): a few states recover directly, the others replay the
+# reply the LCM state waits for.
+RECOVER_DIRECT: dict[LcmState, Steps] = {A.UNKNOWN: (A.RUNNING,), A.CLEANUP_DELETE: DONE}
 RECOVER_AS: dict[LcmState, str] = {
     **{lcm: vmm for vmm, lcms in _BOOTS_WITH.items() for lcm in lcms},
     **dict.fromkeys(_SHUTDOWN_DONE, "SHUTDOWN"),

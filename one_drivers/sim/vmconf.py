@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.states import LcmState, VmAction, VmState
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, INTERNAL, MANAGE, XML_RPC_API, parse_text
 from one_drivers.sim.methods import Api, _vm_for, method
 from one_drivers.sim.model import Attrs, History, User, Vm, get_attr, get_vectors, set_attr
 from one_drivers.sim.wire import OneFailure, Params
 
 A, S = LcmState, VmState
-RESIZE_ACTION = 35  # VMActions::RESIZE_ACTION, the history ACTION of a resize
 LIVE_RESIZE_MADS = frozenset({"kvm"})  # VM_MADs with LIVE_RESIZE = "yes" in oned.conf's defaults
 
 _NOT_DEPLOYED = frozenset({S.INIT, S.PENDING, S.HOLD, S.UNDEPLOYED, S.CLONING, S.CLONING_FAILURE})
@@ -67,7 +66,12 @@ def _close_copy_history(api: Api, vm: Vm, user: User) -> None:
     h.retime = h.retime or now
     h.etime = now
     previous = h.action
-    h.action, h.uid, h.gid, h.request_id = RESIZE_ACTION, user.id, user.gid, api.cloud.next_request_id()
+    h.action, h.uid, h.gid, h.request_id = (
+        VmAction.RESIZE.value,
+        user.id,
+        user.gid,
+        api.cloud.next_request_id(),
+    )
     copy = History(
         len(vm.history),
         h.hostname,

@@ -22,6 +22,7 @@ from one_drivers.sim.transitions import (
     BOOT_FAILURES,
     DEPLOYS,
     RECOVER_AS,
+    RECOVER_DIRECT,
     REPLIES,
     REQUESTS,
     SEEN,
@@ -59,6 +60,7 @@ def all_steps() -> Iterator[Steps]:
         yield ok
         yield failed
     yield from SEEN.values()
+    yield from RECOVER_DIRECT.values()
 
 
 @functools.cache
@@ -79,6 +81,7 @@ def walk() -> tuple[set[Key], set[tuple[str, LcmState]], set[tuple[str, LcmState
             nexts += DEPLOYS.values()
         if key[0] == S.ACTIVE:  # recover --delete; --success/--failure replay the awaited reply
             nexts.append(("close_epilog", S.DONE, "release"))
+            nexts += [RECOVER_DIRECT[key[1]]] if key[1] in RECOVER_DIRECT else []
             if key[1] in RECOVER_AS:
                 row = (RECOVER_AS[key[1]], key[1])
                 assert row in REPLIES, f"recover in {key[1].name} replays {row[0]}, which has no row"
@@ -107,6 +110,7 @@ def test_no_request_row_starts_from_an_unreachable_state() -> None:
     for name, rows in REQUESTS.items():
         assert set(rows) <= reachable, (name, set(rows) - reachable)
     assert {at for at, _ in SEEN} <= reachable
+    assert {(S.ACTIVE, lcm) for lcm in [*RECOVER_AS, *RECOVER_DIRECT]} <= reachable
     # the stable states oned's users see, and the waits on a driver, are all reached
     for state in (S.PENDING, S.HOLD, S.POWEROFF, S.SUSPENDED, S.STOPPED, S.UNDEPLOYED, S.DONE):
         assert (state, A.LCM_INIT) in reachable
