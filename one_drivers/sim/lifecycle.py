@@ -229,30 +229,21 @@ class Lifecycle(HostMonitor):
     def fx_snap_active(self, vm: Vm, name: str) -> None:
         self._subject[vm.id]["ACTIVE"] = "YES"
 
-    def fx_hotplug_done(self, vm: Vm, name: str) -> None:
-        self._subject.pop(vm.id, None)
-
-    def fx_snap_done(self, vm: Vm, name: str) -> None:
+    def fx_done(self, vm: Vm, name: str) -> None:
+        """The request is over: its subject is forgotten (a snapshot loses its ACTIVE mark)."""
         self._subject.pop(vm.id, {}).pop("ACTIVE", None)
 
-    def fx_snap_drop(self, vm: Vm, name: str) -> None:
-        snap = self._subject.pop(vm.id, None)
-        vm.template[:] = [(k, v) for k, v in vm.template if v is not snap]
-
-    def fx_drop_disk(self, vm: Vm, name: str) -> None:
-        disk = self._subject.pop(vm.id, {})
-        vm.template[:] = [(k, v) for k, v in vm.template if v is not disk]
-        image = self.cloud.images.get(int(disk["IMAGE_ID"])) if disk.get("IMAGE_ID", "").isdigit() else None
+    def fx_detach(self, vm: Vm, name: str) -> None:
+        """The subject leaves the template, with its image (a disk) or its lease (a NIC)."""
+        vec = self._subject.pop(vm.id, {})
+        vm.template[:] = [(k, v) for k, v in vm.template if v is not vec]
+        image = self.cloud.images.get(int(vec["IMAGE_ID"])) if vec.get("IMAGE_ID", "").isdigit() else None
         if image is not None:
             self.cloud.image_store.release(image, vm.id)
-
-    def fx_drop_nic(self, vm: Vm, name: str) -> None:
-        nic = self._subject.pop(vm.id, {})
-        vm.template[:] = [(k, v) for k, v in vm.template if v is not nic]
-        vnet = self.cloud.vnets.get(int(nic["NETWORK_ID"])) if nic.get("NETWORK_ID", "").isdigit() else None
+        vnet = self.cloud.vnets.get(int(vec["NETWORK_ID"])) if vec.get("NETWORK_ID", "").isdigit() else None
         for rng in vnet.ars if vnet is not None else []:
             for offset in [
-                o for o, v in rng.leases.items() if v == vm.id and docs.offset_ip(rng.ip, o) == nic.get("IP")
+                o for o, v in rng.leases.items() if v == vm.id and docs.offset_ip(rng.ip, o) == vec.get("IP")
             ]:
                 del rng.leases[offset]
 

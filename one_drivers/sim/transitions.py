@@ -95,13 +95,13 @@ ALLOWED = {name: set(rows) for name, rows in VM_ACTIONS.items()}
 REQUESTS: dict[str, dict[Key, Steps]] = {
     **VM_ACTIONS,
     "disk-attach": {RUNNING: ("attach", "reopen_history", A.HOTPLUG, "ATTACHDISK"),
-                    at(S.POWEROFF): ("attach", "hotplug_done")},
-    "disk-detach": {RUNNING: ("reopen_history", A.HOTPLUG, "DETACHDISK"), at(S.POWEROFF): ("drop_disk",)},
+                    at(S.POWEROFF): ("attach", "done")},
+    "disk-detach": {RUNNING: ("reopen_history", A.HOTPLUG, "DETACHDISK"), at(S.POWEROFF): ("detach",)},
     # oned sets STATE ACTIVE again for a NIC hotplug, and logs it.
     "nic-attach": {RUNNING: ("attach", "reopen_history", "log_active", A.HOTPLUG_NIC, "ATTACHNIC"),
-                   at(S.POWEROFF): ("attach", "hotplug_done")},
+                   at(S.POWEROFF): ("attach", "done")},
     "nic-detach": {RUNNING: ("reopen_history", "log_active", A.HOTPLUG_NIC, "DETACHNIC"),
-                   at(S.POWEROFF): ("drop_nic",)},
+                   at(S.POWEROFF): ("detach",)},
     "snapshot-create": {RUNNING: ("attach", "snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTCREATE")},
     "snapshot-revert": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTREVERT")},
     "snapshot-delete": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTDELETE")},
@@ -161,14 +161,14 @@ _SHUTDOWN_DONE: dict[LcmState, Steps] = {
     A.SHUTDOWN_UNDEPLOY: (A.EPILOG_UNDEPLOY, "close_epilog", S.UNDEPLOYED),
 }
 _HOTPLUG: dict[str, tuple[LcmState, Steps, Steps]] = {
-    "ATTACHDISK": (A.HOTPLUG, ("hotplug_done", *BACK), ("drop_disk", *BACK)),
-    "DETACHDISK": (A.HOTPLUG, ("drop_disk", *BACK), ("hotplug_done", *BACK)),
-    "ATTACHNIC": (A.HOTPLUG_NIC, ("hotplug_done", *BACK), ("drop_nic", *BACK)),
-    "DETACHNIC": (A.HOTPLUG_NIC, ("drop_nic", *BACK), ("hotplug_done", *BACK)),
-    "SNAPSHOTCREATE": (A.HOTPLUG_SNAPSHOT, ("snap_done", *BACK), ("snap_drop", *BACK)),
-    "SNAPSHOTREVERT": (A.HOTPLUG_SNAPSHOT, ("snap_done", *BACK), ("snap_done", *BACK)),
-    "SNAPSHOTDELETE": (A.HOTPLUG_SNAPSHOT, ("snap_drop", *BACK), ("snap_done", *BACK)),
-    "RESIZE": (A.HOTPLUG_RESIZE, ("hotplug_done", *BACK), ("resize_back", *BACK)),
+    "ATTACHDISK": (A.HOTPLUG, ("done", *BACK), ("detach", *BACK)),
+    "DETACHDISK": (A.HOTPLUG, ("detach", *BACK), ("done", *BACK)),
+    "ATTACHNIC": (A.HOTPLUG_NIC, ("done", *BACK), ("detach", *BACK)),
+    "DETACHNIC": (A.HOTPLUG_NIC, ("detach", *BACK), ("done", *BACK)),
+    "SNAPSHOTCREATE": (A.HOTPLUG_SNAPSHOT, ("done", *BACK), ("detach", *BACK)),
+    "SNAPSHOTREVERT": (A.HOTPLUG_SNAPSHOT, ("done", *BACK), ("done", *BACK)),
+    "SNAPSHOTDELETE": (A.HOTPLUG_SNAPSHOT, ("detach", *BACK), ("done", *BACK)),
+    "RESIZE": (A.HOTPLUG_RESIZE, ("done", *BACK), ("resize_back", *BACK)),
     "UPDATECONF": (A.HOTPLUG, BACK, BACK),
 }
 REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
@@ -179,9 +179,9 @@ REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
     # cold migration: saved on the source, the prolog moves it, RESTORE on the target
     ("SAVE", A.SAVE_MIGRATE): (
         (A.PROLOG_MIGRATE, "migrated", "prolog_times", A.BOOT_MIGRATE, "RESTORE"),
-        ("hotplug_done", *BACK),
+        ("done", *BACK),
     ),
-    ("MIGRATE", A.MIGRATE): (("migrated", *BACK), ("hotplug_done", *BACK)),
+    ("MIGRATE", A.MIGRATE): (("migrated", *BACK), ("done", *BACK)),
     ("REBOOT", A.RUNNING): ((), ()),  # only logged
     ("RESET", A.RUNNING): ((), ()),
     ("CLEANUP", A.CLEANUP_DELETE): (DONE, DONE),  # trigger_cleanup_callback, whatever the answer
