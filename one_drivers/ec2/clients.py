@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from one_drivers.ec2.catalog import type_name
 from one_drivers.ec2.config import DriverConfig
 from one_drivers.ec2.observe import Ec2CallObserver, watch_client
 from one_drivers.ec2.retries import Pacers, RetryPolicy
@@ -94,7 +95,7 @@ def capacity_from_template(value: Any) -> dict[str, int]:
     result: dict[str, int] = {}
     for name, count in value.items():
         try:
-            result[str(name).lower().replace("_", ".")] = int(str(count).strip())
+            result[type_name(str(name))] = int(str(count).strip())
         except ValueError:
             log.warning("ignoring CAPACITY %s=%r: not an integer", name, count)
     return result

@@ -75,10 +75,16 @@ AUTH_CODES = frozenset(
 )
 
 
+def _response(exc: BaseException) -> dict[str, Any] | None:
+    """The parsed answer a botocore ClientError carries (None for any other exception)."""
+    response: Any = getattr(exc, "response", None)
+    return response if isinstance(response, dict) else None
+
+
 def error_code(exc: BaseException) -> str:
     """The EC2 error code of a botocore ClientError, else the exception's class name."""
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
+    response = _response(exc)
+    if response is not None:
         code = response.get("Error", {}).get("Code")
         if code:
             return str(code)
@@ -86,8 +92,8 @@ def error_code(exc: BaseException) -> str:
 
 
 def _http_status(exc: BaseException) -> int:
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
+    response = _response(exc)
+    if response is not None:
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if isinstance(status, int):
             return status
@@ -115,8 +121,8 @@ def classify(exc: BaseException) -> ErrorKind:
 
 def describe(exc: BaseException) -> str:
     """One line for a FAILURE reply: `<Code>: <message>` (never includes credentials)."""
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict) and "Error" in response:
+    response = _response(exc)
+    if response is not None and "Error" in response:
         message = str(response["Error"].get("Message") or "").strip()
         return f"{error_code(exc)}: {message}" if message else error_code(exc)
     text = str(exc).strip()

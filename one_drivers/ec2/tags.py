@@ -31,7 +31,13 @@ def deploy_token(vm_id: int, stime: str, seq: int) -> str:
     STIME (the VM's creation time) keeps tokens distinct if VM ids restart after a database reset, and
     lets the reaper check that a DONE VM of this cloud is the one that launched the instance.
     """
-    return f"one-{vm_id}-{stime or '0'}-{seq}"
+    return f"{deploy_token_prefix(vm_id, stime)}{seq}"
+
+
+def deploy_token_prefix(vm_id: int, stime: str) -> str:
+    """What every deploy token of this VM starts with, whatever its seq (CLEANUP finds by it what a
+    failed DEPLOY launched)."""
+    return f"one-{vm_id}-{stime or '0'}-"
 
 
 def parse_deploy_token(text: str) -> DeployToken | None:

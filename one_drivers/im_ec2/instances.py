@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import logging
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from one_drivers import xmlsafe
+from one_drivers.ec2.attributes import IM_ATTRIBUTES, aws_attributes
 from one_drivers.ec2.catalog import InstanceSize
 from one_drivers.ec2.states import StateMapping, map_state
 from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG, ONE_ID_TAG
@@ -29,23 +30,6 @@ log = logging.getLogger(__name__)
 
 # DescribeInstances accepts up to 1000 results per page.
 PAGE_SIZE = 1000
-
-
-# AWS_<NAME> poll attributes and where each comes from in a DescribeInstances item.
-AWS_ATTRIBUTES: Sequence[tuple[str, str]] = (
-    ("PUBLIC_DNS_NAME", "PublicDnsName"),
-    ("PRIVATE_DNS_NAME", "PrivateDnsName"),
-    ("KEY_NAME", "KeyName"),
-    ("PLATFORM", "Platform"),
-    ("VPC_ID", "VpcId"),
-    ("PRIVATE_IP_ADDRESS", "PrivateIpAddress"),
-    ("PUBLIC_IP_ADDRESS", "PublicIpAddress"),
-    ("SUBNET_ID", "SubnetId"),
-    ("SECURITY_GROUPS", "SecurityGroups"),
-    ("INSTANCE_TYPE", "InstanceType"),
-    ("IMAGE_ID", "ImageId"),
-    ("AVAILABILITY_ZONE", "Placement"),
-)
 
 
 @dataclass(frozen=True)
@@ -99,21 +83,12 @@ def parse_one_id(tags: Iterable[TagTypeDef]) -> int | None:
     return None
 
 
-def _aws_value(item: Mapping[str, Any], key: str) -> str:
-    value = item.get(key)
-    if key == "SecurityGroups":
-        return ",".join(str(g.get("GroupId", "")) for g in value or [] if g.get("GroupId"))
-    if key == "Placement":
-        return str((value or {}).get("AvailabilityZone", ""))
-    return "" if value is None else str(value)
-
-
 def instance_from_api(item: InstanceTypeDef) -> Instance:
     """One `Reservations[].Instances[]` item (boto3 shape) -> Instance."""
     tags = item.get("Tags") or []
     name = next((str(t.get("Value", "")) for t in tags if t.get("Key") == "Name"), "")
     token = next((str(t.get("Value", "")) for t in tags if t.get("Key") == DEPLOY_TOKEN_TAG), "")
-    aws = tuple((attr, v) for attr, key in AWS_ATTRIBUTES if (v := _aws_value(item, key)))
+    aws = tuple(aws_attributes(item, IM_ATTRIBUTES))
     return Instance(
         instance_id=str(item["InstanceId"]),
         state=str((item.get("State") or {}).get("Name", "")),

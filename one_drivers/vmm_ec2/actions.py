@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from one_drivers.ec2.attributes import VMM_ATTRIBUTES, aws_attributes
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
 from one_drivers.ec2.states import GONE_STATES, LIVE_STATES, map_state
+from one_drivers.ec2.tags import deploy_token_prefix
 from one_drivers.mad.codec import ActionData, XmlElement, children_named, first_children
 from one_drivers.mad.loop import ActionCancelled, ActionError
 from one_drivers.one.states import (
@@ -378,13 +380,7 @@ class Ec2Vmm:
         )
 
     def shutdown(self, request: VmRequest, control: Control) -> str:
-        client = self._client(request)
-        instance_id = self._require_id(request, "SHUTDOWN")
-        if request.lcm in POWEROFF_LCM_STATES:
-            self._stop(client, instance_id, control, "SHUTDOWN")
-        else:
-            self._terminate(client, instance_id, control)
-        return ""
+        return self._stop_or_terminate(request, control, "SHUTDOWN")
 
     def cancel(self, request: VmRequest, control: Control) -> str:
         # oned's exec driver also sends CLEANUP to the `cancel` script (VM DONE / CLEANUP_* states).
@@ -393,10 +389,14 @@ class Ec2Vmm:
             LcmState.CLEANUP_RESUBMIT,
         ):
             return self.cleanup(request, control)
+        return self._stop_or_terminate(request, control, "CANCEL")
+
+    def _stop_or_terminate(self, request: VmRequest, control: Control, action: str) -> str:
+        """SHUTDOWN/CANCEL: stop the instance when oned powers the VM off, else terminate it."""
         client = self._client(request)
-        instance_id = self._require_id(request, "CANCEL")
+        instance_id = self._require_id(request, action)
         if request.lcm in POWEROFF_LCM_STATES:
-            self._stop(client, instance_id, control, "CANCEL")
+            self._stop(client, instance_id, control, action)
         else:
             self._terminate(client, instance_id, control)
         return ""
@@ -406,7 +406,7 @@ class Ec2Vmm:
         client = self._client(request)
         targets = {request.deploy_id} if request.deploy_id else set()
         # A DEPLOY that failed or was cancelled left no DEPLOY_ID: find its instances by our tags.
-        prefix = f"one-{request.vm_id}-{request.stime or '0'}-"
+        prefix = deploy_token_prefix(request.vm_id, request.stime)
         # Typed here: the stubs' PageIterator is botocore's, which this project has no stubs for.
         pages: Iterable[DescribeInstancesResultTypeDef] = client.get_paginator("describe_instances").paginate(
             Filters=[
@@ -467,25 +467,9 @@ def poll_info(instance: InstanceTypeDef | None, memory_kb: int = 0) -> str:
         return "STATE=d"
     state = map_state(str(instance.get("State", {}).get("Name", ""))).poll
     tokens = [f"STATE={state}", f"MEMORY={memory_kb}", "CPU=0", "NETTX=0", "NETRX=0"]
-    groups = ",".join(g.get("GroupName", g.get("GroupId", "")) for g in instance.get("SecurityGroups", []))
-    attributes = {
-        "PUBLIC_DNS_NAME": instance.get("PublicDnsName"),
-        "PRIVATE_DNS_NAME": instance.get("PrivateDnsName"),
-        "KEY_NAME": instance.get("KeyName"),
-        "PLATFORM": instance.get("Platform"),
-        "VPC_ID": instance.get("VpcId"),
-        "PRIVATE_IP_ADDRESS": instance.get("PrivateIpAddress"),
-        "PUBLIC_IP_ADDRESS": instance.get("PublicIpAddress"),
-        "SUBNET_ID": instance.get("SubnetId"),
-        "SECURITY_GROUPS": groups,
-        "INSTANCE_TYPE": instance.get("InstanceType"),
-        "IMAGE_ID": instance.get("ImageId"),
-    }
-    for name, value in attributes.items():
-        if not value:
-            continue
+    for name, value in aws_attributes(instance, VMM_ATTRIBUTES):
         try:
-            tokens.append(f"AWS_{name}={quote_value(str(value))}")
+            tokens.append(f"AWS_{name}={quote_value(value)}")
         except TemplateError:
             log.warning("poll: dropping AWS_%s, its value cannot be carried in a template", name)
     return " ".join(tokens)
