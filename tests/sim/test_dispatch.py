@@ -18,6 +18,7 @@ from one_drivers.one.gateway import OneGateway
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.drivers import parse_monitor_line, send_udp, split_command
 from one_drivers.sim.server import Simulator
+from tests.conftest import REAL
 from tests.sim.fake_drivers import IM, VMM, write_driver
 
 
@@ -139,6 +140,10 @@ def test_deploy_failure_then_recover_delete(env: Env) -> None:
     wait_for(lambda: env.state(vm) == (VmState.DONE, 0))
     tail = env.lines()[-2:]
     assert tail[0] == f"DRIVER_CANCEL  {vm} " and tail[1].startswith(f"CLEANUP  {vm} ")
+    # the recorded vm2 (vm-fail): the same state lines, but the second "New state is ACTIVE" oned logs
+    recorded = [line.split("[VM][I]: ", 1)[1] for line in (REAL / "vm_files/vm2/vm.log").read_text().splitlines()
+                if "[VM][I]: New " in line]  # fmt: skip
+    assert env.sim.vm_log(vm) == [x for i, x in enumerate(recorded) if not (i and x == "New state is ACTIVE")]
 
 
 def test_im_program_monitors_host(env: Env) -> None:
