@@ -190,6 +190,11 @@ class Lifecycle(HostMonitor):
         """The new vector joins the VM's template before any driver sees it."""
         vm.template.append((name.split("-")[0].upper(), self._subject[vm.id]))
 
+    def fx_clear_action(self, vm: Vm, name: str) -> None:
+        """VirtualMachine::clear_action: the open record no longer names an action (nor its requester)."""
+        if vm.current is not None:
+            vm.current.action, vm.current.uid, vm.current.gid, vm.current.request_id = 0, -1, -1, -1
+
     def fx_stamp(self, vm: Vm, name: str) -> None:
         """The open history record takes the request's action."""
         if vm.current is not None:

@@ -125,8 +125,12 @@ DEPLOYS: dict[VmState | None, Steps] = {
 }
 
 # --- VMM replies: (action, LCM state) -> (path on SUCCESS, path on FAILURE) ---------------------------
-RUN: Steps = ("dummy_monitor", A.RUNNING)
-BACK: Steps = (A.RUNNING,)  # "Assuming that the VM is still RUNNING"
+RUN: Steps = ("clear_action", "dummy_monitor", A.RUNNING)
+BACK: Steps = (A.RUNNING,)
+UNDONE: Steps = (
+    "clear_action",
+    A.RUNNING,
+)  # "Fail to shutdown/save VM. Assuming that the VM is still RUNNING."
 # deploy_failure by boot kind; deploy_success is RUNNING from all of them.
 _BOOT_FAILED: dict[LcmState, Steps] = {
     A.BOOT: (A.BOOT_FAILURE,),
@@ -173,9 +177,9 @@ _HOTPLUG: dict[str, tuple[LcmState, Steps, Steps]] = {
 }
 REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
     **{(vmm, lcm): (RUN, _BOOT_FAILED[lcm]) for vmm, lcms in _BOOTS_WITH.items() for lcm in lcms},
-    **{(vmm, lcm): (done, BACK) for vmm in ("SHUTDOWN", "CANCEL") for lcm, done in _SHUTDOWN_DONE.items()},
-    ("SAVE", A.SAVE_SUSPEND): (("end_running", S.SUSPENDED), BACK),
-    ("SAVE", A.SAVE_STOP): ((A.EPILOG_STOP, "close_epilog", S.STOPPED), BACK),
+    **{(vmm, lcm): (done, UNDONE) for vmm in ("SHUTDOWN", "CANCEL") for lcm, done in _SHUTDOWN_DONE.items()},
+    ("SAVE", A.SAVE_SUSPEND): (("end_running", S.SUSPENDED), UNDONE),
+    ("SAVE", A.SAVE_STOP): ((A.EPILOG_STOP, "close_epilog", S.STOPPED), UNDONE),
     # cold migration: saved on the source, the prolog moves it, RESTORE on the target
     ("SAVE", A.SAVE_MIGRATE): (
         (A.PROLOG_MIGRATE, "migrated", "prolog_times", A.BOOT_MIGRATE, "RESTORE"),

@@ -138,7 +138,7 @@ def test_table_facts_oned_shares() -> None:
         if vmm == "CANCEL":
             assert REPLIES[("SHUTDOWN", lcm)] == row
     assert {REPLIES[key][0] for key in REPLIES if key[0] in ("DEPLOY", "RESTORE")} == {
-        ("dummy_monitor", A.RUNNING)
+        ("clear_action", "dummy_monitor", A.RUNNING)
     }
     assert set(VM_ACTIONS) <= set(ACTION_IDS)
     for rows in REQUESTS.values():
@@ -282,4 +282,21 @@ def test_recover_replays_the_awaited_reply(sim: Simulator, admin: OneGateway, ho
         admin.call("one.vm.recover", vm, 1)
     assert exc.value.message.endswith(
         f"Could not perform a recover operation on VM {vm}, wrong state POWEROFF."
+    )
+
+
+def test_a_failed_poweroff_clears_the_records_action(sim: Simulator, admin: OneGateway, host: int) -> None:
+    """shutdown_failure: RUNNING again, and clear_action leaves the record without an action (ACTION 0)."""
+    vm = running(sim, admin)
+    with sim.cloud.lock:
+        record = sim.cloud.vms[vm].current
+        assert record is not None
+        record.action, record.uid = ACTION_IDS["poweroff"], 0
+        sim.cloud.vms[vm].set_lcm(A.SHUTDOWN_POWEROFF)
+        sim.lifecycle.vmm_reply("SHUTDOWN", vm, False, "-")
+    doc = ET.fromstring(admin.vm_info(vm))
+    assert states(admin, vm) == (S.ACTIVE, A.RUNNING) and doc.find("USER_TEMPLATE/ERROR") is None
+    assert (doc.findtext("HISTORY_RECORDS/HISTORY/ACTION"), doc.findtext("HISTORY_RECORDS/HISTORY/UID")) == (
+        "0",
+        "-1",
     )
