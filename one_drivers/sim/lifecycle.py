@@ -171,6 +171,14 @@ class Lifecycle(HostMonitor):
     def fx_end_running(self, vm: Vm, name: str) -> None:
         end_running(self.cloud, vm)
 
+    def fx_close_record(self, vm: Vm, name: str) -> None:
+        close_history(self.cloud, vm, epilog=False)
+
+    def fx_running_again(self, vm: Vm, name: str) -> None:
+        """deploy_success: the record is open and running (a failed boot had ended it)."""
+        if vm.current is not None:
+            vm.current.etime = vm.current.retime = 0
+
     def fx_release(self, vm: Vm, name: str) -> None:
         """A DONE VM: ETIME, its VNC port and resources freed, nothing waited for."""
         vm.etime = self.cloud.now()

@@ -125,22 +125,23 @@ DEPLOYS: dict[VmState | None, Steps] = {
 }
 
 # --- VMM replies: (action, LCM state) -> (path on SUCCESS, path on FAILURE) ---------------------------
-RUN: Steps = ("clear_action", "dummy_monitor", A.RUNNING)
+RUN: Steps = ("clear_action", "running_again", "dummy_monitor", A.RUNNING)
 BACK: Steps = (A.RUNNING,)
 UNDONE: Steps = (
     "clear_action",
     A.RUNNING,
 )  # "Fail to shutdown/save VM. Assuming that the VM is still RUNNING."
-# deploy_failure by boot kind; deploy_success is RUNNING from all of them.
+# deploy_failure by boot kind (the record's RETIME set in all; a failed resume from STOPPED/UNDEPLOYED
+# also ends the record); deploy_success is RUNNING from all of them, the record running again.
 _BOOT_FAILED: dict[LcmState, Steps] = {
-    A.BOOT: (A.BOOT_FAILURE,),
-    A.BOOT_UNKNOWN: (A.UNKNOWN,),
+    A.BOOT: (A.BOOT_FAILURE, "end_running"),
+    A.BOOT_UNKNOWN: (A.UNKNOWN, "end_running"),
     A.BOOT_POWEROFF: ("end_running", S.POWEROFF),
     A.BOOT_SUSPENDED: ("end_running", S.SUSPENDED),
-    A.BOOT_UNDEPLOY: (A.BOOT_UNDEPLOY_FAILURE,),
-    A.BOOT_STOPPED: (A.BOOT_STOPPED_FAILURE,),
-    A.BOOT_MIGRATE: (A.BOOT_MIGRATE_FAILURE,),
-    **dict.fromkeys(BOOT_FAILURES, ()),  # recover-failure of a failed boot changes nothing
+    A.BOOT_UNDEPLOY: (A.BOOT_UNDEPLOY_FAILURE, "close_record"),
+    A.BOOT_STOPPED: (A.BOOT_STOPPED_FAILURE, "close_record"),
+    A.BOOT_MIGRATE: (A.BOOT_MIGRATE_FAILURE, "end_running"),
+    **dict.fromkeys(BOOT_FAILURES, ("end_running",)),  # recover-failure of a failed boot
 }
 _BOOTS_WITH = {
     "DEPLOY": (

@@ -25,6 +25,7 @@ from one_drivers.sim.transitions import (
     RECOVER_DIRECT,
     REPLIES,
     REQUESTS,
+    RUN,
     SEEN,
     VM_ACTIONS,
     VMM_ACTIONS,
@@ -137,9 +138,7 @@ def test_table_facts_oned_shares() -> None:
     for (vmm, lcm), row in REPLIES.items():
         if vmm == "CANCEL":
             assert REPLIES[("SHUTDOWN", lcm)] == row
-    assert {REPLIES[key][0] for key in REPLIES if key[0] in ("DEPLOY", "RESTORE")} == {
-        ("clear_action", "dummy_monitor", A.RUNNING)
-    }
+    assert {REPLIES[key][0] for key in REPLIES if key[0] in ("DEPLOY", "RESTORE")} == {RUN}
     assert set(VM_ACTIONS) <= set(ACTION_IDS)
     for rows in REQUESTS.values():
         assert all((st == S.ACTIVE) == (lcm != A.LCM_INIT) for st, lcm in rows)
@@ -272,8 +271,11 @@ def test_recover_replays_the_awaited_reply(sim: Simulator, admin: OneGateway, ho
         sim.cloud.vms[vm].set_lcm(A.BOOT)
     admin.call("one.vm.recover", vm, 0)
     assert states(admin, vm) == (S.ACTIVE, A.BOOT_FAILURE)
+    retime = "HISTORY_RECORDS/HISTORY/RETIME"
+    assert int(ET.fromstring(admin.vm_info(vm)).findtext(retime) or 0) > 0  # deploy_failure: not running
     admin.call("one.vm.recover", vm, 2)  # retry: DEPLOY again, the dummy host answers at once
     assert states(admin, vm) == (S.ACTIVE, A.RUNNING)
+    assert ET.fromstring(admin.vm_info(vm)).findtext(retime) == "0"  # deploy_success: running again
     with sim.cloud.lock:
         sim.cloud.vms[vm].set_lcm(A.SHUTDOWN_POWEROFF)
     admin.call("one.vm.recover", vm, 1)
