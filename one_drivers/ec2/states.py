@@ -2,7 +2,7 @@
 
 EC2 reports `State: {Code, Name}`; the VMM driver's POLL and the IM driver's monitoring both turn the
 name into OpenNebula terms through `map_state`, and the filters and checks of the VMM actions use
-`LIVE_STATES`/`GONE_STATES`, which are derived from the same table.
+`LIVE_STATES`/`GONE_STATES`/`STOPPED_STATES`, which are derived from the same table.
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ UNKNOWN_STATE = StateMapping("-", "UNKNOWN", False, True)
 # that are gone or going; in the table's order, which is EC2's lifecycle order.
 LIVE_STATES: tuple[str, ...] = tuple(s.value for s, m in STATE_TABLE.items() if m.alive)
 GONE_STATES: frozenset[str] = frozenset(s.value for s, m in STATE_TABLE.items() if not m.alive)
+# Alive but holding no capacity: stopped or on the way there (StartInstances brings them back).
+STOPPED_STATES: frozenset[str] = frozenset(
+    s.value for s, m in STATE_TABLE.items() if m.alive and not m.uses_capacity
+)
 
 
 def map_state(name: str) -> StateMapping:

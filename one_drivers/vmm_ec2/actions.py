@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from one_drivers.ec2.attributes import VMM_ATTRIBUTES, aws_attributes
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
-from one_drivers.ec2.states import GONE_STATES, LIVE_STATES, map_state
+from one_drivers.ec2.states import GONE_STATES, LIVE_STATES, STOPPED_STATES, map_state
 from one_drivers.ec2.tags import deploy_token_prefix
 from one_drivers.mad.codec import ActionData, XmlElement, children_named, first_children
 from one_drivers.mad.loop import ActionCancelled, ActionError
@@ -289,7 +289,7 @@ class Ec2Vmm:
         instance = self._describe(client, instance_id)
         if instance is None or instance["State"]["Name"] in GONE_STATES:
             raise ActionError(f"{action}: instance {instance_id} does not exist any more")
-        if instance["State"]["Name"] in ("stopped", "stopping"):
+        if instance["State"]["Name"] in STOPPED_STATES:
             if instance["State"]["Name"] == "stopping":
                 self._wait(client, instance_id, ["stopped"], control)
             client.start_instances(InstanceIds=[instance_id])
