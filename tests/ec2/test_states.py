@@ -9,9 +9,9 @@ from moto import mock_aws
 from one_drivers.ec2.states import (
     GONE_STATES,
     LIVE_STATES,
-    STOPPED_STATES,
     STATE_CODES,
     STATE_TABLE,
+    STOPPED_STATES,
     Ec2State,
     map_state,
 )
@@ -70,4 +70,4 @@ def test_live_and_gone_split_the_states() -> None:
     assert LIVE_STATES == ("pending", "running", "stopping", "stopped")
     assert {"shutting-down", "terminated"} == GONE_STATES
     assert set(LIVE_STATES) | GONE_STATES == {s.value for s in Ec2State}
-    assert STOPPED_STATES == {"stopping", "stopped"} and STOPPED_STATES <= set(LIVE_STATES)
+    assert {"stopping", "stopped"} == STOPPED_STATES and set(LIVE_STATES) >= STOPPED_STATES
