@@ -117,6 +117,19 @@ REQUESTS: dict[str, dict[Key, Steps]] = {
         active(A.BOOT_MIGRATE_FAILURE): (A.BOOT_MIGRATE, "RESTORE"),
     },
 }  # fmt: skip
+# Where one.vm.resize (DispatchManager::resize) and one.vm.updateconf (VirtualMachine::updateconf) go ahead;
+# they change the template, and only a RUNNING VM's driver is asked (the requests of the same names).
+RESIZE_FROM = frozenset({RUNNING, *(at(s) for s in S if s not in (S.ACTIVE, S.STOPPED, S.DONE, S.SUSPENDED))})
+UPDATECONF_FROM = frozenset({
+    *(at(s) for s in (S.PENDING, S.HOLD, S.POWEROFF, S.UNDEPLOYED, S.CLONING, S.CLONING_FAILURE)),
+    *(active(lcm) for lcm in (
+        A.PROLOG, A.RUNNING, A.EPILOG, A.SHUTDOWN, A.CLEANUP_RESUBMIT, A.SHUTDOWN_POWEROFF, A.CLEANUP_DELETE,
+        A.HOTPLUG_SAVEAS_POWEROFF, A.SHUTDOWN_UNDEPLOY, A.EPILOG_UNDEPLOY, A.PROLOG_UNDEPLOY,
+        A.HOTPLUG_PROLOG_POWEROFF, A.HOTPLUG_EPILOG_POWEROFF, A.BOOT_FAILURE, A.PROLOG_FAILURE, A.EPILOG_FAILURE,
+        A.EPILOG_UNDEPLOY_FAILURE, A.PROLOG_MIGRATE_POWEROFF, A.PROLOG_MIGRATE_POWEROFF_FAILURE,
+        A.BOOT_UNDEPLOY_FAILURE, A.PROLOG_UNDEPLOY_FAILURE, A.DISK_SNAPSHOT_POWEROFF,
+        A.DISK_SNAPSHOT_REVERT_POWEROFF, A.DISK_SNAPSHOT_DELETE_POWEROFF)),
+})  # fmt: skip
 # A deploy (scheduler or one.vm.deploy) by where the VM came back from: trigger_deploy's prolog kinds.
 DEPLOYS: dict[VmState | None, Steps] = {
     None: (A.PROLOG, A.BOOT, "DEPLOY"),

@@ -16,6 +16,7 @@ from one_drivers.one.states import LcmState, VmAction, VmState
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, INTERNAL, MANAGE, XML_RPC_API, parse_text
 from one_drivers.sim.methods import Api, _vm_for, method
 from one_drivers.sim.model import Attrs, History, User, Vm, get_attr, get_vectors, set_attr
+from one_drivers.sim.transitions import RESIZE_FROM, UPDATECONF_FROM
 from one_drivers.sim.wire import OneFailure, Params
 
 A, S = LcmState, VmState
@@ -112,7 +113,7 @@ def vm_resize(api: Api, user: User, p: Params) -> Any:
     old_memory = int(_number(vm.template, "MEMORY", _INTEGER))
     cpu, vcpu, memory = cpu or old_cpu, vcpu or old_vcpu, memory or old_memory
     running = vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING
-    if vm.state in (S.STOPPED, S.DONE, S.SUSPENDED) or (vm.state == S.ACTIVE and not running):
+    if (vm.state, vm.lcm_state) not in RESIZE_FROM:
         raise OneFailure(ACTION, f"Cannot resize a VM in state {vm.state_label}")
     host = api.cloud.hosts.get(vm.current.hid) if vm.current else None
     if running and (host is None or host.vm_mad not in LIVE_RESIZE_MADS):
@@ -151,16 +152,6 @@ UPDATECONF_ATTRS: dict[str, tuple[str, ...]] = {
     "RAW": ("TYPE", "DATA", "VALIDATE", "DATA_VMX"),
     "CPU_MODEL": ("MODEL", "FEATURES"),
 }  # fmt: skip
-# (VmState, any LCM) and the ACTIVE LCM states where VirtualMachine::updateconf goes ahead.
-_CONF_STATES = frozenset({S.PENDING, S.HOLD, S.POWEROFF, S.UNDEPLOYED, S.CLONING, S.CLONING_FAILURE})
-_CONF_LCM = frozenset({
-    A.LCM_INIT, A.PROLOG, A.RUNNING, A.EPILOG, A.SHUTDOWN, A.CLEANUP_RESUBMIT, A.SHUTDOWN_POWEROFF,
-    A.CLEANUP_DELETE, A.HOTPLUG_SAVEAS_POWEROFF, A.SHUTDOWN_UNDEPLOY, A.EPILOG_UNDEPLOY, A.PROLOG_UNDEPLOY,
-    A.HOTPLUG_PROLOG_POWEROFF, A.HOTPLUG_EPILOG_POWEROFF, A.BOOT_FAILURE, A.PROLOG_FAILURE, A.EPILOG_FAILURE,
-    A.EPILOG_UNDEPLOY_FAILURE, A.PROLOG_MIGRATE_POWEROFF, A.PROLOG_MIGRATE_POWEROFF_FAILURE,
-    A.BOOT_UNDEPLOY_FAILURE, A.PROLOG_UNDEPLOY_FAILURE, A.DISK_SNAPSHOT_POWEROFF,
-    A.DISK_SNAPSHOT_REVERT_POWEROFF, A.DISK_SNAPSHOT_DELETE_POWEROFF,
-})  # fmt: skip
 _ETH = re.compile(r"ETH\d+_\w+\Z")
 _RESTRICTED = (("RAW", "DATA"), ("CONTEXT", "FILES"))  # oned.conf's VM_RESTRICTED_ATTR that updateconf reads
 
@@ -225,7 +216,7 @@ def vm_updateconf(api: Api, user: User, p: Params) -> Any:
     api.lc.check_lock(user.id, vm, MANAGE)
     if not api.cloud.is_admin(user):
         _check_restricted(vm, conf)
-    if not (vm.state in _CONF_STATES or (vm.state == S.ACTIVE and vm.lcm_state in _CONF_LCM)):
+    if (vm.state, vm.lcm_state) not in UPDATECONF_FROM:
         raise OneFailure(INTERNAL, f"configuration cannot be updated in state {vm.state_label}")
     append = update_type == 1
     old_context = _section(vm.template, "CONTEXT")
