@@ -32,6 +32,11 @@ def get_vectors(attrs: Attrs, name: str) -> list[dict[str, str]]:
     return [value for key, value in attrs if key == name and isinstance(value, dict)]
 
 
+def vector_by_id(attrs: Attrs, name: str, oid: int) -> dict[str, str] | None:
+    """The DISK, NIC or SNAPSHOT vector whose <name>_ID is `oid`."""
+    return next((v for v in get_vectors(attrs, name) if v.get(f"{name}_ID") == str(oid)), None)
+
+
 def set_attr(attrs: Attrs, name: str, value: str | dict[str, str]) -> None:
     """Replace every attribute named `name` with one value (oned's `replace`)."""
     attrs[:] = [(k, v) for k, v in attrs if k != name]

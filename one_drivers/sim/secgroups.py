@@ -19,7 +19,7 @@ from one_drivers.sim import access, docs
 from one_drivers.sim.access import USE
 from one_drivers.sim.cloud import nic_security_groups, parse_text
 from one_drivers.sim.methods import DOCS, HOOKS, Api, Hooks, _managed_vm, method
-from one_drivers.sim.model import DEFAULT_PERMS, Attrs, SecGroup, User, get_attr
+from one_drivers.sim.model import DEFAULT_PERMS, Attrs, SecGroup, User, get_attr, get_vectors, vector_by_id
 from one_drivers.sim.wire import ACTION, INTERNAL, OneFailure, Params
 
 INVALID_NAME_CHARS = "&|:\\\";/'#{}$<>\t\n\v\f\r"
@@ -27,23 +27,10 @@ PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPV6", "IPSEC", "ALL")
 _PORTS = re.compile(r"(([0-9]+|[0-9]+:[0-9]+),)*([0-9]+|[0-9]+:[0-9]+)\Z")
 # LCM states in which oned refuses to change a VM's groups (rules being applied, or the VM is moving).
 SG_BUSY_STATES = frozenset(
-    {
-        LcmState.BOOT,
-        LcmState.BOOT_MIGRATE,
-        LcmState.BOOT_SUSPENDED,
-        LcmState.BOOT_STOPPED,
-        LcmState.BOOT_UNDEPLOY,
-        LcmState.BOOT_POWEROFF,
-        LcmState.BOOT_UNKNOWN,
-        LcmState.BOOT_FAILURE,
-        LcmState.BOOT_MIGRATE_FAILURE,
-        LcmState.BOOT_UNDEPLOY_FAILURE,
-        LcmState.BOOT_STOPPED_FAILURE,
-        LcmState.MIGRATE,
-        LcmState.HOTPLUG_NIC,
-        LcmState.HOTPLUG_NIC_POWEROFF,
-        LcmState.UNKNOWN,
-    }
+    LcmState[name]
+    for name in "BOOT BOOT_MIGRATE BOOT_SUSPENDED BOOT_STOPPED BOOT_UNDEPLOY BOOT_POWEROFF BOOT_UNKNOWN "
+    "BOOT_FAILURE BOOT_MIGRATE_FAILURE BOOT_UNDEPLOY_FAILURE BOOT_STOPPED_FAILURE MIGRATE HOTPLUG_NIC "
+    "HOTPLUG_NIC_POWEROFF UNKNOWN".split()
 )
 
 
@@ -170,9 +157,7 @@ def _updated(api: Api, sg: SecGroup, attrs: Attrs) -> Attrs:
 
 
 def _set_vm_rules(api: Api, vm: Any) -> None:
-    groups = sorted(
-        {g for k, v in vm.template if k == "NIC" and isinstance(v, dict) for g in nic_security_groups(v)}
-    )
+    groups = sorted({g for v in get_vectors(vm.template, "NIC") for g in nic_security_groups(v)})
     rest = [(k, v) for k, v in vm.template if k != "SECURITY_GROUP_RULE"]
     vm.template = rest + [("SECURITY_GROUP_RULE", r) for r in api.cloud.security_group_rules(groups)]
     vm.touch()
@@ -205,10 +190,7 @@ def _sg_change(api: Api, user: User, p: Params, attach: bool) -> Any:
         access.authorize(user, "secgroup", sg, USE)
     if vm.state is VmState.ACTIVE and vm.lcm_state in SG_BUSY_STATES:
         raise OneFailure(ACTION, f"VM {vm_id} is in wrong state {vm.state_label}")
-    nic = next(
-        (v for k, v in vm.template if k == "NIC" and isinstance(v, dict) and v.get("NIC_ID") == str(nic_id)),
-        None,
-    )
+    nic = vector_by_id(vm.template, "NIC", nic_id)
     if nic is None:
         raise OneFailure(ACTION, f"VM {vm_id} doesn't have NIC id {nic_id}")
     groups = nic_security_groups(nic)
@@ -220,20 +202,12 @@ def _sg_change(api: Api, user: User, p: Params, attach: bool) -> Any:
     nic["SECURITY_GROUPS"] = ",".join(str(g) for g in new_groups)
     _set_vm_rules(api, vm)
     if sg is not None:
-        still = any(
-            sg_id in nic_security_groups(v) for k, v in vm.template if k == "NIC" and isinstance(v, dict)
-        )
+        still = any(sg_id in nic_security_groups(v) for v in get_vectors(vm.template, "NIC"))
         sg.drop_vm(vm_id)
         if still:
             sg.updated.append(vm_id)
     return vm_id
 
 
-@method("one.vm.attachsg", mutating=True)
-def vm_attachsg(api: Api, user: User, p: Params) -> Any:
-    return _sg_change(api, user, p, True)
-
-
-@method("one.vm.detachsg", mutating=True)
-def vm_detachsg(api: Api, user: User, p: Params) -> Any:
-    return _sg_change(api, user, p, False)
+method("one.vm.attachsg", mutating=True)(lambda api, user, p: _sg_change(api, user, p, True))
+method("one.vm.detachsg", mutating=True)(lambda api, user, p: _sg_change(api, user, p, False))
