@@ -1,8 +1,8 @@
 """The simulator's pools: every object of the simulated oned, behind one re-entrant lock.
 
-XML-RPC handlers (`methods.py`) and the lifecycle (`lifecycle.py`) work on one `Cloud`; who may do what
-is `access.py`, how objects are made is `allocate.py`. The objects of a fresh oned come from
-`bootstrap.yaml`. Failures are `OneFailure(code, message, id)` with oned's codes (`wire.py`).
+XML-RPC handlers (`methods.py`) and the lifecycle (`lifecycle.py`) work on one `Cloud`; who may do
+what is `access.py`, how objects are made `allocate.py` and `instantiate.py` (VMs). The objects of a
+fresh oned come from `bootstrap.yaml`. Failures are `OneFailure(code, message, id)` (`wire.py`).
 """
 
 from __future__ import annotations

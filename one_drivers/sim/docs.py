@@ -20,6 +20,7 @@ from one_drivers.sim.model import (
     Host,
     Image,
     Owned,
+    SecGroup,
     User,
     Vm,
     VmTemplate,
@@ -338,6 +339,14 @@ def offset_mac(mac: str, offset: int) -> str:
     value = int(mac.replace(":", ""), 16) + offset
     raw = f"{value:012x}"
     return ":".join(raw[i : i + 2] for i in range(0, 12, 2))
+
+
+def secgroup_xml(sg: SecGroup) -> str:
+    return (
+        f"<SECURITY_GROUP>{owner_xml(sg)}{ids('UPDATED_VMS', sg.updated)}"
+        f"{ids('OUTDATED_VMS', sg.outdated)}{ids('UPDATING_VMS', sg.updating)}"
+        f"{ids('ERROR_VMS', sg.error)}{template_xml(sg.template)}</SECURITY_GROUP>"
+    )
 
 
 # --- templates and images ---------------------------------------------------------------------

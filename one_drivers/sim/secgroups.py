@@ -15,10 +15,10 @@ import re
 from typing import Any
 
 from one_drivers.one.states import LcmState, VmState
-from one_drivers.sim import access, docs
+from one_drivers.sim import access
 from one_drivers.sim.access import USE
 from one_drivers.sim.cloud import nic_security_groups, parse_text
-from one_drivers.sim.methods import DOCS, HOOKS, Api, Hooks, _managed_vm, method
+from one_drivers.sim.methods import HOOKS, Api, Hooks, _managed_vm, method
 from one_drivers.sim.model import DEFAULT_PERMS, Attrs, SecGroup, User, get_attr, get_vectors, vector_by_id
 from one_drivers.sim.wire import ACTION, INTERNAL, OneFailure, Params
 
@@ -28,18 +28,24 @@ _PORTS = re.compile(r"(([0-9]+|[0-9]+:[0-9]+),)*([0-9]+|[0-9]+:[0-9]+)\Z")
 # LCM states in which oned refuses to change a VM's groups (rules being applied, or the VM is moving).
 SG_BUSY_STATES = frozenset(
     LcmState[name]
-    for name in "BOOT BOOT_MIGRATE BOOT_SUSPENDED BOOT_STOPPED BOOT_UNDEPLOY BOOT_POWEROFF BOOT_UNKNOWN "
-    "BOOT_FAILURE BOOT_MIGRATE_FAILURE BOOT_UNDEPLOY_FAILURE BOOT_STOPPED_FAILURE MIGRATE HOTPLUG_NIC "
-    "HOTPLUG_NIC_POWEROFF UNKNOWN".split()
+    for name in [
+        "BOOT",
+        "BOOT_MIGRATE",
+        "BOOT_SUSPENDED",
+        "BOOT_STOPPED",
+        "BOOT_UNDEPLOY",
+        "BOOT_POWEROFF",
+        "BOOT_UNKNOWN",
+        "BOOT_FAILURE",
+        "BOOT_MIGRATE_FAILURE",
+        "BOOT_UNDEPLOY_FAILURE",
+        "BOOT_STOPPED_FAILURE",
+        "MIGRATE",
+        "HOTPLUG_NIC",
+        "HOTPLUG_NIC_POWEROFF",
+        "UNKNOWN",
+    ]
 )
-
-
-def secgroup_xml(sg: SecGroup) -> str:
-    return (
-        f"<SECURITY_GROUP>{docs.owner_xml(sg)}{docs.ids('UPDATED_VMS', sg.updated)}"
-        f"{docs.ids('OUTDATED_VMS', sg.outdated)}{docs.ids('UPDATING_VMS', sg.updating)}"
-        f"{docs.ids('ERROR_VMS', sg.error)}{docs.template_xml(sg.template)}</SECURITY_GROUP>"
-    )
 
 
 # --- checks (SecurityGroup::is_valid and PoolObjectSQL::name_is_valid) --------------------------------
@@ -177,7 +183,6 @@ def _renaming(api: Api, sg: SecGroup, name: str) -> None:
 
 
 HOOKS["secgroup"] = Hooks(updated=_updated, deleting=_deleting, renaming=_renaming)
-DOCS["secgroup"] = lambda api, user, sg, pool, flag: secgroup_xml(sg)
 
 
 def _sg_change(api: Api, user: User, p: Params, attach: bool) -> Any:

@@ -22,7 +22,7 @@ from types import TracebackType
 
 from one_drivers.one.cipher import parse_version
 from one_drivers.one.states import LcmState, VmState
-from one_drivers.sim import access, allocate
+from one_drivers.sim import access, instantiate
 from one_drivers.sim.cloud import Cloud
 from one_drivers.sim.drivers import MonitordListener, driver_env
 from one_drivers.sim.lifecycle import Lifecycle
@@ -352,9 +352,9 @@ class Simulator:
         host_id: int | None = None,
     ) -> list[int]:
         """Put `count` VMs straight into the pool (no scheduler, no drivers). Returns their ids.
-        See `allocate.bulk_vms`: e.g. `bulk_vms(10_000, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=0)`."""
+        See `instantiate.bulk_vms`: e.g. `bulk_vms(10_000, state=VmState.ACTIVE, lcm=LcmState.RUNNING, host_id=0)`."""
         with self.cloud.lock:
-            ids = allocate.bulk_vms(
+            ids = instantiate.bulk_vms(
                 self.cloud, count, uid=uid, state=state, lcm=lcm, name_prefix=name_prefix, host_id=host_id
             )
             self._changed()

@@ -11,7 +11,7 @@ from typing import Any
 
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import build_template
-from one_drivers.sim import access, allocate, docs
+from one_drivers.sim import access, allocate, docs, instantiate
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import parse_text
 from one_drivers.sim.methods import Api, _managed_vm, _vm_for, method
@@ -65,7 +65,7 @@ def vmpool_infoextended(api: Api, user: User, p: Params) -> Any:
 @method("one.vm.allocate", mutating=True)
 def vm_allocate(api: Api, user: User, p: Params) -> Any:
     text, hold = p.string(0), p.opt_bool(1)
-    return allocate.build_vm(api.cloud, user, parse_text(text), hold).id
+    return instantiate.build_vm(api.cloud, user, parse_text(text), hold).id
 
 
 VM_ACTION_OPS = {"hold": MANAGE, "release": MANAGE, "resched": ADMIN, "unresched": ADMIN}
@@ -147,10 +147,10 @@ def vm_attach(api: Api, user: User, p: Params) -> Any:
         image = allocate.image_by_ref(api.cloud, user, given)
         access.authorize(user, "image", image, USE)
         api.cloud.image_store.check_acquire(image, attach=True)
-        disk = allocate.image_disk(api.cloud, image, given, disk_id)
+        disk = instantiate.image_disk(api.cloud, image, given, disk_id)
         api.cloud.image_store.acquire(image, vid, attach=True)
     else:
-        disk = allocate.volatile_disk(given, disk_id)
+        disk = instantiate.volatile_disk(given, disk_id)
     api.lc.request(vm, "disk-attach", disk)
     return vid
 
@@ -265,7 +265,7 @@ def vm_attachnic(api: Api, user: User, p: Params) -> Any:
     nics = [v for k, v in vm.template if k == "NIC" and isinstance(v, dict)]
     nic_id = max((int(n.get("NIC_ID", "0")) for n in nics), default=-1) + 1
     leases: list[Any] = []
-    nic = allocate.lease_nic(api.cloud, user, dict(given), vid, nic_id, leases)
+    nic = instantiate.lease_nic(api.cloud, user, dict(given), vid, nic_id, leases)
     for rng, offset in leases:
         rng.leases[offset] = vid
     api.lc.request(vm, "nic-attach", nic)

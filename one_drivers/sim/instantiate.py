@@ -1,0 +1,239 @@
+"""How the simulated oned makes a VM (one.vm.allocate, one.template.instantiate): the template split
+into TEMPLATE and USER_TEMPLATE, image disks acquired, NIC leases taken, the context and the security
+group rules written, as VirtualMachine::insert does it. The vector shapes are in `vm.yaml`.
+
+`bulk_vms` fills the pool fast with VMs shaped like the recorded one, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.sim import access
+from one_drivers.sim.access import USE
+from one_drivers.sim.allocate import image_by_ref
+from one_drivers.sim.cloud import Cloud, data_attrs, load_data, nic_security_groups, sg_ids
+from one_drivers.sim.docs import offset_ip, offset_mac
+from one_drivers.sim.model import DEFAULT_PERMS, AddressRange, Attrs, History, Image, User, Vm, VNet, get_attr
+from one_drivers.sim.wire import INTERNAL, OneFailure
+
+SHAPES: dict[str, Any] = load_data("vm.yaml")
+VM_TEMPLATE_KEYS = frozenset(SHAPES["template_keys"])
+Lease = tuple[AddressRange, int]
+
+
+def _filled(shape: dict[str, str], fields: dict[str, Any]) -> dict[str, str]:
+    return {k: v.format_map(fields) if "{" in v else v for k, v in shape.items()}
+
+
+def image_disk(cloud: Cloud, img: Image, given: dict[str, str], disk_id: int) -> dict[str, str]:
+    """The DISK vector of an image disk; what the user's DISK says (but the image reference) wins."""
+    ds = cloud.datastores.get(img.datastore_id)
+    prefix = get_attr(img.template, "DEV_PREFIX") or "hd"
+    fields = {
+        "clone": "NO" if img.persistent else "YES", "save": "YES" if img.persistent else "NO",
+        "datastore": img.datastore, "datastore_id": img.datastore_id, "prefix": prefix, "disk_id": disk_id,
+        "format": img.format, "image": img.name, "image_id": img.id, "state": img.state if img.state != 1 else 2,
+        "size": img.size, "source": img.source, "target": prefix + chr(ord("a") + disk_id),
+        "tm_mad": ds.tm_mad if ds else "ssh",
+    }  # fmt: skip
+    disk = _filled(SHAPES["image_disk"], fields)
+    if img.persistent:
+        disk["PERSISTENT"] = "YES"
+    disk.update((k, v) for k, v in given.items() if k not in ("IMAGE_ID", "IMAGE", "IMAGE_UNAME"))
+    return disk
+
+
+def volatile_disk(given: dict[str, str], disk_id: int) -> dict[str, str]:
+    disk = dict(given)
+    disk.setdefault("TYPE", "fs")
+    disk["DISK_ID"] = str(disk_id)
+    disk.setdefault("TARGET", "sd" + chr(ord("a") + disk_id))
+    return disk
+
+
+def _network(cloud: Cloud, user: User, nic: dict[str, str]) -> VNet:
+    vnet: VNet | None = None
+    if "NETWORK_ID" in nic:
+        vnet = cloud.vnets.get(int(nic["NETWORK_ID"])) if nic["NETWORK_ID"].isdigit() else None
+    elif "NETWORK" in nic:
+        uname = nic.get("NETWORK_UNAME", user.name)
+        vnet = next((v for v in cloud.vnets.values() if v.name == nic["NETWORK"] and v.uname == uname), None)
+    if vnet is None:
+        raise OneFailure(
+            INTERNAL, f"Error getting virtual network [{nic.get('NETWORK_ID', nic.get('NETWORK', ''))}]."
+        )
+    return vnet
+
+
+def lease_nic(
+    cloud: Cloud, user: User, nic: dict[str, str], vid: int, nic_id: int, leases: list[Lease]
+) -> dict[str, str]:
+    """A free address for the NIC (appended to `leases`, taken by the caller) and its NIC vector."""
+    vnet = _network(cloud, user, nic)
+    access.authorize(user, "vnet", vnet, USE)
+    asked = set(nic_security_groups(nic))
+    for sg in filter(None, map(cloud.secgroups.get, sorted(asked))):
+        # oned authorizes USE on each group named on the NIC; a missing group is skipped.
+        access.authorize(user, "secgroup", sg, USE)
+    taken = {(id(r), o) for r, o in leases}
+    wanted_ip = nic.get("IP", "")
+    for rng in vnet.ars:
+        for offset in range(rng.size):
+            if (wanted_ip and offset_ip(rng.ip, offset) != wanted_ip) or offset in rng.leases:
+                continue  # oned's allocate_by_ip: that address or nothing
+            if (id(rng), offset) in taken:
+                continue
+            leases.append((rng, offset))
+            groups = asked | set(sg_ids(get_attr(vnet.template, "SECURITY_GROUPS") or "0"))
+            fields = {
+                "ar_id": rng.ar_id, "bridge": vnet.bridge, "bridge_type": vnet.bridge_type, "vid": vid,
+                "cluster_id": vnet.cluster_ids[0] if vnet.cluster_ids else 0, "ip": offset_ip(rng.ip, offset),
+                "mac": offset_mac(rng.mac, offset), "nic_id": nic_id, "network": vnet.name,
+                "network_id": vnet.id, "groups": ",".join(map(str, sorted(groups))), "vn_mad": vnet.vn_mad,
+            }  # fmt: skip
+            out = _filled(SHAPES["nic"], fields)
+            skip = ("NETWORK_ID", "NETWORK", "NETWORK_UNAME", "SECURITY_GROUPS", "IP")
+            out.update((k, v) for k, v in nic.items() if k not in skip)
+            return out
+    raise OneFailure(INTERNAL, f"Cannot get IP/MAC lease from virtual network {vnet.id}.")
+
+
+def _check_capacity(attrs: Attrs) -> None:
+    for name, read, kind in (("MEMORY", int, "integer"), ("CPU", float, "float or integer")):
+        value = get_attr(attrs, name)
+        if value is None and name == "CPU":
+            continue  # CPU may be left out, MEMORY not
+        try:
+            ok = value is not None and read(value) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise OneFailure(INTERNAL, f"{name} attribute must be a positive {kind} value.")
+
+
+def _context(context: dict[str, str], disk_id: int, nics: list[dict[str, str]]) -> dict[str, str]:
+    ctx = {**context, "DISK_ID": str(disk_id)}
+    ctx.setdefault("TARGET", "hda")
+    for n, nic in enumerate(nics):
+        for field in SHAPES["context_nic_fields"]:
+            ctx.setdefault(f"ETH{n}_{field}", "")
+        ctx[f"ETH{n}_IP"], ctx[f"ETH{n}_MAC"] = nic.get("IP", ""), nic.get("MAC", "")
+    return ctx
+
+
+def build_vm(
+    cloud: Cloud, user: User, attrs: Attrs, hold: bool, template_id: int | None = None, name: str = ""
+) -> Vm:
+    """oned's VM allocate: check, split TEMPLATE/USER_TEMPLATE, expand disks/NICs/context."""
+    access.authorize_create(user, "vm")
+    _check_capacity(attrs)
+    vid = cloud.next_id["vm"]
+    tmpl: Attrs = [(k, v) for k, v in attrs if k in VM_TEMPLATE_KEYS]
+    user_tmpl: Attrs = [(k, v) for k, v in attrs if k not in VM_TEMPLATE_KEYS and k != "NAME"]
+    if hold:
+        tmpl = [(k, v) for k, v in tmpl if k != "SUBMIT_ON_HOLD"] + [("SUBMIT_ON_HOLD", "YES")]
+    if template_id is not None:
+        tmpl.append(("TEMPLATE_ID", str(template_id)))
+    tmpl.append(("VMID", str(vid)))
+    expanded: Attrs = []
+    images: list[Image] = []
+    leases: list[Lease] = []
+    nics: list[dict[str, str]] = []
+    disk_id = 0
+    try:
+        for key, value in tmpl:
+            if key == "DISK" and isinstance(value, dict):
+                if "IMAGE_ID" in value or "IMAGE" in value:
+                    img = image_by_ref(cloud, user, value)
+                    access.authorize(user, "image", img, USE)
+                    cloud.image_store.check_acquire(img, attach=False)
+                    images.append(img)
+                    value = image_disk(cloud, img, value, disk_id)
+                else:
+                    value = volatile_disk(value, disk_id)
+                disk_id += 1
+            elif key == "NIC" and isinstance(value, dict):
+                value = lease_nic(cloud, user, dict(value), vid, len(nics), leases)
+                nics.append(value)
+            elif key == "GRAPHICS" and isinstance(value, dict):
+                value = {**value, "PORT": value.get("PORT", str(5900 + vid))}
+            elif key == "CONTEXT":
+                continue
+            expanded.append((key, value))
+    except OneFailure:
+        for rng, offset in leases:
+            rng.leases.pop(offset, None)
+        raise
+    context = next((v for k, v in tmpl if k == "CONTEXT" and isinstance(v, dict)), None)
+    if context is not None:
+        expanded.append(("CONTEXT", _context(context, disk_id, nics)))
+    groups = sorted({sg for nic in nics for sg in nic_security_groups(nic)})
+    expanded.extend(("SECURITY_GROUP_RULE", rule) for rule in cloud.security_group_rules(groups))
+    expanded.append(("AUTOMATIC_DS_REQUIREMENTS", '("CLUSTERS/ID" @> 0)'))
+    if nics:
+        expanded.append(("AUTOMATIC_NIC_REQUIREMENTS", '("CLUSTERS/ID" @> 0)'))
+    public = any(k == "PUBLIC_CLOUD" for k, _ in user_tmpl)
+    cloud_part = "(PUBLIC_CLOUD = YES)" if public else "!(PUBLIC_CLOUD = YES)"
+    expanded.append(("AUTOMATIC_REQUIREMENTS", f"(CLUSTER_ID = 0) & {cloud_part} & !(PIN_POLICY = PINNED)"))
+    if not any(k == "OS" for k, _ in expanded):
+        expanded.append(("OS", {"UUID": str(uuid.uuid4())}))
+    cloud.take_id("vm")
+    state = VmState.HOLD if hold else VmState.PENDING
+    vm_name = name or get_attr(attrs, "NAME") or f"one-{vid}"
+    vm = Vm(vid, *cloud.owner_fields(user), vm_name, DEFAULT_PERMS, state=state, prev_state=state)
+    vm.stime, vm.template, vm.user_template = cloud.now(), expanded, user_tmpl
+    for img in images:
+        cloud.image_store.acquire(img, vid, attach=False)
+    for rng, offset in leases:
+        rng.leases[offset] = vid
+    for sg in filter(None, map(cloud.secgroups.get, groups)):
+        if vid not in sg.updated:
+            sg.updated.append(vid)
+    cloud.vms[vid] = vm
+    return vm
+
+
+def bulk_vms(
+    cloud: Cloud,
+    count: int,
+    *,
+    uid: int = 0,
+    state: VmState = VmState.PENDING,
+    lcm: LcmState = LcmState.LCM_INIT,
+    name_prefix: str = "bulk",
+    host_id: int | None = None,
+    user_template: Attrs | None = None,
+) -> list[int]:
+    """Create `count` VMs straight in the pool (no drivers, no scheduler); returns their ids.
+
+    Each VM is vm.yaml's `bulk` one (the recorded template instantiated: a disk, a NIC, context,
+    VNC), so its documents have the recorded sizes (~3.5 KB full, ~1 KB reduced). With `host_id` the
+    VMs get a history record on that host (use it with ACTIVE/RUNNING)."""
+    shape, given = data_attrs(SHAPES["bulk"]["template"]), data_attrs(SHAPES["bulk"]["user_template"])
+    owner = cloud.users[uid]
+    host = cloud.hosts.get(host_id) if host_id is not None else None
+    now = cloud.now()
+    out = []
+    for _ in range(count):
+        vid = cloud.take_id("vm")
+        ip = f"10.{(vid >> 16) & 255}.{(vid >> 8) & 255}.{vid & 255}"
+        mac = "02:00:" + ":".join(f"{int(p):02x}" for p in ip.split("."))
+        fields = {"vid": vid, "ip": ip, "mac": mac, "port": 5900 + vid, "uuid": uuid.uuid4()}
+        template: Attrs = [
+            (k, _filled(v, fields) if isinstance(v, dict) else v.format_map(fields)) for k, v in shape
+        ]
+        vm = Vm(
+            vid, *cloud.owner_fields(owner), f"{name_prefix}-{vid}", DEFAULT_PERMS, state, lcm, state, lcm
+        )
+        vm.stime, vm.template, vm.user_template = now, template, list(user_template or given)
+        if host is not None:
+            record = History(0, host.name, host.id, host.cluster_id, now, host.vm_mad, "ssh", 0)
+            record.pstime = record.petime = record.rstime = now
+            vm.history.append(record)
+            vm.deploy_id = f"{host.name}:{vm.name}:dummy"
+        cloud.vms[vid] = vm
+        out.append(vid)
+    return out
