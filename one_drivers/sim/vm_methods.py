@@ -7,6 +7,7 @@ update, chmod, chown and rename are the generic handlers of `methods.py`.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from one_drivers.one.states import LcmState, VmState
@@ -15,41 +16,27 @@ from one_drivers.sim import access, allocate, docs, instantiate
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import parse_text
 from one_drivers.sim.methods import Api, _managed_vm, _vm_for, method
-from one_drivers.sim.model import User, Vm, VmLock, get_attr
+from one_drivers.sim.model import User, Vm, VmLock, get_attr, get_vectors, vector_by_id
 from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES, resize_disk
 from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, OneFailure, Params
 
 
-def _vm_pool(api: Api, user: User, p: Params) -> list[Any]:
+def _vm_pool(api: Api, user: User, p: Params) -> list[Vm]:
+    """The VMs of a pool call, newest first: `end < -1` is a page of `-end` VMs from offset `start`
+    (what econe asks for over and over: the walk stops when the page is full), else an id range."""
     flag, start, end, state = p.integer(0), p.integer(1), p.integer(2), p.integer(3)
     p.opt_str(4)
-    cloud = api.cloud
+    shown, pool = access.filter_test(user, flag, "vm"), api.cloud.vms
+    vms = (
+        vm
+        for vm in map(pool.__getitem__, sorted(pool, reverse=True))
+        if (vm.state != VmState.DONE if state == -1 else state < 0 or int(vm.state) == state) and shown(vm)
+    )
     if end < -1:
-        # A page (-end VMs from offset `start`, newest first) is what econe asks for over and over:
-        # walk the ids down and stop when the page is full, instead of filtering and sorting the
-        # whole pool per call. Same VMs, same order as `paginate(filtered(...))`.
-        shown = access.filter_test(user, flag, "vm")
-        skip, size = max(start, 0), -end
-        page: list[Vm] = []
-        for vid in sorted(cloud.vms, reverse=True):
-            vm = cloud.vms[vid]
-            if (state == -1 and vm.state == VmState.DONE) or (state >= 0 and int(vm.state) != state):
-                continue
-            if not shown(vm):
-                continue
-            if skip:
-                skip -= 1
-                continue
-            page.append(vm)
-            if len(page) == size:
-                break
-        return page
-    vms: list[Vm] = list(cloud.vms.values())
-    if state == -1:
-        vms = [v for v in vms if v.state != VmState.DONE]
-    elif state >= 0:
-        vms = [v for v in vms if int(v.state) == state]
-    return cloud.paginate(access.filtered(user, vms, flag, "vm"), start, end)
+        return list(itertools.islice(vms, max(start, 0), max(start, 0) - end))
+    if start < 0 and end < 0:
+        return list(vms)
+    return [vm for vm in vms if vm.id >= max(start, 0) and (end < 0 or vm.id <= end)]
 
 
 @method("one.vmpool.info")
@@ -125,24 +112,34 @@ def vm_recover(api: Api, user: User, p: Params) -> Any:
     return vid
 
 
-def _disks(vm: Vm) -> list[dict[str, str]]:
-    return [v for k, v in vm.template if k == "DISK" and isinstance(v, dict)]
+def _hotplug(api: Api, user: User, vid: int, request: str, refused: str) -> Vm:
+    """The VM, for a disk or NIC request: MANAGE, not locked, in a state the request has a row for."""
+    vm = _managed_vm(api, user, vid)
+    if not api.lc.allows(vm, request):
+        raise OneFailure(ACTION, f"Could not {refused} VM {vid}, wrong state {vm.state_label}.")
+    return vm
+
+
+def _next_id(vm: Vm, name: str) -> int:
+    return max((int(v.get(f"{name}_ID", "0")) for v in get_vectors(vm.template, name)), default=-1) + 1
+
+
+def _given(text: str, name: str, what: str) -> dict[str, str]:
+    given = next(iter(get_vectors(parse_text(text), name)), None)
+    if given is None:
+        raise OneFailure(INTERNAL, f"Wrong format for {what} attachment: no {name} vector")
+    return given
 
 
 @method("one.vm.attach", mutating=True)
 def vm_attach(api: Api, user: User, p: Params) -> Any:
     vid, text = p.integer(0), p.string(1)
-    vm = _managed_vm(api, user, vid)
-    if not api.lc.allows(vm, "disk-attach"):
-        raise OneFailure(ACTION, f"Could not attach a new disk to VM {vid}, wrong state {vm.state_label}.")
-    given = next((v for k, v in parse_text(text) if k == "DISK" and isinstance(v, dict)), None)
-    if given is None:
-        raise OneFailure(INTERNAL, "Wrong format for disk attachment: no DISK vector")
-    ids = [int(d.get("DISK_ID", "0")) for d in _disks(vm)]
-    context = next((v for k, v in vm.template if k == "CONTEXT" and isinstance(v, dict)), None)
-    if context is not None and context.get("DISK_ID", "").isdigit():
-        ids.append(int(context["DISK_ID"]))
-    disk_id = max(ids, default=-1) + 1
+    vm = _hotplug(api, user, vid, "disk-attach", "attach a new disk to")
+    given = _given(text, "DISK", "disk")
+    disk_id = _next_id(vm, "DISK")
+    context = next(iter(get_vectors(vm.template, "CONTEXT")), {})
+    if context.get("DISK_ID", "").isdigit():
+        disk_id = max(disk_id, int(context["DISK_ID"]) + 1)
     if "IMAGE_ID" in given or "IMAGE" in given:
         image = allocate.image_by_ref(api.cloud, user, given)
         access.authorize(user, "image", image, USE)
@@ -158,10 +155,8 @@ def vm_attach(api: Api, user: User, p: Params) -> Any:
 @method("one.vm.detach", mutating=True)
 def vm_detach(api: Api, user: User, p: Params) -> Any:
     vid, disk_id = p.integer(0), p.integer(1)
-    vm = _managed_vm(api, user, vid)
-    if not api.lc.allows(vm, "disk-detach"):
-        raise OneFailure(ACTION, f"Could not detach disk from VM {vid}, wrong state {vm.state_label}.")
-    disk = next((d for d in _disks(vm) if d.get("DISK_ID") == str(disk_id)), None)
+    vm = _hotplug(api, user, vid, "disk-detach", "detach disk from")
+    disk = vector_by_id(vm.template, "DISK", disk_id)
     if disk is None:
         raise OneFailure(ACTION, f"Could not detach disk with DISK_ID {disk_id}, it does not exist.")
     api.lc.request(vm, "disk-detach", disk)
@@ -172,7 +167,7 @@ def vm_detach(api: Api, user: User, p: Params) -> Any:
 def vm_diskresize(api: Api, user: User, p: Params) -> Any:
     vid, disk_id, size = p.integer(0), p.integer(1), p.string(2)
     vm = _managed_vm(api, user, vid)
-    disk = next((d for d in _disks(vm) if d.get("DISK_ID") == str(disk_id)), None)
+    disk = vector_by_id(vm.template, "DISK", disk_id)
     if disk is None:
         raise OneFailure(ACTION, "VM disk does not exist")
     resize_disk(api.cloud, vm, disk, size)
@@ -187,7 +182,7 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
     vm = _vm_for(api, user, vid, MANAGE)
     if not (vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.RUNNING) and vm.state not in SAVEAS_FROM:
         raise OneFailure(INTERNAL, "VM has to be RUNNING, POWEROFF or SUSPENDED to save disks.")
-    disk = next((d for d in _disks(vm) if d.get("DISK_ID") == str(disk_id)), None)
+    disk = vector_by_id(vm.template, "DISK", disk_id)
     if disk is None:
         raise OneFailure(INTERNAL, "Cannot use DISK. DISK does not exist.")
     if not disk.get("IMAGE_ID", "").isdigit():
@@ -211,10 +206,6 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
     return img.id
 
 
-def _snapshots(vm: Vm) -> list[dict[str, str]]:
-    return [v for k, v in vm.template if k == "SNAPSHOT" and isinstance(v, dict)]
-
-
 @method("one.vm.snapshotcreate", mutating=True)
 def vm_snapshotcreate(api: Api, user: User, p: Params) -> Any:
     vid, name = p.integer(0), p.string(1)
@@ -223,7 +214,7 @@ def vm_snapshotcreate(api: Api, user: User, p: Params) -> Any:
         raise OneFailure(
             ACTION, f"Could not create a new snapshot for VM {vid}, wrong state {vm.state_label}."
         )
-    snap_id = max((int(s.get("SNAPSHOT_ID", "0")) for s in _snapshots(vm)), default=-1) + 1
+    snap_id = _next_id(vm, "SNAPSHOT")
     snap = {"NAME": name or f"snapshot-{snap_id}", "SNAPSHOT_ID": str(snap_id), "TIME": str(api.cloud.now())}
     api.lc.request(vm, "snapshot-create", snap)
     return snap_id
@@ -236,7 +227,7 @@ def _snapshot_op(api: Api, user: User, p: Params, action: str, verb: str) -> Any
         raise OneFailure(
             ACTION, f"Could not {verb} snapshot {snap_id} of VM {vid}, wrong state {vm.state_label}."
         )
-    snap = next((s for s in _snapshots(vm) if s.get("SNAPSHOT_ID") == str(snap_id)), None)
+    snap = vector_by_id(vm.template, "SNAPSHOT", snap_id)
     if snap is None:
         raise OneFailure(ACTION, f"Could not {verb} snapshot {snap_id}, it does not exist.")
     api.lc.request(vm, action, snap)
@@ -256,16 +247,10 @@ def vm_snapshotdelete(api: Api, user: User, p: Params) -> Any:
 @method("one.vm.attachnic", mutating=True)
 def vm_attachnic(api: Api, user: User, p: Params) -> Any:
     vid, text = p.integer(0), p.string(1)
-    vm = _managed_vm(api, user, vid)
-    if not api.lc.allows(vm, "nic-attach"):
-        raise OneFailure(ACTION, f"Could not attach a new NIC to VM {vid}, wrong state {vm.state_label}.")
-    given = next((v for k, v in parse_text(text) if k == "NIC" and isinstance(v, dict)), None)
-    if given is None:
-        raise OneFailure(INTERNAL, "Wrong format for NIC attachment: no NIC vector")
-    nics = [v for k, v in vm.template if k == "NIC" and isinstance(v, dict)]
-    nic_id = max((int(n.get("NIC_ID", "0")) for n in nics), default=-1) + 1
-    leases: list[Any] = []
-    nic = instantiate.lease_nic(api.cloud, user, dict(given), vid, nic_id, leases)
+    vm = _hotplug(api, user, vid, "nic-attach", "attach a new NIC to")
+    given = _given(text, "NIC", "NIC")
+    leases: list[instantiate.Lease] = []
+    nic = instantiate.lease_nic(api.cloud, user, dict(given), vid, _next_id(vm, "NIC"), leases)
     for rng, offset in leases:
         rng.leases[offset] = vid
     api.lc.request(vm, "nic-attach", nic)
@@ -275,13 +260,8 @@ def vm_attachnic(api: Api, user: User, p: Params) -> Any:
 @method("one.vm.detachnic", mutating=True)
 def vm_detachnic(api: Api, user: User, p: Params) -> Any:
     vid, nic_id = p.integer(0), p.integer(1)
-    vm = _managed_vm(api, user, vid)
-    if not api.lc.allows(vm, "nic-detach"):
-        raise OneFailure(ACTION, f"Could not detach NIC from VM {vid}, wrong state {vm.state_label}.")
-    nic = next(
-        (v for k, v in vm.template if k == "NIC" and isinstance(v, dict) and v.get("NIC_ID") == str(nic_id)),
-        None,
-    )
+    vm = _hotplug(api, user, vid, "nic-detach", "detach NIC from")
+    nic = vector_by_id(vm.template, "NIC", nic_id)
     if nic is None:
         raise OneFailure(ACTION, f"Could not detach NIC with NIC_ID {nic_id}, it does not exist.")
     api.lc.request(vm, "nic-detach", nic)
