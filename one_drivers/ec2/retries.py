@@ -5,18 +5,21 @@ earns 1), so under sustained throttling a busy host's shared client failed calls
 makes one attempt and `RetryPolicy` (hooked on the client's events) decides: a rejected request (a
 throttling code, 429, 503: the endpoint did nothing) is retried until a deadline, paced by a `Pacer` per
 endpoint and operation that limits its rate to what the endpoint serves when it throttles; other transient failures are retried `max_attempts` times on clients whose calls are
-idempotent. `normalize_error_body` gives an error answer that is not EC2's XML (a balancer's HTML page,
+idempotent. Those waits end early when the action that made the call is cancelled (DRIVER_CANCEL): the
+action runs its calls inside `cancel_scope(event)`, and a wait raises `WaitCancelled` once the event is
+set. `normalize_error_body` gives an error answer that is not EC2's XML (a balancer's HTML page,
 plain text) an EC2 error code, so it is classified by its status instead of failing to parse.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from one_drivers.ec2.errors import THROTTLING_CODES, TRANSIENT_CODES
@@ -36,6 +39,35 @@ WINDOW = 2.0  # seconds of successes that measure what the endpoint serves
 CUT_INTERVAL = 0.5  # one cut per this many seconds: a burst of throttles is one signal, not twenty
 REJECTED_STATUSES = frozenset({429, 503})
 STATUS_CODES = {429: "TooManyRequestsException", 500: "InternalError", 503: "ServiceUnavailable"}
+
+
+class WaitCancelled(Exception):
+    """The call was waiting out throttling (or a retry) when its action was cancelled; nothing was sent."""
+
+
+_scope = threading.local()  # `event`: the cancel flag of the action running on this thread, if any
+
+
+@contextlib.contextmanager
+def cancel_scope(event: threading.Event | None) -> Iterator[None]:
+    """Inside the block, this thread's waits for a retry or a pacer slot end when `event` is set
+    (None: they cannot be cancelled, e.g. a rollback that must finish)."""
+    previous = getattr(_scope, "event", None)
+    _scope.event = event
+    try:
+        yield
+    finally:
+        _scope.event = previous
+
+
+def pause(seconds: float) -> None:
+    """Sleep `seconds`, or raise WaitCancelled as soon as this thread's cancel scope is set."""
+    event: threading.Event | None = getattr(_scope, "event", None)
+    if event is None:
+        if seconds > 0:
+            time.sleep(seconds)
+    elif event.is_set() or event.wait(seconds):
+        raise WaitCancelled("cancelled while waiting to retry")
 
 
 class Pacer:
@@ -139,9 +171,7 @@ class RetryPolicy:
         events.register_first(f"before-parse.{service}", normalize_error_body)
 
     def before_send(self, event_name: str = "", **kwargs: Any) -> None:
-        wait = self.pacers[event_name.rsplit(".", 1)[-1]].delay()
-        if wait > 0:
-            time.sleep(wait)
+        pause(self.pacers[event_name.rsplit(".", 1)[-1]].delay())
         # None: botocore sends the request (a value here would stand in for the answer).
 
     def needs_retry(
@@ -166,10 +196,16 @@ class RetryPolicy:
                 log.warning("%s still throttled after %.0f s: giving up", operation.name, self.throttle_wait)
                 return None
             # Short and jittered: the pacer spaces the requests out; this only de-synchronises them.
-            return self._random.uniform(0.001, min(1.0, 0.05 * 2 ** min(attempts, 5)))
+            return self._wait(self._random.uniform(0.001, min(1.0, 0.05 * 2 ** min(attempts, 5))))
         if outcome == "transient" and self.idempotent and attempts < self.max_attempts:
-            return self._random.uniform(0.001, min(20.0, 0.5 * 2**attempts))
+            return self._wait(self._random.uniform(0.001, min(20.0, 0.5 * 2**attempts)))
         return None
+
+    @staticmethod
+    def _wait(seconds: float) -> float:
+        """Wait here, where a cancel can end it; botocore then retries at once (its own sleep is 0)."""
+        pause(seconds)
+        return 0.0
 
 
 def attempt_outcome(response: Any, caught_exception: BaseException | None) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from one_drivers.ec2 import retries
 from one_drivers.ec2.attributes import VMM_ATTRIBUTES, aws_attributes
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
@@ -164,9 +165,13 @@ class Ec2Vmm:
         if handler is None:
             raise ActionError(f"{action.upper()} is {UNSUPPORTED}")
         try:
-            return handler(request, control)
+            # A cancel also ends a call's wait for throttling to pass (up to 600 s otherwise).
+            with retries.cancel_scope(control.cancelled):
+                return handler(request, control)
         except (ActionError, ActionCancelled):
             raise
+        except retries.WaitCancelled as exc:
+            raise ActionCancelled(f"{action.upper()} of VM {request.vm_id} cancelled") from exc
         except ec2_section.SectionError as exc:
             raise ActionError(f"{action.upper()} of VM {request.vm_id}: {exc}") from exc
         except Exception as exc:
@@ -259,12 +264,24 @@ class Ec2Vmm:
     def _rollback_terminate(self, client: EC2Client, instance_id: str, vm_id: int) -> None:
         """Never leak: terminate what this DEPLOY launched, whatever happened (no waiting, no cancel)."""
         try:
-            client.terminate_instances(InstanceIds=[instance_id])
+            with retries.cancel_scope(None):
+                client.terminate_instances(InstanceIds=[instance_id])
             log.warning("VM %d: terminated instance %s after a failed deploy", vm_id, instance_id)
         except Exception as exc:
             log.error(
                 "VM %d: could not terminate %s after a failed deploy: %s", vm_id, instance_id, describe(exc)
             )
+
+    def _rollback_lost_launch(self, client: Any, deploy_token: str, vm_id: int) -> None:
+        """A cancelled DEPLOY whose launch may have happened unanswered: terminate it if it did."""
+        try:
+            with retries.cancel_scope(None):
+                found = self._find_by_token(client, deploy_token)
+        except Exception as exc:
+            log.error("VM %d: could not look up a possibly launched instance: %s", vm_id, describe(exc))
+            return
+        if found is not None:
+            self._rollback_terminate(client, str(found["InstanceId"]), vm_id)
 
     def _require_id(self, request: VmRequest, action: str) -> str:
         if not request.deploy_id:
@@ -344,36 +361,47 @@ class Ec2Vmm:
         lookup = self._client(request)
         params = dict(plan.params)
         last: Exception | None = None
-        for attempt in range(self.launch_attempts):
-            control.check_cancelled()
-            if attempt:
-                self._sleep(control, min(self.backoff * 2 ** (attempt - 1), 20.0))
+        ambiguous = False  # an attempt failed in a way that may have launched (its answer was lost)
+        try:
+            for attempt in range(self.launch_attempts):
+                control.check_cancelled()
+                if attempt:
+                    self._sleep(control, min(self.backoff * 2 ** (attempt - 1), 20.0))
+                    try:
+                        found = self._find_by_token(lookup, deploy_token)
+                    except retries.WaitCancelled:
+                        raise
+                    except Exception as exc:
+                        last = exc
+                        continue
+                    if found is not None:
+                        return str(found["InstanceId"])
                 try:
-                    found = self._find_by_token(lookup, deploy_token)
+                    response = once.run_instances(**params)
+                    launched = response["Instances"][0]
+                    if launched.get("State", {}).get("Name") in GONE_STATES:
+                        # AWS replays a used ClientToken with the original, now dead, instance (e.g.
+                        # `onevm recover --retry` of a failed boot): launch anew under a fresh token.
+                        control.log(
+                            f"token {params['ClientToken']} belongs to dead instance {launched['InstanceId']}"
+                        )
+                        params = {**params, "ClientToken": f"{plan.client_token}-r{int(time.time())}"}
+                        last = ActionError("RunInstances replayed a terminated instance")
+                        continue
+                    return str(launched["InstanceId"])
                 except Exception as exc:
+                    kind = classify(exc)
+                    if kind in (ErrorKind.NOT_FOUND, ErrorKind.FATAL):
+                        raise
                     last = exc
-                    continue
-                if found is not None:
-                    return str(found["InstanceId"])
-            try:
-                response = once.run_instances(**params)
-                launched = response["Instances"][0]
-                if launched.get("State", {}).get("Name") in GONE_STATES:
-                    # AWS replays a used ClientToken with the original, now dead, instance (e.g.
-                    # `onevm recover --retry` of a failed boot): launch anew under a fresh token.
-                    control.log(
-                        f"token {params['ClientToken']} belongs to dead instance {launched['InstanceId']}"
+                    ambiguous = True
+                    log.warning(
+                        "VM %d: RunInstances attempt %d: %s", request.vm_id, attempt + 1, describe(exc)
                     )
-                    params = {**params, "ClientToken": f"{plan.client_token}-r{int(time.time())}"}
-                    last = ActionError("RunInstances replayed a terminated instance")
-                    continue
-                return str(launched["InstanceId"])
-            except Exception as exc:
-                kind = classify(exc)
-                if kind in (ErrorKind.NOT_FOUND, ErrorKind.FATAL):
-                    raise
-                last = exc
-                log.warning("VM %d: RunInstances attempt %d: %s", request.vm_id, attempt + 1, describe(exc))
+        except (ActionCancelled, retries.WaitCancelled):
+            if ambiguous:
+                self._rollback_lost_launch(lookup, deploy_token, request.vm_id)
+            raise
         assert last is not None
         raise ActionError(
             f"DEPLOY of VM {request.vm_id}: RunInstances failed after {self.launch_attempts} attempts: {describe(last)}"

@@ -1,8 +1,9 @@
 """An HTTP proxy on loopback in front of moto that injects the faults a real EC2 endpoint produces.
 
 Faults, each per EC2 Action (or every action with `action=None`):
-- `fail(action, times, status, code, body)`: the next `times` requests get an error instead of moto;
-  `body` is "xml" (EC2's error document), "html" (a load balancer's page) or "text" (plain text).
+- `fail(action, times, status, code, body, after)`: the next `times` requests (after letting `after`
+  through) get an error instead of moto; `body` is "xml" (EC2's error document), "html" (a load
+  balancer's page) or "text" (plain text).
 - `throttle(rate, ...)`: that fraction of requests, at random (seeded), gets a throttling error.
 - `token_bucket(action, size, refill)`: AWS's request-rate limit: each request takes a token from a
   bucket of `size` refilled at `refill` per second; an empty bucket answers 503 RequestLimitExceeded.
@@ -82,6 +83,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.faults: dict[str, list[Fault]] = {}
         self.resets: Counter[str] = Counter()
+        self.pass_first: Counter[str] = Counter()  # requests let through before `faults` apply
         self.lost: Counter[str] = Counter()
         self.seen: Counter[str] = Counter()
         self.forwarded: Counter[str] = Counter()
@@ -176,9 +178,11 @@ class FaultProxy:
         status: int = 503,
         code: str = "RequestLimitExceeded",
         body: str = "xml",
+        after: int = 0,
     ) -> None:
         with self._lock:
             self.faults.setdefault(action or ANY, []).extend([(status, code, body)] * times)
+            self.pass_first[action or ANY] += after
 
     def throttle(
         self,
@@ -230,7 +234,9 @@ class FaultProxy:
                 return "replay"
             for key in (action, ANY):
                 queue = self.faults.get(key)
-                if queue:
+                if queue and self.pass_first[key] > 0:
+                    self.pass_first[key] -= 1
+                elif queue:
                     self.injected[queue[0][1]] += 1
                     return queue.pop(0)
             bucket = self.buckets.get(action)
