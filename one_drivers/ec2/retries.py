@@ -42,7 +42,7 @@ STATUS_CODES = {429: "TooManyRequestsException", 500: "InternalError", 503: "Ser
 
 
 class WaitCancelled(Exception):
-    """The call was waiting out throttling (or a retry) when its action was cancelled; nothing was sent."""
+    """The call was waiting out throttling (or to retry) when its action was cancelled: it is not sent again."""
 
 
 _scope = threading.local()  # `event`: the cancel flag of the action running on this thread, if any

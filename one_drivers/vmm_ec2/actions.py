@@ -272,7 +272,7 @@ class Ec2Vmm:
                 "VM %d: could not terminate %s after a failed deploy: %s", vm_id, instance_id, describe(exc)
             )
 
-    def _rollback_lost_launch(self, client: Any, deploy_token: str, vm_id: int) -> None:
+    def _rollback_lost_launch(self, client: EC2Client, deploy_token: str, vm_id: int) -> None:
         """A cancelled DEPLOY whose launch may have happened unanswered: terminate it if it did."""
         try:
             with retries.cancel_scope(None):
