@@ -348,13 +348,17 @@ def _measure(
     admin = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "sunstone_auth")).for_user(
         "alice"
     )
-    gateway_page = p50(time_calls(lambda: admin.vmpool_infoextended(-2, 0, -PAGE, -1), PAGE_REPEAT, warmup=1))
+    gateway_page = p50(
+        time_calls(lambda: admin.document("one.vmpool.infoextended", -2, 0, -PAGE, -1), PAGE_REPEAT, warmup=1)
+    )
     from one_drivers.one.records import parse_xml
 
     # The least any reader of the data must do: the same call, then one lxml parse of the document.
     read_floor = p50(
         time_calls(
-            lambda: parse_xml(admin.vmpool_infoextended(-2, 0, -PAGE, -1), "VM_POOL"), PAGE_REPEAT, warmup=1
+            lambda: parse_xml(admin.document("one.vmpool.infoextended", -2, 0, -PAGE, -1), "VM_POOL"),
+            PAGE_REPEAT,
+            warmup=1,
         )
     )
     # The first walk also makes the simulator render (and cache) every VM body once, which a real
@@ -439,7 +443,7 @@ def _storage_rows(
     assert raw.get(tags_page).count(b"<resourceId>") == 1000
     all_tags = query({"Action": "DescribeTags"})
     assert raw.get(all_tags).count(b"<resourceId>") == VOLUMES * TAGS_PER_VOLUME
-    gateway = p50(time_calls(lambda: admin.imagepool_info(-2, -1, -1), PAGE_REPEAT, warmup=1))
+    gateway = p50(time_calls(lambda: admin.document("one.imagepool.info", -2, -1, -1), PAGE_REPEAT, warmup=1))
     econe_volumes = p50(time_calls(lambda: raw.get(volumes), PAGE_REPEAT, warmup=1))
     econe_tags = p50(time_calls(lambda: raw.get(tags_page), PAGE_REPEAT, warmup=1))
     econe_all = p50(time_calls(lambda: raw.get(all_tags), 3, warmup=1))
@@ -484,8 +488,12 @@ def _occi_rows(tmp: Path, sim_port: int, occi_url: str) -> list[tuple[str, float
     one = OneGateway.server_admin(f"http://127.0.0.1:{sim_port}/RPC2", str(tmp / "sunstone_auth")).for_user(
         OCCI_USER
     )
-    gateway_full = p50(time_calls(lambda: one.vmpool_infoextended(-2), PAGE_REPEAT, warmup=1))
-    gateway_short = p50(time_calls(lambda: one.vmpool_info(-2), PAGE_REPEAT, warmup=1))
+    gateway_full = p50(
+        time_calls(lambda: one.document("one.vmpool.infoextended", -2, -1, -1, -1), PAGE_REPEAT, warmup=1)
+    )
+    gateway_short = p50(
+        time_calls(lambda: one.document("one.vmpool.info", -2, -1, -1, -1), PAGE_REPEAT, warmup=1)
+    )
     return [
         ("oned (simulator) vmpool.infoextended, 1,000 VMs of the OCCI user", gateway_full * 1e3, 1.0, ""),
         ("occi GET /compute?verbose=true, 1,000 computes", verbose * 1e3, verbose / gateway_full, ""),
@@ -520,7 +528,7 @@ def _small_breakdown(raw: RawClient, secret: str, stub_port: int, sim_port: int,
         ("stub (HTTP floor)", lambda: stub.get(by_id)),
         ("econe DescribeRegions (no oned call)", lambda: raw.get(regions)),
         ("econe DescribeInstances by id (one vm.info)", lambda: raw.get(by_id)),
-        ("gateway one.vm.info to the simulator", lambda: alice.vm_info(vm_id)),
+        ("gateway one.vm.info to the simulator", lambda: alice.document("one.vm.info", vm_id, False)),
         ("gateway one.system.version to the simulator", lambda: alice.system_version()),
     ]
     times = list(_alternating(dict(rows), SMALL_REPEAT).items())
@@ -536,7 +544,7 @@ def _stages(admin: OneGateway) -> None:
     """Where a 1,000-VM page's time goes inside econe, stage by stage, on the same answer bytes."""
     from one_drivers.econe.actions.instances import reservations
     from one_drivers.one.gateway import decode_response
-    from one_drivers.one.records import parse_vm_pool, parse_xml
+    from one_drivers.one.records import VmRecord, parse_pool, parse_xml
     from one_drivers.query.render import render_response
 
     request = xmlrpc.client.dumps((admin.session, -2, 0, -PAGE, -1), methodname="one.vmpool.infoextended")
@@ -546,7 +554,7 @@ def _stages(admin: OneGateway) -> None:
     answer = conn.getresponse().read()
     conn.close()
     document = decode_response(answer)[1]
-    vms = parse_vm_pool(document)
+    vms = parse_pool(VmRecord, document)
     result = {"Reservations": reservations(vms, "zone")}
 
     def timed(fn: Any) -> float:
@@ -557,7 +565,7 @@ def _stages(admin: OneGateway) -> None:
         ("envelope: full lxml decode (the baseline)", full),
         ("envelope: cut-out string, byte unescape", timed(lambda: decode_response(answer))),
         ("document: one lxml parse (no records)", timed(lambda: parse_xml(document, "VM_POOL"))),
-        ("document: parse_vm_pool (halves + records)", timed(lambda: parse_vm_pool(document))),
+        ("document: parse_pool (halves + records)", timed(lambda: parse_pool(VmRecord, document))),
         ("mapping: reservations/instances", timed(lambda: reservations(vms, "zone"))),
         (
             "rendering: query.render",

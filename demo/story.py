@@ -136,7 +136,7 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
         )
 
         def host_share(host_id: int) -> ET.Element:
-            return ET.fromstring(admin.host_info(host_id))
+            return ET.fromstring(admin.document("one.host.info", host_id, False))
 
         took = _wait_for(
             lambda: host_share(ec2_host).findtext("HOST_SHARE/TOTAL_CPU") not in (None, "", "0"),
@@ -245,7 +245,7 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
         )
 
         def vm(vm_id: int) -> ET.Element:
-            return ET.fromstring(admin.vm_info(vm_id))
+            return ET.fromstring(admin.document("one.vm.info", vm_id, False))
 
         _wait_for(lambda: vm(burst).findtext("LCM_STATE") == "3", "the burst VM to run", timeout=90)
         instance_id = vm(burst).findtext("DEPLOY_ID") or ""
@@ -369,10 +369,13 @@ def full_loop(
         1,
     )
     took = _wait_for(
-        lambda: ET.fromstring(a.host_info(host)).findtext("HOST_SHARE/TOTAL_CPU") not in (None, "", "0"),
+        lambda: (
+            ET.fromstring(a.document("one.host.info", host, False)).findtext("HOST_SHARE/TOTAL_CPU")
+            not in (None, "", "0")
+        ),
         "A's ec2 host to be monitored through econe",
     )
-    cpu = ET.fromstring(a.host_info(host)).findtext("HOST_SHARE/TOTAL_CPU")
+    cpu = ET.fromstring(a.document("one.host.info", host, False)).findtext("HOST_SHARE/TOTAL_CPU")
     rows.append(
         (
             "A: host opennebula-b monitored",
@@ -384,14 +387,14 @@ def full_loop(
     _ = took
 
     def a_vm() -> ET.Element:
-        return ET.fromstring(a.vm_info(vm))
+        return ET.fromstring(a.document("one.vm.info", vm, False))
 
     def a_state() -> str:
         doc = a_vm()
         return f"{doc.findtext('STATE')}/{doc.findtext('LCM_STATE')}"
 
     def b_vm() -> ET.Element:
-        return ET.fromstring(admin_b.vm_info(int(instance_id[2:])))
+        return ET.fromstring(admin_b.document("one.vm.info", int(instance_id[2:]), False))
 
     def b_state() -> str:
         names = {"3": "ACTIVE", "8": "POWEROFF", "6": "DONE"}
@@ -461,8 +464,11 @@ def full_loop(
     a.vm_action("terminate", vm)
     _wait_for(lambda: a_vm().findtext("STATE") == "6", "A's VM to be DONE", 90)
     _wait_for(lambda: b_state() == "DONE", "B's VM to be DONE", 60)
-    left_a = len(ET.fromstring(a.vmpool_info(-2, -1, -1, -1)).findall("VM"))
-    left_b = [v.findtext("NAME") for v in ET.fromstring(admin_b.vmpool_info(-2, -1, -1, -1)).findall("VM")]
+    left_a = len(ET.fromstring(a.document("one.vmpool.info", -2, -1, -1, -1)).findall("VM"))
+    left_b = [
+        v.findtext("NAME")
+        for v in ET.fromstring(admin_b.document("one.vmpool.info", -2, -1, -1, -1)).findall("VM")
+    ]
     rows.append(
         (
             "A: terminate",

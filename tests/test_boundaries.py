@@ -115,6 +115,13 @@ def _xml_violations(source: str, rel: str) -> list[str]:
                 found.append(f"{rel} parses XML: OpenNebula documents are read in one/ (else list it)")
     if "xmlsafe.ONED" in source:
         found.append(f"{rel} uses the profile for oned's answers: only one/ reads those")
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "document"
+        ):
+            found.append(f"{rel}:{node.lineno} asks the gateway for a document's text: use the typed methods")
     return found
 
 
@@ -148,3 +155,7 @@ def test_a_parser_import_outside_one_is_caught(line: str) -> None:
     # the check itself, on a module that is not in the allow-list
     assert _xml_violations(line + "\n", "econe/actions/images.py") != []
     assert _xml_violations("from xml.sax.saxutils import escape\n", "econe/app.py") == []
+
+
+def test_a_raw_document_outside_one_is_caught() -> None:
+    assert _xml_violations("text = ctx.one.document('one.vm.info', 1, False)\n", "occi/resources.py") != []

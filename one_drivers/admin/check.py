@@ -26,7 +26,7 @@ from one_drivers.ec2.clients import (
 from one_drivers.ec2.config import ConfigError, DriverConfig, load_config, parse_config
 from one_drivers.ec2.errors import AUTH_CODES, ErrorKind, classify, describe, error_code
 from one_drivers.one.gateway import OneError, OneGateway
-from one_drivers.one.records import RecordError, parse_host
+from one_drivers.one.records import RecordError
 from one_drivers.one.states import HostState
 
 Say = Callable[[str], None]
@@ -68,7 +68,7 @@ def _host(host: str, gateway: OneGateway, report: _Report) -> bool:
         if host_id is None:
             report.problem(f"OpenNebula has no host named {host!r} (onehost list)")
             return False
-        record = parse_host(gateway.host_info(host_id, True))
+        record = gateway.host_info(host_id, True)
     except (OneError, OSError, RecordError) as exc:
         report.problem(
             f"cannot read the host from OpenNebula ({type(exc).__name__}: {exc}); check ONE_XMLRPC/ONE_AUTH"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -24,7 +24,7 @@ from one_drivers.ec2.catalog import type_name
 from one_drivers.ec2.config import DriverConfig
 from one_drivers.ec2.observe import Ec2CallObserver, watch_client
 from one_drivers.ec2.retries import Pacers, RetryPolicy
-from one_drivers.one.records import parse_host, parse_host_pool
+from one_drivers.one.records import HostRecord
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
     from types_boto3_cloudwatch import CloudWatchClient
@@ -43,9 +43,9 @@ _Client = TypeVar("_Client")
 class HostTemplateSource(Protocol):
     """What we need from oned (OneGateway has both methods)."""
 
-    def hostpool_info(self) -> str: ...
+    def hostpool_info(self) -> list[HostRecord]: ...
 
-    def host_info(self, host_id: int, decrypt: bool = False) -> str: ...
+    def host_info(self, host_id: int, decrypt: bool = False) -> HostRecord: ...
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,10 @@ class Ec2Settings:
         )
 
 
-def host_template_attributes(host_xml: str) -> dict[str, Any]:
-    """The TEMPLATE of a host document: single values as str, vectors (CAPACITY) as dicts."""
+def host_template_attributes(host: HostRecord) -> dict[str, Any]:
+    """A host's TEMPLATE: single values as str, vectors (CAPACITY) as dicts."""
     attrs: dict[str, Any] = {}
-    for name, value in parse_host(host_xml).template.attributes:
+    for name, value in host.template.attributes:
         if isinstance(value, str):
             attrs[name.upper()] = value.strip()
         else:
@@ -83,9 +83,9 @@ def host_template_attributes(host_xml: str) -> dict[str, Any]:
     return attrs
 
 
-def find_host_id(pool_xml: str, host: str) -> int | None:
-    """The id of the host named `host` in a HOST_POOL document (exact name match, as oned's)."""
-    return next((record.id for record in parse_host_pool(pool_xml) if record.name == host), None)
+def find_host_id(hosts: Iterable[HostRecord], host: str) -> int | None:
+    """The id of the host named `host` in the host pool (exact name match, as oned's)."""
+    return next((record.id for record in hosts if record.name == host), None)
 
 
 def capacity_from_template(value: Any) -> dict[str, int]:

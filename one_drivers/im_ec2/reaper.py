@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from one_drivers.ec2.tags import parse_deploy_token
 from one_drivers.im_ec2.instances import Instance
+from one_drivers.one import records
 from one_drivers.one.gateway import OneNotFoundError
-from one_drivers.one.records import parse_vm, parse_vm_pool
 from one_drivers.one.states import VmState
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
@@ -53,9 +53,11 @@ class VmDirectory(Protocol):
 
 
 class VmInfoSource(Protocol):
-    def vmpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1) -> str: ...
+    def vmpool_info(
+        self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1
+    ) -> list[records.VmRecord]: ...
 
-    def vm_info(self, vm_id: int, decrypt: bool = False) -> str: ...
+    def vm_info(self, vm_id: int, decrypt: bool = False) -> records.VmRecord: ...
 
 
 class GatewayVmDirectory:
@@ -66,11 +68,11 @@ class GatewayVmDirectory:
 
     def live_vm_ids(self) -> set[int]:
         # filter -2 = every user's VMs; state -1 = every state except DONE.
-        return {vm.id for vm in parse_vm_pool(self.gateway.vmpool_info(-2, -1, -1, -1))}
+        return {vm.id for vm in self.gateway.vmpool_info(-2, -1, -1, -1)}
 
     def vm_record(self, vm_id: int) -> VmRecord | None:
         try:
-            vm = parse_vm(self.gateway.vm_info(vm_id))
+            vm = self.gateway.vm_info(vm_id)
         except OneNotFoundError:
             return None
         return VmRecord(vm.state, vm.deploy_id.strip(), str(vm.stime))

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from one_drivers.ec2.clients import Ec2Settings, host_template_attributes, known_region
 from one_drivers.ec2.errors import ErrorKind, classify, describe, error_code
+from one_drivers.one.records import HostRecord
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def explain(exc: BaseException, host: str, settings: Ec2Settings | None) -> Host
 
 
 class HostTemplateReader(Protocol):
-    def host_info(self, host_id: int, decrypt: bool = False) -> str: ...
+    def host_info(self, host_id: int, decrypt: bool = False) -> HostRecord: ...
 
 
 def _gateway_from_env() -> HostTemplateReader:

@@ -22,7 +22,7 @@ from one_drivers.occi.documents import ComputeDoc, DiskSpec, NetworkDoc, NicSpec
 from one_drivers.occi.errors import BadRequest, Forbidden, NotAcceptable, OcciError
 from one_drivers.occi.render_xml import is_public, network_span
 from one_drivers.occi.views import Collection, Entity, Item, Nothing, QueryInterface, Reply, Root, View
-from one_drivers.one.records import ImageRecord, VmRecord, VnetRecord, parse_vm
+from one_drivers.one.records import ImageRecord, VmRecord, VnetRecord
 from one_drivers.one.states import LcmState, VmState
 
 CORE = "http://schemas.ogf.org/occi/core#"
@@ -804,8 +804,8 @@ def perform_action(ctx: res.OcciContext, kind: str, oid: int, name: str, body: b
             f"Action {name} has no method {method!r}: one of {', '.join(m for m in methods if m)}"
         )
     sources, one_action = methods[method]
-    vm = parse_vm(ctx.one.vm_info(oid))
+    vm = ctx.one.vm_info(oid)
     if vm.state not in sources:
         raise OcciError(f"Action {name} is not available in state {vm.state.name}", 409)
     ctx.one.vm_action(one_action, oid)
-    return Reply(200, Entity("compute", parse_vm(ctx.one.vm_info(oid))))
+    return Reply(200, Entity("compute", ctx.one.vm_info(oid)))

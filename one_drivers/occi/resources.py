@@ -24,18 +24,8 @@ from one_drivers.occi.views import Collection, Entity, Nothing, Reply
 from one_drivers.one.gateway import OneFault, OneGateway
 from one_drivers.one.records import (
     ImageRecord,
-    UserRecord,
     VmRecord,
     VnetRecord,
-    parse,
-    parse_image,
-    parse_image_pool,
-    parse_pool,
-    parse_vm,
-    parse_vm_pool,
-    parse_vm_template_pool,
-    parse_vnet,
-    parse_vnet_pool,
 )
 from one_drivers.one.states import VmState
 from one_drivers.one.template import Template, TemplateError, build_template, check_name, format_attribute
@@ -129,16 +119,16 @@ def _group_use(public: bool) -> tuple[int, ...]:
 def list_computes(ctx: OcciContext, verbose: bool) -> Reply:
     if verbose:
         try:
-            text = ctx.one.vmpool_infoextended(ALL_RESOURCES)
+            vms = ctx.one.vmpool_infoextended(ALL_RESOURCES)
         except OneFault:
-            text = ctx.one.vmpool_info(ALL_RESOURCES)  # before 5.12 vmpool.info had the full bodies
+            vms = ctx.one.vmpool_info(ALL_RESOURCES)  # before 5.12 vmpool.info had the full bodies
     else:
-        text = ctx.one.vmpool_info(ALL_RESOURCES)
-    return Reply(200, Collection("compute", tuple(parse_vm_pool(text)), verbose))
+        vms = ctx.one.vmpool_info(ALL_RESOURCES)
+    return Reply(200, Collection("compute", tuple(vms), verbose))
 
 
 def _vm(ctx: OcciContext, vm_id: int) -> VmRecord:
-    return parse_vm(ctx.one.vm_info(vm_id))
+    return ctx.one.vm_info(vm_id)
 
 
 def show_compute(ctx: OcciContext, vm_id: int) -> Reply:
@@ -149,7 +139,7 @@ def template_types(ctx: OcciContext) -> dict[str, InstanceType]:
     """Instance types defined as econe's are: the first VM template (lowest id) the user may see that is
     tagged EC2_INSTANCE_TYPE=<type>. A type of the config file with the same name wins."""
     found: dict[str, InstanceType] = {}
-    for tmpl in sorted(parse_vm_template_pool(ctx.one.templatepool_info(ALL_RESOURCES)), key=lambda t: t.id):
+    for tmpl in sorted(ctx.one.templatepool_info(ALL_RESOURCES), key=lambda t: t.id):
         name = tmpl.template.get(TEMPLATE_TYPE_ATTR)
         if not name or name in found or name in ctx.config.instance_types:
             continue
@@ -303,12 +293,12 @@ def compute_action(ctx: OcciContext, vm_id: int, action: ActionDoc) -> Reply:
 
 # --- network -------------------------------------------------------------------------------------
 def list_networks(ctx: OcciContext, verbose: bool) -> Reply:
-    nets = parse_vnet_pool(ctx.one.vnpool_info(ALL_RESOURCES))
+    nets = ctx.one.vnpool_info(ALL_RESOURCES)
     return Reply(200, Collection("network", tuple(nets), verbose))
 
 
 def _vnet(ctx: OcciContext, vn_id: int) -> VnetRecord:
-    return parse_vnet(ctx.one.vn_info(vn_id))
+    return ctx.one.vn_info(vn_id)
 
 
 def show_network(ctx: OcciContext, vn_id: int) -> Reply:
@@ -367,12 +357,12 @@ def delete_network(ctx: OcciContext, vn_id: int) -> Reply:
 
 # --- storage -------------------------------------------------------------------------------------
 def list_storages(ctx: OcciContext, verbose: bool) -> Reply:
-    images = parse_image_pool(ctx.one.imagepool_info(ALL_RESOURCES))
+    images = ctx.one.imagepool_info(ALL_RESOURCES)
     return Reply(200, Collection("storage", tuple(images), verbose))
 
 
 def _image(ctx: OcciContext, image_id: int) -> ImageRecord:
-    return parse_image(ctx.one.image_info(image_id))
+    return ctx.one.image_info(image_id)
 
 
 def show_storage(ctx: OcciContext, image_id: int) -> Reply:
@@ -469,14 +459,14 @@ def storage_action(ctx: OcciContext, image_id: int, action: ActionDoc) -> Reply:
 
 # --- users and instance types --------------------------------------------------------------------
 def list_users(ctx: OcciContext, verbose: bool) -> Reply:
-    entries = parse_pool(UserRecord, ctx.one.userpool_info())
+    entries = ctx.one.userpool_info()
     # the pool's USER elements carry no quotas: a verbose list reads each user's own document
-    users = tuple(parse(UserRecord, ctx.one.user_info(u.id)) for u in entries) if verbose else tuple(entries)
+    users = tuple(ctx.one.user_info(u.id) for u in entries) if verbose else tuple(entries)
     return Reply(200, Collection("user", users, verbose))
 
 
 def show_user(ctx: OcciContext, user_id: int) -> Reply:
-    return Reply(200, Entity("user", parse(UserRecord, ctx.one.user_info(user_id))))
+    return Reply(200, Entity("user", ctx.one.user_info(user_id)))
 
 
 def all_instance_types(ctx: OcciContext) -> dict[str, InstanceType]:

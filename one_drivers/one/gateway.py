@@ -1,5 +1,8 @@
 """The only XML-RPC caller in the project: typed methods over oned's `one.*` API.
 
+Info calls return records (one/records.py): `vm_info` a VmRecord, `vmpool_info` a list of them, and
+so on; `document()` gives an answer's text to the few that need the text itself (see there).
+
 oned answers `[true, value, 0]` or `[false, message, errcode, object id, replication index]`; wrong
 parameters and unknown methods come back as XML-RPC faults. Both are translated here, through one
 table, into the typed exceptions below, so no caller ever looks at a raw tuple or error number.
@@ -30,6 +33,19 @@ from typing import Any, BinaryIO
 
 from one_drivers import xmlsafe
 from one_drivers.one.cipher import SCHEMES, CipherScheme, ServerCipher, scheme_for_version
+from one_drivers.one.records import (
+    D,
+    DatastoreRecord,
+    HostRecord,
+    ImageRecord,
+    SecurityGroupRecord,
+    TemplateRecord,
+    UserRecord,
+    VmRecord,
+    VnetRecord,
+    parse,
+    parse_pool,
+)
 
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
 DEFAULT_AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
@@ -853,6 +869,20 @@ class OneGateway:
     def _str(self, method: str, *params: Any) -> str:
         return str(self.call(method, *params))
 
+    def document(self, method: str, *params: Any) -> str:
+        """The text of an info call's answer as oned sent it (`document("one.vm.info", 7, False)`).
+
+        Only for what needs the text itself: the tests of the documents' shapes (the simulator's
+        conformance) and the benchmarks' baselines. Everything else uses the typed methods below, which
+        return records (one/records.py), so no module outside one/ parses an OpenNebula document."""
+        return self._str(method, *params)
+
+    def _one(self, kind: type[D], method: str, *params: Any) -> D:
+        return parse(kind, self._str(method, *params))
+
+    def _pool(self, kind: type[D], method: str, *params: Any) -> list[D]:
+        return parse_pool(kind, self._str(method, *params))
+
     # --- system ----------------------------------------------------------------------------------
     def system_version(self) -> str:
         return self._str("one.system.version")
@@ -861,12 +891,12 @@ class OneGateway:
         return self._str("one.system.config")
 
     # --- users -----------------------------------------------------------------------------------
-    def user_info(self, user_id: int = -1, decrypt: bool = False) -> str:
+    def user_info(self, user_id: int = -1, decrypt: bool = False) -> UserRecord:
         """-1 = the calling user (the one a login token acts for)."""
-        return self._str("one.user.info", user_id, decrypt)
+        return self._one(UserRecord, "one.user.info", user_id, decrypt)
 
-    def userpool_info(self) -> str:
-        return self._str("one.userpool.info")
+    def userpool_info(self) -> list[UserRecord]:
+        return self._pool(UserRecord, "one.userpool.info")
 
     def user_allocate(
         self, name: str, password: str, driver: str = "core", group_ids: tuple[int, ...] = ()
@@ -881,18 +911,22 @@ class OneGateway:
         return self._int("one.user.update", user_id, template, 1 if append else 0)
 
     # --- hosts -----------------------------------------------------------------------------------
-    def host_info(self, host_id: int, decrypt: bool = False) -> str:
-        return self._str("one.host.info", host_id, decrypt)
+    def host_info(self, host_id: int, decrypt: bool = False) -> HostRecord:
+        return self._one(HostRecord, "one.host.info", host_id, decrypt)
 
-    def hostpool_info(self) -> str:
-        return self._str("one.hostpool.info")
+    def hostpool_info(self) -> list[HostRecord]:
+        return self._pool(HostRecord, "one.hostpool.info")
 
     # --- templates -------------------------------------------------------------------------------
-    def template_info(self, template_id: int, extended: bool = False, decrypt: bool = False) -> str:
-        return self._str("one.template.info", template_id, extended, decrypt)
+    def template_info(
+        self, template_id: int, extended: bool = False, decrypt: bool = False
+    ) -> TemplateRecord:
+        return self._one(TemplateRecord, "one.template.info", template_id, extended, decrypt)
 
-    def templatepool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> str:
-        return self._str("one.templatepool.info", filter_flag, start, end)
+    def templatepool_info(
+        self, filter_flag: int = -2, start: int = -1, end: int = -1
+    ) -> list[TemplateRecord]:
+        return self._pool(TemplateRecord, "one.templatepool.info", filter_flag, start, end)
 
     def template_instantiate(
         self,
@@ -906,18 +940,20 @@ class OneGateway:
         return self._int("one.template.instantiate", template_id, name, hold, extra_template, persistent)
 
     # --- virtual machines ------------------------------------------------------------------------
-    def vm_info(self, vm_id: int, decrypt: bool = False) -> str:
-        return self._str("one.vm.info", vm_id, decrypt)
+    def vm_info(self, vm_id: int, decrypt: bool = False) -> VmRecord:
+        return self._one(VmRecord, "one.vm.info", vm_id, decrypt)
 
-    def vmpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1) -> str:
+    def vmpool_info(
+        self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1
+    ) -> list[VmRecord]:
         """Reduced VM bodies (no USER_TEMPLATE attributes of ours); `end < -1` = page of size -end."""
-        return self._str("one.vmpool.info", filter_flag, start, end, state)
+        return self._pool(VmRecord, "one.vmpool.info", filter_flag, start, end, state)
 
     def vmpool_infoextended(
         self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1
-    ) -> str:
+    ) -> list[VmRecord]:
         """Full VM bodies; `end < -1` = page of size -end starting at offset `start`."""
-        return self._str("one.vmpool.infoextended", filter_flag, start, end, state)
+        return self._pool(VmRecord, "one.vmpool.infoextended", filter_flag, start, end, state)
 
     def vm_action(self, action: str, vm_id: int) -> int:
         return self._int("one.vm.action", action, vm_id)
@@ -949,11 +985,11 @@ class OneGateway:
             return self._int("one.image.allocate", template, datastore_id, True)
         return self._int("one.image.allocate", template, datastore_id)
 
-    def image_info(self, image_id: int, decrypt: bool = False) -> str:
-        return self._str("one.image.info", image_id, decrypt)
+    def image_info(self, image_id: int, decrypt: bool = False) -> ImageRecord:
+        return self._one(ImageRecord, "one.image.info", image_id, decrypt)
 
-    def imagepool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> str:
-        return self._str("one.imagepool.info", filter_flag, start, end)
+    def imagepool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> list[ImageRecord]:
+        return self._pool(ImageRecord, "one.imagepool.info", filter_flag, start, end)
 
     def image_update(self, image_id: int, template: str, append: bool = True) -> int:
         return self._int("one.image.update", image_id, template, 1 if append else 0)
@@ -974,18 +1010,24 @@ class OneGateway:
         return self._int("one.image.clone", image_id, name, datastore_id)
 
     # --- datastores ------------------------------------------------------------------------------
-    def datastore_info(self, datastore_id: int, decrypt: bool = False) -> str:
-        return self._str("one.datastore.info", datastore_id, decrypt)
+    def datastore_info(self, datastore_id: int, decrypt: bool = False) -> DatastoreRecord:
+        return self._one(DatastoreRecord, "one.datastore.info", datastore_id, decrypt)
 
-    def datastorepool_info(self) -> str:
-        return self._str("one.datastorepool.info")
+    def datastorepool_info(self) -> list[DatastoreRecord]:
+        return self._pool(DatastoreRecord, "one.datastorepool.info")
 
     # --- virtual networks ------------------------------------------------------------------------
-    def vn_info(self, vn_id: int, decrypt: bool = False) -> str:
-        return self._str("one.vn.info", vn_id, decrypt)
+    def vn_info(self, vn_id: int, decrypt: bool = False) -> VnetRecord:
+        return self._one(VnetRecord, "one.vn.info", vn_id, decrypt)
 
-    def vnpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> str:
-        return self._str("one.vnpool.info", filter_flag, start, end)
+    def vn_info_with_text(self, vn_id: int, decrypt: bool = False) -> tuple[VnetRecord, str]:
+        """The record and the document it was read from: econe's elastic-IP hook scripts take the VNET
+        document as an argument (upstream's interface), so its text leaves here once, unparsed."""
+        text = self._str("one.vn.info", vn_id, decrypt)
+        return parse(VnetRecord, text), text
+
+    def vnpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> list[VnetRecord]:
+        return self._pool(VnetRecord, "one.vnpool.info", filter_flag, start, end)
 
     def vn_hold(self, vn_id: int, lease_template: str) -> int:
         return self._int("one.vn.hold", vn_id, lease_template)
@@ -1027,11 +1069,13 @@ class OneGateway:
         """Returns the new security group's id."""
         return self._int("one.secgroup.allocate", template)
 
-    def secgroup_info(self, sg_id: int, decrypt: bool = False) -> str:
-        return self._str("one.secgroup.info", sg_id, decrypt)
+    def secgroup_info(self, sg_id: int, decrypt: bool = False) -> SecurityGroupRecord:
+        return self._one(SecurityGroupRecord, "one.secgroup.info", sg_id, decrypt)
 
-    def secgrouppool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> str:
-        return self._str("one.secgrouppool.info", filter_flag, start, end)
+    def secgrouppool_info(
+        self, filter_flag: int = -2, start: int = -1, end: int = -1
+    ) -> list[SecurityGroupRecord]:
+        return self._pool(SecurityGroupRecord, "one.secgrouppool.info", filter_flag, start, end)
 
     def secgroup_update(self, sg_id: int, template: str, append: bool = False) -> int:
         """Replace (append=False) or merge into the group's template; oned re-checks every RULE."""

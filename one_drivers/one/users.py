@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from one_drivers.one.gateway import OneGateway
-from one_drivers.one.records import UserRecord, parse_pool
+from one_drivers.one.records import UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class UserDirectory:
         self._forced_recent: collections.deque[float] = collections.deque()
 
     def _load(self) -> None:
-        users = parse_pool(UserRecord, self._admin.userpool_info())
+        users = self._admin.userpool_info()
         self._by_name = {u.name: u for u in users}
         self._loaded_at = self._clock()
         log.debug("user pool loaded: %d users", len(users))

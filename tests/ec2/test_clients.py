@@ -18,6 +18,7 @@ from one_drivers.ec2.clients import (
 )
 from one_drivers.ec2.config import parse_config
 from one_drivers.one.gateway import OneUnavailable
+from one_drivers.one.records import HostRecord, parse, parse_pool
 from tests.conftest import free_port
 from tests.ec2.fault_proxy import FaultProxy
 
@@ -36,12 +37,12 @@ class FakeOned:
         self.host = (real_dir / "host_info.xml").read_text().replace("<TEMPLATE>", "<TEMPLATE>" + extra, 1)
         self.calls: list[tuple[int, bool]] = []
 
-    def hostpool_info(self) -> str:
-        return self.pool
+    def hostpool_info(self) -> list[HostRecord]:
+        return parse_pool(HostRecord, self.pool)
 
-    def host_info(self, host_id: int, decrypt: bool = False) -> str:
+    def host_info(self, host_id: int, decrypt: bool = False) -> HostRecord:
         self.calls.append((host_id, decrypt))
-        return self.host
+        return parse(HostRecord, self.host)
 
 
 def no_oned() -> FakeOned:
@@ -49,10 +50,10 @@ def no_oned() -> FakeOned:
 
 
 def test_recorded_host_documents(real_dir: Path) -> None:
-    pool = (real_dir / "hostpool_info.xml").read_text()
+    pool = parse_pool(HostRecord, (real_dir / "hostpool_info.xml").read_text())
     assert find_host_id(pool, "dummyhost") == 0
     assert find_host_id(pool, "nope") is None
-    attrs = host_template_attributes((real_dir / "host_info.xml").read_text())
+    attrs = host_template_attributes(parse(HostRecord, (real_dir / "host_info.xml").read_text()))
     assert attrs["HYPERVISOR"] == "dummy"
     assert capacity_from_template({"M1_SMALL": "5", "T3_MICRO": " 10", "BAD": "x"}) == {
         "m1.small": 5,

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from one_drivers.one.gateway import OneGateway
-from one_drivers.one.records import parse_vm, parse_vm_pool
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
 from tests.conftest import installed_program, wait_for
@@ -45,7 +44,7 @@ def cloud_b(tmp_path: Path) -> Iterator[tuple[EconeEnv, Seed]]:
 
 def b_vms(env: EconeEnv) -> list[Any]:
     """B's VMs that are not DONE."""
-    return parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -1))
+    return env.oneadmin.vmpool_info(-2, -1, -1, -1)
 
 
 @pytest.mark.slow
@@ -79,7 +78,7 @@ def test_a_bursts_into_b_through_econe(tmp_path: Path, cloud_b: tuple[EconeEnv, 
         )
 
         def host_doc() -> ET.Element:
-            return ET.fromstring(a.host_info(host))
+            return ET.fromstring(a.document("one.host.info", host, False))
 
         # Monitored through econe: capacity from CAPACITY, a PUBLIC_CLOUD host.
         wait_for(
@@ -98,26 +97,31 @@ def test_a_bursts_into_b_through_econe(tmp_path: Path, cloud_b: tuple[EconeEnv, 
         sim_a.schedule()
 
         def a_state() -> tuple[int, int]:
-            doc = ET.fromstring(a.vm_info(vm))
+            doc = ET.fromstring(a.document("one.vm.info", vm, False))
             return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
 
         def a_error() -> str:
-            return ET.fromstring(a.vm_info(vm)).findtext("USER_TEMPLATE/ERROR") or ""
+            return ET.fromstring(a.document("one.vm.info", vm, False)).findtext("USER_TEMPLATE/ERROR") or ""
 
         wait_for(lambda: a_state() == (VmState.ACTIVE, LcmState.RUNNING) or bool(a_error()))
         assert a_state() == (VmState.ACTIVE, LcmState.RUNNING), a_error()
-        instance_id = ET.fromstring(a.vm_info(vm)).findtext("DEPLOY_ID") or ""
+        instance_id = ET.fromstring(a.document("one.vm.info", vm, False)).findtext("DEPLOY_ID") or ""
         assert instance_id.startswith("i-")
         # On B it is a VM of alice's, with the driver's tags kept in their spelling.
-        b_vm = parse_vm(env_b.oneadmin.vm_info(int(instance_id[2:])))
+        b_vm = env_b.oneadmin.vm_info(int(instance_id[2:]))
         assert b_vm.uname == "alice" and (b_vm.state, b_vm.lcm_state) == (VmState.ACTIVE, LcmState.RUNNING)
         tags = {t["Key"]: t["Value"] for t in env_b.client().describe_tags()["Tags"]}
         assert tags, "the driver tags what it launches"
         # A's monitoring reaches the VM (one DescribeInstances per cycle through econe).
-        wait_for(lambda: ET.fromstring(a.vm_info(vm)).find("MONITORING/TIMESTAMP") is not None, timeout=30)
+        wait_for(
+            lambda: (
+                ET.fromstring(a.document("one.vm.info", vm, False)).find("MONITORING/TIMESTAMP") is not None
+            ),
+            timeout=30,
+        )
 
         def b_state() -> tuple[VmState, LcmState]:
-            found = parse_vm(env_b.oneadmin.vm_info(int(instance_id[2:])))
+            found = env_b.oneadmin.vm_info(int(instance_id[2:]))
             return found.state, found.lcm_state
 
         a.call("one.vm.action", "poweroff", vm)
@@ -129,14 +133,16 @@ def test_a_bursts_into_b_through_econe(tmp_path: Path, cloud_b: tuple[EconeEnv, 
         wait_for(lambda: a_state() == (VmState.ACTIVE, LcmState.RUNNING) or bool(a_error()))
         assert a_state() == (VmState.ACTIVE, LcmState.RUNNING), a_error()
         wait_for(lambda: b_state() == (VmState.ACTIVE, LcmState.RUNNING))
-        assert (ET.fromstring(a.vm_info(vm)).findtext("DEPLOY_ID") or "") == instance_id
+        assert (
+            ET.fromstring(a.document("one.vm.info", vm, False)).findtext("DEPLOY_ID") or ""
+        ) == instance_id
 
         a.call("one.vm.action", "terminate", vm)
         wait_for(lambda: a_state()[0] == VmState.DONE)
         wait_for(lambda: b_vms(env_b) == [])
         assert b_state()[0] == VmState.DONE
         # Nothing left: no live VM on either side, no volume or snapshot on B, A's host empty.
-        assert parse_vm_pool(a.vmpool_info(-2, -1, -1, -1)) == []
+        assert a.vmpool_info(-2, -1, -1, -1) == []
         ec2 = env_b.client()
         assert ec2.describe_volumes()["Volumes"] == [] and ec2.describe_snapshots()["Snapshots"] == []
         states = [

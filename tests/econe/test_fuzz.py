@@ -102,10 +102,10 @@ _LOGIN_TOKENS = re.compile(r"<LOGIN_TOKEN>.*?</LOGIN_TOKEN>")
 def snapshot(env: EconeEnv) -> tuple[str, ...]:
     one = env.oneadmin
     return (
-        one.vmpool_infoextended(-2, -1, -1, -2),
-        one.imagepool_info(),
-        one.templatepool_info(),
-        _LOGIN_TOKENS.sub("", one.userpool_info()),
+        one.document("one.vmpool.infoextended", -2, -1, -1, -2),
+        one.document("one.imagepool.info", -2, -1, -1),
+        one.document("one.templatepool.info", -2, -1, -1),
+        _LOGIN_TOKENS.sub("", one.document("one.userpool.info")),
     )
 
 

@@ -22,7 +22,6 @@ import pytest
 from botocore.config import Config
 
 from one_drivers.econe.server import EconeServer
-from one_drivers.one.records import parse_vm_pool
 from one_drivers.one.states import VmState
 from tests.conftest import free_port
 from tests.econe.actions.seed import Seed, seed
@@ -45,7 +44,7 @@ def client_for(env: EconeEnv, endpoint: str) -> Any:
 
 
 def live_vm_ids(env: EconeEnv) -> list[int]:
-    pool = parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -1))
+    pool = env.oneadmin.vmpool_info(-2, -1, -1, -1)
     return sorted(vm.id for vm in pool if vm.state is not VmState.DONE)
 
 

@@ -37,11 +37,14 @@ monitoring:
         alive = gw.call("one.vm.allocate", 'NAME="alive"\nCPU="1"\nMEMORY="64"', True)
         done = gw.call("one.vm.allocate", 'NAME="done"\nCPU="1"\nMEMORY="64"', True)
         gw.call("one.vm.action", "terminate", done)
-        assert int(ET.fromstring(gw.vm_info(done)).findtext("STATE") or -1) == VmState.DONE
+        assert (
+            int(ET.fromstring(gw.document("one.vm.info", done, False)).findtext("STATE") or -1)
+            == VmState.DONE
+        )
 
         ec2 = ec2_client(moto_endpoint)
         keep = launch(ec2, "t3.micro", {"ONE_ID": str(alive)})
-        stime = ET.fromstring(gw.vm_info(done)).findtext("STIME")
+        stime = ET.fromstring(gw.document("one.vm.info", done, False)).findtext("STIME")
         # what our VMM driver tags at launch: the VM id, and the deployment token with the VM's STIME
         leaked = launch(ec2, "t3.micro", {"ONE_ID": str(done), "ONE_DEPLOY_TOKEN": f"one-{done}-{stime}-0"})
         ec2.stop_instances(InstanceIds=[leaked])  # the poweroff-then-terminate leak
@@ -51,10 +54,12 @@ monitoring:
         host = gw.call("one.host.allocate", "ec2-moto", "ec2", "ec2", -1)
 
         def total_cpu() -> int:
-            return int(ET.fromstring(gw.host_info(host)).findtext("HOST_SHARE/TOTAL_CPU") or 0)
+            return int(
+                ET.fromstring(gw.document("one.host.info", host, False)).findtext("HOST_SHARE/TOTAL_CPU") or 0
+            )
 
         wait_for(lambda: total_cpu() == 4 * 200)
-        host_doc = ET.fromstring(gw.host_info(host))
+        host_doc = ET.fromstring(gw.document("one.host.info", host, False))
         assert host_doc.findtext("TEMPLATE/HYPERVISOR") == "ec2"
         assert host_doc.findtext("TEMPLATE/PUBLIC_CLOUD") == "YES"
 

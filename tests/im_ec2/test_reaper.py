@@ -9,6 +9,7 @@ import pytest
 
 from one_drivers.im_ec2.instances import Instance, describe_instances
 from one_drivers.im_ec2.reaper import GatewayVmDirectory, VmRecord, reap, should_reap
+from one_drivers.one import records
 from one_drivers.one.gateway import OneNotFoundError, OneUnavailable
 from one_drivers.one.states import VmState
 from tests.im_ec2.conftest import Region, launch
@@ -155,13 +156,15 @@ class RecordedGateway:
     def __init__(self, real_dir: Path) -> None:
         self.real_dir = real_dir
 
-    def vmpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1) -> str:
+    def vmpool_info(
+        self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1
+    ) -> list[records.VmRecord]:
         assert (filter_flag, state) == (-2, -1)
-        return (self.real_dir / "vmpool_info.xml").read_text()
+        return records.parse_pool(records.VmRecord, (self.real_dir / "vmpool_info.xml").read_text())
 
-    def vm_info(self, vm_id: int, decrypt: bool = False) -> str:
+    def vm_info(self, vm_id: int, decrypt: bool = False) -> records.VmRecord:
         if vm_id == 0:
-            return (self.real_dir / "vm_info_done.xml").read_text()
+            return records.parse(records.VmRecord, (self.real_dir / "vm_info_done.xml").read_text())
         raise OneNotFoundError(f"[one.vm.info] Error getting virtual machine [{vm_id}].")
 
 

@@ -9,7 +9,6 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from one_drivers.one.records import parse_image_pool, parse_vm, parse_vm_pool, parse_vnet_pool
 from tests.occi.conftest import OcciEnv
 
 pytestmark = pytest.mark.slow
@@ -28,7 +27,7 @@ def test_compute_name_and_context_values(occi_env: OcciEnv) -> None:
     env = occi_env
     r = env.request("POST", "/compute", compute(env, HOSTILE, f"<NOTE>{escape(HOSTILE)}</NOTE>"))
     assert r.status == 201, r.text
-    vm = parse_vm(env.oneadmin.vm_info(int(ET.fromstring(r.text).findtext("ID") or -1)))
+    vm = env.oneadmin.vm_info(int(ET.fromstring(r.text).findtext("ID") or -1))
     assert vm.name == HOSTILE
     assert vm.template_value("CPU") == "1" and vm.template_value("MEMORY") == "1024"
     assert vm.template.vectors("NIC") == []
@@ -48,8 +47,8 @@ def test_values_no_template_can_carry(occi_env: OcciEnv, value: str) -> None:
         headers={"Content-Type": "application/xml"},
     )
     assert r.status == 400
-    assert parse_vm_pool(env.oneadmin.vmpool_info(-2)) == []
-    assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == 1
+    assert env.oneadmin.vmpool_info(-2) == []
+    assert len(env.oneadmin.imagepool_info(-2)) == 1
 
 
 def test_save_as_and_clone_names(occi_env: OcciEnv) -> None:
@@ -60,7 +59,7 @@ def test_save_as_and_clone_names(occi_env: OcciEnv) -> None:
     name = 'img" PATH = "/etc/shadow'
     body = f'<COMPUTE><DISK id="0"><SAVE_AS name="{escape(name, {chr(34): "&quot;"})}"/></DISK></COMPUTE>'
     assert env.request("PUT", f"/compute/{vm_id}", body).status == 202
-    saved = max(parse_image_pool(env.oneadmin.imagepool_info(-2)), key=lambda i: i.id)
+    saved = max(env.oneadmin.imagepool_info(-2), key=lambda i: i.id)
     assert saved.name == name and saved.path == ""
     bad = '<COMPUTE><DISK id="0"><SAVE_AS name="x\\"/></DISK></COMPUTE>'
     r = env.request("PUT", f"/compute/{vm_id}", bad)
@@ -80,7 +79,7 @@ def test_network_and_storage_fields(occi_env: OcciEnv) -> None:
         user="carol",
     )
     assert r.status == 201, r.text
-    vnet = max(parse_vnet_pool(env.oneadmin.vnpool_info(-2)), key=lambda v: v.id)
+    vnet = max(env.oneadmin.vnpool_info(-2), key=lambda v: v.id)
     assert vnet.name == hostile and vnet.vn_mad != "ovswitch" and vnet.template.get("DESCRIPTION") == HOSTILE
     r = env.request(
         "POST", "/network", "<NETWORK><NAME>x</NAME><ADDRESS>10.0.0.0 ]</ADDRESS></NETWORK>", user="carol"
@@ -100,7 +99,7 @@ def test_network_and_storage_fields(occi_env: OcciEnv) -> None:
         headers={"Content-Type": "application/xml"},
     )
     assert r.status == 201, r.text
-    image = max(parse_image_pool(env.oneadmin.imagepool_info(-2)), key=lambda i: i.id)
+    image = max(env.oneadmin.imagepool_info(-2), key=lambda i: i.id)
     assert image.name == hostile and image.type_name == "DATABLOCK" and image.size == 1
     for field, value in (("TYPE", "KERNEL"), ("SIZE", "1 PATH=/x"), ("PERSISTENT", "MAYBE")):
         fields = {"NAME": "n", "TYPE": "DATABLOCK", "SIZE": "1", field: value}
@@ -119,5 +118,5 @@ def test_ogf_title(occi_env: OcciEnv) -> None:
     )
     r = env.request("POST", "/compute", body, headers={"Content-Type": "text/plain", "Accept": "text/plain"})
     assert r.status == 201, r.text
-    vm = parse_vm(env.oneadmin.vm_info(0))
+    vm = env.oneadmin.vm_info(0)
     assert vm.name == HOSTILE.replace("\n", " ") and vm.template_value("CPU") == "1"

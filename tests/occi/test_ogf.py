@@ -9,7 +9,6 @@ import json
 import pytest
 
 from one_drivers.occi import errors, ogf
-from one_drivers.one.records import parse_vm, parse_vm_pool
 from one_drivers.one.states import LcmState, VmState
 from tests.occi.conftest import OcciEnv
 
@@ -52,7 +51,7 @@ def test_text_plain_round_trip_and_actions(occi_env: OcciEnv) -> None:
     assert f'Category: compute; scheme="{INFRA}"; class="kind"' in r.text
     assert 'X-OCCI-Attribute: occi.core.title="ogf-vm"' in r.text
     assert 'X-OCCI-Attribute: occi.compute.state="inactive"' in r.text
-    vm = parse_vm(env.oneadmin.vm_info(0))
+    vm = env.oneadmin.vm_info(0)
     assert vm.template.vectors("CONTEXT")[0]["USER_DATA"] == "echo hi"
     env.deploy()
     shown = env.request("GET", "/compute/0", headers=TEXT).text
@@ -65,18 +64,18 @@ def test_text_plain_round_trip_and_actions(occi_env: OcciEnv) -> None:
     r = env.request("POST", "/compute/0?action=stop", stop, headers=TEXT)
     assert r.status == 200, r.text
     env.deploy()
-    assert parse_vm(env.oneadmin.vm_info(0)).state == VmState.POWEROFF
+    assert env.oneadmin.vm_info(0).state == VmState.POWEROFF
     # start from POWEROFF; stop again is refused with 409 and changes nothing.
     r = env.request("POST", "/compute/0?action=stop", "", headers=TEXT)
     assert r.status == 409 and "not available in state POWEROFF" in r.text
     r = env.request("POST", "/compute/0?action=start", "", headers=TEXT)
     assert r.status == 200
     env.deploy()
-    assert parse_vm(env.oneadmin.vm_info(0)).state == VmState.ACTIVE
+    assert env.oneadmin.vm_info(0).state == VmState.ACTIVE
     restart = json.dumps({"action": ogf.COMPUTE_ACTION + "restart", "attributes": {"method": "cold"}})
     r = env.request("POST", "/compute/0?action=restart", restart, headers=JSON)
     assert r.status == 200, r.text
-    assert parse_vm(env.oneadmin.vm_info(0)).history[-1].action == 16  # reboot-hard
+    assert env.oneadmin.vm_info(0).history[-1].action == 16  # reboot-hard
     r = env.request("POST", "/compute/0?action=fly", "", headers=TEXT)
     assert r.status == 400 and "Unknown action" in r.text
     r = env.request(
@@ -100,7 +99,7 @@ def test_text_occi_headers_create(occi_env: OcciEnv) -> None:
     }
     r = env.request("POST", "/compute", "", headers=headers)
     assert r.status == 201, r.text
-    assert parse_vm(env.oneadmin.vm_info(0)).name == "from-headers"
+    assert env.oneadmin.vm_info(0).name == "from-headers"
 
 
 @pytest.mark.slow
@@ -171,7 +170,7 @@ def test_bad_ogf_bodies_change_nothing(
 ) -> None:
     r = occi_env.request("POST", "/compute", body, headers=headers)
     assert r.status == 400 and message in r.text, r.text
-    assert parse_vm_pool(occi_env.oneadmin.vmpool_info(-2)) == []
+    assert occi_env.oneadmin.vmpool_info(-2) == []
 
 
 @pytest.mark.slow

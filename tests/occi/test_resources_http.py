@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from one_drivers.one.gateway import OneGateway
-from one_drivers.one.records import parse_image, parse_image_pool, parse_vm, parse_vm_pool, parse_vnet_pool
 from tests.occi.conftest import PASSWORDS, OcciEnv
 
 pytestmark = pytest.mark.slow
@@ -36,11 +35,11 @@ def create_running(env: OcciEnv, name: str = "vm1") -> int:
 
 
 def vm_count(env: OcciEnv) -> int:
-    return len(parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -1)))
+    return len(env.oneadmin.vmpool_info(-2, -1, -1, -1))
 
 
 def state_of(env: OcciEnv, vm_id: int) -> str:
-    return parse_vm(env.oneadmin.vm_info(vm_id)).state.name
+    return env.oneadmin.vm_info(vm_id).state.name
 
 
 def test_root_lists_the_collections(occi_env: OcciEnv) -> None:
@@ -112,7 +111,7 @@ def test_state_changes_from_active(occi_env: OcciEnv, wanted: str, after: str) -
     assert state_of(env, vm_id) == after
     if wanted in ("REBOOT", "RESET"):
         # oned's action numbers on the open history record: reboot 15, reboot-hard 16.
-        history = parse_vm(env.oneadmin.vm_info(vm_id)).history
+        history = env.oneadmin.vm_info(vm_id).history
         assert history[-1].action == {"REBOOT": 15, "RESET": 16}[wanted]
 
 
@@ -143,11 +142,11 @@ def test_resume_after_suspend_and_refused_changes(occi_env: OcciEnv) -> None:
 def test_disk_save_as(occi_env: OcciEnv) -> None:
     env = occi_env
     vm_id = create_running(env)
-    images = len(parse_image_pool(env.oneadmin.imagepool_info(-2)))
+    images = len(env.oneadmin.imagepool_info(-2))
     body = '<COMPUTE><DISK id="0"><SAVE_AS name="golden"/></DISK></COMPUTE>'
     r = env.request("PUT", f"/compute/{vm_id}", body)
     assert r.status == 202, r.text
-    pool = parse_image_pool(env.oneadmin.imagepool_info(-2))
+    pool = env.oneadmin.imagepool_info(-2)
     golden = max(pool, key=lambda image: image.id)
     assert len(pool) == images + 1 and golden.name == "golden" and golden.uname == "alice"
     two = '<COMPUTE><DISK id="0"><SAVE_AS name="a"/></DISK><DISK id="1"><SAVE_AS name="b"/></DISK></COMPUTE>'
@@ -156,7 +155,7 @@ def test_disk_save_as(occi_env: OcciEnv) -> None:
     both = '<COMPUTE><STATE>STOPPED</STATE><DISK id="0"><SAVE_AS name="c"/></DISK></COMPUTE>'
     r = env.request("PUT", f"/compute/{vm_id}", both)
     assert r.status == 403 and "not allowed in the same request" in r.text
-    assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == images + 1
+    assert len(env.oneadmin.imagepool_info(-2)) == images + 1
     assert state_of(env, vm_id) == "ACTIVE"
 
 
@@ -216,10 +215,10 @@ def test_network_lifecycle(occi_env: OcciEnv) -> None:
     body = (
         "<NETWORK><NAME>lan</NAME><ADDRESS>192.168.1.0</ADDRESS><SIZE>10</SIZE><PUBLIC>YES</PUBLIC></NETWORK>"
     )
-    before = len(parse_vnet_pool(env.oneadmin.vnpool_info(-2)))
+    before = len(env.oneadmin.vnpool_info(-2))
     r = env.request("POST", "/network", body)
     assert r.status == 403 and "CREATE NET" in r.text
-    assert len(parse_vnet_pool(env.oneadmin.vnpool_info(-2))) == before
+    assert len(env.oneadmin.vnpool_info(-2)) == before
     r = env.request("POST", "/network", body, user="carol")
     assert r.status == 201, r.text
     doc = xml(r.text)
@@ -257,7 +256,7 @@ def test_storage_lifecycle(occi_env: OcciEnv) -> None:
         "PUT", f"/storage/{sid}", "<STORAGE><PERSISTENT>NO</PERSISTENT><PUBLIC>NO</PUBLIC></STORAGE>"
     )
     assert r.status == 400 and "more than one change" in r.text
-    assert parse_image(env.oneadmin.image_info(int(sid or -1))).persistent
+    assert env.oneadmin.image_info(int(sid or -1)).persistent
     r = env.request(
         "POST",
         f"/storage/{sid}/action",
@@ -286,25 +285,25 @@ def test_storage_upload_is_streamed_to_tmpdir(occi_env: OcciEnv) -> None:
         "POST", "/storage", body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )
     assert r.status == 201, r.text
-    image = parse_image(env.oneadmin.image_info(int(xml(r.text).findtext("ID") or -1)))
+    image = env.oneadmin.image_info(int(xml(r.text).findtext("ID") or -1))
     assert image.name == "uploaded" and image.path.startswith(env.config.tmpdir)
     with open(image.path, "rb") as kept:
         assert kept.read() == payload
     # No occixml part: 400, and no image.
-    count = len(parse_image_pool(env.oneadmin.imagepool_info(-2)))
+    count = len(env.oneadmin.imagepool_info(-2))
     bad = f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\ny\r\n--{boundary}--\r\n'
     r = env.request(
         "POST", "/storage", bad, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )
     assert r.status == 400 and "OCCI XML" in r.text
-    assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == count
+    assert len(env.oneadmin.imagepool_info(-2)) == count
     # A refused document with a file: 400, no image, and nothing of the upload left in tmpdir.
     refused = body.replace(b"<TYPE>OS</TYPE>", b"<TYPE>KERNEL</TYPE>")
     r = env.request(
         "POST", "/storage", refused, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )
     assert r.status == 400 and "TYPE" in r.text
-    assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == count
+    assert len(env.oneadmin.imagepool_info(-2)) == count
     leftovers = [p.name for p in Path(env.config.tmpdir).iterdir() if p.name.startswith("occi-")]
     assert leftovers == [Path(image.path).name]
 
@@ -426,7 +425,7 @@ def test_vm_templates_tagged_as_econe_types_are_instance_types(occi_env: OcciEnv
     ]
     r = env.request("POST", "/compute", compute_doc(env, "from-template", "m1.small"))
     assert r.status == 201, r.text
-    vm = parse_vm(env.oneadmin.vm_info(int(xml(r.text).findtext("ID") or -1)))
+    vm = env.oneadmin.vm_info(int(xml(r.text).findtext("ID") or -1))
     assert (vm.name, vm.template_value("MEMORY"), vm.template_value("TEMPLATE_ID")) == (
         "from-template",
         "512",
@@ -461,7 +460,7 @@ def test_too_large_bodies(tmp_path: Path) -> None:
             "POST", "/storage", body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
         )
         assert r.status == 413 and "exceeds" in r.text
-        assert len(parse_image_pool(env.oneadmin.imagepool_info(-2))) == 1
+        assert len(env.oneadmin.imagepool_info(-2)) == 1
         assert vm_count(env) == 0
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith("occi-")] == []
     finally:

@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from one_drivers.occi_tools.commands import occi_compute, occi_instance_type, occi_network, occi_storage
-from one_drivers.one.records import parse_image, parse_vm
 from tests.occi.conftest import PASSWORDS, OcciEnv
 
 pytestmark = pytest.mark.slow
@@ -55,10 +54,10 @@ def test_compute_commands(occi_env: OcciEnv, tmp_path: Path) -> None:
     update.write_text(f"<COMPUTE><ID>{vm_id}</ID><STATE>STOPPED</STATE></COMPUTE>")
     run(env, occi_compute, "update", str(update))
     env.deploy()
-    assert parse_vm(env.oneadmin.vm_info(vm_id)).state.name == "STOPPED"
+    assert env.oneadmin.vm_info(vm_id).state.name == "STOPPED"
     run(env, occi_compute, "resume", str(vm_id))
     env.deploy()
-    assert parse_vm(env.oneadmin.vm_info(vm_id)).state.name == "ACTIVE"
+    assert env.oneadmin.vm_info(vm_id).state.name == "ACTIVE"
     data = tmp_path / "data.xml"
     data.write_text("<STORAGE><NAME>data</NAME><TYPE>DATABLOCK</TYPE><SIZE>5</SIZE></STORAGE>")
     image_id = ET.fromstring(run(env, occi_storage, "create", str(data)).output).findtext("ID") or ""
@@ -74,7 +73,7 @@ def test_compute_commands(occi_env: OcciEnv, tmp_path: Path) -> None:
     run(env, occi_compute, "detachnic", str(vm_id), nics[1].get("id") or "")
     run(env, occi_compute, "saveas", str(vm_id), "0", "snapshot-image")
     run(env, occi_compute, "delete", str(vm_id))
-    assert parse_vm(env.oneadmin.vm_info(vm_id)).state.name == "DONE"
+    assert env.oneadmin.vm_info(vm_id).state.name == "DONE"
 
 
 def test_errors_exit_255_with_the_message(occi_env: OcciEnv, tmp_path: Path) -> None:
@@ -114,7 +113,7 @@ def test_storage_upload_with_progress_bar(occi_env: OcciEnv, tmp_path: Path) -> 
     result = run(env, occi_storage, "create", str(doc))
     created = ET.fromstring(result.stdout)
     assert "100%" in result.stderr and "3.0/3.0 MB" in result.stderr
-    record = parse_image(env.oneadmin.image_info(int(created.findtext("ID") or -1)))
+    record = env.oneadmin.image_info(int(created.findtext("ID") or -1))
     assert Path(record.path).read_bytes() == image.read_bytes()
     sid = created.findtext("ID") or ""
     assert ET.fromstring(run(env, occi_storage, "persistent", sid).output).findtext("PERSISTENT") == "YES"

@@ -288,42 +288,42 @@ def test_server_admin_acts_for_users_on_the_simulator(sim: Any, tmp_path: Path) 
     assert oneadmin.system_version()
     uid = oneadmin.user_allocate("alice", "pw", "core", (1,))
     admin = OneGateway.server_admin(sim.endpoint, sim.cipher_auth_file)
-    assert "<NAME>serveradmin</NAME>" in admin.user_info()
+    assert "<NAME>serveradmin</NAME>" in admin.document("one.user.info", -1, False)
     as_alice = admin.for_user("alice")
-    assert f"<ID>{uid}</ID>" in as_alice.user_info(-1)
-    assert "<NAME>alice</NAME>" in admin.userpool_info()
+    assert f"<ID>{uid}</ID>" in as_alice.document("one.user.info", -1, False)
+    assert "<NAME>alice</NAME>" in admin.document("one.userpool.info")
     # A token made with another key is refused by oned as an authentication failure.
     forged = OneGateway(
         sim.endpoint, ServerCipher.from_password("serveradmin", "wrong").session_for("alice", 2**31)
     )
     with pytest.raises(OneAuthenticationError):
-        forged.user_info(-1)
+        forged.document("one.user.info", -1, False)
     # Expired tokens too (the renewal margin keeps ours far from that).
     old = OneGateway.server_admin(sim.endpoint, sim.cipher_auth_file)
     expired = OneGateway(sim.endpoint, old.for_user("alice", now=1000.0).session)
     with pytest.raises(OneAuthenticationError):
-        expired.user_info(-1)
+        expired.document("one.user.info", -1, False)
 
 
 def test_typed_methods_on_the_simulator(sim: Any) -> None:
     one = OneGateway(sim.endpoint, sim.oneadmin_auth)
     image_id = one.image_allocate('NAME="blk"\nTYPE="DATABLOCK"\nSIZE="16"', 1)
-    assert "<NAME>blk</NAME>" in one.image_info(image_id)
+    assert "<NAME>blk</NAME>" in one.document("one.image.info", image_id, False)
     one.image_update(image_id, 'EC2_AMI="YES"', append=True)
-    assert "EC2_AMI" in one.image_info(image_id)
-    assert f"<ID>{image_id}</ID>" in one.imagepool_info(-2, -1, -1)
+    assert "EC2_AMI" in one.document("one.image.info", image_id, False)
+    assert f"<ID>{image_id}</ID>" in one.document("one.imagepool.info", -2, -1, -1)
     with pytest.raises(OneNotFoundError) as info:
-        one.image_info(9999)
+        one.document("one.image.info", 9999, False)
     assert info.value.object_id == 9999
     ids = sim.bulk_vms(5)
-    page = one.vmpool_infoextended(-2, 0, -2, -1)
+    page = one.document("one.vmpool.infoextended", -2, 0, -2, -1)
     assert page.count("<VM>") == 2
     assert f"<ID>{ids[-1]}</ID>" in page  # newest first, as oned lists pools
-    assert one.vmpool_info().count("<VM>") == 5
+    assert one.document("one.vmpool.info", -2, -1, -1, -1).count("<VM>") == 5
     one.vm_action("terminate-hard", ids[0])
-    assert "<STATE>6</STATE>" in one.vm_info(ids[0])
-    assert "<DATASTORE_POOL>" in one.datastorepool_info()
-    assert "<ID>1</ID>" in one.datastore_info(1)
+    assert "<STATE>6</STATE>" in one.document("one.vm.info", ids[0], False)
+    assert "<DATASTORE_POOL>" in one.document("one.datastorepool.info")
+    assert "<ID>1</ID>" in one.document("one.datastore.info", 1, False)
     with pytest.raises(OneFault) as fault:
         one.call("one.vm.nosuchmethod", 0)
     assert fault.value.code == -506
@@ -513,7 +513,7 @@ def test_big_pool_documents_round_trip_through_the_simulator(sim: Any) -> None:
     # Large enough for the default threshold, with markup-looking text in a VM name.
     gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
     sim.bulk_vms(30, name_prefix="a<b>&c\r")
-    text = gw.vmpool_infoextended(-2, -1, -1, -1)
+    text = gw.document("one.vmpool.infoextended", -2, -1, -1, -1)
     request = xmlrpc.client.dumps((sim.oneadmin_auth, -2, -1, -1, -1), methodname="one.vmpool.infoextended")
     raw = gw._transport.post(request.encode())
     assert len(raw) > FAST_STRING_MIN

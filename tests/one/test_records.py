@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def read(real_dir: Path, name: str) -> str:
 
 
 def test_vm_info_running(real_dir: Path) -> None:
-    vm = records.parse_vm(read(real_dir, "vm_info.xml"))
+    vm = records.parse(records.VmRecord, read(real_dir, "vm_info.xml"))
     assert (vm.id, vm.uid, vm.gid, vm.uname, vm.name) == (0, 0, 0, "oneadmin", "vm1")
     assert (vm.state, vm.lcm_state) == (VmState.ACTIVE, LcmState.RUNNING)
     assert (vm.prev_state, vm.prev_lcm_state) == (VmState.ACTIVE, LcmState.RUNNING)
@@ -41,15 +42,15 @@ def test_vm_info_running(real_dir: Path) -> None:
 
 
 def test_vm_info_done(real_dir: Path) -> None:
-    vm = records.parse_vm(read(real_dir, "vm_info_done.xml"))
+    vm = records.parse(records.VmRecord, read(real_dir, "vm_info_done.xml"))
     assert (vm.state, vm.lcm_state) == (VmState.DONE, LcmState.LCM_INIT)
     assert vm.etime == 1795306846 and vm.etime > vm.stime
     assert vm.template_value("CONTEXT/SSH_PUBLIC_KEY") == "ssh-ed25519 BBBB changed@test"
 
 
 def test_reduced_and_extended_pool_bodies(real_dir: Path) -> None:
-    (short,) = records.parse_vm_pool(read(real_dir, "vmpool_info.xml"))
-    (full,) = records.parse_vm_pool(read(real_dir, "vmpool_infoextended.xml"))
+    (short,) = records.parse_pool(records.VmRecord, read(real_dir, "vmpool_info.xml"))
+    (full,) = records.parse_pool(records.VmRecord, read(real_dir, "vmpool_infoextended.xml"))
     assert short.full is False and full.full is True
     assert (short.id, short.state, short.lcm_state, short.stime) == (
         full.id,
@@ -66,69 +67,69 @@ def test_reduced_and_extended_pool_bodies(real_dir: Path) -> None:
 
 
 def test_pool_including_done_is_newest_first(real_dir: Path) -> None:
-    vms = records.parse_vm_pool(read(real_dir, "vmpool_info_including_done.xml"))
+    vms = records.parse_pool(records.VmRecord, read(real_dir, "vmpool_info_including_done.xml"))
     assert [vm.id for vm in vms] == [3, 2, 1, 0]
     assert all(vm.state is VmState.DONE for vm in vms)
     failed = next(vm for vm in vms if vm.name == "vm-fail")
     assert failed.deploy_id == "" and "DEPLOY" in (failed.user_template.get("ERROR") or "")
-    final = records.parse_vm_pool(read(real_dir, "vmpool_info_final_all_states.xml"))
+    final = records.parse_pool(records.VmRecord, read(real_dir, "vmpool_info_final_all_states.xml"))
     assert [vm.id for vm in final] == [5, 4, 3, 2, 1, 0]
     assert {vm.history[0].action for vm in final} >= {13, 27, 28}
 
 
 def test_templates(real_dir: Path) -> None:
-    tmpl = records.parse_vm_template(read(real_dir, "template_info.xml"))
+    tmpl = records.parse(records.TemplateRecord, read(real_dir, "template_info.xml"))
     assert (tmpl.id, tmpl.name, tmpl.uname, tmpl.regtime) == (0, "tmpl1", "oneadmin", 1795306727)
     assert tmpl.template.get("MEMORY") == "64" and tmpl.template.get("VCPU") == "1"
     assert tmpl.template.vectors("DISK") == [{"IMAGE_ID": "0"}]
-    extended = records.parse_vm_template(read(real_dir, "template_info_extended.xml"))
+    extended = records.parse(records.TemplateRecord, read(real_dir, "template_info_extended.xml"))
     assert extended.template.vectors("DISK")[0]["SOURCE"] == "dummy_path"
-    (pooled,) = records.parse_vm_template_pool(read(real_dir, "templatepool_info.xml"))
+    (pooled,) = records.parse_pool(records.TemplateRecord, read(real_dir, "templatepool_info.xml"))
     assert pooled == tmpl
 
 
 def test_images(real_dir: Path) -> None:
-    img = records.parse_image(read(real_dir, "image_info.xml"))
+    img = records.parse(records.ImageRecord, read(real_dir, "image_info.xml"))
     assert (img.id, img.name, img.type_name, img.state_name, img.size) == (0, "blk1", "DATABLOCK", "USED", 16)
     assert (img.persistent, img.datastore_id, img.datastore, img.vm_ids) == (False, 101, "dummy_img", (0,))
     assert img.source == "dummy_path" and img.path == "" and img.format == "raw"
     assert img.template.get("DESCRIPTION") == "test datablock"
-    assert records.parse_image_pool(read(real_dir, "imagepool_info.xml")) == [img]
+    assert records.parse_pool(records.ImageRecord, read(real_dir, "imagepool_info.xml")) == [img]
 
 
 def test_datastores(real_dir: Path) -> None:
-    ds = records.parse_datastore(read(real_dir, "datastore_info_dummy_img.xml"))
+    ds = records.parse(records.DatastoreRecord, read(real_dir, "datastore_info_dummy_img.xml"))
     assert (ds.id, ds.name, ds.type, ds.ds_mad, ds.tm_mad) == (101, "dummy_img", 0, "dummy", "dummy")
     assert (ds.cluster_ids, ds.image_ids, ds.total_mb, ds.free_mb) == ((0,), (0,), 20480, 20480)
     assert ds.template.get("SAFE_DIRS") == "/var/tmp"
-    pool = records.parse_datastore_pool(read(real_dir, "datastorepool_info.xml"))
+    pool = records.parse_pool(records.DatastoreRecord, read(real_dir, "datastorepool_info.xml"))
     assert len(pool) == 5 and ds.id in {d.id for d in pool}
 
 
 def test_hosts(real_dir: Path) -> None:
-    host = records.parse_host(read(real_dir, "host_info.xml"))
+    host = records.parse(records.HostRecord, read(real_dir, "host_info.xml"))
     assert (host.id, host.name, host.state, host.im_mad, host.vm_mad) == (0, "dummyhost", 2, "dummy", "dummy")
     assert (host.cluster_id, host.cluster, host.vm_ids) == (0, "default", (0,))
     assert host.share["TOTAL_CPU"] == "800" and host.share["MAX_MEM"] == "16777216"
     assert host.template.get("HYPERVISOR") == "dummy" and host.template.get("ARCH") == "x86_64"
-    (pooled,) = records.parse_host_pool(read(real_dir, "hostpool_info.xml"))
+    (pooled,) = records.parse_pool(records.HostRecord, read(real_dir, "hostpool_info.xml"))
     assert pooled.name == "dummyhost"
 
 
 def test_vnets(real_dir: Path) -> None:
-    vn = records.parse_vnet(read(real_dir, "vn_info.xml"))
+    vn = records.parse(records.VnetRecord, read(real_dir, "vn_info.xml"))
     assert (vn.id, vn.name, vn.bridge, vn.vn_mad, vn.used_leases) == (0, "testnet", "br0", "dummy", 1)
     assert [ar.ip for ar in vn.address_ranges] == ["10.0.0.10", "10.0.0.20", "10.0.0.30"]
     assert all(ar.size == 1 and ar.type == "IP4" for ar in vn.address_ranges)
     assert vn.address_ranges[0].leases == (records.LeaseRecord("10.0.0.10", "02:00:0a:00:00:0a", 0),)
     assert vn.address_ranges[1].leases == ()
-    (pooled,) = records.parse_vnet_pool(read(real_dir, "vnpool_info.xml"))
+    (pooled,) = records.parse_pool(records.VnetRecord, read(real_dir, "vnpool_info.xml"))
     assert pooled.name == "testnet" and len(pooled.address_ranges) == 3
 
 
 def test_templates_convert_back_to_template_text(real_dir: Path) -> None:
     # What records decode is what template text carries: build it and parse it back unchanged.
-    vm = records.parse_vm(read(real_dir, "vm_info.xml"))
+    vm = records.parse(records.VmRecord, read(real_dir, "vm_info.xml"))
     for tmpl in (vm.template, vm.user_template):
         assert parse_template(tmpl.to_text()) == tmpl
 
@@ -136,14 +137,14 @@ def test_templates_convert_back_to_template_text(real_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("parse", "text"),
     [
-        (records.parse_vm, "<VM><ID>x</ID><STATE>3</STATE></VM>"),
-        (records.parse_vm, "<VM><ID>1</ID><STATE>99</STATE></VM>"),
-        (records.parse_vm, "<VM><ID>1</ID></VM>"),
-        (records.parse_vm, "<IMAGE><ID>1</ID></IMAGE>"),
-        (records.parse_vm, "<VM><ID>1</ID"),
-        (records.parse_image, "<IMAGE><NAME>x</NAME></IMAGE>"),
-        (records.parse_vm_pool, "<IMAGE_POOL/>"),
-        (records.parse_vnet, ""),
+        (partial(records.parse, records.VmRecord), "<VM><ID>x</ID><STATE>3</STATE></VM>"),
+        (partial(records.parse, records.VmRecord), "<VM><ID>1</ID><STATE>99</STATE></VM>"),
+        (partial(records.parse, records.VmRecord), "<VM><ID>1</ID></VM>"),
+        (partial(records.parse, records.VmRecord), "<IMAGE><ID>1</ID></IMAGE>"),
+        (partial(records.parse, records.VmRecord), "<VM><ID>1</ID"),
+        (partial(records.parse, records.ImageRecord), "<IMAGE><NAME>x</NAME></IMAGE>"),
+        (partial(records.parse_pool, records.VmRecord), "<IMAGE_POOL/>"),
+        (partial(records.parse, records.VnetRecord), ""),
     ],
 )
 def test_malformed_documents_raise_record_error(parse: object, text: str) -> None:
@@ -153,7 +154,7 @@ def test_malformed_documents_raise_record_error(parse: object, text: str) -> Non
 
 def test_entities_are_not_expanded() -> None:
     doc = '<!DOCTYPE VM [<!ENTITY x SYSTEM "file:///etc/passwd">]><VM><ID>1</ID><STATE>1</STATE><NAME>&x;</NAME></VM>'
-    vm = records.parse_vm(doc)
+    vm = records.parse(records.VmRecord, doc)
     assert "root" not in vm.name
 
 
@@ -164,22 +165,23 @@ def test_thousand_full_vms_decode(real_dir: Path) -> None:
         + "".join(body.replace("<ID>0</ID>", f"<ID>{i}</ID>", 1) for i in range(1000))
         + "</VM_POOL>"
     )
-    vms = records.parse_vm_pool(pool)
+    vms = records.parse_pool(records.VmRecord, pool)
     assert [vm.id for vm in vms] == list(range(1000))
     assert {vm.template_value("CONTEXT/ETH0_IP") for vm in vms} == {"10.0.0.10"}
 
 
 def test_path_lookups_and_absent_sections() -> None:
-    vm = records.parse_vm(
+    vm = records.parse(
+        records.VmRecord,
         "<VM><ID>7</ID><STATE>1</STATE><TEMPLATE><MEMORY>64</MEMORY><NIC><IP>a</IP></NIC><NIC><IP>b</IP></NIC>"
-        "<NIC><MAC>m</MAC></NIC></TEMPLATE></VM>"
+        "<NIC><MAC>m</MAC></NIC></TEMPLATE></VM>",
     )
     assert (vm.state, vm.lcm_state, vm.prev_state) == (VmState.PENDING, LcmState.LCM_INIT, None)
     assert vm.template_value("MEMORY") == "64" and vm.template_value("CPU", "none") == "none"
     assert vm.template_values("NIC/IP") == ["a", "b"] and vm.template_values("DISK/IMAGE_ID") == []
     assert vm.history == () and vm.hostname == "" and vm.full is False
     assert dict(vm.user_template) == {}
-    bare = records.parse_vm("<VM><ID>8</ID><STATE>6</STATE></VM>")
+    bare = records.parse(records.VmRecord, "<VM><ID>8</ID><STATE>6</STATE></VM>")
     assert bare.template_value("MEMORY", "x") == "x" and bare.template_values("NIC/IP") == []
     assert bare.template.attributes == ()
 
@@ -190,7 +192,7 @@ def test_permissions_octal() -> None:
         "<GROUP_U>0</GROUP_U><GROUP_M>0</GROUP_M><GROUP_A>0</GROUP_A><OTHER_U>1</OTHER_U><OTHER_M>0</OTHER_M>"
         "<OTHER_A>0</OTHER_A></PERMISSIONS></IMAGE>"
     )
-    image = records.parse_image(doc)
+    image = records.parse(records.ImageRecord, doc)
     assert image.permissions.octal == "604" and image.permissions.other_u is True
     assert image.type_name == "OS" and image.state_name == "INIT"
 
@@ -199,9 +201,10 @@ def test_permissions_octal() -> None:
 
 
 def _vm_with_template(template: str, user_template: str = "") -> records.VmRecord:
-    return records.parse_vm(
+    return records.parse(
+        records.VmRecord,
         f"<VM><ID>1</ID><STATE>3</STATE><LCM_STATE>3</LCM_STATE><TEMPLATE>{template}</TEMPLATE>"
-        f"<USER_TEMPLATE>{user_template}</USER_TEMPLATE></VM>"
+        f"<USER_TEMPLATE>{user_template}</USER_TEMPLATE></VM>",
     )
 
 
@@ -233,8 +236,8 @@ def test_path_lookups_take_only_direct_members_of_top_level_vectors() -> None:
 
 
 def test_path_lookups_agree_with_the_decoded_template_on_recorded_vms(real_dir: Path) -> None:
-    vms = [records.parse_vm(read(real_dir, "vm_info.xml"))]
-    vms += records.parse_vm_pool(read(real_dir, "vmpool_infoextended.xml"))
+    vms = [records.parse(records.VmRecord, read(real_dir, "vm_info.xml"))]
+    vms += records.parse_pool(records.VmRecord, read(real_dir, "vmpool_infoextended.xml"))
     checked = 0
     for vm in vms:
         for name, value in vm.template:
@@ -260,15 +263,16 @@ def test_user_values_are_what_user_template_get_returns() -> None:
 def test_every_state_number_decodes_by_table_and_by_int() -> None:
     for state in VmState:
         for lcm in LcmState:
-            vm = records.parse_vm(
+            vm = records.parse(
+                records.VmRecord,
                 f"<VM><ID>1</ID><STATE>{int(state)}</STATE><LCM_STATE>{int(lcm)}</LCM_STATE>"
-                f"<PREV_STATE>0{int(state)}</PREV_STATE><PREV_LCM_STATE> {int(lcm)}</PREV_LCM_STATE></VM>"
+                f"<PREV_STATE>0{int(state)}</PREV_STATE><PREV_LCM_STATE> {int(lcm)}</PREV_LCM_STATE></VM>",
             )
             assert (vm.state, vm.lcm_state, vm.prev_state, vm.prev_lcm_state) == (state, lcm, state, lcm)
     with pytest.raises(RecordError):
-        records.parse_vm("<VM><ID>1</ID><STATE>99</STATE></VM>")
+        records.parse(records.VmRecord, "<VM><ID>1</ID><STATE>99</STATE></VM>")
     with pytest.raises(RecordError):
-        records.parse_vm("<VM><ID>1</ID><STATE>3</STATE><LCM_STATE>x</LCM_STATE></VM>")
+        records.parse(records.VmRecord, "<VM><ID>1</ID><STATE>3</STATE><LCM_STATE>x</LCM_STATE></VM>")
 
 
 # --- big pools are parsed as two halves at once; the result must be the single parse's ----------
@@ -291,7 +295,7 @@ def test_big_pool_halves_equal_the_single_parse(real_dir: Path) -> None:
     pool = _big_pool(real_dir, 400)
     assert len(pool.encode()) >= records.PARALLEL_PARSE_MIN  # the two-halves path is taken
     whole = [records.VmRecord.from_element(el) for el in records.parse_xml(pool, "VM_POOL")]
-    halves = records.parse_vm_pool(pool)
+    halves = records.parse_pool(records.VmRecord, pool)
     assert [_summary(vm) for vm in halves] == [_summary(vm) for vm in whole]
     assert [vm.id for vm in halves] == list(range(400))
 
@@ -313,7 +317,7 @@ def test_big_pool_split_text_inside_a_value_falls_back_to_one_parse(real_dir: Pa
     assert len(data) >= records.PARALLEL_PARSE_MIN
     first_split = data.find(b"</VM><VM>", len(data) * num // den)
     assert data.rfind(b"<![CDATA[", 0, first_split) > data.rfind(b"]]>", 0, first_split)  # inside
-    parsed = records.parse_vm_pool(pool)
+    parsed = records.parse_pool(records.VmRecord, pool)
     assert [vm.id for vm in parsed] == list(range(before + after + 1))
     assert parsed[before].user_template.get("LABELS") == trap
     assert parsed[before].name == "n" * 30_000
@@ -323,9 +327,9 @@ def test_big_pool_malformed_still_raises(real_dir: Path) -> None:
     pool = _big_pool(real_dir, 400)
     broken = pool[: len(pool) // 4] + pool[len(pool) // 4 :].replace("</VM><VM>", "</VM><VMX>", 1)
     with pytest.raises(RecordError):
-        records.parse_vm_pool(broken)
+        records.parse_pool(records.VmRecord, broken)
     with pytest.raises(RecordError):
-        records.parse_vm_pool(pool.replace("</VM_POOL>", "</VM_POOLS>"))
+        records.parse_pool(records.VmRecord, pool.replace("</VM_POOL>", "</VM_POOLS>"))
 
 
 def test_big_pool_errors_are_the_single_parses(real_dir: Path) -> None:
@@ -336,15 +340,15 @@ def test_big_pool_errors_are_the_single_parses(real_dir: Path) -> None:
     both = bad_record[: 3 * at] + bad_record[3 * at :].replace("</VM><VM>", "</VM><VMX>", 1)
     for text in (bad_record, bad_xml, both):
         with pytest.raises(RecordError) as halves:
-            records.parse_vm_pool(text)
+            records.parse_pool(records.VmRecord, text)
         with pytest.raises(RecordError) as whole:
             [records.VmRecord.from_element(el) for el in records.parse_xml(text, "VM_POOL")]
         assert str(halves.value) == str(whole.value)
 
 
 def test_several_paths_in_one_walk_equal_one_path_at_a_time(real_dir: Path) -> None:
-    vms = [records.parse_vm(read(real_dir, "vm_info.xml"))]
-    vms += records.parse_vm_pool(read(real_dir, "vmpool_infoextended.xml"))
+    vms = [records.parse(records.VmRecord, read(real_dir, "vm_info.xml"))]
+    vms += records.parse_pool(records.VmRecord, read(real_dir, "vmpool_infoextended.xml"))
     vms.append(
         _vm_with_template(
             "<IP>top</IP><NIC><IP>a</IP><IP>b</IP></NIC><NIC_ALIAS><IP>c</IP></NIC_ALIAS>"
@@ -368,7 +372,7 @@ def test_an_external_dtd_subset_is_never_read(tmp_path: Path) -> None:
     subset = tmp_path / "not-a.dtd"
     subset.write_text("this is not a DTD")
     doc = f'<!DOCTYPE VM SYSTEM "{subset.as_uri()}"><VM><ID>1</ID><STATE>1</STATE><NAME>n</NAME></VM>'
-    assert records.parse_vm(doc).name == "n"
+    assert records.parse(records.VmRecord, doc).name == "n"
 
 
 def test_users(real_dir: Path) -> None:

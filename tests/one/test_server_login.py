@@ -38,13 +38,13 @@ def test_login_finds_the_scheme_of_each_line(make_sim: Any, version: str, scheme
     assert admin.cipher is not None and admin.cipher.scheme is scheme
     oneadmin = OneGateway(sim.endpoint, sim.oneadmin_auth)
     oneadmin.user_allocate("alice", "pw", "core", (1,))
-    assert "<NAME>alice</NAME>" in admin.for_user("alice").user_info(-1)
+    assert "<NAME>alice</NAME>" in admin.for_user("alice").document("one.user.info", -1, False)
 
 
 def test_the_first_call_logs_in_by_itself(make_sim: Any) -> None:
     sim = make_sim("6.0.2")
     admin = OneGateway.server_admin(sim.endpoint, sim.cipher_auth_file)
-    assert "<NAME>serveradmin</NAME>" in admin.user_info()
+    assert "<NAME>serveradmin</NAME>" in admin.document("one.user.info", -1, False)
     assert admin.one_version == "6.0.2"
 
 
@@ -76,7 +76,7 @@ def test_a_wrong_password_is_a_refused_server_login_not_a_user_failure(make_sim:
     # Every scheme was tried once, and the same refusal comes back for a user's call.
     assert len(sim.cloud.auth_log) == 3
     with pytest.raises(ServerLoginRefused):
-        admin.for_user("oneadmin").user_info(-1)
+        admin.for_user("oneadmin").document("one.user.info", -1, False)
 
 
 def test_a_refused_user_stays_the_users_failure(make_sim: Any) -> None:
@@ -84,7 +84,7 @@ def test_a_refused_user_stays_the_users_failure(make_sim: Any) -> None:
     admin = OneGateway.server_admin(sim.endpoint, sim.cipher_auth_file)
     admin.login()
     with pytest.raises(OneAuthenticationError) as refused:
-        admin.for_user("nobody").user_info(-1)
+        admin.for_user("nobody").document("one.user.info", -1, False)
     assert not isinstance(refused.value, ServerLoginRefused)
     assert "User: nobody does not exist. Returned by server auth" in sim.cloud.auth_log
 
@@ -95,12 +95,12 @@ def test_an_oned_upgraded_underneath_is_followed(make_sim: Any) -> None:
     admin.login()
     OneGateway(sim.endpoint, sim.oneadmin_auth).user_allocate("alice", "pw", "core", (1,))
     alice = admin.for_user("alice")
-    assert "<NAME>alice</NAME>" in alice.user_info(-1)
+    assert "<NAME>alice</NAME>" in alice.document("one.user.info", -1, False)
     # oned restarts as 6.10: new token scheme, empty session cache.
     with sim.cloud.lock:
         sim.cloud.version, sim.cloud.scheme = "6.10.5", KEY_DERIVED_IV
         sim.cloud.sessions.clear()
-    assert "<NAME>alice</NAME>" in alice.user_info(-1)
+    assert "<NAME>alice</NAME>" in alice.document("one.user.info", -1, False)
     assert admin.one_version == "6.10.5" and admin.cipher is not None
     assert admin.cipher.scheme is KEY_DERIVED_IV
 
@@ -124,8 +124,10 @@ def test_the_users_other_logins_evict_server_cipher_tokens_only(
     admin.login()
     before = sim.cloud.driver_auths
     for _ in range(5):
-        assert "<NAME>alice</NAME>" in admin.for_user("alice").user_info(-1)
-        cli.user_info(-1)  # alice at the CLI: her password becomes oned's cached session for her
+        assert "<NAME>alice</NAME>" in admin.for_user("alice").document("one.user.info", -1, False)
+        cli.document(
+            "one.user.info", -1, False
+        )  # alice at the CLI: her password becomes oned's cached session for her
     # Each server_cipher token had to go through the auth driver again; a login token never does
     # (its one driver login was the one.user.login exchange itself).
     assert sim.cloud.driver_auths - before == driver_logins
@@ -141,7 +143,7 @@ def test_processes_share_one_login_token_per_user(make_sim: Any) -> None:
     assert first.for_user("alice").session.startswith("alice:")
     alice = sim.cloud.user_by_name("alice")
     assert alice is not None and len(alice.login_tokens) == 1
-    assert "<LOGIN_TOKEN><TOKEN>" in first.for_user("alice").user_info(-1)
+    assert "<LOGIN_TOKEN><TOKEN>" in first.for_user("alice").document("one.user.info", -1, False)
 
 
 def test_a_dropped_login_token_is_replaced_and_a_disabled_user_refused(make_sim: Any) -> None:
@@ -150,14 +152,14 @@ def test_a_dropped_login_token_is_replaced_and_a_disabled_user_refused(make_sim:
     oneadmin = OneGateway(sim.endpoint, sim.oneadmin_auth)
     admin = OneGateway.server_admin(sim.endpoint, sim.cipher_auth_file, user_login_tokens=True)
     alice = admin.for_user("alice")
-    uid = int(alice.user_info(-1).split("<ID>")[1].split("<")[0])
+    uid = int(alice.document("one.user.info", -1, False).split("<ID>")[1].split("<")[0])
     oneadmin.call("one.user.enable", uid, False)  # drops her login tokens and cached session
     with pytest.raises(OneAuthenticationError) as refused:
-        admin.for_user("alice").user_info(-1)
+        admin.for_user("alice").document("one.user.info", -1, False)
     assert not isinstance(refused.value, ServerLoginRefused)
     oneadmin.call("one.user.enable", uid, True)
     # At once, not when econe's cached token would have expired: a new login token is made.
-    assert "<NAME>alice</NAME>" in admin.for_user("alice").user_info(-1)
+    assert "<NAME>alice</NAME>" in admin.for_user("alice").document("one.user.info", -1, False)
 
 
 def test_a_full_token_pool_falls_back_to_server_cipher_tokens(make_sim: Any) -> None:
@@ -170,11 +172,11 @@ def test_a_full_token_pool_falls_back_to_server_cipher_tokens(make_sim: Any) -> 
     admin = OneGateway.server_admin(sim.endpoint, sim.cipher_auth_file, user_login_tokens=True)
     view = admin.for_user("alice")
     assert view.session.startswith("serveradmin:alice:")
-    assert "<NAME>alice</NAME>" in view.user_info(-1)
+    assert "<NAME>alice</NAME>" in view.document("one.user.info", -1, False)
 
 
 def test_the_admin_never_acts_for_itself_with_a_login_token(make_sim: Any) -> None:
     sim = make_sim("6.10.5")
     admin = OneGateway.server_admin(sim.endpoint, sim.cipher_auth_file, user_login_tokens=True)
-    assert "<NAME>serveradmin</NAME>" in admin.user_info()
+    assert "<NAME>serveradmin</NAME>" in admin.document("one.user.info", -1, False)
     assert sim.cloud.users[1].login_tokens == {}

@@ -62,9 +62,9 @@ class FakeAdmin:
         self.pool = _pool((2, "alice", "core", "s1", 1))
         self.fetches = 0
 
-    def userpool_info(self) -> str:
+    def userpool_info(self) -> list[UserRecord]:
         self.fetches += 1
-        return self.pool
+        return parse_pool(UserRecord, self.pool)
 
 
 def test_cache_expiry_and_forced_refresh_limits() -> None:

@@ -14,7 +14,7 @@ class HostView:
         self.gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
 
     def doc(self, host: int) -> ET.Element:
-        return ET.fromstring(self.gw.host_info(host))
+        return ET.fromstring(self.gw.document("one.host.info", host, False))
 
     def state(self, host: int) -> int:
         return int(self.doc(host).findtext("STATE") or -1)

@@ -40,7 +40,7 @@ class World:
         port = sim.lifecycle.monitor_port
         send_udp(port, f"MONITOR_VM SUCCESS {self.ids['host']} 1795306873 {encode_payload(text)}")
         for _ in range(100):
-            if "<MONITORING><CPU>" in self.admin.vm_info(0):
+            if "<MONITORING><CPU>" in self.admin.document("one.vm.info", 0, False):
                 break
             import time
 
@@ -132,7 +132,7 @@ def test_done_vm_structure(tmp_path: Path) -> None:
         gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
         build_recorded_world(gw)
         gw.call("one.vm.action", "terminate", 0)
-        doc = gw.vm_info(0)
+        doc = gw.document("one.vm.info", 0, False)
         want = structure((REAL / "vm_info_done.xml").read_text())
         got = structure(doc)
         # The recording's VM went through migrations and hotplugs: compare the paths we produce too.
@@ -141,7 +141,7 @@ def test_done_vm_structure(tmp_path: Path) -> None:
         assert all(
             p.startswith(("/VM/MONITORING", "/VM/TEMPLATE/GRAPHICS", "/VM/TEMPLATE/OS")) for p in extra
         ), extra
-        pool = gw.vmpool_info(-2, -1, -1, -2)
+        pool = gw.document("one.vmpool.info", -2, -1, -1, -2)
         # One VM of ours against six recorded ones: every path we write exists there, in the same order.
         recorded = structure((REAL / "vmpool_info_final_all_states.xml").read_text())
         ours = structure(pool)

@@ -46,7 +46,7 @@ class Env:
         return [r["line"] for r in self.records() if "line" in r]
 
     def state(self, vm: int) -> tuple[int, int]:
-        doc = ET.fromstring(self.gw.vm_info(vm))
+        doc = ET.fromstring(self.gw.document("one.vm.info", vm, False))
         return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
 
 
@@ -78,7 +78,7 @@ def test_deploy_over_the_line_protocol(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
     vm = deploy(env, "web", host)
     wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
-    doc = ET.fromstring(env.gw.vm_info(vm))
+    doc = ET.fromstring(env.gw.document("one.vm.info", vm, False))
     assert doc.findtext("DEPLOY_ID") == f"fake-{vm}"
     start = env.records()[0]
     assert start["argv"][1:] == ["-t 15 -r 0 fake"]  # execlp(exe, exe, ARGUMENTS)
@@ -133,9 +133,11 @@ def test_deploy_failure_then_recover_delete(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
     vm = deploy(env, "fail-me", host)
     wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.BOOT_FAILURE))
-    doc = ET.fromstring(env.gw.vm_info(vm))
+    doc = ET.fromstring(env.gw.document("one.vm.info", vm, False))
     assert (doc.findtext("USER_TEMPLATE/ERROR") or "").endswith(": DEPLOY: boom: could not start fail-me")
-    assert "<ERROR>" in env.gw.vmpool_info()  # ERROR is kept in the reduced body
+    assert "<ERROR>" in env.gw.document(
+        "one.vmpool.info", -2, -1, -1, -1
+    )  # ERROR is kept in the reduced body
     env.gw.call("one.vm.recover", vm, 3)
     wait_for(lambda: env.state(vm) == (VmState.DONE, 0))
     tail = env.lines()[-2:]
@@ -150,11 +152,11 @@ def test_im_program_monitors_host(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
 
     def monitored() -> bool:
-        doc = ET.fromstring(env.gw.host_info(host))
+        doc = ET.fromstring(env.gw.document("one.host.info", host, False))
         return doc.findtext("STATE") == "2" and doc.findtext("MONITORING/CAPACITY/USED_CPU") == "100"
 
     wait_for(monitored)
-    doc = ET.fromstring(env.gw.host_info(host))
+    doc = ET.fromstring(env.gw.document("one.host.info", host, False))
     assert doc.findtext("TEMPLATE/PUBLIC_CLOUD") == "YES" and doc.findtext("HOST_SHARE/TOTAL_CPU") == "400"
     # a public-cloud host takes VMs with PUBLIC_CLOUD from the scheduler, local ones stay pending
     burst = env.gw.call("one.vm.allocate", 'NAME="b"\nCPU=1\nMEMORY=64\nPUBLIC_CLOUD=[TYPE="ec2"]', False)
@@ -172,13 +174,13 @@ def test_monitord_applies_vm_messages(env: Env) -> None:
     monitor = base64.b64encode(b"CPU=12\nMEMORY=4096\nNETRX=10\nNETTX=20\n").decode()
     text = f'VM = [ ID="{vm}", DEPLOY_ID="fake-{vm}", MONITOR="{monitor}" ]'
     send_udp(port, f"MONITOR_VM SUCCESS {host} 1795306873 {encode_payload(text)}")
-    wait_for(lambda: "<MONITORING><CPU><![CDATA[12]]></CPU>" in env.gw.vm_info(vm))
-    doc = ET.fromstring(env.gw.vm_info(vm))
+    wait_for(lambda: "<MONITORING><CPU><![CDATA[12]]></CPU>" in env.gw.document("one.vm.info", vm, False))
+    doc = ET.fromstring(env.gw.document("one.vm.info", vm, False))
     assert doc.findtext("LAST_POLL") == "1795306873" and doc.findtext("MONITORING/TIMESTAMP") == "1795306873"
     # the pool bodies leave monitoring out, as 6.10 does
-    assert (
-        "<MONITORING/>" in env.gw.vmpool_info() and "<LAST_POLL>0</LAST_POLL>" in env.gw.vmpool_infoextended()
-    )
+    assert "<MONITORING/>" in env.gw.document(
+        "one.vmpool.info", -2, -1, -1, -1
+    ) and "<LAST_POLL>0</LAST_POLL>" in env.gw.document("one.vmpool.infoextended", -2, -1, -1, -1)
     # STATE_VM (sent over TCP by the agents; UDP works the same here) powers the VM off
     import socket
 
@@ -193,7 +195,7 @@ def test_unknown_driver_fails_deploy(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "nodriver", "dummy", "nosuch", -1)
     vm = deploy(env, "x", host)
     assert env.state(vm) == (VmState.ACTIVE, LcmState.BOOT_FAILURE)
-    assert "Cannot find VMM driver nosuch" in env.gw.vm_info(vm)
+    assert "Cannot find VMM driver nosuch" in env.gw.document("one.vm.info", vm, False)
 
 
 def test_parse_monitor_line() -> None:

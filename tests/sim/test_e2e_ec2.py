@@ -34,8 +34,8 @@ def test_burst_a_vm_to_moto(tmp_path: Path, moto_endpoint: str) -> None:
             1,
         )
         # secrets are ciphertext unless decrypted by an admin
-        assert "<EC2_SECRET><![CDATA[testing]]>" not in gw.host_info(host)
-        assert "<EC2_SECRET><![CDATA[testing]]>" in gw.host_info(host, True)
+        assert "<EC2_SECRET><![CDATA[testing]]>" not in gw.document("one.host.info", host, False)
+        assert "<EC2_SECRET><![CDATA[testing]]>" in gw.document("one.host.info", host, True)
         vm = gw.call(
             "one.vm.allocate",
             'NAME="burst"\nCPU="1"\nMEMORY="512"\nPUBLIC_CLOUD=[TYPE="ec2",AMI="ami-12c6146b",INSTANCETYPE="t3.micro"]',
@@ -44,7 +44,7 @@ def test_burst_a_vm_to_moto(tmp_path: Path, moto_endpoint: str) -> None:
         gw.call("one.vm.deploy", vm, host, False, -1)
 
         def vm_doc() -> ET.Element:
-            return ET.fromstring(gw.vm_info(vm))
+            return ET.fromstring(gw.document("one.vm.info", vm, False))
 
         def state() -> tuple[int, int]:
             doc = vm_doc()
@@ -103,7 +103,7 @@ def test_monitored_ec2_host_gets_scheduled_vm(tmp_path: Path, moto_endpoint: str
         )
 
         def host_doc() -> ET.Element:
-            return ET.fromstring(gw.host_info(host))
+            return ET.fromstring(gw.document("one.host.info", host, False))
 
         wait_for(
             lambda: (
@@ -119,7 +119,7 @@ def test_monitored_ec2_host_gets_scheduled_vm(tmp_path: Path, moto_endpoint: str
         sim.schedule()
 
         def vm_doc(vid: int = vm) -> ET.Element:
-            return ET.fromstring(gw.vm_info(vid))
+            return ET.fromstring(gw.document("one.vm.info", vid, False))
 
         wait_for(lambda: vm_doc().findtext("LCM_STATE") == str(int(LcmState.RUNNING)))
         assert vm_doc(local).findtext("STATE") == str(int(VmState.PENDING))  # never on a public cloud host

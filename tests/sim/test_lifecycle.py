@@ -22,7 +22,7 @@ VM_TMPL = 'NAME="{name}"\nCPU="0.1"\nMEMORY="64"\n{extra}'
 
 
 def state(gw: OneGateway, vm_id: int) -> tuple[int, int]:
-    doc = ET.fromstring(gw.vm_info(vm_id))
+    doc = ET.fromstring(gw.document("one.vm.info", vm_id, False))
     return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
 
 
@@ -46,13 +46,13 @@ def test_allocate_pending_then_scheduler_deploys(sim: Simulator, admin: OneGatew
     vm = new_vm(admin, "vm1")
     assert state(admin, vm) == (VmState.PENDING, LcmState.LCM_INIT)
     sim.schedule()
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert (doc.findtext("STATE"), doc.findtext("LCM_STATE")) == ("3", "3")
     assert doc.findtext("DEPLOY_ID") == "dummyhost:vm1:dummy"
     assert int(doc.findtext("STIME") or 0) > 0 and doc.findtext("ETIME") == "0"
     hist = doc.find("HISTORY_RECORDS/HISTORY")
     assert hist is not None and hist.findtext("HOSTNAME") == "dummyhost" and hist.findtext("SEQ") == "0"
-    assert ET.fromstring(admin.host_info(host)).findtext("VMS/ID") == str(vm)
+    assert ET.fromstring(admin.document("one.host.info", host, False)).findtext("VMS/ID") == str(vm)
 
 
 def test_hold_release_and_deploy(sim: Simulator, admin: OneGateway, host: int) -> None:
@@ -89,7 +89,7 @@ def test_actions_from_running(
     vm = running_vm(sim, admin)
     admin.call("one.vm.action", action, vm)
     assert state(admin, vm) == after
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert doc.findtext("HISTORY_RECORDS/HISTORY/ACTION") == str(ACTION_IDS[action])
     if after[0] == VmState.DONE:
         assert int(doc.findtext("ETIME") or 0) >= int(doc.findtext("STIME") or 0) > 0
@@ -107,7 +107,7 @@ def test_resume_brings_back_running_with_new_history(
         assert state(admin, vm) == (VmState.PENDING, LcmState.LCM_INIT)  # back through the scheduler
         sim.schedule()
     assert state(admin, vm) == (VmState.ACTIVE, LcmState.RUNNING)
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     records = doc.findall("HISTORY_RECORDS/HISTORY")
     assert [r.findtext("SEQ") for r in records] == ["0", "1"]
     assert records[0].findtext("ACTION") == str(ACTION_IDS[first])
@@ -129,7 +129,7 @@ def test_recover_delete(sim: Simulator, admin: OneGateway, host: int) -> None:
     vm = running_vm(sim, admin)
     admin.call("one.vm.recover", vm, 3)
     assert state(admin, vm) == (VmState.DONE, 0)
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert doc.findtext("HISTORY_RECORDS/HISTORY/ACTION") == "13"
 
 
@@ -164,16 +164,18 @@ def test_authorization_and_lock(sim: Simulator, admin: OneGateway, host: int) ->
     with pytest.raises(
         OneAuthorizationError, match=rf"User \[{uid}\] : Not authorized to perform USE VM \[{vm}\]"
     ):
-        bob.vm_info(vm)
+        bob.document("one.vm.info", vm, False)
     with pytest.raises(OneAuthorizationError, match="perform MANAGE VM"):
         bob.call("one.vm.action", "terminate", vm)
     # bob's own VM is his to manage, and he does not see oneadmin's in the pool
     mine = new_vm(bob, "bobs")
-    assert ET.fromstring(bob.vmpool_info()).findall("VM/ID")[0].text == str(mine)
+    assert ET.fromstring(bob.document("one.vmpool.info", -2, -1, -1, -1)).findall("VM/ID")[0].text == str(
+        mine
+    )
     bob.call("one.vm.action", "hold", mine)
     # lock level 4 blocks even oneadmin; unlock lifts it
     admin.call("one.vm.lock", vm, 4, False)
-    assert "<LOCK><LOCKED>4</LOCKED>" in admin.vm_info(vm)
+    assert "<LOCK><LOCKED>4</LOCKED>" in admin.document("one.vm.info", vm, False)
     with pytest.raises(OneAuthorizationError, match=rf"User \[0\] : VM is locked. \[{vm}\]"):
         admin.call("one.vm.action", "reboot", vm)
     admin.call("one.vm.unlock", vm)
@@ -204,11 +206,11 @@ def test_scheduler_honours_requirements(sim: Simulator, admin: OneGateway) -> No
     sim.schedule()
 
     def hid(vm: int) -> str | None:
-        return ET.fromstring(admin.vm_info(vm)).findtext("HISTORY_RECORDS/HISTORY/HID")
+        return ET.fromstring(admin.document("one.vm.info", vm, False)).findtext("HISTORY_RECORDS/HISTORY/HID")
 
     assert (hid(by_name), hid(by_id), hid(by_cluster)) == (str(h1), str(h0), str(h1))
     assert state(admin, nowhere)[0] == VmState.PENDING
-    assert "SCHED_MESSAGE" in admin.vm_info(nowhere)
+    assert "SCHED_MESSAGE" in admin.document("one.vm.info", nowhere, False)
     # a disabled host gets nothing
     admin.call("one.host.status", h1, 1)
     late = new_vm(admin, "late", 'SCHED_REQUIREMENTS="NAME = beta"')
@@ -229,7 +231,10 @@ def test_pagination_and_state_filter(sim: Simulator, admin: OneGateway) -> None:
     admin.call("one.vm.action", "terminate", 1)
 
     def listed(*args: int) -> list[int]:
-        return [int(e.text or -1) for e in ET.fromstring(admin.vmpool_info(*args)).findall("VM/ID")]
+        return [
+            int(e.text or -1)
+            for e in ET.fromstring(admin.document("one.vmpool.info", *args)).findall("VM/ID")
+        ]
 
     assert listed(-2, -1, -1, -1) == [6, 5, 4, 3, 2, 0]
     assert listed(-2, -1, -1, -2) == [6, 5, 4, 3, 2, 1, 0]
@@ -247,12 +252,14 @@ def test_reduced_user_template_in_vmpool_info(sim: Simulator, admin: OneGateway,
         'USER_PRIORITY="3"\nPUBLIC_CLOUD=[TYPE="ec2"]\nEC2_CLIENT_TOKEN="tok"'
     )
     vm = new_vm(admin, "r", extra)
-    short = ET.fromstring(admin.vmpool_info()).find("VM/USER_TEMPLATE")
+    short = ET.fromstring(admin.document("one.vmpool.info", -2, -1, -1, -1)).find("VM/USER_TEMPLATE")
     assert short is not None
     assert [e.tag for e in short] == ["LABELS", "PUBLIC_CLOUD", "SCHED_DS_REQUIREMENTS", "USER_PRIORITY"]
-    full = ET.fromstring(admin.vm_info(vm)).find("USER_TEMPLATE")
+    full = ET.fromstring(admin.document("one.vm.info", vm, False)).find("USER_TEMPLATE")
     assert full is not None and full.findtext("EC2_INSTANCE_TYPE") == "m1.small"
-    ext = ET.fromstring(admin.vmpool_infoextended()).find("VM/USER_TEMPLATE/EC2_CLIENT_TOKEN")
+    ext = ET.fromstring(admin.document("one.vmpool.infoextended", -2, -1, -1, -1)).find(
+        "VM/USER_TEMPLATE/EC2_CLIENT_TOKEN"
+    )
     assert ext is not None and ext.text == "tok"
 
 
@@ -266,14 +273,14 @@ def test_vm_allocate_errors(admin: OneGateway) -> None:
 def test_update_merges_user_template(sim: Simulator, admin: OneGateway) -> None:
     vm = new_vm(admin, "u", 'LABELS="a"\nFOO="1"')
     admin.call("one.vm.update", vm, 'FOO="2"\nBAR="3"', 1)
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert (
         doc.findtext("USER_TEMPLATE/FOO"),
         doc.findtext("USER_TEMPLATE/BAR"),
         doc.findtext("USER_TEMPLATE/LABELS"),
     ) == ("2", "3", "a")
     admin.call("one.vm.update", vm, 'ONLY="1"', 0)
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert [e.tag for e in doc.find("USER_TEMPLATE") or []] == ["ONLY"]
 
 
@@ -312,7 +319,7 @@ def test_disk_attach_detach_and_saveas(sim: Simulator, admin: OneGateway, host: 
     img = admin.call("one.image.allocate", 'NAME="vol"\nTYPE="DATABLOCK"\nSIZE="8"', 1)
     vm = running_vm(sim, admin)
     admin.call("one.vm.attach", vm, f'DISK=[IMAGE_ID="{img}"]')
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert [d.findtext("DISK_ID") for d in doc.findall("TEMPLATE/DISK")] == ["0"]
     assert doc.findtext("TEMPLATE/DISK/IMAGE") == "vol" and state(admin, vm) == (
         VmState.ACTIVE,
@@ -322,7 +329,7 @@ def test_disk_attach_detach_and_saveas(sim: Simulator, admin: OneGateway, host: 
     saved = admin.call("one.vm.disksaveas", vm, 0, "snap-of-vol", "", -1)
     assert ET.fromstring(admin.call("one.image.info", saved)).findtext("NAME") == "snap-of-vol"
     admin.call("one.vm.detach", vm, 0)
-    assert ET.fromstring(admin.vm_info(vm)).find("TEMPLATE/DISK") is None
+    assert ET.fromstring(admin.document("one.vm.info", vm, False)).find("TEMPLATE/DISK") is None
     assert ET.fromstring(admin.call("one.image.info", img)).findtext("RUNNING_VMS") == "0"
     with pytest.raises(OneActionError, match="it does not exist"):
         admin.call("one.vm.detach", vm, 7)
@@ -363,7 +370,7 @@ def test_bootstrap_acl_rules(sim: Simulator, admin: OneGateway) -> None:
         f'NAME="b"\nCPU=1\nMEMORY=64\nDISK=[IMAGE_ID="{img}"]\nNIC=[NETWORK_ID="{net}"]',
         False,
     )
-    assert ET.fromstring(bob.vm_info(vm)).findtext("TEMPLATE/NIC/IP") == "10.1.0.1"
+    assert ET.fromstring(bob.document("one.vm.info", vm, False)).findtext("TEMPLATE/NIC/IP") == "10.1.0.1"
     with pytest.raises(
         OneAuthorizationError, match=rf"User \[{uid}\] : Not authorized to perform CREATE NET\."
     ):
@@ -415,12 +422,12 @@ def test_allowed_table_walk(sim: Simulator, admin: OneGateway, host: int, start:
 
 def test_dummy_host_reports_vm_monitoring(sim: Simulator, admin: OneGateway, host: int) -> None:
     vm = running_vm(sim, admin)
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert [e.tag for e in doc.find("MONITORING") or []] == [
         "CPU", "DISKRDBYTES", "DISKRDIOPS", "DISKWRBYTES", "DISKWRIOPS", "ID", "MEMORY", "NETRX", "NETTX", "TIMESTAMP",
     ]  # fmt: skip
     assert int(doc.findtext("LAST_POLL") or 0) > 0
     # ... which the pool bodies leave out, as 6.10 does
-    assert (
-        "<MONITORING/>" in admin.vmpool_info() and "<MONITORING></MONITORING>" in admin.vmpool_infoextended()
-    )
+    assert "<MONITORING/>" in admin.document(
+        "one.vmpool.info", -2, -1, -1, -1
+    ) and "<MONITORING></MONITORING>" in admin.document("one.vmpool.infoextended", -2, -1, -1, -1)

@@ -54,15 +54,18 @@ def test_pages_match_filter_then_paginate(sim: Simulator, admin: OneGateway, mix
             for start, end in RANGES:
                 for gw, user_id in ((admin, 0), (mixed, 2)):
                     case = (user_id, flag, start, end, state)
-                    page = ET.fromstring(gw.vmpool_infoextended(flag, start, end, state))
+                    page = ET.fromstring(gw.document("one.vmpool.infoextended", flag, start, end, state))
                     got = [int(e.text or -1) for e in page.findall("VM/ID")]
                     assert got == _reference(sim, user_id, flag, start, end, state), case
-                    short = ET.fromstring(gw.vmpool_info(flag, start, end, state))
+                    short = ET.fromstring(gw.document("one.vmpool.info", flag, start, end, state))
                     assert [int(e.text or -1) for e in short.findall("VM/ID")] == got, case
 
 
 def test_a_page_stops_at_its_size_and_walks_past_the_filtered(sim: Simulator, mixed: OneGateway) -> None:
-    ids = [int(e.text or -1) for e in ET.fromstring(mixed.vmpool_infoextended(-3, 0, -1000, -1)).iter("ID")]
+    ids = [
+        int(e.text or -1)
+        for e in ET.fromstring(mixed.document("one.vmpool.infoextended", -3, 0, -1000, -1)).iter("ID")
+    ]
     # alice sees only her 35 live VMs (not DONE), newest first
     assert ids == sorted(ids, reverse=True) and len(ids) == 35
     assert all(sim.cloud.vms[i].uid == 2 for i in ids)
@@ -75,12 +78,12 @@ def test_wire_bodies_equal_a_fresh_render_and_follow_changes(sim: Simulator, adm
     for full, render in ((True, docs.vm_full_xml), (False, docs.vm_short_xml)):
         wire = render_success(docs.pool_wire("VM_POOL", (docs.vm_wire(v, full) for v in vms)))
         assert wire == render_success(docs.pool_xml("VM_POOL", (render(v) for v in vms)))
-    before = admin.vmpool_infoextended(-2, 0, -3, -1)
+    before = admin.document("one.vmpool.infoextended", -2, 0, -3, -1)
     admin.call("one.vm.rename", 1, "a<b & c>")
-    after = admin.vmpool_infoextended(-2, 0, -3, -1)
+    after = admin.document("one.vmpool.infoextended", -2, 0, -3, -1)
     assert before != after and "<NAME>a&lt;b &amp; c&gt;</NAME>" in after
     assert after == docs.pool_xml("VM_POOL", (docs.vm_full_xml(v) for v in vms))
-    assert "<NAME>a&lt;b &amp; c&gt;</NAME>" in admin.vmpool_info(-2, 0, -3, -1)
+    assert "<NAME>a&lt;b &amp; c&gt;</NAME>" in admin.document("one.vmpool.info", -2, 0, -3, -1)
 
 
 def test_escaped_pieces_render_like_the_string() -> None:
@@ -102,8 +105,8 @@ def test_vm_info_wire_follows_monitoring_and_changes(sim: Simulator, admin: OneG
     vm.last_poll = 1_700_000_000
     vm.monitoring = [("CPU", "1.5"), ("MEMORY", "<&>")]
     assert render_success(docs.vm_info_wire(vm)) == expected()
-    assert "<MEMORY><![CDATA[<&>]]></MEMORY>" in admin.vm_info(1)
+    assert "<MEMORY><![CDATA[<&>]]></MEMORY>" in admin.document("one.vm.info", 1, False)
     admin.call("one.vm.rename", 1, "x&y")
-    info = admin.vm_info(1)
+    info = admin.document("one.vm.info", 1, False)
     assert "<NAME>x&amp;y</NAME>" in info and "<LAST_POLL>1700000000</LAST_POLL>" in info
     assert render_success(docs.vm_info_wire(vm)) == expected()

@@ -66,13 +66,16 @@ def test_vm0_full_history(sim: Simulator) -> None:
         ]
 
     recorded = records((REAL / "vm_info_done.xml").read_text())
-    assert records(gw.vm_info(vm)) == [
+    assert records(gw.document("one.vm.info", vm, False)) == [
         ("dummyhost2" if h == "dummyhost2" else "dummyhost", a) for h, a in recorded
     ]
 
     # The resize set CPU/MEMORY and the replace-mode updateconf dropped GRAPHICS and OS, as recorded;
     # the CONTEXT has the recorded names (NETWORK=YES kept the NIC's ETH0_* values).
-    want, got = ET.parse(REAL / "vm_info_done.xml").getroot(), ET.fromstring(gw.vm_info(vm))
+    want, got = (
+        ET.parse(REAL / "vm_info_done.xml").getroot(),
+        ET.fromstring(gw.document("one.vm.info", vm, False)),
+    )
     for path in ("TEMPLATE/CPU", "TEMPLATE/MEMORY", "TEMPLATE/VCPU", "TEMPLATE/GRAPHICS", "TEMPLATE/OS"):
         assert (got.findtext(path), got.find(path) is None) == (want.findtext(path), want.find(path) is None)
     tags = [[e.tag for e in doc.iterfind("TEMPLATE/CONTEXT/*")] for doc in (got, want)]

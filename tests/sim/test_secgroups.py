@@ -100,12 +100,12 @@ def test_nics_carry_groups_and_vms_get_their_rules(sim: Simulator, admin: OneGat
     vm = alice.call(
         "one.vm.allocate", f'MEMORY="64"\nNIC=[NETWORK_ID="{net}",SECURITY_GROUPS="{sg}",IP="10.1.0.3"]'
     )
-    doc = ET.fromstring(alice.vm_info(vm))
+    doc = ET.fromstring(alice.document("one.vm.info", vm, False))
     nic = doc.find("TEMPLATE/NIC")
     assert (
         nic is not None and nic.findtext("IP") == "10.1.0.3" and nic.findtext("SECURITY_GROUPS") == f"0,{sg}"
     )
-    sg_rules = rules(alice.vm_info(vm), "TEMPLATE/SECURITY_GROUP_RULE")
+    sg_rules = rules(alice.document("one.vm.info", vm, False), "TEMPLATE/SECURITY_GROUP_RULE")
     assert [(r["SECURITY_GROUP_ID"], r["RULE_TYPE"]) for r in sg_rules] == [
         ("0", "OUTBOUND"),
         ("0", "INBOUND"),
@@ -128,9 +128,12 @@ def test_nics_carry_groups_and_vms_get_their_rules(sim: Simulator, admin: OneGat
     with pytest.raises(OneActionError, match=f"SG {other} already in NIC 0"):
         alice.call("one.vm.attachsg", vm, 0, other)
     alice.call("one.vm.detachsg", vm, 0, sg)
-    nic = ET.fromstring(alice.vm_info(vm)).find("TEMPLATE/NIC")
+    nic = ET.fromstring(alice.document("one.vm.info", vm, False)).find("TEMPLATE/NIC")
     assert nic is not None and nic.findtext("SECURITY_GROUPS") == f"0,{other}"
-    ids = {r["SECURITY_GROUP_ID"] for r in rules(alice.vm_info(vm), "TEMPLATE/SECURITY_GROUP_RULE")}
+    ids = {
+        r["SECURITY_GROUP_ID"]
+        for r in rules(alice.document("one.vm.info", vm, False), "TEMPLATE/SECURITY_GROUP_RULE")
+    }
     assert ids == {"0", str(other)}
     assert ET.fromstring(alice.call("one.secgroup.info", sg)).find("UPDATED_VMS/ID") is None
     alice.call("one.secgroup.delete", sg)
@@ -143,7 +146,7 @@ def test_nics_carry_groups_and_vms_get_their_rules(sim: Simulator, admin: OneGat
     alice.call("one.secgroup.update", other, 'RULE=[PROTOCOL="UDP",RULE_TYPE="INBOUND",RANGE="53"]', 0)
     protos = {
         r["PROTOCOL"]
-        for r in rules(alice.vm_info(vm), "TEMPLATE/SECURITY_GROUP_RULE")
+        for r in rules(alice.document("one.vm.info", vm, False), "TEMPLATE/SECURITY_GROUP_RULE")
         if r["SECURITY_GROUP_ID"] == str(other)
     }
     assert protos == {"UDP"}
@@ -164,12 +167,12 @@ def test_hold_and_release_as_oned(sim: Simulator, admin: OneGateway) -> None:
         admin.vn_hold(net, 'LEASES=[IP="198.51.100.1"]')
     with pytest.raises(OneInternalError, match=r"Empty lease description\."):
         admin.vn_hold(net, 'IP="192.0.2.2"')
-    lease = ET.fromstring(admin.vn_info(net)).find("AR_POOL/AR/LEASES/LEASE")
+    lease = ET.fromstring(admin.document("one.vn.info", net, False)).find("AR_POOL/AR/LEASES/LEASE")
     assert lease is not None and lease.findtext("VM") == "-1"
     vm = admin.call("one.vm.allocate", f'MEMORY="64"\nNIC=[NETWORK_ID="{net}"]')
-    assert ET.fromstring(admin.vm_info(vm)).findtext("TEMPLATE/NIC/IP") == "192.0.2.2"
+    assert ET.fromstring(admin.document("one.vm.info", vm, False)).findtext("TEMPLATE/NIC/IP") == "192.0.2.2"
     # release frees held addresses only; a VM's lease stays (oned's free_addr_by_ip(VM, -1, ip)).
     admin.vn_release(net, 'LEASES=[IP="192.0.2.2"]')
     admin.vn_release(net, 'LEASES=[IP="192.0.2.1"]')
-    leases = ET.fromstring(admin.vn_info(net)).findall("AR_POOL/AR/LEASES/LEASE")
+    leases = ET.fromstring(admin.document("one.vn.info", net, False)).findall("AR_POOL/AR/LEASES/LEASE")
     assert [(x.findtext("IP"), x.findtext("VM")) for x in leases] == [("192.0.2.2", str(vm))]

@@ -58,12 +58,12 @@ def test_faults(raw: Any, sim: Simulator) -> None:
 
 def test_gateway_maps_errors(admin: OneGateway, sim: Simulator) -> None:
     with pytest.raises(OneNotFoundError) as exc:
-        admin.vm_info(9999)
+        admin.document("one.vm.info", 9999, False)
     assert exc.value.object_id == 9999
     with pytest.raises(OneFault):
         admin.call("one.nothing.here")
     with pytest.raises(OneAuthenticationError):
-        OneGateway(sim.endpoint, "oneadmin:bad").vm_info(0)
+        OneGateway(sim.endpoint, "oneadmin:bad").document("one.vm.info", 0, False)
 
 
 def test_server_cipher_token_acts_for_user(sim: Simulator, admin: OneGateway, raw: Any) -> None:
@@ -170,7 +170,7 @@ def test_state_file_survives_restart(tmp_path: Path) -> None:
         assert s2.oneadmin_auth == session
         gw = OneGateway(s2.endpoint, s2.oneadmin_auth)
         assert "<NAME>kept</NAME>" in gw.call("one.template.info", 0)
-        assert gw.vmpool_info().count("<VM>") == 3
+        assert gw.document("one.vmpool.info", -2, -1, -1, -1).count("<VM>") == 3
         assert gw.call("one.template.allocate", 'NAME="next"\nCPU=1\nMEMORY=64') == 1
 
 
@@ -184,7 +184,14 @@ def test_concurrent_requests(sim: Simulator, admin: OneGateway) -> None:
 
     sim.bulk_vms(50)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        docs = list(pool.map(lambda _: OneGateway(sim.endpoint, sim.oneadmin_auth).vmpool_info(), range(16)))
+        docs = list(
+            pool.map(
+                lambda _: OneGateway(sim.endpoint, sim.oneadmin_auth).document(
+                    "one.vmpool.info", -2, -1, -1, -1
+                ),
+                range(16),
+            )
+        )
     assert all(d.count("<VM>") == 50 for d in docs)
     time.sleep(0)
 
@@ -202,15 +209,15 @@ def test_no_shortcuts_in_authentication(sim: Simulator, admin: OneGateway, raw: 
 def test_host_decrypt_needs_admin(sim: Simulator, admin: OneGateway) -> None:
     hid = admin.call("one.host.allocate", "ec2host", "dummy", "dummy", -1)
     admin.call("one.host.update", hid, 'EC2_ACCESS="AKIA"\nEC2_SECRET="s3cr3t"', 1)
-    plain = admin.host_info(hid, True)
+    plain = admin.document("one.host.info", hid, True)
     assert "<EC2_SECRET><![CDATA[s3cr3t]]></EC2_SECRET>" in plain
-    hidden = admin.host_info(hid, False)
+    hidden = admin.document("one.host.info", hid, False)
     assert "s3cr3t" not in hidden and "<EC2_SECRET><![CDATA[" in hidden
     uid = admin.call("one.user.allocate", "bob", "bobpass", "core", [])
     with pytest.raises(
         OneAuthorizationError, match=rf"User \[{uid}\] : Not authorized to perform ADMIN HOST \[{hid}\]"
     ):
-        OneGateway(sim.endpoint, "bob:bobpass").host_info(hid, True)
+        OneGateway(sim.endpoint, "bob:bobpass").document("one.host.info", hid, True)
 
 
 def test_state_file_keeps_vm_documents(tmp_path: Path) -> None:
@@ -221,12 +228,20 @@ def test_state_file_keeps_vm_documents(tmp_path: Path) -> None:
         vm = gw.call("one.vm.allocate", 'NAME="kept"\nCPU=1\nMEMORY=64\nLABELS="x"', False)
         s1.schedule()
         gw.call("one.vm.action", "poweroff", vm)
-        before = gw.vm_info(vm), gw.vmpool_info(), gw.vmpool_infoextended()
+        before = (
+            gw.document("one.vm.info", vm, False),
+            gw.document("one.vmpool.info", -2, -1, -1, -1),
+            gw.document("one.vmpool.infoextended", -2, -1, -1, -1),
+        )
     with Simulator(auth_dir=tmp_path / "a", state_file=state) as s2:
         gw = OneGateway(s2.endpoint, s2.oneadmin_auth)
-        assert (gw.vm_info(vm), gw.vmpool_info(), gw.vmpool_infoextended()) == before
+        assert (
+            gw.document("one.vm.info", vm, False),
+            gw.document("one.vmpool.info", -2, -1, -1, -1),
+            gw.document("one.vmpool.infoextended", -2, -1, -1, -1),
+        ) == before
         gw.call("one.vm.action", "resume", vm)
-        assert "<STATE>3</STATE><LCM_STATE>3</LCM_STATE>" in gw.vm_info(vm)
+        assert "<STATE>3</STATE><LCM_STATE>3</LCM_STATE>" in gw.document("one.vm.info", vm, False)
         assert s2.vm_log(vm)[-2:] == ["New LCM state is BOOT_POWEROFF", "New LCM state is RUNNING"]
 
 

@@ -31,11 +31,11 @@ def gw(held: Simulator) -> OneGateway:
 
 
 def image_state(gw: OneGateway, image_id: int) -> int:
-    return int(ET.fromstring(gw.image_info(image_id)).findtext("STATE") or -1)
+    return int(ET.fromstring(gw.document("one.image.info", image_id, False)).findtext("STATE") or -1)
 
 
 def vm_state(gw: OneGateway, vm_id: int) -> tuple[int, int]:
-    doc = ET.fromstring(gw.vm_info(vm_id))
+    doc = ET.fromstring(gw.document("one.vm.info", vm_id, False))
     return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
 
 
@@ -90,7 +90,7 @@ def test_attach_acquires_and_detach_releases(held: Simulator, gw: OneGateway) ->
         gw.vm_attach(other, f'DISK=[IMAGE_ID="{pers}"]')
     with pytest.raises(OneActionError, match="Cannot change persistent attribute"):
         gw.image_persistent(pers, False)
-    disks = ET.fromstring(gw.vm_info(vm)).findall("TEMPLATE/DISK")
+    disks = ET.fromstring(gw.document("one.vm.info", vm, False)).findall("TEMPLATE/DISK")
     assert [(d.findtext("IMAGE_ID"), d.findtext("PERSISTENT")) for d in disks] == [
         (str(img), None),
         (str(pers), "YES"),
@@ -108,7 +108,7 @@ def test_clone_keeps_the_source_busy_until_done(held: Simulator, gw: OneGateway)
     copy = gw.image_clone(src, "copy")
     pcopy = gw.image_clone(pers, "pcopy")
     assert (image_state(gw, copy), image_state(gw, src), image_state(gw, pers)) == (LOCKED, USED, CLONE)
-    doc = ET.fromstring(gw.image_info(copy))
+    doc = ET.fromstring(gw.document("one.image.info", copy, False))
     # The clone carries the source's template, and is not persistent itself.
     assert doc.findtext("TEMPLATE/EBS_VOLUME") == "YES" and doc.findtext("PERSISTENT") == "0"
     assert doc.findtext("TYPE") == "2" and doc.findtext("SIZE") == "16"
@@ -131,16 +131,20 @@ def test_disksaveas_holds_the_vm_until_the_image_is_written(held: Simulator, gw:
     saved = gw.vm_disksaveas(vm, 0, "snap")
     assert vm_state(gw, vm) == (VmState.ACTIVE, LcmState.HOTPLUG_SAVEAS)
     assert image_state(gw, saved) == LOCKED
-    doc = ET.fromstring(gw.image_info(saved))
+    doc = ET.fromstring(gw.document("one.image.info", saved, False))
     assert (doc.findtext("TEMPLATE/SAVED_IMAGE_ID"), doc.findtext("TEMPLATE/SAVED_VM_ID")) == (
         str(pers),
         str(vm),
     )
     assert doc.findtext("TYPE") == "2" and doc.findtext("SIZE") == "16"
-    assert ET.fromstring(gw.vm_info(vm)).findtext("TEMPLATE/DISK/HOTPLUG_SAVE_AS") == str(saved)
+    assert ET.fromstring(gw.document("one.vm.info", vm, False)).findtext(
+        "TEMPLATE/DISK/HOTPLUG_SAVE_AS"
+    ) == str(saved)
     held.finish_image_copies()
     assert vm_state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING) and image_state(gw, saved) == READY
-    assert ET.fromstring(gw.vm_info(vm)).findtext("TEMPLATE/DISK/HOTPLUG_SAVE_AS") is None
+    assert (
+        ET.fromstring(gw.document("one.vm.info", vm, False)).findtext("TEMPLATE/DISK/HOTPLUG_SAVE_AS") is None
+    )
     # Powered off: HOTPLUG_SAVEAS_POWEROFF, then back to POWEROFF.
     gw.vm_action("poweroff-hard", vm)
     gw.vm_disksaveas(vm, 0, "snap2")
@@ -162,8 +166,10 @@ def test_diskresize_grows_a_disk_and_its_persistent_image(held: Simulator, gw: O
     held.finish_image_copies()
     vm = running_vm(held, gw, pers)
     gw.vm_diskresize(vm, 0, 32)
-    assert ET.fromstring(gw.vm_info(vm)).findtext("TEMPLATE/DISK/SIZE") == "32"
-    assert ET.fromstring(gw.image_info(pers)).findtext("SIZE") == "32"  # linked in place (LN_TARGET NONE)
+    assert ET.fromstring(gw.document("one.vm.info", vm, False)).findtext("TEMPLATE/DISK/SIZE") == "32"
+    assert (
+        ET.fromstring(gw.document("one.image.info", pers, False)).findtext("SIZE") == "32"
+    )  # linked in place (LN_TARGET NONE)
     assert vm_state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING)
     assert "New LCM state is DISK_RESIZE" in held.vm_log(vm)
     with pytest.raises(OneActionError, match="New disk size has to be greater than current one"):

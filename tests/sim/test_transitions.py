@@ -193,7 +193,7 @@ def running(sim: Simulator, gw: OneGateway, name: str = "vm") -> int:
 
 
 def states(gw: OneGateway, vm: int) -> tuple[int, int]:
-    doc = ET.fromstring(gw.vm_info(vm))
+    doc = ET.fromstring(gw.document("one.vm.info", vm, False))
     return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
 
 
@@ -204,12 +204,12 @@ def test_a_reply_the_vm_does_not_wait_for_changes_no_state(
     vm = running(sim, admin)
     sim.lifecycle.vmm_reply("DEPLOY", vm, False, "late failure")
     assert states(admin, vm) == (S.ACTIVE, A.RUNNING)
-    assert (ET.fromstring(admin.vm_info(vm)).findtext("USER_TEMPLATE/ERROR") or "").endswith(
-        ": DEPLOY: late failure"
-    )
+    assert (
+        ET.fromstring(admin.document("one.vm.info", vm, False)).findtext("USER_TEMPLATE/ERROR") or ""
+    ).endswith(": DEPLOY: late failure")
     admin.call("one.vm.action", "terminate", vm)
     sim.lifecycle.vmm_reply("DEPLOY", vm, True, "i-late")
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert states(admin, vm) == (S.DONE, A.LCM_INIT) and doc.findtext("DEPLOY_ID") == "dummyhost:vm:dummy"
 
 
@@ -219,7 +219,9 @@ def test_deploy_success_without_an_id_is_a_failure(sim: Simulator, admin: OneGat
         sim.cloud.vms[vm].set_lcm(A.BOOT)
         sim.lifecycle.vmm_reply("DEPLOY", vm, True, "")
     assert states(admin, vm) == (S.ACTIVE, A.BOOT_FAILURE)
-    assert ET.fromstring(admin.vm_info(vm)).find("USER_TEMPLATE/ERROR") is None  # no text to show
+    assert (
+        ET.fromstring(admin.document("one.vm.info", vm, False)).find("USER_TEMPLATE/ERROR") is None
+    )  # no text to show
 
 
 @pytest.mark.parametrize(

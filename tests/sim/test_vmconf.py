@@ -16,7 +16,6 @@ from one_drivers.one.gateway import (
     OneGateway,
     OneInternalError,
 )
-from one_drivers.one.records import parse_vm
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
 from tests.sim.fake_drivers import VMM, write_driver
@@ -41,7 +40,7 @@ def gw(admin: OneGateway) -> OneGateway:
 
 
 def vm_doc(gw: OneGateway, vm: int) -> ET.Element:
-    return ET.fromstring(gw.vm_info(vm))
+    return ET.fromstring(gw.document("one.vm.info", vm, False))
 
 
 def state(gw: OneGateway, vm: int) -> tuple[int, int]:
@@ -130,10 +129,10 @@ def test_resize_and_updateconf_need_manage_rights_and_no_lock(sim: Simulator, gw
 def test_updateconf_append_and_replace(sim: Simulator, gw: OneGateway) -> None:
     vm = new_vm(sim, gw)
     gw.vm_action("poweroff", vm)
-    before = parse_vm(gw.vm_info(vm))
+    before = gw.vm_info(vm)
     # Append: CONTEXT's value replaced, every other CONTEXT value and section kept.
     gw.vm_updateconf(vm, 'CONTEXT=[EC2_USER_DATA="bmV3"]', append=True)
-    after = parse_vm(gw.vm_info(vm))
+    after = gw.vm_info(vm)
     assert after.template_value("CONTEXT/EC2_USER_DATA") == "bmV3"
     assert after.template_value("CONTEXT/KEEP") == "me"
     assert after.template_value("CONTEXT/ETH0_IP") == before.template_value("CONTEXT/ETH0_IP")
@@ -142,13 +141,13 @@ def test_updateconf_append_and_replace(sim: Simulator, gw: OneGateway) -> None:
     )
     # Only CONTEXT and the listed sections' members are read: MEMORY is not one (resize is).
     gw.vm_updateconf(vm, 'MEMORY="4096"\nRAW=[TYPE="kvm",DATA="<x/>"]', append=True)
-    after = parse_vm(gw.vm_info(vm))
+    after = gw.vm_info(vm)
     assert after.template_value("MEMORY") == "64" and after.template_value("RAW/DATA") == "<x/>"
 
     # Replace: the sections not given go (as the recorded vm0's GRAPHICS and OS did), CONTEXT is the
     # new one plus TARGET/DISK_ID, and NETWORK=YES keeps the network context.
     gw.vm_updateconf(vm, 'CONTEXT=[NETWORK="YES",ONLY="this"]')
-    after = parse_vm(gw.vm_info(vm))
+    after = gw.vm_info(vm)
     doc = vm_doc(gw, vm)
     assert doc.find("TEMPLATE/GRAPHICS") is None and doc.find("TEMPLATE/OS") is None
     assert doc.find("TEMPLATE/RAW") is None and doc.find("TEMPLATE/CONTEXT/KEEP") is None
@@ -164,9 +163,7 @@ def test_updateconf_append_and_replace(sim: Simulator, gw: OneGateway) -> None:
         gw.vm_updateconf(vm, 'CONTEXT=[ETH5_IP="10.9.9.9"]', append=True)
     with pytest.raises(OneApiError, match="Wrong update type"):
         gw.call("one.vm.updateconf", vm, 'CONTEXT=[A="1"]', 2)
-    assert parse_vm(gw.vm_info(vm)).template_value("CONTEXT/ETH0_IP") == before.template_value(
-        "CONTEXT/ETH0_IP"
-    )
+    assert gw.vm_info(vm).template_value("CONTEXT/ETH0_IP") == before.template_value("CONTEXT/ETH0_IP")
 
 
 def test_updateconf_states(sim: Simulator, gw: OneGateway) -> None:
@@ -174,11 +171,11 @@ def test_updateconf_states(sim: Simulator, gw: OneGateway) -> None:
     # Running: allowed; a changed CONTEXT goes to the VMM (HOTPLUG) and the dummy driver brings it back.
     gw.vm_updateconf(vm, 'CONTEXT=[EC2_USER_DATA="cnVu"]', append=True)
     assert state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING)
-    assert parse_vm(gw.vm_info(vm)).template_value("CONTEXT/EC2_USER_DATA") == "cnVu"
+    assert gw.vm_info(vm).template_value("CONTEXT/EC2_USER_DATA") == "cnVu"
     gw.vm_action("suspend", vm)
     with pytest.raises(OneInternalError, match="configuration cannot be updated in state SUSPENDED"):
         gw.vm_updateconf(vm, 'CONTEXT=[EC2_USER_DATA="c3Vz"]', append=True)
-    assert parse_vm(gw.vm_info(vm)).template_value("CONTEXT/EC2_USER_DATA") == "cnVu"
+    assert gw.vm_info(vm).template_value("CONTEXT/EC2_USER_DATA") == "cnVu"
     bare = int(gw.call("one.vm.allocate", 'NAME="bare"\nCPU="0.1"\nMEMORY="64"', True))
     with pytest.raises(
         OneInternalError, match=r"Virtual machine does not have context, cannot add a new one\."
@@ -190,13 +187,13 @@ def test_restricted_attributes_for_users(sim: Simulator, gw: OneGateway) -> None
     uid = int(gw.call("one.user.allocate", "carol", "pw", "", []))
     carol = OneGateway(sim.endpoint, "carol:pw")
     vm = int(carol.call("one.vm.allocate", 'NAME="c"\nCPU="0.1"\nMEMORY="64"\nCONTEXT=[A="1"]', True))
-    assert parse_vm(gw.vm_info(vm)).uid == uid
+    assert gw.vm_info(vm).uid == uid
     with pytest.raises(OneAuthorizationError, match="Template includes a restricted attribute RAW/DATA"):
         carol.vm_updateconf(vm, 'RAW=[TYPE="kvm",DATA="<evil/>"]', append=True)
     with pytest.raises(OneAuthorizationError, match="Template includes a restricted attribute CONTEXT/FILES"):
         carol.vm_updateconf(vm, 'CONTEXT=[FILES="/etc/shadow"]', append=True)
     carol.vm_updateconf(vm, 'CONTEXT=[A="2"]', append=True)
-    assert parse_vm(gw.vm_info(vm)).template_value("CONTEXT/A") == "2"
+    assert gw.vm_info(vm).template_value("CONTEXT/A") == "2"
     carol.vm_resize(vm, 'MEMORY="32"')
     assert size(gw, vm)[2] == "32"
 
@@ -225,7 +222,7 @@ def test_live_resize_and_updateconf_through_the_driver(tmp_path: Path) -> None:
         assert size(gw, vm) == ("0.5", "2", "128")
         gw.vm_updateconf(vm, 'CONTEXT=[A="2"]', append=True)
         wait_for(lambda: state(gw, vm) == (VmState.ACTIVE, LcmState.RUNNING))
-        assert parse_vm(gw.vm_info(vm)).template_value("CONTEXT/A") == "2"
+        assert gw.vm_info(vm).template_value("CONTEXT/A") == "2"
 
         refused = running("noresize")
         gw.vm_resize(refused, 'CPU="0.5"\nVCPU="2"\nMEMORY="128"')

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneGateway, OneNotFoundError
-from one_drivers.one.records import parse_vnet, parse_vnet_pool
 from one_drivers.one.template import build_template
 from one_drivers.sim.server import Simulator
 
@@ -24,7 +23,7 @@ def test_delete_refused_while_a_lease_is_used(sim: Simulator, admin: OneGateway)
     )
     with pytest.raises(OneActionError, match="leases in use"):
         admin.vn_delete(vn)
-    assert len(parse_vnet_pool(admin.vnpool_info(-2))) == 1
+    assert len(admin.vnpool_info(-2)) == 1
     admin.vm_action("terminate-hard", vm)
     # A held lease counts as used too.
     admin.vn_hold(vn, build_template([("LEASES", {"IP": "10.1.0.3"})]))
@@ -33,7 +32,7 @@ def test_delete_refused_while_a_lease_is_used(sim: Simulator, admin: OneGateway)
     admin.vn_release(vn, build_template([("LEASES", {"IP": "10.1.0.3"})]))
     assert admin.vn_delete(vn) == vn
     with pytest.raises(OneNotFoundError):
-        admin.vn_info(vn)
+        admin.document("one.vn.info", vn, False)
 
 
 def test_chmod_and_delete_need_manage(sim: Simulator, admin: OneGateway) -> None:
@@ -44,9 +43,9 @@ def test_chmod_and_delete_need_manage(sim: Simulator, admin: OneGateway) -> None
         user.vn_delete(vn)
     with pytest.raises(OneAuthorizationError):
         user.vn_chmod(vn, (-1, -1, -1, -1, -1, -1, 1, -1, -1))
-    before = parse_vnet(admin.vn_info(vn)).permissions
+    before = admin.vn_info(vn).permissions
     admin.vn_chmod(vn, (-1, -1, -1, 1, -1, -1, -1, -1, -1))
-    after = parse_vnet(admin.vn_info(vn)).permissions
+    after = admin.vn_info(vn).permissions
     assert after.group_u and (after.owner_u, after.owner_m, after.other_u) == (
         before.owner_u,
         before.owner_m,

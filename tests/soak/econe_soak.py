@@ -250,7 +250,7 @@ def clients_econe(
 
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(client_loop, range(clients)))
-        pool_xml = env.oneadmin.vmpool_infoextended(-2, -1, -1, -2)
+        pool_xml = env.oneadmin.document("one.vmpool.infoextended", -2, -1, -1, -2)
         per_token: Counter[str] = Counter()
         existing: set[int] = set()
         for vm in etree.fromstring(pool_xml.encode()).findall("VM"):

@@ -33,7 +33,7 @@ from one_drivers.econe.shapes import (
     NoOutput,
 )
 from one_drivers.one.gateway import OneError, OneNotFoundError
-from one_drivers.one.records import VnetRecord, parse_vm, parse_vnet
+from one_drivers.one.records import VnetRecord
 from one_drivers.one.states import VmState
 from one_drivers.one.template import build_template
 from one_drivers.query.errors import (
@@ -79,8 +79,7 @@ def _network_id(ctx: RequestContext) -> int:
 
 
 def _read(ctx: RequestContext) -> tuple[VnetRecord, str]:
-    text = ctx.admin.vn_info(_network_id(ctx))
-    return parse_vnet(text), text
+    return ctx.admin.vn_info_with_text(_network_id(ctx))
 
 
 def slots(vnet: VnetRecord) -> list[Slot]:
@@ -167,7 +166,7 @@ def _live_vm(ctx: RequestContext, vm_id: int) -> bool:
     if vm_id < 0:
         return False
     try:
-        vm = parse_vm(ctx.admin.vm_info(vm_id))
+        vm = ctx.admin.vm_info(vm_id)
     except OneNotFoundError:
         return False
     return vm.state is not VmState.DONE

@@ -21,7 +21,7 @@ from one_drivers.econe.actions.volumes import flag_new_image, template_text
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.shapes import CreateImageResult
 from one_drivers.one.gateway import OneInternalError
-from one_drivers.one.records import ImageRecord, parse_image_pool
+from one_drivers.one.records import ImageRecord
 from one_drivers.query.errors import (
     duplicate_ami_name,
     incorrect_instance_state,
@@ -39,7 +39,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9()\[\] ./\-'@_]{3,128}\Z")
 
 
 def _name_taken(ctx: RequestContext, name: str) -> bool:
-    mine: list[ImageRecord] = parse_image_pool(ctx.one.imagepool_info(-3, -1, -1))
+    mine: list[ImageRecord] = ctx.one.imagepool_info(-3, -1, -1)
     return any(image.name == name for image in mine)
 
 

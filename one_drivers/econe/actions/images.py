@@ -39,7 +39,7 @@ from one_drivers.econe.shapes import (
     UploadImageResult,
 )
 from one_drivers.one.gateway import OneAuthorizationError, OneNotFoundError
-from one_drivers.one.records import ImageRecord, parse_image, parse_image_pool
+from one_drivers.one.records import ImageRecord
 from one_drivers.one.template import TemplateError, build_template
 from one_drivers.query.errors import invalid_parameter_value, missing_value, unstorable_value
 from one_drivers.query.ids import IMAGE, SNAPSHOT, VOLUME, IdKind
@@ -112,7 +112,7 @@ def image_from_record(image: ImageRecord) -> Image:
 def load_image(ctx: RequestContext, text: str) -> ImageRecord:
     image_id = IMAGE.parse(text)
     try:
-        return parse_image(ctx.one.image_info(image_id))
+        return ctx.one.image_info(image_id)
     except (OneNotFoundError, OneAuthorizationError):
         raise IMAGE.not_found(text) from None
 
@@ -167,7 +167,7 @@ def describe_images(ctx: RequestContext, params: dict[str, Any]) -> DescribeImag
             IMAGE.parse(text)
         images = [load_ami(ctx, text) for text in ids]
     else:
-        images = [i for i in parse_image_pool(ctx.one.imagepool_info(-2, -1, -1)) if is_ami(i)]
+        images = [i for i in ctx.one.imagepool_info(-2, -1, -1) if is_ami(i)]
     return {"Images": [image_from_record(i) for i in images if owned(i) and filters.matches(i)]}
 
 
@@ -265,7 +265,7 @@ def load_image_as(ctx: RequestContext, text: str, resource_type: str, kind: IdKi
     """The image an id of `kind` names, when the image plays that role (else the kind's NotFound)."""
     number = kind.parse(text)
     try:
-        image = parse_image(ctx.one.image_info(number))
+        image = ctx.one.image_info(number)
     except (OneNotFoundError, OneAuthorizationError):
         raise kind.not_found(text) from None
     role = image_role(image)
@@ -277,7 +277,7 @@ def load_image_as(ctx: RequestContext, text: str, resource_type: str, kind: IdKi
 def image_listing(ctx: RequestContext) -> list[TaggedResource]:
     """Every tagged image the user may use, as the resource its flags make it (one pool read)."""
     found = []
-    for image in parse_image_pool(ctx.one.imagepool_info(-2, -1, -1)):
+    for image in ctx.one.imagepool_info(-2, -1, -1):
         role = image_role(image)
         if role is None:
             continue

@@ -37,7 +37,7 @@ from one_drivers.econe.shapes import (
     NoOutput,
 )
 from one_drivers.one.gateway import OneError
-from one_drivers.one.records import VmRecord, parse_vm_pool
+from one_drivers.one.records import VmRecord
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import build_template
 from one_drivers.query.errors import (
@@ -351,11 +351,7 @@ def describe_instance_status(ctx: RequestContext, params: dict[str, Any]) -> Des
     if ids:
         vms = [load_vm(ctx, text) for text in dict.fromkeys(ids)]
     else:
-        vms = [
-            vm
-            for vm in parse_vm_pool(ctx.one.vmpool_infoextended(-2, -1, -1, -1))
-            if vm.state is not VmState.DONE
-        ]
+        vms = [vm for vm in ctx.one.vmpool_infoextended(-2, -1, -1, -1) if vm.state is not VmState.DONE]
         vms.sort(key=lambda v: v.id)
     statuses = [instance_status(ctx, vm) for vm in vms]
     if not include_all:

@@ -14,7 +14,7 @@ from typing import Any
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.shapes import DescribeInstanceTypesResult, InstanceTypeInfo
-from one_drivers.one.records import TemplateRecord, parse_vm_template_pool
+from one_drivers.one.records import TemplateRecord
 from one_drivers.query.errors import (
     invalid_next_token,
     invalid_parameter_value,
@@ -64,7 +64,7 @@ def instance_type_info(name: str, tmpl: TemplateRecord) -> InstanceTypeInfo:
 def visible_types(ctx: RequestContext) -> dict[str, TemplateRecord]:
     """Type name -> the first visible template defining it, in type-name order."""
     by_type: dict[str, TemplateRecord] = {}
-    for tmpl in sorted(parse_vm_template_pool(ctx.one.templatepool_info(-2, -1, -1)), key=lambda t: t.id):
+    for tmpl in sorted(ctx.one.templatepool_info(-2, -1, -1), key=lambda t: t.id):
         name = tmpl.template.get(INSTANCE_TYPE_ATTR)
         if name and name not in by_type:
             by_type[name] = tmpl

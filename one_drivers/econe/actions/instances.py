@@ -51,9 +51,6 @@ from one_drivers.one.records import (
     ImageRecord,
     TemplateRecord,
     VmRecord,
-    parse_vm,
-    parse_vm_pool,
-    parse_vm_template_pool,
 )
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, build_template
@@ -207,7 +204,7 @@ def load_vm(ctx: RequestContext, text: str) -> VmRecord:
     """The VM named by an instance id, as the signing user sees it (others' VMs do not exist)."""
     vm_id = INSTANCE.parse(text)
     try:
-        return parse_vm(ctx.one.vm_info(vm_id))
+        return ctx.one.vm_info(vm_id)
     except (OneNotFoundError, OneAuthorizationError):
         raise INSTANCE.not_found(text) from None
 
@@ -310,7 +307,7 @@ def recent_terminated_ids(ctx: RequestContext, now: float) -> list[int]:
     found: list[int] = []
     start = 0
     while True:
-        page = parse_vm_pool(ctx.one.vmpool_info(-2, start, -DONE_SCAN_PAGE, int(VmState.DONE)))
+        page = ctx.one.vmpool_info(-2, start, -DONE_SCAN_PAGE, int(VmState.DONE))
         found.extend(vm.id for vm in page if vm.etime >= cutoff)
         start += DONE_SCAN_PAGE
         if len(page) < DONE_SCAN_PAGE or start >= DONE_SCAN_LIMIT:
@@ -344,7 +341,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> DescribeI
         found = []
         for vm_id in named:
             try:
-                vm = parse_vm(ctx.one.vm_info(vm_id))
+                vm = ctx.one.vm_info(vm_id)
             except (OneNotFoundError, OneAuthorizationError):
                 continue
             if not _expired(vm, ctx, now) and filters.matches(vm):
@@ -361,7 +358,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> DescribeI
         while True:
             # One VM more than the page: whether more follow is known now, so a walk ends on its
             # last full page instead of an extra call answering an empty one.
-            page = parse_vm_pool(ctx.one.vmpool_infoextended(-2, offset, -(size + 1), -1))
+            page = ctx.one.vmpool_infoextended(-2, offset, -(size + 1), -1)
             more = len(page) > size
             page = page[:size]
             fetched.extend(page)
@@ -381,7 +378,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> DescribeI
         chunk = done_ids[offset : offset + room]
         for vm_id in chunk:
             try:
-                done = parse_vm(ctx.one.vm_info(vm_id))
+                done = ctx.one.vm_info(vm_id)
             except OneNotFoundError:
                 continue  # purged between the two calls
             if not done.user_template.get(WITHDRAWN_ATTR):
@@ -401,7 +398,7 @@ def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> DescribeI
 
 def instance_type_template(ctx: RequestContext, instance_type: str) -> TemplateRecord:
     """The first (lowest id) VM template visible to the user with EC2_INSTANCE_TYPE = the type."""
-    templates = parse_vm_template_pool(ctx.one.templatepool_info(-2, -1, -1))
+    templates = ctx.one.templatepool_info(-2, -1, -1)
     for tmpl in sorted(templates, key=lambda t: t.id):
         if tmpl.template.get(INSTANCE_TYPE_ATTR) == instance_type:
             return tmpl
@@ -420,7 +417,7 @@ def find_by_client_token(
     found: dict[int, VmRecord] = {}
     start = 0
     while True:
-        page = parse_vm_pool(ctx.one.vmpool_infoextended(-3, start, -page_size, -2))
+        page = ctx.one.vmpool_infoextended(-3, start, -page_size, -2)
         for vm in page:
             if vm.stime and vm.stime < now - CLIENT_TOKEN_WINDOW:
                 return sorted(found.values(), key=lambda v: v.id)
@@ -453,13 +450,13 @@ def settled_token_reservation(
     while winner.state is VmState.HOLD and time.monotonic() < deadline:
         time.sleep(CLIENT_TOKEN_SETTLE_POLL)
         try:
-            winner = parse_vm(ctx.one.vm_info(winner.id))
+            winner = ctx.one.vm_info(winner.id)
         except OneNotFoundError:
             break
     again = find_by_client_token(ctx, token, now)
     if again:
         return token_reservation(again)
-    return [parse_vm(ctx.one.vm_info(vm.id)) for vm in members]
+    return [ctx.one.vm_info(vm.id) for vm in members]
 
 
 def token_answer(ctx: RequestContext, vms: list[VmRecord]) -> Reservation:
@@ -659,7 +656,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> Reservation:
             rollback.callback(_terminate_quietly, ctx, vm_id, client_token)
         if client_token is not None:
             ctx.one.vm_action("release", created[0])
-        vms = [parse_vm(ctx.one.vm_info(vm_id)) for vm_id in created]
+        vms = [ctx.one.vm_info(vm_id) for vm_id in created]
         rollback.pop_all()
     log.info("request %s: launched VMs %s from template %d", ctx.request_id, created, tmpl.id)
     view = NicView(ctx)
@@ -743,7 +740,7 @@ def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision)
                 raise
             log.info("request %s: %s on VM %d", ctx.request_id, action, vm.id)
             try:
-                now_vm = parse_vm(ctx.one.vm_info(vm.id))
+                now_vm = ctx.one.vm_info(vm.id)
                 after = ec2_state(now_vm.state, now_vm.lcm_state)
             except OneNotFoundError:
                 after = Ec2State.TERMINATED
@@ -795,7 +792,7 @@ def _tagged_vms(ctx: RequestContext) -> list[TaggedResource]:
     found: list[TaggedResource] = []
     offset = 0
     while True:
-        page = parse_vm_pool(ctx.one.vmpool_infoextended(-2, offset, -MAX_PAGE, -1))
+        page = ctx.one.vmpool_infoextended(-2, offset, -MAX_PAGE, -1)
         found.extend(r for r in map(_tagged_vm, page) if r.tags)
         if len(page) < MAX_PAGE:
             return found

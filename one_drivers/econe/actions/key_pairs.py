@@ -42,7 +42,6 @@ from one_drivers.econe.shapes import (
     KeyPairInfo,
     Tag,
 )
-from one_drivers.one.records import parse_xml, template_from_element
 from one_drivers.one.template import build_template
 from one_drivers.query.errors import (
     Ec2Error,
@@ -73,8 +72,7 @@ Pairs = dict[str, dict[str, Any]]
 
 def read_keypairs(ctx: RequestContext) -> Pairs:
     """The user's pairs; an unreadable attribute reads as none (and is logged), never as an error."""
-    user = parse_xml(ctx.one.user_info(-1), "USER")
-    encoded = template_from_element(user.find("TEMPLATE")).get(KEYPAIRS_ATTR) or ""
+    encoded = ctx.one.user_info(-1).template.get(KEYPAIRS_ATTR) or ""
     if not encoded:
         return {}
     try:

@@ -37,7 +37,7 @@ from one_drivers.econe.shapes import (
     SecurityGroup,
 )
 from one_drivers.one.gateway import OneAuthorizationError, OneError, OneNotFoundError
-from one_drivers.one.records import SecurityGroupRecord, parse_security_group, parse_security_group_pool
+from one_drivers.one.records import SecurityGroupRecord
 from one_drivers.one.template import TemplateError, build_template
 from one_drivers.query.errors import (
     Ec2Error,
@@ -81,14 +81,14 @@ def _mine(ctx: RequestContext, record: SecurityGroupRecord) -> bool:
 
 def user_groups(ctx: RequestContext) -> list[SecurityGroupRecord]:
     """The user's own groups, oldest first (oned lists newest first)."""
-    groups = parse_security_group_pool(ctx.one.secgrouppool_info(-3, -1, -1))
+    groups = ctx.one.secgrouppool_info(-3, -1, -1)
     return sorted((g for g in groups if _mine(ctx, g)), key=lambda g: g.id)
 
 
 def load_group(ctx: RequestContext, group_id: str) -> SecurityGroupRecord:
     number = SECURITY_GROUP.parse(group_id)
     try:
-        record = parse_security_group(ctx.one.secgroup_info(number))
+        record = ctx.one.secgroup_info(number)
     except (OneNotFoundError, OneAuthorizationError):
         raise SECURITY_GROUP.not_found(group_id) from None
     if not _mine(ctx, record):
@@ -131,7 +131,7 @@ def ensure_default_group(ctx: RequestContext) -> SecurityGroupRecord:
                 return group
         raise exc
     log.info("request %s: default security group %d made for user %s", ctx.request_id, sg_id, ctx.user)
-    return parse_security_group(ctx.one.secgroup_info(sg_id))
+    return ctx.one.secgroup_info(sg_id)
 
 
 def resolve_groups(ctx: RequestContext, ids: Iterable[str], names: Iterable[str]) -> list[int]:

@@ -31,7 +31,7 @@ from one_drivers.econe.actions.volumes import (
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.shapes import DescribeSnapshotsResult, NoOutput, Snapshot
 from one_drivers.one.gateway import OneActionError, OneError
-from one_drivers.one.records import ImageRecord, parse_image
+from one_drivers.one.records import ImageRecord
 from one_drivers.query.errors import incorrect_state, missing_parameter, snapshot_in_use
 from one_drivers.query.ids import SNAPSHOT, VOLUME
 
@@ -112,7 +112,7 @@ def create_snapshot(ctx: RequestContext, params: dict[str, Any]) -> Snapshot:
                 f"Volume '{VOLUME.format(volume.id)}' cannot be copied in its current state."
             ) from exc
     log.info("request %s: snapshot %d of volume %d started", ctx.request_id, image_id, volume.id)
-    return snapshot_from_image(parse_image(ctx.one.image_info(image_id)))
+    return snapshot_from_image(ctx.one.image_info(image_id))
 
 
 def _save_attached(

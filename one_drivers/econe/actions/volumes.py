@@ -36,7 +36,7 @@ from one_drivers.econe.shapes import (
     VolumeStatusItem,
 )
 from one_drivers.one.gateway import OneActionError, OneAuthorizationError, OneError, OneNotFoundError
-from one_drivers.one.records import ImageRecord, VmRecord, parse_image, parse_image_pool, parse_vm
+from one_drivers.one.records import ImageRecord, VmRecord
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import TemplateError, build_template
 from one_drivers.query.errors import (
@@ -110,7 +110,7 @@ class VmCache:
     def get(self, vm_id: int) -> VmRecord | None:
         if vm_id not in self.vms:
             try:
-                self.vms[vm_id] = parse_vm(self.ctx.one.vm_info(vm_id))
+                self.vms[vm_id] = self.ctx.one.vm_info(vm_id)
             except (OneNotFoundError, OneAuthorizationError):
                 self.vms[vm_id] = None
         return self.vms[vm_id]
@@ -231,7 +231,7 @@ def create_volume(ctx: RequestContext, params: dict[str, Any]) -> Volume:
         tags,
     )
     log.info("request %s: volume %s created", ctx.request_id, VOLUME.format(image_id))
-    image = parse_image(ctx.one.image_info(image_id))
+    image = ctx.one.image_info(image_id)
     return volume_from_image(image, zone, VmCache(ctx, {}))
 
 
@@ -434,9 +434,7 @@ def listed_images(
         for text in ids:
             kind.parse(text)
         return [load(ctx, text) for text in ids]
-    return sorted(
-        (i for i in parse_image_pool(ctx.one.imagepool_info(-2, -1, -1)) if is_kind(i)), key=lambda i: i.id
-    )
+    return sorted((i for i in ctx.one.imagepool_info(-2, -1, -1) if is_kind(i)), key=lambda i: i.id)
 
 
 T = TypeVar("T")

@@ -42,9 +42,6 @@ from one_drivers.one.records import (
     TemplateRecord,
     VmRecord,
     VnetRecord,
-    parse_security_group_pool,
-    parse_vnet,
-    parse_vnet_pool,
 )
 from one_drivers.query.errors import (
     Ec2Error,
@@ -142,7 +139,7 @@ def subnet_dict(ctx: RequestContext, vnet: VnetRecord) -> Subnet:
 
 def usable_vnets(ctx: RequestContext) -> list[VnetRecord]:
     """The networks the user may use, oldest first, without the elastic IP network."""
-    vnets = parse_vnet_pool(ctx.one.vnpool_info(-2, -1, -1))
+    vnets = ctx.one.vnpool_info(-2, -1, -1)
     hidden = ctx.config.elasticips_vnet_id
     return sorted((v for v in vnets if v.id != hidden), key=lambda v: v.id)
 
@@ -152,7 +149,7 @@ def load_subnet(ctx: RequestContext, text: str) -> VnetRecord:
     if number == ctx.config.elasticips_vnet_id:
         raise SUBNET.not_found(text)
     try:
-        return parse_vnet(ctx.one.vn_info(number))
+        return ctx.one.vn_info(number)
     except (OneNotFoundError, OneAuthorizationError):
         raise SUBNET.not_found(text) from None
 
@@ -291,7 +288,7 @@ class NicView:
 
     def group_name(self, sg_id: int) -> str:
         if self._names is None:
-            pool = parse_security_group_pool(self.ctx.one.secgrouppool_info(-2, -1, -1))
+            pool = self.ctx.one.secgrouppool_info(-2, -1, -1)
             self._names = {g.id: g.name for g in pool}
         return self._names.get(sg_id, "")
 
@@ -424,7 +421,6 @@ def describe_network_interfaces(
     ctx: RequestContext, params: dict[str, Any]
 ) -> DescribeNetworkInterfacesResult:
     from one_drivers.econe.actions.instances import load_vm
-    from one_drivers.one.records import parse_vm_pool
     from one_drivers.one.states import VmState
 
     filters = parse_filters(params.get("Filters"), INTERFACE_FILTERS, _no_tags)
@@ -439,9 +435,7 @@ def describe_network_interfaces(
             except Ec2Error:
                 raise eni_not_found(text) from None
     else:
-        vms = [
-            vm for vm in parse_vm_pool(ctx.one.vmpool_infoextended(-2, -1, -1, -1)) if vm.uid == ctx.user_id
-        ]
+        vms = [vm for vm in ctx.one.vmpool_infoextended(-2, -1, -1, -1) if vm.uid == ctx.user_id]
     interfaces: list[NetworkInterface] = []
     for vm in sorted(vms, key=lambda v: v.id):
         if vm.state is VmState.DONE:

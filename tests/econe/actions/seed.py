@@ -93,9 +93,8 @@ def give_keypair(env: EconeEnv, user: str, name: str, public_key: str = PUBLIC_K
 
 
 def vm_count(env: EconeEnv) -> int:
-    from one_drivers.one.records import parse_vm_pool
 
-    return len(parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -2)))
+    return len(env.oneadmin.vmpool_info(-2, -1, -1, -2))
 
 
 def error_code(fn: Any, **kwargs: Any) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from one_drivers.one.records import parse_vnet
 from tests.econe.actions.seed import Seed, seed
 from tests.econe.actions.test_security_groups import code_of, make_net
 from tests.econe.conftest import EconeEnv
@@ -59,7 +58,7 @@ def world(econe_env_factory: Any, tmp_path: Path) -> tuple[EconeEnv, Seed, Scrip
 
 
 def addresses_record(env: EconeEnv) -> list[dict[str, str]]:
-    return parse_vnet(env.oneadmin.vn_info(0)).template.vectors("EC2_ADDRESSES")
+    return env.oneadmin.vn_info(0).template.vectors("EC2_ADDRESSES")
 
 
 def test_allocate_associate_disassociate_release(world: tuple[EconeEnv, Seed, Scripts, int]) -> None:
@@ -75,7 +74,7 @@ def test_allocate_associate_disassociate_release(world: tuple[EconeEnv, Seed, Sc
     ip, alloc = allocated["PublicIp"], allocated["AllocationId"]
     assert ip == "198.51.100.10" and alloc.startswith("eipalloc-") and allocated["Domain"] == "vpc"
     assert addresses_record(env) == [{"IP": ip, "UID": str(env.alice.user_id), "VMID": "-1", "DOMAIN": "vpc"}]
-    leases = parse_vnet(env.oneadmin.vn_info(0)).address_ranges[0].leases
+    leases = env.oneadmin.vn_info(0).address_ranges[0].leases
     assert [(x.ip, x.vm) for x in leases] == [(ip, -1)]  # held in oned
 
     assoc = ec2.associate_address(AllocationId=alloc, InstanceId=iid)["AssociationId"]
@@ -116,7 +115,7 @@ def test_allocate_associate_disassociate_release(world: tuple[EconeEnv, Seed, Sc
     assert code_of(ec2.disassociate_address, AssociationId=assoc) == "InvalidAssociationID.NotFound"
     ec2.release_address(AllocationId=alloc)
     assert ec2.describe_addresses()["Addresses"] == [] and addresses_record(env) == []
-    assert parse_vnet(env.oneadmin.vn_info(0)).address_ranges[0].leases == ()
+    assert env.oneadmin.vn_info(0).address_ranges[0].leases == ()
 
 
 def test_errors_and_other_users(world: tuple[EconeEnv, Seed, Scripts, int]) -> None:

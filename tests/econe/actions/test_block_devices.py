@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from one_drivers.one.records import parse_image, parse_vm
 from tests.econe.actions.seed import Seed, error_code
 from tests.econe.conftest import EconeEnv
 
@@ -66,7 +65,7 @@ def test_create_image_and_its_attributes(held: tuple[EconeEnv, Seed]) -> None:
         [{"Key": "role", "Value": "web"}],
     )
     assert instance(ec2, vm)["State"]["Name"] == "running"  # the copy runs hot (HOTPLUG_SAVEAS)
-    stored = parse_image(env.oneadmin.image_info(int(ami[4:])))
+    stored = env.oneadmin.image_info(int(ami[4:]))
     assert stored.template.get("RAW") is None and stored.template.get("SAVED_VM_ID") == str(int(vm[2:]))
     env.sim.finish_image_copies()
     assert ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
@@ -87,7 +86,7 @@ def test_create_image_and_its_attributes(held: tuple[EconeEnv, Seed]) -> None:
     assert ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")["LaunchPermissions"] == [
         {"Group": "all"}
     ]
-    assert parse_image(env.oneadmin.image_info(int(ami[4:]))).permissions.other_u
+    assert env.oneadmin.image_info(int(ami[4:])).permissions.other_u
     bob = env.client("bob")
     assert [i["ImageId"] for i in bob.describe_images(ImageIds=[ami])["Images"]] == [ami]
     ec2.reset_image_attribute(ImageId=ami, Attribute="launchPermission")
@@ -138,7 +137,7 @@ def test_run_instances_block_device_mappings(held: tuple[EconeEnv, Seed]) -> Non
             {"ResourceType": "volume", "Tags": [{"Key": "owner", "Value": "web"}]},
         ],
     )
-    disks = {d["TARGET"]: d for d in parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template.vectors("DISK")}
+    disks = {d["TARGET"]: d for d in env.oneadmin.vm_info(int(vm[2:])).template.vectors("DISK")}
     assert disks["hda"]["SIZE"] == "5120" and disks["hda"]["IMAGE_ID"] == str(s.ami)
     assert disks["sdf"]["SIZE"] == "2048" and "IMAGE_ID" not in disks["sdf"]
     assert disks["sdh"]["IMAGE_ID"] == str(int(snap[5:])) and disks["sdh"].get("PERSISTENT") is None

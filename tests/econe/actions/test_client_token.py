@@ -11,7 +11,7 @@ import pytest
 
 from one_drivers.econe.actions import instances
 from one_drivers.one.gateway import OneGateway
-from one_drivers.one.records import parse_vm_pool
+from one_drivers.one.records import VmRecord
 from one_drivers.one.states import VmState
 from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.seed import Seed, ctx_for, seed
@@ -29,12 +29,12 @@ def params_for(s: Seed, token: str, count: int = 1) -> dict[str, Any]:
 
 def token_vms(env: EconeEnv, token: str) -> list[Any]:
     """Every VM that still carries the token, live or not (oneadmin's view)."""
-    pool = parse_vm_pool(env.oneadmin.vmpool_infoextended(-2, -1, -1, -2))
+    pool = env.oneadmin.vmpool_infoextended(-2, -1, -1, -2)
     return [vm for vm in pool if vm.user_template.get(instances.CLIENT_TOKEN_ATTR) == token]
 
 
 def live_vms(env: EconeEnv) -> list[Any]:
-    pool = parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -1))
+    pool = env.oneadmin.vmpool_info(-2, -1, -1, -1)
     return [vm for vm in pool if vm.state is not VmState.DONE]
 
 
@@ -81,7 +81,7 @@ def test_four_threads_one_token_make_one_vm(seeded: tuple[EconeEnv, Seed]) -> No
         f"i-{vm.id:08d}" for vm in live_vms(env)
     )
     # Racers that found the winner's VM before making theirs made none; those that made one withdrew it.
-    pool = parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -2))
+    pool = env.oneadmin.vmpool_info(-2, -1, -1, -2)
     for loser in [vm for vm in pool if vm.state is VmState.DONE]:
         with pytest.raises(Ec2Error) as err:
             instances.describe_instances(ctx_for(env), {"InstanceIds": [f"i-{loser.id:08d}"]})
@@ -96,7 +96,7 @@ class CreatingBetweenPages(OneGateway):
         self.create = create
         self.pages = 0
 
-    def vmpool_infoextended(self, *args: Any, **kwargs: Any) -> str:
+    def vmpool_infoextended(self, *args: Any, **kwargs: Any) -> list[VmRecord]:
         page = super().vmpool_infoextended(*args, **kwargs)
         self.pages += 1
         if self.pages == 1:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from one_drivers.one.records import parse_vm
 from tests.econe.actions.seed import Seed, give_keypair, seed
 from tests.econe.conftest import EconeEnv
 
@@ -53,7 +52,7 @@ def test_boto3_instance_lifecycle(seeded: tuple[EconeEnv, Seed], signature: str)
     assert len(ids) == 2 and run["ReservationId"].startswith("r-")
     assert {i["State"]["Name"] for i in run["Instances"]} == {"pending"}
     # boto3 base64-encodes UserData itself; econe stores it as received.
-    vm = parse_vm(env.oneadmin.vm_info(int(ids[0][2:])))
+    vm = env.oneadmin.vm_info(int(ids[0][2:]))
     context = vm.template.vectors("CONTEXT")[0]
     assert base64.b64decode(context["EC2_USER_DATA"]) == b"#!/bin/sh\necho hello\n"
     assert context["EC2_KEYNAME"] == "k1"
@@ -217,7 +216,6 @@ def test_upload_register_and_run_from_uploaded_image(
     from one_drivers.econe_tools.connection import Connection
     from one_drivers.econe_tools.upload import upload_image
     from one_drivers.one.gateway import OneGateway
-    from one_drivers.one.records import parse_image
     from tests.econe.actions.seed import allocate_template
     from tests.econe.conftest import EconeUser
 
@@ -232,7 +230,7 @@ def test_upload_register_and_run_from_uploaded_image(
         carol.name, carol.secret, env.endpoint, region=env.config.region_name, signature_version=signature
     )
     ami = upload_image(conn, str(disk))
-    image = parse_image(env.oneadmin.image_info(int(ami[4:])))
+    image = env.oneadmin.image_info(int(ami[4:]))
     assert image.uname == "carol" and image.template.get("EC2_AMI") == "YES" and image.datastore_id == 1
     assert Path(image.path).read_bytes() == disk.read_bytes()  # what oned's datastore driver will copy
 

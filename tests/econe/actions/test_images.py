@@ -11,7 +11,6 @@ import pytest
 
 from one_drivers.econe.actions import images, instance_types
 from one_drivers.econe.request import UploadedFile
-from one_drivers.one.records import parse_image
 from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.roundtrip import round_trip
 from tests.econe.actions.seed import Seed, allocate_template, ctx_for, oneadmin_ctx, seed, share_image
@@ -71,7 +70,7 @@ def test_register_and_deregister(seeded: tuple[EconeEnv, Seed]) -> None:
     assert round_trip("RegisterImage", result) == result
     ami = f"ami-{s.plain_image:08d}"
     assert result == {"ImageId": ami}
-    stored = parse_image(env.oneadmin.image_info(s.plain_image))
+    stored = env.oneadmin.image_info(s.plain_image)
     assert stored.template.get("EC2_AMI") == "YES" and stored.template.get("RAW") is None
     assert stored.template.get("DESCRIPTION") == 'data "disk"\nRAW=[x]'
     (described,) = images.describe_images(ctx_for(env), {"ImageIds": [ami]})["Images"]
@@ -81,7 +80,7 @@ def test_register_and_deregister(seeded: tuple[EconeEnv, Seed]) -> None:
     # ami-N spelling works too, and registering twice is harmless.
     assert images.register_image(admin_ctx, {"ImageLocation": ami, "Name": "x"}) == {"ImageId": ami}
     assert images.deregister_image(admin_ctx, {"ImageId": ami}) == {"Return": True}
-    assert parse_image(env.oneadmin.image_info(s.plain_image)).template.get("EC2_AMI") == "NO"
+    assert env.oneadmin.image_info(s.plain_image).template.get("EC2_AMI") == "NO"
     assert ami not in image_ids(images.describe_images(ctx_for(env), {}))
     assert error_of(images.deregister_image, admin_ctx, {"ImageId": ami}).code == "InvalidAMIID.NotFound"
     for location, code in [("vol-1", "InvalidParameterValue"), ("12345", "InvalidAMIID.NotFound")]:
@@ -103,7 +102,7 @@ def test_register_refuses_volumes_and_foreign_images(seeded: tuple[EconeEnv, See
 
     with pytest.raises(OneAuthorizationError):
         images.register_image(ctx_for(env), {"ImageLocation": str(s.plain_image), "Name": "x"})
-    assert parse_image(env.oneadmin.image_info(s.plain_image)).template.get("EC2_AMI") is None
+    assert env.oneadmin.image_info(s.plain_image).template.get("EC2_AMI") is None
 
 
 def test_upload_image_allocates_from_the_streamed_file(econe_env: EconeEnv, tmp_path: Path) -> None:
@@ -114,7 +113,7 @@ def test_upload_image_allocates_from_the_streamed_file(econe_env: EconeEnv, tmp_
     params = {"Files": {"file": UploadedFile("file", "disk.img", str(staged), 4096)}, "Description": "up"}
     result = images.upload_image(ctx, params)
     image_id = int(result["ImageId"][4:])
-    image = parse_image(env.oneadmin.image_info(image_id))
+    image = env.oneadmin.image_info(image_id)
     assert image.name == "disk.img" and image.template.get("EC2_AMI") == "YES"
     assert image.path.startswith(env.config.tmpdir) and os.path.exists(image.path) and not staged.exists()
     assert image.datastore_id == 1 and image.template.get("DESCRIPTION") == "up"

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from one_drivers.one.records import parse_vm
 from one_drivers.one.template import build_template
 from tests.econe.actions.seed import Seed, allocate_template, seed
 from tests.econe.actions.test_security_groups import code_of
@@ -64,13 +63,13 @@ def test_termination_protection_is_a_vm_lock(seeded: tuple[EconeEnv, Seed]) -> N
     ec2 = env.client()
     iid = launch(env, s)
     ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": True})
-    assert parse_vm(env.oneadmin.vm_info(int(iid[2:]))).lock_level == 2
+    assert env.oneadmin.vm_info(int(iid[2:])).lock_level == 2
     attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")
     assert attr["DisableApiTermination"] == {"Value": True}
     assert code_of(ec2.terminate_instances, InstanceIds=[iid]) == "OperationNotPermitted"
-    assert parse_vm(env.oneadmin.vm_info(int(iid[2:]))).state.name != "DONE"
+    assert env.oneadmin.vm_info(int(iid[2:])).state.name != "DONE"
     ec2.modify_instance_attribute(InstanceId=iid, Attribute="disableApiTermination", Value="false")
-    assert parse_vm(env.oneadmin.vm_info(int(iid[2:]))).lock_level == 0
+    assert env.oneadmin.vm_info(int(iid[2:])).lock_level == 0
     assert ec2.terminate_instances(InstanceIds=[iid])["TerminatingInstances"][0]["InstanceId"] == iid
 
 
@@ -91,7 +90,7 @@ def test_what_opennebula_cannot_change_is_refused(
     iid = launch(env, s)
     before = env.oneadmin.vm_info(int(iid[2:]))
     assert code_of(ec2.modify_instance_attribute, InstanceId=iid, **change) == "UnsupportedOperation"
-    assert parse_vm(env.oneadmin.vm_info(int(iid[2:]))).template == parse_vm(before).template
+    assert env.oneadmin.vm_info(int(iid[2:])).template == before.template
 
 
 def test_console_output_password_and_status(seeded: tuple[EconeEnv, Seed]) -> None:
@@ -154,7 +153,7 @@ def instance(env: EconeEnv, iid: str) -> dict[str, Any]:
 
 def vm_template(env: EconeEnv, iid: str) -> dict[str, object]:
     """The VM's template as a comparable value: every attribute and vector."""
-    return {"t": parse_vm(env.oneadmin.vm_info(int(iid[2:]))).template.attributes}
+    return {"t": env.oneadmin.vm_info(int(iid[2:])).template.attributes}
 
 
 def test_type_and_user_data_of_a_stopped_instance(seeded: tuple[EconeEnv, Seed]) -> None:
@@ -163,10 +162,10 @@ def test_type_and_user_data_of_a_stopped_instance(seeded: tuple[EconeEnv, Seed])
     ec2 = env.client()
     iid = stopped(env, s)
     vm_id = int(iid[2:])
-    before = parse_vm(env.oneadmin.vm_info(vm_id))
+    before = env.oneadmin.vm_info(vm_id)
 
     ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "m1.large"})
-    vm = parse_vm(env.oneadmin.vm_info(vm_id))
+    vm = env.oneadmin.vm_info(vm_id)
     assert (vm.template_value("CPU"), vm.template_value("VCPU"), vm.template_value("MEMORY")) == (
         "2",
         "4",
@@ -177,7 +176,7 @@ def test_type_and_user_data_of_a_stopped_instance(seeded: tuple[EconeEnv, Seed])
     assert instance(env, iid)["InstanceType"] == "m1.large"
     # The legacy form (Attribute + Value) goes back to the small one.
     ec2.modify_instance_attribute(InstanceId=iid, Attribute="instanceType", Value="m1.small")
-    vm = parse_vm(env.oneadmin.vm_info(vm_id))
+    vm = env.oneadmin.vm_info(vm_id)
     assert (vm.template_value("CPU"), vm.template_value("VCPU"), vm.template_value("MEMORY")) == (
         "0.5",
         "2",
@@ -188,7 +187,7 @@ def test_type_and_user_data_of_a_stopped_instance(seeded: tuple[EconeEnv, Seed])
     ec2.modify_instance_attribute(InstanceId=iid, UserData={"Value": script})
     attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")
     assert attr["UserData"] == {"Value": base64.b64encode(script).decode()}
-    vm = parse_vm(env.oneadmin.vm_info(vm_id))
+    vm = env.oneadmin.vm_info(vm_id)
     # Only EC2_USER_DATA changed: the other CONTEXT values (the template's, the network's) and the
     # OS/GRAPHICS sections an updateconf could drop are as they were.
     for path in ("CONTEXT/FROM_TEMPLATE", "CONTEXT/NETWORK", "CONTEXT/ETH0_IP", "CONTEXT/TARGET", "OS/UUID"):
@@ -249,14 +248,14 @@ def test_user_data_cannot_reach_the_template(seeded: tuple[EconeEnv, Seed], lega
     env, s = seeded
     ec2 = env.client()
     iid = stopped(env, s)
-    before = parse_vm(env.oneadmin.vm_info(int(iid[2:])))
+    before = env.oneadmin.vm_info(int(iid[2:]))
     payload = b'"]\nRAW=[TYPE="kvm",DATA="<evil/>"]\nCONTEXT=[FILES="/etc/shadow"]\nMEMORY="99999"'
     encoded = base64.b64encode(payload).decode()
     if legacy:
         ec2.modify_instance_attribute(InstanceId=iid, Attribute="userData", Value=encoded)
     else:
         ec2.modify_instance_attribute(InstanceId=iid, UserData={"Value": payload})
-    vm = parse_vm(env.oneadmin.vm_info(int(iid[2:])))
+    vm = env.oneadmin.vm_info(int(iid[2:]))
     assert vm.template_value("CONTEXT/EC2_USER_DATA") == encoded
     assert vm.template_value("RAW/DATA") == "" and vm.template_value("CONTEXT/FILES") == ""
     assert vm.template_value("MEMORY") == before.template_value("MEMORY")

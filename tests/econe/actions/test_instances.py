@@ -10,7 +10,6 @@ import pytest
 from one_drivers.econe.actions import instances
 from one_drivers.econe.shapes import Reservation
 from one_drivers.one.gateway import OneAllocateError, OneGateway
-from one_drivers.one.records import parse_vm
 from one_drivers.one.states import VmState
 from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.roundtrip import round_trip
@@ -62,7 +61,7 @@ def test_run_instances_stores_what_econe_reads_back(seeded: tuple[EconeEnv, Seed
     assert inst["ImageId"] == f"ami-{s.ami:08d}" and inst["InstanceType"] == "m1.small"
     assert inst["KeyName"] == "k1" and inst["ClientToken"] == "tok-1"
     assert inst["Tags"] == [{"Key": "Name", "Value": "web"}]
-    vm = parse_vm(env.oneadmin.vm_info(int(inst["InstanceId"][2:])))
+    vm = env.oneadmin.vm_info(int(inst["InstanceId"][2:]))
     assert vm.user_template.get("IMAGE_ID") == f"ami-{s.ami:08d}"
     assert vm.user_template.get("EC2_INSTANCE_TYPE") == "m1.small"
     disks = vm.template.vectors("DISK")
@@ -248,7 +247,7 @@ def test_pagination_uses_oned_pages(seeded: tuple[EconeEnv, Seed]) -> None:
 
 def deploy(env: EconeEnv, instance_id: str) -> None:
     env.sim.schedule()
-    vm = parse_vm(env.oneadmin.vm_info(int(instance_id[2:])))
+    vm = env.oneadmin.vm_info(int(instance_id[2:]))
     assert vm.state.name == "ACTIVE" and vm.lcm_state.name == "RUNNING", vm
 
 

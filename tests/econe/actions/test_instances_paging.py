@@ -15,7 +15,7 @@ import pytest
 
 from one_drivers.econe.actions import instances
 from one_drivers.econe.actions.vpcs import NicView
-from one_drivers.one.records import PARALLEL_PARSE_MIN, parse_vm
+from one_drivers.one.records import PARALLEL_PARSE_MIN, VmRecord, parse
 from tests.econe.actions.roundtrip import round_trip
 from tests.econe.actions.seed import Seed, ctx_for, give_keypair, seed
 from tests.econe.conftest import EconeEnv
@@ -50,7 +50,7 @@ def test_big_listing_equals_the_per_vm_slow_path(seeded: tuple[EconeEnv, Seed]) 
     )
     # Names with markup, entities and a CR travel escaped through both XML layers.
     env.sim.bulk_vms(400, uid=env.alice.user_id, name_prefix="x<y>&z\r")
-    pool_text = env.alice.one.vmpool_infoextended(-2, -1, -1, -1)
+    pool_text = env.alice.one.document("one.vmpool.infoextended", -2, -1, -1, -1)
     assert len(pool_text.encode()) >= PARALLEL_PARSE_MIN  # the fast paths are the ones taken
 
     result = instances.describe_instances(ctx, {})
@@ -66,7 +66,7 @@ def test_big_listing_equals_the_per_vm_slow_path(seeded: tuple[EconeEnv, Seed]) 
         vm_id = int(instance["InstanceId"][2:])
         ok, text, *_ = proxy.one.vm.info(session, vm_id)
         assert ok is True
-        assert instance == instances.instance_from_vm(parse_vm(text), zone, NicView(ctx)), vm_id
+        assert instance == instances.instance_from_vm(parse(VmRecord, text), zone, NicView(ctx)), vm_id
 
     # The launched ones keep what RunInstances stored (reservation, key, token, tags) on the page.
     mine = {i["InstanceId"]: i for i in launched["Instances"]}

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from one_drivers.one.records import parse_vm, parse_xml, template_from_element
 from tests.econe.actions.seed import Seed, seed
 from tests.econe.conftest import EconeEnv
 
@@ -69,8 +68,7 @@ def code_of(fn: Any, **kwargs: Any) -> str:
 
 
 def stored_pairs(env: EconeEnv, user: str) -> dict[str, Any]:
-    doc = parse_xml(env.oneadmin.user_info(env.user(user).user_id), "USER")
-    encoded = template_from_element(doc.find("TEMPLATE")).get("EC2_KEYPAIRS") or ""
+    encoded = env.oneadmin.user_info(env.user(user).user_id).template.get("EC2_KEYPAIRS") or ""
     return dict(json.loads(base64.b64decode(encoded))) if encoded else {}
 
 
@@ -206,7 +204,7 @@ def test_hostile_key_names_cannot_add_attributes(seeded: tuple[EconeEnv, Seed], 
         assert stored_pairs(env, "alice") == {}
         return
     run = ec2.run_instances(ImageId=f"ami-{s.ami:08d}", MinCount=1, MaxCount=1, KeyName=name)
-    vm = parse_vm(env.oneadmin.vm_info(int(run["Instances"][0]["InstanceId"][2:])))
+    vm = env.oneadmin.vm_info(int(run["Instances"][0]["InstanceId"][2:]))
     context = vm.template.vectors("CONTEXT")[0]
     assert context["EC2_KEYNAME"] == name
     assert vm.template.get("RAW") is None and vm.user_template.get("RAW") is None
@@ -228,7 +226,7 @@ def test_run_instances_puts_the_key_into_context(seeded: tuple[EconeEnv, Seed]) 
     ec2 = env.client()
     ec2.import_key_pair(KeyName="k", PublicKeyMaterial=ED25519_OPENSSH.encode())
     run = ec2.run_instances(ImageId=f"ami-{s.ami:08d}", MinCount=1, MaxCount=1, KeyName="k")
-    vm = parse_vm(env.oneadmin.vm_info(int(run["Instances"][0]["InstanceId"][2:])))
+    vm = env.oneadmin.vm_info(int(run["Instances"][0]["InstanceId"][2:]))
     context = vm.template.vectors("CONTEXT")[0]
     line = ED25519_OPENSSH.rsplit(" ", 1)[0]
     assert context["SSH_PUBLIC_KEY"] == line and context["EC2_PUBLIC_KEY"] == line

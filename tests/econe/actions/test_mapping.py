@@ -32,7 +32,7 @@ def read(real_dir: Path, name: str) -> str:
 
 
 def test_recorded_running_vm_as_instance(real_dir: Path) -> None:
-    vm = records.parse_vm(read(real_dir, "vm_info.xml"))
+    vm = records.parse(records.VmRecord, read(real_dir, "vm_info.xml"))
     inst = instances.instance_from_vm(vm, "zone-a")
     assert inst["InstanceId"] == "i-00000000"
     assert inst["State"] == {"Code": 16, "Name": "running"}
@@ -47,7 +47,7 @@ def test_recorded_running_vm_as_instance(real_dir: Path) -> None:
 
 
 def test_recorded_done_pool_as_terminated(real_dir: Path) -> None:
-    vms = records.parse_vm_pool(read(real_dir, "vmpool_info_final_all_states.xml"))
+    vms = records.parse_pool(records.VmRecord, read(real_dir, "vmpool_info_final_all_states.xml"))
     result = {"Reservations": instances.reservations(vms, "z")}
     assert [r["Instances"][0]["State"]["Name"] for r in result["Reservations"]] == ["terminated"] * 6
     assert all("PrivateIpAddress" not in r["Instances"][0] for r in result["Reservations"])
@@ -71,7 +71,7 @@ def test_econe_attributes_read_back() -> None:
         "<NIC><IP>10.1.1.1</IP></NIC><NIC><IP>10.1.1.2</IP></NIC></TEMPLATE>"
         f"<USER_TEMPLATE>{_xml(user_template)}</USER_TEMPLATE></VM>"
     )
-    vm = records.parse_vm(doc)
+    vm = records.parse(records.VmRecord, doc)
     inst = instances.instance_from_vm(vm, "z")
     assert inst["ImageId"] == "ami-00000007" and inst["InstanceType"] == "m1.small"
     assert inst["ClientToken"] == "tok-1" and inst["KeyName"] == "k1"
@@ -147,8 +147,8 @@ HOSTILE = [
 
 @pytest.mark.parametrize("evil", HOSTILE)
 def test_user_values_cannot_add_attributes(real_dir: Path, evil: str) -> None:
-    tmpl = records.parse_vm_template(read(real_dir, "template_info.xml"))
-    image = records.parse_image(read(real_dir, "image_info.xml"))
+    tmpl = records.parse(records.TemplateRecord, read(real_dir, "template_info.xml"))
+    image = records.parse(records.ImageRecord, read(real_dir, "image_info.xml"))
     text = instances.run_extra_template(
         image=image,
         tmpl=tmpl,
@@ -184,7 +184,7 @@ def test_user_values_cannot_add_attributes(real_dir: Path, evil: str) -> None:
 
 
 def test_recorded_image_mapping(real_dir: Path) -> None:
-    image = records.parse_image(read(real_dir, "image_info.xml"))
+    image = records.parse(records.ImageRecord, read(real_dir, "image_info.xml"))
     assert not images.is_ami(image) and not images.is_volume_or_snapshot(image)
     mapped = images.image_from_record(image)
     assert mapped["ImageId"] == "ami-00000000" and mapped["State"] == "available"
@@ -200,7 +200,7 @@ def test_image_state_table_covers_every_oned_state() -> None:
 
 
 def test_recorded_template_as_instance_type(real_dir: Path) -> None:
-    tmpl = records.parse_vm_template(read(real_dir, "template_info.xml"))
+    tmpl = records.parse(records.TemplateRecord, read(real_dir, "template_info.xml"))
     info = instance_types.instance_type_info("m1.small", tmpl)
     assert info["VCpuInfo"]["DefaultVCpus"] == 1 and info["MemoryInfo"] == {"SizeInMiB": 64}
     result = {"InstanceTypes": [info], "NextToken": "t:1"}
@@ -208,7 +208,7 @@ def test_recorded_template_as_instance_type(real_dir: Path) -> None:
 
 
 def test_state_change_and_run_results_round_trip(real_dir: Path) -> None:
-    vm = records.parse_vm(read(real_dir, "vm_info.xml"))
+    vm = records.parse(records.VmRecord, read(real_dir, "vm_info.xml"))
     change = {
         "InstanceId": "i-00000000",
         "PreviousState": {"Code": 16, "Name": "running"},
@@ -231,8 +231,8 @@ def test_state_change_and_run_results_round_trip(real_dir: Path) -> None:
         assert round_trip(action, result) == result
 
 
-_IMAGE = records.parse_image((REAL / "image_info.xml").read_text(encoding="utf-8"))
-_TEMPLATE = records.parse_vm_template((REAL / "template_info.xml").read_text(encoding="utf-8"))
+_IMAGE = records.parse(records.ImageRecord, (REAL / "image_info.xml").read_text(encoding="utf-8"))
+_TEMPLATE = records.parse(records.TemplateRecord, (REAL / "template_info.xml").read_text(encoding="utf-8"))
 
 
 @settings(max_examples=300, deadline=None)

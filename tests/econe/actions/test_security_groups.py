@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from one_drivers.one.records import parse_security_group, parse_security_group_pool, parse_vm
 from tests.econe.actions.seed import Seed, seed
 from tests.econe.conftest import EconeEnv
 
@@ -24,7 +23,7 @@ def code_of(fn: Any, **kwargs: Any) -> str:
 
 
 def one_rules(env: EconeEnv, group_id: str) -> list[dict[str, str]]:
-    return parse_security_group(env.oneadmin.secgroup_info(int(group_id[3:]))).rules
+    return env.oneadmin.secgroup_info(int(group_id[3:])).rules
 
 
 def make_net(env: EconeEnv, name: str = "private", ip: str = "10.10.0.1", size: int = 8) -> int:
@@ -182,10 +181,10 @@ def test_hostile_names_and_descriptions_add_no_rules(
         gid = ec2.create_security_group(GroupName=name, Description=description)["GroupId"]
     except ClientError as exc:
         assert exc.response["Error"]["Code"] == "InvalidParameterValue"
-        pool = parse_security_group_pool(econe_env.oneadmin.secgrouppool_info(-2, -1, -1))
+        pool = econe_env.oneadmin.secgrouppool_info(-2, -1, -1)
         assert [g.name for g in pool] == ["default"]  # nothing was made
         return
-    group = parse_security_group(econe_env.oneadmin.secgroup_info(int(gid[3:])))
+    group = econe_env.oneadmin.secgroup_info(int(gid[3:]))
     assert group.template.get("DESCRIPTION") == description
     assert group.rules == [{"PROTOCOL": "ALL", "RULE_TYPE": "OUTBOUND"}]
 
@@ -227,7 +226,7 @@ def test_run_instances_with_groups_and_group_set(seeded: tuple[EconeEnv, Seed]) 
         SecurityGroupIds=[web],
     )
     (inst,) = run["Instances"]
-    vm = parse_vm(env.oneadmin.vm_info(int(inst["InstanceId"][2:])))
+    vm = env.oneadmin.vm_info(int(inst["InstanceId"][2:]))
     assert vm.template.vectors("NIC")[0]["SECURITY_GROUPS"] == f"0,{int(web[3:])}"
     assert inst["SecurityGroups"] == [{"GroupName": "web", "GroupId": web}]
     assert run["Groups"] == [{"GroupName": "web", "GroupId": web}]  # the reservation lists them too
@@ -255,7 +254,7 @@ def test_run_instances_with_groups_and_group_set(seeded: tuple[EconeEnv, Seed]) 
     ec2.modify_instance_attribute(InstanceId=inst["InstanceId"], Groups=[db])
     attr = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="groupSet")
     assert attr["Groups"] == [{"GroupName": "db", "GroupId": db}]
-    vm = parse_vm(env.oneadmin.vm_info(int(inst["InstanceId"][2:])))
+    vm = env.oneadmin.vm_info(int(inst["InstanceId"][2:]))
     assert vm.template.vectors("NIC")[0]["SECURITY_GROUPS"] == f"0,{int(db[3:])}"
     described = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0]["Instances"][0]
     assert described["SecurityGroups"] == [{"GroupName": "db", "GroupId": db}]

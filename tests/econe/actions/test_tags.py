@@ -8,7 +8,6 @@ import pytest
 
 from one_drivers.econe.actions.tagging import TAG_KEYS_VECTOR, TAGS_VECTOR, kind_for_id, taggable_kinds
 from one_drivers.econe.actions.tags import _kinds
-from one_drivers.one.records import parse_image, parse_vm
 from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.seed import Seed, error_code, seed
 from tests.econe.conftest import EconeEnv
@@ -79,7 +78,7 @@ def test_create_describe_delete_on_instances_and_images(seeded: tuple[EconeEnv, 
     assert tag_rows(ec2.describe_tags()) == [(vm, "instance", "Name", "web")]
     ec2.delete_tags(Resources=[vm])  # no Tag.N: all of them
     assert ec2.describe_tags()["Tags"] == []
-    stored = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).user_template
+    stored = env.oneadmin.vm_info(int(vm[2:])).user_template
     assert not stored.vectors(TAGS_VECTOR) and not stored.vectors(TAG_KEYS_VECTOR)
 
     # An AMI the user owns can be tagged; DescribeImages shows it and filters on it.
@@ -172,8 +171,8 @@ def test_tag_text_cannot_inject_attributes(seeded: tuple[EconeEnv, Seed], key: s
     ami = f"ami-{own:08d}"
     ec2.create_tags(Resources=[vm, ami], Tags=[{"Key": key, "Value": value}])
     assert sorted(tag_rows(ec2.describe_tags())) == [(ami, "image", key, value), (vm, "instance", key, value)]
-    user_template = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).user_template
-    image_template = parse_image(env.oneadmin.image_info(own)).template
+    user_template = env.oneadmin.vm_info(int(vm[2:])).user_template
+    image_template = env.oneadmin.image_info(own).template
     for template in (user_template, image_template):
         names = {name for name, _ in template}
         assert not names & {"RAW", "SCHED_REQUIREMENTS", "SCHED_RANK"}, names

@@ -9,7 +9,6 @@ import pytest
 
 from one_drivers.econe.actions import snapshots, volumes
 from one_drivers.one import records
-from one_drivers.one.records import parse_image, parse_vm
 from tests.econe.actions.seed import Seed, error_code
 from tests.econe.conftest import EconeEnv
 
@@ -56,7 +55,7 @@ def test_volume_lifecycle(held: tuple[EconeEnv, Seed]) -> None:
     vol = created["VolumeId"]
     assert created["State"] == "creating" and created["Size"] == 2 and created["VolumeType"] == "gp2"
     assert created["Tags"] == [{"Key": "Name", "Value": "data"}] and created["AvailabilityZone"] == ZONE
-    image = parse_image(env.oneadmin.image_info(int(vol[4:])))
+    image = env.oneadmin.image_info(int(vol[4:]))
     assert (image.type_name, image.persistent, image.size, image.fs) == ("DATABLOCK", True, 2048, "ext3")
     assert image.template.get("EBS_VOLUME") == "YES"
     # Still being copied in: no attach yet.
@@ -66,7 +65,7 @@ def test_volume_lifecycle(held: tuple[EconeEnv, Seed]) -> None:
 
     attached = ec2.attach_volume(VolumeId=vol, InstanceId=vm, Device="/dev/sdh")
     assert (attached["State"], attached["Device"], attached["InstanceId"]) == ("attaching", "/dev/sdh", vm)
-    disk = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template.vectors("DISK")[-1]
+    disk = env.oneadmin.vm_info(int(vm[2:])).template.vectors("DISK")[-1]
     assert (disk["IMAGE_ID"], disk["TARGET"]) == (str(int(vol[4:])), "sdh")
     described = one_volume(ec2, vol)
     assert described["State"] == "in-use"
@@ -115,7 +114,7 @@ def test_volume_errors(held: tuple[EconeEnv, Seed]) -> None:
     assert error_code(ec2.describe_volumes, VolumeIds=["vol-x"]) == "InvalidVolumeID.Malformed"
     # An AMI is not a volume, whatever its id's number.
     assert error_code(ec2.delete_volume, VolumeId=f"vol-{s.ami:08d}") == "InvalidVolume.NotFound"
-    assert env.oneadmin.image_info(s.ami)
+    assert env.oneadmin.document("one.image.info", s.ami, False)
     vol = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
     env.sim.finish_image_copies()
     for device in ("sdh; RAW=[x]", "/dev/sdh\nRAW=1", "/dev/../../etc", ""):
@@ -192,7 +191,7 @@ def test_snapshots_of_detached_and_attached_volumes(held: tuple[EconeEnv, Seed])
         1,
     )
     assert snap["Tags"] == [{"Key": "k", "Value": "v"}]
-    stored = parse_image(env.oneadmin.image_info(int(sid[5:])))
+    stored = env.oneadmin.image_info(int(sid[5:]))
     assert stored.template.get("RAW") is None and stored.template.get("EBS_VOLUME") == ""
     assert stored.persistent is False
     env.sim.finish_image_copies()
@@ -208,7 +207,7 @@ def test_snapshots_of_detached_and_attached_volumes(held: tuple[EconeEnv, Seed])
     vm = running(env, s)
     ec2.attach_volume(VolumeId=vol, InstanceId=vm, Device="/dev/sdh")
     snap2 = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
-    saved = parse_image(env.oneadmin.image_info(int(snap2[5:])))
+    saved = env.oneadmin.image_info(int(snap2[5:]))
     assert (
         saved.template.get("SAVED_VM_ID") == str(int(vm[2:])) and saved.template.get("EBS_SNAPSHOT") == "YES"
     )
@@ -225,7 +224,7 @@ def test_snapshots_of_detached_and_attached_volumes(held: tuple[EconeEnv, Seed])
     assert ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]["State"] == "completed"
     assert error_code(ec2.delete_snapshot, SnapshotId=sid) == "InvalidSnapshot.InUse"  # being copied from
     env.sim.finish_image_copies()
-    image = parse_image(env.oneadmin.image_info(int(grown["VolumeId"][4:])))
+    image = env.oneadmin.image_info(int(grown["VolumeId"][4:]))
     assert (
         image.persistent
         and image.template.get("EBS_SNAPSHOT") == ""
@@ -236,7 +235,7 @@ def test_snapshots_of_detached_and_attached_volumes(held: tuple[EconeEnv, Seed])
         == "InvalidParameterValue"
     )
     ec2.attach_volume(VolumeId=grown["VolumeId"], InstanceId=vm, Device="/dev/sdi")
-    disk = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template.vectors("DISK")[-1]
+    disk = env.oneadmin.vm_info(int(vm[2:])).template.vectors("DISK")[-1]
     assert disk["SIZE"] == str(3 * 1024)
 
     ec2.delete_snapshot(SnapshotId=sid)
@@ -272,7 +271,7 @@ def test_volume_values_cannot_inject_attributes(held: tuple[EconeEnv, Seed], tex
     )
     vol = ec2.create_volume(AvailabilityZone=ZONE, Size=1, VolumeType="gp3", TagSpecifications=tags)
     env.sim.finish_image_copies()
-    image = parse_image(env.oneadmin.image_info(int(vol["VolumeId"][4:])))
+    image = env.oneadmin.image_info(int(vol["VolumeId"][4:]))
     names = {name for name, _ in image.template}
     assert not names & {"RAW", "SCHED_REQUIREMENTS"} and image.template.get("EBS_VOLUME") == "YES"
     assert image.persistent
@@ -300,12 +299,12 @@ def test_modify_volume(held: tuple[EconeEnv, Seed]) -> None:
     )
     assert (one_volume(ec2, vol)["Size"], one_volume(ec2, vol)["VolumeType"]) == (2, "gp3")
     ec2.attach_volume(VolumeId=vol, InstanceId=vm, Device="/dev/sdh")
-    disk = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template_vectors("DISK")[-1]
+    disk = env.oneadmin.vm_info(int(vm[2:])).template_vectors("DISK")[-1]
     assert disk["SIZE"] == "2048"
     # Attached: the VM's disk is resized now, and the persistent image with it.
     ec2.modify_volume(VolumeId=vol, Size=3)
-    disk = parse_vm(env.oneadmin.vm_info(int(vm[2:]))).template_vectors("DISK")[-1]
-    assert disk["SIZE"] == "3072" and parse_image(env.oneadmin.image_info(int(vol[4:]))).size == 3072
+    disk = env.oneadmin.vm_info(int(vm[2:])).template_vectors("DISK")[-1]
+    assert disk["SIZE"] == "3072" and env.oneadmin.image_info(int(vol[4:])).size == 3072
     assert one_volume(ec2, vol)["Size"] == 3
     assert error_code(ec2.modify_volume, VolumeId=vol, Size=2) == "InvalidParameterValue"
     assert error_code(ec2.modify_volume, VolumeId=vol, Size=3) == "InvalidParameterValue"

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from one_drivers.one.records import parse_vm
 from tests.econe.actions.seed import Seed, seed, vm_count
 from tests.econe.actions.test_security_groups import code_of, make_net
 from tests.econe.conftest import EconeEnv
@@ -76,7 +75,7 @@ def test_run_instances_network_parameters(seeded: tuple[EconeEnv, Seed]) -> None
     (iface,) = inst["NetworkInterfaces"]
     assert iface["PrivateIpAddress"] == "10.20.0.3" and iface["SubnetId"] == f"subnet-{net:08d}"
     assert iface["NetworkInterfaceId"].startswith("eni-") and iface["Attachment"]["DeviceIndex"] == 0
-    vm = parse_vm(env.oneadmin.vm_info(int(inst["InstanceId"][2:])))
+    vm = env.oneadmin.vm_info(int(inst["InstanceId"][2:]))
     (nic,) = vm.template.vectors("NIC")
     assert nic["NETWORK_ID"] == str(net) and nic["IP"] == "10.20.0.3"
 
