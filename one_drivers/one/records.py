@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, Protocol, Self, TypeVar
-
-from lxml import etree
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 
 from one_drivers import xmlsafe
 from one_drivers.one.states import ImageState, ImageType, LcmState, VmState
@@ -29,7 +27,10 @@ class RecordError(ValueError):
     """A document that is not the OpenNebula XML we expected."""
 
 
-_Element = etree._Element
+if TYPE_CHECKING:
+    # lxml itself is loaded by xmlsafe on first parse: the remotes scripts import this module (through
+    # ec2/) on a path that must start without it
+    from lxml.etree import _Element
 
 
 def parse_xml(text: str | bytes, root_tag: str) -> _Element:
@@ -88,7 +89,7 @@ def _int(text: str | None, default: int) -> int:
     return default if value is None else value
 
 
-_Builder = Callable[[_Element, dict[str, str], dict[str, Any]], Any]
+_Builder = Callable[["_Element", dict[str, str], dict[str, Any]], Any]
 _BUILDERS: dict[type, _Builder] = {}
 
 
