@@ -274,10 +274,14 @@ def test_recover_replays_the_awaited_reply(sim: Simulator, admin: OneGateway, ho
     admin.call("one.vm.recover", vm, 0)
     assert states(admin, vm) == (S.ACTIVE, A.BOOT_FAILURE)
     retime = "HISTORY_RECORDS/HISTORY/RETIME"
-    assert int(ET.fromstring(admin.vm_info(vm)).findtext(retime) or 0) > 0  # deploy_failure: not running
+    assert (
+        int(ET.fromstring(admin.document("one.vm.info", vm, False)).findtext(retime) or 0) > 0
+    )  # deploy_failure: not running
     admin.call("one.vm.recover", vm, 2)  # retry: DEPLOY again, the dummy host answers at once
     assert states(admin, vm) == (S.ACTIVE, A.RUNNING)
-    assert ET.fromstring(admin.vm_info(vm)).findtext(retime) == "0"  # deploy_success: running again
+    assert (
+        ET.fromstring(admin.document("one.vm.info", vm, False)).findtext(retime) == "0"
+    )  # deploy_success: running again
     with sim.cloud.lock:
         sim.cloud.vms[vm].set_lcm(A.SHUTDOWN_POWEROFF)
     admin.call("one.vm.recover", vm, 1)
@@ -298,7 +302,7 @@ def test_a_failed_poweroff_clears_the_records_action(sim: Simulator, admin: OneG
         record.action, record.uid = ACTION_IDS["poweroff"], 0
         sim.cloud.vms[vm].set_lcm(A.SHUTDOWN_POWEROFF)
         sim.lifecycle.vmm_reply("SHUTDOWN", vm, False, "-")
-    doc = ET.fromstring(admin.vm_info(vm))
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
     assert states(admin, vm) == (S.ACTIVE, A.RUNNING) and doc.find("USER_TEMPLATE/ERROR") is None
     assert (doc.findtext("HISTORY_RECORDS/HISTORY/ACTION"), doc.findtext("HISTORY_RECORDS/HISTORY/UID")) == (
         "0",
