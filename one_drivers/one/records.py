@@ -2,7 +2,7 @@
 
 Everything read back from oned's `*.info` / `*pool.info*` calls is decoded here, once, with lxml. Each
 record kind is a table: its dataclass fields say where each value is in the element (`leaf`, `number`,
-`section`), and one builder (`_build`) reads any kind from it. A `TEMPLATE` / `USER_TEMPLATE` becomes a
+`section`), and one builder (`_builder`) reads any kind from it. A `TEMPLATE` / `USER_TEMPLATE` becomes a
 `one.template.Template`. The big VM TEMPLATE is decoded on first use: a 1,000-VM page must parse in a
 few tens of milliseconds and most callers read a handful of values (`template_value` reads one).
 """
@@ -89,14 +89,21 @@ def _int(text: str | None, default: int) -> int:
     return default if value is None else value
 
 
-_Builder = Callable[["_Element", dict[str, str], dict[str, Any]], Any]
+_Builder = Callable[..., Any]  # (element, its leaves or None, fields given by the caller) -> record
 _BUILDERS: dict[type, _Builder] = {}
 
 
-def _compile(cls: type) -> _Builder:
-    """A kind's table as one function, written out field by field as one would by hand (a generic loop
-    over the table costs ~8% more on a 1,000-VM page, whose records are built here)."""
-    env: dict[str, Any] = {"cls": cls}
+def _builder(cls: type) -> _Builder:
+    """The function that builds a `cls` record from an element by the kind's field table.
+
+    The table is written out as a plain function once per kind, field by field as one would by hand:
+    a generic loop over the table costs ~8% more on a 1,000-VM page, whose records are built here.
+    Any KeyError/ValueError while reading means a malformed element (RecordError).
+    """
+    found = _BUILDERS.get(cls)
+    if found is not None:
+        return found
+    env: dict[str, Any] = {"cls": cls, "leaf_texts": leaf_texts, "RecordError": RecordError}
     body, names = [], []
     for i, f in enumerate(dataclasses.fields(cls)):
         spec: Spec | None = f.metadata.get("spec")
@@ -114,10 +121,20 @@ def _compile(cls: type) -> _Builder:
             body += ["t = get(" + key + ")", "if t:", f"    {name} = {read}", f"    if {name} is None:"]
             body += [f"        {name} = d{i}", "else:", f"    {missing}"]
     body.append(f"return cls({', '.join(names)}, **given)")
-    source = "def build(el, values, given):\n    get = values.get\n    " + "\n    ".join(body)
+    source = "\n".join(
+        [
+            "def build(el, values=None, given={}):",
+            "    get = (leaf_texts(el) if values is None else values).get",
+            "    try:",
+            *(f"        {line}" for line in body),
+            "    except (KeyError, ValueError) as exc:",
+            "        raise RecordError(f'malformed <{el.tag}> element: {exc!r}') from exc",
+        ]
+    )
     exec(source, env)
-    builder: _Builder = env["build"]
-    return builder
+    built: _Builder = env["build"]
+    _BUILDERS[cls] = built
+    return built
 
 
 def leaf_texts(el: _Element | None) -> dict[str, str]:
@@ -125,21 +142,6 @@ def leaf_texts(el: _Element | None) -> dict[str, str]:
     if el is None:
         return {}
     return {c.tag: c.text or "" for c in el if isinstance(c.tag, str) and not len(c)}
-
-
-R = TypeVar("R")
-
-
-def _build(cls: type[R], el: _Element, values: dict[str, str] | None = None, **given: Any) -> R:
-    """A `cls` record from `el` by its field table; `values` are its leaves when already collected."""
-    builder = _BUILDERS.get(cls)
-    if builder is None:
-        builder = _BUILDERS[cls] = _compile(cls)
-    try:
-        built: R = builder(el, leaf_texts(el) if values is None else values, given)
-        return built
-    except (KeyError, ValueError) as exc:
-        raise RecordError(f"malformed <{el.tag}> element: {exc!r}") from exc
 
 
 class _Table:
@@ -150,7 +152,8 @@ class _Table:
 
     @classmethod
     def from_element(cls, el: _Element) -> Self:
-        return _build(cls, el)
+        built: Self = _builder(cls)(el)
+        return built
 
 
 def template_from_element(el: _Element | None) -> Template:
@@ -213,8 +216,8 @@ _PERMISSION_NAMES = frozenset(Permissions.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
-class _Owned(_Table):
-    """The fields every owned object (image, template, datastore, vnet, security group) starts with."""
+class _Named(_Table):
+    """The fields every owned object starts with (a VM reads its PERMISSIONS only when asked)."""
 
     id: int = leaf("ID", int, REQUIRED)
     uid: int = number("UID")
@@ -222,6 +225,12 @@ class _Owned(_Table):
     uname: str = leaf("UNAME")
     gname: str = leaf("GNAME")
     name: str = leaf("NAME")
+
+
+@dataclass(frozen=True)
+class _Owned(_Named):
+    """Image, template, datastore, vnet and security group: the owner fields and permissions."""
+
     permissions: Permissions = section("PERMISSIONS", Permissions.from_element)
 
 
@@ -260,7 +269,7 @@ def _lcm_state(text: str) -> LcmState:
 
 
 @dataclass(frozen=True)
-class VmRecord:
+class VmRecord(_Named):
     """A `<VM>` from `vm.info` (full), `vmpool.infoextended` (full) or `vmpool.info` (reduced body).
 
     In the reduced body oned keeps only a few USER_TEMPLATE attributes and a cut TEMPLATE (see spec §6),
@@ -270,12 +279,6 @@ class VmRecord:
     TAG: ClassVar[str] = "VM"
     POOL: ClassVar[str] = "VM_POOL"
 
-    id: int = leaf("ID", int, REQUIRED)
-    uid: int = number("UID")
-    gid: int = number("GID")
-    uname: str = leaf("UNAME")
-    gname: str = leaf("GNAME")
-    name: str = leaf("NAME")
     state: VmState = leaf("STATE", _vm_state, REQUIRED)
     lcm_state: LcmState = leaf("LCM_STATE", _lcm_state, LcmState.LCM_INIT)
     prev_state: VmState | None = leaf("PREV_STATE", _vm_state, None)
@@ -409,9 +412,9 @@ class VmRecord:
                 full = True  # only the full body (oned's to_xml, not to_xml_short) carries PERMISSIONS
             elif tag not in _VM_SECTIONS:
                 values[tag] = child.text or ""
-        return _build(
-            cls, el, values, user_template=user_template, full=full, _template_el=template_el, _el=el
-        )
+        given = {"user_template": user_template, "full": full, "_template_el": template_el, "_el": el}
+        built: VmRecord = _builder(cls)(el, values, given)
+        return built
 
 
 _VM_SECTIONS = frozenset(
@@ -649,6 +652,7 @@ class Document(Protocol):
 
 
 D = TypeVar("D", bound=Document)
+R = TypeVar("R")
 
 
 def parse(kind: type[D], text: str | bytes) -> D:
