@@ -157,5 +157,20 @@ def test_a_parser_import_outside_one_is_caught(line: str) -> None:
     assert _xml_violations("from xml.sax.saxutils import escape\n", "econe/app.py") == []
 
 
+PARSER_CALLS = ("fromstring(", "XMLParser(", "parseString(", "iterparse(", "XMLPullParser(", "ParserCreate(")
+
+
+def test_every_parser_is_made_by_the_factory() -> None:
+    # one/ may use lxml's element API (records walk the trees), but parses only through xmlsafe too
+    makers = [
+        f"{path.relative_to(PACKAGE).as_posix()}: {call}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "xmlsafe.py" and "shipped" not in path.parts
+        for call in PARSER_CALLS
+        if call in path.read_text(encoding="utf-8")
+    ]
+    assert makers == []
+
+
 def test_a_raw_document_outside_one_is_caught() -> None:
     assert _xml_violations("text = ctx.one.document('one.vm.info', 1, False)\n", "occi/resources.py") != []
