@@ -36,7 +36,8 @@ RUNNING, UNKNOWN = active(A.RUNNING), active(A.UNKNOWN)
 # The epilog ran (the VM left the host) and the VM is DONE: its resources go back.
 DONE: Steps = ("close_epilog", S.DONE, "release")
 # trigger_delete: the driver's work in flight is cancelled and the host cleaned; the CLEANUP reply ends it.
-DELETE: Steps = (A.CLEANUP_DELETE, "driver_cancel", "CLEANUP")
+# ("unresched": oned clears the resched flag whenever it takes a running VM off its host.)
+DELETE: Steps = (A.CLEANUP_DELETE, "unresched", "driver_cancel", "CLEANUP")
 # Failure states the simulator's VMs can reach (its TM is instant: no PROLOG_/EPILOG_ failures).
 BOOT_FAILURES = (A.BOOT_FAILURE, A.BOOT_UNDEPLOY_FAILURE, A.BOOT_STOPPED_FAILURE, A.BOOT_MIGRATE_FAILURE)
 
@@ -44,9 +45,9 @@ BOOT_FAILURES = (A.BOOT_FAILURE, A.BOOT_UNDEPLOY_FAILURE, A.BOOT_STOPPED_FAILURE
 def _shutdown(lcm: LcmState, vmm: str, hard: bool) -> dict[Key, Steps]:
     """terminate/poweroff/undeploy of a running VM; the hard one also overrides its own soft one
     in flight (oned cancels the driver's action and sends CANCEL)."""
-    rows: dict[Key, Steps] = {RUNNING: (lcm, vmm), UNKNOWN: (lcm, vmm)}
+    rows: dict[Key, Steps] = {RUNNING: (lcm, "unresched", vmm), UNKNOWN: (lcm, "unresched", vmm)}
     if hard:
-        rows[active(lcm)] = ("driver_cancel", lcm, vmm)
+        rows[active(lcm)] = ("driver_cancel", lcm, "unresched", vmm)
     return rows
 
 
@@ -75,8 +76,11 @@ VM_ACTIONS: dict[str, dict[Key, Steps]] = {
     "undeploy-hard": _undeploy(hard=True),
     "reboot": {RUNNING: ("unresched", "REBOOT")},
     "reboot-hard": {RUNNING: ("unresched", "RESET")},
-    "stop": {RUNNING: (A.SAVE_STOP, "SAVE"), at(S.SUSPENDED): (A.EPILOG_STOP, "close_epilog", S.STOPPED)},
-    "suspend": {RUNNING: (A.SAVE_SUSPEND, "SAVE")},
+    "stop": {
+        RUNNING: (A.SAVE_STOP, "unresched", "SAVE"),
+        at(S.SUSPENDED): (A.EPILOG_STOP, "close_epilog", S.STOPPED),
+    },
+    "suspend": {RUNNING: (A.SAVE_SUSPEND, "unresched", "SAVE")},
     "resume": {
         # STOPPED/UNDEPLOYED go back to the scheduler, which deploys with PROLOG_RESUME/PROLOG_UNDEPLOY.
         at(S.STOPPED): ("resume_later", S.PENDING),
@@ -107,8 +111,8 @@ REQUESTS: dict[str, dict[Key, Steps]] = {
     "snapshot-delete": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTDELETE")},
     "resize": {RUNNING: (A.HOTPLUG_RESIZE, "RESIZE")},
     "updateconf": {RUNNING: (A.HOTPLUG, "UPDATECONF")},
-    "migrate": {RUNNING: ("stamp", A.SAVE_MIGRATE, "SAVE")},
-    "live-migrate": {RUNNING: ("stamp", A.MIGRATE, "MIGRATE")},
+    "migrate": {RUNNING: ("stamp", A.SAVE_MIGRATE, "unresched", "SAVE")},
+    "live-migrate": {RUNNING: ("stamp", A.MIGRATE, "unresched", "MIGRATE")},
     # one.vm.recover 2 (LifeCycleManager::retry): a failed boot is tried again.
     "retry": {
         active(A.BOOT_FAILURE): (A.BOOT, "DEPLOY"),
