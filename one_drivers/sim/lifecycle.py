@@ -335,7 +335,8 @@ class Lifecycle(HostMonitor):
         vm = self.cloud.vms.get(vm_id)
         if vm is None:
             return
-        self.pending.pop(vm_id, None)
+        if self.pending.get(vm_id) == action:  # a late answer to an overridden action leaves the wait
+            del self.pending[vm_id]
         if vm.state != S.ACTIVE:
             log.info("VM %d: %s reply ignored in state %s", vm_id, action, vm.state_label)
             return
