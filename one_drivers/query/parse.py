@@ -83,6 +83,15 @@ def parse_request(action: str, params: Mapping[str, str]) -> dict[str, Any]:
     return _parse_structure(shape, root, "")
 
 
+def required(params: Mapping[str, Any], name: str) -> str:
+    """A parameter the model leaves optional but the action cannot do without: its text, or
+    MissingParameter when it is absent or empty."""
+    value = params.get(name)
+    if not value:
+        raise missing_parameter(name)
+    return str(value)
+
+
 def _wire_name(member: botocore.model.Shape, member_name: str) -> str:
     # As EC2Serializer: queryName wins, else the locationName with its first letter upper-cased.
     serialization = member.serialization

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from one_drivers.query.errors import Ec2Error
-from one_drivers.query.parse import parse_request
+from one_drivers.query.parse import parse_request, required
 
 
 def error_of(action: str, params: dict[str, str]) -> Ec2Error:
@@ -203,3 +203,15 @@ def test_junk_never_escapes_as_anything_but_a_400(action: str, params: dict[str,
     except Ec2Error as error:
         assert error.status == 400
         assert error.code in ("MissingParameter", "InvalidParameterValue")
+
+
+def test_required_gives_the_text_or_missing_parameter() -> None:
+    assert required({"VolumeId": "vol-00000001"}, "VolumeId") == "vol-00000001"
+    assert required({"Count": 3}, "Count") == "3"
+    for params in ({}, {"VolumeId": ""}, {"VolumeId": None}):
+        with pytest.raises(Ec2Error) as refused:
+            required(params, "VolumeId")
+        assert (refused.value.code, refused.value.message) == (
+            "MissingParameter",
+            "The request must contain the parameter VolumeId",
+        )

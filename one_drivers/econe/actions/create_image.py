@@ -30,6 +30,7 @@ from one_drivers.query.errors import (
     missing_parameter,
 )
 from one_drivers.query.ids import IMAGE, INSTANCE
+from one_drivers.query.parse import required
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,7 @@ def _name_taken(ctx: RequestContext, name: str) -> bool:
 def create_image(ctx: RequestContext, params: dict[str, Any]) -> CreateImageResult:
     if not params.get("InstanceId"):
         raise missing_parameter("InstanceId")
-    if not params.get("Name"):
-        raise missing_parameter("Name")
-    name = str(params["Name"])
+    name = required(params, "Name")
     if not _NAME_RE.match(name):
         raise malformed_ami_name(
             "AMI names must be 3 to 128 characters: letters, numbers, ( ) [ ] space . / - ' @ _"

@@ -19,6 +19,7 @@ from one_drivers.econe.shapes import ImageAttribute, LaunchPermission, NoOutput
 from one_drivers.one.records import ImageRecord
 from one_drivers.query.errors import invalid_parameter_value, missing_parameter
 from one_drivers.query.ids import IMAGE
+from one_drivers.query.parse import required
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,9 @@ READERS: dict[str, Callable[[ImageRecord], ImageAttribute]] = {
 }
 
 
-def _attribute(params: dict[str, Any]) -> str:
-    name = str(params.get("Attribute") or "")
-    if not name:
-        raise missing_parameter("Attribute")
-    return name
-
-
 def describe_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> ImageAttribute:
-    name = _attribute(params)
-    if not params.get("ImageId"):
-        raise missing_parameter("ImageId")
-    image = load_ami(ctx, str(params["ImageId"]))
+    name = required(params, "Attribute")
+    image = load_ami(ctx, required(params, "ImageId"))
     reader = READERS.get(name)
     if reader is None:
         raise invalid_parameter_value("Attribute", f"the attribute '{name}' is not available for this image")
@@ -74,9 +66,7 @@ def _permission_change(params: dict[str, Any]) -> tuple[list[dict[str, Any]], li
 
 
 def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
-    if not params.get("ImageId"):
-        raise missing_parameter("ImageId")
-    image = load_ami(ctx, str(params["ImageId"]))
+    image = load_ami(ctx, required(params, "ImageId"))
     name = str(params.get("Attribute") or "")
     description = (params.get("Description") or {}).get("Value")
     if name == "description" and description is None:
@@ -103,10 +93,8 @@ def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOut
 
 
 def reset_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
-    name = _attribute(params)
-    if not params.get("ImageId"):
-        raise missing_parameter("ImageId")
-    image = load_ami(ctx, str(params["ImageId"]))
+    name = required(params, "Attribute")
+    image = load_ami(ctx, required(params, "ImageId"))
     if name != "launchPermission":
         raise invalid_parameter_value("Attribute", f"the attribute '{name}' cannot be reset")
     _other_use(ctx, image, False)

@@ -13,8 +13,9 @@ from one_drivers.econe.actions.instances import INSTANCE_TYPE_ATTR, load_vm
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.shapes import InstanceAttribute
 from one_drivers.one.records import VmRecord
-from one_drivers.query.errors import invalid_parameter_value, missing_parameter
+from one_drivers.query.errors import invalid_parameter_value
 from one_drivers.query.ids import INSTANCE
+from one_drivers.query.parse import required
 
 Reader = Callable[[RequestContext, VmRecord], InstanceAttribute]
 _READERS: dict[str, Reader] = {}
@@ -47,12 +48,8 @@ register_instance_attribute("userData", _user_data)
 
 
 def describe_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> InstanceAttribute:
-    name = str(params.get("Attribute") or "")
-    if not name:
-        raise missing_parameter("Attribute")
-    if not params.get("InstanceId"):
-        raise missing_parameter("InstanceId")
-    vm = load_vm(ctx, str(params["InstanceId"]))
+    name = required(params, "Attribute")
+    vm = load_vm(ctx, required(params, "InstanceId"))
     reader = _READERS.get(name)
     if reader is None:
         raise invalid_parameter_value("Attribute", f"the attribute '{name}' is not available here")

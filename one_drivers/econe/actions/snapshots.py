@@ -32,8 +32,9 @@ from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.shapes import DescribeSnapshotsResult, NoOutput, Snapshot
 from one_drivers.one.gateway import OneActionError, OneError
 from one_drivers.one.records import ImageRecord
-from one_drivers.query.errors import incorrect_state, missing_parameter, snapshot_in_use
+from one_drivers.query.errors import incorrect_state, snapshot_in_use
 from one_drivers.query.ids import SNAPSHOT, VOLUME
+from one_drivers.query.parse import required
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,7 @@ def is_snapshot(image: ImageRecord) -> bool:
 
 
 def create_snapshot(ctx: RequestContext, params: dict[str, Any]) -> Snapshot:
-    if not params.get("VolumeId"):
-        raise missing_parameter("VolumeId")
-    volume = load_volume(ctx, str(params["VolumeId"]))
+    volume = load_volume(ctx, required(params, "VolumeId"))
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "snapshot")
     attrs: list[tuple[str, str | dict[str, str]]] = [
         (SNAPSHOT_ATTR, "YES"),
@@ -176,9 +175,7 @@ def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> DescribeS
 
 
 def delete_snapshot(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
-    if not params.get("SnapshotId"):
-        raise missing_parameter("SnapshotId")
-    text = str(params["SnapshotId"])
+    text = required(params, "SnapshotId")
     image = load_snapshot(ctx, text)
     if image.vm_ids or image.state in (2, 6, 9, 10):
         raise snapshot_in_use(text)

@@ -54,6 +54,7 @@ from one_drivers.query.errors import (
     volume_in_use,
 )
 from one_drivers.query.ids import INSTANCE, SNAPSHOT, VOLUME, IdKind
+from one_drivers.query.parse import required
 
 log = logging.getLogger(__name__)
 
@@ -561,9 +562,7 @@ def _clear_record(ctx: RequestContext, image_id: int) -> None:
 
 
 def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> VolumeAttachment:
-    if not params.get("VolumeId"):
-        raise missing_parameter("VolumeId")
-    image = load_volume(ctx, str(params["VolumeId"]))
+    image = load_volume(ctx, required(params, "VolumeId"))
     if not image.vm_ids:
         raise _incorrect_volume_state(image)
     wanted = str(params.get("InstanceId") or "")
@@ -605,9 +604,7 @@ def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> VolumeAttachme
 
 
 def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
-    if not params.get("VolumeId"):
-        raise missing_parameter("VolumeId")
-    image = load_volume(ctx, str(params["VolumeId"]))
+    image = load_volume(ctx, required(params, "VolumeId"))
     if image.vm_ids or volume_state(image) == "in-use":
         raise volume_in_use(f"Volume {VOLUME.format(image.id)} is currently attached")
     try:
