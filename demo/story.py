@@ -71,6 +71,8 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
     from one_drivers.econe.config import EconeConfig
     from one_drivers.econe.server import EconeServer
     from one_drivers.one.gateway import OneGateway
+    from one_drivers.one.records import VmRecord
+    from one_drivers.one.states import LcmState, VmState
     from one_drivers.one.template import build_template
     from one_drivers.sim.server import Simulator
 
@@ -135,19 +137,19 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
             1,
         )
 
-        def host_share(host_id: int) -> ET.Element:
-            return ET.fromstring(admin.document("one.host.info", host_id, False))
+        def host_share(host_id: int) -> dict[str, str]:
+            return admin.host_info(host_id).share
 
         took = _wait_for(
-            lambda: host_share(ec2_host).findtext("HOST_SHARE/TOTAL_CPU") not in (None, "", "0"),
+            lambda: host_share(ec2_host).get("TOTAL_CPU") not in (None, "", "0"),
             "the ec2 host's first monitoring",
         )
         share = host_share(ec2_host)
         row(
             "ec2 host monitored",
             "one_im_ec2 -> monitord",
-            f"TOTAL_CPU={share.findtext('HOST_SHARE/TOTAL_CPU')} "
-            f"TOTAL_MEM={share.findtext('HOST_SHARE/TOTAL_MEM')} KB (CAPACITY t3.micro x4, m5.large x2)",
+            f"TOTAL_CPU={share.get('TOTAL_CPU')} "
+            f"TOTAL_MEM={share.get('TOTAL_MEM')} KB (CAPACITY t3.micro x4, m5.large x2)",
             took,
         )
         _ = local
@@ -244,11 +246,11 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
             )
         )
 
-        def vm(vm_id: int) -> ET.Element:
-            return ET.fromstring(admin.document("one.vm.info", vm_id, False))
+        def vm(vm_id: int) -> VmRecord:
+            return admin.vm_info(vm_id)
 
-        _wait_for(lambda: vm(burst).findtext("LCM_STATE") == "3", "the burst VM to run", timeout=90)
-        instance_id = vm(burst).findtext("DEPLOY_ID") or ""
+        _wait_for(lambda: vm(burst).lcm_state == LcmState.RUNNING, "the burst VM to run", timeout=90)
+        instance_id = vm(burst).deploy_id
         found = outside.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         tags = {t["Key"]: t["Value"] for t in found.get("Tags", [])}
         row(
@@ -257,14 +259,11 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
             f"DEPLOY_ID={instance_id} EC2 {found['State']['Name']} {found['InstanceType']} tags={tags}",
             time.monotonic() - started,
         )
-        took = _wait_for(
-            lambda: vm(burst).find("MONITORING/TIMESTAMP") is not None, "the burst VM's monitoring", 60
-        )
-        mon = vm(burst).find("MONITORING")
+        took = _wait_for(lambda: "TIMESTAMP" in vm(burst).monitoring, "the burst VM's monitoring", 60)
         mon_text = " ".join(
-            f"{c.tag}={c.text}"
-            for c in (mon if mon is not None else [])
-            if c.tag.startswith(("STATE", "AWS_INSTANCE", "AWS_PRIVATE_IP"))
+            f"{name}={value}"
+            for name, value in vm(burst).monitoring.items()
+            if name.startswith(("STATE", "AWS_INSTANCE", "AWS_PRIVATE_IP"))
         )
         row("burst VM monitored", "one_im_ec2 -> monitord", mon_text or "(monitoring received)", took)
 
@@ -291,7 +290,7 @@ def run_cloud_demo(wait: bool) -> list[tuple[str, str, str, str]]:
         # --- tear down: terminating the burst VM terminates its instance --------------------------
         started = time.monotonic()
         admin.vm_action("terminate", burst)
-        _wait_for(lambda: vm(burst).findtext("STATE") == "6", "the burst VM to be DONE")
+        _wait_for(lambda: vm(burst).state == VmState.DONE, "the burst VM to be DONE")
         state = outside.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         for vm_id in ids:
             client.terminate_instances(InstanceIds=[vm_id])
@@ -323,6 +322,8 @@ def full_loop(
     """OpenNebula A (a second simulator with its own one_vmm_ec2/one_im_ec2) whose ec2 host points at
     econe on the story's cloud (B): deploy, monitor, power off, resume, terminate; nothing left behind."""
     from one_drivers.one.gateway import OneGateway
+    from one_drivers.one.records import VmRecord
+    from one_drivers.one.states import VmState
     from one_drivers.one.template import build_template
     from one_drivers.sim.server import Simulator
 
@@ -369,13 +370,10 @@ def full_loop(
         1,
     )
     took = _wait_for(
-        lambda: (
-            ET.fromstring(a.document("one.host.info", host, False)).findtext("HOST_SHARE/TOTAL_CPU")
-            not in (None, "", "0")
-        ),
+        lambda: a.host_info(host).share.get("TOTAL_CPU") not in (None, "", "0"),
         "A's ec2 host to be monitored through econe",
     )
-    cpu = ET.fromstring(a.document("one.host.info", host, False)).findtext("HOST_SHARE/TOTAL_CPU")
+    cpu = a.host_info(host).share.get("TOTAL_CPU")
     rows.append(
         (
             "A: host opennebula-b monitored",
@@ -386,20 +384,19 @@ def full_loop(
     )
     _ = took
 
-    def a_vm() -> ET.Element:
-        return ET.fromstring(a.document("one.vm.info", vm, False))
+    def a_vm() -> VmRecord:
+        return a.vm_info(vm)
 
     def a_state() -> str:
         doc = a_vm()
-        return f"{doc.findtext('STATE')}/{doc.findtext('LCM_STATE')}"
+        return f"{int(doc.state)}/{int(doc.lcm_state)}"
 
-    def b_vm() -> ET.Element:
-        return ET.fromstring(admin_b.document("one.vm.info", int(instance_id[2:]), False))
+    def b_vm() -> VmRecord:
+        return admin_b.vm_info(int(instance_id[2:]))
 
     def b_state() -> str:
-        names = {"3": "ACTIVE", "8": "POWEROFF", "6": "DONE"}
-        doc = b_vm()
-        return names.get(doc.findtext("STATE") or "", doc.findtext("STATE") or "?")
+        state = b_vm().state
+        return state.name if state in (VmState.ACTIVE, VmState.POWEROFF, VmState.DONE) else str(int(state))
 
     started = time.monotonic()
     vm = int(
@@ -417,8 +414,8 @@ def full_loop(
         )
     )
     _wait_for(lambda: a_state() == "3/3", "A's VM to run on opennebula-b", timeout=90)
-    instance_id = a_vm().findtext("DEPLOY_ID") or ""
-    owner = b_vm().findtext("UNAME")
+    instance_id = a_vm().deploy_id
+    owner = b_vm().uname
     rows.append(
         (
             f"A: VM {vm} RUNNING",
@@ -428,7 +425,7 @@ def full_loop(
         )
     )
     started = time.monotonic()
-    _wait_for(lambda: a_vm().find("MONITORING/TIMESTAMP") is not None, "A's VM monitoring", 60)
+    _wait_for(lambda: "TIMESTAMP" in a_vm().monitoring, "A's VM monitoring", 60)
     rows.append(
         (
             "A: VM monitored",
@@ -439,7 +436,7 @@ def full_loop(
     )
     started = time.monotonic()
     a.vm_action("poweroff", vm)
-    _wait_for(lambda: a_vm().findtext("STATE") == "8", "A's VM to power off", 90)
+    _wait_for(lambda: a_vm().state == VmState.POWEROFF, "A's VM to power off", 90)
     rows.append(
         (
             "A: poweroff",
@@ -456,19 +453,16 @@ def full_loop(
         (
             "A: resume",
             "one_vmm_ec2 -> StartInstances",
-            f"A RUNNING, B {b_state()} ({a_vm().findtext('DEPLOY_ID')})",
+            f"A RUNNING, B {b_state()} ({a_vm().deploy_id})",
             f"{time.monotonic() - started:.2f}",
         )
     )
     started = time.monotonic()
     a.vm_action("terminate", vm)
-    _wait_for(lambda: a_vm().findtext("STATE") == "6", "A's VM to be DONE", 90)
+    _wait_for(lambda: a_vm().state == VmState.DONE, "A's VM to be DONE", 90)
     _wait_for(lambda: b_state() == "DONE", "B's VM to be DONE", 60)
-    left_a = len(ET.fromstring(a.document("one.vmpool.info", -2, -1, -1, -1)).findall("VM"))
-    left_b = [
-        v.findtext("NAME")
-        for v in ET.fromstring(admin_b.document("one.vmpool.info", -2, -1, -1, -1)).findall("VM")
-    ]
+    left_a = len(a.vmpool_info(-2, -1, -1, -1))
+    left_b = [v.name for v in admin_b.vmpool_info(-2, -1, -1, -1)]
     rows.append(
         (
             "A: terminate",

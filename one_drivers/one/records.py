@@ -384,6 +384,11 @@ class VmRecord(_Named):
         return tuple(HistoryRecord.from_element(h) for h in self._el.iterfind("HISTORY_RECORDS/HISTORY"))
 
     @cached_property
+    def monitoring(self) -> dict[str, str]:
+        """MONITORING's values (TIMESTAMP, CPU, STATE...), read on first use; {} before the first poll."""
+        return leaf_texts(None if self._el is None else self._el.find("MONITORING"))
+
+    @cached_property
     def lock_level(self) -> int:
         """The VM's LOCK/LOCKED level (1 USE, 2 MANAGE, 3 ADMIN, 4 ALL), 0 when unlocked."""
         if self._el is None:

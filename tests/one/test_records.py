@@ -39,6 +39,7 @@ def test_vm_info_running(real_dir: Path) -> None:
     assert vm.template.vectors("DISK")[0]["IMAGE_ID"] == "0"
     assert len(vm.template.vectors("SECURITY_GROUP_RULE")) == 2
     assert dict(vm.user_template) == {"LABELS": "test", "SCHED_DS_REQUIREMENTS": "ID=100"}
+    assert vm.monitoring["MEMORY"] == "39976" and vm.monitoring["TIMESTAMP"].isdigit()
 
 
 def test_vm_info_done(real_dir: Path) -> None:
@@ -64,6 +65,7 @@ def test_reduced_and_extended_pool_bodies(real_dir: Path) -> None:
     assert short.template.get("MEMORY") == full.template.get("MEMORY") == "64"
     assert short.template_values("NIC/IP") == full.template_values("NIC/IP") == ["10.0.0.10"]
     assert short.hostname == full.hostname == "dummyhost"
+    assert short.monitoring == {}  # the reduced body keeps an empty MONITORING
 
 
 def test_pool_including_done_is_newest_first(real_dir: Path) -> None:
