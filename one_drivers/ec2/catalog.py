@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from one_drivers.ec2.errors import ErrorKind, classify, error_code
@@ -77,6 +76,9 @@ def type_name(capacity_name: str) -> str:
 @cache
 def shipped_table() -> Mapping[str, InstanceSize]:
     """The table shipped with the package, keyed by EC2 name."""
+    # Imported here: importlib.resources costs ~15 ms, and every remotes script imports this module.
+    from importlib import resources
+
     raw = json.loads(resources.files("one_drivers.ec2").joinpath("instance_types.json").read_text("utf-8"))
     return {name: InstanceSize(name, int(v[0]), int(v[1])) for name, v in raw["types"].items()}
 
