@@ -25,5 +25,6 @@ class RequestContext:
     config: EconeConfig
 
 
-# Results are typed per action (econe/shapes.py); the registry only needs them to be mappings.
-Handler = Callable[[RequestContext, dict[str, Any]], Mapping[str, Any]]
+# Parameters and results are typed per action (types-boto3-ec2's request TypedDicts, econe/shapes.py);
+# a registry of all actions can only say "the parsed parameters" and "a mapping".
+Handler = Callable[[RequestContext, Any], Mapping[str, Any]]

@@ -72,22 +72,40 @@ def test_typed_handler_returns_its_output_shape(action: str, family: str) -> Non
     assert returned in CLASSES
 
 
+@pytest.mark.parametrize(("action", "family"), _typed_handlers())
+def test_typed_handler_takes_its_request_shape(action: str, family: str) -> None:
+    # types-boto3-ec2's request TypedDict of the action (CreateTags/DeleteTags are spelt Client...).
+    from types_boto3_ec2 import type_defs
+
+    handler = all_handlers()[action]
+    if str(handler.__annotations__["return"]) == "NoReturn" or action in EXTENSION_ACTIONS:
+        return  # refusers and UploadImage (raw form fields) read no modelled parameters
+    taken = str(handler.__annotations__["params"])
+    assert taken in (f"{action}RequestTypeDef", f"Client{action}RequestTypeDef")
+    assert hasattr(type_defs, taken)
+
+
 @pytest.mark.slow
-def test_mypy_refuses_a_result_with_a_wrong_key(tmp_path: Path) -> None:
-    """What the classes are for: a misspelt member is a type error, before any request runs."""
+def test_mypy_refuses_a_wrong_key_in_a_result_or_a_request(tmp_path: Path) -> None:
+    """What the types are for: a misspelt member is a type error, before any request runs."""
     from mypy import api
 
     module = tmp_path / "bad_handler.py"
     module.write_text(
         "from __future__ import annotations\n"
+        "from typing import TYPE_CHECKING\n"
         "from one_drivers.econe.shapes import DescribeVolumesResult\n"
-        "def handler() -> DescribeVolumesResult:\n"
+        "if TYPE_CHECKING:\n"
+        "    from types_boto3_ec2.type_defs import DescribeVolumesRequestTypeDef\n"
+        "def handler(params: DescribeVolumesRequestTypeDef) -> DescribeVolumesResult:\n"
+        # mypy lets .get() name any key (it gives `object`), indexing only the shape's.
+        '    token = params["NextTokn"]\n'
         '    return {"Volumes": [{"VolumeId": "vol-1", "Sise": 3}], "NextTokn": "x"}\n',
         encoding="utf-8",
     )
     out, _, status = api.run(["--strict", "--no-incremental", str(module)])
     assert status == 1
-    assert '"Sise"' in out and '"NextTokn"' in out
+    assert out.count('"NextTokn"') == 2 and '"Sise"' in out, out
 
 
 def test_instance_attribute_readers_fill_members_of_the_class() -> None:

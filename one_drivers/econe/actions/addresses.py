@@ -17,7 +17,7 @@ import logging
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.instances import load_vm
@@ -49,6 +49,15 @@ from one_drivers.query.errors import (
     unsupported,
 )
 from one_drivers.query.ids import ALLOCATION, ASSOCIATION, INSTANCE
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        AllocateAddressRequestTypeDef,
+        AssociateAddressRequestTypeDef,
+        DescribeAddressesRequestTypeDef,
+        DisassociateAddressRequestTypeDef,
+        ReleaseAddressRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +249,7 @@ def run_script(
 # --- handlers ------------------------------------------------------------------------------------------------
 
 
-def allocate_address(ctx: RequestContext, params: dict[str, Any]) -> AllocateAddressResult:
+def allocate_address(ctx: RequestContext, params: AllocateAddressRequestTypeDef) -> AllocateAddressResult:
     domain = str(params.get("Domain") or "vpc")
     if params.get("Address") or params.get("PublicIpv4Pool") or params.get("IpamPoolId"):
         raise invalid_parameter_value("Address", "addresses come from the cloud's own pool; name none")
@@ -294,7 +303,7 @@ def _target(ctx: RequestContext, params: Mapping[str, Any]) -> tuple[int, int, s
     return vm.id, int(nics[0]["NIC_ID"] or 0), private
 
 
-def associate_address(ctx: RequestContext, params: dict[str, Any]) -> AssociateAddressResult:
+def associate_address(ctx: RequestContext, params: AssociateAddressRequestTypeDef) -> AssociateAddressResult:
     _, address = find_address(ctx, params)
     vm_id, nic_id, private_ip = _target(ctx, params)
     _, vnet_xml = _read(ctx)
@@ -318,7 +327,7 @@ def associate_address(ctx: RequestContext, params: dict[str, Any]) -> AssociateA
     return {"AssociationId": ASSOCIATION.format(address.slot.number)}
 
 
-def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def disassociate_address(ctx: RequestContext, params: DisassociateAddressRequestTypeDef) -> NoOutput:
     if params.get("AssociationId"):
         text = str(params["AssociationId"])
         number = ASSOCIATION.parse(text)
@@ -342,7 +351,7 @@ def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> NoOutpu
     return {}
 
 
-def release_address(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def release_address(ctx: RequestContext, params: ReleaseAddressRequestTypeDef) -> NoOutput:
     vnet, address = find_address(ctx, params)
     if _live_vm(ctx, address.vm_id):
         raise address_in_use(f"Address {address.slot.ip} is associated; disassociate it first")
@@ -382,7 +391,9 @@ ADDRESS_FILTERS: dict[str, Callable[[AddressShape], Iterable[str]]] = {
 }
 
 
-def describe_addresses(ctx: RequestContext, params: dict[str, Any]) -> DescribeAddressesResult:
+def describe_addresses(
+    ctx: RequestContext, params: DescribeAddressesRequestTypeDef
+) -> DescribeAddressesResult:
     filters = parse_filters(params.get("Filters"), ADDRESS_FILTERS, lambda a: a["Tags"])
     if ctx.config.elasticips_vnet_id is None:
         return {"Addresses": []}  # a cloud without elastic IPs has none to show

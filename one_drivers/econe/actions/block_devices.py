@@ -128,7 +128,7 @@ class LaunchDisks:
     kept: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)  # (target, Ebs)
 
 
-def plan_launch_disks(params: dict[str, Any], image: ImageRecord) -> LaunchDisks:
+def plan_launch_disks(params: Mapping[str, Any], image: ImageRecord) -> LaunchDisks:
     """Check every mapping before anything is made; ephemeral and encrypted devices are refused."""
     plan = LaunchDisks()
     root = device_target(root_device_name(image))
@@ -183,7 +183,7 @@ def plan_launch_disks(params: dict[str, Any], image: ImageRecord) -> LaunchDisks
     return plan
 
 
-def check_no_devices(params: dict[str, Any], what: str) -> None:
+def check_no_devices(params: Mapping[str, Any], what: str) -> None:
     """CreateImage copies the instance's root disk; extra mappings would be silently dropped, so refuse."""
     if params.get("BlockDeviceMappings"):
         raise invalid_parameter_value("BlockDeviceMapping", f"{what} copies the instance's root disk only")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from one_drivers.econe.actions.block_devices import check_no_devices
 from one_drivers.econe.actions.images import AMI_ATTR
@@ -32,6 +32,11 @@ from one_drivers.query.errors import (
 from one_drivers.query.ids import IMAGE, INSTANCE
 from one_drivers.query.parse import required
 
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        CreateImageRequestTypeDef,
+    )
+
 log = logging.getLogger(__name__)
 
 FROM_INSTANCE_ATTR = "EC2_FROM_INSTANCE_ID"
@@ -44,7 +49,7 @@ def _name_taken(ctx: RequestContext, name: str) -> bool:
     return any(image.name == name for image in mine)
 
 
-def create_image(ctx: RequestContext, params: dict[str, Any]) -> CreateImageResult:
+def create_image(ctx: RequestContext, params: CreateImageRequestTypeDef) -> CreateImageResult:
     if not params.get("InstanceId"):
         raise missing_parameter("InstanceId")
     name = required(params, "Name")

@@ -8,8 +8,8 @@ refused); `blockDeviceMapping` is read-only, as on EC2. Reset applies to launchP
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from one_drivers.econe.actions.block_devices import image_block_devices
 from one_drivers.econe.actions.images import load_ami
@@ -20,6 +20,13 @@ from one_drivers.one.records import ImageRecord
 from one_drivers.query.errors import invalid_parameter_value, missing_parameter
 from one_drivers.query.ids import IMAGE
 from one_drivers.query.parse import required
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        DescribeImageAttributeRequestTypeDef,
+        ModifyImageAttributeRequestTypeDef,
+        ResetImageAttributeRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +45,9 @@ READERS: dict[str, Callable[[ImageRecord], ImageAttribute]] = {
 }
 
 
-def describe_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> ImageAttribute:
+def describe_image_attribute(
+    ctx: RequestContext, params: DescribeImageAttributeRequestTypeDef
+) -> ImageAttribute:
     name = required(params, "Attribute")
     image = load_ami(ctx, required(params, "ImageId"))
     reader = READERS.get(name)
@@ -52,7 +61,7 @@ def _other_use(ctx: RequestContext, image: ImageRecord, allowed: bool) -> None:
     ctx.one.image_chmod(image.id, (-1, -1, -1, -1, -1, -1, 1 if allowed else 0, -1, -1))
 
 
-def _permission_change(params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _permission_change(params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(added, removed) launch permissions from either spelling EC2 accepts."""
     given = params.get("LaunchPermission") or {}
     added = list(given.get("Add") or [])
@@ -65,7 +74,7 @@ def _permission_change(params: dict[str, Any]) -> tuple[list[dict[str, Any]], li
     return added, removed
 
 
-def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def modify_image_attribute(ctx: RequestContext, params: ModifyImageAttributeRequestTypeDef) -> NoOutput:
     image = load_ami(ctx, required(params, "ImageId"))
     name = str(params.get("Attribute") or "")
     description = (params.get("Description") or {}).get("Value")
@@ -92,7 +101,7 @@ def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOut
     return {}
 
 
-def reset_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def reset_image_attribute(ctx: RequestContext, params: ResetImageAttributeRequestTypeDef) -> NoOutput:
     name = required(params, "Attribute")
     image = load_ami(ctx, required(params, "ImageId"))
     if name != "launchPermission":

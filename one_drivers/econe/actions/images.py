@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from one_drivers.econe.actions.block_devices import image_device_fields, root_device_name, root_device_type
 from one_drivers.econe.actions.filtering import parse_filters
@@ -43,6 +43,13 @@ from one_drivers.one.records import ImageRecord
 from one_drivers.one.template import TemplateError, build_template
 from one_drivers.query.errors import invalid_parameter_value, missing_value, unstorable_value
 from one_drivers.query.ids import IMAGE, SNAPSHOT, VOLUME, IdKind
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        DeregisterImageRequestTypeDef,
+        DescribeImagesRequestTypeDef,
+        RegisterImageRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +165,7 @@ def _owner_matcher(ctx: RequestContext, owners: list[str]) -> Callable[[ImageRec
     return lambda image: image.uid in uids
 
 
-def describe_images(ctx: RequestContext, params: dict[str, Any]) -> DescribeImagesResult:
+def describe_images(ctx: RequestContext, params: DescribeImagesRequestTypeDef) -> DescribeImagesResult:
     filters = parse_filters(params.get("Filters"), IMAGE_FILTERS, _image_tags)
     owned = _owner_matcher(ctx, [str(o) for o in params.get("Owners") or []])
     ids: list[str] = list(dict.fromkeys(params.get("ImageIds") or []))
@@ -174,7 +181,7 @@ def describe_images(ctx: RequestContext, params: dict[str, Any]) -> DescribeImag
 # --- RegisterImage / DeregisterImage ---------------------------------------------------------------
 
 
-def register_image(ctx: RequestContext, params: dict[str, Any]) -> RegisterImageResult:
+def register_image(ctx: RequestContext, params: RegisterImageRequestTypeDef) -> RegisterImageResult:
     location = str(params.get("ImageLocation") or "")
     m = _LOCATION_RE.match(location)
     if not m:
@@ -196,7 +203,7 @@ def register_image(ctx: RequestContext, params: dict[str, Any]) -> RegisterImage
     return {"ImageId": text}
 
 
-def deregister_image(ctx: RequestContext, params: dict[str, Any]) -> DeregisterImageResult:
+def deregister_image(ctx: RequestContext, params: DeregisterImageRequestTypeDef) -> DeregisterImageResult:
     text = str(params["ImageId"])
     image = load_ami(ctx, text)
     ctx.one.image_update(image.id, build_template([(AMI_ATTR, "NO")]), append=True)

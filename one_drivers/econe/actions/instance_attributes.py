@@ -6,7 +6,7 @@ and user data from what RunInstances stored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from one_drivers.econe.actions.block_devices import instance_device_fields
 from one_drivers.econe.actions.instances import INSTANCE_TYPE_ATTR, load_vm
@@ -19,6 +19,11 @@ from one_drivers.query.parse import required
 
 Reader = Callable[[RequestContext, VmRecord], InstanceAttribute]
 _READERS: dict[str, Reader] = {}
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        DescribeInstanceAttributeRequestTypeDef,
+    )
 
 
 def register_instance_attribute(name: str, reader: Reader) -> None:
@@ -47,7 +52,9 @@ register_instance_attribute(
 register_instance_attribute("userData", _user_data)
 
 
-def describe_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> InstanceAttribute:
+def describe_instance_attribute(
+    ctx: RequestContext, params: DescribeInstanceAttributeRequestTypeDef
+) -> InstanceAttribute:
     name = required(params, "Attribute")
     vm = load_vm(ctx, required(params, "InstanceId"))
     reader = _READERS.get(name)

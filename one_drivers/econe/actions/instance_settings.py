@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -52,7 +52,13 @@ from one_drivers.query.errors import (
 from one_drivers.query.ids import INSTANCE
 
 if TYPE_CHECKING:
-    from types_boto3_ec2.type_defs import GroupIdentifierTypeDef
+    from types_boto3_ec2.type_defs import (
+        DescribeInstanceStatusRequestTypeDef,
+        GetConsoleOutputRequestTypeDef,
+        GetPasswordDataRequestTypeDef,
+        GroupIdentifierTypeDef,
+        ModifyInstanceAttributeRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +212,7 @@ _SIMPLE_REFUSALS = {
 }
 
 
-def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def modify_instance_attribute(ctx: RequestContext, params: ModifyInstanceAttributeRequestTypeDef) -> NoOutput:
     vm = load_vm(ctx, str(params.get("InstanceId") or ""))
     changes: list[tuple[str, Any]] = []
     legacy = params.get("Attribute")
@@ -229,9 +235,10 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> No
         "BlockDeviceMappings": "blockDeviceMapping",
         "DisableApiStop": "disableApiStop",
     }
+    given: Mapping[str, Any] = params  # looked up by the names of the table above
     for member, attribute in members.items():
-        if params.get(member) is not None:
-            changes.append((attribute, params[member]))
+        if given.get(member) is not None:
+            changes.append((attribute, given[member]))
     if len(changes) != 1:
         raise invalid_combination("Exactly one attribute must be changed per request")
     attribute, value = changes[0]
@@ -270,7 +277,7 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> No
 # --- console, password, status -------------------------------------------------------------------------
 
 
-def get_console_output(ctx: RequestContext, params: dict[str, Any]) -> GetConsoleOutputResult:
+def get_console_output(ctx: RequestContext, params: GetConsoleOutputRequestTypeDef) -> GetConsoleOutputResult:
     vm = load_vm(ctx, str(params.get("InstanceId") or ""))
     data = b""
     if ctx.config.console_output_source == "log":
@@ -291,7 +298,7 @@ def get_console_output(ctx: RequestContext, params: dict[str, Any]) -> GetConsol
     }
 
 
-def get_password_data(ctx: RequestContext, params: dict[str, Any]) -> GetPasswordDataResult:
+def get_password_data(ctx: RequestContext, params: GetPasswordDataRequestTypeDef) -> GetPasswordDataResult:
     vm = load_vm(ctx, str(params.get("InstanceId") or ""))
     return {
         "InstanceId": INSTANCE.format(vm.id),
@@ -344,7 +351,9 @@ STATUS_FILTERS: dict[str, Callable[[InstanceStatus], Iterable[str]]] = {
 }
 
 
-def describe_instance_status(ctx: RequestContext, params: dict[str, Any]) -> DescribeInstanceStatusResult:
+def describe_instance_status(
+    ctx: RequestContext, params: DescribeInstanceStatusRequestTypeDef
+) -> DescribeInstanceStatusResult:
     filters = parse_filters(params.get("Filters"), STATUS_FILTERS, lambda s: [])
     ids = [str(i) for i in params.get("InstanceIds") or []]
     include_all = bool(params.get("IncludeAllInstances"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.context import Handler, RequestContext
@@ -24,6 +24,11 @@ from one_drivers.query.errors import (
 INSTANCE_TYPE_ATTR = "EC2_INSTANCE_TYPE"
 MIN_PAGE, MAX_PAGE = 5, 100  # EC2's MaxResults bounds for this action
 _TOKEN_RE = re.compile(r"t:([0-9]{1,6})\Z")
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        DescribeInstanceTypesRequestTypeDef,
+    )
 
 
 def vcpus(tmpl: TemplateRecord) -> int:
@@ -79,7 +84,9 @@ TYPE_FILTERS: dict[str, Callable[[tuple[str, TemplateRecord]], Iterable[str]]] =
 }
 
 
-def describe_instance_types(ctx: RequestContext, params: dict[str, Any]) -> DescribeInstanceTypesResult:
+def describe_instance_types(
+    ctx: RequestContext, params: DescribeInstanceTypesRequestTypeDef
+) -> DescribeInstanceTypesResult:
     filters = parse_filters(params.get("Filters"), TYPE_FILTERS, lambda item: [])
     types = visible_types(ctx)
     wanted: list[str] = list(dict.fromkeys(params.get("InstanceTypes") or []))

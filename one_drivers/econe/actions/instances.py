@@ -14,7 +14,7 @@ import binascii
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,15 @@ from one_drivers.query.errors import (
 from one_drivers.query.ids import IMAGE, INSTANCE
 
 if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        DescribeInstancesRequestTypeDef,
+        RebootInstancesRequestTypeDef,
+        RunInstancesRequestTypeDef,
+        StartInstancesRequestTypeDef,
+        StopInstancesRequestTypeDef,
+        TerminateInstancesRequestTypeDef,
+    )
+
     from one_drivers.econe.actions.volumes import LaunchDevices
 
 log = logging.getLogger(__name__)
@@ -279,7 +288,7 @@ def _exact_ids(values: tuple[str, ...] | None) -> list[int] | None:
     return sorted(set(ids), reverse=True)  # newest first, as the pool lists them
 
 
-def _page_size(params: dict[str, Any]) -> int | None:
+def _page_size(params: Mapping[str, Any]) -> int | None:
     max_results = params.get("MaxResults")
     if max_results is None:
         return None
@@ -314,13 +323,15 @@ def recent_terminated_ids(ctx: RequestContext, now: float) -> list[int]:
             return found
 
 
-def describe_instances(ctx: RequestContext, params: dict[str, Any]) -> DescribeInstancesResult:
+def describe_instances(
+    ctx: RequestContext, params: DescribeInstancesRequestTypeDef
+) -> DescribeInstancesResult:
     zone = ctx.config.zone_name
     table = dict(INSTANCE_FILTERS)
     table["availability-zone"] = lambda vm: [zone]
     table.update(instance_filters(ctx))
     filters = parse_filters(params.get("Filters"), table, _vm_tags)
-    ids: list[str] = params.get("InstanceIds") or []
+    ids: Sequence[str] = params.get("InstanceIds") or []
     page_size = _page_size(params)
     now = time.time()
     if ids:
@@ -568,7 +579,7 @@ def _terminate_quietly(
         log.error("request %s: could not roll back VM %d: %s", ctx.request_id, vm_id, exc.message)
 
 
-def run_instances(ctx: RequestContext, params: dict[str, Any]) -> Reservation:
+def run_instances(ctx: RequestContext, params: RunInstancesRequestTypeDef) -> Reservation:
     image_text = str(params["ImageId"]) if params.get("ImageId") else ""
     if not image_text:
         raise missing_parameter("ImageId")
@@ -669,7 +680,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> Reservation:
     }
 
 
-def _launch_devices(ctx: RequestContext, params: dict[str, Any], image: ImageRecord) -> LaunchDevices:
+def _launch_devices(ctx: RequestContext, params: Mapping[str, Any], image: ImageRecord) -> LaunchDevices:
     # volumes.py reads VMs through this module: imported here, at call time.
     from one_drivers.econe.actions.volumes import launch_devices
 
@@ -678,7 +689,7 @@ def _launch_devices(ctx: RequestContext, params: dict[str, Any], image: ImageRec
 
 # --- state changes ---------------------------------------------------------------------------------
 
-Decision = Callable[[VmRecord, Ec2State, dict[str, Any]], str | None]
+Decision = Callable[[VmRecord, Ec2State, Mapping[str, Any]], str | None]
 
 
 def _incorrect_state(vm: VmRecord, state: Ec2State, verb: str) -> Ec2Error:
@@ -687,14 +698,14 @@ def _incorrect_state(vm: VmRecord, state: Ec2State, verb: str) -> Ec2Error:
     )
 
 
-def _terminate_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str | None:
+def _terminate_action(vm: VmRecord, state: Ec2State, params: Mapping[str, Any]) -> str | None:
     if state is Ec2State.TERMINATED:
         return None
     running = vm.state is VmState.ACTIVE and vm.lcm_state is LcmState.RUNNING
     return "terminate" if running and not params.get("Force") else "terminate-hard"
 
 
-def _start_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str | None:
+def _start_action(vm: VmRecord, state: Ec2State, params: Mapping[str, Any]) -> str | None:
     if state in (Ec2State.RUNNING, Ec2State.PENDING):
         return None
     if state is Ec2State.STOPPED:
@@ -702,7 +713,7 @@ def _start_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str 
     raise _incorrect_state(vm, state, "started")
 
 
-def _stop_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str | None:
+def _stop_action(vm: VmRecord, state: Ec2State, params: Mapping[str, Any]) -> str | None:
     if state in (Ec2State.STOPPED, Ec2State.STOPPING):
         return None
     if state is Ec2State.RUNNING:
@@ -710,13 +721,15 @@ def _stop_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str |
     raise _incorrect_state(vm, state, "stopped")
 
 
-def _reboot_action(vm: VmRecord, state: Ec2State, params: dict[str, Any]) -> str | None:
+def _reboot_action(vm: VmRecord, state: Ec2State, params: Mapping[str, Any]) -> str | None:
     if state is Ec2State.RUNNING:
         return "reboot"
     raise _incorrect_state(vm, state, "rebooted")
 
 
-def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision) -> list[InstanceStateChange]:
+def change_states(
+    ctx: RequestContext, params: Mapping[str, Any], decide: Decision
+) -> list[InstanceStateChange]:
     """Decide for every instance first (a refused one changes nothing), then act and report."""
     vms = load_vms(ctx, params.get("InstanceIds") or [])
     plan = [(vm, ec2_state(vm.state, vm.lcm_state)) for vm in vms]
@@ -755,19 +768,21 @@ def change_states(ctx: RequestContext, params: dict[str, Any], decide: Decision)
     return changes
 
 
-def terminate_instances(ctx: RequestContext, params: dict[str, Any]) -> TerminateInstancesResult:
+def terminate_instances(
+    ctx: RequestContext, params: TerminateInstancesRequestTypeDef
+) -> TerminateInstancesResult:
     return {"TerminatingInstances": change_states(ctx, params, _terminate_action)}
 
 
-def start_instances(ctx: RequestContext, params: dict[str, Any]) -> StartInstancesResult:
+def start_instances(ctx: RequestContext, params: StartInstancesRequestTypeDef) -> StartInstancesResult:
     return {"StartingInstances": change_states(ctx, params, _start_action)}
 
 
-def stop_instances(ctx: RequestContext, params: dict[str, Any]) -> StopInstancesResult:
+def stop_instances(ctx: RequestContext, params: StopInstancesRequestTypeDef) -> StopInstancesResult:
     return {"StoppingInstances": change_states(ctx, params, _stop_action)}
 
 
-def reboot_instances(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def reboot_instances(ctx: RequestContext, params: RebootInstancesRequestTypeDef) -> NoOutput:
     change_states(ctx, params, _reboot_action)
     return {}
 

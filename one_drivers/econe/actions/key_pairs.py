@@ -17,9 +17,9 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -51,6 +51,14 @@ from one_drivers.query.errors import (
     missing_parameter,
     not_found,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        CreateKeyPairRequestTypeDef,
+        DeleteKeyPairRequestTypeDef,
+        DescribeKeyPairsRequestTypeDef,
+        ImportKeyPairRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +258,7 @@ def _new_id() -> str:
 
 
 def _store_new(
-    ctx: RequestContext, name: str, entry: dict[str, Any], params: dict[str, Any]
+    ctx: RequestContext, name: str, entry: dict[str, Any], params: Mapping[str, Any]
 ) -> dict[str, Any]:
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "key-pair")
     pairs = read_keypairs(ctx)
@@ -265,7 +273,7 @@ def _store_new(
     return entry
 
 
-def create_key_pair(ctx: RequestContext, params: dict[str, Any]) -> KeyPair:
+def create_key_pair(ctx: RequestContext, params: CreateKeyPairRequestTypeDef) -> KeyPair:
     name = check_key_name(params.get("KeyName"))
     kind = str(params.get("KeyType") or "rsa")
     key_format = str(params.get("KeyFormat") or "pem")
@@ -294,7 +302,7 @@ def create_key_pair(ctx: RequestContext, params: dict[str, Any]) -> KeyPair:
     }
 
 
-def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> ImportKeyPairResult:
+def import_key_pair(ctx: RequestContext, params: ImportKeyPairRequestTypeDef) -> ImportKeyPairResult:
     name = check_key_name(params.get("KeyName"))
     material = params.get("PublicKeyMaterial")
     if not material:
@@ -339,7 +347,7 @@ KEY_PAIR_FILTERS: dict[str, Callable[[KeyPairInfo], Iterable[str]]] = {
 }
 
 
-def describe_key_pairs(ctx: RequestContext, params: dict[str, Any]) -> DescribeKeyPairsResult:
+def describe_key_pairs(ctx: RequestContext, params: DescribeKeyPairsRequestTypeDef) -> DescribeKeyPairsResult:
     filters = parse_filters(params.get("Filters"), KEY_PAIR_FILTERS, lambda info: info["Tags"])
     pairs = read_keypairs(ctx)
     infos = [key_pair_info(name, pair, bool(params.get("IncludePublicKey"))) for name, pair in pairs.items()]
@@ -358,7 +366,7 @@ def describe_key_pairs(ctx: RequestContext, params: dict[str, Any]) -> DescribeK
     return {"KeyPairs": [info for info in infos if filters.matches(info)]}
 
 
-def delete_key_pair(ctx: RequestContext, params: dict[str, Any]) -> DeleteKeyPairResult:
+def delete_key_pair(ctx: RequestContext, params: DeleteKeyPairRequestTypeDef) -> DeleteKeyPairResult:
     name = params.get("KeyName")
     pair_id = params.get("KeyPairId")
     if not name and not pair_id:

@@ -7,8 +7,8 @@ code paths), so the answers must be well-formed even though they never change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from one_drivers.econe.config import EconeConfig
 from one_drivers.econe.context import Handler, RequestContext
@@ -22,6 +22,13 @@ from one_drivers.econe.shapes import (
 from one_drivers.query.errors import invalid_filter, invalid_value
 
 Item = TypeVar("Item", bound=Mapping[str, object])  # a Region or an AvailabilityZone
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        DescribeAccountAttributesRequestTypeDef,
+        DescribeAvailabilityZonesRequestTypeDef,
+        DescribeRegionsRequestTypeDef,
+    )
 
 
 # econe shows a VPC face (one VPC per region, subnets = OpenNebula networks): clients take their VPC
@@ -41,7 +48,7 @@ def _filtered(items: list[Item], filters: Iterable[Mapping[str, Any]], keys: dic
     return items
 
 
-def describe_regions(ctx: RequestContext, params: dict[str, Any]) -> DescribeRegionsResult:
+def describe_regions(ctx: RequestContext, params: DescribeRegionsRequestTypeDef) -> DescribeRegionsResult:
     region = ctx.config.region_name
     for name in params.get("RegionNames", []):
         if name != region:
@@ -54,7 +61,7 @@ def describe_regions(ctx: RequestContext, params: dict[str, Any]) -> DescribeReg
 
 
 def describe_availability_zones(
-    ctx: RequestContext, params: dict[str, Any]
+    ctx: RequestContext, params: DescribeAvailabilityZonesRequestTypeDef
 ) -> DescribeAvailabilityZonesResult:
     region, zone = ctx.config.region_name, ctx.config.zone_name
     zone_id = f"{zone}-az1"
@@ -90,11 +97,11 @@ def describe_availability_zones(
 
 
 def describe_account_attributes(
-    ctx: RequestContext, params: dict[str, Any]
+    ctx: RequestContext, params: DescribeAccountAttributesRequestTypeDef
 ) -> DescribeAccountAttributesResult:
     # The model's enum has already restricted AttributeNames to the names we answer.
     attributes = account_attributes(ctx.config)
-    wanted = params.get("AttributeNames") or list(attributes)
+    wanted: Sequence[str] = params.get("AttributeNames") or list(attributes)
     return {
         "AccountAttributes": [
             {

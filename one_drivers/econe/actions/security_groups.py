@@ -54,7 +54,16 @@ from one_drivers.query.errors import (
 from one_drivers.query.ids import SECURITY_GROUP
 
 if TYPE_CHECKING:
-    from types_boto3_ec2.type_defs import IpPermissionOutputTypeDef
+    from types_boto3_ec2.type_defs import (
+        AuthorizeSecurityGroupEgressRequestTypeDef,
+        AuthorizeSecurityGroupIngressRequestTypeDef,
+        CreateSecurityGroupRequestTypeDef,
+        DeleteSecurityGroupRequestTypeDef,
+        DescribeSecurityGroupsRequestTypeDef,
+        IpPermissionOutputTypeDef,
+        RevokeSecurityGroupEgressRequestTypeDef,
+        RevokeSecurityGroupIngressRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +382,9 @@ def _check_group_name(name: str) -> None:
         raise invalid_parameter_value("GroupName", f"OpenNebula cannot name a security group with {detail}")
 
 
-def create_security_group(ctx: RequestContext, params: dict[str, Any]) -> CreateSecurityGroupResult:
+def create_security_group(
+    ctx: RequestContext, params: CreateSecurityGroupRequestTypeDef
+) -> CreateSecurityGroupResult:
     from one_drivers.econe.actions.vpcs import check_vpc_id
 
     name = str(params.get("GroupName") or "")
@@ -408,7 +419,9 @@ def create_security_group(ctx: RequestContext, params: dict[str, Any]) -> Create
     return result
 
 
-def delete_security_group(ctx: RequestContext, params: dict[str, Any]) -> DeleteSecurityGroupResult:
+def delete_security_group(
+    ctx: RequestContext, params: DeleteSecurityGroupRequestTypeDef
+) -> DeleteSecurityGroupResult:
     group = named_group(ctx, params)
     group_id = SECURITY_GROUP.format(group.id)
     if group.name == DEFAULT_GROUP:
@@ -424,7 +437,9 @@ def delete_security_group(ctx: RequestContext, params: dict[str, Any]) -> Delete
     return {"Return": True, "GroupId": group_id}
 
 
-def describe_security_groups(ctx: RequestContext, params: dict[str, Any]) -> DescribeSecurityGroupsResult:
+def describe_security_groups(
+    ctx: RequestContext, params: DescribeSecurityGroupsRequestTypeDef
+) -> DescribeSecurityGroupsResult:
     filters = parse_filters(params.get("Filters"), GROUP_FILTERS, lambda g: g["Tags"])
     ensure_default_group(ctx)
     groups = user_groups(ctx)
@@ -446,7 +461,7 @@ def describe_security_groups(ctx: RequestContext, params: dict[str, Any]) -> Des
     return {"SecurityGroups": [g for g in shown if filters.matches(g)]}
 
 
-def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, add: bool) -> NoOutput:
+def _change_rules(ctx: RequestContext, params: Mapping[str, Any], rule_type: str, add: bool) -> NoOutput:
     group = named_group(ctx, params)
     wanted = [rule for perm in permissions_of(params) for rule in rules_from_permission(perm, rule_type)]
     current = group.rules
@@ -474,25 +489,25 @@ def _change_rules(ctx: RequestContext, params: dict[str, Any], rule_type: str, a
 
 
 def authorize_security_group_ingress(
-    ctx: RequestContext, params: dict[str, Any]
+    ctx: RequestContext, params: AuthorizeSecurityGroupIngressRequestTypeDef
 ) -> AuthorizeSecurityGroupIngressResult:
     return _change_rules(ctx, params, INBOUND, True)
 
 
 def authorize_security_group_egress(
-    ctx: RequestContext, params: dict[str, Any]
+    ctx: RequestContext, params: AuthorizeSecurityGroupEgressRequestTypeDef
 ) -> AuthorizeSecurityGroupEgressResult:
     return _change_rules(ctx, params, OUTBOUND, True)
 
 
 def revoke_security_group_ingress(
-    ctx: RequestContext, params: dict[str, Any]
+    ctx: RequestContext, params: RevokeSecurityGroupIngressRequestTypeDef
 ) -> RevokeSecurityGroupIngressResult:
     return _change_rules(ctx, params, INBOUND, False)
 
 
 def revoke_security_group_egress(
-    ctx: RequestContext, params: dict[str, Any]
+    ctx: RequestContext, params: RevokeSecurityGroupEgressRequestTypeDef
 ) -> RevokeSecurityGroupEgressResult:
     return _change_rules(ctx, params, OUTBOUND, False)
 

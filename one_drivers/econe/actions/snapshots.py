@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.images import SNAPSHOT_ATTR, flagged, load_image_as, register_image_kind
@@ -35,6 +35,13 @@ from one_drivers.one.records import ImageRecord
 from one_drivers.query.errors import incorrect_state, snapshot_in_use
 from one_drivers.query.ids import SNAPSHOT, VOLUME
 from one_drivers.query.parse import required
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        CreateSnapshotRequestTypeDef,
+        DeleteSnapshotRequestTypeDef,
+        DescribeSnapshotsRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +98,7 @@ def is_snapshot(image: ImageRecord) -> bool:
 # --- CreateSnapshot ---------------------------------------------------------------------------------
 
 
-def create_snapshot(ctx: RequestContext, params: dict[str, Any]) -> Snapshot:
+def create_snapshot(ctx: RequestContext, params: CreateSnapshotRequestTypeDef) -> Snapshot:
     volume = load_volume(ctx, required(params, "VolumeId"))
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "snapshot")
     attrs: list[tuple[str, str | dict[str, str]]] = [
@@ -158,7 +165,9 @@ def _owned(ctx: RequestContext, owners: list[str]) -> Callable[[ImageRecord], bo
     return lambda image: image.uid in uids
 
 
-def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> DescribeSnapshotsResult:
+def describe_snapshots(
+    ctx: RequestContext, params: DescribeSnapshotsRequestTypeDef
+) -> DescribeSnapshotsResult:
     filters = parse_filters(params.get("Filters"), SNAPSHOT_FILTERS, lambda i: tags_from_template(i.template))
     owned = _owned(ctx, [str(o) for o in params.get("OwnerIds") or []])
     ids = [str(v) for v in dict.fromkeys(params.get("SnapshotIds") or [])]
@@ -174,7 +183,7 @@ def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> DescribeS
 # --- DeleteSnapshot ---------------------------------------------------------------------------------
 
 
-def delete_snapshot(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def delete_snapshot(ctx: RequestContext, params: DeleteSnapshotRequestTypeDef) -> NoOutput:
     text = required(params, "SnapshotId")
     image = load_snapshot(ctx, text)
     if image.vm_ids or image.state in (2, 6, 9, 10):

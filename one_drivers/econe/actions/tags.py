@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from one_drivers.econe.actions.filtering import value_matches
 from one_drivers.econe.actions.tagging import (
@@ -34,6 +34,13 @@ from one_drivers.query.errors import (
     missing_parameter,
     tag_limit_exceeded,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        ClientCreateTagsRequestTypeDef,
+        ClientDeleteTagsRequestTypeDef,
+        DescribeTagsRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +64,7 @@ def _kinds() -> dict[str, TaggableKind]:
     return taggable_kinds()
 
 
-def _resources(params: dict[str, Any]) -> list[str]:
+def _resources(params: Mapping[str, Any]) -> list[str]:
     ids = [str(r) for r in params.get("Resources") or []]
     if not ids:
         raise missing_parameter("ResourceId")
@@ -83,7 +90,7 @@ def _store_all(ctx: RequestContext, plan: list[tuple[TaggableKind, str, dict[str
         log.info("request %s: %s now has %d tags", ctx.request_id, resource_id, len(tags))
 
 
-def create_tags(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def create_tags(ctx: RequestContext, params: ClientCreateTagsRequestTypeDef) -> NoOutput:
     ids = _resources(params)
     given = params.get("Tags")
     if not given:
@@ -104,7 +111,7 @@ def create_tags(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     return {}
 
 
-def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def delete_tags(ctx: RequestContext, params: ClientDeleteTagsRequestTypeDef) -> NoOutput:
     ids = _resources(params)
     given = params.get("Tags")
     # (key, value or None): a value given, even empty, deletes the tag only when it matches.
@@ -130,7 +137,7 @@ def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
     return {}
 
 
-def _page_size(params: dict[str, Any]) -> int | None:
+def _page_size(params: Mapping[str, Any]) -> int | None:
     if params.get("MaxResults") is None:
         return None
     size = int(params["MaxResults"])
@@ -148,7 +155,7 @@ def _offset(token: Any) -> int:
     return int(m.group(1))
 
 
-def _filters(params: dict[str, Any]) -> dict[str, list[str]]:
+def _filters(params: Mapping[str, Any]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for f in params.get("Filters") or []:
         name = str(f.get("Name") or "")
@@ -182,7 +189,7 @@ def _candidates(ctx: RequestContext, filters: dict[str, list[str]]) -> Iterable[
         yield from kind.listing(ctx)
 
 
-def describe_tags(ctx: RequestContext, params: dict[str, Any]) -> DescribeTagsResult:
+def describe_tags(ctx: RequestContext, params: DescribeTagsRequestTypeDef) -> DescribeTagsResult:
     filters = _filters(params)
     size = _page_size(params)
     offset = _offset(params.get("NextToken"))

@@ -13,11 +13,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from one_drivers.econe.actions.block_devices import LaunchDisks, device_target, plan_launch_disks
 from one_drivers.econe.actions.filtering import parse_filters
@@ -55,6 +55,17 @@ from one_drivers.query.errors import (
 )
 from one_drivers.query.ids import INSTANCE, SNAPSHOT, VOLUME, IdKind
 from one_drivers.query.parse import required
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        AttachVolumeRequestTypeDef,
+        CreateVolumeRequestTypeDef,
+        DeleteVolumeRequestTypeDef,
+        DescribeVolumesRequestTypeDef,
+        DescribeVolumeStatusRequestTypeDef,
+        DetachVolumeRequestTypeDef,
+        ModifyVolumeRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +224,7 @@ def volume_attrs(
     return attrs
 
 
-def create_volume(ctx: RequestContext, params: dict[str, Any]) -> Volume:
+def create_volume(ctx: RequestContext, params: CreateVolumeRequestTypeDef) -> Volume:
     zone = check_zone(ctx, params.get("AvailabilityZone"))
     if params.get("Encrypted"):
         raise invalid_parameter_value("Encrypted", "encrypted volumes are not supported by this cloud")
@@ -291,7 +302,7 @@ class LaunchDevices:
         return disks
 
 
-def launch_devices(ctx: RequestContext, params: dict[str, Any], image: ImageRecord) -> LaunchDevices:
+def launch_devices(ctx: RequestContext, params: Mapping[str, Any], image: ImageRecord) -> LaunchDevices:
     """RunInstances' BlockDeviceMappings checked and resolved before anything is launched."""
     plan = plan_launch_disks(params, image)
     disks = []
@@ -391,7 +402,9 @@ def _image_tags(image: ImageRecord) -> list[Tag]:
     return tags_from_template(image.template)
 
 
-def page_bounds(params: dict[str, Any], ids: list[str], max_page: int = MAX_PAGE) -> tuple[int, int | None]:
+def page_bounds(
+    params: Mapping[str, Any], ids: list[str], max_page: int = MAX_PAGE
+) -> tuple[int, int | None]:
     """(offset, page size or None) from MaxResults/NextToken; ids and paging do not mix."""
     size = params.get("MaxResults")
     token = params.get("NextToken")
@@ -409,7 +422,7 @@ def page_bounds(params: dict[str, Any], ids: list[str], max_page: int = MAX_PAGE
 
 
 def selected_volumes(
-    ctx: RequestContext, params: dict[str, Any], ids_param: str
+    ctx: RequestContext, params: Mapping[str, Any], ids_param: str
 ) -> tuple[list[ImageRecord], str | None]:
     """The volumes a Describe names (ids, or the pool), filtered, and the next page's token."""
     zone = ctx.config.zone_name
@@ -448,7 +461,7 @@ def page_of(items: list[T], offset: int, size: int | None) -> tuple[list[T], str
     return items[offset : offset + size], f"p:{offset + size}" if offset + size < len(items) else None
 
 
-def describe_volumes(ctx: RequestContext, params: dict[str, Any]) -> DescribeVolumesResult:
+def describe_volumes(ctx: RequestContext, params: DescribeVolumesRequestTypeDef) -> DescribeVolumesResult:
     images, token = selected_volumes(ctx, params, "VolumeIds")
     vms = VmCache(ctx, {})
     result: DescribeVolumesResult = {
@@ -471,7 +484,9 @@ def _status(image: ImageRecord) -> tuple[str, str]:
     return "insufficient-data", "insufficient-data"
 
 
-def describe_volume_status(ctx: RequestContext, params: dict[str, Any]) -> DescribeVolumeStatusResult:
+def describe_volume_status(
+    ctx: RequestContext, params: DescribeVolumeStatusRequestTypeDef
+) -> DescribeVolumeStatusResult:
     plain = {k: v for k, v in params.items() if k != "Filters"}  # status filters are not volume filters
     images, token = selected_volumes(ctx, plain, "VolumeIds")
     statuses: list[VolumeStatusItem] = []
@@ -512,7 +527,7 @@ def _incorrect_volume_state(image: ImageRecord) -> Ec2Error:
     return incorrect_state(f"Volume '{VOLUME.format(image.id)}' is in the '{volume_state(image)}' state.")
 
 
-def attach_volume(ctx: RequestContext, params: dict[str, Any]) -> VolumeAttachment:
+def attach_volume(ctx: RequestContext, params: AttachVolumeRequestTypeDef) -> VolumeAttachment:
     for name in ("VolumeId", "InstanceId", "Device"):
         if not params.get(name):
             raise missing_parameter(name)
@@ -561,7 +576,7 @@ def _clear_record(ctx: RequestContext, image_id: int) -> None:
         log.error("request %s: could not clear EBS of image %d: %s", ctx.request_id, image_id, exc.message)
 
 
-def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> VolumeAttachment:
+def detach_volume(ctx: RequestContext, params: DetachVolumeRequestTypeDef) -> VolumeAttachment:
     image = load_volume(ctx, required(params, "VolumeId"))
     if not image.vm_ids:
         raise _incorrect_volume_state(image)
@@ -603,7 +618,7 @@ def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> VolumeAttachme
 # --- DeleteVolume ------------------------------------------------------------------------------------
 
 
-def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
+def delete_volume(ctx: RequestContext, params: DeleteVolumeRequestTypeDef) -> NoOutput:
     image = load_volume(ctx, required(params, "VolumeId"))
     if image.vm_ids or volume_state(image) == "in-use":
         raise volume_in_use(f"Volume {VOLUME.format(image.id)} is currently attached")
@@ -618,7 +633,7 @@ def delete_volume(ctx: RequestContext, params: dict[str, Any]) -> NoOutput:
 # --- ModifyVolume -------------------------------------------------------------------------------------
 
 
-def modify_volume(ctx: RequestContext, params: dict[str, Any]) -> ModifyVolumeResult:
+def modify_volume(ctx: RequestContext, params: ModifyVolumeRequestTypeDef) -> ModifyVolumeResult:
     """Grow a volume or change its type. Attached, the VM's disk is resized now (`one.vm.diskresize`,
     which also sets the persistent image's size); detached, the size is recorded and the disk grows to
     it when next attached, as OpenNebula resizes disks of VMs, not images."""

@@ -57,7 +57,12 @@ from one_drivers.query.errors import (
 from one_drivers.query.ids import INSTANCE, SECURITY_GROUP, SUBNET
 
 if TYPE_CHECKING:
-    from types_boto3_ec2.type_defs import GroupIdentifierTypeDef
+    from types_boto3_ec2.type_defs import (
+        DescribeNetworkInterfacesRequestTypeDef,
+        DescribeSubnetsRequestTypeDef,
+        DescribeVpcsRequestTypeDef,
+        GroupIdentifierTypeDef,
+    )
 
 DEFAULT_VPC_CIDR = "10.0.0.0/16"  # shown when no subnet has an IPv4 range to cover
 _VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?\Z")
@@ -172,7 +177,7 @@ SUBNET_FILTERS: dict[str, Callable[[Subnet], Iterable[str]]] = {
 }
 
 
-def describe_subnets(ctx: RequestContext, params: dict[str, Any]) -> DescribeSubnetsResult:
+def describe_subnets(ctx: RequestContext, params: DescribeSubnetsRequestTypeDef) -> DescribeSubnetsResult:
     filters = parse_filters(params.get("Filters"), SUBNET_FILTERS, lambda s: s["Tags"])
     ids = [str(i) for i in params.get("SubnetIds") or []]
     if ids:
@@ -210,7 +215,7 @@ VPC_FILTERS: dict[str, Callable[[Vpc], Iterable[str]]] = {
 }
 
 
-def describe_vpcs(ctx: RequestContext, params: dict[str, Any]) -> DescribeVpcsResult:
+def describe_vpcs(ctx: RequestContext, params: DescribeVpcsRequestTypeDef) -> DescribeVpcsResult:
     filters = parse_filters(params.get("Filters"), VPC_FILTERS, lambda v: v["Tags"])
     for text in params.get("VpcIds") or []:
         check_vpc_id(ctx, str(text))
@@ -418,7 +423,7 @@ def _no_tags(interface: NetworkInterface) -> list[Tag]:
 
 
 def describe_network_interfaces(
-    ctx: RequestContext, params: dict[str, Any]
+    ctx: RequestContext, params: DescribeNetworkInterfacesRequestTypeDef
 ) -> DescribeNetworkInterfacesResult:
     from one_drivers.econe.actions.instances import load_vm
     from one_drivers.one.states import VmState

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,13 +17,16 @@ from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.seed import Seed, ctx_for, seed
 from tests.econe.conftest import EconeEnv
 
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import RunInstancesRequestTypeDef
+
 
 @pytest.fixture
 def seeded(econe_env: EconeEnv) -> tuple[EconeEnv, Seed]:
     return econe_env, seed(econe_env)
 
 
-def params_for(s: Seed, token: str, count: int = 1) -> dict[str, Any]:
+def params_for(s: Seed, token: str, count: int = 1) -> RunInstancesRequestTypeDef:
     return {"ImageId": f"ami-{s.ami:08d}", "MinCount": count, "MaxCount": count, "ClientToken": token}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -15,6 +15,14 @@ from one_drivers.query.errors import Ec2Error
 from tests.econe.actions.roundtrip import round_trip
 from tests.econe.actions.seed import PUBLIC_KEY, Seed, ctx_for, give_keypair, seed, vm_count
 from tests.econe.conftest import EconeEnv
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import (
+        DescribeInstancesRequestTypeDef,
+        FilterTypeDef,
+        RebootInstancesRequestTypeDef,
+        RunInstancesRequestTypeDef,
+    )
 
 
 @pytest.fixture
@@ -30,7 +38,7 @@ def run(env: EconeEnv, s: Seed, **params: Any) -> Reservation:
         "InstanceType": "m1.small",
     }
     base.update(params)
-    result = instances.run_instances(ctx_for(env), base)
+    result = instances.run_instances(ctx_for(env), cast("RunInstancesRequestTypeDef", base))
     assert round_trip("RunInstances", result) == result
     return result
 
@@ -117,7 +125,12 @@ class FailingAfter(OneGateway):
 def test_fewer_than_min_count_rolls_back(seeded: tuple[EconeEnv, Seed]) -> None:
     env, s = seeded
     ctx = ctx_for(env, one=FailingAfter(env.alice.one, ok=2))
-    params = {"ImageId": f"ami-{s.ami:08d}", "MinCount": 3, "MaxCount": 4, "ClientToken": "retry-me"}
+    params: RunInstancesRequestTypeDef = {
+        "ImageId": f"ami-{s.ami:08d}",
+        "MinCount": 3,
+        "MaxCount": 4,
+        "ClientToken": "retry-me",
+    }
     with pytest.raises(OneAllocateError):
         instances.run_instances(ctx, params)
     live = instances.describe_instances(
@@ -188,7 +201,7 @@ def test_describe_by_id_filters_and_visibility(seeded: tuple[EconeEnv, Seed]) ->
     ctx = ctx_for(env)
 
     def ids(**params: Any) -> list[str]:
-        result = instances.describe_instances(ctx, params)
+        result = instances.describe_instances(ctx, cast("DescribeInstancesRequestTypeDef", params))
         assert round_trip("DescribeInstances", result) == result
         return [i["InstanceId"] for r in result["Reservations"] for i in r["Instances"]]
 
@@ -229,7 +242,7 @@ def test_pagination_uses_oned_pages(seeded: tuple[EconeEnv, Seed]) -> None:
     token: str | None = None
     pages = 0
     while True:
-        params: dict[str, Any] = {"MaxResults": 5}
+        params: DescribeInstancesRequestTypeDef = {"MaxResults": 5}
         if token:
             params["NextToken"] = token
         result = instances.describe_instances(ctx, params)
@@ -256,7 +269,7 @@ def test_state_changes(seeded: tuple[EconeEnv, Seed]) -> None:
     iid = run(env, s)["Instances"][0]["InstanceId"]
     deploy(env, iid)
     ctx = ctx_for(env)
-    req = {"InstanceIds": [iid]}
+    req: RebootInstancesRequestTypeDef = {"InstanceIds": [iid]}
 
     def change(fn: Any, key: str, **extra: Any) -> tuple[str, str]:
         result = fn(ctx, {**req, **extra})
@@ -386,7 +399,7 @@ def test_instance_id_filter_reads_only_those_vms(seeded: tuple[EconeEnv, Seed]) 
     one = Recording(env.alice.one)
     ctx = ctx_for(env, one=one)
 
-    def ids(values: list[str], *extra: dict[str, Any]) -> list[str]:
+    def ids(values: list[str], *extra: FilterTypeDef) -> list[str]:
         result = instances.describe_instances(
             ctx, {"Filters": [{"Name": "instance-id", "Values": values}, *extra]}
         )

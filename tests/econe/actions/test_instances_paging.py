@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xmlrpc.client
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +19,9 @@ from one_drivers.one.records import PARALLEL_PARSE_MIN, VmRecord, parse
 from tests.econe.actions.roundtrip import round_trip
 from tests.econe.actions.seed import Seed, ctx_for, give_keypair, seed
 from tests.econe.conftest import EconeEnv
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import DescribeInstancesRequestTypeDef
 
 
 @pytest.fixture
@@ -86,7 +89,7 @@ def _walk(env: EconeEnv, page: int = 200) -> list[list[str]]:
     pages: list[list[str]] = []
     token: str | None = None
     while True:
-        params: dict[str, Any] = {"MaxResults": page}
+        params: DescribeInstancesRequestTypeDef = {"MaxResults": page}
         if token:
             params["NextToken"] = token
         result = instances.describe_instances(ctx, params)
