@@ -24,6 +24,10 @@ VM_TEMPLATE_KEYS = frozenset(SHAPES["template_keys"])
 Lease = tuple[AddressRange, int]
 
 
+def _fill(value: str, fields: dict[str, Any]) -> str:
+    return value.format_map(fields) if "{" in value else value
+
+
 def _filled(shape: dict[str, str], fields: dict[str, Any]) -> dict[str, str]:
     return {k: v.format_map(fields) if "{" in v else v for k, v in shape.items()}
 
@@ -223,7 +227,7 @@ def bulk_vms(
         mac = "02:00:" + ":".join(f"{int(p):02x}" for p in ip.split("."))
         fields = {"vid": vid, "ip": ip, "mac": mac, "port": 5900 + vid, "uuid": uuid.uuid4()}
         template: Attrs = [
-            (k, _filled(v, fields) if isinstance(v, dict) else v.format_map(fields)) for k, v in shape
+            (k, _filled(v, fields)) if isinstance(v, dict) else (k, _fill(v, fields)) for k, v in shape
         ]
         vm = Vm(
             vid, *cloud.owner_fields(owner), f"{name_prefix}-{vid}", DEFAULT_PERMS, state, lcm, state, lcm

@@ -13,7 +13,7 @@ from one_drivers.one.template import build_template
 from one_drivers.sim import access, allocate, docs, instantiate
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import not_found, parse_text
-from one_drivers.sim.methods import HOOKS, Api, Handler, Hooks, method
+from one_drivers.sim.methods import HOOKS, Api, Handler, Hooks, fetch, method
 from one_drivers.sim.model import Attrs, User, merge_attrs
 from one_drivers.sim.storage import TYPE_NAMES
 from one_drivers.sim.wire import ACTION, INTERNAL, XML_RPC_API, OneFailure, Params
@@ -53,8 +53,7 @@ def user_allocate(api: Api, user: User, p: Params) -> Any:
 @method("one.user.passwd", mutating=True)
 def user_passwd(api: Api, user: User, p: Params) -> Any:
     uid, password = p.integer(0), p.string(1)
-    target = api.cloud.get("user", uid)
-    access.check(user, "user", target, MANAGE)
+    target = fetch(api, user, "user", uid, MANAGE)
     allocate.set_password(api.cloud, target, password)
     return uid
 
@@ -157,8 +156,7 @@ def vn_allocate(api: Api, user: User, p: Params) -> Any:
 @method("one.vn.add_ar", mutating=True)
 def vn_add_ar(api: Api, user: User, p: Params) -> Any:
     vid, text = p.integer(0), p.string(1)
-    vnet = api.cloud.get("vnet", vid)
-    access.authorize(user, "vnet", vnet, ADMIN)
+    vnet = fetch(api, user, "vnet", vid, ADMIN)
     for key, value in parse_text(text):
         if key == "AR" and isinstance(value, dict):
             allocate.add_ar(vnet, value)
@@ -170,8 +168,7 @@ def _lease_op(hold: bool) -> Handler:
 
     def lease_op(api: Api, user: User, p: Params) -> Any:
         vid, text = p.integer(0), p.string(1)
-        vnet = api.cloud.get("vnet", vid)
-        access.authorize(user, "vnet", vnet, MANAGE)
+        vnet = fetch(api, user, "vnet", vid, MANAGE)
         lease = next((v for k, v in parse_text(text) if k == "LEASES" and isinstance(v, dict)), None)
         if lease is None:
             raise OneFailure(INTERNAL, "Empty lease description.")
@@ -226,8 +223,7 @@ def template_instantiate(api: Api, user: User, p: Params) -> Any:
     tid, name, hold = p.integer(0), p.string(1), p.opt_bool(2)
     extra = p.opt_str(3)
     p.opt_bool(4)
-    tmpl = api.cloud.get("template", tid)
-    access.authorize(user, "template", tmpl, USE)
+    tmpl = fetch(api, user, "template", tid, USE)
     attrs = [(k, dict(v) if isinstance(v, dict) else v) for k, v in tmpl.template]
     if extra.strip():
         merge_attrs(attrs, parse_text(extra))
@@ -254,8 +250,7 @@ HOOKS["image"] = Hooks(deleting=_image_deleting)
 @method("one.image.persistent", mutating=True)
 def image_persistent(api: Api, user: User, p: Params) -> Any:
     iid, persistent = p.integer(0), p.boolean(1)
-    img = api.cloud.get("image", iid)
-    access.authorize(user, "image", img, MANAGE)
+    img = fetch(api, user, "image", iid, MANAGE)
     if img.vms:
         raise OneFailure(ACTION, "Cannot change persistent attribute, image in use.")
     img.persistent = int(persistent)
@@ -265,8 +260,7 @@ def image_persistent(api: Api, user: User, p: Params) -> Any:
 @method("one.image.chtype", mutating=True)
 def image_chtype(api: Api, user: User, p: Params) -> Any:
     iid, type_name = p.integer(0), p.string(1)
-    img = api.cloud.get("image", iid)
-    access.authorize(user, "image", img, MANAGE)
+    img = fetch(api, user, "image", iid, MANAGE)
     if type_name.upper() not in ImageType.__members__ or type_name.upper() == "BACKUP":
         raise OneFailure(INTERNAL, f"Unknown value for TYPE: {type_name}")
     img.type = ImageType[type_name.upper()]
@@ -277,8 +271,7 @@ def image_chtype(api: Api, user: User, p: Params) -> Any:
 def image_clone(api: Api, user: User, p: Params) -> Any:
     iid, name = p.integer(0), p.string(1)
     ds = p.opt_int(2, -1)
-    src = api.cloud.get("image", iid)
-    access.authorize(user, "image", src, USE)
+    src = fetch(api, user, "image", iid, USE)
     api.cloud.image_store.check_clone(src)
     # oned copies the source's template (clone_template); the clone is not persistent by default.
     attrs: Attrs = [

@@ -46,9 +46,15 @@ class Api:
         self.lc = lifecycle
 
 
+def fetch(api: Api, user: User, kind: str, oid: int, op: int) -> Any:
+    """The object, if it exists (1024) and `user` may do `op` on it (512)."""
+    obj = api.cloud.get(kind, oid)
+    access.check(user, kind, obj, op)
+    return obj
+
+
 def _vm_for(api: Api, user: User, vid: int, op: int) -> Vm:
-    vm: Vm = api.cloud.get("vm", vid)
-    access.authorize(user, "vm", vm, op)
+    vm: Vm = fetch(api, user, "vm", vid, op)
     return vm
 
 
@@ -133,8 +139,7 @@ def _visible(user: User, kind: str, obj: Any) -> bool:
 def _update(kind: str) -> Handler:
     def update(api: Api, user: User, p: Params) -> Any:
         oid, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
-        obj = api.cloud.get(kind, oid)
-        access.check(user, kind, obj, KINDS[kind].manage_op)
+        obj = fetch(api, user, kind, oid, KINDS[kind].manage_op)
         field = "user_template" if kind == "vm" else "template"
         if kind == "vm":
             api.lc.check_lock(user.id, obj, MANAGE)
@@ -155,8 +160,7 @@ def _delete(kind: str) -> Handler:
         oid = p.integer(0)
         if kind in ("vnet", "template", "image"):
             p.opt_bool(1)  # recursive / force
-        obj = api.cloud.get(kind, oid)
-        access.check(user, kind, obj, KINDS[kind].manage_op)
+        obj = fetch(api, user, kind, oid, KINDS[kind].manage_op)
         _hooks(kind).deleting(api, obj)
         del api.cloud.pool(kind)[oid]
         return oid
@@ -168,8 +172,7 @@ def _chmod(kind: str) -> Handler:
     def chmod(api: Api, user: User, p: Params) -> Any:
         oid = p.integer(0)
         bits = [p.integer(i) for i in range(1, 10)]
-        obj = api.cloud.get(kind, oid)
-        access.authorize(user, kind, obj, MANAGE)
+        obj = fetch(api, user, kind, oid, MANAGE)
         if any(b == 1 for b in bits[2::3]) and not access.is_admin(user):
             access.authorize(user, kind, obj, ADMIN)  # setting an ADMIN bit needs ADMIN
         obj.perms = tuple(old if new == -1 else new for old, new in zip(obj.perms, bits, strict=True))
@@ -202,8 +205,7 @@ def _chown(kind: str, chgrp: bool = False) -> Handler:
 def _rename(kind: str) -> Handler:
     def rename(api: Api, user: User, p: Params) -> Any:
         oid, name = p.integer(0), p.string(1)
-        obj = api.cloud.get(kind, oid)
-        access.authorize(user, kind, obj, MANAGE)
+        obj = fetch(api, user, kind, oid, MANAGE)
         _hooks(kind).renaming(api, obj, name)
         obj.name = name
         _touch(obj)

@@ -15,7 +15,7 @@ from one_drivers.one.template import build_template
 from one_drivers.sim import access, allocate, docs, instantiate
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import parse_text
-from one_drivers.sim.methods import Api, _managed_vm, _vm_for, method
+from one_drivers.sim.methods import Api, Handler, _managed_vm, _vm_for, method
 from one_drivers.sim.model import User, Vm, VmLock, get_attr, get_vectors, vector_by_id
 from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES, resize_disk
 from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, OneFailure, Params
@@ -152,15 +152,24 @@ def vm_attach(api: Api, user: User, p: Params) -> Any:
     return vid
 
 
-@method("one.vm.detach", mutating=True)
-def vm_detach(api: Api, user: User, p: Params) -> Any:
-    vid, disk_id = p.integer(0), p.integer(1)
-    vm = _hotplug(api, user, vid, "disk-detach", "detach disk from")
-    disk = vector_by_id(vm.template, "DISK", disk_id)
-    if disk is None:
-        raise OneFailure(ACTION, f"Could not detach disk with DISK_ID {disk_id}, it does not exist.")
-    api.lc.request(vm, "disk-detach", disk)
-    return vid
+def _detach(name: str, what: str) -> Handler:
+    """one.vm.detach / detachnic: the DISK or NIC with that id leaves through the driver."""
+    request = f"{name.lower()}-detach"
+
+    def detach(api: Api, user: User, p: Params) -> Any:
+        vid, oid = p.integer(0), p.integer(1)
+        vm = _hotplug(api, user, vid, request, f"detach {what} from")
+        vector = vector_by_id(vm.template, name, oid)
+        if vector is None:
+            raise OneFailure(ACTION, f"Could not detach {what} with {name}_ID {oid}, it does not exist.")
+        api.lc.request(vm, request, vector)
+        return vid
+
+    return detach
+
+
+method("one.vm.detach", mutating=True)(_detach("DISK", "disk"))
+method("one.vm.detachnic", mutating=True)(_detach("NIC", "NIC"))
 
 
 @method("one.vm.diskresize", mutating=True)
@@ -254,17 +263,6 @@ def vm_attachnic(api: Api, user: User, p: Params) -> Any:
     for rng, offset in leases:
         rng.leases[offset] = vid
     api.lc.request(vm, "nic-attach", nic)
-    return vid
-
-
-@method("one.vm.detachnic", mutating=True)
-def vm_detachnic(api: Api, user: User, p: Params) -> Any:
-    vid, nic_id = p.integer(0), p.integer(1)
-    vm = _hotplug(api, user, vid, "nic-detach", "detach NIC from")
-    nic = vector_by_id(vm.template, "NIC", nic_id)
-    if nic is None:
-        raise OneFailure(ACTION, f"Could not detach NIC with NIC_ID {nic_id}, it does not exist.")
-    api.lc.request(vm, "nic-detach", nic)
     return vid
 
 
