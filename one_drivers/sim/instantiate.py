@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.states import ImageState, LcmState, VmState
 from one_drivers.sim import access
 from one_drivers.sim.access import USE
 from one_drivers.sim.allocate import image_by_ref
@@ -39,7 +39,7 @@ def image_disk(cloud: Cloud, img: Image, given: dict[str, str], disk_id: int) ->
     fields = {
         "clone": "NO" if img.persistent else "YES", "save": "YES" if img.persistent else "NO",
         "datastore": img.datastore, "datastore_id": img.datastore_id, "prefix": prefix, "disk_id": disk_id,
-        "format": img.format, "image": img.name, "image_id": img.id, "state": img.state if img.state != 1 else 2,
+        "format": img.format, "image": img.name, "image_id": img.id, "state": ImageState.USED if img.state == ImageState.READY else img.state,
         "size": img.size, "source": img.source, "target": prefix + chr(ord("a") + disk_id),
         "tm_mad": ds.tm_mad if ds else "ssh",
     }  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.states import ImageState, ImageType, LcmState, VmState
 
 Attr = tuple[str, "str | dict[str, str]"]
 Attrs = list[tuple[str, "str | dict[str, str]"]]
@@ -142,7 +142,7 @@ class VmTemplate(Owned):
 
 @dataclass
 class Image(Owned):
-    type: int = 0  # 0 OS, 1 CDROM, 2 DATABLOCK, 3 KERNEL, 4 RAMDISK, 5 CONTEXT
+    type: int = ImageType.OS
     disk_type: int = 0
     persistent: int = 0
     regtime: int = 0
@@ -151,8 +151,8 @@ class Image(Owned):
     format: str = "raw"
     fs: str = ""
     size: int = 0
-    state: int = 1  # 1 READY
-    prev_state: int = 1
+    state: int = ImageState.READY
+    prev_state: int = ImageState.READY
     datastore_id: int = 1
     datastore: str = "default"
     vms: list[int] = field(default_factory=list)

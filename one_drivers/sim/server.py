@@ -30,6 +30,7 @@ from one_drivers.sim.methods import METHODS, MUTATING, Api
 from one_drivers.sim.model import ONE_VERSION
 from one_drivers.sim.persist import StateFile
 from one_drivers.sim.wire import (
+    INTERNAL,
     OneFailure,
     Params,
     RpcFault,
@@ -338,7 +339,7 @@ class Simulator:
             return render_failure(call.method, failure)
         except Exception as exc:  # oned answers INTERNAL rather than dropping the connection
             log.exception("simulator: %s failed", call.method)
-            return render_failure(call.method, OneFailure(0x2000, f"Internal error: {exc}"))
+            return render_failure(call.method, OneFailure(INTERNAL, f"Internal error: {exc}"))
 
     # --- fast paths for tests and benchmarks ------------------------------------------------------
     def bulk_vms(

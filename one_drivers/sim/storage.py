@@ -16,15 +16,16 @@ from typing import Protocol
 
 from one_drivers.one.states import ImageState, ImageType, LcmState, VmState
 from one_drivers.sim.model import Image, Vm
-from one_drivers.sim.wire import OneFailure
+from one_drivers.sim.wire import ACTION, OneFailure
 
 INIT, READY, USED, DISABLED, LOCKED, ERROR, CLONE, DELETE, USED_PERS, LOCKED_USED, LOCKED_USED_PERS = (
     ImageState
 )
 STATE_NAMES = tuple(s.name for s in ImageState)
 TYPE_NAMES = tuple(t.name for t in ImageType)
+# The types a VM disk may use, and that clone and disk save-as copy.
+DISK_TYPES = frozenset({ImageType.OS, ImageType.CDROM, ImageType.DATABLOCK})
 
-ACTION, INTERNAL = 0x0800, 0x2000
 
 # The copy ends: the locked state -> the state it unlocks to.
 _UNLOCKED: dict[int, int] = {LOCKED: READY, LOCKED_USED: USED, LOCKED_USED_PERS: USED_PERS}
@@ -103,7 +104,7 @@ class ImageStore:
     # --- acquire / release by VMs ----------------------------------------------------------------------
     def check_acquire(self, image: Image, attach: bool) -> None:
         """Refuse what ImageManager::acquire_image refuses (message as oned words it)."""
-        if image.type not in (0, 1, 2):
+        if image.type not in DISK_TYPES:
             raise OneFailure(
                 ACTION,
                 f"Image {image.id} ({image.name}) of type {TYPE_NAMES[image.type]} cannot be used as DISK.",
@@ -141,7 +142,7 @@ class ImageStore:
     # --- clone ---------------------------------------------------------------------------------------
     def check_clone(self, source: Image) -> None:
         """ImageManager::can_clone_image."""
-        if source.type not in (0, 1, 2):
+        if source.type not in DISK_TYPES:
             raise OneFailure(ACTION, "KERNEL, RAMDISK, BACKUP and CONTEXT cannot be cloned.")
         if source.state not in (READY, USED, CLONE):
             raise OneFailure(ACTION, f"Cannot clone image in state: {state_name(source.state)}")

@@ -17,7 +17,7 @@ from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import parse_text
 from one_drivers.sim.methods import Api, Handler, _managed_vm, _vm_for, method
 from one_drivers.sim.model import User, Vm, VmLock, get_attr, get_vectors, vector_by_id
-from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES, resize_disk
+from one_drivers.sim.storage import DISK_TYPES, SAVEAS_FROM, TYPE_NAMES, resize_disk
 from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, OneFailure, Params
 
 
@@ -197,7 +197,7 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
     if not disk.get("IMAGE_ID", "").isdigit():
         raise OneFailure(INTERNAL, "Cannot use DISK. DISK does not have a valid IMAGE_ID.")
     source = api.cloud.get("image", int(disk["IMAGE_ID"]))
-    if source.type not in (0, 1, 2):
+    if source.type not in DISK_TYPES:
         raise OneFailure(INTERNAL, f"Cannot save_as image of type {TYPE_NAMES[source.type]}")
     attrs: list[tuple[str, str]] = [
         ("NAME", name),
