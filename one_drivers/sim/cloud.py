@@ -11,10 +11,7 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Iterable
-from importlib import resources
 from typing import Any, TypeVar
-
-import yaml
 
 from one_drivers.one.cipher import scheme_for_version
 from one_drivers.one.template import TemplateError, parse_template
@@ -36,6 +33,8 @@ from one_drivers.sim.model import (
     Vm,
     VmTemplate,
     VNet,
+    data_attrs,
+    load_data,
 )
 from one_drivers.sim.storage import ImageStore
 from one_drivers.sim.wire import ACTION as ACTION
@@ -66,16 +65,6 @@ def sg_ids(text: str) -> list[int]:
 def nic_security_groups(nic: dict[str, str]) -> list[int]:
     """The group ids of a NIC's comma-separated SECURITY_GROUPS (oned's split_unique, as ints)."""
     return sorted(set(sg_ids(nic.get("SECURITY_GROUPS", ""))))
-
-
-def load_data(name: str) -> Any:
-    """One of the package's YAML data files (bootstrap.yaml, bulk_vm.yaml)."""
-    return yaml.safe_load(resources.files("one_drivers.sim").joinpath(name).read_text(encoding="utf-8"))
-
-
-def data_attrs(pairs: list[list[Any]] | None) -> Attrs:
-    """A data file's [NAME, value] pairs as a template attribute list."""
-    return [(str(k), dict(v) if isinstance(v, dict) else str(v)) for k, v in pairs or []]
 
 
 class Cloud:

@@ -25,62 +25,16 @@ from one_drivers.sim.model import (
     Vm,
     VmTemplate,
     VNet,
+    load_data,
 )
 from one_drivers.sim.wire import Escaped, escaped
 
-PERM_NAMES = (
-    "OWNER_U",
-    "OWNER_M",
-    "OWNER_A",
-    "GROUP_U",
-    "GROUP_M",
-    "GROUP_A",
-    "OTHER_U",
-    "OTHER_M",
-    "OTHER_A",
-)
-QUOTAS = "<DATASTORE_QUOTA></DATASTORE_QUOTA><NETWORK_QUOTA></NETWORK_QUOTA><VM_QUOTA></VM_QUOTA><IMAGE_QUOTA></IMAGE_QUOTA>"
-
-# What VirtualMachineTemplate::to_xml_short keeps of the user template (spec econe.md §6).
-SHORT_USER_TEMPLATE = frozenset(
-    {
-        "LABELS",
-        "ERROR",
-        "SCHED_MESSAGE",
-        "SCHED_RANK",
-        "SCHED_DS_RANK",
-        "SCHED_REQUIREMENTS",
-        "SCHED_DS_REQUIREMENTS",
-        "USER_PRIORITY",
-        "PUBLIC_CLOUD",
-        "SCHED_ACTION",
-    }
-)
-SHORT_DISK = (
-    "DISK_ID",
-    "DATASTORE",
-    "DATASTORE_ID",
-    "IMAGE",
-    "IMAGE_ID",
-    "SIZE",
-    "TYPE",
-    "CLONE",
-    "CLONE_TARGET",
-    "LN_TARGET",
-    "DISK_SNAPSHOT_TOTAL_SIZE",
-)
-SHORT_NIC = (
-    "IP",
-    "IP6",
-    "IP6_GLOBAL",
-    "IP6_ULA",
-    "MAC",
-    "NETWORK",
-    "NETWORK_ID",
-    "NIC_ID",
-    "SECURITY_GROUPS",
-)
-SHORT_GRAPHICS = ("LISTEN", "PORT", "TYPE")
+# Element names of the documents, as data: see documents.yaml.
+_NAMES = load_data("documents.yaml")
+PERM_NAMES: tuple[str, ...] = tuple(_NAMES["permissions"])
+QUOTAS: str = "".join(f"<{name}></{name}>" for name in _NAMES["quotas"])
+SHORT_USER_TEMPLATE = frozenset(_NAMES["short_vm"]["user_template"])
+SHORT_VECTORS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _NAMES["short_vm"]["vectors"].items()}
 
 
 def cdata(value: str) -> str:
@@ -436,7 +390,7 @@ def vm_short_xml(vm: Vm) -> str:
         return ""
 
     parts = [f"<CPU>{plain('CPU')}</CPU><MEMORY>{plain('MEMORY')}</MEMORY><VCPU>{plain('VCPU')}</VCPU>"]
-    for kind, keys in (("DISK", SHORT_DISK), ("NIC", SHORT_NIC), ("GRAPHICS", SHORT_GRAPHICS)):
+    for kind, keys in SHORT_VECTORS.items():
         for k, v in tmpl:
             if k == kind and isinstance(v, dict):
                 parts.append(_short_vector(kind, v, keys))

@@ -14,9 +14,21 @@ from one_drivers.one.states import ImageState, LcmState, VmState
 from one_drivers.sim import access
 from one_drivers.sim.access import USE
 from one_drivers.sim.allocate import image_by_ref
-from one_drivers.sim.cloud import Cloud, data_attrs, load_data, nic_security_groups, sg_ids
+from one_drivers.sim.cloud import Cloud, nic_security_groups, sg_ids
 from one_drivers.sim.docs import offset_ip, offset_mac
-from one_drivers.sim.model import DEFAULT_PERMS, AddressRange, Attrs, History, Image, User, Vm, VNet, get_attr
+from one_drivers.sim.model import (
+    DEFAULT_PERMS,
+    AddressRange,
+    Attrs,
+    History,
+    Image,
+    User,
+    Vm,
+    VNet,
+    data_attrs,
+    get_attr,
+    load_data,
+)
 from one_drivers.sim.wire import INTERNAL, OneFailure
 
 SHAPES: dict[str, Any] = load_data("vm.yaml")

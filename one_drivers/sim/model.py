@@ -8,6 +8,10 @@ reduced one of `vmpool.info`); every change goes through `Vm.touch()` so the cac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
 
 from one_drivers.one.states import ImageState, ImageType, LcmState, VmState
 
@@ -19,6 +23,16 @@ Attrs = list[tuple[str, "str | dict[str, str]"]]
 ONE_VERSION = "6.10.5"
 DEFAULT_PERMS = (1, 1, 0, 0, 0, 0, 0, 0, 0)
 GROUP_USE_PERMS = (1, 1, 0, 1, 0, 0, 0, 0, 0)
+
+
+def load_data(name: str) -> Any:
+    """One of the package's YAML data files (bootstrap.yaml, bulk_vm.yaml)."""
+    return yaml.safe_load(resources.files("one_drivers.sim").joinpath(name).read_text(encoding="utf-8"))
+
+
+def data_attrs(pairs: list[list[Any]] | None) -> Attrs:
+    """A data file's [NAME, value] pairs as a template attribute list."""
+    return [(str(k), dict(v) if isinstance(v, dict) else str(v)) for k, v in pairs or []]
 
 
 def get_attr(attrs: Attrs, name: str) -> str | None:

@@ -46,6 +46,6 @@ def test_bootstrap_data_is_package_data() -> None:
     here = Path(one_drivers.sim.__file__).parent
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["*"]
-    for name in ("bootstrap.yaml", "vm.yaml"):
+    for name in ("bootstrap.yaml", "vm.yaml", "documents.yaml"):
         assert (here / name).is_file()
         assert any(Path(name).match(pattern) for pattern in patterns), name
