@@ -95,13 +95,15 @@ def user_body(user: User) -> str:
     )
 
 
-def user_xml(user: User) -> str:
-    return f"<USER>{user_body(user)}{QUOTAS}<DEFAULT_USER_QUOTAS>{QUOTAS}</DEFAULT_USER_QUOTAS></USER>"
+def with_quotas(tag: str, body: str) -> str:
+    """A user's or group's info document: its body, its (empty) quotas and the defaults."""
+    return f"<{tag}>{body}{QUOTAS}<DEFAULT_{tag}_QUOTAS>{QUOTAS}</DEFAULT_{tag}_QUOTAS></{tag}>"
 
 
-def userpool_xml(users: Iterable[User]) -> str:
-    body = "".join(f"<USER>{user_body(u)}</USER><QUOTAS><ID>{u.id}</ID>{QUOTAS}</QUOTAS>" for u in users)
-    return f"<USER_POOL>{body}<DEFAULT_USER_QUOTAS>{QUOTAS}</DEFAULT_USER_QUOTAS></USER_POOL>"
+def pool_with_quotas(tag: str, bodies: Iterable[tuple[int, str]]) -> str:
+    """The user or group pool: each body followed by a QUOTAS sibling, then the defaults."""
+    inner = "".join(f"<{tag}>{body}</{tag}><QUOTAS><ID>{oid}</ID>{QUOTAS}</QUOTAS>" for oid, body in bodies)
+    return f"<{tag}_POOL>{inner}<DEFAULT_{tag}_QUOTAS>{QUOTAS}</DEFAULT_{tag}_QUOTAS></{tag}_POOL>"
 
 
 def group_body(group: Group, members: list[int]) -> str:
@@ -109,20 +111,6 @@ def group_body(group: Group, members: list[int]) -> str:
         f"<ID>{group.id}</ID><NAME>{text(group.name)}</NAME>{template_xml(group.template)}"
         f"{ids('USERS', members)}<ADMINS></ADMINS>"
     )
-
-
-def group_xml(group: Group, members: list[int]) -> str:
-    return (
-        f"<GROUP>{group_body(group, members)}{QUOTAS}"
-        f"<DEFAULT_GROUP_QUOTAS>{QUOTAS}</DEFAULT_GROUP_QUOTAS></GROUP>"
-    )
-
-
-def grouppool_xml(groups: Iterable[tuple[Group, list[int]]]) -> str:
-    body = "".join(
-        f"<GROUP>{group_body(g, m)}</GROUP><QUOTAS><ID>{g.id}</ID>{QUOTAS}</QUOTAS>" for g, m in groups
-    )
-    return f"<GROUP_POOL>{body}<DEFAULT_GROUP_QUOTAS>{QUOTAS}</DEFAULT_GROUP_QUOTAS></GROUP_POOL>"
 
 
 # --- infrastructure ---------------------------------------------------------------------------

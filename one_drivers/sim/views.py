@@ -15,15 +15,15 @@ from one_drivers.one.states import VmState
 from one_drivers.sim import allocate, docs, instantiate
 from one_drivers.sim.auth import encrypt_attribute
 from one_drivers.sim.cloud import Cloud
-from one_drivers.sim.model import Attrs, Cluster, Host, User, VmTemplate, get_attr
+from one_drivers.sim.model import Attrs, Cluster, Group, Host, User, VmTemplate, get_attr
 from one_drivers.sim.wire import OneFailure
 
 # oned.conf HOST_ENCRYPTED_ATTR: host attributes a host document carries encrypted unless decrypted.
 HOST_ENCRYPTED_ATTRS = ("EC2_ACCESS", "EC2_SECRET")
 
 
-def _members(cloud: Cloud, gid: int) -> list[int]:
-    return sorted(u.id for u in cloud.users.values() if gid in u.groups)
+def _group_body(cloud: Cloud, group: Group) -> str:
+    return docs.group_body(group, sorted(u.id for u in cloud.users.values() if group.id in u.groups))
 
 
 def _host_doc(cloud: Cloud, user: User, host: Host, pool: bool, decrypt: bool) -> str:
@@ -71,8 +71,8 @@ def _cluster_doc(cloud: Cloud, user: User, c: Cluster, pool: bool, flag: bool) -
 
 Doc = Callable[[Cloud, User, Any, bool, bool], Any]
 DOCS: dict[str, Doc] = {
-    "user": lambda cloud, user, u, pool, flag: docs.user_xml(u),
-    "group": lambda cloud, user, g, pool, flag: docs.group_xml(g, _members(cloud, g.id)),
+    "user": lambda cloud, user, u, pool, flag: docs.with_quotas("USER", docs.user_body(u)),
+    "group": lambda cloud, user, g, pool, flag: docs.with_quotas("GROUP", _group_body(cloud, g)),
     "cluster": _cluster_doc,
     "datastore": lambda cloud, user, ds, pool, flag: docs.datastore_xml(
         ds, sorted(i.id for i in cloud.images.values() if i.datastore_id == ds.id)
@@ -87,6 +87,8 @@ DOCS: dict[str, Doc] = {
     "secgroup": lambda cloud, user, sg, pool, flag: docs.secgroup_xml(sg),
 }
 POOL_DOCS: dict[str, Callable[[Cloud, list[Any]], Any]] = {
-    "user": lambda cloud, users: docs.userpool_xml(users),
-    "group": lambda cloud, groups: docs.grouppool_xml((g, _members(cloud, g.id)) for g in groups),
+    "user": lambda cloud, users: docs.pool_with_quotas("USER", ((u.id, docs.user_body(u)) for u in users)),
+    "group": lambda cloud, groups: docs.pool_with_quotas(
+        "GROUP", ((g.id, _group_body(cloud, g)) for g in groups)
+    ),
 }
