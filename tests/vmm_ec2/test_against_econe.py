@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from one_drivers.one.records import parse_vm_pool
 from one_drivers.one.states import VmState
 from one_drivers.vmm_ec2.actions import PlainControl
 from tests.econe.actions.seed import Seed, seed
@@ -41,5 +40,5 @@ def test_resent_deploy_through_econe_launches_once(cloud: tuple[EconeEnv, Seed],
     assert vmm.run("DEPLOY", request(real_dir, vm_id=51, section=section), PlainControl()) == first
     restarted = make_vmm(env.endpoint, regions={"default": region}, state_wait_timeout_seconds=60)
     assert restarted.run("DEPLOY", request(real_dir, vm_id=51, section=section), PlainControl()) == first
-    alive = [vm for vm in parse_vm_pool(env.oneadmin.vmpool_info(-2, -1, -1, -1)) if vm.state != VmState.DONE]
+    alive = [vm for vm in env.oneadmin.vmpool_info(-2, -1, -1, -1) if vm.state != VmState.DONE]
     assert [f"i-{vm.id:08d}" for vm in alive] == [first]
