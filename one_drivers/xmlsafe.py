@@ -9,6 +9,8 @@ lxml is imported on first use, so importing this module costs nothing (the remot
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,15 +97,24 @@ def declares_dtd(raw: bytes) -> bool:
             return False  # unterminated: not well-formed, the parser says so
 
 
-def parse(data: str | bytes, profile: Profile = UNTRUSTED) -> XmlNode:
-    """The root element of a document (text is encoded as UTF-8); XmlError when it cannot be read.
+@functools.cache
+def _as_text(profile: Profile) -> Profile:
+    return dataclasses.replace(profile, utf8=True)
 
-    With `refuse_dtd` a DTD is refused before parsing (libxml2 may read an external subset even with
-    DTD loading off) and the parsed document is checked for one again.
+
+def parse(data: str | bytes, profile: Profile = UNTRUSTED) -> XmlNode:
+    """The root element of a document; XmlError when it cannot be read.
+
+    Text (`str`) is already decoded: it is read as the characters it holds, whatever encoding its
+    declaration names (as ElementTree reads text). With `refuse_dtd` a DTD is refused before parsing
+    (libxml2 may read an external subset even with DTD loading off) and checked for again after.
     """
     from lxml import etree
 
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if isinstance(data, str):
+        raw, profile = data.encode("utf-8"), _as_text(profile)
+    else:
+        raw = data
     if profile.refuse_dtd and declares_dtd(raw):
         raise DtdRefused("XML with a DTD is not accepted")
     try:

@@ -76,3 +76,11 @@ def test_pretty_reindents_and_keeps_the_content() -> None:
         "  <E/>",
         "</A>",
     ]
+
+
+def test_text_is_read_as_the_characters_it_holds_bytes_as_declared() -> None:
+    declared = '<?xml version="1.0" encoding="ISO-8859-1"?><R>Zoë</R>'
+    for profile in PROFILES:
+        assert xmlsafe.parse(declared, profile).text == "Zoë"  # as ElementTree reads a str
+    assert xmlsafe.parse(declared.encode("latin-1")).text == "Zoë"
+    assert xmlsafe.parse(declared.encode("utf-8")).text == "ZoÃ«"  # bytes: the declaration decides
