@@ -8,13 +8,12 @@ SUCCESS stores DEPLOY_ID → RUNNING, FAILURE → BOOT_FAILURE, ...). Host monit
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from one_drivers.mad.codec import format_request, parse_reply
+from one_drivers.mad.codec import encode_base64, format_request, parse_reply
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim import docs, scheduler
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
@@ -285,33 +284,24 @@ class Lifecycle(HostMonitor):
 
     # --- the VMM driver -------------------------------------------------------------------------------
     def _send(self, vm: Vm, action: str) -> None:
+        """The action to the host's VMM driver; a dummy host answers at once, a driver that cannot be
+        reached is a FAILURE reply."""
         host = self.cloud.hosts.get(vm.current.hid) if vm.current else None
-        if host is None:
-            self.vmm_reply(action, vm.id, False, "No host for the VM")
-            return
-        if host.vm_mad == "dummy":
+        if host is not None and host.vm_mad == "dummy":
             info = {"DEPLOY": f"{host.name}:{vm.name}:dummy", "SNAPSHOTCREATE": "dummy-snap"}.get(action, "-")
             self.vmm_reply(action, vm.id, True, info)
             return
         try:
+            if host is None:
+                raise DriverError("No host for the VM")
             proc = self.vmm.get(host.vm_mad)
-        except DriverError as exc:
-            self.vmm_reply(action, vm.id, False, str(exc))
-            return
-        if proc is None:
-            self.vmm_reply(action, vm.id, False, f"Cannot find VMM driver {host.vm_mad}")
-            return
-        target = (
-            self.cloud.hosts.get(int(self._subject.get(vm.id, {}).get("HID", -1)))
-            if action == "MIGRATE"
-            else None
-        )
-        payload = action_data(self.cloud, self.var_dir, vm, host, action, target.name if target else "")
-        self.pending[vm.id] = action
-        try:
-            proc.send(
-                format_request(action, vm.id, base64.b64encode(payload.encode("utf-8")).decode("ascii"))
-            )
+            if proc is None:
+                raise DriverError(f"Cannot find VMM driver {host.vm_mad}")
+            target = self.cloud.hosts.get(int(self._subject.get(vm.id, {}).get("HID", -1)))
+            migr_host = target.name if target and action == "MIGRATE" else ""
+            payload = action_data(self.cloud, self.var_dir, vm, host, action, migr_host)
+            self.pending[vm.id] = action
+            proc.send(format_request(action, vm.id, encode_base64(payload)))
         except DriverError as exc:
             self.vmm_reply(action, vm.id, False, str(exc))
 
