@@ -32,6 +32,7 @@ from one_drivers.sim.transitions import (
     REQUESTS,
     SEEN,
     VM_ACTIONS,
+    VMM_ACTIONS,
     Steps,
 )
 from one_drivers.sim.vmm_data import action_data
@@ -108,14 +109,14 @@ class Lifecycle(HostMonitor):
 
     def _run(self, vm: Vm, path: Steps, name: str) -> None:
         for op in path:
-            if isinstance(op, VmState):
-                vm.set_state(op)
-            elif isinstance(op, LcmState):
+            if isinstance(op, LcmState):
                 vm.set_lcm(op)
-            elif op.isupper():
+            elif isinstance(op, VmState):
+                vm.set_state(op)
+            elif op in VMM_ACTIONS:
                 self._send(vm, op)
             else:
-                getattr(self, "fx_" + op)(vm, name)
+                EFFECTS[op](self, vm, name)
         vm.touch()
 
     def deploy(self, vm: Vm, host: Host, ds_id: int = -1) -> None:
@@ -348,3 +349,9 @@ class Lifecycle(HostMonitor):
             log.warning("VM %d: %s reply in a wrong state %s", vm_id, action, vm.state_label)
             return
         self._run(vm, row[0] if ok else row[1], action)
+
+
+# The side effects the tables name, by name (Lifecycle.fx_<name>).
+EFFECTS: dict[str, Callable[[Lifecycle, Vm, str], None]] = {
+    name.removeprefix("fx_"): fx for name, fx in vars(Lifecycle).items() if name.startswith("fx_")
+}

@@ -15,7 +15,7 @@ import pytest
 
 from one_drivers.one.gateway import OneActionError, OneGateway
 from one_drivers.one.states import LcmState, VmState
-from one_drivers.sim.lifecycle import Lifecycle
+from one_drivers.sim.lifecycle import EFFECTS
 from one_drivers.sim.server import Simulator
 from one_drivers.sim.transitions import (
     ACTION_IDS,
@@ -129,7 +129,7 @@ def test_steps_name_known_effects_send_last_and_never_leave_a_vm_waiting() -> No
             if isinstance(op, str) and op in VMM_ACTIONS:
                 assert n == len(steps) - 1, steps  # the driver is asked last, once the VM is in its state
             elif isinstance(op, str):
-                assert callable(getattr(Lifecycle, "fx_" + op, None)), op
+                assert op in EFFECTS, op
         (state, lcm), out = follow((S.ACTIVE, A.RUNNING), steps)
         if state == S.ACTIVE and lcm in waiting:
             assert out, f"{steps} leaves the VM in {lcm.name} with no driver asked"
