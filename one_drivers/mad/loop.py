@@ -68,9 +68,10 @@ class ReplyWriter:
                 log.error("cannot write to oned: %s", exc)
 
     def reply(self, action: str, success: bool, oid: str, info: str = "") -> None:
-        self.write_lines([format_reply(action, success, oid, info)])
+        # Counted first: whoever reads the reply and then scrapes the metrics finds it counted.
         if self.on_reply is not None:
             self.on_reply(action, success)
+        self.write_lines([format_reply(action, success, oid, info)])
 
     def log(self, oid: str, text: str, level: str = "I") -> None:
         self.write_lines(format_log(oid, text, level))

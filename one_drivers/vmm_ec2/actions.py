@@ -272,16 +272,22 @@ class Ec2Vmm:
                 "VM %d: could not terminate %s after a failed deploy: %s", vm_id, instance_id, describe(exc)
             )
 
-    def _rollback_lost_launch(self, client: EC2Client, deploy_token: str, vm_id: int) -> None:
-        """A cancelled DEPLOY whose launch may have happened unanswered: terminate it if it did."""
+    def _last_lookup(self, client: EC2Client, deploy_token: str, vm_id: int) -> str | None:
+        """The instance a launch that may have happened unanswered made, if any (never cancelled);
+        a lookup that fails is logged: CLEANUP and the IM reaper find the instance by its tags."""
         try:
             with retries.cancel_scope(None):
                 found = self._find_by_token(client, deploy_token)
         except Exception as exc:
             log.error("VM %d: could not look up a possibly launched instance: %s", vm_id, describe(exc))
-            return
+            return None
+        return None if found is None else str(found["InstanceId"])
+
+    def _rollback_lost_launch(self, client: EC2Client, deploy_token: str, vm_id: int) -> None:
+        """A cancelled DEPLOY whose launch may have happened unanswered: terminate it if it did."""
+        found = self._last_lookup(client, deploy_token, vm_id)
         if found is not None:
-            self._rollback_terminate(client, str(found["InstanceId"]), vm_id)
+            self._rollback_terminate(client, found, vm_id)
 
     def _require_id(self, request: VmRequest, action: str) -> str:
         if not request.deploy_id:
@@ -403,6 +409,13 @@ class Ec2Vmm:
                 self._rollback_lost_launch(lookup, deploy_token, request.vm_id)
             raise
         assert last is not None
+        if ambiguous:
+            # The attempts ran out, but one may have launched unanswered (and its lookups failed too):
+            # a last look, uncancellable; what it finds is this DEPLOY's instance, not a leak.
+            launched_id = self._last_lookup(lookup, deploy_token, request.vm_id)
+            if launched_id is not None:
+                control.log(f"RunInstances answered no attempt, but instance {launched_id} was launched")
+                return launched_id
         raise ActionError(
             f"DEPLOY of VM {request.vm_id}: RunInstances failed after {self.launch_attempts} attempts: {describe(last)}"
         )

@@ -30,12 +30,12 @@ def no_oned() -> Any:
     raise OneUnavailable("no oned in tests")
 
 
-def make_vmm(endpoint: str, **config: Any) -> Ec2Vmm:
+def make_vmm(endpoint: str, wait_timeout: float = 10, **config: Any) -> Ec2Vmm:
     cfg = parse_config(
         {"regions": {"default": {"region_name": "us-east-1", "endpoint_url": endpoint}}, **config}
     )
     clients = Ec2Clients(cfg, HostSettingsResolver(cfg, no_oned))
-    return Ec2Vmm(clients, wait_timeout=10, poll_interval=0.05, backoff=0.05)
+    return Ec2Vmm(clients, wait_timeout=wait_timeout, poll_interval=0.05, backoff=0.05)
 
 
 def request(real_dir: Path, **kw: Any) -> VmRequest:
@@ -211,6 +211,20 @@ def test_ambiguous_runinstances_failure_never_launches_twice(
     vmm = make_vmm(proxy.url, max_attempts=3, read_timeout=1)
     proxy.delay["RunInstances"] = 1.5
     iid = vmm.run("DEPLOY", request(real_dir, vm_id=11), PlainControl())
+    assert instances(moto_endpoint) == {iid: "running"}
+    assert proxy.seen["RunInstances"] == 1
+
+
+def test_launch_whose_every_answer_and_lookup_failed_is_found_at_the_end(
+    proxy: FaultProxy, moto_endpoint: str, real_dir: Path
+) -> None:
+    # Attempt 1 launches but its answer is lost; attempt 2's lookup fails through its retries, so
+    # attempt 2 never runs: the attempts are spent, yet the instance exists. A last lookup finds it,
+    # and DEPLOY answers with it rather than failing and leaving it running.
+    vmm = make_vmm(proxy.url, max_attempts=2)
+    proxy.lose_reply("RunInstances", 1)
+    proxy.fail("DescribeTags", 2, 500, "InternalError", after=1)  # after DEPLOY's first lookup
+    iid = vmm.run("DEPLOY", request(real_dir, vm_id=15), PlainControl())
     assert instances(moto_endpoint) == {iid: "running"}
     assert proxy.seen["RunInstances"] == 1
 
@@ -393,7 +407,9 @@ def test_forty_deploys_in_flight_under_half_throttling_all_succeed_once(
     # (68-77 of 200 deploys failed); throttles in every body now slow the deploys down instead.
     from concurrent.futures import ThreadPoolExecutor
 
-    vmm = make_vmm(proxy.url, max_attempts=3)
+    # A generous wait for "running": half the polls are throttled and paced, and a loaded machine
+    # stretches that; what this test asserts is the count of deploys, not their speed.
+    vmm = make_vmm(proxy.url, wait_timeout=120, max_attempts=3)
     proxy.throttle(0.5, statuses=(400, 503, 429), bodies=("xml", "html", "text"))
     with ThreadPoolExecutor(40) as pool:
         ids = list(
