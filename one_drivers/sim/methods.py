@@ -87,8 +87,11 @@ class Hooks:
 HOOKS: dict[str, Hooks] = {}
 
 
+_NO_HOOKS = Hooks()
+
+
 def _hooks(kind: str) -> Hooks:
-    return HOOKS.get(kind) or Hooks()
+    return HOOKS.get(kind, _NO_HOOKS)
 
 
 # --- the generic handlers -------------------------------------------------------------------------
