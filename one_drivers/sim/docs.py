@@ -35,6 +35,15 @@ PERM_NAMES: tuple[str, ...] = tuple(_NAMES["permissions"])
 QUOTAS: str = "".join(f"<{name}></{name}>" for name in _NAMES["quotas"])
 SHORT_USER_TEMPLATE = frozenset(_NAMES["short_vm"]["user_template"])
 SHORT_VECTORS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _NAMES["short_vm"]["vectors"].items()}
+ONED_CONF: dict[str, list[str]] = _NAMES["oned_conf"]
+
+
+def config_xml(version: str) -> str:
+    """The answer of one.system.config."""
+    settings = "".join(f"<{name}>{cdata(v)}</{name}>" for name, values in ONED_CONF.items() for v in values)
+    return (
+        f"<OPENNEBULA_CONFIGURATION>{settings}<VERSION>{cdata(version)}</VERSION></OPENNEBULA_CONFIGURATION>"
+    )
 
 
 def cdata(value: str) -> str:

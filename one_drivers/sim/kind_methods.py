@@ -28,13 +28,7 @@ def system_version(api: Api, user: User, p: Params) -> Any:
 @method("one.system.config")
 def system_config(api: Api, user: User, p: Params) -> Any:
     access.require_admin(user, "user", -1)
-    return (
-        "<OPENNEBULA_CONFIGURATION><DEFAULT_AUTH><![CDATA[default]]></DEFAULT_AUTH>"
-        "<HOST_ENCRYPTED_ATTR><![CDATA[EC2_ACCESS]]></HOST_ENCRYPTED_ATTR>"
-        "<HOST_ENCRYPTED_ATTR><![CDATA[EC2_SECRET]]></HOST_ENCRYPTED_ATTR>"
-        "<VM_RESTRICTED_ATTR><![CDATA[CONTEXT/FILES]]></VM_RESTRICTED_ATTR>"
-        f"<VERSION><![CDATA[{api.cloud.version}]]></VERSION></OPENNEBULA_CONFIGURATION>"
-    )
+    return docs.config_xml(api.cloud.version)
 
 
 # --- users ----------------------------------------------------------------------------------------

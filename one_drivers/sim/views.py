@@ -19,7 +19,7 @@ from one_drivers.sim.model import Attrs, Cluster, Group, Host, User, VmTemplate,
 from one_drivers.sim.wire import OneFailure
 
 # oned.conf HOST_ENCRYPTED_ATTR: host attributes a host document carries encrypted unless decrypted.
-HOST_ENCRYPTED_ATTRS = ("EC2_ACCESS", "EC2_SECRET")
+HOST_ENCRYPTED_ATTRS = frozenset(docs.ONED_CONF["HOST_ENCRYPTED_ATTR"])
 
 
 def _group_body(cloud: Cloud, group: Group) -> str:
