@@ -14,7 +14,7 @@ ALLOWED: dict[str, set[str]] = {
     "one": set(),
     "query": set(),
     "mad": {"one", "metrics"},
-    "ec2": {"one"},
+    "ec2": {"one", "query"},  # query.states only: EC2's instance states, one enum both ways
     "vmm_ec2": {"mad", "ec2", "one", "metrics"},
     "im_ec2": {"mad", "ec2", "one", "metrics"},
     "econe": {"query", "one", "web", "metrics"},

@@ -7,38 +7,15 @@ name into OpenNebula terms through `map_state`, and the filters and checks of th
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from one_drivers.query.states import STATE_CODES, Ec2State
+
+__all__ = ["STATE_CODES", "Ec2State", "StateMapping", "map_state"]
+
 log = logging.getLogger(__name__)
-
-
-class Ec2State(enum.Enum):
-    """EC2 instance-state names (InstanceState.Name); `code` is the documented InstanceState.Code."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SHUTTING_DOWN = "shutting-down"
-    TERMINATED = "terminated"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-    @property
-    def code(self) -> int:
-        return STATE_CODES[self]
-
-
-# The low byte of InstanceState.Code (the high byte is AWS-internal and may be set).
-STATE_CODES: Mapping[Ec2State, int] = {
-    Ec2State.PENDING: 0,
-    Ec2State.RUNNING: 16,
-    Ec2State.SHUTTING_DOWN: 32,
-    Ec2State.TERMINATED: 48,
-    Ec2State.STOPPING: 64,
-    Ec2State.STOPPED: 80,
-}
 
 
 @dataclass(frozen=True)

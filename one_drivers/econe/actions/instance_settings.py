@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.instance_attributes import Reader, register_instance_attribute
-from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_row
+from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_dict, state_row
 from one_drivers.econe.actions.instance_types import visible_types
 from one_drivers.econe.actions.instances import INSTANCE_TYPE_ATTR, check_user_data, load_vm
 from one_drivers.econe.actions.security_groups import resolve_groups
@@ -330,7 +330,7 @@ def instance_status(ctx: RequestContext, vm: VmRecord) -> InstanceStatus:
     return {
         "InstanceId": INSTANCE.format(vm.id),
         "AvailabilityZone": ctx.config.zone_name,
-        "InstanceState": state.as_dict(),
+        "InstanceState": state_dict(state),
         "InstanceStatus": summary(instance_ok, reach),
         "SystemStatus": summary(
             system_ok,

@@ -7,33 +7,27 @@ instance shows a `stateReason` instead of a made-up transition.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from one_drivers.econe.shapes import InstanceState, StateReason
 from one_drivers.one.states import LcmState, VmState, state_label
+from one_drivers.query.states import Ec2State
+
+__all__ = [
+    "EC2_STATE_NAMES",
+    "Ec2State",
+    "StateReason",
+    "StateRow",
+    "ec2_state",
+    "state_dict",
+    "state_reason",
+    "state_row",
+]
 
 
-class Ec2State(enum.Enum):
-    """EC2's instance states with their documented codes."""
-
-    PENDING = (0, "pending")
-    RUNNING = (16, "running")
-    SHUTTING_DOWN = (32, "shutting-down")
-    TERMINATED = (48, "terminated")
-    STOPPING = (64, "stopping")
-    STOPPED = (80, "stopped")
-
-    @property
-    def code(self) -> int:
-        return self.value[0]
-
-    @property
-    def ec2_name(self) -> str:
-        return self.value[1]
-
-    def as_dict(self) -> InstanceState:
-        return {"Code": self.code, "Name": self.ec2_name}
+def state_dict(state: Ec2State) -> InstanceState:
+    """The InstanceState member of a response."""
+    return {"Code": state.code, "Name": state.ec2_name}
 
 
 EC2_STATE_NAMES = frozenset(s.ec2_name for s in Ec2State)

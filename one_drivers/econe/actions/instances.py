@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from one_drivers.econe.actions.block_devices import DEVICE_PATHS, instance_device_fields
 from one_drivers.econe.actions.filtering import Filters, parse_filters, value_matches
 from one_drivers.econe.actions.images import load_ami
-from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_reason, state_row
+from one_drivers.econe.actions.instance_state import Ec2State, ec2_state, state_dict, state_reason, state_row
 from one_drivers.econe.actions.key_pairs import public_key_for
 from one_drivers.econe.actions.tagging import (
     TaggableKind,
@@ -152,7 +152,7 @@ def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> In
     instance: Instance = {
         "InstanceId": INSTANCE.format(vm.id),
         "ImageId": image_id_of(vm, paths["DISK/IMAGE_ID"]),
-        "State": state.as_dict(),
+        "State": state_dict(state),
         "PrivateDnsName": "",
         "PublicDnsName": "",
         "StateTransitionReason": "",
@@ -761,8 +761,8 @@ def change_states(
         changes.append(
             {
                 "InstanceId": INSTANCE.format(vm.id),
-                "CurrentState": after.as_dict(),
-                "PreviousState": before.as_dict(),
+                "CurrentState": state_dict(after),
+                "PreviousState": state_dict(before),
             }
         )
     return changes

@@ -10,10 +10,12 @@ from one_drivers.econe.actions.instance_state import (
     VM_STATE_TABLE,
     Ec2State,
     ec2_state,
+    state_dict,
     state_reason,
     state_row,
 )
 from one_drivers.one.states import LcmState, VmState
+from one_drivers.query.states import Ec2State as SharedEc2State
 
 
 def test_every_member_has_a_row() -> None:
@@ -43,7 +45,7 @@ def test_codes_are_ec2s() -> None:
         "stopping": 64,
         "stopped": 80,
     }
-    assert Ec2State.RUNNING.as_dict() == {"Code": 16, "Name": "running"}
+    assert state_dict(Ec2State.RUNNING) == {"Code": 16, "Name": "running"}
 
 
 @pytest.mark.parametrize(
@@ -107,3 +109,10 @@ def test_every_failure_name_is_flagged() -> None:
     flagged = {lcm for lcm, row in LCM_STATE_TABLE.items() if row.failure}
     assert {lcm for lcm in LcmState if lcm.name.endswith("FAILURE")} <= flagged
     assert state_reason(VmState.ACTIVE, LcmState.RUNNING) is None
+
+
+def test_econe_answers_with_the_states_the_drivers_read() -> None:
+    # One enum both ways: what econe answers is what one_vmm_ec2/one_im_ec2 map back to OpenNebula.
+    from one_drivers.ec2.states import STATE_TABLE
+
+    assert Ec2State is SharedEc2State and set(STATE_TABLE) == set(Ec2State)
