@@ -15,6 +15,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from one_drivers.econe.actions.filtering import parse_filters
 from one_drivers.econe.actions.tagging import (
     TaggableKind,
     TaggedResource,
+    put_tags,
     register_kind,
     tags_from_specifications,
     tags_from_template,
@@ -110,9 +112,7 @@ def image_from_record(image: ImageRecord) -> Image:
     description = image.template.get("DESCRIPTION")
     if description:
         result["Description"] = description
-    tags = tags_from_template(image.template)
-    if tags:
-        result["Tags"] = tags
+    put_tags(result, image.template)
     return result
 
 
@@ -252,33 +252,40 @@ def upload_image(ctx: RequestContext, params: dict[str, Any]) -> UploadImageResu
 
 # --- tags: images, volumes and snapshots are all OpenNebula images ---------------------------------
 
-# The EC2 resource an image is, by its flags: (DescribeTags ResourceType, id kind).
-IMAGE_ROLES: tuple[tuple[str, str, IdKind], ...] = (
-    (VOLUME_ATTR, "volume", VOLUME),
-    (SNAPSHOT_ATTR, "snapshot", SNAPSHOT),
-    (AMI_ATTR, "image", IMAGE),
-)
+
+@dataclass(frozen=True)
+class ImageRole:
+    """An EC2 resource an OpenNebula image can be, by its flag: AMI, volume or snapshot."""
+
+    attr: str  # the template flag that gives the image this role
+    resource_type: str  # DescribeTags' ResourceType
+    kind: IdKind
+
+    def holds(self, image: ImageRecord) -> bool:
+        return flagged(image, self.attr)
+
+    def load(self, ctx: RequestContext, text: str) -> ImageRecord:
+        """The image an id of this kind names, when the image plays this role (else NotFound)."""
+        number = self.kind.parse(text)
+        try:
+            image = ctx.one.image_info(number)
+        except (OneNotFoundError, OneAuthorizationError):
+            raise self.kind.not_found(text) from None
+        if image_role(image) is not self:
+            raise self.kind.not_found(text)
+        return image
 
 
-def image_role(image: ImageRecord) -> tuple[str, IdKind] | None:
-    """("volume", VOLUME), ("snapshot", SNAPSHOT), ("image", IMAGE), or None for a plain image."""
-    for attr, resource_type, kind in IMAGE_ROLES:
-        if flagged(image, attr):
-            return resource_type, kind
-    return None
+VOLUME_ROLE = ImageRole(VOLUME_ATTR, "volume", VOLUME)
+SNAPSHOT_ROLE = ImageRole(SNAPSHOT_ATTR, "snapshot", SNAPSHOT)
+AMI_ROLE = ImageRole(AMI_ATTR, "image", IMAGE)
+# In the order a flag wins when an image carries more than one.
+IMAGE_ROLES = (VOLUME_ROLE, SNAPSHOT_ROLE, AMI_ROLE)
 
 
-def load_image_as(ctx: RequestContext, text: str, resource_type: str, kind: IdKind) -> ImageRecord:
-    """The image an id of `kind` names, when the image plays that role (else the kind's NotFound)."""
-    number = kind.parse(text)
-    try:
-        image = ctx.one.image_info(number)
-    except (OneNotFoundError, OneAuthorizationError):
-        raise kind.not_found(text) from None
-    role = image_role(image)
-    if role is None or role[0] != resource_type:
-        raise kind.not_found(text)
-    return image
+def image_role(image: ImageRecord) -> ImageRole | None:
+    """The role the image's flags give it, or None for a plain image."""
+    return next((role for role in IMAGE_ROLES if role.holds(image)), None)
 
 
 def image_listing(ctx: RequestContext) -> list[TaggedResource]:
@@ -290,33 +297,35 @@ def image_listing(ctx: RequestContext) -> list[TaggedResource]:
             continue
         tags = tags_from_template(image.template)
         if tags:
-            found.append(TaggedResource(role[1].format(image.id), role[0], tags))
+            found.append(TaggedResource(role.kind.format(image.id), role.resource_type, tags))
     return found
 
 
-def register_image_kind(resource_type: str, kind: IdKind) -> None:
+def register_image_kind(role: ImageRole) -> None:
     """Plug one image role into the tagging registry (images here; volumes and snapshots in theirs)."""
 
     def load(ctx: RequestContext, text: str) -> TaggedResource:
-        image = load_image_as(ctx, text, resource_type, kind)
-        return TaggedResource(kind.format(image.id), resource_type, tags_from_template(image.template))
+        image = role.load(ctx, text)
+        return TaggedResource(
+            role.kind.format(image.id), role.resource_type, tags_from_template(image.template)
+        )
 
     def store(ctx: RequestContext, text: str, tags: list[tuple[str, str]]) -> None:
-        ctx.one.image_update(kind.parse(text), tags_template(tags), append=True)
+        ctx.one.image_update(role.kind.parse(text), tags_template(tags), append=True)
 
     register_kind(
         TaggableKind(
-            resource_type,
-            kind.prefix,
+            role.resource_type,
+            role.kind.prefix,
             load,
             store,
             image_listing,
-            listed_types=tuple(t for _, t, _ in IMAGE_ROLES),
+            listed_types=tuple(r.resource_type for r in IMAGE_ROLES),
         )
     )
 
 
-register_image_kind("image", IMAGE)
+register_image_kind(AMI_ROLE)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -28,6 +28,7 @@ from one_drivers.econe.actions.tagging import (
     TaggableKind,
     TaggedResource,
     launch_tags,
+    put_tags,
     register_kind,
     tags_from_template,
     tags_template,
@@ -173,9 +174,7 @@ def instance_from_vm(vm: VmRecord, zone: str, view: NicView | None = None) -> In
     token = user.get(CLIENT_TOKEN_ATTR)
     if token:
         instance["ClientToken"] = token
-    tags = tags_from_template(vm.user_template)
-    if tags:
-        instance["Tags"] = tags
+    put_tags(instance, vm.user_template)
     instance.update(instance_device_fields(vm, paths))
     if view is not None and state is not Ec2State.TERMINATED:
         instance.update(instance_network(view.ctx, view, vm, paths))

@@ -13,8 +13,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from one_drivers.econe.actions.filtering import parse_filters
-from one_drivers.econe.actions.images import SNAPSHOT_ATTR, flagged, load_image_as, register_image_kind
-from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
+from one_drivers.econe.actions.images import SNAPSHOT_ROLE, register_image_kind
+from one_drivers.econe.actions.tagging import (
+    put_tags,
+    tags_from_specifications,
+    tags_from_template,
+    tags_to_vectors,
+)
 from one_drivers.econe.actions.volumes import (
     VmCache,
     clone_as,
@@ -81,18 +86,12 @@ def snapshot_from_image(image: ImageRecord) -> Snapshot:
         "VolumeSize": size_gib(image),
         "Encrypted": False,
     }
-    tags = tags_from_template(image.template)
-    if tags:
-        snapshot["Tags"] = tags
+    put_tags(snapshot, image.template)
     return snapshot
 
 
-def load_snapshot(ctx: RequestContext, text: str) -> ImageRecord:
-    return load_image_as(ctx, text, "snapshot", SNAPSHOT)
-
-
-def is_snapshot(image: ImageRecord) -> bool:
-    return flagged(image, SNAPSHOT_ATTR)
+load_snapshot = SNAPSHOT_ROLE.load
+is_snapshot = SNAPSHOT_ROLE.holds
 
 
 # --- CreateSnapshot ---------------------------------------------------------------------------------
@@ -102,7 +101,7 @@ def create_snapshot(ctx: RequestContext, params: CreateSnapshotRequestTypeDef) -
     volume = load_volume(ctx, required(params, "VolumeId"))
     tags = tags_from_specifications(params.get("TagSpecifications") or [], "snapshot")
     attrs: list[tuple[str, str | dict[str, str]]] = [
-        (SNAPSHOT_ATTR, "YES"),
+        (SNAPSHOT_ROLE.attr, "YES"),
         (FROM_VOLUME_ATTR, VOLUME.format(volume.id)),
     ]
     if params.get("Description"):
@@ -196,7 +195,7 @@ def delete_snapshot(ctx: RequestContext, params: DeleteSnapshotRequestTypeDef) -
     return {}
 
 
-register_image_kind("snapshot", SNAPSHOT)
+register_image_kind(SNAPSHOT_ROLE)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from one_drivers.econe.shapes import Tag
 from one_drivers.one.template import Template, TemplateError, build_template
@@ -61,6 +61,19 @@ def tags_to_vectors(tags: Iterable[tuple[str, str]]) -> list[tuple[str, dict[str
     if not values:
         return []
     return [(TAGS_VECTOR, values), (TAG_KEYS_VECTOR, keys)]
+
+
+class Tagged(TypedDict, total=False):
+    """Any result with EC2's `Tags` member (an instance, image, volume, snapshot ...)."""
+
+    Tags: list[Tag]
+
+
+def put_tags(result: Tagged, template: Template) -> None:
+    """Give `result` the resource's tags, if it has any (EC2 leaves `Tags` out when there are none)."""
+    tags = tags_from_template(template)
+    if tags:
+        result["Tags"] = tags
 
 
 def tags_from_template(template: Template) -> list[Tag]:

@@ -21,9 +21,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from one_drivers.econe.actions.block_devices import LaunchDisks, device_target, plan_launch_disks
 from one_drivers.econe.actions.filtering import parse_filters
-from one_drivers.econe.actions.images import VOLUME_ATTR, flagged, load_image_as, register_image_kind
+from one_drivers.econe.actions.images import SNAPSHOT_ROLE, VOLUME_ROLE, register_image_kind
 from one_drivers.econe.actions.instances import load_vm
-from one_drivers.econe.actions.tagging import tags_from_specifications, tags_from_template, tags_to_vectors
+from one_drivers.econe.actions.tagging import (
+    put_tags,
+    tags_from_specifications,
+    tags_from_template,
+    tags_to_vectors,
+)
 from one_drivers.econe.context import Handler, RequestContext
 from one_drivers.econe.shapes import (
     DescribeVolumesResult,
@@ -177,18 +182,12 @@ def volume_from_image(image: ImageRecord, zone: str, vms: VmCache) -> Volume:
         "VolumeType": image.template.get(VOLUME_TYPE_ATTR) or "standard",
         "MultiAttachEnabled": False,
     }
-    tags = tags_from_template(image.template)
-    if tags:
-        volume["Tags"] = tags
+    put_tags(volume, image.template)
     return volume
 
 
-def load_volume(ctx: RequestContext, text: str) -> ImageRecord:
-    return load_image_as(ctx, text, "volume", VOLUME)
-
-
-def is_volume(image: ImageRecord) -> bool:
-    return flagged(image, VOLUME_ATTR)
+load_volume = VOLUME_ROLE.load
+is_volume = VOLUME_ROLE.holds
 
 
 # --- CreateVolume ----------------------------------------------------------------------------------
@@ -217,7 +216,7 @@ def new_image_name(kind: str) -> str:
 def volume_attrs(
     volume_type: str | None, tags: list[tuple[str, str]]
 ) -> list[tuple[str, str | dict[str, str]]]:
-    attrs: list[tuple[str, str | dict[str, str]]] = [(VOLUME_ATTR, "YES")]
+    attrs: list[tuple[str, str | dict[str, str]]] = [(VOLUME_ROLE.attr, "YES")]
     if volume_type:
         attrs.append((VOLUME_TYPE_ATTR, volume_type))
     attrs.extend(tags_to_vectors(tags))
@@ -310,7 +309,7 @@ def launch_devices(ctx: RequestContext, params: Mapping[str, Any], image: ImageR
         if "SNAPSHOT" not in disk:
             disks.append(dict(disk))
             continue
-        snapshot = load_image_as(ctx, disk["SNAPSHOT"], "snapshot", SNAPSHOT)
+        snapshot = SNAPSHOT_ROLE.load(ctx, disk["SNAPSHOT"])
         out = {"IMAGE_ID": str(snapshot.id), "TARGET": disk["TARGET"]}
         if "SIZE" in disk:
             if int(disk["SIZE"]) < snapshot.size:
@@ -319,7 +318,7 @@ def launch_devices(ctx: RequestContext, params: Mapping[str, Any], image: ImageR
         disks.append(out)
     for _, ebs in plan.kept:
         if ebs.get("SnapshotId"):
-            load_image_as(ctx, str(ebs["SnapshotId"]), "snapshot", SNAPSHOT)
+            SNAPSHOT_ROLE.load(ctx, str(ebs["SnapshotId"]))
     return LaunchDevices(plan.root_size_mb, disks, plan)
 
 
@@ -364,7 +363,7 @@ def delete_image_quietly(ctx: RequestContext, image_id: int) -> None:
 def volume_from_snapshot(
     ctx: RequestContext, snapshot_text: str, size: int | None, attrs: list[tuple[str, str | dict[str, str]]]
 ) -> int:
-    snapshot = load_image_as(ctx, snapshot_text, "snapshot", SNAPSHOT)
+    snapshot = SNAPSHOT_ROLE.load(ctx, snapshot_text)
     if size is not None and size * 1024 < snapshot.size:
         raise invalid_parameter_value(
             "Size", f"the volume must be at least the snapshot's size ({-(-snapshot.size // 1024)} GiB)"
@@ -688,7 +687,7 @@ def modify_volume(ctx: RequestContext, params: ModifyVolumeRequestTypeDef) -> Mo
     }
 
 
-register_image_kind("volume", VOLUME)
+register_image_kind(VOLUME_ROLE)
 
 
 HANDLERS: dict[str, Handler] = {
