@@ -1,13 +1,15 @@
 """The XML documents the simulator returns, element for element as oned 6.10.5 writes them.
 
-Element names and order follow the recorded `real-6.10.5/*.xml`; template attributes are sorted by
-name (oned keeps them in a multimap) and their values wrapped in CDATA. Pools are the object bodies
-joined under the pool root; VMs come in two bodies, the full one and the reduced one of `vmpool.info`.
+Element names and order follow the recorded `real-6.10.5/*.xml` and are data (documents.yaml's
+`layouts`, rendered by `render`); template attributes are sorted by name (oned keeps them in a
+multimap) and their values wrapped in CDATA. Pools are the object bodies joined under the pool root;
+VMs come in two bodies, the full one and the reduced one of `vmpool.info`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from xml.sax.saxutils import escape
 
 from one_drivers.sim.model import (
@@ -16,10 +18,8 @@ from one_drivers.sim.model import (
     Cluster,
     Datastore,
     Group,
-    History,
     Host,
     Image,
-    Owned,
     SecGroup,
     User,
     Vm,
@@ -71,37 +71,60 @@ def attrs_xml(attrs: Attrs) -> str:
     return "".join(out)
 
 
-def template_xml(attrs: Attrs, tag: str = "TEMPLATE", empty_short: bool = False) -> str:
-    if not attrs and empty_short:
-        return f"<{tag}/>"
-    return f"<{tag}>{attrs_xml(attrs)}</{tag}>"
+# --- the generic writer of documents.yaml's layouts --------------------------------------------
+_KINDS: dict[str, Callable[[Any], str]] = {
+    "text": text,
+    "cdata": lambda v: cdata(str(v)),
+    "int": lambda v: str(int(v)),
+    "ids": lambda v: "".join(f"<ID>{i}</ID>" for i in v),
+    "perms": lambda v: "".join(f"<{n}>{p}</{n}>" for n, p in zip(PERM_NAMES, v, strict=True)),
+    "tmpl": attrs_xml,
+    "raw": str,
+}
+# An entry: (literal XML, None, ...), ("$", name, ...) or (tag, key, kind, short when empty).
+_Entry = tuple[str, str | None, Callable[[Any], str], bool]
 
 
-def perms_xml(perms: tuple[int, ...]) -> str:
-    inner = "".join(f"<{n}>{v}</{n}>" for n, v in zip(PERM_NAMES, perms, strict=True))
-    return f"<PERMISSIONS>{inner}</PERMISSIONS>"
+def _compile(entry: str) -> _Entry:
+    if entry.startswith("<"):
+        return (entry, None, str, False)
+    if entry.startswith("$"):
+        return ("$", entry[1:], str, False)
+    tag, kind, key = [*entry.split(), "", ""][:3]
+    kind = kind or "text"
+    return (tag, key or tag.lower(), _KINDS[kind.rstrip("?")], kind.endswith("?"))
 
 
-def owner_xml(obj: Owned) -> str:
-    return (
-        f"<ID>{obj.id}</ID><UID>{obj.uid}</UID><GID>{obj.gid}</GID><UNAME>{text(obj.uname)}</UNAME>"
-        f"<GNAME>{text(obj.gname)}</GNAME><NAME>{text(obj.name)}</NAME>{perms_xml(obj.perms)}"
-    )
+LAYOUTS: dict[str, list[_Entry]] = {
+    name: [_compile(entry) for entry in entries] for name, entries in _NAMES["layouts"].items()
+}
+
+
+def render(layout: str, obj: object, **values: object) -> str:
+    """The layout `layout` of documents.yaml for `obj`; `values` stand in for (or add to) its attributes."""
+    out = []
+    for tag, key, kind, short in LAYOUTS[layout]:
+        if key is None:
+            out.append(tag)
+        elif tag == "$":
+            out.append(str(values[key]) if key in values else render(key, obj, **values))
+        else:
+            value = values[key] if key in values else getattr(obj, key)
+            out.append(f"<{tag}/>" if short and not value else f"<{tag}>{kind(value)}</{tag}>")
+    body = "".join(out)
+    if layout[0].islower():
+        return body
+    tag = layout.split(" ")[0]
+    return f"<{tag}>{body}</{tag}>"
 
 
 # --- users and groups -------------------------------------------------------------------------
 def user_body(user: User) -> str:
-    return (
-        f"<ID>{user.id}</ID><GID>{user.gid}</GID>{ids('GROUPS', user.groups)}<GNAME>{text(user.gname)}</GNAME>"
-        f"<NAME>{text(user.name)}</NAME><PASSWORD>{cdata(user.password)}</PASSWORD>"
-        f"<AUTH_DRIVER>{cdata(user.auth_driver)}</AUTH_DRIVER><ENABLED>{int(user.enabled)}</ENABLED>"
-        + "".join(
-            f"<LOGIN_TOKEN><TOKEN>{text(token)}</TOKEN><EXPIRATION_TIME>{expiry}</EXPIRATION_TIME>"
-            f"<EGID>{egid}</EGID></LOGIN_TOKEN>"
-            for token, (expiry, egid) in user.login_tokens.items()
-        )
-        + f"{template_xml(user.template)}"
+    tokens = "".join(
+        render("LOGIN_TOKEN", None, token=token, expiration_time=expiry, egid=egid)
+        for token, (expiry, egid) in user.login_tokens.items()
     )
+    return render("user", user, tokens=tokens)
 
 
 def with_quotas(tag: str, body: str) -> str:
@@ -116,28 +139,16 @@ def pool_with_quotas(tag: str, bodies: Iterable[tuple[int, str]]) -> str:
 
 
 def group_body(group: Group, members: list[int]) -> str:
-    return (
-        f"<ID>{group.id}</ID><NAME>{text(group.name)}</NAME>{template_xml(group.template)}"
-        f"{ids('USERS', members)}<ADMINS></ADMINS>"
-    )
+    return render("group", group, members=members)
 
 
 # --- infrastructure ---------------------------------------------------------------------------
 def cluster_xml(cluster: Cluster, hosts: list[int], datastores: list[int], vnets: list[int]) -> str:
-    return (
-        f"<CLUSTER><ID>{cluster.id}</ID><NAME>{text(cluster.name)}</NAME>{ids('HOSTS', hosts)}"
-        f"{ids('DATASTORES', datastores)}{ids('VNETS', vnets)}{template_xml(cluster.template)}</CLUSTER>"
-    )
+    return render("CLUSTER", cluster, hosts=hosts, datastores=datastores, vnets=vnets)
 
 
 def datastore_xml(ds: Datastore, images: list[int]) -> str:
-    return (
-        f"<DATASTORE>{owner_xml(ds)}<DS_MAD>{cdata(ds.ds_mad)}</DS_MAD><TM_MAD>{cdata(ds.tm_mad)}</TM_MAD>"
-        f"<BASE_PATH>{cdata(ds.base_path)}</BASE_PATH><TYPE>{ds.type}</TYPE><DISK_TYPE>{ds.disk_type}</DISK_TYPE>"
-        f"<STATE>{ds.state}</STATE>{ids('CLUSTERS', ds.cluster_ids)}<TOTAL_MB>{ds.total_mb}</TOTAL_MB>"
-        f"<FREE_MB>{ds.free_mb}</FREE_MB><USED_MB>{ds.used_mb}</USED_MB>{ids('IMAGES', images)}"
-        f"{template_xml(ds.template)}</DATASTORE>"
-    )
+    return render("DATASTORE", ds, images=images)
 
 
 def _numa_nodes_xml(host: Host) -> str:
@@ -222,61 +233,50 @@ def host_xml(
         "<PCI>" + "".join(f"<{k}>{cdata(v)}</{k}>" for k, v in sorted({**p, "VMID": "-1"}.items())) + "</PCI>"
         for p in host.pci
     )
-    share = (
-        f"<HOST_SHARE><MEM_USAGE>{mem_usage}</MEM_USAGE><CPU_USAGE>{cpu_usage}</CPU_USAGE>"
-        f"<TOTAL_MEM>{host.total_mem}</TOTAL_MEM><TOTAL_CPU>{host.total_cpu}</TOTAL_CPU>"
-        f"<MAX_MEM>{host.total_mem}</MAX_MEM><MAX_CPU>{host.total_cpu}</MAX_CPU>"
-        f"<RUNNING_VMS>{len(vms)}</RUNNING_VMS><VMS_THREAD>1</VMS_THREAD>"
-        f"<DATASTORES><DISK_USAGE>{cdata('0')}</DISK_USAGE><FREE_DISK>{cdata(str(free_disk))}</FREE_DISK>"
-        f"<MAX_DISK>{cdata(str(max_disk))}</MAX_DISK><USED_DISK>{cdata(str(used_disk))}</USED_DISK></DATASTORES>"
-        f"<PCI_DEVICES>{pci}</PCI_DEVICES>{_numa_nodes_xml(host)}</HOST_SHARE>"
-    )
-    return (
-        f"<HOST><ID>{host.id}</ID><NAME>{text(host.name)}</NAME><STATE>{host.state}</STATE>"
-        f"<PREV_STATE>{host.prev_state}</PREV_STATE><IM_MAD>{cdata(host.im_mad)}</IM_MAD>"
-        f"<VM_MAD>{cdata(host.vm_mad)}</VM_MAD><CLUSTER_ID>{host.cluster_id}</CLUSTER_ID>"
-        f"<CLUSTER>{text(host.cluster)}</CLUSTER>{share}{ids('VMS', vms)}"
-        f"{template_xml(host.template if template is None else template)}"
-        f"{'<MONITORING/>' if pool else _host_monitoring_xml(host)}</HOST>"
-    )
-
-
-def _ar_short(ar: AddressRange) -> str:
-    # In vnpool.info oned dumps the stored AR: leases packed in ALLOCATED as " <index> <type<<36|vm id>".
-    allocated = "".join(f" {off} {(1 << 36) | (vm & 0xFFFFFFFF)}" for off, vm in sorted(ar.leases.items()))
-    head = f"<ALLOCATED>{cdata(allocated)}</ALLOCATED>" if allocated else ""
-    return (
-        f"<AR>{head}<AR_ID>{cdata(str(ar.ar_id))}</AR_ID><IP>{cdata(ar.ip)}</IP><MAC>{cdata(ar.mac)}</MAC>"
-        f"<SIZE>{cdata(str(ar.size))}</SIZE><TYPE>{cdata(ar.type)}</TYPE></AR>"
+    return render(
+        "HOST",
+        host,
+        vms=vms,
+        mem_usage=mem_usage,
+        cpu_usage=cpu_usage,
+        running_vms=len(vms),
+        free_disk=free_disk,
+        max_disk=max_disk,
+        used_disk=used_disk,
+        pci=pci,
+        numa=_numa_nodes_xml(host),
+        template=host.template if template is None else template,
+        monitoring="<MONITORING/>" if pool else _host_monitoring_xml(host),
     )
 
 
 def vnet_xml(vnet: VNet, updated_vms: list[int], pool: bool = False) -> str:
+    ars = "".join(_ar_stored(ar) if pool else _ar_full(ar) for ar in vnet.ars)
     used = sum(len(ar.leases) for ar in vnet.ars)
-    ars = [_ar_short(ar) for ar in vnet.ars] if pool else []
-    for ar in [] if pool else vnet.ars:
-        leases = "".join(
-            f"<LEASE><IP>{cdata(offset_ip(ar.ip, off))}</IP><MAC>{cdata(offset_mac(ar.mac, off))}</MAC>"
-            f"<VM>{cdata(str(vm))}</VM></LEASE>"
-            for off, vm in sorted(ar.leases.items())
-        )
-        leases_xml = f"<LEASES>{leases}</LEASES>" if leases else "<LEASES/>"
-        ars.append(
-            f"<AR><AR_ID>{cdata(str(ar.ar_id))}</AR_ID><IP>{cdata(ar.ip)}</IP><MAC>{cdata(ar.mac)}</MAC>"
-            f"<SIZE>{cdata(str(ar.size))}</SIZE><TYPE>{cdata(ar.type)}</TYPE>"
-            f"<MAC_END>{cdata(offset_mac(ar.mac, ar.size - 1))}</MAC_END>"
-            f"<IP_END>{cdata(offset_ip(ar.ip, ar.size - 1))}</IP_END>"
-            f"<USED_LEASES>{len(ar.leases)}</USED_LEASES>{leases_xml}</AR>"
-        )
-    return (
-        f"<VNET>{owner_xml(vnet)}{ids('CLUSTERS', vnet.cluster_ids)}<BRIDGE>{cdata(vnet.bridge)}</BRIDGE>"
-        f"<BRIDGE_TYPE>{cdata(vnet.bridge_type)}</BRIDGE_TYPE><STATE>{cdata(str(vnet.state))}</STATE>"
-        f"<PREV_STATE>{cdata(str(vnet.state))}</PREV_STATE><PARENT_NETWORK_ID/><VN_MAD>{cdata(vnet.vn_mad)}</VN_MAD>"
-        f"<PHYDEV/><VLAN_ID/><OUTER_VLAN_ID/><VLAN_ID_AUTOMATIC>0</VLAN_ID_AUTOMATIC>"
-        f"<OUTER_VLAN_ID_AUTOMATIC>0</OUTER_VLAN_ID_AUTOMATIC><USED_LEASES>{used}</USED_LEASES>"
-        f"<VROUTERS></VROUTERS>{ids('UPDATED_VMS', updated_vms)}<OUTDATED_VMS></OUTDATED_VMS>"
-        f"<UPDATING_VMS></UPDATING_VMS><ERROR_VMS></ERROR_VMS>{template_xml(vnet.template)}"
-        f"<AR_POOL>{''.join(ars)}</AR_POOL></VNET>"
+    return render("VNET", vnet, updated_vms=updated_vms, used_leases=used, ars=ars)
+
+
+def _ar_stored(ar: AddressRange) -> str:
+    # oned packs the leases in ALLOCATED as " <index> <type<<36|vm id>".
+    allocated = "".join(f" {off} {(1 << 36) | (vm & 0xFFFFFFFF)}" for off, vm in sorted(ar.leases.items()))
+    return render(
+        "AR stored", ar, allocated=f"<ALLOCATED>{cdata(allocated)}</ALLOCATED>" if allocated else ""
+    )
+
+
+def _ar_full(ar: AddressRange) -> str:
+    leases = "".join(
+        render("LEASE", None, ip=offset_ip(ar.ip, off), mac=offset_mac(ar.mac, off), vm=vm)
+        for off, vm in sorted(ar.leases.items())
+    )
+    end = ar.size - 1
+    return render(
+        "AR full",
+        ar,
+        mac_end=offset_mac(ar.mac, end),
+        ip_end=offset_ip(ar.ip, end),
+        used_leases=len(ar.leases),
+        leases=leases,
     )
 
 
@@ -293,85 +293,35 @@ def offset_mac(mac: str, offset: int) -> str:
 
 
 def secgroup_xml(sg: SecGroup) -> str:
-    return (
-        f"<SECURITY_GROUP>{owner_xml(sg)}{ids('UPDATED_VMS', sg.updated)}"
-        f"{ids('OUTDATED_VMS', sg.outdated)}{ids('UPDATING_VMS', sg.updating)}"
-        f"{ids('ERROR_VMS', sg.error)}{template_xml(sg.template)}</SECURITY_GROUP>"
-    )
+    return render("SECURITY_GROUP", sg)
 
 
 # --- templates and images ---------------------------------------------------------------------
 def vmtemplate_xml(tmpl: VmTemplate, attrs: Attrs | None = None) -> str:
-    return (
-        f"<VMTEMPLATE>{owner_xml(tmpl)}<REGTIME>{tmpl.regtime}</REGTIME>"
-        f"{template_xml(tmpl.template if attrs is None else attrs)}</VMTEMPLATE>"
-    )
+    return render("VMTEMPLATE", tmpl, template=tmpl.template if attrs is None else attrs)
 
 
 def image_xml(img: Image) -> str:
-    return (
-        f"<IMAGE>{owner_xml(img)}<TYPE>{img.type}</TYPE><DISK_TYPE>{img.disk_type}</DISK_TYPE>"
-        f"<PERSISTENT>{img.persistent}</PERSISTENT><REGTIME>{img.regtime}</REGTIME>"
-        f"<SOURCE>{cdata(img.source)}</SOURCE><PATH>{cdata(img.path)}</PATH><FORMAT>{cdata(img.format)}</FORMAT>"
-        f"<FS>{cdata(img.fs)}</FS><SIZE>{img.size}</SIZE><STATE>{img.state}</STATE>"
-        f"<PREV_STATE>{img.prev_state}</PREV_STATE><RUNNING_VMS>{len(img.vms)}</RUNNING_VMS>"
-        f"<CLONING_OPS>0</CLONING_OPS><CLONING_ID>-1</CLONING_ID><TARGET_SNAPSHOT>-1</TARGET_SNAPSHOT>"
-        f"<DATASTORE_ID>{img.datastore_id}</DATASTORE_ID><DATASTORE>{text(img.datastore)}</DATASTORE>"
-        f"{ids('VMS', img.vms)}{ids('CLONES', img.clones)}<APP_CLONES></APP_CLONES>{template_xml(img.template)}"
-        f"<SNAPSHOTS><ALLOW_ORPHANS>{cdata('NO')}</ALLOW_ORPHANS><CURRENT_BASE>{cdata('-1')}</CURRENT_BASE>"
-        f"<NEXT_SNAPSHOT>{cdata('0')}</NEXT_SNAPSHOT></SNAPSHOTS><BACKUP_INCREMENTS></BACKUP_INCREMENTS>"
-        f"<BACKUP_DISK_IDS></BACKUP_DISK_IDS></IMAGE>"
-    )
+    return render("IMAGE", img, running_vms=len(img.vms))
 
 
 # --- virtual machines -------------------------------------------------------------------------
-def _history_full(vm_id: int, h: History) -> str:
-    return (
-        f"<HISTORY><OID>{vm_id}</OID><SEQ>{h.seq}</SEQ><HOSTNAME>{text(h.hostname)}</HOSTNAME><HID>{h.hid}</HID>"
-        f"<CID>{h.cid}</CID><STIME>{h.stime}</STIME><ETIME>{h.etime}</ETIME><VM_MAD>{cdata(h.vm_mad)}</VM_MAD>"
-        f"<TM_MAD>{cdata(h.tm_mad)}</TM_MAD><DS_ID>{h.ds_id}</DS_ID><PSTIME>{h.pstime}</PSTIME>"
-        f"<PETIME>{h.petime}</PETIME><RSTIME>{h.rstime}</RSTIME><RETIME>{h.retime}</RETIME>"
-        f"<ESTIME>{h.estime}</ESTIME><EETIME>{h.eetime}</EETIME><ACTION>{h.action}</ACTION>"
-        f"<UID>{h.uid}</UID><GID>{h.gid}</GID><REQUEST_ID>{h.request_id}</REQUEST_ID></HISTORY>"
-    )
-
-
 def vm_full_xml(vm: Vm, monitoring: bool = False) -> str:
     """The full VM body. `vmpool.infoextended` and driver payloads carry it without monitoring
     (LAST_POLL 0, empty MONITORING: oned 6.x keeps monitoring in its own table and only `vm.info`
     merges it in). The two halves around the monitoring are cached until the VM changes."""
     if vm.full_xml is None:
-        lock = (
-            f"<LOCK><LOCKED>{vm.lock.level}</LOCKED><OWNER>{vm.lock.owner}</OWNER><TIME>{vm.lock.time}</TIME>"
-            f"<REQ_ID>{vm.lock.req_id}</REQ_ID></LOCK>"
-            if vm.lock
-            else ""
-        )
-        history = "".join(_history_full(vm.id, h) for h in vm.history)
-        history_xml = f"<HISTORY_RECORDS>{history}</HISTORY_RECORDS>" if history else "<HISTORY_RECORDS/>"
-        head = f"<VM>{owner_xml(vm)}{lock}"
-        tail = (
-            f"<STATE>{int(vm.state)}</STATE>"
-            f"<LCM_STATE>{int(vm.lcm_state)}</LCM_STATE><PREV_STATE>{int(vm.prev_state)}</PREV_STATE>"
-            f"<PREV_LCM_STATE>{int(vm.prev_lcm_state)}</PREV_LCM_STATE><RESCHED>{vm.resched}</RESCHED>"
-            f"<STIME>{vm.stime}</STIME><ETIME>{vm.etime}</ETIME><DEPLOY_ID>{text(vm.deploy_id)}</DEPLOY_ID>"
-        )
-        rest = (
-            f"<SCHED_ACTIONS></SCHED_ACTIONS>"
-            f"{template_xml(vm.template)}{template_xml(vm.user_template, 'USER_TEMPLATE', empty_short=True)}"
-            f"{history_xml}<BACKUPS><BACKUP_CONFIG/><BACKUP_IDS></BACKUP_IDS></BACKUPS></VM>"
-        )
+        lock = render("LOCK", vm.lock) if vm.lock else ""
+        history = "".join(render("HISTORY full", h, oid=vm.id) for h in vm.history)
+        head = "<VM>" + render("vm head", vm, lock=lock)
+        tail = render("vm tail", vm)
+        rest = render("vm rest", vm, history=history) + "</VM>"
         vm.full_parts = (head, tail, rest)
         vm.full_xml = f"{head}<LAST_POLL>0</LAST_POLL>{tail}<MONITORING></MONITORING>{rest}"
     if not monitoring:
         return vm.full_xml
     head, tail, rest = vm.full_parts
     return f"{head}<LAST_POLL>{vm.last_poll}</LAST_POLL>{tail}<MONITORING>{attrs_xml(vm.monitoring)}</MONITORING>{rest}"
-
-
-def _short_vector(name: str, vec: dict[str, str], keys: tuple[str, ...]) -> str:
-    inner = "".join(f"<{k}>{cdata(vec[k])}</{k}>" for k in keys if k in vec)
-    return f"<{name}>{inner}</{name}>"
 
 
 def vm_short_xml(vm: Vm) -> str:
@@ -390,26 +340,12 @@ def vm_short_xml(vm: Vm) -> str:
     for kind, keys in SHORT_VECTORS.items():
         for k, v in tmpl:
             if k == kind and isinstance(v, dict):
-                parts.append(_short_vector(kind, v, keys))
+                inner = "".join(f"<{key}>{cdata(v[key])}</{key}>" for key in keys if key in v)
+                parts.append(f"<{kind}>{inner}</{kind}>")
     user = [(k, v) for k, v in vm.user_template if k in SHORT_USER_TEMPLATE]
-    h = vm.current
-    history = (
-        f"<HISTORY_RECORDS><HISTORY><OID>{vm.id}</OID><SEQ>{h.seq}</SEQ><HOSTNAME>{cdata(h.hostname)}</HOSTNAME>"
-        f"<HID>{h.hid}</HID><CID>{h.cid}</CID><DS_ID>{h.ds_id}</DS_ID><VM_MAD>{cdata(h.vm_mad)}</VM_MAD>"
-        f"<TM_MAD>{cdata(h.tm_mad)}</TM_MAD><ACTION>{cdata(str(h.action))}</ACTION></HISTORY></HISTORY_RECORDS>"
-        if h
-        else "<HISTORY_RECORDS/>"
-    )
-    body = (
-        f"<VM><ID>{vm.id}</ID><UID>{vm.uid}</UID><GID>{vm.gid}</GID><UNAME>{text(vm.uname)}</UNAME>"
-        f"<GNAME>{text(vm.gname)}</GNAME><NAME>{text(vm.name)}</NAME><LAST_POLL>0</LAST_POLL>"
-        f"<STATE>{int(vm.state)}</STATE><LCM_STATE>{int(vm.lcm_state)}</LCM_STATE><RESCHED>{vm.resched}</RESCHED>"
-        f"<STIME>{vm.stime}</STIME><ETIME>{vm.etime}</ETIME><DEPLOY_ID>{text(vm.deploy_id)}</DEPLOY_ID>"
-        f"<TEMPLATE>{''.join(parts)}</TEMPLATE><MONITORING/>"
-        f"{template_xml(user, 'USER_TEMPLATE', empty_short=True)}{history}</VM>"
-    )
-    vm.short_xml = body
-    return body
+    history = render("HISTORY short", vm.current, oid=vm.id) if vm.current else ""
+    vm.short_xml = render("VM short", vm, short_template="".join(parts), user=user, history=history)
+    return vm.short_xml
 
 
 def pool_xml(root: str, bodies: Iterable[str]) -> str:
