@@ -256,19 +256,15 @@ class HostMonitor:
             self.on_change()
 
     def _find_vm(self, vec: dict[str, str]) -> Vm | None:
+        """The VM a report names: by ID, else by DEPLOY_ID among the VMs not DONE."""
         try:
             vm = self.cloud.vms.get(int(vec.get("ID", "-1")))
         except ValueError:
             vm = None
-        if vm is None and vec.get("DEPLOY_ID"):
-            vm = next(
-                (
-                    v
-                    for v in self.cloud.vms.values()
-                    if v.deploy_id == vec["DEPLOY_ID"] and v.state != VmState.DONE
-                ),
-                None,
-            )
+        deploy_id = vec.get("DEPLOY_ID")
+        if vm is None and deploy_id:
+            alive = (v for v in self.cloud.vms.values() if v.state != VmState.DONE)
+            vm = next((v for v in alive if v.deploy_id == deploy_id), None)
         return vm
 
     def _apply_vm_monitor(self, msg: Frame) -> None:

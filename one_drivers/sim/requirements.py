@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 _TOKEN = re.compile(r'\s*(?:(@>|!=|[=<>&|!()])|"([^"]*)"|([A-Za-z0-9_./\-:*]+))')
 
@@ -25,7 +25,7 @@ def _tokens(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
         if not m or m.end() == pos:
-            raise RequirementError(f"cannot parse requirements at {expr[pos:]!r}")
+            raise RequirementError(f"cannot parse requirements at {expr[pos:].lstrip()!r}")
         pos = m.end()
         if m.group(1):
             out.append(("op", m.group(1)))
@@ -33,8 +33,6 @@ def _tokens(expr: str) -> list[tuple[str, str]]:
             out.append(("str", m.group(2)))
         else:
             out.append(("word", m.group(3)))
-        while pos < len(expr) and expr[pos].isspace():
-            pos += 1
     return out
 
 
@@ -55,19 +53,16 @@ def evaluate(expr: str, attrs: Mapping[str, str]) -> bool:
         pos += 1
         return toks[pos - 1]
 
-    def disjunction() -> bool:
-        value = conjunction()
-        while peek() == ("op", "|"):
+    def chain(op: str, operand: Callable[[], bool]) -> bool:
+        """`operand op operand ...`, every operand parsed (no short cut); `|` binds looser than `&`."""
+        values = [operand()]
+        while peek() == ("op", op):
             take()
-            value = conjunction() or value
-        return value
+            values.append(operand())
+        return any(values) if op == "|" else all(values)
 
-    def conjunction() -> bool:
-        value = unary()
-        while peek() == ("op", "&"):
-            take()
-            value = unary() and value
-        return value
+    def disjunction() -> bool:
+        return chain("|", lambda: chain("&", unary))
 
     def unary() -> bool:
         tok = take()

@@ -144,10 +144,8 @@ DEPLOYS: dict[VmState | None, Steps] = {
 # --- VMM replies: (action, LCM state) -> (path on SUCCESS, path on FAILURE) ---------------------------
 RUN: Steps = ("clear_action", "running_again", "dummy_monitor", A.RUNNING)
 BACK: Steps = (A.RUNNING,)
-UNDONE: Steps = (
-    "clear_action",
-    A.RUNNING,
-)  # "Fail to shutdown/save VM. Assuming that the VM is still RUNNING."
+# "Fail to shutdown/save VM. Assuming that the VM is still RUNNING."
+UNDONE: Steps = ("clear_action", A.RUNNING)
 # deploy_failure by boot kind (the record's RETIME set in all; a failed resume from STOPPED/UNDEPLOYED
 # also ends the record); deploy_success is RUNNING from all of them, the record running again.
 _BOOT_FAILED: dict[LcmState, Steps] = {
@@ -161,22 +159,9 @@ _BOOT_FAILED: dict[LcmState, Steps] = {
     **dict.fromkeys(BOOT_FAILURES, ("end_running",)),  # recover-failure of a failed boot
 }
 _BOOTS_WITH = {
-    "DEPLOY": (
-        A.BOOT,
-        A.BOOT_UNKNOWN,
-        A.BOOT_POWEROFF,
-        A.BOOT_UNDEPLOY,
-        A.BOOT_FAILURE,
-        A.BOOT_UNDEPLOY_FAILURE,
-    ),
-    "RESTORE": (
-        A.BOOT_SUSPENDED,
-        A.BOOT_STOPPED,
-        A.BOOT_MIGRATE,
-        A.BOOT_STOPPED_FAILURE,
-        A.BOOT_MIGRATE_FAILURE,
-    ),
-}
+    "DEPLOY": (A.BOOT, A.BOOT_UNKNOWN, A.BOOT_POWEROFF, A.BOOT_UNDEPLOY, A.BOOT_FAILURE, A.BOOT_UNDEPLOY_FAILURE),
+    "RESTORE": (A.BOOT_SUSPENDED, A.BOOT_STOPPED, A.BOOT_MIGRATE, A.BOOT_STOPPED_FAILURE, A.BOOT_MIGRATE_FAILURE),
+}  # fmt: skip
 _SHUTDOWN_DONE: dict[LcmState, Steps] = {
     A.SHUTDOWN: (A.EPILOG, *DONE),
     A.SHUTDOWN_POWEROFF: ("end_running", S.POWEROFF),

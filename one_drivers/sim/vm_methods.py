@@ -113,7 +113,7 @@ def vm_recover(api: Api, user: User, p: Params) -> Any:
 
 
 def _hotplug(api: Api, user: User, vid: int, request: str, refused: str) -> Vm:
-    """The VM, for a disk or NIC request: MANAGE, not locked, in a state the request has a row for."""
+    """The VM, for a disk, NIC or snapshot request: MANAGE, not locked, in a state the request has a row for."""
     vm = _managed_vm(api, user, vid)
     if not api.lc.allows(vm, request):
         raise OneFailure(ACTION, f"Could not {refused} VM {vid}, wrong state {vm.state_label}.")
@@ -218,11 +218,7 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
 @method("one.vm.snapshotcreate", mutating=True)
 def vm_snapshotcreate(api: Api, user: User, p: Params) -> Any:
     vid, name = p.integer(0), p.string(1)
-    vm = _managed_vm(api, user, vid)
-    if not api.lc.allows(vm, "snapshot-create"):
-        raise OneFailure(
-            ACTION, f"Could not create a new snapshot for VM {vid}, wrong state {vm.state_label}."
-        )
+    vm = _hotplug(api, user, vid, "snapshot-create", "create a new snapshot for")
     snap_id = _next_id(vm, "SNAPSHOT")
     snap = {"NAME": name or f"snapshot-{snap_id}", "SNAPSHOT_ID": str(snap_id), "TIME": str(api.cloud.now())}
     api.lc.request(vm, "snapshot-create", snap)
@@ -231,11 +227,7 @@ def vm_snapshotcreate(api: Api, user: User, p: Params) -> Any:
 
 def _snapshot_op(api: Api, user: User, p: Params, action: str, verb: str) -> Any:
     vid, snap_id = p.integer(0), p.integer(1)
-    vm = _managed_vm(api, user, vid)
-    if not api.lc.allows(vm, action):
-        raise OneFailure(
-            ACTION, f"Could not {verb} snapshot {snap_id} of VM {vid}, wrong state {vm.state_label}."
-        )
+    vm = _hotplug(api, user, vid, action, f"{verb} snapshot {snap_id} of")
     snap = vector_by_id(vm.template, "SNAPSHOT", snap_id)
     if snap is None:
         raise OneFailure(ACTION, f"Could not {verb} snapshot {snap_id}, it does not exist.")
