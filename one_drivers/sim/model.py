@@ -15,7 +15,6 @@ import yaml
 
 from one_drivers.one.states import ImageState, ImageType, LcmState, VmState
 
-Attr = tuple[str, "str | dict[str, str]"]
 Attrs = list[tuple[str, "str | dict[str, str]"]]
 
 # Owner use/manage, nothing else: oned's default umask 177.
@@ -55,10 +54,6 @@ def set_attr(attrs: Attrs, name: str, value: str | dict[str, str]) -> None:
     """Replace every attribute named `name` with one value (oned's `replace`)."""
     attrs[:] = [(k, v) for k, v in attrs if k != name]
     attrs.append((name, value))
-
-
-def remove_attr(attrs: Attrs, name: str) -> None:
-    attrs[:] = [(k, v) for k, v in attrs if k != name]
 
 
 def merge_attrs(attrs: Attrs, new: Attrs) -> None:
@@ -277,6 +272,10 @@ class Vm(Owned):
         self.full_xml = None
         self.short_xml = None
         self.wire.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (the state file) without the cached bodies: they are rebuilt when asked for."""
+        return {**self.__dict__, "full_xml": None, "short_xml": None, "full_parts": ("", "", ""), "wire": {}}
 
     def set_state(self, state: VmState, lcm: LcmState = LcmState.LCM_INIT) -> None:
         if state != self.state:

@@ -36,24 +36,12 @@ class StateFile:
                 setattr(cloud, name, snapshot[name])
         for kind in KINDS.values():
             cloud.next_id.setdefault(kind.name, kind.first_id)
-        for vm in cloud.vms.values():
-            vm.touch()
         return True
 
     def save(self, cloud: Cloud) -> None:
+        # VMs are pickled without their cached bodies (Vm.__getstate__), which keeps the file small.
         snapshot = {name: getattr(cloud, name) for name in POOLS}
-        # Caches are rebuilt on load; keep the file small.
-        saved = {vid: (vm.full_xml, vm.short_xml, vm.full_parts, vm.wire) for vid, vm in cloud.vms.items()}
-        for vm in cloud.vms.values():
-            vm.full_xml = vm.short_xml = None
-            vm.full_parts = ("", "", "")
-            vm.wire = {}
-        try:
-            body = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
-        finally:
-            for vid, (full, short, parts, wire) in saved.items():
-                vm = cloud.vms[vid]
-                vm.full_xml, vm.short_xml, vm.full_parts, vm.wire = full, short, parts, wire
+        body = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
         self.db.execute("INSERT OR REPLACE INTO state (id, body) VALUES (0, ?)", (body,))
         self.db.commit()
 

@@ -43,16 +43,16 @@ class RpcCall:
     params: tuple[Any, ...]
 
 
+# What xmlrpc-c escapes in a string value (`&` first), CR as a character reference.
+_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#x0d;"))
+_BYTE_ESCAPES = tuple((a.encode(), b.encode()) for a, b in _ESCAPES)
+
+
 def escape_text(text: str) -> str:
-    """Escape a string value the way xmlrpc-c does (`&`, `<`, `>`, and CR as a character reference)."""
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    if "\r" in text:
-        text = text.replace("\r", "&#x0d;")
+    """Escape a string value the way xmlrpc-c does."""
+    for char, ref in _ESCAPES:
+        if char in text:  # the test is cheaper than a replace that finds nothing on a large body
+            text = text.replace(char, ref)
     return text
 
 
@@ -87,14 +87,9 @@ _STRING_SUCCESS_TAIL = (
 
 def escape_bytes(data: bytes) -> bytes:
     """`escape_text` on UTF-8 bytes (the same four replacements; the multi-byte forms never hold them)."""
-    if b"&" in data:
-        data = data.replace(b"&", b"&amp;")
-    if b"<" in data:
-        data = data.replace(b"<", b"&lt;")
-    if b">" in data:
-        data = data.replace(b">", b"&gt;")
-    if b"\r" in data:
-        data = data.replace(b"\r", b"&#x0d;")
+    for char, ref in _BYTE_ESCAPES:
+        if char in data:
+            data = data.replace(char, ref)
     return data
 
 
