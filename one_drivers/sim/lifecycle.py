@@ -164,7 +164,7 @@ class Lifecycle(HostMonitor):
         if path is not None:
             self._run(vm, path, "monitor")
 
-    def _host(self, vm: Vm) -> Host | None:
+    def host_of(self, vm: Vm) -> Host | None:
         """The host of the VM's open history record."""
         return self.cloud.hosts.get(vm.current.hid) if vm.current else None
 
@@ -193,7 +193,7 @@ class Lifecycle(HostMonitor):
         self.pending.pop(vm.id, None)
 
     def fx_open_history(self, vm: Vm, name: str) -> None:
-        host = self._host(vm)
+        host = self.host_of(vm)
         if host is None:
             raise OneFailure(ACTION, "Could not get host of the VM")
         open_history(self.cloud, vm, host)
@@ -238,7 +238,7 @@ class Lifecycle(HostMonitor):
 
     def fx_driver_cancel(self, vm: Vm, name: str) -> None:
         """DRIVER_CANCEL: the host's driver drops what it does for the VM (no reply comes)."""
-        host = self._host(vm)
+        host = self.host_of(vm)
         proc = self.vmm.get(host.vm_mad) if host else None
         if proc is not None:
             proc.send(format_request("DRIVER_CANCEL", vm.id))
@@ -274,7 +274,7 @@ class Lifecycle(HostMonitor):
 
     def fx_dummy_monitor(self, vm: Vm, name: str) -> None:
         """What the dummy host agent reports for a VM it runs (MONITOR_VM), at once rather than in 30 s."""
-        host = self._host(vm)
+        host = self.host_of(vm)
         if host is None or host.im_mad != "dummy":
             return
         now = self.cloud.now()
@@ -291,7 +291,7 @@ class Lifecycle(HostMonitor):
     def _send(self, vm: Vm, action: str) -> None:
         """The action to the host's VMM driver; a dummy host answers at once, a driver that cannot be
         reached is a FAILURE reply."""
-        host = self._host(vm)
+        host = self.host_of(vm)
         if host is not None and host.vm_mad == "dummy":
             info = {"DEPLOY": f"{host.name}:{vm.name}:dummy", "SNAPSHOTCREATE": "dummy-snap"}.get(action, "-")
             self.vmm_reply(action, vm.id, True, info)

@@ -39,7 +39,7 @@ def _fmt(value: float) -> str:
 
 def _host_fits(api: Api, vm: Vm, cpu: float, memory: int) -> None:
     """Host::test_capacity with the VM's old size taken out: the first shortage is the message."""
-    host = api.cloud.hosts.get(vm.current.hid) if vm.current else None
+    host = api.lc.host_of(vm)
     if host is None:
         raise OneFailure(ACTION, "Could not update host")
     others = [
@@ -66,27 +66,10 @@ def _close_copy_history(api: Api, vm: Vm, user: User) -> None:
     was_stopped = bool(h.retime)
     h.retime = h.retime or now
     h.etime = now
-    previous = h.action
-    h.action, h.uid, h.gid, h.request_id = (
-        VmAction.RESIZE.value,
-        user.id,
-        user.gid,
-        api.cloud.next_request_id(),
-    )
-    copy = History(
-        len(vm.history),
-        h.hostname,
-        h.hid,
-        h.cid,
-        now,
-        h.vm_mad,
-        h.tm_mad,
-        h.ds_id,
-        rstime=now,
-        action=previous,
-    )
-    if was_stopped:
-        copy.retime = now
+    copy = History(len(vm.history), h.hostname, h.hid, h.cid, now, h.vm_mad, h.tm_mad, h.ds_id, rstime=now)
+    copy.action, copy.retime = h.action, now if was_stopped else 0
+    h.action, h.uid, h.gid = VmAction.RESIZE.value, user.id, user.gid
+    h.request_id = api.cloud.next_request_id()
     vm.history.append(copy)
 
 
@@ -102,12 +85,13 @@ def vm_resize(api: Api, user: User, p: Params) -> Any:
         int(_number(given, "VCPU", _INTEGER)),
         int(_number(given, "MEMORY", _INTEGER)),
     )
-    if cpu < 0:
-        raise OneFailure(INTERNAL, "CPU must be a positive float or integer value.")
-    if memory < 0:
-        raise OneFailure(INTERNAL, "MEMORY must be a positive integer value.")
-    if vcpu < 0:
-        raise OneFailure(INTERNAL, "VCPU must be a positive integer value.")
+    for name, number, kind in (
+        ("CPU", cpu, "float or integer"),
+        ("MEMORY", memory, "integer"),
+        ("VCPU", vcpu, "integer"),
+    ):
+        if number < 0:
+            raise OneFailure(INTERNAL, f"{name} must be a positive {kind} value.")
     old_cpu = _number(vm.template, "CPU", _NUMBER)
     old_vcpu = int(_number(vm.template, "VCPU", _INTEGER))
     old_memory = int(_number(vm.template, "MEMORY", _INTEGER))
@@ -115,7 +99,7 @@ def vm_resize(api: Api, user: User, p: Params) -> Any:
     running = vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING
     if (vm.state, vm.lcm_state) not in RESIZE_FROM:
         raise OneFailure(ACTION, f"Cannot resize a VM in state {vm.state_label}")
-    host = api.cloud.hosts.get(vm.current.hid) if vm.current else None
+    host = api.lc.host_of(vm)
     if running and (host is None or host.vm_mad not in LIVE_RESIZE_MADS):
         raise OneFailure(ACTION, f"Hotplug resize not supported by driver {host.vm_mad if host else ''}")
     if running and (cpu, vcpu, memory) == (old_cpu, old_vcpu, old_memory):
