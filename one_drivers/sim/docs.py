@@ -151,36 +151,33 @@ def datastore_xml(ds: Datastore, images: list[int]) -> str:
     return render("DATASTORE", ds, images=images)
 
 
-def _numa_nodes_xml(host: Host) -> str:
-    nodes: dict[str, list[str]] = {}
-    for vec in host.numa:
-        node = vec.get("NODE_ID", "0")
-        part = nodes.setdefault(node, [])
-        kind = vec.get("_KIND", "")
-        if kind == "CORE":
-            cpus = ",".join(f"{c}:-1" for c in vec.get("CPUS", "").split(",") if c)
-            free = len([c for c in vec.get("CPUS", "").split(",") if c])
-            part.append(
-                f"<CORE><CPUS>{cdata(cpus)}</CPUS><DEDICATED>{cdata('NO')}</DEDICATED>"
-                f"<FREE>{cdata(str(free))}</FREE><ID>{cdata(vec.get('ID', '0'))}</ID></CORE>"
+def _numa_xml(vectors: list[tuple[str, dict[str, str]]], section: str, node_tag: str, in_order: bool) -> str:
+    """The NUMA nodes of documents.yaml's `numa` section: one `node_tag` per NODE_ID (first seen first)."""
+    layouts: dict[str, list[str]] = _NAMES["numa"][section]
+    order = list(layouts)
+    nodes: dict[str, list[tuple[int, str]]] = {}
+    for kind, vec in vectors:
+        parts = nodes.setdefault(vec.get("NODE_ID", "0"), [])
+        if kind in layouts:
+            tag, *members = layouts[kind]
+            inner = "".join(
+                f"<{name}>{cdata(const if eq else vec.get(name, '0'))}</{name}>"
+                for name, eq, const in (m.partition("=") for m in members)
             )
-        elif kind == "HUGEPAGE":
-            part.append(
-                f"<HUGEPAGE><PAGES>{cdata(vec.get('PAGES', '0'))}</PAGES><SIZE>{cdata(vec.get('SIZE', '0'))}</SIZE>"
-                f"<USAGE>{cdata('0')}</USAGE></HUGEPAGE>"
-            )
-        elif kind == "MEMORY_NODE":
-            part.append(
-                f"<MEMORY><DISTANCE>{cdata(vec.get('DISTANCE', '').strip())}</DISTANCE>"
-                f"<TOTAL>{cdata(vec.get('TOTAL', '0'))}</TOTAL><USAGE>{cdata('0')}</USAGE></MEMORY>"
-            )
-    # CORE, HUGEPAGE, MEMORY children are sorted by name inside a node, as oned does.
-    order = {"<CORE>": 0, "<HUGEPAGE>": 1, "<MEMORY>": 2}
-    out = []
-    for node, parts in nodes.items():
-        parts.sort(key=lambda p: order[p[: p.index(">") + 1]])
-        out.append(f"<NODE>{''.join(parts)}<NODE_ID>{cdata(node)}</NODE_ID></NODE>")
-    return "<NUMA_NODES>" + "".join(out) + "</NUMA_NODES>"
+            parts.append((order.index(kind) if in_order else 0, f"<{tag}>{inner}</{tag}>"))
+    return "".join(
+        f"<{node_tag}>{''.join(p for _, p in sorted(parts, key=lambda p: p[0]))}<NODE_ID>{cdata(node)}</NODE_ID></{node_tag}>"
+        for node, parts in nodes.items()
+    )
+
+
+def _numa_share(vec: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """A NUMA vector of the host's probes as HOST_SHARE shows it: a core's CPUs all free (`<cpu>:-1`)."""
+    cpus = [c for c in vec.get("CPUS", "").split(",") if c]
+    shown = {**vec, "DISTANCE": vec.get("DISTANCE", "").strip()}
+    if vec.get("_KIND") == "CORE":
+        shown.update(CPUS=",".join(f"{c}:-1" for c in cpus), FREE=str(len(cpus)))
+    return vec.get("_KIND", ""), shown
 
 
 def _host_monitoring_xml(host: Host) -> str:
@@ -188,35 +185,16 @@ def _host_monitoring_xml(host: Host) -> str:
         return "<MONITORING/>"
     mon = dict((k, v) for k, v in host.monitoring if isinstance(v, str))
     capacity = "".join(
-        f"<{tag}>{cdata(mon[key])}</{tag}>"
-        for tag, key in (
-            ("FREE_CPU", "FREECPU"),
-            ("FREE_MEMORY", "FREEMEMORY"),
-            ("USED_CPU", "USEDCPU"),
-            ("USED_MEMORY", "USEDMEMORY"),
-        )
-        if key in mon
+        f"<{tag}>{cdata(mon[key])}</{tag}>" for tag, key in _NAMES["host_capacity"].items() if key in mon
     )
     system = "".join(f"<{k}>{cdata(mon[k])}</{k}>" for k in ("NETRX", "NETTX") if k in mon)
-    numa: dict[str, list[str]] = {}
-    for name, vec in host.monitoring:
-        if isinstance(vec, dict) and name in ("HUGEPAGE", "MEMORY_NODE"):
-            node = vec.get("NODE_ID", "0")
-            if name == "HUGEPAGE":
-                numa.setdefault(node, []).append(
-                    f"<HUGEPAGE><FREE>{cdata(vec.get('FREE', '0'))}</FREE><SIZE>{cdata(vec.get('SIZE', '0'))}</SIZE></HUGEPAGE>"
-                )
-            else:
-                numa.setdefault(node, []).append(
-                    f"<MEMORY><FREE>{cdata(vec.get('FREE', '0'))}</FREE><USED>{cdata(vec.get('USED', '0'))}</USED></MEMORY>"
-                )
-    numa_xml = "".join(
-        f"<NUMA_NODE>{''.join(parts)}<NODE_ID>{cdata(node)}</NODE_ID></NUMA_NODE>"
-        for node, parts in numa.items()
+    vectors = [(name, vec) for name, vec in host.monitoring if isinstance(vec, dict)]
+    numa = _numa_xml(
+        [(n, v) for n, v in vectors if n in _NAMES["numa"]["monitoring"]], "monitoring", "NUMA_NODE", False
     )
     return (
         f"<MONITORING><TIMESTAMP>{host.monitor_time}</TIMESTAMP><ID>{host.id}</ID>"
-        f"<CAPACITY>{capacity}</CAPACITY><SYSTEM>{system}</SYSTEM>{numa_xml}</MONITORING>"
+        f"<CAPACITY>{capacity}</CAPACITY><SYSTEM>{system}</SYSTEM>{numa}</MONITORING>"
     )
 
 
@@ -244,7 +222,7 @@ def host_xml(
         max_disk=max_disk,
         used_disk=used_disk,
         pci=pci,
-        numa=_numa_nodes_xml(host),
+        numa=_numa_xml([_numa_share(v) for v in host.numa], "share", "NODE", True),
         template=host.template if template is None else template,
         monitoring="<MONITORING/>" if pool else _host_monitoring_xml(host),
     )
