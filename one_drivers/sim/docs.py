@@ -25,6 +25,7 @@ from one_drivers.sim.model import (
     Vm,
     VmTemplate,
     VNet,
+    get_attr,
     load_data,
 )
 from one_drivers.sim.wire import Escaped, escaped
@@ -307,14 +308,7 @@ def vm_short_xml(vm: Vm) -> str:
     if vm.short_xml is not None:
         return vm.short_xml
     tmpl = vm.template
-
-    def plain(name: str) -> str:
-        for k, v in tmpl:
-            if k == name and isinstance(v, str):
-                return text(v)
-        return ""
-
-    parts = [f"<CPU>{plain('CPU')}</CPU><MEMORY>{plain('MEMORY')}</MEMORY><VCPU>{plain('VCPU')}</VCPU>"]
+    parts = [f"<{k}>{text(get_attr(tmpl, k) or '')}</{k}>" for k in ("CPU", "MEMORY", "VCPU")]
     for kind, keys in SHORT_VECTORS.items():
         for k, v in tmpl:
             if k == kind and isinstance(v, dict):

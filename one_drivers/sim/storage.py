@@ -30,6 +30,9 @@ DISK_TYPES = frozenset({ImageType.OS, ImageType.CDROM, ImageType.DATABLOCK})
 # The copy ends: the locked state -> the state it unlocks to.
 _UNLOCKED: dict[int, int] = {LOCKED: READY, LOCKED_USED: USED, LOCKED_USED_PERS: USED_PERS}
 
+# A VM acquires the image: state -> (the state it takes, the state a persistent image takes).
+_ACQUIRED: dict[int, tuple[int, int]] = {READY: (USED, USED_PERS), LOCKED: (LOCKED_USED, LOCKED_USED_PERS)}
+
 # set_saveas_state: the VM state a save-as starts from -> the HOTPLUG_SAVEAS* LCM state it waits in.
 SAVEAS_FROM: dict[VmState, LcmState] = {
     VmState.POWEROFF: LcmState.HOTPLUG_SAVEAS_POWEROFF,
@@ -122,10 +125,7 @@ class ImageStore:
         self.check_acquire(image, attach)
         if vm_id not in image.vms:
             image.vms.append(vm_id)
-        if image.state == READY:
-            image.state = USED_PERS if image.persistent else USED
-        elif image.state == LOCKED:
-            image.state = LOCKED_USED_PERS if image.persistent else LOCKED_USED
+        image.state = _ACQUIRED.get(image.state, (image.state, image.state))[bool(image.persistent)]
 
     def release(self, image: Image, vm_id: int) -> None:
         """A VM lets go of the image (detach, or the VM is done)."""
