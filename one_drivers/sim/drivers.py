@@ -113,11 +113,10 @@ class DriverProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=3)
-        for stream in (self._stdout,):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            self._stdout.close()
+        except OSError:
+            pass
 
 
 class DriverSet:
@@ -213,7 +212,5 @@ def send_udp(port: int, line: str) -> None:
 
 
 def driver_env(endpoint: str, auth_file: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["ONE_XMLRPC"] = endpoint
-    env["ONE_AUTH"] = auth_file
-    return env
+    """The environment driver programs get: ours, with the endpoint and the auth file oned would give."""
+    return {**os.environ, "ONE_XMLRPC": endpoint, "ONE_AUTH": auth_file}

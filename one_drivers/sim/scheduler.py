@@ -42,18 +42,11 @@ def system_ds_for(cloud: Cloud, vm: Vm, host: Host, ds_id: int = -1) -> int:
 
 
 def _first_host(vm: Vm, hosts: list[Host]) -> Host | None:
-    reqs = [
-        r
-        for r in (
-            get_attr(vm.user_template, "SCHED_REQUIREMENTS"),
-            get_attr(vm.template, "AUTOMATIC_REQUIREMENTS"),
-        )
-        if r
-    ]
+    reqs = (get_attr(vm.user_template, "SCHED_REQUIREMENTS"), get_attr(vm.template, "AUTOMATIC_REQUIREMENTS"))
     for host in hosts:
         attrs = host_attrs(host)
         try:
-            if all(evaluate(r, attrs) for r in reqs):
+            if all(evaluate(r, attrs) for r in reqs if r):
                 return host
         except RequirementError as exc:
             set_attr(vm.user_template, "SCHED_MESSAGE", f"Cannot parse requirements: {exc}")
