@@ -74,7 +74,7 @@ def attrs_xml(attrs: Attrs) -> str:
 
 # --- the generic writer of documents.yaml's layouts --------------------------------------------
 _KINDS: dict[str, Callable[[Any], str]] = {
-    "text": text,
+    "text": lambda v: escape(v) if isinstance(v, str) else str(v),  # numbers need no escaping
     "cdata": lambda v: cdata(str(v)),
     "int": lambda v: str(int(v)),
     "ids": lambda v: "".join(f"<ID>{i}</ID>" for i in v),
@@ -82,41 +82,52 @@ _KINDS: dict[str, Callable[[Any], str]] = {
     "tmpl": attrs_xml,
     "raw": str,
 }
-# An entry: (literal XML, None, ...), ("$", name, ...) or (tag, key, kind, short when empty).
-_Entry = tuple[str, str | None, Callable[[Any], str], bool]
+# An entry: (literal XML, "", None, ...), ("$", "", name, ...) or ("<TAG>", "</TAG>", key, kind, "<TAG/>"
+# or None when an empty value is written in full).
+_Entry = tuple[str, str, str | None, Callable[[Any], str], str | None]
 
 
 def _compile(entry: str) -> _Entry:
     if entry.startswith("<"):
-        return (entry, None, str, False)
+        return (entry, "", None, str, None)
     if entry.startswith("$"):
-        return ("$", entry[1:], str, False)
+        return ("$", "", entry[1:], str, None)
     tag, kind, key = [*entry.split(), "", ""][:3]
     kind = kind or "text"
-    return (tag, key or tag.lower(), _KINDS[kind.rstrip("?")], kind.endswith("?"))
+    short = f"<{tag}/>" if kind.endswith("?") else None
+    return (f"<{tag}>", f"</{tag}>", key or tag.lower(), _KINDS[kind.rstrip("?")], short)
 
 
-LAYOUTS: dict[str, list[_Entry]] = {
-    name: [_compile(entry) for entry in entries] for name, entries in _NAMES["layouts"].items()
+def _wrapper(name: str) -> tuple[str, str]:
+    tag = name.split(" ")[0]
+    return ("", "") if name[0].islower() else (f"<{tag}>", f"</{tag}>")
+
+
+# name -> (opening tag, closing tag, entries)
+LAYOUTS: dict[str, tuple[str, str, list[_Entry]]] = {
+    name: (*_wrapper(name), [_compile(entry) for entry in entries])
+    for name, entries in _NAMES["layouts"].items()
 }
 
 
 def render(layout: str, obj: object, **values: object) -> str:
     """The layout `layout` of documents.yaml for `obj`; `values` stand in for (or add to) its attributes."""
-    out = []
-    for tag, key, kind, short in LAYOUTS[layout]:
+    return _render(layout, obj, values)
+
+
+def _render(layout: str, obj: object, values: dict[str, object]) -> str:
+    head, tail, entries = LAYOUTS[layout]
+    out = [head]
+    for start, end, key, kind, short in entries:
         if key is None:
-            out.append(tag)
-        elif tag == "$":
-            out.append(str(values[key]) if key in values else render(key, obj, **values))
+            out.append(start)
+        elif start == "$":
+            out.append(str(values[key]) if key in values else _render(key, obj, values))
         else:
             value = values[key] if key in values else getattr(obj, key)
-            out.append(f"<{tag}/>" if short and not value else f"<{tag}>{kind(value)}</{tag}>")
-    body = "".join(out)
-    if layout[0].islower():
-        return body
-    tag = layout.split(" ")[0]
-    return f"<{tag}>{body}</{tag}>"
+            out.append(short if short is not None and not value else f"{start}{kind(value)}{end}")
+    out.append(tail)
+    return "".join(out)
 
 
 # --- users and groups -------------------------------------------------------------------------
