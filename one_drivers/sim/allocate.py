@@ -199,9 +199,14 @@ def allocate_vnet(cloud: Cloud, user: User, text: str, cluster_id: int) -> VNet:
     return vnet
 
 
+def ip_mac(ip: str) -> str:
+    """The MAC oned derives from an IPv4 address: its MAC_PREFIX 02:00, then the address's four bytes."""
+    return "02:00:" + ":".join(f"{int(p):02x}" for p in ip.split("."))
+
+
 def add_ar(vnet: VNet, ar: dict[str, str]) -> AddressRange:
     ip = ar.get("IP", "10.0.0.1")
-    mac = ar.get("MAC") or "02:00:" + ":".join(f"{int(p):02x}" for p in ip.split("."))
+    mac = ar.get("MAC") or ip_mac(ip)
     ar_id = max((a.ar_id for a in vnet.ars), default=-1) + 1
     rng = AddressRange(ar_id, ip, mac, int(ar.get("SIZE", "1")), ar.get("TYPE", "IP4"))
     vnet.ars.append(rng)

@@ -13,7 +13,7 @@ from typing import Any
 from one_drivers.one.states import ImageState, LcmState, VmState
 from one_drivers.sim import access
 from one_drivers.sim.access import USE
-from one_drivers.sim.allocate import image_by_ref
+from one_drivers.sim.allocate import image_by_ref, ip_mac
 from one_drivers.sim.cloud import Cloud, nic_security_groups, sg_ids
 from one_drivers.sim.docs import offset_ip, offset_mac
 from one_drivers.sim.model import (
@@ -236,8 +236,7 @@ def bulk_vms(
     for _ in range(count):
         vid = cloud.take_id("vm")
         ip = f"10.{(vid >> 16) & 255}.{(vid >> 8) & 255}.{vid & 255}"
-        mac = "02:00:" + ":".join(f"{int(p):02x}" for p in ip.split("."))
-        fields = {"vid": vid, "ip": ip, "mac": mac, "port": 5900 + vid, "uuid": uuid.uuid4()}
+        fields = {"vid": vid, "ip": ip, "mac": ip_mac(ip), "port": 5900 + vid, "uuid": uuid.uuid4()}
         template: Attrs = [
             (k, _filled(v, fields)) if isinstance(v, dict) else (k, _fill(v, fields)) for k, v in shape
         ]
