@@ -31,6 +31,11 @@ ctx = RequestContext("r", "DescribeRegions", "alice", 1, None, None, parse_confi
 body = render_response("DescribeRegions", handlers["DescribeRegions"](ctx, {}), "r", "2016-11-15")
 print(len(handlers) > 50, b"<regionName>" in body)
 """
+# The client tools: parse a tag option.
+TOOLS = """
+from one_drivers.econe_tools.tags import parse_tags
+print(parse_tags(["a=b"], values=True))
+"""
 
 
 def _modules(areas: tuple[str, ...]) -> list[str]:
@@ -51,8 +56,14 @@ def _modules(areas: tuple[str, ...]) -> list[str]:
             ECONE,
             "True True",
         ),
+        (
+            ("econe_tools",),
+            ("econe_tools.instances", "econe_tools.tags"),
+            TOOLS,
+            "[{'Key': 'a', 'Value': 'b'}]",
+        ),
     ],
-    ids=["drivers", "econe"],
+    ids=["drivers", "econe", "tools"],
 )
 def test_imports_and_runs_without_the_stubs(
     areas: tuple[str, ...], must_hold: tuple[str, ...], then: str, expected: str

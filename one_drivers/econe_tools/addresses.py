@@ -6,6 +6,7 @@ send whichever member the given text is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -17,7 +18,12 @@ from one_drivers.econe_tools.table import print_table
 ADDRESS_COLUMNS = ("PublicIp", "AllocationId", "InstanceId", "AssociationId", "PrivateIp", "Domain")
 
 
-def address_row(address: dict[str, Any]) -> tuple[Any, ...]:
+def _keyed(key: str, value: str, **more: str) -> dict[str, Any]:
+    """Keyword arguments naming the address by `key` (Any: unpacked into the typed client calls)."""
+    return {key: value, **more}
+
+
+def address_row(address: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         address.get("PublicIp"),
         address.get("AllocationId"),
@@ -38,7 +44,7 @@ def allocate_address(conn: Connection) -> None:
 @click.option("-i", "--instance", "instance_id", required=True, help="Instance id.")
 def associate_address(conn: Connection, address: str, instance_id: str) -> None:
     key = "AllocationId" if address.startswith("eipalloc-") else "PublicIp"
-    answer = conn.client().associate_address(**{key: address, "InstanceId": instance_id})
+    answer = conn.client().associate_address(**_keyed(key, address, InstanceId=instance_id))
     association = answer.get("AssociationId")
     click.echo(f"Success: {address} -> {instance_id}" + (f" ({association})" if association else ""))
 
@@ -49,7 +55,7 @@ def associate_address(conn: Connection, address: str, instance_id: str) -> None:
 @click.argument("address")
 def disassociate_address(conn: Connection, address: str) -> None:
     key = "AssociationId" if address.startswith("eipassoc-") else "PublicIp"
-    conn.client().disassociate_address(**{key: address})
+    conn.client().disassociate_address(**_keyed(key, address))
     click.echo(f"Success: {address} disassociated")
 
 
@@ -57,7 +63,7 @@ def disassociate_address(conn: Connection, address: str) -> None:
 @click.argument("address")
 def release_address(conn: Connection, address: str) -> None:
     key = "AllocationId" if address.startswith("eipalloc-") else "PublicIp"
-    conn.client().release_address(**{key: address})
+    conn.client().release_address(**_keyed(key, address))
     click.echo(f"Success: {address} released")
 
 

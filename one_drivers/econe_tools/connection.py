@@ -10,12 +10,15 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import click
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2 import EC2Client
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ class Connection:
     signature_version: str = "v4"
     timeout: float = 60.0
 
-    def client(self) -> Any:
+    def client(self) -> EC2Client:
         """A boto3 EC2 client for this endpoint (one attempt: a CLI user sees failures at once)."""
         config = Config(
             signature_version="v2" if self.signature_version == "v2" else "v4",
@@ -44,7 +47,7 @@ class Connection:
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
         )
-        return boto3.client(
+        client: EC2Client = boto3.client(
             "ec2",
             endpoint_url=self.url,
             region_name=self.region,
@@ -52,6 +55,7 @@ class Connection:
             aws_secret_access_key=self.secret_key,
             config=config,
         )
+        return client
 
 
 class ToolError(click.ClickException):

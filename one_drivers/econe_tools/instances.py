@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from one_drivers.econe_tools.connection import Connection, ec2_command
 from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs
 from one_drivers.econe_tools.table import print_table
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2 import EC2Client
+    from types_boto3_ec2.type_defs import InstanceTypeDef
 
 INSTANCE_COLUMNS = (
     "InstanceId",
@@ -23,7 +27,7 @@ INSTANCE_COLUMNS = (
 )
 
 
-def instance_row(instance: dict[str, Any]) -> tuple[Any, ...]:
+def instance_row(instance: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         instance.get("InstanceId"),
         instance.get("ImageId"),
@@ -36,7 +40,7 @@ def instance_row(instance: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _all_instances(client: Any, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _all_instances(client: EC2Client, kwargs: dict[str, Any]) -> Iterator[InstanceTypeDef]:
     # Follow NextToken so a paginating server (econe maps it onto oned's pool pages) shows everything.
     while True:
         page = client.describe_instances(**kwargs)
@@ -105,7 +109,7 @@ def describe_instances(conn: Connection, instance_ids: tuple[str, ...], filters:
     print_table(INSTANCE_COLUMNS, rows)
 
 
-def _print_state_changes(changes: list[dict[str, Any]]) -> None:
+def _print_state_changes(changes: Sequence[Mapping[str, Any]]) -> None:
     rows = [
         (c.get("InstanceId"), c.get("PreviousState", {}).get("Name"), c.get("CurrentState", {}).get("Name"))
         for c in changes

@@ -8,6 +8,7 @@ an `sg-` id.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs
 from one_drivers.econe_tools.table import print_table
 
 
-def _group_key(group: str) -> dict[str, str]:
+def _group_key(group: str) -> dict[str, Any]:  # Any: unpacked into the typed client calls
     return {"GroupId": group} if group.startswith("sg-") else {"GroupName": group}
 
 
-def _rules(perms: list[dict[str, Any]], direction: str) -> list[tuple[Any, ...]]:
+def _rules(perms: Sequence[Mapping[str, Any]], direction: str) -> list[tuple[Any, ...]]:
     rows = []
     for perm in perms:
         ports = "all" if perm.get("FromPort") is None else f"{perm['FromPort']}-{perm['ToPort']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ from one_drivers.econe_tools.table import print_table
 SNAPSHOT_COLUMNS = ("SnapshotId", "VolumeId", "State", "Progress", "Size", "Description")
 
 
-def snapshot_row(snapshot: dict[str, Any]) -> tuple[Any, ...]:
+def snapshot_row(snapshot: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         snapshot.get("SnapshotId"),
         snapshot.get("VolumeId"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,13 +11,16 @@ from one_drivers.econe_tools.connection import Connection, ec2_command
 from one_drivers.econe_tools.filters import FILTER_HELP, parse_filters
 from one_drivers.econe_tools.table import print_table
 
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from types_boto3_ec2.type_defs import TagTypeDef
+
 TAG_COLUMNS = ("ResourceId", "ResourceType", "Key", "Value")
 TAG_HELP = "Tag as KEY=VALUE, or KEY alone (repeatable)."
 
 
-def parse_tags(specs: Sequence[str], values: bool) -> list[dict[str, str]]:
+def parse_tags(specs: Sequence[str], values: bool) -> list[TagTypeDef]:
     """`-t KEY=VALUE`; a bare KEY is an empty value (create) or any value (delete)."""
-    tags = []
+    tags: list[TagTypeDef] = []
     for spec in specs:
         key, sep, value = spec.partition("=")
         if not key:

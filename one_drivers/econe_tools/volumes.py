@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -14,7 +15,7 @@ VOLUME_COLUMNS = ("VolumeId", "Size", "State", "Zone", "SnapshotId", "Attachment
 ATTACHMENT_COLUMNS = ("VolumeId", "InstanceId", "Device", "State")
 
 
-def volume_row(volume: dict[str, Any]) -> tuple[Any, ...]:
+def volume_row(volume: Mapping[str, Any]) -> tuple[Any, ...]:
     attachments = ",".join(f"{a.get('InstanceId')}:{a.get('Device')}" for a in volume.get("Attachments", []))
     return (
         volume.get("VolumeId"),
@@ -26,7 +27,7 @@ def volume_row(volume: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def attachment_row(attachment: dict[str, Any]) -> tuple[Any, ...]:
+def attachment_row(attachment: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         attachment.get("VolumeId"),
         attachment.get("InstanceId"),
