@@ -29,23 +29,24 @@ import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from one_drivers import xmlsafe
 from one_drivers.one.cipher import SCHEMES, CipherScheme, ServerCipher, scheme_for_version
-from one_drivers.one.records import (
-    D,
-    DatastoreRecord,
-    HostRecord,
-    ImageRecord,
-    SecurityGroupRecord,
-    TemplateRecord,
-    UserRecord,
-    VmRecord,
-    VnetRecord,
-    parse,
-    parse_pool,
-)
+
+if TYPE_CHECKING:  # the record classes are imported where a call builds them: their tables cost ~13 ms
+    # to import, which the drivers' in-process scripts would pay on every start
+    from one_drivers.one.records import (
+        D,
+        DatastoreRecord,
+        HostRecord,
+        ImageRecord,
+        SecurityGroupRecord,
+        TemplateRecord,
+        UserRecord,
+        VmRecord,
+        VnetRecord,
+    )
 
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
 DEFAULT_AUTH_FILES = ("~/.one/one_auth", "/var/lib/one/.one/one_auth")
@@ -878,9 +879,13 @@ class OneGateway:
         return self._str(method, *params)
 
     def _one(self, kind: type[D], method: str, *params: Any) -> D:
+        from one_drivers.one.records import parse
+
         return parse(kind, self._str(method, *params))
 
     def _pool(self, kind: type[D], method: str, *params: Any) -> list[D]:
+        from one_drivers.one.records import parse_pool
+
         return parse_pool(kind, self._str(method, *params))
 
     # --- system ----------------------------------------------------------------------------------
@@ -893,9 +898,13 @@ class OneGateway:
     # --- users -----------------------------------------------------------------------------------
     def user_info(self, user_id: int = -1, decrypt: bool = False) -> UserRecord:
         """-1 = the calling user (the one a login token acts for)."""
+        from one_drivers.one.records import UserRecord
+
         return self._one(UserRecord, "one.user.info", user_id, decrypt)
 
     def userpool_info(self) -> list[UserRecord]:
+        from one_drivers.one.records import UserRecord
+
         return self._pool(UserRecord, "one.userpool.info")
 
     def user_allocate(
@@ -912,20 +921,28 @@ class OneGateway:
 
     # --- hosts -----------------------------------------------------------------------------------
     def host_info(self, host_id: int, decrypt: bool = False) -> HostRecord:
+        from one_drivers.one.records import HostRecord
+
         return self._one(HostRecord, "one.host.info", host_id, decrypt)
 
     def hostpool_info(self) -> list[HostRecord]:
+        from one_drivers.one.records import HostRecord
+
         return self._pool(HostRecord, "one.hostpool.info")
 
     # --- templates -------------------------------------------------------------------------------
     def template_info(
         self, template_id: int, extended: bool = False, decrypt: bool = False
     ) -> TemplateRecord:
+        from one_drivers.one.records import TemplateRecord
+
         return self._one(TemplateRecord, "one.template.info", template_id, extended, decrypt)
 
     def templatepool_info(
         self, filter_flag: int = -2, start: int = -1, end: int = -1
     ) -> list[TemplateRecord]:
+        from one_drivers.one.records import TemplateRecord
+
         return self._pool(TemplateRecord, "one.templatepool.info", filter_flag, start, end)
 
     def template_instantiate(
@@ -941,18 +958,24 @@ class OneGateway:
 
     # --- virtual machines ------------------------------------------------------------------------
     def vm_info(self, vm_id: int, decrypt: bool = False) -> VmRecord:
+        from one_drivers.one.records import VmRecord
+
         return self._one(VmRecord, "one.vm.info", vm_id, decrypt)
 
     def vmpool_info(
         self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1
     ) -> list[VmRecord]:
         """Reduced VM bodies (no USER_TEMPLATE attributes of ours); `end < -1` = page of size -end."""
+        from one_drivers.one.records import VmRecord
+
         return self._pool(VmRecord, "one.vmpool.info", filter_flag, start, end, state)
 
     def vmpool_infoextended(
         self, filter_flag: int = -2, start: int = -1, end: int = -1, state: int = -1
     ) -> list[VmRecord]:
         """Full VM bodies; `end < -1` = page of size -end starting at offset `start`."""
+        from one_drivers.one.records import VmRecord
+
         return self._pool(VmRecord, "one.vmpool.infoextended", filter_flag, start, end, state)
 
     def vm_action(self, action: str, vm_id: int) -> int:
@@ -986,9 +1009,13 @@ class OneGateway:
         return self._int("one.image.allocate", template, datastore_id)
 
     def image_info(self, image_id: int, decrypt: bool = False) -> ImageRecord:
+        from one_drivers.one.records import ImageRecord
+
         return self._one(ImageRecord, "one.image.info", image_id, decrypt)
 
     def imagepool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> list[ImageRecord]:
+        from one_drivers.one.records import ImageRecord
+
         return self._pool(ImageRecord, "one.imagepool.info", filter_flag, start, end)
 
     def image_update(self, image_id: int, template: str, append: bool = True) -> int:
@@ -1011,22 +1038,32 @@ class OneGateway:
 
     # --- datastores ------------------------------------------------------------------------------
     def datastore_info(self, datastore_id: int, decrypt: bool = False) -> DatastoreRecord:
+        from one_drivers.one.records import DatastoreRecord
+
         return self._one(DatastoreRecord, "one.datastore.info", datastore_id, decrypt)
 
     def datastorepool_info(self) -> list[DatastoreRecord]:
+        from one_drivers.one.records import DatastoreRecord
+
         return self._pool(DatastoreRecord, "one.datastorepool.info")
 
     # --- virtual networks ------------------------------------------------------------------------
     def vn_info(self, vn_id: int, decrypt: bool = False) -> VnetRecord:
+        from one_drivers.one.records import VnetRecord
+
         return self._one(VnetRecord, "one.vn.info", vn_id, decrypt)
 
     def vn_info_with_text(self, vn_id: int, decrypt: bool = False) -> tuple[VnetRecord, str]:
         """The record and the document it was read from: econe's elastic-IP hook scripts take the VNET
         document as an argument (upstream's interface), so its text leaves here once, unparsed."""
         text = self._str("one.vn.info", vn_id, decrypt)
+        from one_drivers.one.records import VnetRecord, parse
+
         return parse(VnetRecord, text), text
 
     def vnpool_info(self, filter_flag: int = -2, start: int = -1, end: int = -1) -> list[VnetRecord]:
+        from one_drivers.one.records import VnetRecord
+
         return self._pool(VnetRecord, "one.vnpool.info", filter_flag, start, end)
 
     def vn_hold(self, vn_id: int, lease_template: str) -> int:
@@ -1070,11 +1107,15 @@ class OneGateway:
         return self._int("one.secgroup.allocate", template)
 
     def secgroup_info(self, sg_id: int, decrypt: bool = False) -> SecurityGroupRecord:
+        from one_drivers.one.records import SecurityGroupRecord
+
         return self._one(SecurityGroupRecord, "one.secgroup.info", sg_id, decrypt)
 
     def secgrouppool_info(
         self, filter_flag: int = -2, start: int = -1, end: int = -1
     ) -> list[SecurityGroupRecord]:
+        from one_drivers.one.records import SecurityGroupRecord
+
         return self._pool(SecurityGroupRecord, "one.secgrouppool.info", filter_flag, start, end)
 
     def secgroup_update(self, sg_id: int, template: str, append: bool = False) -> int:
