@@ -28,3 +28,8 @@ def describe_kwargs(ids_key: str, ids: Sequence[str], filters: Sequence[str]) ->
     if filters:
         kwargs["Filters"] = parse_filters(filters)
     return kwargs
+
+
+def split_groups(groups: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Security groups as given on the command line: (sg- ids, names)."""
+    return [g for g in groups if g.startswith("sg-")], [g for g in groups if not g.startswith("sg-")]

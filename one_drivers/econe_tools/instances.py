@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from one_drivers.econe_tools.connection import Connection, ec2_command
-from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs
+from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs, split_groups
 from one_drivers.econe_tools.table import print_table
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
@@ -88,8 +88,7 @@ def run_instances(
     if subnet:
         kwargs["SubnetId"] = subnet
     if groups:
-        ids = [g for g in groups if g.startswith("sg-")]
-        names = [g for g in groups if not g.startswith("sg-")]
+        ids, names = split_groups(groups)
         if ids:
             kwargs["SecurityGroupIds"] = ids
         if names:

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from one_drivers.econe_tools.connection import Connection, ec2_command
-from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs
+from one_drivers.econe_tools.filters import FILTER_HELP, describe_kwargs, split_groups
 from one_drivers.econe_tools.table import print_table
 
 
@@ -40,8 +40,7 @@ def _rules(perms: Sequence[Mapping[str, Any]], direction: str) -> list[tuple[Any
 @click.option("-f", "--filter", "filters", multiple=True, help=FILTER_HELP)
 def describe_security_groups(conn: Connection, groups: tuple[str, ...], filters: tuple[str, ...]) -> None:
     kwargs: dict[str, Any] = describe_kwargs("GroupNames", (), filters)
-    ids = [g for g in groups if g.startswith("sg-")]
-    names = [g for g in groups if not g.startswith("sg-")]
+    ids, names = split_groups(groups)
     if ids:
         kwargs["GroupIds"] = ids
     if names:
