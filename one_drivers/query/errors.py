@@ -134,11 +134,8 @@ def unsupported(message: str) -> Ec2Error:
     return Ec2Error("UnsupportedOperation", message)
 
 
-def unauthorized_operation(
-    message: str = "You are not authorized to perform this operation.", status: int = 403
-) -> Ec2Error:
-    # 403 as AWS sends it; a refused tag of a subnet has always travelled with 400 here (kept as is).
-    return Ec2Error("UnauthorizedOperation", message, status)
+def unauthorized_operation(message: str = "You are not authorized to perform this operation.") -> Ec2Error:
+    return Ec2Error("UnauthorizedOperation", message, 403)  # 403, as AWS sends it
 
 
 # --- resources by id or name ----------------------------------------------------------------------

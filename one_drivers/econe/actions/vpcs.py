@@ -577,7 +577,7 @@ def _store_tags(ctx: RequestContext, subnet_id: str, tags: list[tuple[str, str]]
         ctx.one.vn_update(SUBNET.parse(subnet_id), tags_template(tags), append=True)
     except OneAuthorizationError as exc:
         # Users may use a network without managing it; only its managers may tag it.
-        raise unauthorized_operation(f"You are not authorized to tag {subnet_id}", status=400) from exc
+        raise unauthorized_operation(f"You are not authorized to tag {subnet_id}") from exc
 
 
 def _tagged_subnets(ctx: RequestContext) -> list[TaggedResource]:

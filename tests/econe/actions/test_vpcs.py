@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.econe.actions.seed import Seed, seed, vm_count
 from tests.econe.actions.test_security_groups import code_of, make_net
@@ -127,3 +128,21 @@ def test_run_instances_network_parameters(seeded: tuple[EconeEnv, Seed]) -> None
     assert code_of(env.client("bob").describe_network_interfaces, NetworkInterfaceIds=[eni]) == (
         "InvalidNetworkInterfaceID.NotFound"
     )
+
+
+def test_subnet_tags_need_manage_rights(econe_env: EconeEnv) -> None:
+    """Users may use a network without managing it: tagging its subnet is UnauthorizedOperation with
+    AWS's 403, and changes nothing; once the user may manage the network, the tags are stored and shown."""
+    net = make_net(econe_env, "shared", "10.40.0.1", 4)
+    subnet = f"subnet-{net:08d}"
+    ec2 = econe_env.client()
+    with pytest.raises(ClientError) as err:
+        ec2.create_tags(Resources=[subnet], Tags=[{"Key": "team", "Value": "a"}])
+    assert err.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    (shown,) = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"]
+    assert shown.get("Tags", []) == []
+    econe_env.oneadmin.call("one.vn.chmod", net, -1, -1, -1, -1, -1, -1, 1, 1, -1)  # others may manage it
+    ec2.create_tags(Resources=[subnet], Tags=[{"Key": "team", "Value": "a"}])
+    (shown,) = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"]
+    assert shown["Tags"] == [{"Key": "team", "Value": "a"}]
