@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from one_drivers.ec2.catalog import type_name
 from one_drivers.ec2.config import DriverConfig
 from one_drivers.ec2.observe import Ec2CallObserver, watch_client
 from one_drivers.ec2.retries import Pacers, RetryPolicy
@@ -93,6 +92,9 @@ def capacity_from_template(value: Any) -> dict[str, int]:
     """CAPACITY=[M1_SMALL=5, T3_MICRO=10] -> {"m1.small": 5, "t3.micro": 10}."""
     if not isinstance(value, dict):
         return {}
+    # Imported here: the VMM actions import this module and never read CAPACITY (~3 ms at their start).
+    from one_drivers.ec2.catalog import type_name
+
     result: dict[str, int] = {}
     for name, count in value.items():
         try:
