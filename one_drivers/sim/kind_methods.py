@@ -6,56 +6,49 @@ persistent, type, clone), and the hooks these kinds give the generic delete and 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from one_drivers.one.states import HostState, ImageType, VmState
 from one_drivers.one.template import build_template
 from one_drivers.sim import access, allocate, docs, instantiate
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import not_found, parse_text
-from one_drivers.sim.methods import HOOKS, Api, Handler, Hooks, fetch, method
-from one_drivers.sim.model import Attrs, User, merge_attrs
+from one_drivers.sim.methods import HOOKS, Api, Hooks, fetch, method
+from one_drivers.sim.model import Attrs, Host, Image, User, VNet, merge_attrs
 from one_drivers.sim.storage import TYPE_NAMES
-from one_drivers.sim.wire import ACTION, INTERNAL, XML_RPC_API, OneFailure, Params
+from one_drivers.sim.wire import ACTION, INTERNAL, XML_RPC_API, OneFailure
 
 
 # --- system ---------------------------------------------------------------------------------------
 @method("one.system.version")
-def system_version(api: Api, user: User, p: Params) -> Any:
+def system_version(api: Api, user: User) -> str:
     return api.cloud.version
 
 
 @method("one.system.config")
-def system_config(api: Api, user: User, p: Params) -> Any:
+def system_config(api: Api, user: User) -> str:
     access.require_admin(user, "user", -1)
     return docs.config_xml(api.cloud.version)
 
 
 # --- users ----------------------------------------------------------------------------------------
 @method("one.user.allocate", mutating=True)
-def user_allocate(api: Api, user: User, p: Params) -> Any:
-    name, password, driver = p.string(0), p.string(1), p.string(2)
-    groups: list[int] = []
-    if len(p) > 3:
-        if not isinstance(p.values[3], list):
-            raise OneFailure(XML_RPC_API, "groups must be an array")
-        groups = [int(g) for g in p.values[3]]
+def user_allocate(api: Api, user: User, name: str, password: str, driver: str, groups: object = ()) -> int:
+    if not isinstance(groups, list | tuple):
+        raise OneFailure(XML_RPC_API, "groups must be an array")
     access.require_admin(user, "user", -1, MANAGE)
-    return allocate.allocate_user(api.cloud, name, password, driver, groups).id
+    return allocate.allocate_user(api.cloud, name, password, driver, [int(g) for g in groups]).id
 
 
 @method("one.user.passwd", mutating=True)
-def user_passwd(api: Api, user: User, p: Params) -> Any:
-    uid, password = p.integer(0), p.string(1)
-    target = fetch(api, user, "user", uid, MANAGE)
-    allocate.set_password(api.cloud, target, password)
+def user_passwd(api: Api, user: User, uid: int, password: str) -> int:
+    allocate.set_password(api.cloud, fetch(api, user, "user", uid, MANAGE), password)
     return uid
 
 
 @method("one.user.enable", mutating=True)
-def user_enable(api: Api, user: User, p: Params) -> Any:
+def user_enable(api: Api, user: User, uid: int, enable: bool) -> int:
     """UserEnable: ADMIN on the user; disabling drops its cached session and login tokens."""
-    uid, enable = p.integer(0), p.boolean(1)
     target = api.cloud.get("user", uid)
     access.require_admin(user, "user", uid, ADMIN)
     if uid == 0:
@@ -68,9 +61,8 @@ def user_enable(api: Api, user: User, p: Params) -> Any:
 
 
 @method("one.user.login", mutating=True)
-def user_login(api: Api, user: User, p: Params) -> Any:
+def user_login(api: Api, user: User, name: str, token: str, valid: int, egid: int = -1) -> str:
     """A login token for `username` (MANAGE on that user: itself, or an admin), as UserLogin answers."""
-    name, token, valid, egid = p.string(0), p.string(1), p.integer(2), p.opt_int(3, -1)
     target = api.cloud.user_by_name(name)
     if target is None:
         raise not_found("user", -1)
@@ -79,8 +71,7 @@ def user_login(api: Api, user: User, p: Params) -> Any:
 
 
 @method("one.user.chauth", mutating=True)
-def user_chauth(api: Api, user: User, p: Params) -> Any:
-    uid, driver, password = p.integer(0), p.string(1), p.opt_str(2)
+def user_chauth(api: Api, user: User, uid: int, driver: str, password: str = "") -> int:
     target = api.cloud.get("user", uid)
     access.require_admin(user, "user", uid, ADMIN)
     target.auth_driver = driver
@@ -91,15 +82,13 @@ def user_chauth(api: Api, user: User, p: Params) -> Any:
 
 # --- hosts and datastores -------------------------------------------------------------------------
 @method("one.datastore.allocate", mutating=True)
-def datastore_allocate(api: Api, user: User, p: Params) -> Any:
-    text, cluster = p.string(0), p.opt_int(1, -1)
+def datastore_allocate(api: Api, user: User, text: str, cluster: int = -1) -> int:
     access.require_admin(user, "datastore", -1, MANAGE)
     return allocate.allocate_datastore(api.cloud, user, parse_text(text), cluster).id
 
 
 @method("one.host.allocate", mutating=True)
-def host_allocate(api: Api, user: User, p: Params) -> Any:
-    name, im, vmm, cluster = p.string(0), p.string(1), p.string(2), p.opt_int(3, -1)
+def host_allocate(api: Api, user: User, name: str, im: str, vmm: str, cluster: int = -1) -> int:
     access.require_admin(user, "host", -1, MANAGE)
     host = allocate.allocate_host(api.cloud, name, im, vmm, cluster)
     api.lc.host_added(host)
@@ -107,18 +96,15 @@ def host_allocate(api: Api, user: User, p: Params) -> Any:
 
 
 @method("one.host.status", mutating=True)
-def host_status(api: Api, user: User, p: Params) -> Any:
-    hid, status = p.integer(0), p.integer(1)
+def host_status(api: Api, user: User, hid: int, status: int) -> int:
     host = api.cloud.get("host", hid)
     access.require_admin(user, "host", hid, ADMIN)
     # 0 enable, 1 disable, 2 offline. Host::enable: a DISABLED host with capacity is MONITORED again,
     # any other becomes INIT (monitoring sets it MONITORED).
-    if status == 0:
-        monitored = host.state == HostState.DISABLED and host.total_cpu > 0
-        new_state = HostState.MONITORED if monitored else HostState.INIT
-    elif status in (1, 2):
-        new_state = HostState.DISABLED if status == 1 else HostState.OFFLINE
-    else:
+    monitored = host.state == HostState.DISABLED and host.total_cpu > 0
+    enabled = HostState.MONITORED if monitored else HostState.INIT
+    new_state = {0: enabled, 1: HostState.DISABLED, 2: HostState.OFFLINE}.get(status)
+    if new_state is None:
         raise OneFailure(ACTION, "Wrong status code")
     old_state = host.state
     api.lc.set_host_state(host, int(new_state))
@@ -127,7 +113,7 @@ def host_status(api: Api, user: User, p: Params) -> Any:
     return hid
 
 
-def _host_deleting(api: Api, host: Any) -> None:
+def _host_deleting(api: Api, host: Host) -> None:
     if any(
         v.state == VmState.ACTIVE and v.current and v.current.hid == host.id for v in api.cloud.vms.values()
     ):
@@ -142,14 +128,12 @@ HOOKS["host"] = Hooks(info_op=lambda decrypt: ADMIN if decrypt else None, deleti
 
 # --- virtual networks -----------------------------------------------------------------------------
 @method("one.vn.allocate", mutating=True)
-def vn_allocate(api: Api, user: User, p: Params) -> Any:
-    text, cluster = p.string(0), p.opt_int(1, -1)
+def vn_allocate(api: Api, user: User, text: str, cluster: int = -1) -> int:
     return allocate.allocate_vnet(api.cloud, user, text, cluster).id
 
 
 @method("one.vn.add_ar", mutating=True)
-def vn_add_ar(api: Api, user: User, p: Params) -> Any:
-    vid, text = p.integer(0), p.string(1)
+def vn_add_ar(api: Api, user: User, vid: int, text: str) -> int:
     vnet = fetch(api, user, "vnet", vid, ADMIN)
     for key, value in parse_text(text):
         if key == "AR" and isinstance(value, dict):
@@ -157,21 +141,18 @@ def vn_add_ar(api: Api, user: User, p: Params) -> Any:
     return vid
 
 
-def _lease_op(hold: bool) -> Handler:
+def _lease_op(hold: bool) -> Callable[..., int]:
     """oned's hold_leases/free_leases: one IP, held as a VM lease of id -1; release frees holds only."""
 
-    def lease_op(api: Api, user: User, p: Params) -> Any:
-        vid, text = p.integer(0), p.string(1)
+    def lease_op(api: Api, user: User, vid: int, text: str) -> int:
         vnet = fetch(api, user, "vnet", vid, MANAGE)
         lease = next((v for k, v in parse_text(text) if k == "LEASES" and isinstance(v, dict)), None)
         if lease is None:
             raise OneFailure(INTERNAL, "Empty lease description.")
         given = [k for k in ("IP", "IP6", "MAC") if lease.get(k)]
         if len(given) != 1:
-            raise OneFailure(
-                INTERNAL,
-                "Only one attribute MAC, IP or IP6 can be set." if given else "Missing MAC, IP or IP6.",
-            )
+            message = "Only one attribute MAC, IP or IP6 can be set." if given else "Missing MAC, IP or IP6."
+            raise OneFailure(INTERNAL, message)
         ip, ar_id = lease.get("IP", ""), lease.get("AR_ID", "")
         for rng in vnet.ars:
             if ar_id.isdigit() and rng.ar_id != int(ar_id):
@@ -195,12 +176,11 @@ method("one.vn.hold", mutating=True)(_lease_op(True))
 method("one.vn.release", mutating=True)(_lease_op(False))
 
 
-def _vn_deleting(api: Api, vnet: Any) -> None:
+def _vn_deleting(api: Api, vnet: VNet) -> None:
     # oned 6.10 (VirtualNetworkDelete): refused while any lease is in use.
     if any(rng.leases for rng in vnet.ars):
-        raise OneFailure(
-            ACTION, "Cannot delete virtual network. Can not remove a virtual network with leases in use"
-        )
+        message = "Can not remove a virtual network with leases in use"
+        raise OneFailure(ACTION, f"Cannot delete virtual network. {message}")
 
 
 HOOKS["vnet"] = Hooks(deleting=_vn_deleting)
@@ -208,15 +188,14 @@ HOOKS["vnet"] = Hooks(deleting=_vn_deleting)
 
 # --- templates ------------------------------------------------------------------------------------
 @method("one.template.allocate", mutating=True)
-def template_allocate(api: Api, user: User, p: Params) -> Any:
-    return allocate.allocate_template(api.cloud, user, p.string(0)).id
+def template_allocate(api: Api, user: User, text: str) -> int:
+    return allocate.allocate_template(api.cloud, user, text).id
 
 
-@method("one.template.instantiate", mutating=True)
-def template_instantiate(api: Api, user: User, p: Params) -> Any:
-    tid, name, hold = p.integer(0), p.string(1), p.opt_bool(2)
-    extra = p.opt_str(3)
-    p.opt_bool(4)
+@method("one.template.instantiate", mutating=True, unused="bool")  # persistent
+def template_instantiate(
+    api: Api, user: User, tid: int, name: str, hold: bool = False, extra: str = ""
+) -> int:
     tmpl = fetch(api, user, "template", tid, USE)
     attrs = [(k, dict(v) if isinstance(v, dict) else v) for k, v in tmpl.template]
     if extra.strip():
@@ -226,14 +205,12 @@ def template_instantiate(api: Api, user: User, p: Params) -> Any:
 
 
 # --- images ---------------------------------------------------------------------------------------
-@method("one.image.allocate", mutating=True)
-def image_allocate(api: Api, user: User, p: Params) -> Any:
-    text, ds = p.string(0), p.integer(1)
-    p.opt_bool(2)
+@method("one.image.allocate", mutating=True, unused="bool")  # no capacity check
+def image_allocate(api: Api, user: User, text: str, ds: int) -> int:
     return allocate.allocate_image(api.cloud, user, text, ds).id
 
 
-def _image_deleting(api: Api, img: Any) -> None:
+def _image_deleting(api: Api, img: Image) -> None:
     if img.vms:
         raise OneFailure(ACTION, f"Cannot delete image: image is used by VMs {img.vms}")
 
@@ -242,8 +219,7 @@ HOOKS["image"] = Hooks(deleting=_image_deleting)
 
 
 @method("one.image.persistent", mutating=True)
-def image_persistent(api: Api, user: User, p: Params) -> Any:
-    iid, persistent = p.integer(0), p.boolean(1)
+def image_persistent(api: Api, user: User, iid: int, persistent: bool) -> int:
     img = fetch(api, user, "image", iid, MANAGE)
     if img.vms:
         raise OneFailure(ACTION, "Cannot change persistent attribute, image in use.")
@@ -252,8 +228,7 @@ def image_persistent(api: Api, user: User, p: Params) -> Any:
 
 
 @method("one.image.chtype", mutating=True)
-def image_chtype(api: Api, user: User, p: Params) -> Any:
-    iid, type_name = p.integer(0), p.string(1)
+def image_chtype(api: Api, user: User, iid: int, type_name: str) -> int:
     img = fetch(api, user, "image", iid, MANAGE)
     if type_name.upper() not in ImageType.__members__ or type_name.upper() == "BACKUP":
         raise OneFailure(INTERNAL, f"Unknown value for TYPE: {type_name}")
@@ -262,9 +237,7 @@ def image_chtype(api: Api, user: User, p: Params) -> Any:
 
 
 @method("one.image.clone", mutating=True)
-def image_clone(api: Api, user: User, p: Params) -> Any:
-    iid, name = p.integer(0), p.string(1)
-    ds = p.opt_int(2, -1)
+def image_clone(api: Api, user: User, iid: int, name: str, ds: int = -1) -> int:
     src = fetch(api, user, "image", iid, USE)
     api.cloud.image_store.check_clone(src)
     # oned copies the source's template (clone_template); the clone is not persistent by default.

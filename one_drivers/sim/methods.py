@@ -1,14 +1,13 @@
 """The `one.*` XML-RPC methods of the simulator: one registry from method name to handler.
 
-Each handler gets the authenticated user and the typed parameters (read in xmlrpc-c's order, so
-missing or mistyped ones become the same -501 faults) and returns the value of the success tuple,
-or raises `OneFailure` with oned's code and message. info, pool info, update, delete, chmod, chown,
-chgrp and rename are one handler each over the kinds table (`kinds.py`); what differs per kind is a
-document function (`DOCS`) and a few `Hooks`. The VM methods are in `vm_methods.py`.
+A handler's parameters after `user` are the call's, read in order by their annotations as xmlrpc-c reads
+them (a missing or mistyped one is the same -501 fault; a default makes one optional). info, pool info,
+update, delete, chmod, chown, chgrp and rename are one handler each over the kinds table (`kinds.py`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,16 +25,47 @@ Handler = Callable[["Api", User, Params], Any]
 METHODS: dict[str, Handler] = {}
 # Methods that may change state (the persistence layer saves after them).
 MUTATING: set[str] = set()
+# The getter of each parameter annotation; `object` is the raw value (user.allocate's group array).
+_READERS: dict[str, Callable[[Params, int], Any]] = {
+    "int": Params.integer,
+    "str": Params.string,
+    "bool": Params.boolean,
+    "object": lambda p, i: p.values[i],
+}
 
 
-def method(name: str, mutating: bool = False) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        METHODS[name] = fn
+def method(name: str, mutating: bool = False, unused: str = "") -> Callable[[Callable[..., Any]], Any]:
+    """Registers `fn(api, user, *params)`: its parameters are read by their annotations, then the optional
+    ones `unused` names (e.g. "bool int") are read and dropped. `fn(api, user, p: Params)` reads its own."""
+
+    def register(fn: Callable[..., Any]) -> Any:
+        params = list(inspect.signature(fn).parameters.values())[2:]
+        if [p.annotation for p in params] == ["Params"]:
+            METHODS[name] = fn
+        else:
+            readers = [(_READERS[p.annotation], p.default) for p in params]
+            METHODS[name] = _reading(fn, readers + [(_READERS[t], None) for t in unused.split()], len(params))
         if mutating:
             MUTATING.add(name)
         return fn
 
     return register
+
+
+def _reading(
+    fn: Callable[..., Any], readers: list[tuple[Callable[[Params, int], Any], Any]], used: int
+) -> Handler:
+    empty = inspect.Parameter.empty
+
+    def handler(api: Api, user: User, p: Params) -> Any:
+        # in order, the first fault ends the call; an absent optional parameter takes its default
+        args = [
+            read(p, i) if i < len(p) or default is empty else default
+            for i, (read, default) in enumerate(readers)
+        ]
+        return fn(api, user, *args[:used])
+
+    return handler
 
 
 class Api:
@@ -53,15 +83,11 @@ def fetch(api: Api, user: User, kind: str, oid: int, op: int) -> Any:
     return obj
 
 
-def _vm_for(api: Api, user: User, vid: int, op: int) -> Vm:
+def vm_for(api: Api, user: User, vid: int, op: int = MANAGE, locked: bool = True) -> Vm:
+    """The VM for a request needing `op`, refused on a VM locked against it (unless `locked` is False)."""
     vm: Vm = fetch(api, user, "vm", vid, op)
-    return vm
-
-
-def _managed_vm(api: Api, user: User, vid: int) -> Vm:
-    """The VM, for a change that needs MANAGE and is refused on a locked VM."""
-    vm = _vm_for(api, user, vid, MANAGE)
-    api.lc.check_lock(user.id, vm, MANAGE)
+    if locked:
+        api.lc.check_lock(user.id, vm, op)
     return vm
 
 
@@ -84,9 +110,7 @@ class Hooks:
     renaming: Callable[[Api, Any, str], None] = lambda api, obj, name: None
 
 
-HOOKS: dict[str, Hooks] = {}
-
-
+HOOKS: dict[str, Hooks] = {"cluster": Hooks(info_op=lambda flag: None)}
 _NO_HOOKS = Hooks()
 
 
@@ -139,9 +163,8 @@ def _visible(user: User, kind: str, obj: Any) -> bool:
     return True
 
 
-def _update(kind: str) -> Handler:
-    def update(api: Api, user: User, p: Params) -> Any:
-        oid, text, merge = p.integer(0), p.string(1), p.opt_int(2, 0)
+def _update(kind: str) -> Callable[..., int]:
+    def update(api: Api, user: User, oid: int, text: str, merge: int = 0) -> int:
         obj = fetch(api, user, kind, oid, KINDS[kind].manage_op)
         field = "user_template" if kind == "vm" else "template"
         if kind == "vm":
@@ -205,9 +228,8 @@ def _chown(kind: str, chgrp: bool = False) -> Handler:
     return chown
 
 
-def _rename(kind: str) -> Handler:
-    def rename(api: Api, user: User, p: Params) -> Any:
-        oid, name = p.integer(0), p.string(1)
+def _rename(kind: str) -> Callable[..., int]:
+    def rename(api: Api, user: User, oid: int, name: str) -> int:
         obj = fetch(api, user, kind, oid, MANAGE)
         _hooks(kind).renaming(api, obj, name)
         obj.name = name
@@ -217,7 +239,7 @@ def _rename(kind: str) -> Handler:
     return rename
 
 
-GENERIC: dict[str, Callable[[str], Handler]] = {
+GENERIC: dict[str, Callable[[str], Callable[..., Any]]] = {
     "update": _update,
     "delete": _delete,
     "chmod": _chmod,
@@ -231,8 +253,6 @@ for _kind in KINDS.values():
         method(f"one.{_kind.method}pool.info")(_pool_info(_kind.name))
     for _op in _kind.ops.split():
         method(f"one.{_kind.method}.{_op}", mutating=True)(GENERIC[_op](_kind.name))
-
-HOOKS["cluster"] = Hooks(info_op=lambda flag: None)
 
 
 # Method families kept in their own modules register themselves on import (they use `method` above).

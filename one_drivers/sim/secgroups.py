@@ -1,10 +1,9 @@
 """The simulator's security groups: `one.secgroup.*`, `one.secgrouppool.info`, `one.vm.attachsg/detachsg`.
 
-Behaviour learned from oned 6.10 (SecurityGroup.cc, SecurityGroupPool.cc, RequestManagerSecurityGroup,
-DispatchManager::attach_sg): group 0 `default` exists from the start and cannot be deleted, user groups
-are numbered from 100, names are unique per owner, every RULE is checked as oned checks it and duplicate
-rules are dropped, and a group used by VMs cannot be deleted. Not simulated: the driver round trip of a
-rule update on a running VM (`updatesg`); VMs stay in UPDATED_VMS.
+As oned 6.10 (SecurityGroup*.cc, DispatchManager::attach_sg): group 0 `default` is there and cannot be
+deleted, user groups are numbered from 100 with names unique per owner, RULEs are checked as oned checks
+them and duplicates dropped, a group used by VMs cannot be deleted. Not simulated: the `updatesg` driver
+round trip of a rule update on a running VM; VMs stay in UPDATED_VMS.
 """
 
 from __future__ import annotations
@@ -12,45 +11,38 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from typing import Any
+from collections.abc import Callable
 
-from one_drivers.one.states import LcmState, VmState
+from one_drivers.one.states import LcmState as L
+from one_drivers.one.states import VmState
 from one_drivers.sim import access
 from one_drivers.sim.access import USE
 from one_drivers.sim.cloud import nic_security_groups, parse_text
-from one_drivers.sim.methods import HOOKS, Api, Hooks, _managed_vm, method
-from one_drivers.sim.model import DEFAULT_PERMS, Attrs, SecGroup, User, get_attr, get_vectors, vector_by_id
-from one_drivers.sim.wire import ACTION, INTERNAL, OneFailure, Params
+from one_drivers.sim.methods import HOOKS, Api, Hooks, method, vm_for
+from one_drivers.sim.model import (
+    DEFAULT_PERMS,
+    Attrs,
+    SecGroup,
+    User,
+    Vm,
+    get_attr,
+    get_vectors,
+    vector_by_id,
+)
+from one_drivers.sim.wire import ACTION, INTERNAL, OneFailure
 
 INVALID_NAME_CHARS = "&|:\\\";/'#{}$<>\t\n\v\f\r"
 PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPV6", "IPSEC", "ALL")
 _PORTS = re.compile(r"(([0-9]+|[0-9]+:[0-9]+),)*([0-9]+|[0-9]+:[0-9]+)\Z")
 # LCM states in which oned refuses to change a VM's groups (rules being applied, or the VM is moving).
-SG_BUSY_STATES = frozenset(
-    LcmState[name]
-    for name in [
-        "BOOT",
-        "BOOT_MIGRATE",
-        "BOOT_SUSPENDED",
-        "BOOT_STOPPED",
-        "BOOT_UNDEPLOY",
-        "BOOT_POWEROFF",
-        "BOOT_UNKNOWN",
-        "BOOT_FAILURE",
-        "BOOT_MIGRATE_FAILURE",
-        "BOOT_UNDEPLOY_FAILURE",
-        "BOOT_STOPPED_FAILURE",
-        "MIGRATE",
-        "HOTPLUG_NIC",
-        "HOTPLUG_NIC_POWEROFF",
-        "UNKNOWN",
-    ]
-)
+SG_BUSY_STATES = frozenset({
+    L.BOOT, L.BOOT_MIGRATE, L.BOOT_SUSPENDED, L.BOOT_STOPPED, L.BOOT_UNDEPLOY, L.BOOT_POWEROFF, L.BOOT_UNKNOWN,
+    L.BOOT_FAILURE, L.BOOT_MIGRATE_FAILURE, L.BOOT_UNDEPLOY_FAILURE, L.BOOT_STOPPED_FAILURE, L.MIGRATE,
+    L.HOTPLUG_NIC, L.HOTPLUG_NIC_POWEROFF, L.UNKNOWN,
+})  # fmt: skip
 
 
 # --- checks (SecurityGroup::is_valid and PoolObjectSQL::name_is_valid) --------------------------------
-
-
 def check_name(name: str) -> None:
     if not name:
         raise OneFailure(INTERNAL, "Invalid NAME, it cannot be empty")
@@ -66,17 +58,12 @@ def _check_ports(value: str) -> None:
         raise OneFailure(INTERNAL, "Invalid RANGE specification.")
     count = 0
     for part in value.split(","):
-        if ":" in part:
-            low, high = (int(x) for x in part.split(":"))
-            if high > 65535:
-                raise OneFailure(INTERNAL, "RANGE out of bounds 0-65536.")
-            if high < low:
-                raise OneFailure(INTERNAL, "RANGE BEGIN value is greater than RANGE END value")
-            count += 2
-        else:
-            if int(part) > 65535:
-                raise OneFailure(INTERNAL, "RANGE out of bounds 0-65536.")
-            count += 1
+        low, _, high = part.partition(":")
+        if int(high or low) > 65535:
+            raise OneFailure(INTERNAL, "RANGE out of bounds 0-65536.")
+        if high and int(high) < int(low):
+            raise OneFailure(INTERNAL, "RANGE BEGIN value is greater than RANGE END value")
+        count += 2 if high else 1
         if count > 15:
             raise OneFailure(INTERNAL, "Not more than 15 ports can be specified in a RULE")
 
@@ -134,13 +121,9 @@ def checked_template(attrs: Attrs) -> Attrs:
 
 
 # --- methods ------------------------------------------------------------------------------------------
-
-
 @method("one.secgroup.allocate", mutating=True)
-def secgroup_allocate(api: Api, user: User, p: Params) -> Any:
-    text = p.string(0)
-    cloud = api.cloud
-    attrs = parse_text(text)
+def secgroup_allocate(api: Api, user: User, text: str) -> int:
+    cloud, attrs = api.cloud, parse_text(text)
     access.authorize_create(user, "secgroup")
     name = get_attr(attrs, "NAME") or ""
     check_name(name)
@@ -162,7 +145,7 @@ def _updated(api: Api, sg: SecGroup, attrs: Attrs) -> Attrs:
     return sg.template
 
 
-def _set_vm_rules(api: Api, vm: Any) -> None:
+def _set_vm_rules(api: Api, vm: Vm) -> None:
     groups = sorted({g for v in get_vectors(vm.template, "NIC") for g in nic_security_groups(v)})
     rest = [(k, v) for k, v in vm.template if k != "SECURITY_GROUP_RULE"]
     vm.template = rest + [("SECURITY_GROUP_RULE", r) for r in api.cloud.security_group_rules(groups)]
@@ -185,34 +168,36 @@ def _renaming(api: Api, sg: SecGroup, name: str) -> None:
 HOOKS["secgroup"] = Hooks(updated=_updated, deleting=_deleting, renaming=_renaming)
 
 
-def _sg_change(api: Api, user: User, p: Params, attach: bool) -> Any:
-    vm_id, nic_id, sg_id = p.integer(0), p.integer(1), p.integer(2)
-    vm = _managed_vm(api, user, vm_id)
-    sg = api.cloud.secgroups.get(sg_id)
-    if attach:
-        if sg is None:
-            raise OneFailure(ACTION, f"Could not attach SG {sg_id} to VM, SG does not exist")
-        access.authorize(user, "secgroup", sg, USE)
-    if vm.state is VmState.ACTIVE and vm.lcm_state in SG_BUSY_STATES:
-        raise OneFailure(ACTION, f"VM {vm_id} is in wrong state {vm.state_label}")
-    nic = vector_by_id(vm.template, "NIC", nic_id)
-    if nic is None:
-        raise OneFailure(ACTION, f"VM {vm_id} doesn't have NIC id {nic_id}")
-    groups = nic_security_groups(nic)
-    if attach and sg_id in groups:
-        raise OneFailure(ACTION, f"VM {vm_id} SG {sg_id} already in NIC {nic_id}")
-    if not attach and sg_id not in groups:
-        raise OneFailure(ACTION, f"VM {vm_id} NIC {nic_id} doesn't contain SG {sg_id}")
-    new_groups = sorted({*groups, sg_id}) if attach else [g for g in groups if g != sg_id]
-    nic["SECURITY_GROUPS"] = ",".join(str(g) for g in new_groups)
-    _set_vm_rules(api, vm)
-    if sg is not None:
-        still = any(sg_id in nic_security_groups(v) for v in get_vectors(vm.template, "NIC"))
-        sg.drop_vm(vm_id)
-        if still:
-            sg.updated.append(vm_id)
-    return vm_id
+def _sg_change(attach: bool) -> Callable[..., int]:
+    def sg_change(api: Api, user: User, vm_id: int, nic_id: int, sg_id: int) -> int:
+        vm = vm_for(api, user, vm_id)
+        sg = api.cloud.secgroups.get(sg_id)
+        if attach:
+            if sg is None:
+                raise OneFailure(ACTION, f"Could not attach SG {sg_id} to VM, SG does not exist")
+            access.authorize(user, "secgroup", sg, USE)
+        if vm.state is VmState.ACTIVE and vm.lcm_state in SG_BUSY_STATES:
+            raise OneFailure(ACTION, f"VM {vm_id} is in wrong state {vm.state_label}")
+        nic = vector_by_id(vm.template, "NIC", nic_id)
+        if nic is None:
+            raise OneFailure(ACTION, f"VM {vm_id} doesn't have NIC id {nic_id}")
+        groups = nic_security_groups(nic)
+        if attach and sg_id in groups:
+            raise OneFailure(ACTION, f"VM {vm_id} SG {sg_id} already in NIC {nic_id}")
+        if not attach and sg_id not in groups:
+            raise OneFailure(ACTION, f"VM {vm_id} NIC {nic_id} doesn't contain SG {sg_id}")
+        new_groups = sorted({*groups, sg_id}) if attach else [g for g in groups if g != sg_id]
+        nic["SECURITY_GROUPS"] = ",".join(str(g) for g in new_groups)
+        _set_vm_rules(api, vm)
+        if sg is not None:
+            still = any(sg_id in nic_security_groups(v) for v in get_vectors(vm.template, "NIC"))
+            sg.drop_vm(vm_id)
+            if still:
+                sg.updated.append(vm_id)
+        return vm_id
+
+    return sg_change
 
 
-method("one.vm.attachsg", mutating=True)(lambda api, user, p: _sg_change(api, user, p, True))
-method("one.vm.detachsg", mutating=True)(lambda api, user, p: _sg_change(api, user, p, False))
+method("one.vm.attachsg", mutating=True)(_sg_change(True))
+method("one.vm.detachsg", mutating=True)(_sg_change(False))

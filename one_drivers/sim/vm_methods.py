@@ -8,50 +8,48 @@ update, chmod, chown and rename are the generic handlers of `methods.py`.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from collections.abc import Callable
 
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.one.template import build_template
 from one_drivers.sim import access, allocate, docs, instantiate
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import parse_text
-from one_drivers.sim.methods import Api, Handler, _managed_vm, _vm_for, method
+from one_drivers.sim.methods import Api, method, vm_for
 from one_drivers.sim.model import User, Vm, VmLock, get_attr, get_vectors, vector_by_id
 from one_drivers.sim.storage import DISK_TYPES, SAVEAS_FROM, TYPE_NAMES, resize_disk
-from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, OneFailure, Params
+from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, Escaped, OneFailure
 
 
-def _vm_pool(api: Api, user: User, p: Params) -> list[Vm]:
+def _vm_pool(full: bool) -> Callable[..., Escaped]:
     """The VMs of a pool call, newest first: `end < -1` is a page of `-end` VMs from offset `start`
     (what econe asks for over and over: the walk stops when the page is full), else an id range."""
-    flag, start, end, state = p.integer(0), p.integer(1), p.integer(2), p.integer(3)
-    p.opt_str(4)
-    shown, pool = access.filter_test(user, flag, "vm"), api.cloud.vms
-    vms = (
-        vm
-        for vm in map(pool.__getitem__, sorted(pool, reverse=True))
-        if (vm.state != VmState.DONE if state == -1 else state < 0 or int(vm.state) == state) and shown(vm)
-    )
-    if end < -1:
-        return list(itertools.islice(vms, max(start, 0), max(start, 0) - end))
-    if start < 0 and end < 0:
-        return list(vms)
-    return [vm for vm in vms if vm.id >= max(start, 0) and (end < 0 or vm.id <= end)]
+
+    def pool_info(api: Api, user: User, flag: int, start: int, end: int, state: int) -> Escaped:
+        shown, pool = access.filter_test(user, flag, "vm"), api.cloud.vms
+        vms = (
+            vm
+            for vm in map(pool.__getitem__, sorted(pool, reverse=True))
+            if (vm.state != VmState.DONE if state == -1 else state < 0 or int(vm.state) == state)
+            and shown(vm)
+        )
+        if end < -1:
+            page = list(itertools.islice(vms, max(start, 0), max(start, 0) - end))
+        elif start < 0 and end < 0:
+            page = list(vms)
+        else:
+            page = [vm for vm in vms if vm.id >= max(start, 0) and (end < 0 or vm.id <= end)]
+        return docs.pool_wire("VM_POOL", (docs.vm_wire(v, full=full) for v in page))
+
+    return pool_info
 
 
-@method("one.vmpool.info")
-def vmpool_info(api: Api, user: User, p: Params) -> Any:
-    return docs.pool_wire("VM_POOL", (docs.vm_wire(v, full=False) for v in _vm_pool(api, user, p)))
-
-
-@method("one.vmpool.infoextended")
-def vmpool_infoextended(api: Api, user: User, p: Params) -> Any:
-    return docs.pool_wire("VM_POOL", (docs.vm_wire(v, full=True) for v in _vm_pool(api, user, p)))
+method("one.vmpool.info", unused="str")(_vm_pool(False))  # the query filter
+method("one.vmpool.infoextended", unused="str")(_vm_pool(True))
 
 
 @method("one.vm.allocate", mutating=True)
-def vm_allocate(api: Api, user: User, p: Params) -> Any:
-    text, hold = p.string(0), p.opt_bool(1)
+def vm_allocate(api: Api, user: User, text: str, hold: bool = False) -> int:
     return instantiate.build_vm(api.cloud, user, parse_text(text), hold).id
 
 
@@ -59,22 +57,15 @@ VM_ACTION_OPS = {"hold": MANAGE, "release": MANAGE, "resched": ADMIN, "unresched
 
 
 @method("one.vm.action", mutating=True)
-def vm_action(api: Api, user: User, p: Params) -> Any:
-    name, vid = p.string(0), p.integer(1)
-    vm = api.cloud.get("vm", vid)
-    op = VM_ACTION_OPS.get(name, MANAGE)
-    access.authorize(user, "vm", vm, op)
-    api.lc.check_lock(user.id, vm, op)
+def vm_action(api: Api, user: User, name: str, vid: int) -> int:
+    vm = vm_for(api, user, vid, VM_ACTION_OPS.get(name, MANAGE))
     api.lc.action(vm, name, user.id, user.gid)
     return vid
 
 
 @method("one.vm.deploy", mutating=True)
-def vm_deploy(api: Api, user: User, p: Params) -> Any:
-    vid, hid = p.integer(0), p.integer(1)
-    p.opt_bool(2)
-    ds = p.opt_int(3, -1)
-    vm = _vm_for(api, user, vid, ADMIN)
+def vm_deploy(api: Api, user: User, vid: int, hid: int, _enforce: bool = False, ds: int = -1) -> int:
+    vm = vm_for(api, user, vid, ADMIN, locked=False)
     host = api.cloud.get("host", hid)
     api.lc.check_lock(user.id, vm, ADMIN)
     if vm.state not in (VmState.PENDING, VmState.HOLD):
@@ -84,10 +75,8 @@ def vm_deploy(api: Api, user: User, p: Params) -> Any:
 
 
 @method("one.vm.lock", mutating=True)
-def vm_lock(api: Api, user: User, p: Params) -> Any:
-    vid, level = p.integer(0), p.opt_int(1, 1)
-    test = p.opt_bool(2)
-    vm = _vm_for(api, user, vid, MANAGE)
+def vm_lock(api: Api, user: User, vid: int, level: int = 1, test: bool = False) -> int:
+    vm = vm_for(api, user, vid, locked=False)
     if vm.lock is not None and test:
         raise OneFailure(AUTHORIZATION, f"Error trying to lock the resource VM [{vid}]")
     vm.lock = VmLock(level, user.id, api.cloud.now(), api.cloud.next_request_id())
@@ -96,25 +85,22 @@ def vm_lock(api: Api, user: User, p: Params) -> Any:
 
 
 @method("one.vm.unlock", mutating=True)
-def vm_unlock(api: Api, user: User, p: Params) -> Any:
-    vid = p.integer(0)
-    vm = _vm_for(api, user, vid, MANAGE)
+def vm_unlock(api: Api, user: User, vid: int) -> int:
+    vm = vm_for(api, user, vid, locked=False)
     vm.lock = None
     vm.touch()
     return vid
 
 
 @method("one.vm.recover", mutating=True)
-def vm_recover(api: Api, user: User, p: Params) -> Any:
-    vid, op = p.integer(0), p.integer(1)
-    vm = _vm_for(api, user, vid, ADMIN)
-    api.lc.recover(vm, op)
+def vm_recover(api: Api, user: User, vid: int, op: int) -> int:
+    api.lc.recover(vm_for(api, user, vid, ADMIN, locked=False), op)
     return vid
 
 
 def _hotplug(api: Api, user: User, vid: int, request: str, refused: str) -> Vm:
     """The VM, for a disk, NIC or snapshot request: MANAGE, not locked, in a state the request has a row for."""
-    vm = _managed_vm(api, user, vid)
+    vm = vm_for(api, user, vid)
     if not api.lc.allows(vm, request):
         raise OneFailure(ACTION, f"Could not {refused} VM {vid}, wrong state {vm.state_label}.")
     return vm
@@ -132,8 +118,7 @@ def _given(text: str, name: str, what: str) -> dict[str, str]:
 
 
 @method("one.vm.attach", mutating=True)
-def vm_attach(api: Api, user: User, p: Params) -> Any:
-    vid, text = p.integer(0), p.string(1)
+def vm_attach(api: Api, user: User, vid: int, text: str) -> int:
     vm = _hotplug(api, user, vid, "disk-attach", "attach a new disk to")
     given = _given(text, "DISK", "disk")
     disk_id = _next_id(vm, "DISK")
@@ -152,30 +137,56 @@ def vm_attach(api: Api, user: User, p: Params) -> Any:
     return vid
 
 
-def _detach(name: str, what: str) -> Handler:
-    """one.vm.detach / detachnic: the DISK or NIC with that id leaves through the driver."""
-    request = f"{name.lower()}-detach"
+@method("one.vm.attachnic", mutating=True)
+def vm_attachnic(api: Api, user: User, vid: int, text: str) -> int:
+    vm = _hotplug(api, user, vid, "nic-attach", "attach a new NIC to")
+    given = _given(text, "NIC", "NIC")
+    leases: list[instantiate.Lease] = []
+    nic = instantiate.lease_nic(api.cloud, user, dict(given), vid, _next_id(vm, "NIC"), leases)
+    for rng, offset in leases:
+        rng.leases[offset] = vid
+    api.lc.request(vm, "nic-attach", nic)
+    return vid
 
-    def detach(api: Api, user: User, p: Params) -> Any:
-        vid, oid = p.integer(0), p.integer(1)
-        vm = _hotplug(api, user, vid, request, f"detach {what} from")
+
+@method("one.vm.snapshotcreate", mutating=True)
+def vm_snapshotcreate(api: Api, user: User, vid: int, name: str) -> int:
+    vm = _hotplug(api, user, vid, "snapshot-create", "create a new snapshot for")
+    snap_id = _next_id(vm, "SNAPSHOT")
+    snap = {"NAME": name or f"snapshot-{snap_id}", "SNAPSHOT_ID": str(snap_id), "TIME": str(api.cloud.now())}
+    api.lc.request(vm, "snapshot-create", snap)
+    return snap_id
+
+
+# The requests on one DISK, NIC or SNAPSHOT of the VM, by id: method -> (request, vector, what the
+# wrong-state message could not do, what the missing-vector message could not do).
+VECTOR_REQUESTS = {
+    "detach": ("disk-detach", "DISK", "detach disk from", "detach disk with DISK_ID {}"),
+    "detachnic": ("nic-detach", "NIC", "detach NIC from", "detach NIC with NIC_ID {}"),
+    "snapshotrevert": ("snapshot-revert", "SNAPSHOT", "revert to snapshot {} of", "revert to snapshot {}"),
+    "snapshotdelete": ("snapshot-delete", "SNAPSHOT", "delete snapshot {} of", "delete snapshot {}"),
+}
+
+
+def _vector_request(request: str, name: str, refused: str, missing: str) -> Callable[..., int]:
+    def vector_request(api: Api, user: User, vid: int, oid: int) -> int:
+        vm = _hotplug(api, user, vid, request, refused.format(oid))
         vector = vector_by_id(vm.template, name, oid)
         if vector is None:
-            raise OneFailure(ACTION, f"Could not detach {what} with {name}_ID {oid}, it does not exist.")
+            raise OneFailure(ACTION, f"Could not {missing.format(oid)}, it does not exist.")
         api.lc.request(vm, request, vector)
         return vid
 
-    return detach
+    return vector_request
 
 
-method("one.vm.detach", mutating=True)(_detach("DISK", "disk"))
-method("one.vm.detachnic", mutating=True)(_detach("NIC", "NIC"))
+for _name, _request in VECTOR_REQUESTS.items():
+    method(f"one.vm.{_name}", mutating=True)(_vector_request(*_request))
 
 
 @method("one.vm.diskresize", mutating=True)
-def vm_diskresize(api: Api, user: User, p: Params) -> Any:
-    vid, disk_id, size = p.integer(0), p.integer(1), p.string(2)
-    vm = _managed_vm(api, user, vid)
+def vm_diskresize(api: Api, user: User, vid: int, disk_id: int, size: str) -> int:
+    vm = vm_for(api, user, vid)
     disk = vector_by_id(vm.template, "DISK", disk_id)
     if disk is None:
         raise OneFailure(ACTION, "VM disk does not exist")
@@ -183,12 +194,9 @@ def vm_diskresize(api: Api, user: User, p: Params) -> Any:
     return vid
 
 
-@method("one.vm.disksaveas", mutating=True)
-def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
-    vid, disk_id, name = p.integer(0), p.integer(1), p.string(2)
-    image_type = p.opt_str(3)
-    p.opt_int(4, -1)
-    vm = _vm_for(api, user, vid, MANAGE)
+@method("one.vm.disksaveas", mutating=True, unused="int")  # snapshot id
+def vm_disksaveas(api: Api, user: User, vid: int, disk_id: int, name: str, image_type: str = "") -> int:
+    vm = vm_for(api, user, vid, locked=False)
     if not (vm.state == VmState.ACTIVE and vm.lcm_state == LcmState.RUNNING) and vm.state not in SAVEAS_FROM:
         raise OneFailure(INTERNAL, "VM has to be RUNNING, POWEROFF or SUSPENDED to save disks.")
     disk = vector_by_id(vm.template, "DISK", disk_id)
@@ -215,61 +223,15 @@ def vm_disksaveas(api: Api, user: User, p: Params) -> Any:
     return img.id
 
 
-@method("one.vm.snapshotcreate", mutating=True)
-def vm_snapshotcreate(api: Api, user: User, p: Params) -> Any:
-    vid, name = p.integer(0), p.string(1)
-    vm = _hotplug(api, user, vid, "snapshot-create", "create a new snapshot for")
-    snap_id = _next_id(vm, "SNAPSHOT")
-    snap = {"NAME": name or f"snapshot-{snap_id}", "SNAPSHOT_ID": str(snap_id), "TIME": str(api.cloud.now())}
-    api.lc.request(vm, "snapshot-create", snap)
-    return snap_id
-
-
-def _snapshot_op(api: Api, user: User, p: Params, action: str, verb: str) -> Any:
-    vid, snap_id = p.integer(0), p.integer(1)
-    vm = _hotplug(api, user, vid, action, f"{verb} snapshot {snap_id} of")
-    snap = vector_by_id(vm.template, "SNAPSHOT", snap_id)
-    if snap is None:
-        raise OneFailure(ACTION, f"Could not {verb} snapshot {snap_id}, it does not exist.")
-    api.lc.request(vm, action, snap)
-    return vid
-
-
-@method("one.vm.snapshotrevert", mutating=True)
-def vm_snapshotrevert(api: Api, user: User, p: Params) -> Any:
-    return _snapshot_op(api, user, p, "snapshot-revert", "revert to")
-
-
-@method("one.vm.snapshotdelete", mutating=True)
-def vm_snapshotdelete(api: Api, user: User, p: Params) -> Any:
-    return _snapshot_op(api, user, p, "snapshot-delete", "delete")
-
-
-@method("one.vm.attachnic", mutating=True)
-def vm_attachnic(api: Api, user: User, p: Params) -> Any:
-    vid, text = p.integer(0), p.string(1)
-    vm = _hotplug(api, user, vid, "nic-attach", "attach a new NIC to")
-    given = _given(text, "NIC", "NIC")
-    leases: list[instantiate.Lease] = []
-    nic = instantiate.lease_nic(api.cloud, user, dict(given), vid, _next_id(vm, "NIC"), leases)
-    for rng, offset in leases:
-        rng.leases[offset] = vid
-    api.lc.request(vm, "nic-attach", nic)
-    return vid
-
-
-@method("one.vm.migrate", mutating=True)
-def vm_migrate(api: Api, user: User, p: Params) -> Any:
-    vid, hid, live = p.integer(0), p.integer(1), p.opt_bool(2)
-    p.opt_bool(3)
-    p.opt_int(4, -1)
-    p.opt_int(5, 0)
-    vm = _vm_for(api, user, vid, ADMIN)
+@method("one.vm.migrate", mutating=True, unused="bool int int")  # enforce, datastore, migration type
+def vm_migrate(api: Api, user: User, vid: int, hid: int, live: bool = False) -> int:
+    vm = vm_for(api, user, vid, ADMIN, locked=False)
     target = api.cloud.get("host", hid)
     api.lc.check_lock(user.id, vm, ADMIN)
-    if not api.lc.allows(vm, "live-migrate" if live else "migrate"):
+    request = "live-migrate" if live else "migrate"
+    if not api.lc.allows(vm, request):
         raise OneFailure(ACTION, f"Migrate action is not available for state {vm.state_label}")
     if vm.current is not None and vm.current.hid == hid:
         raise OneFailure(ACTION, f"VM is already running on host [{hid}] and datastore [{vm.current.ds_id}]")
-    api.lc.request(vm, "live-migrate" if live else "migrate", {"HID": str(target.id)})
+    api.lc.request(vm, request, {"HID": str(target.id)})
     return vid

@@ -1,23 +1,21 @@
 """one.vm.resize and one.vm.updateconf as oned 6.10 answers them.
 
-resize sets CPU/VCPU/MEMORY (0 or absent keeps the old value) where DispatchManager::resize allows it: not
-yet deployed, undeployed or powered off (a powered-off VM's host must fit the new size, and its history
-record is closed with action 35 and copied), or running on a driver that resizes live. updateconf rewrites
-the OS/FEATURES/INPUT/GRAPHICS/VIDEO/RAW/CPU_MODEL members it knows and the CONTEXT, replacing (type 0) or
-merging (type 1), in the states VirtualMachine::updateconf lists.
+resize sets CPU/VCPU/MEMORY (0 or absent keeps the old value) where DispatchManager::resize allows it:
+not yet deployed, undeployed, powered off (the host must fit it; the history record is closed with action
+35 and copied) or running on a driver that resizes live. updateconf rewrites the OS/FEATURES/INPUT/GRAPHICS/
+VIDEO/RAW/CPU_MODEL members it knows and CONTEXT, replacing or merging, in VirtualMachine::updateconf's states.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from one_drivers.one.states import LcmState, VmAction, VmState
-from one_drivers.sim.cloud import ACTION, AUTHORIZATION, INTERNAL, MANAGE, XML_RPC_API, parse_text
-from one_drivers.sim.methods import Api, _vm_for, method
+from one_drivers.sim.cloud import ACTION, AUTHORIZATION, INTERNAL, XML_RPC_API, parse_text
+from one_drivers.sim.methods import Api, method, vm_for
 from one_drivers.sim.model import Attrs, History, User, Vm, get_attr, get_vectors, set_attr
 from one_drivers.sim.transitions import RESIZE_FROM, UPDATECONF_FROM
-from one_drivers.sim.wire import OneFailure, Params
+from one_drivers.sim.wire import OneFailure
 
 A, S = LcmState, VmState
 LIVE_RESIZE_MADS = frozenset({"kvm"})  # VM_MADs with LIVE_RESIZE = "yes" in oned.conf's defaults
@@ -25,16 +23,18 @@ LIVE_RESIZE_MADS = frozenset({"kvm"})  # VM_MADs with LIVE_RESIZE = "yes" in one
 _NOT_DEPLOYED = frozenset({S.INIT, S.PENDING, S.HOLD, S.UNDEPLOYED, S.CLONING, S.CLONING_FAILURE})
 _NUMBER = re.compile(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)")
 _INTEGER = re.compile(r"\s*([-+]?[0-9]+)")
+_SIZE = (("CPU", _NUMBER), ("MEMORY", _INTEGER), ("VCPU", _INTEGER))  # what oned reads each as
 
 
-def _number(attrs: Attrs, name: str, pattern: re.Pattern[str]) -> float:
-    """oned reads a number with `>>`: its leading digits count, anything unreadable is 0."""
-    m = pattern.match(get_attr(attrs, name) or "")
-    return float(m.group(1)) if m else 0.0
+def _size(attrs: Attrs) -> tuple[float, int, int]:
+    """CPU, MEMORY and VCPU as oned reads them with `>>`: the leading digits count, anything unreadable 0."""
+    found = [pattern.match(get_attr(attrs, name) or "") for name, pattern in _SIZE]
+    cpu, memory, vcpu = (float(m.group(1)) if m else 0.0 for m in found)
+    return cpu, int(memory), int(vcpu)
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}"  # oned writes floats through an ostream (6 significant digits)
+    return f"{value:g}" if isinstance(value, float) else str(value)  # floats as an ostream writes them
 
 
 def _host_fits(api: Api, vm: Vm, cpu: float, memory: int) -> None:
@@ -43,12 +43,11 @@ def _host_fits(api: Api, vm: Vm, cpu: float, memory: int) -> None:
     if host is None:
         raise OneFailure(ACTION, "Could not update host")
     others = [
-        v
+        _size(v.template)
         for v in api.cloud.vms.values()
         if v is not vm and v.state == S.ACTIVE and v.current and v.current.hid == host.id
     ]
-    used_cpu = sum(int(_number(v.template, "CPU", _NUMBER) * 100) for v in others)
-    used_mem = sum(int(_number(v.template, "MEMORY", _INTEGER)) * 1024 for v in others)
+    used_cpu, used_mem = sum(int(c * 100) for c, _, _ in others), sum(m * 1024 for _, m, _ in others)
     want_cpu, want_mem = int(cpu * 100), memory * 1024
     if host.total_cpu - used_cpu < want_cpu:
         raise OneFailure(ACTION, f"Not enough CPU: {want_cpu}/{host.total_cpu - used_cpu}")
@@ -73,53 +72,38 @@ def _close_copy_history(api: Api, vm: Vm, user: User) -> None:
     vm.history.append(copy)
 
 
-@method("one.vm.resize", mutating=True)
-def vm_resize(api: Api, user: User, p: Params) -> Any:
-    vid, text = p.integer(0), p.string(1)
-    p.opt_bool(2)  # enforce: deprecated in 6.10, read and ignored
+@method("one.vm.resize", mutating=True, unused="bool")  # enforce: deprecated in 6.10, read and ignored
+def vm_resize(api: Api, user: User, vid: int, text: str) -> int:
     given = parse_text(text)
-    vm = _vm_for(api, user, vid, MANAGE)
-    api.lc.check_lock(user.id, vm, MANAGE)
-    cpu, vcpu, memory = (
-        _number(given, "CPU", _NUMBER),
-        int(_number(given, "VCPU", _INTEGER)),
-        int(_number(given, "MEMORY", _INTEGER)),
-    )
-    for name, number, kind in (
-        ("CPU", cpu, "float or integer"),
-        ("MEMORY", memory, "integer"),
-        ("VCPU", vcpu, "integer"),
-    ):
-        if number < 0:
-            raise OneFailure(INTERNAL, f"{name} must be a positive {kind} value.")
-    old_cpu = _number(vm.template, "CPU", _NUMBER)
-    old_vcpu = int(_number(vm.template, "VCPU", _INTEGER))
-    old_memory = int(_number(vm.template, "MEMORY", _INTEGER))
-    cpu, vcpu, memory = cpu or old_cpu, vcpu or old_vcpu, memory or old_memory
+    vm = vm_for(api, user, vid)
+    new, old = _size(given), _size(vm.template)
+    negative = next((name for (name, _), number in zip(_SIZE, new, strict=True) if number < 0), None)
+    if negative:
+        kind = "float or integer" if negative == "CPU" else "integer"
+        raise OneFailure(INTERNAL, f"{negative} must be a positive {kind} value.")
+    cpu, memory, vcpu = new[0] or old[0], new[1] or old[1], new[2] or old[2]
     running = vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING
     if (vm.state, vm.lcm_state) not in RESIZE_FROM:
         raise OneFailure(ACTION, f"Cannot resize a VM in state {vm.state_label}")
     host = api.lc.host_of(vm)
     if running and (host is None or host.vm_mad not in LIVE_RESIZE_MADS):
         raise OneFailure(ACTION, f"Hotplug resize not supported by driver {host.vm_mad if host else ''}")
-    if running and (cpu, vcpu, memory) == (old_cpu, old_vcpu, old_memory):
+    if running and (cpu, memory, vcpu) == old:
         _close_copy_history(api, vm, user)  # "Nothing to resize" is still a success that closes the record
         vm.touch()
         return vid
     if vm.state == S.POWEROFF or running:
         _host_fits(api, vm, cpu, memory)
     # VirtualMachine::resize: only positive values are written (a VM without VCPU may stay without it).
-    for name, number, value in (
-        ("CPU", cpu, _fmt(cpu)),
-        ("MEMORY", memory, str(memory)),
-        ("VCPU", vcpu, str(vcpu)),
-    ):
+    for (name, _), number in zip(_SIZE, (cpu, memory, vcpu), strict=True):
         if number > 0:
-            set_attr(vm.template, name, value)
+            set_attr(vm.template, name, _fmt(number))
     if vm.state not in _NOT_DEPLOYED:
         _close_copy_history(api, vm, user)
     if running:
-        api.lc.request(vm, "resize", {"CPU": _fmt(old_cpu), "MEMORY": str(old_memory), "VCPU": str(old_vcpu)})
+        api.lc.request(
+            vm, "resize", {name: _fmt(number) for (name, _), number in zip(_SIZE, old, strict=True)}
+        )
     vm.touch()
     return vid
 
@@ -190,14 +174,11 @@ def _new_context(old: dict[str, str], new: dict[str, str], append: bool) -> tupl
 
 
 @method("one.vm.updateconf", mutating=True)
-def vm_updateconf(api: Api, user: User, p: Params) -> Any:
-    vid, text = p.integer(0), p.string(1)
-    update_type = p.opt_int(2, 0)
+def vm_updateconf(api: Api, user: User, vid: int, text: str, update_type: int = 0) -> int:
     if update_type not in (0, 1):
         raise OneFailure(XML_RPC_API, "Wrong update type")
     conf = _conf_template(parse_text(text))
-    vm = _vm_for(api, user, vid, MANAGE)
-    api.lc.check_lock(user.id, vm, MANAGE)
+    vm = vm_for(api, user, vid)
     if not api.cloud.is_admin(user):
         _check_restricted(vm, conf)
     if (vm.state, vm.lcm_state) not in UPDATECONF_FROM:
