@@ -12,22 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from xml.sax.saxutils import escape
 
-from one_drivers.sim.model import (
-    AddressRange,
-    Attrs,
-    Cluster,
-    Datastore,
-    Group,
-    Host,
-    Image,
-    SecGroup,
-    User,
-    Vm,
-    VmTemplate,
-    VNet,
-    get_attr,
-    load_data,
-)
+from one_drivers.sim.model import AddressRange, Attrs, Host, User, Vm, VNet, get_attr, load_data
 from one_drivers.sim.wire import Escaped, escaped
 
 # Element names of the documents, as data: see documents.yaml.
@@ -39,14 +24,6 @@ SHORT_VECTORS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _NAMES["sho
 ONED_CONF: dict[str, list[str]] = _NAMES["oned_conf"]
 
 
-def config_xml(version: str) -> str:
-    """The answer of one.system.config."""
-    settings = "".join(f"<{name}>{cdata(v)}</{name}>" for name, values in ONED_CONF.items() for v in values)
-    return (
-        f"<OPENNEBULA_CONFIGURATION>{settings}<VERSION>{cdata(version)}</VERSION></OPENNEBULA_CONFIGURATION>"
-    )
-
-
 def cdata(value: str) -> str:
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
@@ -55,21 +32,24 @@ def text(value: object) -> str:
     return escape(str(value))
 
 
-def ids(tag: str, values: Iterable[int]) -> str:
-    inner = "".join(f"<ID>{v}</ID>" for v in values)
-    return f"<{tag}>{inner}</{tag}>"
+def elements(pairs: Iterable[tuple[str, object]]) -> str:
+    """`<NAME>` with the value in CDATA for each (name, value), as oned writes template values."""
+    return "".join(f"<{name}>{cdata(str(value))}</{name}>" for name, value in pairs)
 
 
 def attrs_xml(attrs: Attrs) -> str:
     """Template attributes sorted by name (stable for repeated names), vector members sorted too."""
     out = []
     for name, value in sorted(attrs, key=lambda a: a[0]):
-        if isinstance(value, dict):
-            inner = "".join(f"<{k}>{cdata(v)}</{k}>" for k, v in sorted(value.items()))
-            out.append(f"<{name}>{inner}</{name}>")
-        else:
-            out.append(f"<{name}>{cdata(value)}</{name}>")
+        inner = elements(sorted(value.items())) if isinstance(value, dict) else cdata(value)
+        out.append(f"<{name}>{inner}</{name}>")
     return "".join(out)
+
+
+def config_xml(version: str) -> str:
+    """The answer of one.system.config: each value of each oned.conf setting, then VERSION."""
+    settings = elements([*((n, v) for n, values in ONED_CONF.items() for v in values), ("VERSION", version)])
+    return f"<OPENNEBULA_CONFIGURATION>{settings}</OPENNEBULA_CONFIGURATION>"
 
 
 # --- the generic writer of documents.yaml's layouts --------------------------------------------
@@ -112,17 +92,13 @@ LAYOUTS: dict[str, tuple[str, str, list[_Entry]]] = {
 
 def render(layout: str, obj: object, **values: object) -> str:
     """The layout `layout` of documents.yaml for `obj`; `values` stand in for (or add to) its attributes."""
-    return _render(layout, obj, values)
-
-
-def _render(layout: str, obj: object, values: dict[str, object]) -> str:
     head, tail, entries = LAYOUTS[layout]
     out = [head]
     for start, end, key, kind, short in entries:
         if key is None:
             out.append(start)
         elif start == "$":
-            out.append(str(values[key]) if key in values else _render(key, obj, values))
+            out.append(str(values[key]) if key in values else render(key, obj, **values))
         else:
             value = values[key] if key in values else getattr(obj, key)
             out.append(short if short is not None and not value else f"{start}{kind(value)}{end}")
@@ -150,33 +126,29 @@ def pool_with_quotas(tag: str, bodies: Iterable[tuple[int, str]]) -> str:
     return f"<{tag}_POOL>{inner}<DEFAULT_{tag}_QUOTAS>{QUOTAS}</DEFAULT_{tag}_QUOTAS></{tag}_POOL>"
 
 
-def group_body(group: Group, members: list[int]) -> str:
-    return render("group", group, members=members)
-
-
-# --- infrastructure ---------------------------------------------------------------------------
-def cluster_xml(cluster: Cluster, hosts: list[int], datastores: list[int], vnets: list[int]) -> str:
-    return render("CLUSTER", cluster, hosts=hosts, datastores=datastores, vnets=vnets)
-
-
-def datastore_xml(ds: Datastore, images: list[int]) -> str:
-    return render("DATASTORE", ds, images=images)
+# --- hosts and networks ----------------------------------------------------------------------
+def host_xml(host: Host, vms: list[int], mem: int, cpu: int, template: Attrs, pool: bool) -> str:
+    """The host document; the pool's show no MONITORING (oned keeps it in a table of its own)."""
+    values: dict[str, object] = dict(zip(("free_disk", "max_disk", "used_disk"), host.ds_usage, strict=True))
+    values["monitoring"] = "<MONITORING/>" if pool or not host.monitor_time else _monitoring_xml(host)
+    values["pci"] = "".join(f"<PCI>{elements(sorted({**p, 'VMID': '-1'}.items()))}</PCI>" for p in host.pci)
+    values["numa"] = _numa_xml([_numa_share(v) for v in host.numa], "share", "NODE", True)
+    return render(
+        "HOST", host, vms=vms, mem_usage=mem, cpu_usage=cpu, running_vms=len(vms), template=template, **values
+    )
 
 
 def _numa_xml(vectors: list[tuple[str, dict[str, str]]], section: str, node_tag: str, in_order: bool) -> str:
     """The NUMA nodes of documents.yaml's `numa` section: one `node_tag` per NODE_ID (first seen first)."""
     layouts: dict[str, list[str]] = _NAMES["numa"][section]
-    order = list(layouts)
     nodes: dict[str, list[tuple[int, str]]] = {}
     for kind, vec in vectors:
-        parts = nodes.setdefault(vec.get("NODE_ID", "0"), [])
         if kind in layouts:
             tag, *members = layouts[kind]
-            inner = "".join(
-                f"<{name}>{cdata(const if eq else vec.get(name, '0'))}</{name}>"
-                for name, eq, const in (m.partition("=") for m in members)
-            )
-            parts.append((order.index(kind) if in_order else 0, f"<{tag}>{inner}</{tag}>"))
+            split = (m.partition("=") for m in members)
+            inner = elements((name, const if eq else vec.get(name, "0")) for name, eq, const in split)
+            order = list(layouts).index(kind) if in_order else 0
+            nodes.setdefault(vec.get("NODE_ID", "0"), []).append((order, f"<{tag}>{inner}</{tag}>"))
     return "".join(
         f"<{node_tag}>{''.join(p for _, p in sorted(parts, key=lambda p: p[0]))}<NODE_ID>{cdata(node)}</NODE_ID></{node_tag}>"
         for node, parts in nodes.items()
@@ -192,66 +164,29 @@ def _numa_share(vec: dict[str, str]) -> tuple[str, dict[str, str]]:
     return vec.get("_KIND", ""), shown
 
 
-def _host_monitoring_xml(host: Host) -> str:
-    if not host.monitor_time:
-        return "<MONITORING/>"
-    mon = dict((k, v) for k, v in host.monitoring if isinstance(v, str))
-    capacity = "".join(
-        f"<{tag}>{cdata(mon[key])}</{tag}>" for tag, key in _NAMES["host_capacity"].items() if key in mon
-    )
-    system = "".join(f"<{k}>{cdata(mon[k])}</{k}>" for k in ("NETRX", "NETTX") if k in mon)
-    vectors = [(name, vec) for name, vec in host.monitoring if isinstance(vec, dict)]
-    numa = _numa_xml(
-        [(n, v) for n, v in vectors if n in _NAMES["numa"]["monitoring"]], "monitoring", "NUMA_NODE", False
-    )
-    return (
-        f"<MONITORING><TIMESTAMP>{host.monitor_time}</TIMESTAMP><ID>{host.id}</ID>"
-        f"<CAPACITY>{capacity}</CAPACITY><SYSTEM>{system}</SYSTEM>{numa}</MONITORING>"
-    )
+def _monitoring_xml(host: Host) -> str:
+    """The host's last monitoring message as documents.yaml's `host_monitoring` picks from it."""
+    mon = {k: v for k, v in host.monitoring if isinstance(v, str)}
+    sections = {
+        section.lower(): elements((tag, mon[key]) for tag, key in names.items() if key in mon)
+        for section, names in _NAMES["host_monitoring"].items()
+    }
+    numa = [(name, vec) for name, vec in host.monitoring if isinstance(vec, dict)]
+    return render("MONITORING", host, numa=_numa_xml(numa, "monitoring", "NUMA_NODE", False), **sections)
 
 
-def host_xml(
-    host: Host,
-    vms: list[int],
-    mem_usage: int,
-    cpu_usage: int,
-    template: Attrs | None = None,
-    pool: bool = False,
-) -> str:
-    free_disk, max_disk, used_disk = host.ds_usage
-    pci = "".join(
-        "<PCI>" + "".join(f"<{k}>{cdata(v)}</{k}>" for k, v in sorted({**p, "VMID": "-1"}.items())) + "</PCI>"
-        for p in host.pci
-    )
-    return render(
-        "HOST",
-        host,
-        vms=vms,
-        mem_usage=mem_usage,
-        cpu_usage=cpu_usage,
-        running_vms=len(vms),
-        free_disk=free_disk,
-        max_disk=max_disk,
-        used_disk=used_disk,
-        pci=pci,
-        numa=_numa_xml([_numa_share(v) for v in host.numa], "share", "NODE", True),
-        template=host.template if template is None else template,
-        monitoring="<MONITORING/>" if pool else _host_monitoring_xml(host),
-    )
-
-
-def vnet_xml(vnet: VNet, updated_vms: list[int], pool: bool = False) -> str:
+def vnet_xml(vnet: VNet, pool: bool) -> str:
+    """The network document: its pool's ARs as stored (leases packed in ALLOCATED), vn.info's in full."""
     ars = "".join(_ar_stored(ar) if pool else _ar_full(ar) for ar in vnet.ars)
+    updated = sorted({vm for ar in vnet.ars for vm in ar.leases.values() if vm >= 0})
     used = sum(len(ar.leases) for ar in vnet.ars)
-    return render("VNET", vnet, updated_vms=updated_vms, used_leases=used, ars=ars)
+    return render("VNET", vnet, updated_vms=updated, used_leases=used, ars=ars)
 
 
 def _ar_stored(ar: AddressRange) -> str:
     # oned packs the leases in ALLOCATED as " <index> <type<<36|vm id>".
     allocated = "".join(f" {off} {(1 << 36) | (vm & 0xFFFFFFFF)}" for off, vm in sorted(ar.leases.items()))
-    return render(
-        "AR stored", ar, allocated=f"<ALLOCATED>{cdata(allocated)}</ALLOCATED>" if allocated else ""
-    )
+    return render("AR stored", ar, allocated=elements([("ALLOCATED", allocated)]) if allocated else "")
 
 
 def _ar_full(ar: AddressRange) -> str:
@@ -260,14 +195,8 @@ def _ar_full(ar: AddressRange) -> str:
         for off, vm in sorted(ar.leases.items())
     )
     end = ar.size - 1
-    return render(
-        "AR full",
-        ar,
-        mac_end=offset_mac(ar.mac, end),
-        ip_end=offset_ip(ar.ip, end),
-        used_leases=len(ar.leases),
-        leases=leases,
-    )
+    ends = {"mac_end": offset_mac(ar.mac, end), "ip_end": offset_ip(ar.ip, end)}
+    return render("AR full", ar, used_leases=len(ar.leases), leases=leases, **ends)
 
 
 def offset_ip(ip: str, offset: int) -> str:
@@ -277,22 +206,8 @@ def offset_ip(ip: str, offset: int) -> str:
 
 
 def offset_mac(mac: str, offset: int) -> str:
-    value = int(mac.replace(":", ""), 16) + offset
-    raw = f"{value:012x}"
+    raw = f"{int(mac.replace(':', ''), 16) + offset:012x}"
     return ":".join(raw[i : i + 2] for i in range(0, 12, 2))
-
-
-def secgroup_xml(sg: SecGroup) -> str:
-    return render("SECURITY_GROUP", sg)
-
-
-# --- templates and images ---------------------------------------------------------------------
-def vmtemplate_xml(tmpl: VmTemplate, attrs: Attrs | None = None) -> str:
-    return render("VMTEMPLATE", tmpl, template=tmpl.template if attrs is None else attrs)
-
-
-def image_xml(img: Image) -> str:
-    return render("IMAGE", img, running_vms=len(img.vms))
 
 
 # --- virtual machines -------------------------------------------------------------------------
@@ -323,8 +238,7 @@ def vm_short_xml(vm: Vm) -> str:
     for kind, keys in SHORT_VECTORS.items():
         for k, v in tmpl:
             if k == kind and isinstance(v, dict):
-                inner = "".join(f"<{key}>{cdata(v[key])}</{key}>" for key in keys if key in v)
-                parts.append(f"<{kind}>{inner}</{kind}>")
+                parts.append(f"<{kind}>{elements((key, v[key]) for key in keys if key in v)}</{kind}>")
     user = [(k, v) for k, v in vm.user_template if k in SHORT_USER_TEMPLATE]
     history = render("HISTORY short", vm.current, oid=vm.id) if vm.current else ""
     vm.short_xml = render("VM short", vm, short_template="".join(parts), user=user, history=history)

@@ -1,6 +1,6 @@
 """What each kind's info document shows: the object as `docs.py` renders it, with what oned joins in
 from other pools (a group's users, a cluster's hosts, a host's running VMs and their capacity, a
-datastore's images, a network's leases, a template's image disks when extended).
+datastore's images, a template's image disks when extended).
 
 `DOCS[kind](cloud, user, obj, in_pool, flag)` is the body of `one.<kind>.info` and of each object in
 `one.<kind>pool.info`; `POOL_DOCS` holds the pools whose document is not those bodies joined.
@@ -15,7 +15,8 @@ from one_drivers.one.states import VmState
 from one_drivers.sim import allocate, docs, instantiate
 from one_drivers.sim.auth import encrypt_attribute
 from one_drivers.sim.cloud import Cloud
-from one_drivers.sim.model import Attrs, Cluster, Group, Host, User, VmTemplate, get_attr
+from one_drivers.sim.docs import render
+from one_drivers.sim.model import Attrs, Group, Host, User, VmTemplate, get_attr
 from one_drivers.sim.wire import OneFailure
 
 # oned.conf HOST_ENCRYPTED_ATTR: host attributes a host document carries encrypted unless decrypted.
@@ -23,7 +24,7 @@ HOST_ENCRYPTED_ATTRS = frozenset(docs.ONED_CONF["HOST_ENCRYPTED_ATTR"])
 
 
 def _group_body(cloud: Cloud, group: Group) -> str:
-    return docs.group_body(group, sorted(u.id for u in cloud.users.values() if group.id in u.groups))
+    return render("group", group, members=sorted(u.id for u in cloud.users.values() if group.id in u.groups))
 
 
 def _host_doc(cloud: Cloud, user: User, host: Host, pool: bool, decrypt: bool) -> str:
@@ -45,7 +46,7 @@ def _host_doc(cloud: Cloud, user: User, host: Host, pool: bool, decrypt: bool) -
 def _template_doc(cloud: Cloud, user: User, tmpl: VmTemplate, pool: bool, extended: bool) -> str:
     """With `extended`, image disks as the VM would get them (VirtualMachineDisks::extended_info)."""
     if not extended:
-        return docs.vmtemplate_xml(tmpl)
+        return render("VMTEMPLATE", tmpl)
     attrs: Attrs = []
     disk_id = 0
     for key, value in tmpl.template:
@@ -59,32 +60,29 @@ def _template_doc(cloud: Cloud, user: User, tmpl: VmTemplate, pool: bool, extend
                 pass
             disk_id += 1
         attrs.append((key, value))
-    return docs.vmtemplate_xml(tmpl, attrs)
-
-
-def _cluster_doc(cloud: Cloud, user: User, c: Cluster, pool: bool, flag: bool) -> str:
-    hosts = sorted(h.id for h in cloud.hosts.values() if h.cluster_id == c.id)
-    dss = sorted(d.id for d in cloud.datastores.values() if c.id in d.cluster_ids)
-    nets = sorted(v.id for v in cloud.vnets.values() if c.id in v.cluster_ids)
-    return docs.cluster_xml(c, hosts, dss, nets)
+    return render("VMTEMPLATE", tmpl, template=attrs)
 
 
 Doc = Callable[[Cloud, User, Any, bool, bool], Any]
 DOCS: dict[str, Doc] = {
     "user": lambda cloud, user, u, pool, flag: docs.with_quotas("USER", docs.user_body(u)),
     "group": lambda cloud, user, g, pool, flag: docs.with_quotas("GROUP", _group_body(cloud, g)),
-    "cluster": _cluster_doc,
-    "datastore": lambda cloud, user, ds, pool, flag: docs.datastore_xml(
-        ds, sorted(i.id for i in cloud.images.values() if i.datastore_id == ds.id)
+    "cluster": lambda cloud, user, c, pool, flag: render(
+        "CLUSTER",
+        c,
+        hosts=sorted(h.id for h in cloud.hosts.values() if h.cluster_id == c.id),
+        datastores=sorted(d.id for d in cloud.datastores.values() if c.id in d.cluster_ids),
+        vnets=sorted(v.id for v in cloud.vnets.values() if c.id in v.cluster_ids),
+    ),
+    "datastore": lambda cloud, user, ds, pool, flag: render(
+        "DATASTORE", ds, images=sorted(i.id for i in cloud.images.values() if i.datastore_id == ds.id)
     ),
     "host": _host_doc,
-    "vnet": lambda cloud, user, vnet, pool, flag: docs.vnet_xml(
-        vnet, sorted({vm for ar in vnet.ars for vm in ar.leases.values() if vm >= 0}), pool
-    ),
+    "vnet": lambda cloud, user, vnet, pool, flag: docs.vnet_xml(vnet, pool),
     "template": _template_doc,
-    "image": lambda cloud, user, img, pool, flag: docs.image_xml(img),
+    "image": lambda cloud, user, img, pool, flag: render("IMAGE", img, running_vms=len(img.vms)),
     "vm": lambda cloud, user, vm, pool, flag: docs.vm_info_wire(vm),
-    "secgroup": lambda cloud, user, sg, pool, flag: docs.secgroup_xml(sg),
+    "secgroup": lambda cloud, user, sg, pool, flag: render("SECURITY_GROUP", sg),
 }
 POOL_DOCS: dict[str, Callable[[Cloud, list[Any]], Any]] = {
     "user": lambda cloud, users: docs.pool_with_quotas("USER", ((u.id, docs.user_body(u)) for u in users)),

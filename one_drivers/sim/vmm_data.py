@@ -41,7 +41,7 @@ def action_data(cloud: Cloud, var_dir: Path, vm: Vm, host: Host, action: str, mi
         checkpoint = f"{remote_dir}/checkpoint"
     tm_xml = f"<TM_COMMAND>{docs.cdata(tm_command)}</TM_COMMAND>" if tm_command else "<TM_COMMAND/>"
     ds = cloud.datastores.get(ds_id)
-    ds_xml = docs.datastore_xml(ds, []) if ds else ""
+    ds_xml = docs.render("DATASTORE", ds, images=[]) if ds else ""
     return (
         f"<VMM_DRIVER_ACTION_DATA><HOST>{docs.text(host.name)}</HOST>{_opt('MIGR_HOST', migr_host)}"
         f"{_opt('DEPLOY_ID', deploy_id)}"
