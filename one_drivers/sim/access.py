@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 USE, MANAGE, ADMIN = 0, 1, 2
 OP_NAMES = ("USE", "MANAGE", "ADMIN")
+NOT_AUTHENTICATED = "User couldn't be authenticated, aborting call."
 # LoginTokenPool::MAX_TOKENS
 LOGIN_TOKENS_PER_USER = 10
 
@@ -40,7 +41,7 @@ T = TypeVar("T", bound=Owned)
 # --- authentication ---------------------------------------------------------------------------------
 def authenticate(cloud: Cloud, session: str) -> User:
     """The user a session string logs in as, or 256 as oned answers (UserPool::authenticate)."""
-    failure = OneFailure(AUTHENTICATION, "User couldn't be authenticated, aborting call.")
+    failure = OneFailure(AUTHENTICATION, NOT_AUTHENTICATED)
     name, sep, secret = session.partition(":")
     user = cloud.user_by_name(name) if sep else None
     if user is None or not user.enabled:
@@ -52,23 +53,19 @@ def authenticate(cloud: Cloud, session: str) -> User:
         target_name, sep, token = secret.partition(":")
         target = cloud.user_by_name(target_name) if sep else None
         if target is None:
-            _auth_error(cloud, f"User: {target_name} does not exist. Returned by server auth")
-            raise failure
+            raise _refused(cloud, f"User: {target_name} does not exist. Returned by server auth")
         if _session_valid(cloud, target, token, now):
             return target
         cloud.driver_auths += 1
         error = auth.server_token_error(cloud.scheme, name, user.password, token, now)
         if error is not None:
-            _auth_error(cloud, f"Auth Error: {error}")
-            raise failure
+            raise _refused(cloud, f"Auth Error: {error}")
         cloud.sessions[target.id] = (token, now + auth.SESSION_EXPIRATION_SECONDS)
         return target
     if _login_token_valid(user, secret, now) or _session_valid(cloud, user, secret, now):
         return user
-    if user.auth_driver == "public":
-        if secret == user.password:
-            return user
-        raise failure
+    if user.auth_driver == "public" and secret == user.password:
+        return user
     if user.auth_driver == "core" and auth.hash_password(secret, cloud.scheme) == user.password:
         cloud.sessions[user.id] = (secret, now + auth.SESSION_EXPIRATION_SECONDS)
         return user
@@ -76,10 +73,11 @@ def authenticate(cloud: Cloud, session: str) -> User:
     raise failure
 
 
-def _auth_error(cloud: Cloud, message: str) -> None:
-    """What oned logs as `[AuM][E]` for a refused server login (the client only sees 256)."""
+def _refused(cloud: Cloud, message: str) -> OneFailure:
+    """A refused server login: oned logs why as `[AuM][E]`, the client only sees 256."""
     cloud.auth_log.append(message)
     log.warning("AuM: %s", message)
+    return OneFailure(AUTHENTICATION, NOT_AUTHENTICATED)
 
 
 def _session_valid(cloud: Cloud, user: User, token: str, now: float) -> bool:

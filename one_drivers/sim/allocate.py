@@ -7,30 +7,22 @@ Functions take the `Cloud` (called under its lock) and raise `OneFailure` with o
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from one_drivers.one.states import DatastoreType, ImageType
-from one_drivers.sim import access, auth
+from one_drivers.sim import access, auth, model
 from one_drivers.sim.access import USE
 from one_drivers.sim.cloud import Cloud, parse_text, sg_ids
-from one_drivers.sim.model import (
-    DEFAULT_PERMS,
-    GROUP_USE_PERMS,
-    AddressRange,
-    Attrs,
-    Datastore,
-    Host,
-    Image,
-    User,
-    VmTemplate,
-    VNet,
-    get_attr,
-)
+from one_drivers.sim.model import GROUP_USE_PERMS, Attrs, User, fill, get_attr, load_data
 from one_drivers.sim.storage import Copy
 from one_drivers.sim.wire import INTERNAL, OneFailure
 
+# What a new datastore's and network's templates get where the user's leave them out.
+DEFAULTS = load_data("bootstrap.yaml")
 
-def _with_defaults(attrs: Attrs, defaults: Attrs) -> None:
-    attrs.extend((key, value) for key, value in defaults if get_attr(attrs, key) is None)
+
+def _with_defaults(attrs: Attrs, defaults: dict[str, str]) -> None:
+    attrs.extend((key, value) for key, value in defaults.items() if get_attr(attrs, key) is None)
 
 
 def _named(attrs: Attrs, message: str = "No NAME in template.") -> tuple[str, Attrs]:
@@ -60,71 +52,49 @@ def set_password(cloud: Cloud, user: User, password: str) -> None:
     user.password = password if public else auth.hash_password(password, cloud.scheme)
 
 
-def allocate_host(cloud: Cloud, name: str, im_mad: str, vm_mad: str, cluster_id: int) -> Host:
+def allocate_host(cloud: Cloud, name: str, im_mad: str, vm_mad: str, cluster_id: int) -> model.Host:
     cluster = cloud.get("cluster", 0 if cluster_id == -1 else cluster_id)
     cloud.check_name_free("host", name, -1)
-    host = Host(cloud.take_id("host"), name, im_mad, vm_mad, cluster.id, cluster.name)
+    host = model.Host(cloud.take_id("host"), name, im_mad, vm_mad, cluster.id, cluster.name)
     host.template = [("IM_MAD", im_mad), ("VM_MAD", vm_mad), ("RESERVED_CPU", ""), ("RESERVED_MEM", "")]
     cloud.hosts[host.id] = host
     return host
 
 
 # --- datastores ---------------------------------------------------------------------------------------
-def allocate_datastore(cloud: Cloud, user: User, attrs: Attrs, cluster_id: int = 0) -> Datastore:
+def allocate_datastore(cloud: Cloud, user: User, attrs: Attrs, cluster_id: int = 0) -> model.Datastore:
     name, tmpl = _named(attrs, "No NAME in template for Datastore.")
     # IMAGE_DS unless SYSTEM_DS or FILE_DS is asked for (the simulator has no backup datastores)
-    dtype = {"SYSTEM_DS": DatastoreType.SYSTEM_DS, "FILE_DS": DatastoreType.FILE_DS}.get(
-        (get_attr(attrs, "TYPE") or "").upper(), DatastoreType.IMAGE_DS
-    )
+    asked = (get_attr(attrs, "TYPE") or "").upper()
+    dtype = DatastoreType[asked] if asked in ("SYSTEM_DS", "FILE_DS") else DatastoreType.IMAGE_DS
     ds_mad = get_attr(attrs, "DS_MAD") or "-"
     tm_mad = get_attr(attrs, "TM_MAD") or "ssh"
-    dummy = tm_mad == "dummy"
-    # The defaults oned fills in from its DS_MAD_CONF / TM_MAD_CONF.
-    defaults: Attrs = [
-        ("ALLOW_ORPHANS", "NO" if dummy else "YES"),
-        ("RESTRICTED_DIRS", "/"),
-        ("SAFE_DIRS", "/var/tmp"),
-        ("TM_MAD", tm_mad),
-        ("TYPE", dtype.name),
-    ]
-    if dtype == DatastoreType.SYSTEM_DS:
-        defaults += [("DISK_TYPE", "FILE"), ("DS_MIGRATE", "YES"), ("SHARED", "YES")]
-    else:
-        defaults += [
-            ("DS_MAD", ds_mad),
-            ("CLONE_TARGET", "SYSTEM"),
-            ("LN_TARGET", "NONE" if dummy else "SYSTEM"),
-        ]
-        if dtype == DatastoreType.IMAGE_DS:
-            defaults.append(("DISK_TYPE", "FILE"))
-    _with_defaults(tmpl, defaults)
-    did = cloud.take_id("datastore")
-    path = f"/var/lib/one//datastores/{did}"
-    ds = Datastore(did, *cloud.owner_fields(user), name, GROUP_USE_PERMS, ds_mad, tm_mad, path, int(dtype))
-    ds.cluster_ids, ds.template = [max(cluster_id, 0)], tmpl
-    ds.total_mb = ds.free_mb = 20480
-    cloud.datastores[did] = ds
-    return ds
+    shapes = DEFAULTS["new_datastore"]
+    defaults = {**shapes["all"], **shapes[dtype.name]}
+    if tm_mad == "dummy":
+        defaults.update((k, v) for k, v in shapes["dummy"].items() if k in defaults)
+    _with_defaults(tmpl, fill(defaults, {"tm_mad": tm_mad, "ds_mad": ds_mad, "type": dtype.name}))
+    path = f"/var/lib/one//datastores/{cloud.next_id['datastore']}"
+    fields: dict[str, Any] = {"perms": GROUP_USE_PERMS, "ds_mad": ds_mad, "tm_mad": tm_mad, "base_path": path}
+    space = {"type": int(dtype), "cluster_ids": [max(cluster_id, 0)], "total_mb": 20480, "free_mb": 20480}
+    return cloud.add("datastore", model.Datastore, user, name, template=tmpl, **fields, **space)
 
 
 # --- templates and images -----------------------------------------------------------------------------
-def allocate_template(cloud: Cloud, user: User, text: str) -> VmTemplate:
+def allocate_template(cloud: Cloud, user: User, text: str) -> model.VmTemplate:
     access.authorize_create(user, "template")
     attrs = parse_text(text)
-    tid = cloud.next_id["template"]
-    name = get_attr(attrs, "NAME") or f"template-{tid}"
+    name = get_attr(attrs, "NAME") or f"template-{cloud.next_id['template']}"
     cloud.check_name_free("template", name, user.id)
-    cloud.take_id("template")
     tmpl = [(k, v) for k, v in attrs if k != "NAME"]
-    cloud.templates[tid] = VmTemplate(tid, *cloud.owner_fields(user), name, DEFAULT_PERMS, cloud.now(), tmpl)
-    return cloud.templates[tid]
+    return cloud.add("template", model.VmTemplate, user, name, regtime=cloud.now(), template=tmpl)
 
 
 # Image attributes oned keeps as the image's own fields rather than in its TEMPLATE.
 IMAGE_FIELDS = frozenset({"NAME", "TYPE", "PERSISTENT", "PATH", "SIZE", "SOURCE", "FORMAT", "FS"})
 
 
-def allocate_image(cloud: Cloud, user: User, text: str, ds_id: int, copy: bool = True) -> Image:
+def allocate_image(cloud: Cloud, user: User, text: str, ds_id: int, copy: bool = True) -> model.Image:
     """A new image, LOCKED until the datastore has copied it in (`copy=False`: the caller starts
     the copy, as clone and disk save-as do)."""
     access.authorize_create(user, "image")
@@ -144,21 +114,21 @@ def allocate_image(cloud: Cloud, user: User, text: str, ds_id: int, copy: bool =
     except ValueError as exc:
         raise OneFailure(INTERNAL, "SIZE must be a positive integer.") from exc
     tmpl = [(k, v) for k, v in attrs if k not in IMAGE_FIELDS]
-    _with_defaults(tmpl, [("DEV_PREFIX", "sd" if type_name == "DATABLOCK" else "hd")])
-    img = Image(cloud.take_id("image"), *cloud.owner_fields(user), name, DEFAULT_PERMS, ImageType[type_name])
+    _with_defaults(tmpl, {"DEV_PREFIX": "sd" if type_name == "DATABLOCK" else "hd"})
+    img = cloud.add(
+        "image", model.Image, user, name, type=ImageType[type_name], regtime=cloud.now(), size=size
+    )
     img.persistent = int((get_attr(attrs, "PERSISTENT") or "NO").upper() in ("YES", "1", "TRUE"))
-    img.regtime, img.size, img.template = cloud.now(), size, tmpl
     img.source = get_attr(attrs, "SOURCE") or f"{ds.base_path}/{uuid.uuid4().hex}"
     img.path, img.fs = get_attr(attrs, "PATH") or "", get_attr(attrs, "FS") or ""
     img.format = get_attr(attrs, "FORMAT") or "raw"
-    img.datastore_id, img.datastore = ds.id, ds.name
-    cloud.images[img.id] = img
+    img.datastore_id, img.datastore, img.template = ds.id, ds.name, tmpl
     if copy:
         cloud.image_store.start(Copy(img.id))
     return img
 
 
-def image_by_ref(cloud: Cloud, user: User, vec: dict[str, str]) -> Image:
+def image_by_ref(cloud: Cloud, user: User, vec: dict[str, str]) -> model.Image:
     """The image a DISK names by IMAGE_ID, or by IMAGE (and IMAGE_UNAME, else the user's own)."""
     if "IMAGE_ID" in vec:
         try:
@@ -177,23 +147,22 @@ def image_by_ref(cloud: Cloud, user: User, vec: dict[str, str]) -> Image:
 
 
 # --- virtual networks ---------------------------------------------------------------------------------
-def allocate_vnet(cloud: Cloud, user: User, text: str, cluster_id: int) -> VNet:
+def allocate_vnet(cloud: Cloud, user: User, text: str, cluster_id: int) -> model.VNet:
     access.authorize_create(user, "vnet")
     name, attrs = _named(parse_text(text))
     cloud.check_name_free("vnet", name, user.id)
-    vid = cloud.take_id("vnet")
     tmpl = [(k, v) for k, v in attrs if k != "AR"]
     # oned adds the default group 0 to whatever groups the network names.
     given_sgs = get_attr(tmpl, "SECURITY_GROUPS")
     if given_sgs is not None:
         tmpl = [(k, v) for k, v in tmpl if k != "SECURITY_GROUPS"]
         tmpl.append(("SECURITY_GROUPS", ",".join(str(g) for g in sorted({*sg_ids(given_sgs), 0}))))
-    bridge = get_attr(tmpl, "BRIDGE") or f"onebr{vid}"
-    defaults = ("OUTER_VLAN_ID", ""), ("PHYDEV", ""), ("SECURITY_GROUPS", "0"), ("VLAN_ID", "")
-    _with_defaults(tmpl, [*defaults, ("BRIDGE", bridge), ("BRIDGE_TYPE", "linux")])
-    vnet = VNet(vid, *cloud.owner_fields(user), name, DEFAULT_PERMS, [max(cluster_id, 0)], bridge)
-    vnet.vn_mad, vnet.template = get_attr(tmpl, "VN_MAD") or "dummy", tmpl
-    cloud.vnets[vid] = vnet
+    bridge = get_attr(tmpl, "BRIDGE") or f"onebr{cloud.next_id['vnet']}"
+    _with_defaults(tmpl, fill(DEFAULTS["new_vnet"], {"bridge": bridge}))
+    fields: dict[str, Any] = {"bridge": bridge, "vn_mad": get_attr(tmpl, "VN_MAD") or "dummy"}
+    vnet = cloud.add(
+        "vnet", model.VNet, user, name, cluster_ids=[max(cluster_id, 0)], template=tmpl, **fields
+    )
     for ar in (v for k, v in attrs if k == "AR" and isinstance(v, dict)):
         add_ar(vnet, ar)
     return vnet
@@ -204,10 +173,10 @@ def ip_mac(ip: str) -> str:
     return "02:00:" + ":".join(f"{int(p):02x}" for p in ip.split("."))
 
 
-def add_ar(vnet: VNet, ar: dict[str, str]) -> AddressRange:
+def add_ar(vnet: model.VNet, ar: dict[str, str]) -> model.AddressRange:
     ip = ar.get("IP", "10.0.0.1")
     mac = ar.get("MAC") or ip_mac(ip)
     ar_id = max((a.ar_id for a in vnet.ars), default=-1) + 1
-    rng = AddressRange(ar_id, ip, mac, int(ar.get("SIZE", "1")), ar.get("TYPE", "IP4"))
+    rng = model.AddressRange(ar_id, ip, mac, int(ar.get("SIZE", "1")), ar.get("TYPE", "IP4"))
     vnet.ars.append(rng)
     return rng

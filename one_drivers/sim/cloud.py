@@ -15,27 +15,11 @@ from typing import Any, TypeVar
 
 from one_drivers.one.cipher import scheme_for_version
 from one_drivers.one.template import TemplateError, parse_template
-from one_drivers.sim import access, auth
+from one_drivers.sim import access, auth, model
 from one_drivers.sim.access import BOOTSTRAP_ACL as BOOTSTRAP_ACL
 from one_drivers.sim.access import MANAGE as MANAGE
 from one_drivers.sim.kinds import KINDS
-from one_drivers.sim.model import (
-    ONE_VERSION,
-    Attrs,
-    Cluster,
-    Datastore,
-    Group,
-    Host,
-    Image,
-    Owned,
-    SecGroup,
-    User,
-    Vm,
-    VmTemplate,
-    VNet,
-    data_attrs,
-    load_data,
-)
+from one_drivers.sim.model import DEFAULT_PERMS, ONE_VERSION, Attrs, Owned, User, Vm, data_attrs, load_data
 from one_drivers.sim.storage import ImageStore
 from one_drivers.sim.wire import ACTION as ACTION
 from one_drivers.sim.wire import AUTHORIZATION as AUTHORIZATION
@@ -88,15 +72,15 @@ class Cloud:
         self.driver_auths = 0
         self.auth_log: collections.deque[str] = collections.deque(maxlen=1000)
         self.users: dict[int, User] = {}
-        self.groups: dict[int, Group] = {}
-        self.clusters: dict[int, Cluster] = {}
-        self.datastores: dict[int, Datastore] = {}
-        self.hosts: dict[int, Host] = {}
-        self.templates: dict[int, VmTemplate] = {}
-        self.images: dict[int, Image] = {}
-        self.vnets: dict[int, VNet] = {}
-        self.vms: dict[int, Vm] = {}
-        self.secgroups: dict[int, SecGroup] = {}
+        self.groups: dict[int, model.Group] = {}
+        self.clusters: dict[int, model.Cluster] = {}
+        self.datastores: dict[int, model.Datastore] = {}
+        self.hosts: dict[int, model.Host] = {}
+        self.templates: dict[int, model.VmTemplate] = {}
+        self.images: dict[int, model.Image] = {}
+        self.vnets: dict[int, model.VNet] = {}
+        self.vms: dict[int, model.Vm] = {}
+        self.secgroups: dict[int, model.SecGroup] = {}
         self.next_id: dict[str, int] = {kind.name: kind.first_id for kind in KINDS.values()}
         self.request_seq = 0
         # Datastore copies and the image acquire/release rules (sim/storage.py).
@@ -114,7 +98,7 @@ class Cloud:
             self.users[uid] = User(uid, name, 0, "oneadmin", hashed, driver, [0], True, token)
         data = load_data("bootstrap.yaml")
         owner = {"uid": 0, "gid": 0, "uname": "oneadmin", "gname": "oneadmin"}
-        for kind, cls in (("groups", Group), ("clusters", Cluster), ("datastores", Datastore), ("secgroups", SecGroup)):  # fmt: skip
+        for kind, cls in (("groups", model.Group), ("clusters", model.Cluster), ("datastores", model.Datastore), ("secgroups", model.SecGroup)):  # fmt: skip
             pool = getattr(self, kind)
             for fields in data[kind]:
                 fields = {**fields, "template": data_attrs(fields.get("template"))}
@@ -156,9 +140,12 @@ class Cloud:
             if obj.name == name and getattr(obj, "uid", -1) == uid and obj.id != oid:
                 raise OneFailure(code, f"NAME is already taken by {KINDS[kind].taken} {obj.id}.")
 
-    @staticmethod
-    def owner_fields(user: User) -> tuple[int, int, str, str]:
-        return user.id, user.gid, user.name, user.gname
+    def add(self, kind: str, cls: type[T], user: User, name: str, **fields: Any) -> T:
+        """A new object of `kind` owned by `user` (DEFAULT_PERMS unless given), stored in its pool."""
+        fields.setdefault("perms", DEFAULT_PERMS)
+        obj = cls(self.take_id(kind), user.id, user.gid, user.name, user.gname, name, **fields)
+        self.pool(kind)[obj.id] = obj
+        return obj
 
     @staticmethod
     def paginate(objs: list[T], start: int, end: int) -> list[T]:

@@ -11,37 +11,17 @@ import uuid
 from typing import Any
 
 from one_drivers.one.states import ImageState, LcmState, VmState
-from one_drivers.sim import access
+from one_drivers.sim import access, model
 from one_drivers.sim.access import USE
 from one_drivers.sim.allocate import image_by_ref, ip_mac
 from one_drivers.sim.cloud import Cloud, nic_security_groups, sg_ids
 from one_drivers.sim.docs import offset_ip, offset_mac
-from one_drivers.sim.model import (
-    DEFAULT_PERMS,
-    AddressRange,
-    Attrs,
-    History,
-    Image,
-    User,
-    Vm,
-    VNet,
-    data_attrs,
-    get_attr,
-    load_data,
-)
+from one_drivers.sim.model import Attrs, Image, User, Vm, data_attrs, fill, get_attr, load_data
 from one_drivers.sim.wire import INTERNAL, OneFailure
 
 SHAPES: dict[str, Any] = load_data("vm.yaml")
 VM_TEMPLATE_KEYS = frozenset(SHAPES["template_keys"])
-Lease = tuple[AddressRange, int]
-
-
-def _fill(value: str, fields: dict[str, Any]) -> str:
-    return value.format_map(fields) if "{" in value else value
-
-
-def _filled(shape: dict[str, str], fields: dict[str, Any]) -> dict[str, str]:
-    return {k: v.format_map(fields) if "{" in v else v for k, v in shape.items()}
+Lease = tuple[model.AddressRange, int]
 
 
 def image_disk(cloud: Cloud, img: Image, given: dict[str, str], disk_id: int) -> dict[str, str]:
@@ -49,13 +29,11 @@ def image_disk(cloud: Cloud, img: Image, given: dict[str, str], disk_id: int) ->
     ds = cloud.datastores.get(img.datastore_id)
     prefix = get_attr(img.template, "DEV_PREFIX") or "hd"
     fields = {
-        "clone": "NO" if img.persistent else "YES", "save": "YES" if img.persistent else "NO",
-        "datastore": img.datastore, "datastore_id": img.datastore_id, "prefix": prefix, "disk_id": disk_id,
-        "format": img.format, "image": img.name, "image_id": img.id, "state": ImageState.USED if img.state == ImageState.READY else img.state,
-        "size": img.size, "source": img.source, "target": prefix + chr(ord("a") + disk_id),
-        "tm_mad": ds.tm_mad if ds else "ssh",
+        "img": img, "clone": "NO" if img.persistent else "YES", "save": "YES" if img.persistent else "NO",
+        "state": ImageState.USED if img.state == ImageState.READY else img.state, "prefix": prefix,
+        "disk_id": disk_id, "target": prefix + chr(ord("a") + disk_id), "tm_mad": ds.tm_mad if ds else "ssh",
     }  # fmt: skip
-    disk = _filled(SHAPES["image_disk"], fields)
+    disk = fill(SHAPES["image_disk"], fields)
     if img.persistent:
         disk["PERSISTENT"] = "YES"
     disk.update((k, v) for k, v in given.items() if k not in ("IMAGE_ID", "IMAGE", "IMAGE_UNAME"))
@@ -63,15 +41,11 @@ def image_disk(cloud: Cloud, img: Image, given: dict[str, str], disk_id: int) ->
 
 
 def volatile_disk(given: dict[str, str], disk_id: int) -> dict[str, str]:
-    disk = dict(given)
-    disk.setdefault("TYPE", "fs")
-    disk["DISK_ID"] = str(disk_id)
-    disk.setdefault("TARGET", "sd" + chr(ord("a") + disk_id))
-    return disk
+    return {"TYPE": "fs", "TARGET": "sd" + chr(ord("a") + disk_id), **given, "DISK_ID": str(disk_id)}
 
 
-def _network(cloud: Cloud, user: User, nic: dict[str, str]) -> VNet:
-    vnet: VNet | None = None
+def _network(cloud: Cloud, user: User, nic: dict[str, str]) -> model.VNet:
+    vnet: model.VNet | None = None
     if "NETWORK_ID" in nic:
         vnet = cloud.vnets.get(int(nic["NETWORK_ID"])) if nic["NETWORK_ID"].isdigit() else None
     elif "NETWORK" in nic:
@@ -105,12 +79,11 @@ def lease_nic(
             leases.append((rng, offset))
             groups = asked | set(sg_ids(get_attr(vnet.template, "SECURITY_GROUPS") or "0"))
             fields = {
-                "ar_id": rng.ar_id, "bridge": vnet.bridge, "bridge_type": vnet.bridge_type, "vid": vid,
-                "cluster_id": vnet.cluster_ids[0] if vnet.cluster_ids else 0, "ip": offset_ip(rng.ip, offset),
-                "mac": offset_mac(rng.mac, offset), "nic_id": nic_id, "network": vnet.name,
-                "network_id": vnet.id, "groups": ",".join(map(str, sorted(groups))), "vn_mad": vnet.vn_mad,
+                "vnet": vnet, "ar": rng, "cluster_id": vnet.cluster_ids[0] if vnet.cluster_ids else 0,
+                "ip": offset_ip(rng.ip, offset), "mac": offset_mac(rng.mac, offset), "nic_id": nic_id,
+                "vid": vid, "groups": ",".join(map(str, sorted(groups))),
             }  # fmt: skip
-            out = _filled(SHAPES["nic"], fields)
+            out = fill(SHAPES["nic"], fields)
             skip = ("NETWORK_ID", "NETWORK", "NETWORK_UNAME", "SECURITY_GROUPS", "IP")
             out.update((k, v) for k, v in nic.items() if k not in skip)
             return out
@@ -150,7 +123,7 @@ def build_vm(
     tmpl: Attrs = [(k, v) for k, v in attrs if k in VM_TEMPLATE_KEYS]
     user_tmpl: Attrs = [(k, v) for k, v in attrs if k not in VM_TEMPLATE_KEYS and k != "NAME"]
     if hold:
-        tmpl = [(k, v) for k, v in tmpl if k != "SUBMIT_ON_HOLD"] + [("SUBMIT_ON_HOLD", "YES")]
+        model.set_attr(tmpl, "SUBMIT_ON_HOLD", "YES")
     if template_id is not None:
         tmpl.append(("TEMPLATE_ID", str(template_id)))
     tmpl.append(("VMID", str(vid)))
@@ -196,11 +169,9 @@ def build_vm(
     expanded.append(("AUTOMATIC_REQUIREMENTS", f"(CLUSTER_ID = 0) & {cloud_part} & !(PIN_POLICY = PINNED)"))
     if not any(k == "OS" for k, _ in expanded):
         expanded.append(("OS", {"UUID": str(uuid.uuid4())}))
-    cloud.take_id("vm")
     state = VmState.HOLD if hold else VmState.PENDING
     vm_name = name or get_attr(attrs, "NAME") or f"one-{vid}"
-    vm = Vm(vid, *cloud.owner_fields(user), vm_name, DEFAULT_PERMS, state=state, prev_state=state)
-    vm.stime, vm.template, vm.user_template = cloud.now(), expanded, user_tmpl
+    vm = _new_vm(cloud, user, vm_name, state, LcmState.LCM_INIT, template=expanded, user_template=user_tmpl)
     for img in images:
         cloud.image_store.acquire(img, vid, attach=False)
     for rng, offset in leases:
@@ -208,8 +179,13 @@ def build_vm(
     for sg in filter(None, map(cloud.secgroups.get, groups)):
         if vid not in sg.updated:
             sg.updated.append(vid)
-    cloud.vms[vid] = vm
     return vm
+
+
+def _new_vm(cloud: Cloud, user: User, name: str, state: VmState, lcm: LcmState, **fields: Any) -> Vm:
+    """The VM in the pool under the next id, in `state`/`lcm` since now (`fields`: its templates)."""
+    states: dict[str, Any] = {"state": state, "prev_state": state, "lcm_state": lcm, "prev_lcm_state": lcm}
+    return cloud.add("vm", Vm, user, name, stime=cloud.now(), **states, **fields)
 
 
 def bulk_vms(
@@ -221,7 +197,6 @@ def bulk_vms(
     lcm: LcmState = LcmState.LCM_INIT,
     name_prefix: str = "bulk",
     host_id: int | None = None,
-    user_template: Attrs | None = None,
 ) -> list[int]:
     """Create `count` VMs straight in the pool (no drivers, no scheduler); returns their ids.
 
@@ -229,26 +204,24 @@ def bulk_vms(
     VNC), so its documents have the recorded sizes (~3.5 KB full, ~1 KB reduced). With `host_id` the
     VMs get a history record on that host (use it with ACTIVE/RUNNING)."""
     shape, given = data_attrs(SHAPES["bulk"]["template"]), data_attrs(SHAPES["bulk"]["user_template"])
-    owner = cloud.users[uid]
+    user = cloud.users[uid]
     host = cloud.hosts.get(host_id) if host_id is not None else None
-    now = cloud.now()
     out = []
     for _ in range(count):
-        vid = cloud.take_id("vm")
+        vid = cloud.next_id["vm"]
         ip = f"10.{(vid >> 16) & 255}.{(vid >> 8) & 255}.{vid & 255}"
         fields = {"vid": vid, "ip": ip, "mac": ip_mac(ip), "port": 5900 + vid, "uuid": uuid.uuid4()}
         template: Attrs = [
-            (k, _filled(v, fields)) if isinstance(v, dict) else (k, _fill(v, fields)) for k, v in shape
+            (k, fill(v, fields) if isinstance(v, dict) else v.format_map(fields) if "{" in v else v)
+            for k, v in shape
         ]
-        vm = Vm(
-            vid, *cloud.owner_fields(owner), f"{name_prefix}-{vid}", DEFAULT_PERMS, state, lcm, state, lcm
+        vm = _new_vm(
+            cloud, user, f"{name_prefix}-{vid}", state, lcm, template=template, user_template=[*given]
         )
-        vm.stime, vm.template, vm.user_template = now, template, list(user_template or given)
         if host is not None:
-            record = History(0, host.name, host.id, host.cluster_id, now, host.vm_mad, "ssh", 0)
-            record.pstime = record.petime = record.rstime = now
+            record = model.History(0, host.name, host.id, host.cluster_id, vm.stime, host.vm_mad, "ssh", 0)
+            record.pstime = record.petime = record.rstime = vm.stime
             vm.history.append(record)
             vm.deploy_id = f"{host.name}:{vm.name}:dummy"
-        cloud.vms[vid] = vm
         out.append(vid)
     return out

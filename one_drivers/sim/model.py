@@ -25,13 +25,18 @@ GROUP_USE_PERMS = (1, 1, 0, 1, 0, 0, 0, 0, 0)
 
 
 def load_data(name: str) -> Any:
-    """One of the package's YAML data files (bootstrap.yaml, bulk_vm.yaml)."""
+    """One of the package's YAML data files (bootstrap.yaml, vm.yaml, documents.yaml)."""
     return yaml.safe_load(resources.files("one_drivers.sim").joinpath(name).read_text(encoding="utf-8"))
 
 
 def data_attrs(pairs: list[list[Any]] | None) -> Attrs:
     """A data file's [NAME, value] pairs as a template attribute list."""
     return [(str(k), dict(v) if isinstance(v, dict) else str(v)) for k, v in pairs or []]
+
+
+def fill(shape: dict[str, str], fields: dict[str, Any]) -> dict[str, str]:
+    """A data file's vector with its {field}s filled in."""
+    return {k: v.format_map(fields) if "{" in v else v for k, v in shape.items()}
 
 
 def get_attr(attrs: Attrs, name: str) -> str | None:

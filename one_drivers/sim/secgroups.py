@@ -20,7 +20,6 @@ from one_drivers.sim.access import USE
 from one_drivers.sim.cloud import nic_security_groups, parse_text
 from one_drivers.sim.methods import HOOKS, Api, Hooks, method, vm_for
 from one_drivers.sim.model import (
-    DEFAULT_PERMS,
     Attrs,
     SecGroup,
     User,
@@ -129,11 +128,7 @@ def secgroup_allocate(api: Api, user: User, text: str) -> int:
     check_name(name)
     cloud.check_name_free("secgroup", name, user.id)
     template = checked_template([(k, v) for k, v in attrs if k != "NAME"])
-    sg_id = cloud.take_id("secgroup")
-    cloud.secgroups[sg_id] = SecGroup(
-        sg_id, *cloud.owner_fields(user), name, DEFAULT_PERMS, template=template
-    )
-    return sg_id
+    return cloud.add("secgroup", SecGroup, user, name, template=template).id
 
 
 def _updated(api: Api, sg: SecGroup, attrs: Attrs) -> Attrs:

@@ -102,7 +102,6 @@ class ImageStore:
                     for key in ("HOTPLUG_SAVE_AS", "HOTPLUG_SAVE_AS_ACTIVE", "HOTPLUG_SAVE_AS_SOURCE"):
                         disk.pop(key, None)
             vm.set_state(*copy.return_state)
-            vm.touch()
 
     # --- acquire / release by VMs ----------------------------------------------------------------------
     def check_acquire(self, image: Image, attach: bool) -> None:
@@ -166,13 +165,8 @@ class ImageStore:
     def start_saveas(self, vm: Vm, disk: dict[str, str], new_id: int) -> None:
         """The VM waits in HOTPLUG_SAVEAS* (its disk marked) until the new image is written."""
         before = (vm.state, vm.lcm_state)
-        if vm.state == VmState.ACTIVE:
-            vm.set_lcm(LcmState.HOTPLUG_SAVEAS)
-        else:
-            vm.set_lcm(SAVEAS_FROM[vm.state])
-        disk["HOTPLUG_SAVE_AS"] = str(new_id)
-        disk["HOTPLUG_SAVE_AS_ACTIVE"] = "YES"
-        vm.touch()
+        disk.update(HOTPLUG_SAVE_AS=str(new_id), HOTPLUG_SAVE_AS_ACTIVE="YES")
+        vm.set_lcm(LcmState.HOTPLUG_SAVEAS if vm.state == VmState.ACTIVE else SAVEAS_FROM[vm.state])
         self.start(Copy(new_id, vm_id=vm.id, return_state=before))
 
 
@@ -204,4 +198,3 @@ def resize_disk(pools: Pools, vm: Vm, disk: dict[str, str], size_text: str) -> N
     if image is not None and disk.get("PERSISTENT") == "YES" and disk.get("LN_TARGET", "NONE") == "NONE":
         image.size = size
     vm.set_state(*before)
-    vm.touch()
