@@ -14,7 +14,7 @@ from one_drivers.sim import access, allocate, docs, instantiate
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import not_found, parse_text
 from one_drivers.sim.methods import HOOKS, Api, Hooks, fetch, method
-from one_drivers.sim.model import Attrs, Host, Image, User, VNet, merge_attrs
+from one_drivers.sim.model import Host, Image, User, VNet, merge_attrs
 from one_drivers.sim.storage import TYPE_NAMES
 from one_drivers.sim.wire import ACTION, INTERNAL, XML_RPC_API, OneFailure
 
@@ -241,15 +241,9 @@ def image_clone(api: Api, user: User, iid: int, name: str, ds: int = -1) -> int:
     src = fetch(api, user, "image", iid, USE)
     api.cloud.image_store.check_clone(src)
     # oned copies the source's template (clone_template); the clone is not persistent by default.
-    attrs: Attrs = [
-        ("NAME", name),
-        ("TYPE", TYPE_NAMES[src.type]),
-        ("SIZE", str(src.size)),
-        ("FORMAT", src.format),
-        ("CLONING_ID", str(src.id)),
-    ]
+    own = [("NAME", name), ("TYPE", TYPE_NAMES[src.type]), ("SIZE", str(src.size)), ("FORMAT", src.format)]
     inherited = [(k, v) for k, v in src.template if k != "CLONING_ID"]
-    text = build_template(attrs + inherited)
+    text = build_template([*own, ("CLONING_ID", str(src.id)), *inherited])
     img = allocate.allocate_image(api.cloud, user, text, ds if ds >= 0 else src.datastore_id, copy=False)
     api.cloud.image_store.start_clone(src, img.id)
     return img.id

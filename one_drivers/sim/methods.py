@@ -256,4 +256,4 @@ for _kind in KINDS.values():
 
 
 # Method families kept in their own modules register themselves on import (they use `method` above).
-from one_drivers.sim import kind_methods, secgroups, vm_methods, vmconf  # noqa: E402,F401
+from one_drivers.sim import kind_methods, secgroups, vm_methods  # noqa: E402,F401

@@ -8,26 +8,17 @@ round trip of a rule update on a running VM; VMs stay in UPDATED_VMS.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 from collections.abc import Callable
 
 from one_drivers.one.states import LcmState as L
 from one_drivers.one.states import VmState
-from one_drivers.sim import access
+from one_drivers.sim import access, model
 from one_drivers.sim.access import USE
 from one_drivers.sim.cloud import nic_security_groups, parse_text
 from one_drivers.sim.methods import HOOKS, Api, Hooks, method, vm_for
-from one_drivers.sim.model import (
-    Attrs,
-    SecGroup,
-    User,
-    Vm,
-    get_attr,
-    get_vectors,
-    vector_by_id,
-)
+from one_drivers.sim.model import Attrs, SecGroup, User, Vm, get_attr, get_vectors
 from one_drivers.sim.wire import ACTION, INTERNAL, OneFailure
 
 INVALID_NAME_CHARS = "&|:\\\";/'#{}$<>\t\n\v\f\r"
@@ -70,9 +61,7 @@ def _check_ports(value: str) -> None:
 def check_rule(rule: dict[str, str]) -> None:
     proto = rule.get("PROTOCOL", "").upper()
     if proto not in PROTOCOLS:
-        raise OneFailure(
-            INTERNAL, "Wrong PROTOCOL in rule. Valid options: TCP, UDP, ICMP, ICMPV6, IPSEC, ALL."
-        )
+        raise OneFailure(INTERNAL, f"Wrong PROTOCOL in rule. Valid options: {', '.join(PROTOCOLS)}.")
     ports = rule.get("RANGE", "")
     if ports and proto not in ("TCP", "UDP"):
         raise OneFailure(INTERNAL, "RANGE is supported only for TCP and UDP protocols.")
@@ -99,22 +88,17 @@ def check_rule(rule: dict[str, str]) -> None:
         raise OneFailure(INTERNAL, "Wrong NETWORK_ID.")
 
 
-def _rule_hash(rule: dict[str, str]) -> str:
-    # oned hashes the marshalled vector; any stable text of the same members finds the same duplicates.
-    return hashlib.sha1(repr(sorted(rule.items())).encode(), usedforsecurity=False).hexdigest()
-
-
 def checked_template(attrs: Attrs) -> Attrs:
     """The template with every RULE checked and duplicate rules dropped (first kept)."""
-    seen: set[str] = set()
+    seen: set[frozenset[tuple[str, str]]] = set()
     out: Attrs = []
     for key, value in attrs:
         if key == "RULE" and isinstance(value, dict):
             check_rule(value)
-            digest = _rule_hash(value)
-            if digest in seen:
+            members = frozenset(value.items())  # oned hashes the marshalled vector: the same members
+            if members in seen:
                 continue
-            seen.add(digest)
+            seen.add(members)
         out.append((key, value))
     return out
 
@@ -173,7 +157,7 @@ def _sg_change(attach: bool) -> Callable[..., int]:
             access.authorize(user, "secgroup", sg, USE)
         if vm.state is VmState.ACTIVE and vm.lcm_state in SG_BUSY_STATES:
             raise OneFailure(ACTION, f"VM {vm_id} is in wrong state {vm.state_label}")
-        nic = vector_by_id(vm.template, "NIC", nic_id)
+        nic = model.vector_by_id(vm.template, "NIC", nic_id)
         if nic is None:
             raise OneFailure(ACTION, f"VM {vm_id} doesn't have NIC id {nic_id}")
         groups = nic_security_groups(nic)
