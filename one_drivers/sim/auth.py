@@ -1,11 +1,8 @@
 """How the simulator authenticates a session string, as oned of the emulated line does.
 
-`core` users send their plain password and oned compares its hex digest with the stored PASSWORD;
-`public` users compare the stored value as is; the `server_cipher` user (serveradmin) acts for another
-user with `serveradmin:<user>:<token>`, which oned's server_cipher driver decrypts with the key and IV
-of its line (one_drivers.one.cipher) and checks as the driver does: the first field must be the server
-user's name ("User name missmatch", oned's spelling) and the last an expiry still ahead ("login token
-expired"); a token that does not decrypt fails with the cipher's own message.
+`core` users send their plain password (oned compares its hex digest with the stored PASSWORD), `public`
+users the stored value as is; the `server_cipher` user (serveradmin) acts for another one with
+`serveradmin:<user>:<token>`, which is checked as oned's server_cipher driver of the line does.
 """
 
 from __future__ import annotations
@@ -39,13 +36,15 @@ def _decrypt(scheme: CipherScheme, stored_password: str, token: str) -> bytes | 
 def server_token_error(
     scheme: CipherScheme, server_user: str, stored_password: str, token: str, now: float | None = None
 ) -> str | None:
-    """None when oned's server_cipher driver accepts `token` for `server_user`, else the driver's message."""
+    """None when oned's server_cipher driver accepts `token` for `server_user`, else the driver's message:
+    the token decrypts with the key and IV of the line (one_drivers.one.cipher), its first field is the
+    server user's name and its last an expiry still ahead."""
     plain = _decrypt(scheme, stored_password, token)
     if plain is None:
         return "bad decrypt"
     fields = plain.split(b":")
     if fields[0] != server_user.encode("utf-8"):
-        return "User name missmatch"
+        return "User name missmatch"  # sic, oned's spelling
     try:
         expiry = int(fields[-1])
     except ValueError:

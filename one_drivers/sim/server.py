@@ -23,6 +23,7 @@ from types import TracebackType
 from one_drivers.one.cipher import parse_version
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim import access, instantiate
+from one_drivers.sim.auth import make_login_token
 from one_drivers.sim.cloud import Cloud
 from one_drivers.sim.drivers import MonitordListener, driver_env
 from one_drivers.sim.lifecycle import Lifecycle
@@ -161,6 +162,12 @@ class Simulator:
         self.oneadmin_password = oneadmin_password or secrets.token_hex(12)
         self.serveradmin_password = serveradmin_password or secrets.token_hex(12)
         self.cloud = Cloud(self.oneadmin_password, self.serveradmin_password, version=one_version)
+        # The files oned writes "serveradmin:<password>" into at bootstrap (UserPool's constructor), and the
+        # one econe reads it from: ec2_auth and occi_auth only up to 6.0, when econe and OCCI were shipped.
+        shipped = ("occi_auth", "ec2_auth") if parse_version(one_version) < (6, 2) else ()
+        self.server_auth_files = ("sunstone_auth", *shipped, "onegate_auth", "oneflow_auth")
+        self.cipher_auth_file = self.auth_dir / ("ec2_auth" if shipped else "sunstone_auth")
+        self.one_auth_file = self.auth_dir / "one_auth"
         # What a login through an auth driver process costs (oned forks none for core passwords, but
         # the server_cipher driver is a Ruby process: ~140 ms was seen on a real 6.10.5). 0 in tests.
         self.auth_driver_seconds = auth_driver_seconds
@@ -171,10 +178,18 @@ class Simulator:
             self.serveradmin_password = (
                 self._read_auth(self.server_auth_files[0], "serveradmin") or self.serveradmin_password
             )
+        self.oneadmin_auth = f"oneadmin:{self.oneadmin_password}"
+        self.serveradmin_auth = f"serveradmin:{self.serveradmin_password}"
         # Held copies keep new images LOCKED until finish_image_copies() or a scheduler pass.
         self.cloud.image_store.hold = hold_image_copies
         self.cloud.image_store.on_change = self._changed
-        self.lifecycle = Lifecycle(self.cloud, self.auth_dir, vmm or {}, im or {}, self._driver_env)
+        self.lifecycle = Lifecycle(
+            self.cloud,
+            self.auth_dir,
+            vmm or {},
+            im or {},
+            lambda: driver_env(self.endpoint, str(self.one_auth_file)),
+        )
         self.lifecycle.on_change = self._changed
         self.lifecycle.probes_period.update(probes_period or {})
         # monitord.conf MONITORING_INTERVAL_HOST and MANAGER_TIMER (6.10 defaults 180 and 15 s).
@@ -200,35 +215,6 @@ class Simulator:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}/RPC2"
 
-    @property
-    def oneadmin_auth(self) -> str:
-        return f"oneadmin:{self.oneadmin_password}"
-
-    @property
-    def serveradmin_auth(self) -> str:
-        return f"serveradmin:{self.serveradmin_password}"
-
-    @property
-    def one_auth_file(self) -> Path:
-        return self.auth_dir / "one_auth"
-
-    def _driver_env(self) -> dict[str, str]:
-        return driver_env(self.endpoint, str(self.one_auth_file))
-
-    @property
-    def server_auth_files(self) -> tuple[str, ...]:
-        """The files oned writes "serveradmin:<password>" into at bootstrap (UserPool's constructor):
-        ec2_auth and occi_auth only up to 6.0, when econe and OCCI were still shipped."""
-        if parse_version(self.cloud.version) >= (6, 2):
-            return ("sunstone_auth", "onegate_auth", "oneflow_auth")
-        return ("sunstone_auth", "occi_auth", "ec2_auth", "onegate_auth", "oneflow_auth")
-
-    @property
-    def cipher_auth_file(self) -> Path:
-        """The server admin's credentials as econe finds them on this line (ec2_auth, else sunstone_auth)."""
-        names = self.server_auth_files
-        return self.auth_dir / ("ec2_auth" if "ec2_auth" in names else names[0])
-
     def start(self) -> Simulator:
         lines = [("one_auth", self.oneadmin_auth)]
         lines += [(name, self.serveradmin_auth) for name in self.server_auth_files]
@@ -241,11 +227,10 @@ class Simulator:
         self.port = int(self._server.server_address[1])
         self.monitord = MonitordListener(self.lifecycle.apply_message, self._monitord_port)
         self.lifecycle.monitor_port = self.monitord.port
-        serve = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-        monitord_timer = threading.Thread(target=self._monitord_timer_loop, name="sim-monitord", daemon=True)
-        self._threads = [serve, monitord_timer]
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True),
+            threading.Thread(target=self._monitord_timer_loop, name="sim-monitord", daemon=True),
+        ]
         if self.sched_interval:
             # In-process users call schedule() themselves (deterministic tests); the CLI runs it periodically.
             self._threads.append(
@@ -316,9 +301,8 @@ class Simulator:
         handler = METHODS.get(call.method)
         if handler is None:
             return render_fault(RpcFault(-506, f"Method '{call.method}' not defined"))
-        params = Params(call.params)
         try:
-            session = params.string(0)
+            session = Params(call.params).string(0)
             with self.cloud.lock:
                 driver_auths = self.cloud.driver_auths
                 try:
@@ -368,6 +352,4 @@ class Simulator:
 
     def login_token(self, user: str, valid: int = 1800) -> str:
         """A `serveradmin:<user>:<token>` session as econe builds it."""
-        from one_drivers.sim.auth import make_login_token
-
         return make_login_token("serveradmin", self.cloud.users[1].password, user, valid, self.cloud.scheme)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import xmlrpc.client
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse>\n'
 
 # oned's failure codes (Request::ErrorCode), the third member of a failure tuple.
@@ -156,34 +157,25 @@ class Params:
     def __len__(self) -> int:
         return len(self.values)
 
-    def _get(self, index: int) -> Any:
+    def _get(self, index: int, kind: type[T], name: str) -> T:
         if index >= len(self.values):
             raise RpcFault(-501, "Not enough parameters")
-        return self.values[index]
+        value = self.values[index]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):  # True is no integer
+            raise RpcFault(-501, f"Parameter that is supposed to be {name} is not")
+        return value
 
     def integer(self, index: int) -> int:
-        value = self._get(index)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RpcFault(-501, "Parameter that is supposed to be integer is not")
-        return value
+        return self._get(index, int, "integer")
 
     def string(self, index: int) -> str:
-        value = self._get(index)
-        if not isinstance(value, str):
-            raise RpcFault(-501, "Parameter that is supposed to be string is not")
-        return value
+        return self._get(index, str, "string")
 
     def boolean(self, index: int) -> bool:
-        value = self._get(index)
-        if not isinstance(value, bool):
-            raise RpcFault(-501, "Parameter that is supposed to be boolean is not")
-        return value
+        return self._get(index, bool, "boolean")
 
     def opt_bool(self, index: int, default: bool = False) -> bool:
         return self.boolean(index) if index < len(self.values) else default
 
     def opt_int(self, index: int, default: int) -> int:
         return self.integer(index) if index < len(self.values) else default
-
-    def opt_str(self, index: int, default: str = "") -> str:
-        return self.string(index) if index < len(self.values) else default
