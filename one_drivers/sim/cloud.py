@@ -19,7 +19,7 @@ from one_drivers.sim import access, auth, model
 from one_drivers.sim.access import BOOTSTRAP_ACL as BOOTSTRAP_ACL
 from one_drivers.sim.access import MANAGE as MANAGE
 from one_drivers.sim.kinds import KINDS
-from one_drivers.sim.model import DEFAULT_PERMS, ONE_VERSION, Attrs, Owned, User, Vm, data_attrs, load_data
+from one_drivers.sim.model import DEFAULT_PERMS, ONE_VERSION, Attrs, Owned, User, get_vectors, load_data
 from one_drivers.sim.storage import ImageStore
 from one_drivers.sim.wire import ACTION as ACTION
 from one_drivers.sim.wire import AUTHORIZATION as AUTHORIZATION
@@ -101,7 +101,7 @@ class Cloud:
         for kind, cls in (("groups", model.Group), ("clusters", model.Cluster), ("datastores", model.Datastore), ("secgroups", model.SecGroup)):  # fmt: skip
             pool = getattr(self, kind)
             for fields in data[kind]:
-                fields = {**fields, "template": data_attrs(fields.get("template"))}
+                fields = {**fields, "template": model.data_attrs(fields.get("template"))}
                 if "perms" in fields:
                     fields.update(owner, perms=tuple(fields["perms"]))
                 pool[fields["id"]] = cls(**fields)
@@ -161,19 +161,17 @@ class Cloud:
 
     def security_group_rules(self, ids: Iterable[int]) -> list[dict[str, str]]:
         """SECURITY_GROUP_RULE vectors for these groups (oned's get_rules; missing groups give none)."""
-        rules: list[dict[str, str]] = []
-        for sg in filter(None, map(self.secgroups.get, ids)):
-            for key, value in sg.template:
-                if key == "RULE" and isinstance(value, dict):
-                    rules.append({**value, "SECURITY_GROUP_ID": str(sg.id), "SECURITY_GROUP_NAME": sg.name})
-        return rules
+        return [
+            {**rule, "SECURITY_GROUP_ID": str(sg.id), "SECURITY_GROUP_NAME": sg.name}
+            for sg in filter(None, map(self.secgroups.get, ids))
+            for rule in get_vectors(sg.template, "RULE")
+        ]
 
-    def release_resources(self, vm: Vm) -> None:
+    def release_resources(self, vm: model.Vm) -> None:
         """On DONE: free leases, leave security groups and detach images, as oned does."""
-        for key, value in vm.template:
-            if key == "NIC" and isinstance(value, dict):
-                for sg in filter(None, map(self.secgroups.get, nic_security_groups(value))):
-                    sg.drop_vm(vm.id)
+        for nic in get_vectors(vm.template, "NIC"):
+            for sg in filter(None, map(self.secgroups.get, nic_security_groups(nic))):
+                sg.drop_vm(vm.id)
         for vnet in self.vnets.values():
             for rng in vnet.ars:
                 for offset in [o for o, v in rng.leases.items() if v == vm.id]:

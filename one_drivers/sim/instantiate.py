@@ -132,30 +132,25 @@ def build_vm(
     leases: list[Lease] = []
     nics: list[dict[str, str]] = []
     disk_id = 0
-    try:
-        for key, value in tmpl:
-            if key == "DISK" and isinstance(value, dict):
-                if "IMAGE_ID" in value or "IMAGE" in value:
-                    img = image_by_ref(cloud, user, value)
-                    access.authorize(user, "image", img, USE)
-                    cloud.image_store.check_acquire(img, attach=False)
-                    images.append(img)
-                    value = image_disk(cloud, img, value, disk_id)
-                else:
-                    value = volatile_disk(value, disk_id)
-                disk_id += 1
-            elif key == "NIC" and isinstance(value, dict):
-                value = lease_nic(cloud, user, dict(value), vid, len(nics), leases)
-                nics.append(value)
-            elif key == "GRAPHICS" and isinstance(value, dict):
-                value = {**value, "PORT": value.get("PORT", str(5900 + vid))}
-            elif key == "CONTEXT":
-                continue
-            expanded.append((key, value))
-    except OneFailure:
-        for rng, offset in leases:
-            rng.leases.pop(offset, None)
-        raise
+    for key, value in tmpl:
+        if key == "DISK" and isinstance(value, dict):
+            if "IMAGE_ID" in value or "IMAGE" in value:
+                img = image_by_ref(cloud, user, value)
+                access.authorize(user, "image", img, USE)
+                cloud.image_store.check_acquire(img, attach=False)
+                images.append(img)
+                value = image_disk(cloud, img, value, disk_id)
+            else:
+                value = volatile_disk(value, disk_id)
+            disk_id += 1
+        elif key == "NIC" and isinstance(value, dict):
+            value = lease_nic(cloud, user, dict(value), vid, len(nics), leases)
+            nics.append(value)
+        elif key == "GRAPHICS" and isinstance(value, dict):
+            value = {**value, "PORT": value.get("PORT", str(5900 + vid))}
+        elif key == "CONTEXT":
+            continue
+        expanded.append((key, value))
     context = next((v for k, v in tmpl if k == "CONTEXT" and isinstance(v, dict)), None)
     if context is not None:
         expanded.append(("CONTEXT", _context(context, disk_id, nics)))

@@ -42,10 +42,6 @@ SAVEAS_FROM: dict[VmState, LcmState] = {
 }
 
 
-def state_name(state: int) -> str:
-    return STATE_NAMES[state] if 0 <= state < len(STATE_NAMES) else str(state)
-
-
 @dataclass
 class Copy:
     """A datastore copy in progress: the image being written and where it comes from."""
@@ -118,7 +114,9 @@ class ImageStore:
         if state in (LOCKED, LOCKED_USED, LOCKED_USED_PERS) and attach:
             raise OneFailure(ACTION, f"Cannot acquire image {image.id}, it is locked")
         if state in (INIT, DISABLED, ERROR, DELETE, CLONE):
-            raise OneFailure(ACTION, f"Cannot acquire image {image.id}, it is in state: {state_name(state)}")
+            raise OneFailure(
+                ACTION, f"Cannot acquire image {image.id}, it is in state: {ImageState(state).name}"
+            )
 
     def acquire(self, image: Image, vm_id: int, attach: bool) -> None:
         self.check_acquire(image, attach)
@@ -144,7 +142,7 @@ class ImageStore:
         if source.type not in DISK_TYPES:
             raise OneFailure(ACTION, "KERNEL, RAMDISK, BACKUP and CONTEXT cannot be cloned.")
         if source.state not in (READY, USED, CLONE):
-            raise OneFailure(ACTION, f"Cannot clone image in state: {state_name(source.state)}")
+            raise OneFailure(ACTION, f"Cannot clone image in state: {ImageState(source.state).name}")
 
     def start_clone(self, source: Image, new_id: int) -> None:
         """set_clone_state: a READY source turns USED (CLONE when persistent) until the copy ends."""
