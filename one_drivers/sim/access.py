@@ -87,12 +87,10 @@ def _session_valid(cloud: Cloud, user: User, token: str, now: float) -> bool:
 
 def _login_token_valid(user: User, token: str, now: float) -> bool:
     entry = user.login_tokens.get(token)
-    if entry is None:
-        return False
-    if entry[0] == -1 or now < entry[0]:
-        return True
-    del user.login_tokens[token]
-    return False
+    if entry is not None and entry[0] != -1 and now >= entry[0]:
+        del user.login_tokens[token]  # expired: oned drops it when it is tried
+        entry = None
+    return entry is not None
 
 
 def user_login(cloud: Cloud, user: User, token: str, valid: int, egid: int) -> str:

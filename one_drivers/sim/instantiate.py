@@ -45,16 +45,15 @@ def volatile_disk(given: dict[str, str], disk_id: int) -> dict[str, str]:
 
 
 def _network(cloud: Cloud, user: User, nic: dict[str, str]) -> model.VNet:
-    vnet: model.VNet | None = None
+    """The network a NIC names by NETWORK_ID, or by NETWORK (and NETWORK_UNAME, else the user's own)."""
+    ref = nic.get("NETWORK_ID", nic.get("NETWORK", ""))
     if "NETWORK_ID" in nic:
-        vnet = cloud.vnets.get(int(nic["NETWORK_ID"])) if nic["NETWORK_ID"].isdigit() else None
-    elif "NETWORK" in nic:
+        vnet = cloud.vnets.get(int(ref)) if ref.isdigit() else None
+    else:
         uname = nic.get("NETWORK_UNAME", user.name)
-        vnet = next((v for v in cloud.vnets.values() if v.name == nic["NETWORK"] and v.uname == uname), None)
+        vnet = next((v for v in cloud.vnets.values() if v.name == ref and v.uname == uname), None)
     if vnet is None:
-        raise OneFailure(
-            INTERNAL, f"Error getting virtual network [{nic.get('NETWORK_ID', nic.get('NETWORK', ''))}]."
-        )
+        raise OneFailure(INTERNAL, f"Error getting virtual network [{ref}].")
     return vnet
 
 
