@@ -2,8 +2,8 @@
 
 Every parser resolves no entities, loads no DTD and never goes to the network; libxml2's size limits
 stay on (no `huge_tree`) except for oned's own answers, where one XML-RPC string holds a whole pool.
-OpenNebula documents are parsed only in `one/` (records.py, gateway.py); the other packages parse their
-own protocols' XML (OCCI bodies, EC2 answers, driver and monitord payloads) through `parse` too.
+OpenNebula documents are parsed only in `one/` (records.py, gateway.py, driver_docs.py); the other
+packages parse their own protocols' XML (OCCI bodies, EC2 answers) through `parse` too.
 lxml is imported on first use, so importing this module costs nothing (the remotes scripts start fast).
 """
 
@@ -46,7 +46,7 @@ class Profile:
 ONED = Profile("oned", huge=True)
 # Bodies from peers we do not control: EC2 answers, OCCI requests and answers, monitord frames.
 UNTRUSTED = Profile("untrusted")
-# What oned hands a driver (base64 payloads, already decoded to text): see mad/codec.py.
+# What oned hands a driver (base64 payloads, already decoded to text): see one/driver_docs.py.
 DRIVER_MESSAGE = Profile("driver message", utf8=True, strip_comments=True, refuse_dtd=True)
 
 _local = threading.local()

@@ -82,11 +82,9 @@ def test_imports_point_one_way() -> None:
 XML_PARSERS = ("lxml", "xml.etree", "xml.dom", "xml.sax", "xml.parsers", "pyexpat", "defusedxml")
 NOT_A_PARSER = {"xml.sax.saxutils"}  # escape()/quoteattr() for the XML we write; parses nothing
 # Modules outside one/ that parse XML at all (through the factory), each with what it reads. None of
-# them reads an oned XML-RPC answer: those come back from one/gateway.py as records.
+# them reads an OpenNebula document: oned's XML-RPC answers come back from one/gateway.py as records, and
+# what oned hands its drivers (action data, VM documents, monitord's documents) from one/driver_docs.py.
 XML_READERS: dict[str, str] = {
-    "mad/codec.py": "oned's driver messages (VMM_DRIVER_ACTION_DATA): the drivers' wire, not XML-RPC",
-    "mad/monitord.py": "monitord frames and MONITOR_MESSAGES (the monitoring wire)",
-    "im_ec2/remote.py": "MONITOR_CONFIGURATION on a remotes script's stdin",
     "im_ec2/instances.py": "EC2 DescribeInstances answers, read fast for monitoring",
     "occi/documents.py": "OCCI request bodies",
     "occi_tools/commands.py": "OCCI documents (files given to the client, server answers to show)",

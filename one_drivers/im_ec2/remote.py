@@ -14,8 +14,6 @@ waits (see monitor.py); real problems exit 1 (poll) or are pushed as MONITOR_HOS
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import logging
 import os
 import select
@@ -25,7 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from one_drivers import xmlsafe
 from one_drivers.ec2.catalog import InstanceTypeCatalog, parse_overrides
 from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.config import DriverConfig, load_config
@@ -36,7 +33,7 @@ from one_drivers.im_ec2.driver import ClientsAccess, gateway_directory
 from one_drivers.im_ec2.monitor import HostMonitor, cycle_error_text, im_settings
 from one_drivers.mad.failure import form_for, installed_version, render
 from one_drivers.mad.loop import configure_file_logging
-from one_drivers.mad.monitord import parse_monitor_config
+from one_drivers.one.driver_docs import read_monitor_configuration
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +56,6 @@ def _stdin_text(timeout: float) -> str:
         return ""
     ready, _, _ = select.select([sys.stdin], [], [], timeout)
     return sys.stdin.read() if ready else ""
-
-
-def decode_configuration(text: str) -> xmlsafe.XmlNode:
-    """MONITOR_CONFIGURATION as XML, or base64 of it (5.12+ remotes stdin), -> its root element."""
-    body = text.strip()
-    if not body.startswith("<"):
-        try:
-            body = base64.b64decode("".join(body.split()), validate=True).decode("utf-8")
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"stdin is neither XML nor base64: {exc}") from exc
-    root = xmlsafe.parse(body)
-    if root.tag != "MONITOR_CONFIGURATION":
-        found = root.find("MONITOR_CONFIGURATION")
-        if found is None:
-            raise ValueError(f"expected MONITOR_CONFIGURATION, got <{root.tag}>")
-        root = found
-    return root
 
 
 # --- 4.4-5.10: poll -----------------------------------------------------------------------------------
@@ -140,8 +120,7 @@ def agent_main(argv: Sequence[str]) -> int:
     host_id, host = int(args.args[-2]), args.args[-1]
     configure_file_logging(f"one_im_ec2_monitord_{host_id}", os.environ.get("ONE_EC2_LOG"))
     try:
-        conf_root = decode_configuration(sys.stdin.read())
-        monitor_config = parse_monitor_config(conf_root)
+        monitor_config = read_monitor_configuration(sys.stdin.read())
         config = _config()
         settings = im_settings(config.raw.get("monitoring"))
         access = ClientsAccess(Ec2Clients(config))

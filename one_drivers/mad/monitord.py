@@ -16,12 +16,18 @@ import socket
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from one_drivers import xmlsafe
+# The documents in the frames are read in one/ (re-exported: what the drivers and the simulator import).
+from one_drivers.one.driver_docs import DEFAULT_PERIODS as DEFAULT_PERIODS
+from one_drivers.one.driver_docs import DEFAULT_PORT as DEFAULT_PORT
+from one_drivers.one.driver_docs import MonitorConfig as MonitorConfig
+from one_drivers.one.driver_docs import MonitordError as MonitordError
+from one_drivers.one.driver_docs import parse_monitor_messages as parse_monitor_messages
+from one_drivers.one.driver_docs import read_monitor_action
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +52,12 @@ MESSAGE_TYPES = frozenset(
 )
 # STATE_VM goes over TCP (the full list can be large and must not be lost); the rest over UDP.
 TCP_TYPES = frozenset({"STATE_VM"})
-
-# monitord-client.rb defaults, used when PROBES_PERIOD omits a probe.
-DEFAULT_PERIODS: Mapping[str, int] = {
-    "BEACON_HOST": 30,
-    "SYSTEM_HOST": 600,
-    "MONITOR_HOST": 120,
-    "STATE_VM": 5,
-    "MONITOR_VM": 30,
-    "SYNC_STATE_VM": 180,
-}
-DEFAULT_PORT = 4124
 # Ruby's public_encrypt with PKCS#1 v1.5 padding takes at most key_bytes - 11 bytes per block.
 _PKCS1_OVERHEAD = 11
 # monitord-client.rb compresses with Zlib::BEST_COMPRESSION.
 _ZLIB_LEVEL = 9
 # A UDP datagram larger than this is dropped by the kernel; such messages go over TCP instead.
 _MAX_UDP = 65000
-
-
-class MonitordError(ValueError):
-    """A monitord message or configuration that cannot be decoded."""
 
 
 @dataclass(frozen=True)
@@ -207,19 +198,6 @@ def format_reply(action: str, success: bool, host_id: int, text: str, *, timesta
 
 
 @dataclass(frozen=True)
-class MonitorConfig:
-    """Where and how often to push: from MONITOR_CONFIGURATION (monitord.conf as XML)."""
-
-    address: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    pubkey: str = ""
-    periods: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PERIODS))
-
-    def period(self, name: str) -> int:
-        return int(self.periods.get(name, DEFAULT_PERIODS[name]))
-
-
-@dataclass(frozen=True)
 class MonitorRequest:
     """A decoded START_MONITOR/STOP_MONITOR: host id and name, the host XML, and the push configuration."""
 
@@ -230,54 +208,13 @@ class MonitorRequest:
     config: MonitorConfig
 
 
-def _text(elem: xmlsafe.XmlNode | None, path: str) -> str:
-    if elem is None:
-        return ""
-    found = elem.find(path)
-    return (found.text or "").strip() if found is not None else ""
-
-
-def parse_monitor_config(elem: xmlsafe.XmlNode | None) -> MonitorConfig:
-    """MONITOR_CONFIGURATION -> MonitorConfig; `auto` (or empty) address means this machine: 127.0.0.1."""
-    address = _text(elem, "NETWORK/MONITOR_ADDRESS")
-    # A local driver runs next to monitord, so `auto` resolves to loopback (the Ruby client could not).
-    if not address or address.lower() == "auto":
-        address = "127.0.0.1"
-    port_text = _text(elem, "NETWORK/PORT")
-    try:
-        port = int(port_text) if port_text else DEFAULT_PORT
-    except ValueError as exc:
-        raise MonitordError(f"NETWORK/PORT is not a number: {port_text!r}") from exc
-    periods = dict(DEFAULT_PERIODS)
-    for name in DEFAULT_PERIODS:
-        value = _text(elem, f"PROBES_PERIOD/{name}")
-        if value:
-            try:
-                periods[name] = max(1, int(value))
-            except ValueError as exc:
-                raise MonitordError(f"PROBES_PERIOD/{name} is not a number: {value!r}") from exc
-    return MonitorConfig(address, port, _text(elem, "NETWORK/PUBKEY"), periods)
-
-
 def parse_monitor_request(line: str) -> MonitorRequest:
     """`START_MONITOR - <hid> <ts> <b64zlib(<MONITOR_DRIVER_ACTION>)>` (or STOP_MONITOR) -> MonitorRequest."""
     frame = decode_frame(line)
     if frame.type not in ("START_MONITOR", "STOP_MONITOR"):
         raise MonitordError(f"not a START_MONITOR/STOP_MONITOR message: {frame.type}")
-    host_xml = ""
-    host_name = ""
-    config = MonitorConfig()
-    if frame.data.strip():
-        try:
-            root = xmlsafe.parse(frame.data)
-        except xmlsafe.XmlError as exc:
-            raise MonitordError(f"{frame.type} payload is not XML: {exc}") from exc
-        host = root.find("HOST")
-        if host is not None:
-            host_xml = xmlsafe.to_text(host)
-            host_name = _text(host, "NAME")
-        config = parse_monitor_config(root.find("MONITOR_CONFIGURATION"))
-    return MonitorRequest(frame.type, frame.host_id, host_name, host_xml, config)
+    doc = read_monitor_action(frame.type, frame.data)
+    return MonitorRequest(frame.type, frame.host_id, doc.host_name, doc.host_xml, doc.config)
 
 
 def monitor_messages_document(messages: Mapping[str, str], timestamp: int | None = None) -> str:
@@ -291,22 +228,6 @@ def monitor_messages_document(messages: Mapping[str, str], timestamp: int | None
         for name, text in messages.items()
     )
     return f"<MONITOR_MESSAGES>{body}<TIMESTAMP>{epoch}</TIMESTAMP></MONITOR_MESSAGES>"
-
-
-def parse_monitor_messages(text: str) -> tuple[int, list[tuple[str, str]]]:
-    """Read a `<MONITOR_MESSAGES>` document back (timestamp, [(type, decoded text)]) as monitord does."""
-    try:
-        root = xmlsafe.parse(text)
-    except xmlsafe.XmlError as exc:
-        raise MonitordError(f"MONITOR_MESSAGES is not XML: {exc}") from exc
-    stamp = _text(root, "TIMESTAMP")
-    out: list[tuple[str, str]] = []
-    for child in root:
-        if child.tag == "TIMESTAMP":
-            continue
-        raw = base64.b64decode("".join((child.text or "").split()))
-        out.append((child.tag, raw.decode("utf-8", errors="replace")))
-    return (int(stamp) if stamp else 0), out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from one_drivers.ec2.clients import Ec2Clients
 from one_drivers.ec2.errors import ErrorKind, classify, describe
 from one_drivers.ec2.states import GONE_STATES, LIVE_STATES, STOPPED_STATES, map_state
 from one_drivers.ec2.tags import deploy_token_prefix
-from one_drivers.mad.codec import ActionData, XmlElement, children_named, first_children
+from one_drivers.mad.codec import ActionData
 from one_drivers.mad.loop import ActionCancelled, ActionError
 from one_drivers.one.states import (
     POWEROFF_LCM_STATES,
@@ -92,39 +92,17 @@ class VmRequest:
     @classmethod
     def from_action_data(cls, data: ActionData, vm_id: str = "", host: str = "") -> VmRequest:
         """Build from a decoded message; `vm_id`/`host` (message id, script argv) fill what is missing."""
-        values, seqs, hostname = _vm_fields(data.vm)
+        vm = data.vm.header()
         try:
-            number = int(values.get("ID") or vm_id or "-1")
-            state = vm_state_from_number(values.get("STATE") or "0")
-            lcm = lcm_state_from_number(values.get("LCM_STATE") or "0")
+            number = int(vm.id or vm_id or "-1")
+            state = vm_state_from_number(vm.state or "0")
+            lcm = lcm_state_from_number(vm.lcm_state or "0")
         except ValueError as exc:
             raise ActionError(f"bad VM document: {exc}") from exc
         # 6.10 sends an empty top-level DEPLOY_ID on DEPLOY, resume included: the VM document keeps it.
-        deploy_id = data.deploy_id or values.get("DEPLOY_ID", "")
-        target = data.host or host or hostname
-        return cls(number, target, state, lcm, deploy_id, max(seqs, default=0), values.get("STIME", ""), data)
-
-
-_VM_FIELDS = frozenset({"ID", "STATE", "LCM_STATE", "DEPLOY_ID", "STIME"})
-_HISTORY = ("HISTORY",)
-_HISTORY_FIELDS = ("SEQ", "HOSTNAME")
-
-
-def _vm_fields(vm: XmlElement) -> tuple[dict[str, str], list[int], str]:
-    """The VM document's first ID/STATE/LCM_STATE/DEPLOY_ID/STIME (stripped), every
-    HISTORY_RECORDS/HISTORY/SEQ number, and the first HISTORY's HOSTNAME."""
-    values, found = first_children(vm, _VM_FIELDS, ("HISTORY_RECORDS",))
-    seqs: list[int] = []
-    hostname: str | None = None
-    records = found.get("HISTORY_RECORDS")
-    for history in children_named(records, _HISTORY) if records is not None else ():
-        for leaf in children_named(history, _HISTORY_FIELDS):
-            text = (leaf.text or "").strip()
-            if leaf.tag == "SEQ" and text.isdigit():
-                seqs.append(int(text))
-            elif leaf.tag == "HOSTNAME" and hostname is None:
-                hostname = text
-    return values, seqs, hostname or ""
+        deploy_id = data.deploy_id or vm.deploy_id
+        target = data.host or host or vm.hostname
+        return cls(number, target, state, lcm, deploy_id, vm.seq, vm.stime, data)
 
 
 class Ec2Vmm:
@@ -333,7 +311,7 @@ class Ec2Vmm:
             merged,
             vm_id=request.vm_id,
             token=token,
-            context=ec2_section.vm_context(request.data.vm),
+            context=request.data.vm.context(),
             onegate_token=_onegate_token(request.data, request.vm_id),
         )
         for note in plan.notes:

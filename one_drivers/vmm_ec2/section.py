@@ -1,7 +1,7 @@
 """The VM's EC2 section -> RunInstances parameters, as pure functions (no I/O, no boto3).
 
-Input is the `<VM>` document oned sends (or a pre-4.0.1 `<TEMPLATE>`): `USER_TEMPLATE/PUBLIC_CLOUD`
-vectors with TYPE=ec2 (5.0+), else legacy `EC2` sections. The section for the OpenNebula host is
+Input is the `<VM>` document oned sends (or a pre-4.0.1 `<TEMPLATE>`), as one/driver_docs reads it:
+`USER_TEMPLATE/PUBLIC_CLOUD` vectors with TYPE=ec2 (5.0+), else legacy `EC2` sections. The section for the OpenNebula host is
 picked (HOST/CLOUD, case-insensitive), defaults from `ec2_driver.default` fill the gaps, and every
 attribute of spec §4.1 is mapped; a wrong or missing attribute raises SectionError naming it.
 """
@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 from one_drivers.ec2.tags import DEPLOY_TOKEN_TAG as DEPLOY_TOKEN_TAG
 from one_drivers.ec2.tags import ONE_ID_TAG as ONE_ID_TAG
 from one_drivers.ec2.tags import deploy_token as deploy_token
-from one_drivers.mad.codec import XmlElement, parse_xml
+from one_drivers.one.driver_docs import VmDocument, default_section
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +45,21 @@ class SectionError(ValueError):
 VERBATIM_ATTRIBUTES = frozenset({"USERDATA"})
 
 
-def element_to_dict(node: XmlElement) -> dict[str, str]:
-    """Children of a section element as {UPPER_NAME: stripped text}; empty values are dropped."""
-    result: dict[str, str] = {}
-    for child in node:
-        raw = child.text or ""
-        if raw.strip():
-            name = child.tag.upper()
-            result[name] = raw if name in VERBATIM_ATTRIBUTES else raw.strip()
-    return result
+def _attributes(vector: Mapping[str, str]) -> dict[str, str]:
+    """A vector's values stripped, but the verbatim ones."""
+    return {name: v if name in VERBATIM_ATTRIBUTES else v.strip() for name, v in vector.items()}
 
 
-def _user_template(vm: XmlElement) -> XmlElement:
-    # Before 4.0.1 (and in <=3.8 messages) the document is <TEMPLATE> with everything at top level.
-    found = vm.find("USER_TEMPLATE")
-    return found if found is not None else vm
-
-
-def find_sections(vm: XmlElement) -> tuple[str, list[dict[str, str]]]:
+def find_sections(vm: VmDocument) -> tuple[str, list[dict[str, str]]]:
     """('PUBLIC_CLOUD' | 'EC2', sections): ec2-typed PUBLIC_CLOUD vectors, else legacy EC2 sections."""
-    user = _user_template(vm)
-    public = [
-        element_to_dict(node)
-        for node in user.findall("PUBLIC_CLOUD")
-        if (node.findtext("TYPE") or "").strip().lower() == "ec2"
-    ]
+    public = [v for v in vm.user_vectors("PUBLIC_CLOUD") if v.get("TYPE", "").strip().lower() == "ec2"]
     if public:
-        return "PUBLIC_CLOUD", public
-    legacy = [element_to_dict(node) for node in user.findall("EC2")]
-    if not legacy and vm.find("TEMPLATE") is not None:
-        legacy = [element_to_dict(node) for node in vm.findall("TEMPLATE/EC2")]  # <= 4.0
-    return "EC2", legacy
+        return "PUBLIC_CLOUD", [_attributes(v) for v in public]
+    legacy = vm.user_vectors("EC2") or vm.template_vectors("EC2")  # <= 4.0: under TEMPLATE
+    return "EC2", [_attributes(v) for v in legacy]
 
 
-def select_section(vm: XmlElement, host: str) -> dict[str, str]:
+def select_section(vm: VmDocument, host: str) -> dict[str, str]:
     """The section whose HOST (legacy CLOUD) is `host` (case-insensitive), else the only one without."""
     kind, sections = find_sections(vm)
     if not sections:
@@ -101,16 +82,7 @@ def select_section(vm: XmlElement, host: str) -> dict[str, str]:
 
 def parse_defaults(xml_text: str) -> dict[str, str]:
     """ec2_driver.default: `<TEMPLATE><PUBLIC_CLOUD|EC2>...` (or that section as root) -> attributes."""
-    root = parse_xml(xml_text)
-    if root.tag.upper() in ("PUBLIC_CLOUD", "EC2"):
-        section: XmlElement | None = root
-    else:
-        section = root.find("PUBLIC_CLOUD")
-        if section is None:
-            section = root.find("EC2")
-    if section is None:
-        return {}
-    return {k: v for k, v in element_to_dict(section).items() if k not in _SELECTORS}
+    return {k: v for k, v in _attributes(default_section(xml_text)).items() if k not in _SELECTORS}
 
 
 def merge_defaults(section: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str, str]:
@@ -215,16 +187,6 @@ def context_user_data(context: Mapping[str, str], cloud_init: bool, token: str |
     if token and context.get("TOKEN", "").upper() == "YES":
         lines.append(f'ONEGATE_TOKEN="{token}"')
     return "\n".join(lines) + ("\n" if lines else "")
-
-
-def vm_context(vm: XmlElement) -> dict[str, str]:
-    """The CONTEXT vector (TEMPLATE/CONTEXT, or top-level for <TEMPLATE> documents), values as given."""
-    node = vm.find("TEMPLATE/CONTEXT")
-    if node is None:
-        node = vm.find("CONTEXT")
-    if node is None:
-        return {}
-    return {child.tag.upper(): (child.text or "") for child in node}
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
-from xml.etree import ElementTree
 
 import pytest
 from hypothesis import given
@@ -29,7 +27,7 @@ def test_recorded_requests_split_on_runs_of_whitespace(real_dir: Path) -> None:
         else:
             assert len(req.fields) == 2, event.line[:40]
             data = codec.decode_action_data(req.fields[1])
-            assert data.vm.findtext("ID") == req.fields[0]
+            assert data.vm_text("ID") == req.fields[0]
             assert data.host in ("dummyhost", "dummyhost2")
 
 
@@ -145,9 +143,7 @@ def test_documents_read_as_their_text_whatever_they_declare() -> None:
         "<AMI><![CDATA[ami-<1>]]></AMI></PUBLIC_CLOUD></USER_TEMPLATE></VM>"
     )
     assert data.vm_text("NAME") == "Zoë & “web”"
-    section = data.vm.find("USER_TEMPLATE/PUBLIC_CLOUD")
-    assert section is not None
-    assert [(child.tag, child.text) for child in section] == [("TYPE", "ec2"), ("AMI", "ami-<1>")]
+    assert data.vm.user_vectors("PUBLIC_CLOUD") == [{"TYPE": "ec2", "AMI": "ami-<1>"}]
 
 
 def test_payload_bytes_are_utf8_whatever_they_declare() -> None:
@@ -220,15 +216,3 @@ def test_request_round_trip(action: str, oid: int, payload: str) -> None:
     line = codec.format_request(action, oid, payload)
     assert line.startswith(f"{action}  {oid} ")  # the empty status field of oned 6.10/7.x
     assert codec.parse_request(line) == codec.Request(action, (str(oid), payload))
-
-
-@pytest.mark.parametrize("parse", [codec.parse_xml, ElementTree.fromstring], ids=["lxml", "ElementTree"])
-def test_first_children_takes_the_first_of_each_name_like_find(parse: Any) -> None:
-    root = parse("<R><A> one </A><!-- c --><A>two</A><B/><C><X>1</X></C><C><X>2</X></C><D>skip</D></R>")
-    values, found = codec.first_children(root, frozenset({"A", "B"}), ("C",))
-    assert values == {"A": "one", "B": ""}
-    assert found["C"].findtext("X") == "1" and set(found) == {"C"}
-    assert [child.tag for child in codec.children_named(root, ("C", "A"))] == ["A", "A", "C", "C"]
-    for name in ("A", "B"):
-        node = root.find(name)
-        assert node is not None and (node.text or "").strip() == values[name]

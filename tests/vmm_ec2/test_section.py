@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import base64
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
 
+from one_drivers.one.driver_docs import VmDocument, parse_action_data
 from one_drivers.vmm_ec2 import section as s
 from one_drivers.vmm_ec2.section import SectionError
 from tests.vmm_ec2.vmdocs import action_data
 
 
-def vm_with(user_template: str, top: str = "") -> ET.Element:
-    return ET.fromstring(
+def vm_with(user_template: str, top: str = "") -> VmDocument:
+    return parse_action_data(
         f"<VM><ID>4</ID><TEMPLATE>{top}</TEMPLATE><USER_TEMPLATE>{user_template}</USER_TEMPLATE></VM>"
-    )
+    ).vm
 
 
 def plan(**section: str) -> s.LaunchPlan:
@@ -25,11 +25,10 @@ def plan(**section: str) -> s.LaunchPlan:
 
 
 def test_recorded_vm_document_gets_its_section(real_dir: Path) -> None:
-    vm = ET.fromstring(action_data(real_dir)).find("VM")
-    assert vm is not None
+    vm = parse_action_data(action_data(real_dir)).vm
     section = s.select_section(vm, "EC2HOST")
     assert section["AMI"] == "ami-12c6146b" and section["TYPE"] == "ec2"
-    context = s.vm_context(vm)
+    context = vm.context()
     assert context["SSH_PUBLIC_KEY"] == "ssh-ed25519 AAAAtest user@test"
     assert context["ETH0_IP"] == "10.0.0.10"
 
@@ -49,7 +48,7 @@ def test_legacy_ec2_sections() -> None:
     assert s.select_section(vm, "OLD")["AMI"] == "ami-old"
     v40 = vm_with("", "<EC2><AMI>ami-40</AMI></EC2>")
     assert s.select_section(v40, "h")["AMI"] == "ami-40"
-    pre401 = ET.fromstring("<TEMPLATE><ID>1</ID><EC2><AMI>ami-t</AMI></EC2></TEMPLATE>")
+    pre401 = parse_action_data("<TEMPLATE><ID>1</ID><EC2><AMI>ami-t</AMI></EC2></TEMPLATE>").vm
     assert s.select_section(pre401, "h")["AMI"] == "ami-t"
 
 
