@@ -169,11 +169,8 @@ def _update(kind: str) -> Callable[..., int]:
         field = "user_template" if kind == "vm" else "template"
         if kind == "vm":
             api.lc.check_lock(user.id, obj, MANAGE)
-        new = parse_text(text)
-        if merge:
-            merged = list(getattr(obj, field))
-            merge_attrs(merged, new)
-            new = merged
+        new = list(getattr(obj, field)) if merge else []  # merge=0: the new template replaces the old
+        merge_attrs(new, parse_text(text))
         setattr(obj, field, _hooks(kind).updated(api, obj, new))
         _touch(obj)
         return oid
@@ -256,4 +253,4 @@ for _kind in KINDS.values():
 
 
 # Method families kept in their own modules register themselves on import (they use `method` above).
-from one_drivers.sim import kind_methods, secgroups, vm_methods  # noqa: E402,F401
+from one_drivers.sim import kind_methods, vm_methods  # noqa: E402,F401

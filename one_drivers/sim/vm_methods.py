@@ -17,7 +17,7 @@ from one_drivers.sim import access, allocate, docs, instantiate, model
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import parse_text
 from one_drivers.sim.methods import Api, method, vm_for
-from one_drivers.sim.model import Attrs, User, Vm, get_attr, get_vectors, set_attr, vector_by_id
+from one_drivers.sim.model import Attrs, History, User, Vm, get_attr, get_vectors, set_attr, vector_by_id
 from one_drivers.sim.storage import DISK_TYPES, SAVEAS_FROM, TYPE_NAMES, resize_disk
 from one_drivers.sim.transitions import RESIZE_FROM, UPDATECONF_FROM
 from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, XML_RPC_API, Escaped, OneFailure
@@ -297,9 +297,7 @@ def _close_copy_history(api: Api, vm: Vm, user: User) -> None:
     was_stopped = bool(h.retime)
     h.retime = h.retime or now
     h.etime = now
-    copy = model.History(
-        len(vm.history), h.hostname, h.hid, h.cid, now, h.vm_mad, h.tm_mad, h.ds_id, rstime=now
-    )
+    copy = History(len(vm.history), h.hostname, h.hid, h.cid, now, h.vm_mad, h.tm_mad, h.ds_id, rstime=now)
     copy.action, copy.retime = h.action, now if was_stopped else 0
     h.action, h.uid, h.gid = VmAction.RESIZE.value, user.id, user.gid
     h.request_id = api.cloud.next_request_id()
@@ -381,25 +379,26 @@ def _check_restricted(vm: Vm, conf: dict[str, dict[str, str]]) -> None:
             raise OneFailure(AUTHORIZATION, f"Template includes a restricted attribute {section}/{member}")
 
 
-def _new_context(old: dict[str, str], new: dict[str, str], append: bool) -> tuple[dict[str, str], bool]:
-    """The VM's CONTEXT after the update and whether it changed; ETHn_* values belong to the NICs."""
+def _update_context(context: dict[str, str], new: dict[str, str], append: bool) -> bool:
+    """Rewrites the VM's CONTEXT in place (it keeps its position in the document) after checking the new
+    values (ETHn_* ones belong to the NICs); whether it changed."""
     changed = False
     for key, value in new.items():
-        if key not in old or old[key] != value:
+        if context.get(key) != value:
             if _ETH.match(key):
-                verb = "add" if key not in old else "update"
+                verb = "add" if key not in context else "update"
                 raise OneFailure(INTERNAL, f"Unable to {verb} {key}, update NIC to update network context")
             changed = True
-    if append:
-        return {**old, **new}, changed
-    changed = changed or any(k not in new for k in old if k not in ("TARGET", "DISK_ID"))
-    result = dict(new)
-    if result.get("NETWORK", "").upper() == "YES":
-        # oned regenerates the network context from the NICs, which updateconf does not change.
-        result.update({k: v for k, v in old.items() if _ETH.match(k)})
-    for key in ("TARGET", "DISK_ID"):
-        result[key] = old.get(key, "")
-    return result, changed
+    result = {**context, **new} if append else dict(new)
+    if not append:
+        changed = changed or any(k not in new for k in context if k not in ("TARGET", "DISK_ID"))
+        if result.get("NETWORK", "").upper() == "YES":
+            # oned regenerates the network context from the NICs, which updateconf does not change.
+            result.update({k: v for k, v in context.items() if _ETH.match(k)})
+        result.update({key: context.get(key, "") for key in ("TARGET", "DISK_ID")})
+    context.clear()
+    context.update(sorted(result.items()))
+    return changed
 
 
 @method("one.vm.updateconf", mutating=True)
@@ -412,15 +411,13 @@ def vm_updateconf(api: Api, user: User, vid: int, text: str, update_type: int = 
         _check_restricted(vm, conf)
     if (vm.state, vm.lcm_state) not in UPDATECONF_FROM:
         raise OneFailure(INTERNAL, f"configuration cannot be updated in state {vm.state_label}")
-    append = update_type == 1
-    old_context = _section(vm.template, "CONTEXT")
-    context: dict[str, str] | None = None
-    changed = False
+    append, changed = update_type == 1, False
     if "CONTEXT" in conf:
-        if old_context is None:
+        context = _section(vm.template, "CONTEXT")
+        if context is None:
             raise OneFailure(INTERNAL, "Virtual machine does not have context, cannot add a new one.")
-        context, changed = _new_context(old_context, conf["CONTEXT"], append)
-    # Checks done: from here on the VM document changes.
+        # its checks are the last ones: from here on the VM document changes
+        changed = _update_context(context, conf["CONTEXT"], append)
     for name, members in UPDATECONF_ATTRS.items():
         new, old = conf.get(name), _section(vm.template, name)
         if new is None:
@@ -434,9 +431,6 @@ def vm_updateconf(api: Api, user: User, vid: int, text: str, update_type: int = 
                     old[member] = new[member]
                 elif not append:
                     old.pop(member, None)
-    if context is not None and old_context is not None:
-        old_context.clear()  # in place: the CONTEXT keeps its position in the document
-        old_context.update(sorted(context.items()))
     if changed and vm.state == S.ACTIVE and vm.lcm_state == A.RUNNING:
         api.lc.request(vm, "updateconf")
     vm.touch()
