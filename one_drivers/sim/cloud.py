@@ -17,15 +17,12 @@ from one_drivers.one.cipher import scheme_for_version
 from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import access, auth, model
 from one_drivers.sim.access import BOOTSTRAP_ACL as BOOTSTRAP_ACL
-from one_drivers.sim.access import MANAGE as MANAGE
 from one_drivers.sim.kinds import KINDS
 from one_drivers.sim.model import DEFAULT_PERMS, ONE_VERSION, Attrs, Owned, User, get_vectors, load_data
 from one_drivers.sim.storage import ImageStore
 from one_drivers.sim.wire import ACTION as ACTION
 from one_drivers.sim.wire import AUTHORIZATION as AUTHORIZATION
-from one_drivers.sim.wire import INTERNAL as INTERNAL
-from one_drivers.sim.wire import NO_EXISTS, OneFailure
-from one_drivers.sim.wire import XML_RPC_API as XML_RPC_API
+from one_drivers.sim.wire import INTERNAL, NO_EXISTS, OneFailure
 
 T = TypeVar("T", bound=Owned)
 

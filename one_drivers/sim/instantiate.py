@@ -200,22 +200,18 @@ def bulk_vms(
     shape, given = data_attrs(SHAPES["bulk"]["template"]), data_attrs(SHAPES["bulk"]["user_template"])
     user = cloud.users[uid]
     host = cloud.hosts.get(host_id) if host_id is not None else None
-    out = []
-    for _ in range(count):
-        vid = cloud.next_id["vm"]
+    ids = range(cloud.next_id["vm"], cloud.next_id["vm"] + count)  # each VM takes the next id
+    for vid in ids:
         ip = f"10.{(vid >> 16) & 255}.{(vid >> 8) & 255}.{vid & 255}"
         fields = {"vid": vid, "ip": ip, "mac": ip_mac(ip), "port": 5900 + vid, "uuid": uuid.uuid4()}
-        template: Attrs = [
+        tmpl: Attrs = [
             (k, fill(v, fields) if isinstance(v, dict) else v.format_map(fields) if "{" in v else v)
             for k, v in shape
         ]
-        vm = _new_vm(
-            cloud, user, f"{name_prefix}-{vid}", state, lcm, template=template, user_template=[*given]
-        )
+        vm = _new_vm(cloud, user, f"{name_prefix}-{vid}", state, lcm, template=tmpl, user_template=[*given])
         if host is not None:
             record = model.History(0, host.name, host.id, host.cluster_id, vm.stime, host.vm_mad, "ssh", 0)
             record.pstime = record.petime = record.rstime = vm.stime
             vm.history.append(record)
             vm.deploy_id = f"{host.name}:{vm.name}:dummy"
-        out.append(vid)
-    return out
+    return list(ids)

@@ -108,15 +108,13 @@ class ImageStore:
                 f"Image {image.id} ({image.name}) of type {TYPE_NAMES[image.type]} cannot be used as DISK.",
             )
         shareable = any(k == "PERSISTENT_TYPE" and v == "SHAREABLE" for k, v in image.template)
-        state = image.state
+        state, refused = image.state, f"Cannot acquire image {image.id}, it is"
         if state in (USED_PERS, LOCKED_USED_PERS) and not shareable:
-            raise OneFailure(ACTION, f"Cannot acquire image {image.id}, it is persistent and already in use")
+            raise OneFailure(ACTION, f"{refused} persistent and already in use")
         if state in (LOCKED, LOCKED_USED, LOCKED_USED_PERS) and attach:
-            raise OneFailure(ACTION, f"Cannot acquire image {image.id}, it is locked")
+            raise OneFailure(ACTION, f"{refused} locked")
         if state in (INIT, DISABLED, ERROR, DELETE, CLONE):
-            raise OneFailure(
-                ACTION, f"Cannot acquire image {image.id}, it is in state: {ImageState(state).name}"
-            )
+            raise OneFailure(ACTION, f"{refused} in state: {ImageState(state).name}")
 
     def acquire(self, image: Image, vm_id: int, attach: bool) -> None:
         self.check_acquire(image, attach)
