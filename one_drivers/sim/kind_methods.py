@@ -403,10 +403,9 @@ def _sg_change(attach: bool) -> Callable[..., int]:
         new_groups = sorted({*groups, sg_id}) if attach else [g for g in groups if g != sg_id]
         nic["SECURITY_GROUPS"] = ",".join(str(g) for g in new_groups)
         _set_vm_rules(api, vm)
-        if sg is not None:
-            still = any(sg_id in nic_security_groups(v) for v in get_vectors(vm.template, "NIC"))
+        if sg is not None:  # the group's VM lists: the VM stays in UPDATED_VMS while a NIC still uses it
             sg.drop_vm(vm_id)
-            if still:
+            if any(sg_id in nic_security_groups(v) for v in get_vectors(vm.template, "NIC")):
                 sg.updated.append(vm_id)
         return vm_id
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from one_drivers.sim import access, docs
 from one_drivers.sim.access import ADMIN, MANAGE, USE
@@ -22,6 +22,7 @@ from one_drivers.sim.views import DOCS, POOL_DOCS
 from one_drivers.sim.wire import OneFailure, Params
 
 Handler = Callable[["Api", User, Params], Any]
+F = TypeVar("F", bound=Callable[..., Any])
 METHODS: dict[str, Handler] = {}
 # Methods that may change state (the persistence layer saves after them).
 MUTATING: set[str] = set()
@@ -34,11 +35,11 @@ _READERS: dict[str, Callable[[Params, int], Any]] = {
 }
 
 
-def method(name: str, mutating: bool = False, unused: str = "") -> Callable[[Callable[..., Any]], Any]:
+def method(name: str, mutating: bool = False, unused: str = "") -> Callable[[F], F]:
     """Registers `fn(api, user, *params)`: its parameters are read by their annotations, then the optional
     ones `unused` names (e.g. "bool int") are read and dropped. `fn(api, user, p: Params)` reads its own."""
 
-    def register(fn: Callable[..., Any]) -> Any:
+    def register(fn: F) -> F:
         params = list(inspect.signature(fn).parameters.values())[2:]
         if [p.annotation for p in params] == ["Params"]:
             METHODS[name] = fn
