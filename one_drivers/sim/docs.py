@@ -266,16 +266,9 @@ def vm_info_wire(vm: Vm) -> Escaped:
         vm_full_xml(vm)  # (re)builds vm.full_parts
         for key, part in zip(("info_head", "info_tail", "info_rest"), vm.full_parts, strict=True):
             wire[key] = escaped(part)
-    head, tail, rest = wire["info_head"], wire["info_tail"], wire["info_rest"]
-    return Escaped(
-        (
-            head,
-            escaped(f"<LAST_POLL>{vm.last_poll}</LAST_POLL>"),
-            tail,
-            escaped(f"<MONITORING>{attrs_xml(vm.monitoring)}</MONITORING>"),
-            rest,
-        )
-    )
+    poll = escaped(f"<LAST_POLL>{vm.last_poll}</LAST_POLL>")
+    monitoring = escaped(f"<MONITORING>{attrs_xml(vm.monitoring)}</MONITORING>")
+    return Escaped((wire["info_head"], poll, wire["info_tail"], monitoring, wire["info_rest"]))
 
 
 def pool_wire(root: str, bodies: Iterable[bytes]) -> Escaped:

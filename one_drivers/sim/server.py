@@ -183,13 +183,11 @@ class Simulator:
         # Held copies keep new images LOCKED until finish_image_copies() or a scheduler pass.
         self.cloud.image_store.hold = hold_image_copies
         self.cloud.image_store.on_change = self._changed
-        self.lifecycle = Lifecycle(
-            self.cloud,
-            self.auth_dir,
-            vmm or {},
-            im or {},
-            lambda: driver_env(self.endpoint, str(self.one_auth_file)),
-        )
+
+        def env() -> dict[str, str]:  # read when a driver starts, once start() has bound the port
+            return driver_env(self.endpoint, str(self.one_auth_file))
+
+        self.lifecycle = Lifecycle(self.cloud, self.auth_dir, vmm or {}, im or {}, env)
         self.lifecycle.on_change = self._changed
         self.lifecycle.probes_period.update(probes_period or {})
         # monitord.conf MONITORING_INTERVAL_HOST and MANAGER_TIMER (6.10 defaults 180 and 15 s).
