@@ -38,10 +38,8 @@ def _vm_pool(full: bool) -> Callable[..., Escaped]:
         )
         if end < -1:
             page = list(itertools.islice(vms, max(start, 0), max(start, 0) - end))
-        elif start < 0 and end < 0:
-            page = list(vms)
-        else:
-            page = [vm for vm in vms if vm.id >= max(start, 0) and (end < 0 or vm.id <= end)]
+        else:  # an id range (a negative start is no lower bound, a negative end no upper one)
+            page = [vm for vm in vms if vm.id >= start and (end < 0 or vm.id <= end)]
         return docs.pool_wire("VM_POOL", (docs.vm_wire(v, full=full) for v in page))
 
     return pool_info
