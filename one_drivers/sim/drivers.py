@@ -22,6 +22,8 @@ from one_drivers.mad.monitord import Frame, MonitordError, decode_frame
 log = logging.getLogger(__name__)
 
 INIT_TIMEOUT = 10.0
+# The environment of a driver program, asked for each time one starts.
+DriverEnv = Callable[[], dict[str, str]]
 
 
 class DriverError(Exception):
@@ -123,9 +125,7 @@ class DriverSet:
     """The programs of one driver kind (VM_MAD or IM_MAD) by name: started on first use, and again when
     one has died, as oned's MadManager keeps its drivers running."""
 
-    def __init__(
-        self, commands: Mapping[str, str], env: Callable[[], dict[str, str]], on_line: Callable[[str], None]
-    ) -> None:
+    def __init__(self, commands: Mapping[str, str], env: DriverEnv, on_line: Callable[[str], None]) -> None:
         self.commands, self.env, self.on_line = dict(commands), env, on_line
         self.procs: dict[str, DriverProcess] = {}
 

@@ -18,7 +18,7 @@ from one_drivers.one.states import HostState, LcmState, VmState
 from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import docs
 from one_drivers.sim.cloud import Cloud
-from one_drivers.sim.drivers import DriverError, DriverSet
+from one_drivers.sim.drivers import DriverEnv, DriverError, DriverSet
 from one_drivers.sim.model import Attrs, Host, Vm, get_attr, set_attr
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,9 @@ H = HostState
 class HostMonitor:
     """monitord's side of the simulator. All methods expect `cloud.lock` held (it is re-entrant)."""
 
-    def __init__(self, cloud: Cloud, im: dict[str, str], driver_env: Callable[[], dict[str, str]]) -> None:
+    def __init__(self, cloud: Cloud, im: dict[str, str], env: DriverEnv) -> None:
         self.cloud = cloud
-        self.im = DriverSet(im, driver_env, self._im_line)
+        self.im = DriverSet(im, env, self._im_line)
         self.monitor_port = 0
         # monitord.conf PROBES_PERIOD (seconds) handed to IM programs; oned's defaults.
         self.probes_period: dict[str, int] = {"BEACON_HOST": 30, "MONITOR_HOST": 120, "MONITOR_VM": 30,

@@ -11,16 +11,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from one_drivers.mad.codec import encode_base64, format_request, parse_reply
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim import docs, scheduler
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
-from one_drivers.sim.drivers import DriverError, DriverSet
-from one_drivers.sim.history import close_history, end_running, open_history
+from one_drivers.sim.drivers import DriverEnv, DriverError, DriverSet
 from one_drivers.sim.hostmon import HostMonitor
-from one_drivers.sim.model import Host, Vm, get_attr, set_attr
+from one_drivers.sim.model import History, Host, Vm, get_attr, set_attr
 from one_drivers.sim.transitions import (
     ACTION_IDS,
     DELETE,
@@ -40,23 +40,22 @@ from one_drivers.sim.wire import OneFailure
 
 log = logging.getLogger(__name__)
 
-A, S = LcmState, VmState
+S = VmState
+# What the dummy host agent reports for a VM it runs, besides its ID, MEMORY and TIMESTAMP.
+DUMMY_VM_MONITOR = dict.fromkeys(
+    ("CPU", "DISKRDBYTES", "DISKRDIOPS", "DISKWRBYTES", "DISKWRIOPS", "NETRX", "NETTX"), "0"
+)
 
 
 class Lifecycle(HostMonitor):
     """State machine + dispatch. All methods expect `cloud.lock` held (it is re-entrant)."""
 
     def __init__(
-        self,
-        cloud: Cloud,
-        var_dir: Path,
-        vmm: dict[str, str],
-        im: dict[str, str],
-        driver_env: Callable[[], dict[str, str]],
+        self, cloud: Cloud, var_dir: Path, vmm: dict[str, str], im: dict[str, str], env: DriverEnv
     ) -> None:
-        super().__init__(cloud, im, driver_env)
+        super().__init__(cloud, im, env)
         self.var_dir = var_dir
-        self.vmm = DriverSet(vmm, driver_env, self._vmm_line)
+        self.vmm = DriverSet(vmm, env, self._vmm_line)
         self.pending: dict[int, str] = {}  # VM id -> the VMM action it waits for
         self._subject: dict[int, dict[str, str]] = {}  # VM id -> what its request in flight is about
 
@@ -69,10 +68,7 @@ class Lifecycle(HostMonitor):
 
     # --- requests -------------------------------------------------------------------------------------------
     def check_lock(self, user_id: int, vm: Vm, op: int) -> None:
-        if vm.lock is None:
-            return
-        level = vm.lock.level
-        if level == 4 or op + 1 >= level:
+        if vm.lock is not None and (vm.lock.level == 4 or op + 1 >= vm.lock.level):
             raise OneFailure(AUTHORIZATION, f"User [{user_id}] : VM is locked. [{vm.id}].")
 
     def action(self, vm: Vm, name: str, uid: int = 0, gid: int = 0) -> None:
@@ -121,11 +117,8 @@ class Lifecycle(HostMonitor):
 
     def deploy(self, vm: Vm, host: Host, ds_id: int = -1) -> None:
         """PENDING/HOLD → PROLOG → BOOT and DEPLOY to the host's VMM (RESTORE after a stop)."""
-        ds = scheduler.system_ds_for(self.cloud, vm, host, ds_id)
-        open_history(self.cloud, vm, host, ds)
-        ds_obj = self.cloud.datastores.get(ds)
-        set_attr(vm.template, "TM_MAD_SYSTEM", ds_obj.tm_mad if ds_obj else "ssh")
-        self.fx_prolog_times(vm, "deploy")
+        self.open_history(vm, host, scheduler.system_ds_for(self.cloud, vm, host, ds_id))
+        set_attr(vm.template, "TM_MAD_SYSTEM", vm.history[-1].tm_mad)
         path = DEPLOYS[vm.resume_from]
         vm.resume_from = None
         self._run(vm, path, "deploy")
@@ -134,12 +127,9 @@ class Lifecycle(HostMonitor):
         """one.vm.recover: 0 failure, 1 success, 2 retry, 3 delete, 4 delete-recreate, 5 delete-db."""
         if op == 3 and vm.state == S.DONE:
             raise OneFailure(ACTION, "Error recovering VM: VM is in DONE state")
-        if op == 3 and vm.current is not None:
-            vm.current.action = ACTION_IDS["delete"]
-        if op == 3 and vm.state == S.ACTIVE:
-            self._run(vm, DELETE, "delete")
-        elif op in (3, 5):
-            self._run(vm, DONE, "delete")
+        if op in (3, 5):  # delete takes the open record's action; delete-db only ends the VM
+            steps = DELETE if op == 3 and vm.state == S.ACTIVE else DONE
+            self._run(vm, ("stamp", *steps) if op == 3 else steps, "delete")
         elif op not in (0, 1, 2):  # delete-recreate is not simulated
             raise OneFailure(
                 ACTION, f"Error recovering VM: recover action not available for state {vm.state_label}"
@@ -168,21 +158,56 @@ class Lifecycle(HostMonitor):
         """The host of the VM's open history record."""
         return self.cloud.hosts.get(vm.current.hid) if vm.current else None
 
-    # --- side effects named in the tables ---------------------------------------------------------------
-    def fx_close_epilog(self, vm: Vm, name: str) -> None:
-        close_history(self.cloud, vm, epilog=True)
+    # --- HISTORY records: one per placement (deploy, resume, hotplug, migration) -----------------------
+    # A record opens with STIME/RSTIME when the VM starts on a host, RETIME marks the end of running there,
+    # ESTIME/EETIME an epilog, ETIME the end of the record; the next record closes the previous one.
+    def open_history(self, vm: Vm, host: Host | None, ds_id: int | None = None) -> None:
+        if host is None:
+            return
+        now, prev = self.cloud.now(), vm.current
+        self.on_record(vm, "", ends=("retime", "etime"))
+        ds = ds_id if ds_id is not None else (prev.ds_id if prev else 0)
+        ds_obj = self.cloud.datastores.get(ds)
+        tm_mad = ds_obj.tm_mad if ds_obj else "ssh"
+        record = History(len(vm.history), host.name, host.id, host.cluster_id, now, host.vm_mad, tm_mad, ds)
+        record.rstime = now
+        vm.history.append(record)
 
-    def fx_end_running(self, vm: Vm, name: str) -> None:
-        end_running(self.cloud, vm)
+    def fx_open_history(self, vm: Vm, name: str) -> None:
+        """Back on the host of the open record (a resume from POWEROFF or SUSPENDED)."""
+        host = self.host_of(vm)
+        if host is None:
+            raise OneFailure(ACTION, "Could not get host of the VM")
+        self.open_history(vm, host)
 
-    def fx_close_record(self, vm: Vm, name: str) -> None:
-        close_history(self.cloud, vm, epilog=False)
-
-    def fx_running_again(self, vm: Vm, name: str) -> None:
-        """deploy_success: the record is open and running (a failed boot had ended it)."""
+    def fx_reopen_history(self, vm: Vm, name: str) -> None:
+        """A disk/NIC hotplug on a running VM closes its history record with that action and opens the
+        next one on the same host (seen on 6.10.5: records 5-8 of the recorded vm0)."""
         if vm.current is not None:
-            vm.current.etime = vm.current.retime = 0
+            self.fx_stamp(vm, name)
+            self.open_history(vm, self.host_of(vm))
 
+    def fx_migrated(self, vm: Vm, name: str) -> None:
+        self.open_history(vm, self.cloud.hosts.get(int(self._subject.pop(vm.id, {}).get("HID", -1))))
+
+    def on_record(self, vm: Vm, name: str, ends: tuple[str, ...] = (), **values: int) -> None:
+        """A step on the open record: those of its `ends` times not set yet become now, `values` are set."""
+        h = vm.current
+        for field in ends if h is not None else ():
+            setattr(h, field, getattr(h, field) or self.cloud.now())
+        for field, value in values.items() if h is not None else ():
+            setattr(h, field, value)
+
+    def fx_stamp(self, vm: Vm, name: str) -> None:
+        """The open history record takes the request's action."""
+        if vm.current is not None:
+            vm.current.action = ACTION_IDS[name]
+
+    def fx_prolog_times(self, vm: Vm, name: str) -> None:
+        if vm.current is not None:
+            vm.current.pstime = vm.current.petime = self.cloud.now()
+
+    # --- other side effects named in the tables -------------------------------------------------------------
     def fx_release(self, vm: Vm, name: str) -> None:
         """A DONE VM: ETIME, its VNC port and resources freed, nothing waited for."""
         vm.etime = self.cloud.now()
@@ -191,38 +216,6 @@ class Lifecycle(HostMonitor):
                 value.pop("PORT", None)
         self.cloud.release_resources(vm)
         self.pending.pop(vm.id, None)
-
-    def fx_open_history(self, vm: Vm, name: str) -> None:
-        host = self.host_of(vm)
-        if host is None:
-            raise OneFailure(ACTION, "Could not get host of the VM")
-        open_history(self.cloud, vm, host)
-
-    def fx_attach(self, vm: Vm, name: str) -> None:
-        """The new vector joins the VM's template before any driver sees it."""
-        vm.template.append((name.split("-")[0].upper(), self._subject[vm.id]))
-
-    def fx_clear_action(self, vm: Vm, name: str) -> None:
-        """VirtualMachine::clear_action: the open record no longer names an action (nor its requester)."""
-        if vm.current is not None:
-            vm.current.action, vm.current.uid, vm.current.gid, vm.current.request_id = 0, -1, -1, -1
-
-    def fx_stamp(self, vm: Vm, name: str) -> None:
-        """The open history record takes the request's action."""
-        if vm.current is not None:
-            vm.current.action = ACTION_IDS[name]
-
-    def fx_reopen_history(self, vm: Vm, name: str) -> None:
-        """A disk/NIC hotplug on a running VM closes its history record with that action and opens the
-        next one on the same host (seen on 6.10.5: records 5-8 of the recorded vm0)."""
-        h = vm.current
-        if h is not None:
-            h.action = ACTION_IDS[name]
-            open_history(self.cloud, vm, self.cloud.hosts.get(h.hid), h.ds_id)
-
-    def fx_prolog_times(self, vm: Vm, name: str) -> None:
-        if vm.current is not None:
-            vm.current.pstime = vm.current.petime = self.cloud.now()
 
     def fx_resume_later(self, vm: Vm, name: str) -> None:
         vm.resume_from = vm.state
@@ -242,6 +235,10 @@ class Lifecycle(HostMonitor):
         proc = self.vmm.get(host.vm_mad) if host else None
         if proc is not None:
             proc.send(format_request("DRIVER_CANCEL", vm.id))
+
+    def fx_attach(self, vm: Vm, name: str) -> None:
+        """The new vector joins the VM's template before any driver sees it."""
+        vm.template.append((name.split("-")[0].upper(), self._subject[vm.id]))
 
     def fx_snap_active(self, vm: Vm, name: str) -> None:
         self._subject[vm.id]["ACTIVE"] = "YES"
@@ -268,10 +265,6 @@ class Lifecycle(HostMonitor):
         for key, value in self._subject.pop(vm.id, {}).items():
             set_attr(vm.template, key, value)
 
-    def fx_migrated(self, vm: Vm, name: str) -> None:
-        target = self.cloud.hosts.get(int(self._subject.pop(vm.id, {}).get("HID", -1)))
-        open_history(self.cloud, vm, target, vm.current.ds_id if vm.current else None)
-
     def fx_dummy_monitor(self, vm: Vm, name: str) -> None:
         """What the dummy host agent reports for a VM it runs (MONITOR_VM), at once rather than in 30 s."""
         host = self.host_of(vm)
@@ -282,9 +275,8 @@ class Lifecycle(HostMonitor):
             memory_kb = int(float(get_attr(vm.template, "MEMORY") or 0) * 1024 * 0.6)
         except ValueError:
             memory_kb = 0
-        values = {"CPU": "0", "DISKRDBYTES": "0", "DISKRDIOPS": "0", "DISKWRBYTES": "0", "DISKWRIOPS": "0",
-                  "ID": str(vm.id), "MEMORY": str(memory_kb), "NETRX": "0", "NETTX": "0", "TIMESTAMP": str(now)}  # fmt: skip
-        vm.monitoring = list(values.items())
+        values = {**DUMMY_VM_MONITOR, "ID": str(vm.id), "MEMORY": str(memory_kb), "TIMESTAMP": str(now)}
+        vm.monitoring = sorted(values.items())
         vm.last_poll = now
 
     # --- the VMM driver -------------------------------------------------------------------------------
@@ -335,12 +327,10 @@ class Lifecycle(HostMonitor):
         if vm.state != S.ACTIVE:
             log.info("VM %d: %s reply ignored in state %s", vm_id, action, vm.state_label)
             return
-        if ok and action == "DEPLOY":
-            deploy_id = info.split()[0] if info.split() else ""
-            if deploy_id:
-                vm.deploy_id = deploy_id
-            else:
-                ok = False  # "Empty deploy ID for virtual machine"
+        if ok and action == "DEPLOY" and not info.split():
+            ok = False  # "Empty deploy ID for virtual machine"
+        elif ok and action == "DEPLOY":
+            vm.deploy_id = info.split()[0]
         if ok and action == "SNAPSHOTCREATE" and vm.id in self._subject:
             self._subject[vm.id]["HYPERVISOR_ID"] = info
         if not ok:
@@ -355,7 +345,16 @@ class Lifecycle(HostMonitor):
         self._run(vm, row[0] if ok else row[1], action)
 
 
-# The side effects the tables name, by name (Lifecycle.fx_<name>).
+# The side effects the tables name, by name: Lifecycle.fx_<name>, and the steps on the open HISTORY record.
 EFFECTS: dict[str, Callable[[Lifecycle, Vm, str], None]] = {
-    name.removeprefix("fx_"): fx for name, fx in vars(Lifecycle).items() if name.startswith("fx_")
+    **{name.removeprefix("fx_"): fx for name, fx in vars(Lifecycle).items() if name.startswith("fx_")},
+    # The VM stopped running on its host (RETIME); the record stays open until it moves on.
+    "end_running": partial(Lifecycle.on_record, ends=("retime",)),
+    # The record ends (ETIME), after an epilog (ESTIME/EETIME) when the VM left the host's storage.
+    "close_record": partial(Lifecycle.on_record, ends=("retime", "etime")),
+    "close_epilog": partial(Lifecycle.on_record, ends=("retime", "estime", "eetime", "etime")),
+    # deploy_success: the record is open and running again (a failed boot had ended it).
+    "running_again": partial(Lifecycle.on_record, etime=0, retime=0),
+    # VirtualMachine::clear_action: the open record no longer names an action (nor its requester).
+    "clear_action": partial(Lifecycle.on_record, action=0, uid=-1, gid=-1, request_id=-1),
 }

@@ -136,9 +136,9 @@ UPDATECONF_FROM = frozenset({
 })  # fmt: skip
 # A deploy (scheduler or one.vm.deploy) by where the VM came back from: trigger_deploy's prolog kinds.
 DEPLOYS: dict[VmState | None, Steps] = {
-    None: (A.PROLOG, A.BOOT, "DEPLOY"),
-    S.STOPPED: (A.PROLOG_RESUME, A.BOOT_STOPPED, "RESTORE"),
-    S.UNDEPLOYED: (A.PROLOG_UNDEPLOY, A.BOOT_UNDEPLOY, "DEPLOY"),
+    None: ("prolog_times", A.PROLOG, A.BOOT, "DEPLOY"),
+    S.STOPPED: ("prolog_times", A.PROLOG_RESUME, A.BOOT_STOPPED, "RESTORE"),
+    S.UNDEPLOYED: ("prolog_times", A.PROLOG_UNDEPLOY, A.BOOT_UNDEPLOY, "DEPLOY"),
 }
 
 # --- VMM replies: (action, LCM state) -> (path on SUCCESS, path on FAILURE) ---------------------------
