@@ -8,6 +8,7 @@ goes to a callback. `MonitordListener` receives the host agents' `<TYPE> <STATUS
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -16,6 +17,7 @@ import socketserver
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
+from subprocess import DEVNULL, PIPE
 
 from one_drivers.mad.monitord import Frame, MonitordError, decode_frame
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 INIT_TIMEOUT = 10.0
 # The environment of a driver program, asked for each time one starts.
 DriverEnv = Callable[[], dict[str, str]]
+OnLine = Callable[[str], None]  # what is done with each line a driver writes (its replies, its logs)
 
 
 class DriverError(Exception):
@@ -39,36 +42,20 @@ def split_command(command: str) -> list[str]:
 class DriverProcess:
     """One long-running driver program speaking oned's line protocol over its stdin/stdout."""
 
-    def __init__(
-        self, name: str, command: str, env: Mapping[str, str], on_line: Callable[[str], None]
-    ) -> None:
-        self.name = name
-        self.command = command
-        self.on_line = on_line
+    def __init__(self, name: str, command: str, env: Mapping[str, str], on_line: OnLine) -> None:
+        self.name, self.on_line = name, on_line
         self._write_lock = threading.Lock()
         argv = split_command(command)
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=dict(env),
-            close_fds=True,
-        )
+        self.proc = subprocess.Popen(argv, stdin=PIPE, stdout=PIPE, stderr=DEVNULL, env=dict(env))
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._stdin = self.proc.stdin
-        self._stdout = self.proc.stdout
+        self._stdin, self._stdout = self.proc.stdin, self.proc.stdout
         self._init_done = threading.Event()
         self._init_ok = False
         # The reader only queues lines, so the driver's stdout is always drained even while a reply
         # waits for the cloud lock held by a call that is writing to the driver's stdin.
         self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read_loop, name=f"sim-driver-{name}", daemon=True)
-        self._applier = threading.Thread(
-            target=self._apply_loop, name=f"sim-driver-{name}-apply", daemon=True
-        )
-        self._reader.start()
-        self._applier.start()
+        for loop, suffix in ((self._read_loop, ""), (self._apply_loop, "-apply")):
+            threading.Thread(target=loop, name=f"sim-driver-{name}{suffix}", daemon=True).start()
         self.send("INIT")
         if not self._init_done.wait(INIT_TIMEOUT) or not self._init_ok:
             self.stop()
@@ -96,36 +83,31 @@ class DriverProcess:
                 log.exception("driver %s: could not apply %r", self.name, line[:200])
 
     def send(self, line: str) -> None:
-        data = (line + "\n").encode("utf-8")
         with self._write_lock:
             try:
-                self._stdin.write(data)
+                self._stdin.write((line + "\n").encode("utf-8"))
                 self._stdin.flush()
             except (BrokenPipeError, ValueError) as exc:
                 raise DriverError(f"driver {self.name} is gone") from exc
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(DriverError, OSError):
             self.send("FINALIZE")
             self._stdin.close()
-        except (DriverError, OSError):
-            pass
         try:
             self.proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=3)
-        try:
+        with contextlib.suppress(OSError):
             self._stdout.close()
-        except OSError:
-            pass
 
 
 class DriverSet:
     """The programs of one driver kind (VM_MAD or IM_MAD) by name: started on first use, and again when
     one has died, as oned's MadManager keeps its drivers running."""
 
-    def __init__(self, commands: Mapping[str, str], env: DriverEnv, on_line: Callable[[str], None]) -> None:
+    def __init__(self, commands: Mapping[str, str], env: DriverEnv, on_line: OnLine) -> None:
         self.commands, self.env, self.on_line = dict(commands), env, on_line
         self.procs: dict[str, DriverProcess] = {}
 
@@ -153,6 +135,14 @@ def parse_monitor_line(line: str) -> Frame | None:
         return None
 
 
+class _UdpServer(socketserver.ThreadingUDPServer):
+    allow_reuse_address = daemon_threads = True
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = daemon_threads = True
+
+
 class MonitordListener:
     """UDP + TCP on 127.0.0.1:<port>; each decoded message goes to `on_message`."""
 
@@ -162,8 +152,7 @@ class MonitordListener:
 
         class Udp(socketserver.BaseRequestHandler):
             def handle(self) -> None:
-                data = self.request[0]
-                for line in data.decode("utf-8", "replace").splitlines():
+                for line in self.request[0].decode("utf-8", "replace").splitlines():
                     listener._deliver(line)
 
         class Tcp(socketserver.StreamRequestHandler):
@@ -171,23 +160,11 @@ class MonitordListener:
                 for raw in self.rfile:
                     listener._deliver(raw.decode("utf-8", "replace"))
 
-        class UdpServer(socketserver.ThreadingUDPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        class TcpServer(socketserver.ThreadingTCPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self.tcp = TcpServer(("127.0.0.1", port), Tcp)
+        self.tcp = _TcpServer(("127.0.0.1", port), Tcp)
         self.port = int(self.tcp.server_address[1])
-        self.udp = UdpServer(("127.0.0.1", self.port), Udp)
-        self._threads = [
-            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-            for s in (self.tcp, self.udp)
-        ]
-        for t in self._threads:
-            t.start()
+        self.udp = _UdpServer(("127.0.0.1", self.port), Udp)
+        for server in (self.tcp, self.udp):
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
 
     def _deliver(self, line: str) -> None:
         msg = parse_monitor_line(line)

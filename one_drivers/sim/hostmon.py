@@ -66,18 +66,17 @@ class HostMonitor:
             if host is None or host.state == H.OFFLINE:
                 return
             host.monitor_in_progress = False
-            if not frame.success:
+            if frame.success:
+                # start_monitor_success: an empty answer changes no state (an INIT host stays INIT).
+                if frame.text.strip():
+                    self._apply_monitor_messages(host, frame.text)
+                host.last_monitored = time.time()
+            else:
                 # monitord 6.10 (start_monitor_failure) sends oned `HOST_STATE ERROR` without the
                 # reply's text: the host's ERROR names no reason. Its last_monitored stays at the send
                 # time, so the timer retries it after MONITORING_INTERVAL_HOST.
                 log.info("im: START_MONITOR failed for host %d: %s", host.id, frame.text)
                 self.host_error(host, "")
-                self.on_change()
-                return
-            if frame.text.strip():
-                self._apply_monitor_messages(host, frame.text)
-            # start_monitor_success: an empty answer changes no state (an INIT host stays INIT).
-            host.last_monitored = time.time()
             self.on_change()
 
     # --- host states -------------------------------------------------------------------------------------
@@ -101,12 +100,6 @@ class HostMonitor:
         set_attr(
             host.template, "ERROR", f"{stamp} : Error monitoring Host {host.name} ({host.id}): {message}"
         )
-
-    def error_monitor(self, host: Host, message: str) -> None:
-        """monitord's error_monitor: a FAILURE pushed for the host (MONITOR_HOST, SYSTEM_HOST, BEACON)."""
-        host.monitor_in_progress = False
-        host.last_monitored = time.time()
-        self.host_error(host, message)
 
     def set_host_state(self, host: Host, state: int) -> None:
         if host.state != state:
@@ -140,13 +133,8 @@ class HostMonitor:
     def stop_monitor(self, host: Host) -> None:
         """STOP_MONITOR to the host's IM program (host OFFLINE, or deleted: RequestManagerDelete)."""
         host.monitor_in_progress = False
-        proc = self.im.get(host.im_mad) if host.im_mad != "dummy" else None
-        if proc is not None:
-            action = f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}</MONITOR_DRIVER_ACTION>"
-            try:
-                proc.send(encode_frame("STOP_MONITOR", "-", host.id, action, timestamp=0))
-            except DriverError:
-                pass
+        if host.im_mad != "dummy":
+            self._send_monitor(host, "STOP_MONITOR", "")
 
     def start_monitor(self, host: Host) -> None:
         """START_MONITOR to the host's IM program: when the host is created (monitord 6.10 starts an INIT
@@ -154,37 +142,40 @@ class HostMonitor:
         of the host then (HostMonitorManager::update_host restarts nothing unless the state changed)."""
         host.monitor_in_progress = True
         host.last_monitored = time.time()
-        proc = self.im.get(host.im_mad)
-        if proc is None:
-            return  # monitord logs "Cannot find driver"; the host stays as it is
         c = docs.cdata
         probes = "".join(f"<{k}>{c(str(v))}</{k}>" for k, v in sorted(self.probes_period.items()))
-        action = (
-            f"<MONITOR_DRIVER_ACTION>{self._host_brief(host)}<MONITOR_CONFIGURATION>"
-            f"<DATASTORE_LOCATION>{c('/var/lib/one//datastores')}</DATASTORE_LOCATION>"
+        config = (
+            f"<MONITOR_CONFIGURATION><DATASTORE_LOCATION>{c('/var/lib/one//datastores')}</DATASTORE_LOCATION>"
             f"<NETWORK><ADDRESS>{c('127.0.0.1')}</ADDRESS><MONITOR_ADDRESS>{c('127.0.0.1')}"
             f"</MONITOR_ADDRESS><PORT>{c(str(self.monitor_port))}</PORT><PRIKEY>{c('')}</PRIKEY>"
             f"<PUBKEY>{c('')}</PUBKEY><THREADS>{c('8')}</THREADS></NETWORK>"
-            f"<PROBES_PERIOD>{probes}</PROBES_PERIOD></MONITOR_CONFIGURATION></MONITOR_DRIVER_ACTION>"
+            f"<PROBES_PERIOD>{probes}</PROBES_PERIOD></MONITOR_CONFIGURATION>"
         )
-        try:
-            proc.send(encode_frame("START_MONITOR", "-", host.id, action, timestamp=0))
-        except DriverError:
+        if not self._send_monitor(host, "START_MONITOR", config):
             self.host_error(host, f"Cannot start monitoring driver {host.im_mad}")
 
-    def _host_brief(self, host: Host) -> str:
-        return (
+    def _send_monitor(self, host: Host, action: str, config: str) -> bool:
+        """The action to the host's IM program with the host as monitord knows it; False when it cannot
+        be written. Without a program there is nothing to send (monitord logs "Cannot find driver")."""
+        proc = self.im.get(host.im_mad)
+        brief = (
             f"<HOST><ID>{host.id}</ID><NAME>{docs.text(host.name)}</NAME><STATE>{host.state}</STATE>"
             f"<PREV_STATE>{host.prev_state}</PREV_STATE><IM_MAD>{docs.cdata(host.im_mad)}</IM_MAD>"
             f"<VM_MAD>{docs.cdata(host.vm_mad)}</VM_MAD><CLUSTER_ID>{host.cluster_id}</CLUSTER_ID>"
             f"<CLUSTER>{docs.text(host.cluster)}</CLUSTER></HOST>"
         )
+        document = f"<MONITOR_DRIVER_ACTION>{brief}{config}</MONITOR_DRIVER_ACTION>"
+        try:
+            if proc is not None:
+                proc.send(encode_frame(action, "-", host.id, document, timestamp=0))
+        except DriverError:
+            return False
+        return True
 
     # --- what the host agents report ----------------------------------------------------------------------
     def apply_system(self, host: Host, text: str, set_hostname: bool = False) -> None:
-        try:
-            attrs = list(parse_template(text).attributes)
-        except TemplateError:
+        attrs = _attrs(text)
+        if attrs is None:
             log.warning("host %d: unreadable SYSTEM_HOST", host.id)
             return
         flat = {k: v for k, v in attrs if isinstance(v, str)}
@@ -193,7 +184,7 @@ class HostMonitor:
         if "DS_LOCATION_TOTAL_MB" in flat:
             free, total, used = (int(flat.get(f"DS_LOCATION_{k}_MB", "0")) for k in ("FREE", "TOTAL", "USED"))
             host.ds_usage = (free, total, used)
-        host.pci = [v for k, v in attrs if k == "PCI" and isinstance(v, dict)]
+        host.pci = _vectors(attrs, "PCI")
         host.numa = [
             {**v, "_KIND": k}
             for k, v in attrs
@@ -206,11 +197,9 @@ class HostMonitor:
             set_attr(host.template, "HOSTNAME", host.name)
 
     def apply_monitor(self, host: Host, text: str, stamp: int) -> None:
-        try:
-            host.monitoring = list(parse_template(text).attributes)
-        except TemplateError:
-            return
-        host.monitor_time = stamp or self.cloud.now()
+        attrs = _attrs(text)
+        if attrs is not None:
+            host.monitoring, host.monitor_time = attrs, stamp or self.cloud.now()
 
     def _apply_monitor_messages(self, host: Host, text: str) -> None:
         """The <MONITOR_MESSAGES> document of a START_MONITOR reply: each child as if pushed."""
@@ -228,14 +217,14 @@ class HostMonitor:
             host = self.cloud.hosts.get(msg.host_id)
             if host is None or host.state == H.OFFLINE:
                 return
-            if msg.status != "SUCCESS":
-                # 6.10 MonitorDriverProtocol: these three go to error_monitor (host ERROR with the
-                # text); a failed MONITOR_VM or STATE_VM is only logged.
-                if msg.type in ("SYSTEM_HOST", "MONITOR_HOST", "BEACON_HOST"):
-                    self.error_monitor(host, msg.text)
-                    self.on_change()
+            if msg.status != "SUCCESS" and msg.type in ("SYSTEM_HOST", "MONITOR_HOST", "BEACON_HOST"):
+                # 6.10 MonitorDriverProtocol: these three go to error_monitor (the host was heard of,
+                # ERROR with the text); a failed MONITOR_VM or STATE_VM is only logged.
+                host.monitor_in_progress, host.last_monitored = False, time.time()
+                self.host_error(host, msg.text)
+            elif msg.status != "SUCCESS":
                 return
-            if msg.type == "SYSTEM_HOST":
+            elif msg.type == "SYSTEM_HOST":
                 # oned's Host::update_info: the ERROR text goes, the host is MONITORED (unless
                 # DISABLED); this is the only message that changes an INIT or ERROR host's state.
                 self.apply_system(host, msg.text)
@@ -245,8 +234,7 @@ class HostMonitor:
             elif msg.type == "MONITOR_HOST":
                 # monitor_host stores monitoring and last_monitored; no state change.
                 self.apply_monitor(host, msg.text, msg.timestamp)
-                host.last_monitored = time.time()
-                host.monitor_in_progress = False
+                host.last_monitored, host.monitor_in_progress = time.time(), False
             elif msg.type == "BEACON_HOST":
                 host.last_monitored = time.time()
             elif msg.type == "MONITOR_VM":
@@ -268,53 +256,51 @@ class HostMonitor:
         return vm
 
     def _apply_vm_monitor(self, msg: Frame) -> None:
-        try:
-            vecs = [v for k, v in parse_template(msg.text).attributes if k == "VM" and isinstance(v, dict)]
-        except TemplateError:
-            return
-        for vec in vecs:
+        for vec in _vectors(_attrs(msg.text) or [], "VM"):
             vm = self._find_vm(vec)
             if vm is None or vm.state == VmState.DONE:
                 continue
-            raw = vec.get("MONITOR", "")
             try:
-                text = base64.b64decode(raw).decode("utf-8", "replace") if raw else ""
-                attrs: Attrs = [(k, v) for k, v in parse_template(text).attributes if isinstance(v, str)]
-            except (ValueError, TemplateError):
-                attrs = []
-            attrs += [("ID", str(vm.id)), ("TIMESTAMP", str(msg.timestamp))]
-            vm.monitoring = attrs
+                text = base64.b64decode(vec.get("MONITOR", "")).decode("utf-8", "replace")
+            except ValueError:
+                text = ""
+            attrs = [(k, v) for k, v in _attrs(text) or [] if isinstance(v, str)]
+            vm.monitoring = [*attrs, ("ID", str(vm.id)), ("TIMESTAMP", str(msg.timestamp))]
             vm.last_poll = msg.timestamp
             vm.touch()
 
     def _apply_vm_states(self, host: Host, msg: Frame) -> None:
         """STATE_VM: states seen from outside; with SYNC_STATE=yes, RUNNING VMs of the host that are not
         listed take MISSING_STATE (unless they were deployed after the probe ran)."""
-        try:
-            attrs = list(parse_template(msg.text).attributes)
-        except TemplateError:
-            return
-        flat = {k: v for k, v in attrs if isinstance(v, str)}
+        attrs = _attrs(msg.text) or []
         seen: set[int] = set()
-        for vec in (v for k, v in attrs if k == "VM" and isinstance(v, dict)):
+        for vec in _vectors(attrs, "VM"):
             vm = self._find_vm(vec)
             if vm is not None:
                 seen.add(vm.id)
                 self.state_seen(vm, vec.get("STATE", ""))
-        if flat.get("SYNC_STATE", "").lower() == "yes":
-            missing = flat.get("MISSING_STATE", "UNKNOWN")
-            for vm in self.cloud.vms.values():
-                h = vm.current
-                if (
-                    vm.id not in seen
-                    and h is not None
-                    and h.hid == host.id
-                    and vm.state == VmState.ACTIVE
-                    and vm.lcm_state == LcmState.RUNNING
-                    and h.rstime < msg.timestamp
-                ):
-                    self.state_seen(vm, missing)
+        flat = {k: v for k, v in attrs if isinstance(v, str)}
+        if flat.get("SYNC_STATE", "").lower() != "yes":
+            return
+        for vm in [
+            v for v in self.cloud.vms.values() if (v.state, v.lcm_state) == (VmState.ACTIVE, LcmState.RUNNING)
+        ]:
+            h = vm.current
+            if vm.id not in seen and h is not None and h.hid == host.id and h.rstime < msg.timestamp:
+                self.state_seen(vm, flat.get("MISSING_STATE", "UNKNOWN"))
 
     def state_seen(self, vm: Vm, state: str) -> None:
         """What the host's agent reports of a VM (STATE_VM's STATE): the life cycle (a subclass) applies it."""
         raise NotImplementedError
+
+
+def _attrs(text: str) -> Attrs | None:
+    """A template a host agent sent; None when it cannot be read (monitord drops it)."""
+    try:
+        return list(parse_template(text).attributes)
+    except TemplateError:
+        return None
+
+
+def _vectors(attrs: Attrs, key: str) -> list[dict[str, str]]:
+    return [v for k, v in attrs if k == key and isinstance(v, dict)]

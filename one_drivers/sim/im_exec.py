@@ -21,85 +21,70 @@ from one_drivers import xmlsafe
 from one_drivers.mad.monitord import MonitordError, decode_frame, format_reply
 
 ACTION_TIMEOUT = 120.0
+_write_lock = threading.Lock()  # actions answer from their own threads, one whole line each
 
 
-class ImExec:
-    def __init__(self, remotes: Path) -> None:
-        self.remotes = remotes
-        self._write_lock = threading.Lock()
+def write(line: str) -> None:
+    with _write_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
-    def write(self, line: str) -> None:
-        with self._write_lock:
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
 
-    def handle(self, line: str) -> None:
-        action = line.split(" ", 1)[0]
+def handle(remotes: Path, line: str) -> None:
+    action = line.split(" ", 1)[0]
+    try:
+        frame = decode_frame(line)
+        root = xmlsafe.parse(frame.text)
+    except (MonitordError, xmlsafe.XmlError) as exc:
+        write(format_reply(action, False, -1, f"cannot parse {action}: {exc}"))
+        return
+    host_id = int(root.findtext("HOST/ID") or frame.host_id)
+    im_mad = root.findtext("HOST/IM_MAD") or ""
+    config = root.find("MONITOR_CONFIGURATION")
+    if config is None:
+        config = xmlsafe.element("MONITOR_CONFIGURATION")
+    xmlsafe.subelement(config, "HOST_ID", str(host_id))
+    stdin = base64.b64encode(xmlsafe.to_bytes(config, with_tail=False)).decode("ascii")
+    args = [im_mad, str(host_id), root.findtext("HOST/NAME") or ""]
+    ok, info = run_dir(remotes / "im" / f"{im_mad}.d", args, stdin, stop=action == "STOP_MONITOR")
+    write(format_reply(action, ok, host_id, info))
+
+
+def run_dir(directory: Path, args: list[str], stdin: str, *, stop: bool) -> tuple[bool, str]:
+    if not directory.is_dir():
+        return True, ""
+    outputs: list[str] = []
+    for program in sorted(directory.iterdir()):
+        wanted = not stop or program.name.endswith("_control.sh")
+        if not wanted or not program.is_file() or not program.stat().st_mode & 0o111:
+            continue
+        argv = [str(program), "stop", *args] if stop else [str(program), *args]
         try:
-            frame = decode_frame(line)
-            root = xmlsafe.parse(frame.text)
-        except (MonitordError, xmlsafe.XmlError) as exc:
-            self.write(format_reply(action, False, -1, f"cannot parse {action}: {exc}"))
-            return
-        host_id = int(root.findtext("HOST/ID") or frame.host_id)
-        host = root.findtext("HOST/NAME") or ""
-        im_mad = root.findtext("HOST/IM_MAD") or ""
-        config = root.find("MONITOR_CONFIGURATION")
-        if config is None:
-            config = xmlsafe.element("MONITOR_CONFIGURATION")
-        xmlsafe.subelement(config, "HOST_ID", str(host_id))
-        stdin = base64.b64encode(xmlsafe.to_bytes(config, with_tail=False)).decode("ascii")
-        ok, info = self.run_dir(im_mad, [im_mad, str(host_id), host], stdin, stop=action == "STOP_MONITOR")
-        self.write(format_reply(action, ok, host_id, info))
-
-    def run_dir(self, im_mad: str, args: list[str], stdin: str, *, stop: bool) -> tuple[bool, str]:
-        directory = self.remotes / "im" / f"{im_mad}.d"
-        if not directory.is_dir():
-            return True, ""
-        outputs: list[str] = []
-        for program in sorted(directory.iterdir()):
-            if not program.is_file() or not program.stat().st_mode & 0o111:
-                continue
-            if stop and not program.name.endswith("_control.sh"):
-                continue
-            argv = [str(program), "stop", *args] if stop else [str(program), *args]
-            try:
-                done = subprocess.run(
-                    argv,
-                    input=stdin,
-                    capture_output=True,
-                    text=True,
-                    cwd=directory,
-                    timeout=ACTION_TIMEOUT,
-                )
-            except subprocess.TimeoutExpired:
-                return False, f"Error executing {program.name}: timeout"
-            if done.returncode != 0:
-                output = (done.stdout + done.stderr).strip()
-                return False, f"Error executing {program.name}: {output}"
-            outputs.append(done.stdout.strip())
-        return True, "\n".join(o for o in outputs if o)
-
-    def run(self) -> int:
-        for raw in sys.stdin:
-            line = raw.strip()
-            if not line:
-                continue
-            if line == "INIT":
-                self.write("INIT SUCCESS")
-            elif line == "FINALIZE":
-                self.write("FINALIZE SUCCESS")
-                return 0
-            elif line.startswith(("START_MONITOR ", "STOP_MONITOR ")):
-                threading.Thread(target=self.handle, args=(line,), daemon=True).start()
-        return 0
+            done = subprocess.run(
+                argv, input=stdin, capture_output=True, text=True, cwd=directory, timeout=ACTION_TIMEOUT
+            )
+        except subprocess.TimeoutExpired:
+            return False, f"Error executing {program.name}: timeout"
+        if done.returncode != 0:
+            return False, f"Error executing {program.name}: {(done.stdout + done.stderr).strip()}"
+        outputs.append(done.stdout.strip())
+    return True, "\n".join(o for o in outputs if o)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # oned hands ARGUMENTS over as one argv element
-    remotes = " ".join(args).split()[0] if args else "."
-    return ImExec(Path(remotes)).run()
+    remotes = Path(" ".join(args).split()[0] if args else ".")
+    for raw in sys.stdin:
+        line = raw.strip()
+        if line == "INIT":
+            write("INIT SUCCESS")
+        elif line == "FINALIZE":
+            write("FINALIZE SUCCESS")
+            return 0
+        elif line.startswith(("START_MONITOR ", "STOP_MONITOR ")):
+            threading.Thread(target=handle, args=(remotes, line), daemon=True).start()
+    return 0
 
 
 if __name__ == "__main__":
