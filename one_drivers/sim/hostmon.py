@@ -158,13 +158,7 @@ class HostMonitor:
         """The action to the host's IM program with the host as monitord knows it; False when it cannot
         be written. Without a program there is nothing to send (monitord logs "Cannot find driver")."""
         proc = self.im.get(host.im_mad)
-        brief = (
-            f"<HOST><ID>{host.id}</ID><NAME>{docs.text(host.name)}</NAME><STATE>{host.state}</STATE>"
-            f"<PREV_STATE>{host.prev_state}</PREV_STATE><IM_MAD>{docs.cdata(host.im_mad)}</IM_MAD>"
-            f"<VM_MAD>{docs.cdata(host.vm_mad)}</VM_MAD><CLUSTER_ID>{host.cluster_id}</CLUSTER_ID>"
-            f"<CLUSTER>{docs.text(host.cluster)}</CLUSTER></HOST>"
-        )
-        document = f"<MONITOR_DRIVER_ACTION>{brief}{config}</MONITOR_DRIVER_ACTION>"
+        document = f"<MONITOR_DRIVER_ACTION>{docs.render('HOST brief', host)}{config}</MONITOR_DRIVER_ACTION>"
         try:
             if proc is not None:
                 proc.send(encode_frame(action, "-", host.id, document, timestamp=0))

@@ -41,10 +41,6 @@ from one_drivers.sim.wire import OneFailure
 log = logging.getLogger(__name__)
 
 S = VmState
-# What the dummy host agent reports for a VM it runs, besides its ID, MEMORY and TIMESTAMP.
-DUMMY_VM_MONITOR = dict.fromkeys(
-    ("CPU", "DISKRDBYTES", "DISKRDIOPS", "DISKWRBYTES", "DISKWRIOPS", "NETRX", "NETTX"), "0"
-)
 
 
 class Lifecycle(HostMonitor):
@@ -275,8 +271,9 @@ class Lifecycle(HostMonitor):
             memory_kb = int(float(get_attr(vm.template, "MEMORY") or 0) * 1024 * 0.6)
         except ValueError:
             memory_kb = 0
-        values = {**DUMMY_VM_MONITOR, "ID": str(vm.id), "MEMORY": str(memory_kb), "TIMESTAMP": str(now)}
-        vm.monitoring = sorted(values.items())
+        values = {"CPU": "0", "DISKRDBYTES": "0", "DISKRDIOPS": "0", "DISKWRBYTES": "0", "DISKWRIOPS": "0",
+                  "ID": str(vm.id), "MEMORY": str(memory_kb), "NETRX": "0", "NETTX": "0", "TIMESTAMP": str(now)}  # fmt: skip
+        vm.monitoring = list(values.items())
         vm.last_poll = now
 
     # --- the VMM driver -------------------------------------------------------------------------------

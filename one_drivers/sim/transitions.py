@@ -1,7 +1,7 @@
 """oned 6.10's VM life cycle as data: what a request does in each state, what a VMM driver reply does.
 
 A row lists its steps, in order: a `VmState` is set (LCM_INIT), an `LcmState` is set (STATE
-ACTIVE), a lower-case name is a side effect (`Lifecycle.fx_<name>`), an upper-case name is the VMM action
+ACTIVE), a lower-case name is a side effect (`lifecycle.EFFECTS`), an upper-case name is the VMM action
 sent to the host's driver (always last). Taken from release-6.10.5: DispatchManagerActions.cc (which
 states accept a request), LifeCycleActions.cc (what it does), LifeCycleStates.cc and
 VirtualMachineManagerProtocol.cc (what a reply does). tests/sim/test_transitions.py walks the tables.
