@@ -17,24 +17,11 @@ from pathlib import Path
 from one_drivers.mad.codec import encode_base64, format_request, parse_reply
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim import docs, scheduler
+from one_drivers.sim import transitions as tables
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
 from one_drivers.sim.drivers import DriverEnv, DriverError, DriverSet
 from one_drivers.sim.hostmon import HostMonitor
 from one_drivers.sim.model import History, Host, Vm, get_attr, set_attr
-from one_drivers.sim.transitions import (
-    ACTION_IDS,
-    DELETE,
-    DEPLOYS,
-    DONE,
-    RECOVER_AS,
-    RECOVER_DIRECT,
-    REPLIES,
-    REQUESTS,
-    SEEN,
-    VM_ACTIONS,
-    VMM_ACTIONS,
-    Steps,
-)
 from one_drivers.sim.vmm_data import action_data
 from one_drivers.sim.wire import OneFailure
 
@@ -69,18 +56,19 @@ class Lifecycle(HostMonitor):
 
     def action(self, vm: Vm, name: str, uid: int = 0, gid: int = 0) -> None:
         """one.vm.action: the row of VM_ACTIONS for the VM's state, else oned's error."""
-        if name not in VM_ACTIONS:
+        if name not in tables.VM_ACTIONS:
             raise OneFailure(ACTION, f'Action "{name}" is not supported')
         path = self._path(vm, name)
         h = vm.current
         # The open record takes the action; resume opens a new record and leaves the old one's.
         if h is not None and vm.state not in (S.PENDING, S.HOLD) and not h.etime and name != "resume":
-            h.action, h.uid, h.gid, h.request_id = ACTION_IDS[name], uid, gid, self.cloud.next_request_id()
+            h.action, h.uid, h.gid = tables.ACTION_IDS[name], uid, gid
+            h.request_id = self.cloud.next_request_id()
         self._run(vm, path, name)
 
     def allows(self, vm: Vm, name: str) -> bool:
         """Whether the request has a row for the VM's state (methods check before they change anything)."""
-        return (vm.state, vm.lcm_state) in REQUESTS[name]
+        return (vm.state, vm.lcm_state) in tables.REQUESTS[name]
 
     def request(self, vm: Vm, name: str, subject: dict[str, str] | None = None) -> None:
         """A request another method makes once it checked the VM's state (hotplug, resize, migrate...);
@@ -90,8 +78,8 @@ class Lifecycle(HostMonitor):
             self._subject[vm.id] = subject
         self._run(vm, self._path(vm, name), name)
 
-    def _path(self, vm: Vm, name: str) -> Steps:
-        path = REQUESTS[name].get((vm.state, vm.lcm_state))
+    def _path(self, vm: Vm, name: str) -> tables.Steps:
+        path = tables.REQUESTS[name].get((vm.state, vm.lcm_state))
         if path is None:
             raise OneFailure(
                 ACTION,
@@ -99,13 +87,13 @@ class Lifecycle(HostMonitor):
             )
         return path
 
-    def _run(self, vm: Vm, path: Steps, name: str) -> None:
+    def _run(self, vm: Vm, path: tables.Steps, name: str) -> None:
         for op in path:
             if isinstance(op, LcmState):
                 vm.set_lcm(op)
             elif isinstance(op, VmState):
                 vm.set_state(op)
-            elif op in VMM_ACTIONS:
+            elif op in tables.VMM_ACTIONS:
                 self._send(vm, op)
             else:
                 EFFECTS[op](self, vm, name)
@@ -115,7 +103,7 @@ class Lifecycle(HostMonitor):
         """PENDING/HOLD → PROLOG → BOOT and DEPLOY to the host's VMM (RESTORE after a stop)."""
         self.open_history(vm, host, scheduler.system_ds_for(self.cloud, vm, host, ds_id))
         set_attr(vm.template, "TM_MAD_SYSTEM", vm.history[-1].tm_mad)
-        path = DEPLOYS[vm.resume_from]
+        path = tables.DEPLOYS[vm.resume_from]
         vm.resume_from = None
         self._run(vm, path, "deploy")
 
@@ -124,7 +112,7 @@ class Lifecycle(HostMonitor):
         if op == 3 and vm.state == S.DONE:
             raise OneFailure(ACTION, "Error recovering VM: VM is in DONE state")
         if op in (3, 5):  # delete takes the open record's action; delete-db only ends the VM
-            steps = DELETE if op == 3 and vm.state == S.ACTIVE else DONE
+            steps = tables.DELETE if op == 3 and vm.state == S.ACTIVE else tables.DONE
             self._run(vm, ("stamp", *steps) if op == 3 else steps, "delete")
         elif op not in (0, 1, 2):  # delete-recreate is not simulated
             raise OneFailure(
@@ -134,19 +122,19 @@ class Lifecycle(HostMonitor):
             verb = "a retry" if op == 2 else "a recover operation"
             raise OneFailure(ACTION, f"Could not perform {verb} on VM {vm.id}, wrong state {vm.state_label}.")
         elif op == 2:
-            if (vm.state, vm.lcm_state) in REQUESTS["retry"]:
+            if (vm.state, vm.lcm_state) in tables.REQUESTS["retry"]:
                 self.request(vm, "retry")
-        elif vm.lcm_state in RECOVER_DIRECT:
-            self._run(vm, RECOVER_DIRECT[vm.lcm_state], "recover")
-        elif vm.lcm_state in RECOVER_AS:
-            if op == 1 and RECOVER_AS[vm.lcm_state] == "DEPLOY" and not vm.deploy_id:
+        elif vm.lcm_state in tables.RECOVER_DIRECT:
+            self._run(vm, tables.RECOVER_DIRECT[vm.lcm_state], "recover")
+        elif vm.lcm_state in tables.RECOVER_AS:
+            if op == 1 and tables.RECOVER_AS[vm.lcm_state] == "DEPLOY" and not vm.deploy_id:
                 vm.deploy_id = f"one-{vm.id}"  # oned makes one up for a boot declared successful
             self.pending.pop(vm.id, None)
-            self._run(vm, REPLIES[(RECOVER_AS[vm.lcm_state], vm.lcm_state)][op == 0], "recover")
+            self._run(vm, tables.REPLIES[(tables.RECOVER_AS[vm.lcm_state], vm.lcm_state)][op == 0], "recover")
         vm.touch()
 
     def state_seen(self, vm: Vm, state: str) -> None:
-        path = SEEN.get(((vm.state, vm.lcm_state), state))
+        path = tables.SEEN.get(((vm.state, vm.lcm_state), state))
         if path is not None:
             self._run(vm, path, "monitor")
 
@@ -197,7 +185,7 @@ class Lifecycle(HostMonitor):
     def fx_stamp(self, vm: Vm, name: str) -> None:
         """The open history record takes the request's action."""
         if vm.current is not None:
-            vm.current.action = ACTION_IDS[name]
+            vm.current.action = tables.ACTION_IDS[name]
 
     def fx_prolog_times(self, vm: Vm, name: str) -> None:
         if vm.current is not None:
@@ -315,7 +303,7 @@ class Lifecycle(HostMonitor):
 
     def vmm_reply(self, action: str, vm_id: int, ok: bool, info: str) -> None:
         """A VMM reply as oned takes it: ignored for a VM not ACTIVE or in a state that waits for
-        something else, else the (action, LCM state) row of REPLIES for the result."""
+        something else, else the (action, LCM state) row of tables.REPLIES for the result."""
         vm = self.cloud.vms.get(vm_id)
         if vm is None:
             return
@@ -335,7 +323,7 @@ class Lifecycle(HostMonitor):
             if info and not info.startswith("-"):  # VirtualMachineManager::log_error
                 stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(self.cloud.now()))
                 set_attr(vm.user_template, "ERROR", f"{stamp}: {action}: {info}")
-        row = REPLIES.get((action, vm.lcm_state))
+        row = tables.REPLIES.get((action, vm.lcm_state))
         if row is None:
             log.warning("VM %d: %s reply in a wrong state %s", vm_id, action, vm.state_label)
             return
