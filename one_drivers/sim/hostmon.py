@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
 DUMMY_SYSTEM_HOST = (_HERE / "dummy_system_host.txt").read_text(encoding="utf-8")
 DUMMY_MONITOR_HOST = (_HERE / "dummy_monitor_host.txt").read_text(encoding="utf-8")
-# SYSTEM_HOST members that go to HOST_SHARE (or are per-VM), not to the host's TEMPLATE.
+# SYSTEM_HOST vectors that make a host's NUMA nodes, and all members that go to HOST_SHARE (or are
+# per-VM), not to the host's TEMPLATE.
+NUMA_KINDS = ("CORE", "HUGEPAGE", "MEMORY_NODE")
 SHARE_KEYS = frozenset({"TOTALCPU", "TOTALMEMORY", "DS_LOCATION_USED_MB", "DS_LOCATION_TOTAL_MB",
-                        "DS_LOCATION_FREE_MB", "CORE", "HUGEPAGE", "MEMORY_NODE", "PCI", "VM", "HOSTNAME_"})  # fmt: skip
+                        "DS_LOCATION_FREE_MB", *NUMA_KINDS, "PCI", "VM", "HOSTNAME_"})  # fmt: skip
 # monitord.conf (6.10): MANAGER_TIMER 15 s; MONITORING_INTERVAL_HOST 180 s; a START_MONITOR that got no
 # answer is re-sent after 300 s (HostMonitorManager::monitor_expire).
 MONITOR_EXPIRE = 300.0
@@ -179,11 +181,7 @@ class HostMonitor:
             free, total, used = (int(flat.get(f"DS_LOCATION_{k}_MB", "0")) for k in ("FREE", "TOTAL", "USED"))
             host.ds_usage = (free, total, used)
         host.pci = _vectors(attrs, "PCI")
-        host.numa = [
-            {**v, "_KIND": k}
-            for k, v in attrs
-            if k in ("CORE", "HUGEPAGE", "MEMORY_NODE") and isinstance(v, dict)
-        ]
+        host.numa = [{**v, "_KIND": k} for k, v in attrs if k in NUMA_KINDS and isinstance(v, dict)]
         for key, value in attrs:
             if key not in SHARE_KEYS:
                 set_attr(host.template, key, value)
