@@ -220,6 +220,12 @@ class Lifecycle(HostMonitor):
         if proc is not None:
             proc.send(format_request("DRIVER_CANCEL", vm.id))
 
+    def fx_shutdown_again(self, vm: Vm, name: str) -> None:
+        """retry in SHUTDOWN*: SHUTDOWN again after a terminate, else CANCEL (after poweroff and undeploy
+        too: LifeCycleManager::retry re-sends SHUTDOWN for TERMINATE_ACTION only)."""
+        terminate = vm.current is not None and vm.current.action == tables.ACTION_IDS["terminate"]
+        self._send(vm, "SHUTDOWN" if terminate else "CANCEL")
+
     def fx_attach(self, vm: Vm, name: str) -> None:
         """The new vector joins the VM's template before any driver sees it."""
         vm.template.append((name.split("-")[0].upper(), self._subject[vm.id]))
@@ -340,6 +346,8 @@ EFFECTS: dict[str, Callable[[Lifecycle, Vm, str], None]] = {
     "close_epilog": partial(Lifecycle.on_record, ends=("retime", "estime", "eetime", "etime")),
     # deploy_success: the record is open and running again (a failed boot had ended it).
     "running_again": partial(Lifecycle.on_record, etime=0, retime=0),
+    # poweroff/suspend_success after a migration's prolog: the new record ends its running time unrun.
+    "never_ran": partial(Lifecycle.on_record, ends=("retime",), rstime=0),
     # VirtualMachine::clear_action: the open record no longer names an action (nor its requester).
     "clear_action": partial(Lifecycle.on_record, action=0, uid=-1, gid=-1, request_id=-1),
 }

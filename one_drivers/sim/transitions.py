@@ -111,14 +111,28 @@ REQUESTS: dict[str, dict[Key, Steps]] = {
     "snapshot-delete": {RUNNING: ("snap_active", A.HOTPLUG_SNAPSHOT, "SNAPSHOTDELETE")},
     "resize": {RUNNING: (A.HOTPLUG_RESIZE, "RESIZE")},
     "updateconf": {RUNNING: (A.HOTPLUG, "UPDATECONF")},
-    "migrate": {RUNNING: ("stamp", A.SAVE_MIGRATE, "unresched", "SAVE")},
+    # A VM that is not running moves by its prolog alone (trigger_migrate); an UNKNOWN one then boots there.
+    "migrate": {RUNNING: ("stamp", A.SAVE_MIGRATE, "unresched", "SAVE"),
+                at(S.POWEROFF): ("migrated", "stamp", "unresched", A.PROLOG_MIGRATE_POWEROFF, "prolog_times",
+                                 "never_ran", S.POWEROFF),
+                at(S.SUSPENDED): ("migrated", "stamp", "unresched", A.PROLOG_MIGRATE_SUSPEND, "prolog_times",
+                                  "never_ran", S.SUSPENDED),
+                UNKNOWN: ("stamp", "migrated", "stamp", "unresched", A.PROLOG_MIGRATE_UNKNOWN, "prolog_times",
+                          A.BOOT, "DEPLOY")},
     "live-migrate": {RUNNING: ("stamp", A.MIGRATE, "unresched", "MIGRATE")},
-    # one.vm.recover 2 (LifeCycleManager::retry): a failed boot is tried again.
+    # one.vm.recover 2 (LifeCycleManager::retry): a failed boot is tried again; a VM still waiting for its
+    # driver is sent the same action again (a boot from UNDEPLOYED as RESTORE, as oned does; SHUTDOWN* see
+    # Lifecycle.fx_shutdown_again), its state unchanged.
     "retry": {
         active(A.BOOT_FAILURE): (A.BOOT, "DEPLOY"),
         active(A.BOOT_UNDEPLOY_FAILURE): (A.BOOT_UNDEPLOY, "DEPLOY"),
         active(A.BOOT_STOPPED_FAILURE): (A.BOOT_STOPPED, "RESTORE"),
         active(A.BOOT_MIGRATE_FAILURE): (A.BOOT_MIGRATE, "RESTORE"),
+        **{active(lcm): ("DEPLOY",) for lcm in (A.BOOT, A.BOOT_POWEROFF, A.BOOT_UNKNOWN)},
+        **{active(lcm): ("RESTORE",) for lcm in (A.BOOT_MIGRATE, A.BOOT_SUSPENDED, A.BOOT_STOPPED, A.BOOT_UNDEPLOY)},
+        **{active(lcm): ("shutdown_again",) for lcm in (A.SHUTDOWN, A.SHUTDOWN_POWEROFF, A.SHUTDOWN_UNDEPLOY)},
+        **{active(lcm): ("SAVE",) for lcm in (A.SAVE_STOP, A.SAVE_SUSPEND, A.SAVE_MIGRATE)},
+        active(A.MIGRATE): ("MIGRATE",),
     },
 }  # fmt: skip
 # Where one.vm.resize (DispatchManager::resize) and one.vm.updateconf (VirtualMachine::updateconf) go ahead;
@@ -180,6 +194,8 @@ _HOTPLUG: dict[str, tuple[LcmState, Steps, Steps]] = {
 }
 REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
     **{(vmm, lcm): (RUN, _BOOT_FAILED[lcm]) for vmm, lcms in _BOOTS_WITH.items() for lcm in lcms},
+    # a retried boot from UNDEPLOYED (deploy_success/failure go by the state, whatever the action)
+    ("RESTORE", A.BOOT_UNDEPLOY): (RUN, _BOOT_FAILED[A.BOOT_UNDEPLOY]),
     **{(vmm, lcm): (done, UNDONE) for vmm in ("SHUTDOWN", "CANCEL") for lcm, done in _SHUTDOWN_DONE.items()},
     ("SAVE", A.SAVE_SUSPEND): (("end_running", S.SUSPENDED), UNDONE),
     ("SAVE", A.SAVE_STOP): ((A.EPILOG_STOP, "close_epilog", S.STOPPED), UNDONE),

@@ -234,7 +234,8 @@ def vm_migrate(api: Api, user: User, vid: int, hid: int, live: bool = False) -> 
     vm = vm_for(api, user, vid, ADMIN, locked=False)
     target = api.cloud.get("host", hid)
     api.lc.check_lock(user.id, vm, ADMIN)
-    request = "live-migrate" if live else "migrate"
+    # the live flag counts for a RUNNING VM only; others migrate cold (VirtualMachineMigrate)
+    request = "live-migrate" if live and api.lc.allows(vm, "live-migrate") else "migrate"
     if not api.lc.allows(vm, request):
         raise OneFailure(ACTION, f"Migrate action is not available for state {vm.state_label}")
     if vm.current is not None and vm.current.hid == hid:

@@ -1,7 +1,8 @@
 """Tiny driver programs for the dispatch tests, written out as executables with this venv's python.
 
 The VMM fake records every line it receives (and its argv/env) in a JSON-lines log and answers like
-one_vmm_dummy; VMs named `fail*` fail to deploy. The IM fake answers START_MONITOR with a
+one_vmm_dummy; VMs named `fail*` fail to deploy, `hangboot*` get no answer to DEPLOY/RESTORE and
+`hang*` none to anything else. The IM fake answers START_MONITOR with a
 MONITOR_MESSAGES document and then pushes MONITOR_HOST over UDP to the monitord address it was given.
 """
 
@@ -34,7 +35,9 @@ for raw in sys.stdin:
         vm_id = parts[1]
         xml = base64.b64decode(parts[2]).decode() if len(parts) > 2 else ""
         name = xml.split("<NAME>", 2)[1].split("</NAME>")[0] if "<VM>" in xml else ""
-        if action == "DEPLOY" and name.startswith("fail"):
+        if name.startswith("hang") and (action in ("DEPLOY", "RESTORE")) == name.startswith("hangboot"):
+            pass  # no answer: the VM waits in its transient state (hangboot*: the boot; hang*: the rest)
+        elif action == "DEPLOY" and name.startswith("fail"):
             out(f"DEPLOY FAILURE {vm_id} boom: could not start {name}")
         elif action == "DEPLOY":
             out(f"DEPLOY SUCCESS {vm_id} fake-{vm_id}")

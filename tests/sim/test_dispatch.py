@@ -148,6 +148,50 @@ def test_deploy_failure_then_recover_delete(env: Env) -> None:
     assert env.sim.vm_log(vm) == [x for i, x in enumerate(recorded) if not (i and x == "New state is ACTIVE")]
 
 
+def sent(env: Env, action: str, vm: int) -> int:
+    """How many `action` requests the VMM driver got for `vm`."""
+    return sum(1 for line in env.lines() if line.split()[:2] == [action, str(vm)])
+
+
+def test_retry_in_a_boot_sends_deploy_again(env: Env) -> None:
+    """one.vm.recover retry (LifeCycleManager::retry) while the VM waits for its boot: DEPLOY again, the
+    state unchanged; recover success then ends the wait."""
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    boot = deploy(env, "hangboot", host)
+    wait_for(lambda: sent(env, "DEPLOY", boot) == 1)
+    assert env.state(boot) == (VmState.ACTIVE, LcmState.BOOT)
+    env.gw.call("one.vm.recover", boot, 2)
+    wait_for(lambda: sent(env, "DEPLOY", boot) == 2)
+    assert env.state(boot) == (VmState.ACTIVE, LcmState.BOOT)
+    env.gw.call("one.vm.recover", boot, 1)
+    assert env.state(boot) == (VmState.ACTIVE, LcmState.RUNNING)
+
+
+@pytest.mark.parametrize(
+    ("action", "waiting", "resent"),
+    [
+        ("terminate", LcmState.SHUTDOWN, "SHUTDOWN"),
+        ("terminate-hard", LcmState.SHUTDOWN, "CANCEL"),
+        ("poweroff", LcmState.SHUTDOWN_POWEROFF, "CANCEL"),
+        ("undeploy", LcmState.SHUTDOWN_UNDEPLOY, "CANCEL"),
+        ("suspend", LcmState.SAVE_SUSPEND, "SAVE"),
+        ("stop", LcmState.SAVE_STOP, "SAVE"),
+    ],
+)
+def test_retry_resends_what_the_vm_waits_for(env: Env, action: str, waiting: LcmState, resent: str) -> None:
+    """retry in SAVE_* sends SAVE again, in SHUTDOWN* SHUTDOWN after a terminate but CANCEL after a
+    poweroff or undeploy (oned re-sends SHUTDOWN for TERMINATE_ACTION only); the state does not change."""
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, f"hang-{action}", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    env.gw.call("one.vm.action", action, vm)
+    assert env.state(vm) == (VmState.ACTIVE, waiting)
+    before = sent(env, resent, vm)
+    env.gw.call("one.vm.recover", vm, 2)
+    wait_for(lambda: sent(env, resent, vm) == before + 1)
+    assert env.state(vm) == (VmState.ACTIVE, waiting)
+
+
 def test_im_program_monitors_host(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
 

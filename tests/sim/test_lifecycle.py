@@ -431,3 +431,55 @@ def test_dummy_host_reports_vm_monitoring(sim: Simulator, admin: OneGateway, hos
     assert "<MONITORING/>" in admin.document(
         "one.vmpool.info", -2, -1, -1, -1
     ) and "<MONITORING></MONITORING>" in admin.document("one.vmpool.infoextended", -2, -1, -1, -1)
+
+
+@pytest.mark.parametrize(
+    ("before", "moving", "after"),
+    [
+        ("poweroff", LcmState.PROLOG_MIGRATE_POWEROFF, (VmState.POWEROFF, LcmState.LCM_INIT)),
+        ("suspend", LcmState.PROLOG_MIGRATE_SUSPEND, (VmState.SUSPENDED, LcmState.LCM_INIT)),
+        ("unknown", LcmState.PROLOG_MIGRATE_UNKNOWN, (VmState.ACTIVE, LcmState.RUNNING)),
+    ],
+)
+def test_migrate_a_vm_that_is_not_running(
+    sim: Simulator,
+    admin: OneGateway,
+    host: int,
+    before: str,
+    moving: LcmState,
+    after: tuple[VmState, LcmState],
+) -> None:
+    """oned 6.10 (LifeCycleManager::trigger_migrate) moves a POWEROFF, SUSPENDED or UNKNOWN VM by its
+    prolog alone, the live flag notwithstanding: PROLOG_MIGRATE_POWEROFF/SUSPEND end in the state the VM
+    had, PROLOG_MIGRATE_UNKNOWN boots it on the new host. The old record closes, the new one carries the
+    migration; an UNKNOWN VM's old record does too (set_previous_action)."""
+    vm = running_vm(sim, admin)
+    other = admin.call("one.host.allocate", "dummyhost2", "dummy", "dummy", -1)
+    if before == "unknown":
+        with sim.cloud.lock:
+            sim.lifecycle.state_seen(sim.cloud.vms[vm], "UNKNOWN")
+        assert state(admin, vm) == (VmState.ACTIVE, LcmState.UNKNOWN)
+    else:
+        admin.call("one.vm.action", before, vm)
+    admin.call("one.vm.migrate", vm, other, True, False, -1, 0)
+    assert state(admin, vm) == after
+    log = sim.vm_log(vm)
+    assert f"New LCM state is {moving.name}" in log
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
+    old, new = doc.findall("HISTORY_RECORDS/HISTORY")
+    assert (old.findtext("HOSTNAME"), new.findtext("HOSTNAME")) == ("dummyhost", "dummyhost2")
+    assert int(old.findtext("ETIME") or 0) > 0 and new.findtext("ETIME") == "0"
+    assert int(new.findtext("PSTIME") or 0) > 0 and int(new.findtext("PETIME") or 0) > 0
+    migrate = str(ACTION_IDS["migrate"])
+    if before == "unknown":
+        assert old.findtext("ACTION") == migrate
+        assert doc.findtext("DEPLOY_ID") == f"dummyhost2:{doc.findtext('NAME')}:dummy"
+    else:
+        assert new.findtext("ACTION") == migrate and old.findtext("ACTION") == str(ACTION_IDS[before])
+        assert new.findtext("RSTIME") == "0" and int(new.findtext("RETIME") or 0) > 0
+    # a VM in another state cannot move (the recorded message), nor onto its own host
+    with pytest.raises(OneActionError, match="VM is already running on host"):
+        admin.call("one.vm.migrate", vm, other, False, False, -1, 0)
+    admin.call("one.vm.action", "terminate-hard", vm)
+    with pytest.raises(OneActionError, match="Migrate action is not available for state DONE"):
+        admin.call("one.vm.migrate", vm, host, False, False, -1, 0)
