@@ -98,10 +98,8 @@ class HostMonitor:
             return
         if host.state != H.DISABLED:
             self.set_host_state(host, H.ERROR)
-        stamp = time.ctime(self.cloud.now())  # one_util::log_time
-        set_attr(
-            host.template, "ERROR", f"{stamp} : Error monitoring Host {host.name} ({host.id}): {message}"
-        )
+        error = f"{time.ctime(self.cloud.now())} : Error monitoring Host {host.name} ({host.id}): {message}"
+        set_attr(host.template, "ERROR", error)  # the time as one_util::log_time writes it
 
     def set_host_state(self, host: Host, state: int) -> None:
         if host.state != state:
