@@ -21,7 +21,7 @@ from one_drivers.sim import transitions as tables
 from one_drivers.sim.cloud import ACTION, AUTHORIZATION, Cloud
 from one_drivers.sim.drivers import DriverEnv, DriverError, DriverSet
 from one_drivers.sim.hostmon import HostMonitor
-from one_drivers.sim.model import History, Host, Vm, get_attr, set_attr
+from one_drivers.sim.model import History, Host, Vm, get_attr, get_vectors, set_attr
 from one_drivers.sim.vmm_data import action_data
 from one_drivers.sim.wire import OneFailure
 
@@ -127,10 +127,18 @@ class Lifecycle(HostMonitor):
         elif vm.lcm_state in tables.RECOVER_DIRECT:
             self._run(vm, tables.RECOVER_DIRECT[vm.lcm_state], "recover")
         elif vm.lcm_state in tables.RECOVER_AS:
-            if op == 1 and tables.RECOVER_AS[vm.lcm_state] == "DEPLOY" and not vm.deploy_id:
+            action = tables.RECOVER_AS[vm.lcm_state]
+            if action == "SNAPSHOT":
+                active = [v for v in get_vectors(vm.template, "SNAPSHOT") if v.get("ACTIVE") == "YES"]
+                action += active[0].get("ACTION", "") if active else ""
+            if op == 1 and action == "DEPLOY" and not vm.deploy_id:
                 vm.deploy_id = f"one-{vm.id}"  # oned makes one up for a boot declared successful
+            if op == 1 and action == "SNAPSHOTCREATE" and vm.id in self._subject:
+                subject = self._subject[vm.id]  # update_snapshot_id: the hypervisor id is the snapshot's own
+                subject["HYPERVISOR_ID"] = subject.get("SNAPSHOT_ID", "")
             self.pending.pop(vm.id, None)
-            self._run(vm, tables.REPLIES[(tables.RECOVER_AS[vm.lcm_state], vm.lcm_state)][op == 0], "recover")
+            if (action, vm.lcm_state) in tables.REPLIES:
+                self._run(vm, tables.REPLIES[(action, vm.lcm_state)][op == 0], "recover")
         vm.touch()
 
     def state_seen(self, vm: Vm, state: str) -> None:
@@ -231,11 +239,14 @@ class Lifecycle(HostMonitor):
         vm.template.append((name.split("-")[0].upper(), self._subject[vm.id]))
 
     def fx_snap_active(self, vm: Vm, name: str) -> None:
-        self._subject[vm.id]["ACTIVE"] = "YES"
+        """The snapshot is marked with what is done to it (snapshot-create -> ACTION=CREATE...)."""
+        self._subject[vm.id].update(ACTIVE="YES", ACTION=name.removeprefix("snapshot-").upper())
 
     def fx_done(self, vm: Vm, name: str) -> None:
-        """The request is over: its subject is forgotten (a snapshot loses its ACTIVE mark)."""
-        self._subject.pop(vm.id, {}).pop("ACTIVE", None)
+        """The request is over: its subject is forgotten (a snapshot loses its ACTIVE and ACTION marks)."""
+        subject = self._subject.pop(vm.id, {})
+        for mark in ("ACTIVE", "ACTION"):
+            subject.pop(mark, None)
 
     def fx_detach(self, vm: Vm, name: str) -> None:
         """The subject leaves the template, with its image (a disk) or its lease (a NIC)."""

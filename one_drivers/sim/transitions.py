@@ -219,6 +219,11 @@ RECOVER_AS: dict[LcmState, str] = {
     **dict.fromkeys((A.SAVE_SUSPEND, A.SAVE_STOP, A.SAVE_MIGRATE), "SAVE"),
     A.MIGRATE: "MIGRATE",
     A.HOTPLUG_RESIZE: "RESIZE",
+    # a hotplug is recovered as an attach, a detach in flight included (oned's attach_success/failure);
+    # "SNAPSHOT" is completed by the active snapshot's ACTION (CREATE, REVERT, DELETE)
+    A.HOTPLUG: "ATTACHDISK",
+    A.HOTPLUG_NIC: "ATTACHNIC",
+    A.HOTPLUG_SNAPSHOT: "SNAPSHOT",
 }
 # STATE_VM: (VM state, what the host's agent sees) -> steps (LifeCycleStates' monitor_poweroff/poweron).
 SEEN: dict[tuple[Key, str], Steps] = {

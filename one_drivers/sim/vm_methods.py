@@ -159,7 +159,9 @@ def vm_attachnic(api: Api, user: User, vid: int, text: str) -> int:
 def vm_snapshotcreate(api: Api, user: User, vid: int, name: str) -> int:
     vm = _hotplug(api, user, vid, "snapshot-create", "create a new snapshot for")
     snap_id = _next_id(vm, "SNAPSHOT")
-    snap = {"NAME": name or f"snapshot-{snap_id}", "SNAPSHOT_ID": str(snap_id), "TIME": str(api.cloud.now())}
+    # SYSTEM_DISK_SIZE: MEMORY plus the system disks times VM_SNAPSHOT_FACTOR, 0 in oned.conf's defaults
+    snap = {"HYPERVISOR_ID": "", "NAME": name or f"snapshot-{snap_id}", "SNAPSHOT_ID": str(snap_id),
+            "SYSTEM_DISK_SIZE": str(_size(vm.template)[1]), "TIME": str(api.cloud.now())}  # fmt: skip
     api.lc.request(vm, "snapshot-create", snap)
     return snap_id
 

@@ -192,6 +192,96 @@ def test_retry_resends_what_the_vm_waits_for(env: Env, action: str, waiting: Lcm
     assert env.state(vm) == (VmState.ACTIVE, waiting)
 
 
+def recorded_snapshot_vectors() -> dict[str, list[tuple[str, str]]]:
+    """The SNAPSHOT vector oned 6.10.5 sent with each SNAPSHOT* action (driver_messages.txt), TIME left out."""
+    lines = (REAL / "driver_messages.txt").read_text().splitlines()
+    found = {}
+    for i, line in enumerate(lines):
+        if "CORE->DRIVER: SNAPSHOT" in line:
+            doc = next(x for x in lines[i + 1 : i + 5] if x.startswith("    | <VMM_DRIVER_ACTION_DATA>"))
+            snap = ET.fromstring(doc[6:]).find("VM/TEMPLATE/SNAPSHOT")
+            assert snap is not None
+            found[line.split("CORE->DRIVER: ")[1].split()[0]] = [
+                (c.tag, c.text or "") for c in snap if c.tag != "TIME"
+            ]
+    return found
+
+
+def sent_snapshot(env: Env, action: str) -> list[tuple[str, str]]:
+    line = [x for x in env.lines() if x.startswith(action + " ")][-1]
+    snap = ET.fromstring(base64.b64decode(line.split()[2])).find("VM/TEMPLATE/SNAPSHOT")
+    assert snap is not None
+    return [(c.tag, c.text or "") for c in snap if c.tag != "TIME"]
+
+
+def test_snapshot_vectors_go_to_the_driver_as_recorded(env: Env) -> None:
+    """The SNAPSHOT vector a driver gets: ACTIVE and ACTION (CREATE/REVERT/DELETE), HYPERVISOR_ID (empty
+    until the create answers), SYSTEM_DISK_SIZE (MEMORY, VM_SNAPSHOT_FACTOR being 0), as on 6.10.5."""
+    recorded = recorded_snapshot_vectors()
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, "web", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    env.gw.call("one.vm.snapshotcreate", vm, "snap1")
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    assert sent_snapshot(env, "SNAPSHOTCREATE") == recorded["SNAPSHOTCREATE"]
+    for method, action in (
+        ("one.vm.snapshotrevert", "SNAPSHOTREVERT"),
+        ("one.vm.snapshotdelete", "SNAPSHOTDELETE"),
+    ):
+        env.gw.call(method, vm, 0)
+        wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+        # the fake driver answers "-" where one_vmm_dummy answered "dummy-snap"
+        want = [(k, "-" if k == "HYPERVISOR_ID" else v) for k, v in recorded[action]]
+        assert sent_snapshot(env, action) == want
+    assert ET.fromstring(env.gw.document("one.vm.info", vm, False)).find("TEMPLATE/SNAPSHOT") is None
+
+
+def vm_vectors(env: Env, vm: int, name: str) -> list[dict[str, str]]:
+    doc = ET.fromstring(env.gw.document("one.vm.info", vm, False))
+    return [{c.tag: c.text or "" for c in v} for v in doc.findall(f"TEMPLATE/{name}")]
+
+
+def test_recover_mid_hotplug(env: Env) -> None:
+    """recover --success/--failure while a hotplug waits for the driver, as LifeCycleManager::recover: a disk
+    hotplug as an attach whatever it was (success keeps the disk, failure drops it, a detach in flight
+    included), a snapshot by its ACTION (a created one takes its own id as HYPERVISOR_ID)."""
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, "hang-hotplug", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    hotplug = (VmState.ACTIVE, LcmState.HOTPLUG)
+    env.gw.call("one.vm.attach", vm, 'DISK=[TYPE="fs",SIZE="16"]')
+    assert env.state(vm) == hotplug and len(vm_vectors(env, vm, "DISK")) == 1
+    env.gw.call("one.vm.recover", vm, 0)
+    assert env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING) and vm_vectors(env, vm, "DISK") == []
+    env.gw.call("one.vm.attach", vm, 'DISK=[TYPE="fs",SIZE="16"]')
+    env.gw.call("one.vm.recover", vm, 1)
+    (disk,) = vm_vectors(env, vm, "DISK")
+    env.gw.call("one.vm.detach", vm, int(disk["DISK_ID"]))
+    assert env.state(vm) == hotplug
+    env.gw.call("one.vm.recover", vm, 1)  # attach_success: the disk being detached stays
+    assert len(vm_vectors(env, vm, "DISK")) == 1
+    env.gw.call("one.vm.detach", vm, int(disk["DISK_ID"]))
+    env.gw.call("one.vm.recover", vm, 0)  # attach_failure: it goes
+    assert env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING) and vm_vectors(env, vm, "DISK") == []
+
+    snapshotting = (VmState.ACTIVE, LcmState.HOTPLUG_SNAPSHOT)
+    env.gw.call("one.vm.snapshotcreate", vm, "s")
+    assert env.state(vm) == snapshotting
+    env.gw.call("one.vm.recover", vm, 1)
+    (snap,) = vm_vectors(env, vm, "SNAPSHOT")
+    assert snap["HYPERVISOR_ID"] == snap["SNAPSHOT_ID"] and "ACTIVE" not in snap and "ACTION" not in snap
+    env.gw.call("one.vm.snapshotrevert", vm, 0)
+    assert vm_vectors(env, vm, "SNAPSHOT")[0]["ACTION"] == "REVERT"
+    env.gw.call("one.vm.recover", vm, 0)  # a failed revert keeps the snapshot
+    assert [s["SNAPSHOT_ID"] for s in vm_vectors(env, vm, "SNAPSHOT")] == ["0"]
+    env.gw.call("one.vm.snapshotdelete", vm, 0)
+    env.gw.call("one.vm.recover", vm, 1)
+    assert env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING) and vm_vectors(env, vm, "SNAPSHOT") == []
+    env.gw.call("one.vm.snapshotcreate", vm, "t")
+    env.gw.call("one.vm.recover", vm, 0)  # a failed create leaves nothing
+    assert vm_vectors(env, vm, "SNAPSHOT") == []
+
+
 def test_im_program_monitors_host(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
 

@@ -87,10 +87,16 @@ def walk() -> tuple[set[Key], set[tuple[str, LcmState]], set[tuple[str, LcmState
         if key[0] == S.ACTIVE:  # recover --success/--failure: direct, or the awaited reply replayed
             nexts += [RECOVER_DIRECT[key[1]]] if key[1] in RECOVER_DIRECT else []
             if key[1] in RECOVER_AS:
-                row = (RECOVER_AS[key[1]], key[1])
-                assert row in REPLIES, f"recover in {key[1].name} replays {row[0]}, which has no row"
-                used.add(row)
-                nexts += REPLIES[row]
+                replayed = RECOVER_AS[key[1]]  # SNAPSHOT: the active snapshot's ACTION completes it
+                actions = (
+                    [replayed + a for a in ("CREATE", "REVERT", "DELETE")]
+                    if replayed == "SNAPSHOT"
+                    else [replayed]
+                )
+                for row in ((action, key[1]) for action in actions):
+                    assert row in REPLIES, f"recover in {key[1].name} replays {row[0]}, which has no row"
+                    used.add(row)
+                    nexts += REPLIES[row]
         for steps in nexts:
             after, out = follow(key, steps)
             todo.append(after)
