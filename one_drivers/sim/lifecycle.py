@@ -111,9 +111,10 @@ class Lifecycle(HostMonitor):
         """one.vm.recover: 0 failure, 1 success, 2 retry, 3 delete, 4 delete-recreate, 5 delete-db."""
         if op == 3 and vm.state == S.DONE:
             raise OneFailure(ACTION, "Error recovering VM: VM is in DONE state")
-        if op in (3, 5):  # delete takes the open record's action; delete-db only ends the VM
-            steps = tables.DELETE if op == 3 and vm.state == S.ACTIVE else tables.DONE
-            self._run(vm, ("stamp", *steps) if op == 3 else steps, "delete")
+        if op == 3:
+            self._run(vm, tables.DELETE if vm.state == S.ACTIVE else tables.DELETE_AT_REST, "delete")
+        elif op == 5:  # delete-db only ends the VM
+            self._run(vm, tables.DONE, "delete")
         elif op not in (0, 1, 2):  # delete-recreate is not simulated
             raise OneFailure(
                 ACTION, f"Error recovering VM: recover action not available for state {vm.state_label}"
@@ -233,6 +234,12 @@ class Lifecycle(HostMonitor):
         too: LifeCycleManager::retry re-sends SHUTDOWN for TERMINATE_ACTION only)."""
         terminate = vm.current is not None and vm.current.action == tables.ACTION_IDS["terminate"]
         self._send(vm, "SHUTDOWN" if terminate else "CANCEL")
+
+    def fx_cloud_cleanup(self, vm: Vm, name: str) -> None:
+        """delete_vm of a VM at rest: a public cloud host still holds the instance, its driver gets CLEANUP."""
+        host = self.host_of(vm)
+        if host is not None and (get_attr(host.template, "PUBLIC_CLOUD") or "").upper() == "YES":
+            self._send(vm, "CLEANUP")
 
     def fx_attach(self, vm: Vm, name: str) -> None:
         """The new vector joins the VM's template before any driver sees it."""
@@ -361,4 +368,5 @@ EFFECTS: dict[str, Callable[[Lifecycle, Vm, str], None]] = {
     "never_ran": partial(Lifecycle.on_record, ends=("retime",), rstime=0),
     # VirtualMachine::clear_action: the open record no longer names an action (nor its requester).
     "clear_action": partial(Lifecycle.on_record, action=0, uid=-1, gid=-1, request_id=-1),
+    "delete_action": partial(Lifecycle.on_record, action=tables.ACTION_IDS["delete"]),
 }

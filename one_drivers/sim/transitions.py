@@ -35,9 +35,14 @@ def active(lcm: LcmState) -> Key:
 RUNNING, UNKNOWN = active(A.RUNNING), active(A.UNKNOWN)
 # The epilog ran (the VM left the host) and the VM is DONE: its resources go back.
 DONE: Steps = ("close_epilog", S.DONE, "release")
-# trigger_delete: the driver's work in flight is cancelled and the host cleaned; the CLEANUP reply ends it.
-# ("unresched": oned clears the resched flag whenever it takes a running VM off its host.)
-DELETE: Steps = (A.CLEANUP_DELETE, "unresched", "driver_cancel", "CLEANUP")
+# trigger_delete (recover --delete of an ACTIVE VM, terminate of a failed boot): clean_up_vm marks it
+# CLEANUP_DELETE with the delete action and cancels the driver's work, and the VM is DONE at once
+# (free_vm_resources). The CLEANUP goes out with the VM already DONE, as recorded on 6.10.5; its answer
+# finds nothing to do. ("unresched": oned clears the flag whenever it takes a running VM off its host.)
+DELETE: Steps = (A.CLEANUP_DELETE, "delete_action", "unresched", "driver_cancel", "close_record", S.DONE, "release",
+                 "CLEANUP")  # fmt: skip
+# recover --delete of a VM at rest (delete_vm): DONE at once, a PUBLIC_CLOUD host's driver asked to CLEANUP.
+DELETE_AT_REST: Steps = ("close_record", S.DONE, "release", "cloud_cleanup")
 # Failure states the simulator's VMs can reach (its TM is instant: no PROLOG_/EPILOG_ failures).
 BOOT_FAILURES = (A.BOOT_FAILURE, A.BOOT_UNDEPLOY_FAILURE, A.BOOT_STOPPED_FAILURE, A.BOOT_MIGRATE_FAILURE)
 
@@ -207,12 +212,11 @@ REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
     ("MIGRATE", A.MIGRATE): (("migrated", *BACK), ("done", *BACK)),
     ("REBOOT", A.RUNNING): ((), ()),  # only logged
     ("RESET", A.RUNNING): ((), ()),
-    ("CLEANUP", A.CLEANUP_DELETE): (DONE, DONE),  # trigger_cleanup_callback, whatever the answer
     **{(vmm, lcm): (ok, failed) for vmm, (lcm, ok, failed) in _HOTPLUG.items()},
 }
 # one.vm.recover 0/1 (LifeCycleManager::recover): a few states recover directly, the others replay the
 # reply the LCM state waits for.
-RECOVER_DIRECT: dict[LcmState, Steps] = {A.UNKNOWN: (A.RUNNING,), A.CLEANUP_DELETE: DONE}
+RECOVER_DIRECT: dict[LcmState, Steps] = {A.UNKNOWN: (A.RUNNING,)}
 RECOVER_AS: dict[LcmState, str] = {
     **{lcm: vmm for vmm, lcms in _BOOTS_WITH.items() for lcm in lcms},
     **dict.fromkeys(_SHUTDOWN_DONE, "SHUTDOWN"),

@@ -19,6 +19,7 @@ from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.drivers import parse_monitor_line, send_udp, split_command
 from one_drivers.sim.server import Simulator
 from tests.conftest import REAL
+from tests.mad.recorded import vmm_events
 from tests.sim.fake_drivers import IM, VMM, write_driver
 
 
@@ -139,9 +140,21 @@ def test_deploy_failure_then_recover_delete(env: Env) -> None:
         "one.vmpool.info", -2, -1, -1, -1
     )  # ERROR is kept in the reduced body
     env.gw.call("one.vm.recover", vm, 3)
-    wait_for(lambda: env.state(vm) == (VmState.DONE, 0))
-    tail = env.lines()[-2:]
-    assert tail[0] == f"DRIVER_CANCEL  {vm} " and tail[1].startswith(f"CLEANUP  {vm} ")
+    assert env.state(vm) == (VmState.DONE, 0)  # trigger_delete: DONE at once, the CLEANUP not waited for
+    wait_for(lambda: env.lines()[-1].startswith(f"CLEANUP  {vm} "))
+    assert env.lines()[-2] == f"DRIVER_CANCEL  {vm} "
+    # the CLEANUP's VM document as recorded (vm2): already DONE, the record ended by the delete, no epilog
+    cleanup = next(e.line for e in vmm_events(REAL) if e.line.startswith("CLEANUP  2 "))
+    for line in (cleanup, env.lines()[-1]):
+        sent_vm = ET.fromstring(base64.b64decode(line.split()[2])).find("VM")
+        assert sent_vm is not None
+        record = sent_vm.findall("HISTORY_RECORDS/HISTORY")[-1]
+        assert (sent_vm.findtext("STATE"), sent_vm.findtext("LCM_STATE"), record.findtext("ACTION")) == (
+            "6",
+            "0",
+            "13",
+        )
+        assert int(record.findtext("ETIME") or 0) > 0 and record.findtext("ESTIME") == "0"
     # the recorded vm2 (vm-fail): the same state lines, but the second "New state is ACTIVE" oned logs
     recorded = [line.split("[VM][I]: ", 1)[1] for line in (REAL / "vm_files/vm2/vm.log").read_text().splitlines()
                 if "[VM][I]: New " in line]  # fmt: skip
@@ -280,6 +293,24 @@ def test_recover_mid_hotplug(env: Env) -> None:
     env.gw.call("one.vm.snapshotcreate", vm, "t")
     env.gw.call("one.vm.recover", vm, 0)  # a failed create leaves nothing
     assert vm_vectors(env, vm, "SNAPSHOT") == []
+
+
+def test_recover_delete_at_rest_cleans_a_public_cloud_host(env: Env) -> None:
+    """recover --delete of a VM at rest (DispatchManager::delete_vm): DONE at once; on a PUBLIC_CLOUD host the
+    instance is still there, so its driver gets CLEANUP; on another host nothing is sent."""
+    cloud = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    env.gw.call("one.host.update", cloud, 'PUBLIC_CLOUD="YES"', 1)
+    local = env.gw.call("one.host.allocate", "local", "dummy", "fake", -1)  # the fake IM reports PUBLIC_CLOUD
+    vms = {}
+    for name, host in (("in-cloud", cloud), ("on-premise", local)):
+        vms[name] = deploy(env, name, host)
+        wait_for(lambda vm=vms[name]: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))  # type: ignore[misc]
+        env.gw.call("one.vm.action", "poweroff", vms[name])
+        wait_for(lambda vm=vms[name]: env.state(vm) == (VmState.POWEROFF, 0))  # type: ignore[misc]
+        env.gw.call("one.vm.recover", vms[name], 3)
+        assert env.state(vms[name]) == (VmState.DONE, 0)
+    wait_for(lambda: sent(env, "CLEANUP", vms["in-cloud"]) == 1)
+    assert sent(env, "CLEANUP", vms["on-premise"]) == 0
 
 
 def test_im_program_monitors_host(env: Env) -> None:

@@ -21,8 +21,8 @@ from one_drivers.sim.transitions import (
     ACTION_IDS,
     BOOT_FAILURES,
     DELETE,
+    DELETE_AT_REST,
     DEPLOYS,
-    DONE,
     RECOVER_AS,
     RECOVER_DIRECT,
     REPLIES,
@@ -50,7 +50,7 @@ def follow(start: Key, steps: Steps) -> tuple[Key, list[tuple[str, LcmState]]]:
             state, lcm = op, A.LCM_INIT
         elif isinstance(op, LcmState):
             state, lcm = S.ACTIVE, op
-        elif op in VMM_ACTIONS:
+        elif op in VMM_ACTIONS and state == S.ACTIVE:  # a VM no longer ACTIVE gets its answer dropped
             sent.append((op, lcm))
     return (state, lcm), sent
 
@@ -83,7 +83,7 @@ def walk() -> tuple[set[Key], set[tuple[str, LcmState]], set[tuple[str, LcmState
         if key[0] in (S.PENDING, S.HOLD):
             nexts += DEPLOYS.values()
         if key[0] != S.DONE:  # recover --delete: CLEANUP on an ACTIVE VM, else DONE at once
-            nexts.append(DELETE if key[0] == S.ACTIVE else DONE)
+            nexts.append(DELETE if key[0] == S.ACTIVE else DELETE_AT_REST)
         if key[0] == S.ACTIVE:  # recover --success/--failure: direct, or the awaited reply replayed
             nexts += [RECOVER_DIRECT[key[1]]] if key[1] in RECOVER_DIRECT else []
             if key[1] in RECOVER_AS:
