@@ -108,16 +108,20 @@ class Lifecycle(HostMonitor):
         self._run(vm, path, "deploy")
 
     def recover(self, vm: Vm, op: int) -> None:
-        """one.vm.recover: 0 failure, 1 success, 2 retry, 3 delete, 4 delete-recreate, 5 delete-db."""
-        if op == 3 and vm.state == S.DONE:
-            raise OneFailure(ACTION, "Error recovering VM: VM is in DONE state")
+        """one.vm.recover (`op` checked by the method): 0 failure, 1 success, 2 retry, 3 delete,
+        4 delete-recreate, 5 delete-db, as DispatchManager and LifeCycleManager take them."""
+        if vm.state == S.DONE and op in (3, 4, 5):
+            if op == 4:
+                raise OneFailure(ACTION, "Cannot delete-recreate a VM already in DONE state")
+            return  # delete and delete-db of a DONE VM succeed and do nothing
         if op == 3:
             self._run(vm, tables.DELETE if vm.state == S.ACTIVE else tables.DELETE_AT_REST, "delete")
-        elif op == 5:  # delete-db only ends the VM
-            self._run(vm, tables.DONE, "delete")
-        elif op not in (0, 1, 2):  # delete-recreate is not simulated
-            raise OneFailure(
-                ACTION, f"Error recovering VM: recover action not available for state {vm.state_label}"
+        elif op == 5:  # delete-db: the VM ends, nothing is asked of the drivers
+            self._run(vm, tables.DELETE_DB, "delete")
+        elif op == 4:  # a VM already being cleaned up for it is resubmitted at once
+            resubmit = vm.state == S.ACTIVE and vm.lcm_state == LcmState.CLEANUP_RESUBMIT
+            self._run(
+                vm, tables.RESUBMIT if resubmit else tables.RECREATE.get(vm.state, ()), "delete-recreate"
             )
         elif vm.state != S.ACTIVE:
             verb = "a retry" if op == 2 else "a recover operation"
@@ -240,6 +244,14 @@ class Lifecycle(HostMonitor):
         host = self.host_of(vm)
         if host is not None and (get_attr(host.template, "PUBLIC_CLOUD") or "").upper() == "YES":
             self._send(vm, "CLEANUP")
+
+    def fx_vm_etime(self, vm: Vm, name: str) -> None:
+        """clean_up_vm ends the VM's time (ETIME) if it had not ended; a resubmitted VM keeps it."""
+        vm.etime = vm.etime or self.cloud.now()
+
+    def fx_resubmitted(self, vm: Vm, name: str) -> None:
+        """DispatchManager::resubmit: back to PENDING without a deploy id."""
+        vm.deploy_id = ""
 
     def fx_attach(self, vm: Vm, name: str) -> None:
         """The new vector joins the VM's template before any driver sees it."""
@@ -369,4 +381,5 @@ EFFECTS: dict[str, Callable[[Lifecycle, Vm, str], None]] = {
     # VirtualMachine::clear_action: the open record no longer names an action (nor its requester).
     "clear_action": partial(Lifecycle.on_record, action=0, uid=-1, gid=-1, request_id=-1),
     "delete_action": partial(Lifecycle.on_record, action=tables.ACTION_IDS["delete"]),
+    "recreate_action": partial(Lifecycle.on_record, action=tables.ACTION_IDS["delete-recreate"]),
 }

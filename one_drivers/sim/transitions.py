@@ -43,6 +43,19 @@ DELETE: Steps = (A.CLEANUP_DELETE, "delete_action", "unresched", "driver_cancel"
                  "CLEANUP")  # fmt: skip
 # recover --delete of a VM at rest (delete_vm): DONE at once, a PUBLIC_CLOUD host's driver asked to CLEANUP.
 DELETE_AT_REST: Steps = ("close_record", S.DONE, "release", "cloud_cleanup")
+# recover --delete-db: the VM ends (free_vm_resources), nothing is asked of the drivers.
+DELETE_DB: Steps = ("close_record", S.DONE, "release")
+# recover --delete-recreate (DispatchManager::delete_recreate): a VM that is not running is PENDING again,
+# its record taking the action; a running, powered-off or suspended one is cleaned up first (clean_up_vm:
+# CLEANUP_RESUBMIT, the VM's ETIME set) and resubmitted when the CLEANUP answers, whatever it says.
+RESUBMIT: Steps = (S.PENDING, "resubmitted")
+_CLEANED_UP: Steps = (A.CLEANUP_RESUBMIT, "recreate_action", "unresched", "vm_etime")
+RECREATE: dict[VmState, Steps] = {
+    S.PENDING: (),
+    **dict.fromkeys((S.HOLD, S.STOPPED, S.UNDEPLOYED), ("recreate_action", S.PENDING)),
+    **dict.fromkeys((S.POWEROFF, S.SUSPENDED), (*_CLEANED_UP, "CLEANUP")),
+    S.ACTIVE: (*_CLEANED_UP, "end_running", "driver_cancel", "CLEANUP"),
+}
 # Failure states the simulator's VMs can reach (its TM is instant: no PROLOG_/EPILOG_ failures).
 BOOT_FAILURES = (A.BOOT_FAILURE, A.BOOT_UNDEPLOY_FAILURE, A.BOOT_STOPPED_FAILURE, A.BOOT_MIGRATE_FAILURE)
 
@@ -210,6 +223,7 @@ REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
         ("done", *BACK),
     ),
     ("MIGRATE", A.MIGRATE): (("migrated", *BACK), ("done", *BACK)),
+    ("CLEANUP", A.CLEANUP_RESUBMIT): (RESUBMIT, RESUBMIT),  # trigger_cleanup_callback, whatever the answer
     ("REBOOT", A.RUNNING): ((), ()),  # only logged
     ("RESET", A.RUNNING): ((), ()),
     **{(vmm, lcm): (ok, failed) for vmm, (lcm, ok, failed) in _HOTPLUG.items()},

@@ -95,6 +95,8 @@ def vm_unlock(api: Api, user: User, vid: int) -> int:
 
 @method("one.vm.recover", mutating=True)
 def vm_recover(api: Api, user: User, vid: int, op: int) -> int:
+    if op not in range(6):  # checked before the VM is looked up (VirtualMachineRecover)
+        raise OneFailure(ACTION, "Wrong recovery operation code")
     api.lc.recover(vm_for(api, user, vid, ADMIN, locked=False), op)
     return vid
 

@@ -313,6 +313,19 @@ def test_recover_delete_at_rest_cleans_a_public_cloud_host(env: Env) -> None:
     assert sent(env, "CLEANUP", vms["on-premise"]) == 0
 
 
+def test_delete_recreate_waits_for_the_cleanup(env: Env) -> None:
+    """recover --delete-recreate of a running VM: DRIVER_CANCEL and CLEANUP, the VM in CLEANUP_RESUBMIT until
+    the driver answers; asked again meanwhile, it is resubmitted at once (LifeCycleManager)."""
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, "hang-recreate", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    env.gw.call("one.vm.recover", vm, 4)
+    assert env.state(vm) == (VmState.ACTIVE, LcmState.CLEANUP_RESUBMIT)
+    wait_for(lambda: sent(env, "CLEANUP", vm) == 1 and sent(env, "DRIVER_CANCEL", vm) == 1)
+    env.gw.call("one.vm.recover", vm, 4)
+    assert env.state(vm) == (VmState.PENDING, 0)
+
+
 def test_im_program_monitors_host(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
 

@@ -483,3 +483,38 @@ def test_migrate_a_vm_that_is_not_running(
     admin.call("one.vm.action", "terminate-hard", vm)
     with pytest.raises(OneActionError, match="Migrate action is not available for state DONE"):
         admin.call("one.vm.migrate", vm, host, False, False, -1, 0)
+
+
+def test_recover_delete_recreate(sim: Simulator, admin: OneGateway, host: int) -> None:
+    """recover --delete-recreate (DispatchManager::delete_recreate): a running or powered-off VM is cleaned up
+    (CLEANUP_RESUBMIT, its record taking action 14, its ETIME set) and PENDING again without a deploy id, for
+    the scheduler to deploy anew; a VM on hold is PENDING at once; a DONE one is refused with oned's words."""
+    vm = running_vm(sim, admin)
+    admin.call("one.vm.recover", vm, 4)
+    assert state(admin, vm) == (VmState.PENDING, LcmState.LCM_INIT)
+    assert sim.vm_log(vm)[-3:] == ["New LCM state is CLEANUP_RESUBMIT", "New state is PENDING", "New LCM state is LCM_INIT"]  # fmt: skip
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
+    assert doc.findtext("DEPLOY_ID") == "" and int(doc.findtext("ETIME") or 0) > 0
+    assert doc.findtext("HISTORY_RECORDS/HISTORY/ACTION") == str(ACTION_IDS["delete-recreate"])
+    assert sim.schedule() == 1 and state(admin, vm) == (VmState.ACTIVE, LcmState.RUNNING)
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
+    assert (
+        len(doc.findall("HISTORY_RECORDS/HISTORY")) == 2 and doc.findtext("DEPLOY_ID") == "dummyhost:vm:dummy"
+    )
+    admin.call("one.vm.action", "poweroff", vm)
+    admin.call("one.vm.recover", vm, 4)
+    assert state(admin, vm) == (VmState.PENDING, LcmState.LCM_INIT)
+    held = new_vm(admin, "held", hold=True)
+    admin.call("one.vm.recover", held, 4)
+    assert state(admin, held) == (VmState.PENDING, LcmState.LCM_INIT)
+    admin.call("one.vm.recover", held, 4)  # PENDING: nothing to do
+    admin.call("one.vm.action", "terminate", held)
+    with pytest.raises(
+        OneActionError, match=r"\[one.vm.recover\] Cannot delete-recreate a VM already in DONE state"
+    ):
+        admin.call("one.vm.recover", held, 4)
+    admin.call("one.vm.recover", held, 3)  # delete and delete-db of a DONE VM: no error, no change
+    admin.call("one.vm.recover", held, 5)
+    assert state(admin, held) == (VmState.DONE, LcmState.LCM_INIT)
+    with pytest.raises(OneActionError, match="Wrong recovery operation code"):
+        admin.call("one.vm.recover", 999, 6)  # checked before the VM is looked up

@@ -22,9 +22,11 @@ from one_drivers.sim.transitions import (
     BOOT_FAILURES,
     DELETE,
     DELETE_AT_REST,
+    DELETE_DB,
     DEPLOYS,
     RECOVER_AS,
     RECOVER_DIRECT,
+    RECREATE,
     REPLIES,
     REQUESTS,
     RUN,
@@ -64,6 +66,8 @@ def all_steps() -> Iterator[Steps]:
         yield failed
     yield from SEEN.values()
     yield from RECOVER_DIRECT.values()
+    yield from RECREATE.values()
+    yield DELETE_DB
 
 
 @functools.cache
@@ -83,7 +87,7 @@ def walk() -> tuple[set[Key], set[tuple[str, LcmState]], set[tuple[str, LcmState
         if key[0] in (S.PENDING, S.HOLD):
             nexts += DEPLOYS.values()
         if key[0] != S.DONE:  # recover --delete: CLEANUP on an ACTIVE VM, else DONE at once
-            nexts.append(DELETE if key[0] == S.ACTIVE else DELETE_AT_REST)
+            nexts += [DELETE if key[0] == S.ACTIVE else DELETE_AT_REST, DELETE_DB, RECREATE.get(key[0], ())]
         if key[0] == S.ACTIVE:  # recover --success/--failure: direct, or the awaited reply replayed
             nexts += [RECOVER_DIRECT[key[1]]] if key[1] in RECOVER_DIRECT else []
             if key[1] in RECOVER_AS:
