@@ -229,6 +229,16 @@ def vm_full_xml(vm: Vm, monitoring: bool = False) -> str:
     return f"{head}<LAST_POLL>{vm.last_poll}</LAST_POLL>{tail}<MONITORING>{attrs_xml(vm.monitoring)}</MONITORING>{rest}"
 
 
+def vm_driver_xml(vm: Vm) -> str:
+    """The VM as oned hands it to its drivers (VirtualMachine::to_xml): the full body without monitoring,
+    but of the history only the open record (vm.info and infoextended carry them all)."""
+    vm_full_xml(vm)  # (re)builds vm.full_parts
+    head, tail, _ = vm.full_parts
+    history = render("HISTORY full", vm.current, oid=vm.id) if vm.current else ""
+    rest = render("vm rest", vm, history=history) + "</VM>"
+    return f"{head}<LAST_POLL>0</LAST_POLL>{tail}<MONITORING></MONITORING>{rest}"
+
+
 def vm_short_xml(vm: Vm) -> str:
     """The reduced body of `vmpool.info` (oned's to_xml_short), cached until the VM changes."""
     if vm.short_xml is not None:

@@ -30,7 +30,7 @@ def action_data(cloud: Cloud, var_dir: Path, vm: Vm, host: Host, action: str, mi
         vm_dir = var_dir / "vms" / str(vm.id)
         vm_dir.mkdir(parents=True, exist_ok=True)
         path = vm_dir / f"deployment.{seq}"
-        path.write_text(docs.vm_full_xml(vm), encoding="utf-8")
+        path.write_text(docs.vm_driver_xml(vm), encoding="utf-8")
         local, remote = str(path), f"{remote_dir}/deployment.{seq}"
         context = next((v for k, v in vm.template if k == "CONTEXT" and isinstance(v, dict)), None)
         if context is not None:
@@ -47,5 +47,5 @@ def action_data(cloud: Cloud, var_dir: Path, vm: Vm, host: Host, action: str, mi
         f"{_opt('DEPLOY_ID', deploy_id)}"
         f"{_opt('LOCAL_DEPLOYMENT_FILE', local)}{_opt('REMOTE_DEPLOYMENT_FILE', remote)}"
         f"{_opt('CHECKPOINT_FILE', checkpoint)}{tm_xml}<TM_COMMAND_ROLLBACK/>{_opt('DISK_TARGET_PATH', disk_path)}"
-        f"{docs.vm_full_xml(vm)}{ds_xml}</VMM_DRIVER_ACTION_DATA>"
+        f"{docs.vm_driver_xml(vm)}{ds_xml}</VMM_DRIVER_ACTION_DATA>"
     )

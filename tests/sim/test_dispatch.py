@@ -199,6 +199,8 @@ def test_retry_resends_what_the_vm_waits_for(env: Env, action: str, waiting: Lcm
     wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
     env.gw.call("one.vm.action", action, vm)
     assert env.state(vm) == (VmState.ACTIVE, waiting)
+    first = "CANCEL" if action.endswith("-hard") else "SAVE" if action in ("suspend", "stop") else "SHUTDOWN"
+    wait_for(lambda: sent(env, first, vm) == 1)  # the request's own action is in the driver's log
     before = sent(env, resent, vm)
     env.gw.call("one.vm.recover", vm, 2)
     wait_for(lambda: sent(env, resent, vm) == before + 1)
@@ -324,6 +326,32 @@ def test_delete_recreate_waits_for_the_cleanup(env: Env) -> None:
     wait_for(lambda: sent(env, "CLEANUP", vm) == 1 and sent(env, "DRIVER_CANCEL", vm) == 1)
     env.gw.call("one.vm.recover", vm, 4)
     assert env.state(vm) == (VmState.PENDING, 0)
+
+
+def test_driver_documents_carry_the_open_history_record_only(env: Env) -> None:
+    """oned hands drivers VirtualMachine::to_xml: of the history only the open record (every recorded payload
+    has one, vm0's after thirteen records too), while vm.info shows them all."""
+    recorded = [e.line for e in vmm_events(REAL) if e.direction == "in" and len(e.line.split()) > 2]
+    counts = {
+        len(ET.fromstring(base64.b64decode(line.split()[2])).findall("VM/HISTORY_RECORDS/HISTORY"))
+        for line in recorded
+    }
+    assert counts == {1}
+    host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
+    vm = deploy(env, "web", host)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    for action in ("poweroff", "resume"):
+        env.gw.call("one.vm.action", action, vm)
+        wait_for(lambda: env.state(vm)[0] != VmState.ACTIVE or env.state(vm)[1] == LcmState.RUNNING)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    payload = ET.fromstring(
+        base64.b64decode([x for x in env.lines() if x.startswith("DEPLOY ")][-1].split()[2])
+    )
+    assert [h.findtext("SEQ") for h in payload.findall("VM/HISTORY_RECORDS/HISTORY")] == ["1"]
+    deployment = ET.parse(payload.findtext("LOCAL_DEPLOYMENT_FILE") or "").getroot()
+    assert [h.findtext("SEQ") for h in deployment.findall("HISTORY_RECORDS/HISTORY")] == ["1"]
+    info = ET.fromstring(env.gw.document("one.vm.info", vm, False))
+    assert [h.findtext("SEQ") for h in info.findall("HISTORY_RECORDS/HISTORY")] == ["0", "1"]
 
 
 def test_im_program_monitors_host(env: Env) -> None:
