@@ -158,11 +158,14 @@ class Lifecycle(HostMonitor):
     # --- HISTORY records: one per placement (deploy, resume, hotplug, migration) -----------------------
     # A record opens with STIME/RSTIME when the VM starts on a host, RETIME marks the end of running there,
     # ESTIME/EETIME an epilog, ETIME the end of the record; the next record closes the previous one.
-    def open_history(self, vm: Vm, host: Host | None, ds_id: int | None = None) -> None:
+    def open_history(
+        self, vm: Vm, host: Host | None, ds_id: int | None = None, close_previous: bool = True
+    ) -> None:
         if host is None:
             return
         now, prev = self.cloud.now(), vm.current
-        self.on_record(vm, "", ends=("retime", "etime"))
+        if close_previous:
+            self.on_record(vm, "", ends=("retime", "etime"))
         ds = ds_id if ds_id is not None else (prev.ds_id if prev else 0)
         ds_obj = self.cloud.datastores.get(ds)
         tm_mad = ds_obj.tm_mad if ds_obj else "ssh"
@@ -184,8 +187,30 @@ class Lifecycle(HostMonitor):
             self.fx_stamp(vm, name)
             self.open_history(vm, self.host_of(vm))
 
+    def _target(self, vm: Vm) -> Host | None:
+        """The host a migration request names (its subject's HID)."""
+        return self.cloud.hosts.get(int(self._subject.pop(vm.id, {}).get("HID", -1)))
+
     def fx_migrated(self, vm: Vm, name: str) -> None:
-        self.open_history(vm, self.cloud.hosts.get(int(self._subject.pop(vm.id, {}).get("HID", -1))))
+        self.open_history(vm, self._target(vm))
+
+    def fx_migration_record(self, vm: Vm, name: str) -> None:
+        """The target's record, the source's staying open until the VM has left it (add_history)."""
+        self.open_history(vm, self._target(vm), close_previous=False)
+
+    def fx_source_ended(self, vm: Vm, name: str) -> None:
+        """The VM left the source: its record ends (set_previous_etime, set_previous_running_etime)."""
+        if len(vm.history) > 1:
+            source, now = vm.history[-2], self.cloud.now()
+            source.etime, source.retime = source.etime or now, source.retime or now
+
+    def fx_migration_failed(self, vm: Vm, name: str) -> None:
+        """The target's record ends, the source's too, and a copy of the source's goes on (cp_previous_history)."""
+        if len(vm.history) > 1:
+            target, source = vm.history[-1], vm.history[-2]
+            target.etime = target.etime or self.cloud.now()
+            self.fx_source_ended(vm, name)
+            self.open_history(vm, self.cloud.hosts.get(source.hid), source.ds_id, close_previous=False)
 
     def on_record(self, vm: Vm, name: str, ends: tuple[str, ...] = (), **values: int) -> None:
         """A step on the open record: those of its `ends` times not set yet become now, `values` are set."""
@@ -315,9 +340,12 @@ class Lifecycle(HostMonitor):
             proc = self.vmm.get(host.vm_mad)
             if proc is None:
                 raise DriverError(f"Cannot find VMM driver {host.vm_mad}")
-            target = self.cloud.hosts.get(int(self._subject.get(vm.id, {}).get("HID", -1)))
-            migr_host = target.name if target and action == "MIGRATE" else ""
-            payload = action_data(self.cloud, self.var_dir, vm, host, action, migr_host)
+            # A migration's SAVE and MIGRATE go to the source (the previous record's host), through the
+            # driver of the open record (VirtualMachineManager::trigger_save/trigger_migrate).
+            moving = action == "MIGRATE" or (action == "SAVE" and vm.lcm_state == LcmState.SAVE_MIGRATE)
+            source = self.cloud.hosts.get(vm.history[-2].hid) if moving and len(vm.history) > 1 else None
+            migr_host = host.name if action == "MIGRATE" else ""
+            payload = action_data(self.cloud, self.var_dir, vm, source or host, action, migr_host)
             self.pending[vm.id] = action
             proc.send(format_request(action, vm.id, encode_base64(payload)))
         except DriverError as exc:

@@ -130,14 +130,16 @@ REQUESTS: dict[str, dict[Key, Steps]] = {
     "resize": {RUNNING: (A.HOTPLUG_RESIZE, "RESIZE")},
     "updateconf": {RUNNING: (A.HOTPLUG, "UPDATECONF")},
     # A VM that is not running moves by its prolog alone (trigger_migrate); an UNKNOWN one then boots there.
-    "migrate": {RUNNING: ("stamp", A.SAVE_MIGRATE, "unresched", "SAVE"),
+    # A RUNNING VM gets its record on the target at once (the request's add_history), both records taking
+    # the action (the target's only for a cold one); SAVE/MIGRATE go to the source host (Lifecycle._send).
+    "migrate": {RUNNING: ("stamp", "migration_record", "stamp", A.SAVE_MIGRATE, "unresched", "SAVE"),
                 at(S.POWEROFF): ("migrated", "stamp", "unresched", A.PROLOG_MIGRATE_POWEROFF, "prolog_times",
                                  "never_ran", S.POWEROFF),
                 at(S.SUSPENDED): ("migrated", "stamp", "unresched", A.PROLOG_MIGRATE_SUSPEND, "prolog_times",
                                   "never_ran", S.SUSPENDED),
                 UNKNOWN: ("stamp", "migrated", "stamp", "unresched", A.PROLOG_MIGRATE_UNKNOWN, "prolog_times",
                           A.BOOT, "DEPLOY")},
-    "live-migrate": {RUNNING: ("stamp", A.MIGRATE, "unresched", "MIGRATE")},
+    "live-migrate": {RUNNING: ("stamp", "migration_record", A.MIGRATE, "unresched", "MIGRATE")},
     # one.vm.recover 2 (LifeCycleManager::retry): a failed boot is tried again; a VM still waiting for its
     # driver is sent the same action again (a boot from UNDEPLOYED as RESTORE, as oned does; SHUTDOWN* see
     # Lifecycle.fx_shutdown_again), its state unchanged.
@@ -217,12 +219,13 @@ REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
     **{(vmm, lcm): (done, UNDONE) for vmm in ("SHUTDOWN", "CANCEL") for lcm, done in _SHUTDOWN_DONE.items()},
     ("SAVE", A.SAVE_SUSPEND): (("end_running", S.SUSPENDED), UNDONE),
     ("SAVE", A.SAVE_STOP): ((A.EPILOG_STOP, "close_epilog", S.STOPPED), UNDONE),
-    # cold migration: saved on the source, the prolog moves it, RESTORE on the target
+    # cold migration: saved on the source, the prolog moves it, RESTORE on the target; a failed migration
+    # is RUNNING on the source again in a copy of its record (revert_migrate_after_failure, deploy_failure)
     ("SAVE", A.SAVE_MIGRATE): (
-        (A.PROLOG_MIGRATE, "migrated", "prolog_times", A.BOOT_MIGRATE, "RESTORE"),
-        ("done", *BACK),
+        (A.PROLOG_MIGRATE, "source_ended", "prolog_times", A.BOOT_MIGRATE, "RESTORE"),
+        ("migration_failed", *BACK),
     ),
-    ("MIGRATE", A.MIGRATE): (("migrated", *BACK), ("done", *BACK)),
+    ("MIGRATE", A.MIGRATE): (("source_ended", *BACK), ("migration_failed", *BACK)),
     ("CLEANUP", A.CLEANUP_RESUBMIT): (RESUBMIT, RESUBMIT),  # trigger_cleanup_callback, whatever the answer
     ("REBOOT", A.RUNNING): ((), ()),  # only logged
     ("RESET", A.RUNNING): ((), ()),

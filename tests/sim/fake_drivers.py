@@ -2,7 +2,7 @@
 
 The VMM fake records every line it receives (and its argv/env) in a JSON-lines log and answers like
 one_vmm_dummy; VMs named `fail*` fail to deploy, `hangboot*` get no answer to DEPLOY/RESTORE and
-`hang*` none to anything else. The IM fake answers START_MONITOR with a
+`hang*` none to anything else, `*nomove*` fail MIGRATE and SAVE. The IM fake answers START_MONITOR with a
 MONITOR_MESSAGES document and then pushes MONITOR_HOST over UDP to the monitord address it was given.
 """
 
@@ -41,6 +41,8 @@ for raw in sys.stdin:
             out(f"DEPLOY FAILURE {vm_id} boom: could not start {name}")
         elif action == "DEPLOY":
             out(f"DEPLOY SUCCESS {vm_id} fake-{vm_id}")
+        elif action in ("MIGRATE", "SAVE") and "nomove" in name:
+            out(f"{action} FAILURE {vm_id} cannot move {name}")
         elif action == "RESIZE" and "noresize" in name:
             out(f"RESIZE FAILURE {vm_id} cannot hotplug memory into {name}")
         else:

@@ -354,6 +354,66 @@ def test_driver_documents_carry_the_open_history_record_only(env: Env) -> None:
     assert [h.findtext("SEQ") for h in info.findall("HISTORY_RECORDS/HISTORY")] == ["0", "1"]
 
 
+def recorded_payload(prefix: str, lcm: LcmState) -> ET.Element:
+    """The first recorded request starting with `prefix` sent in LCM state `lcm`."""
+    sent_docs = [
+        ET.fromstring(base64.b64decode(e.line.split()[2]))
+        for e in vmm_events(REAL)
+        if e.line.startswith(prefix)
+    ]
+    return next(d for d in sent_docs if d.findtext("VM/LCM_STATE") == str(int(lcm)))
+
+
+def payload_facts(doc: ET.Element, names: dict[str, str]) -> tuple[object, ...]:
+    """HOST, MIGR_HOST and the VM's (only) record as (host, ACTION), host names mapped by `names`."""
+    (record,) = doc.findall("VM/HISTORY_RECORDS/HISTORY")
+    host = names.get(doc.findtext("HOST") or "", "?")
+    migr = names.get(doc.findtext("MIGR_HOST") or "", "")
+    return host, migr, names.get(record.findtext("HOSTNAME") or "", "?"), record.findtext("ACTION")
+
+
+def test_migrations_go_to_the_source_with_the_target_record(env: Env) -> None:
+    """As recorded on 6.10.5 (vm0: live to dummyhost2, then cold back): the target's record exists from the
+    request on (the VM document shows it), SAVE and MIGRATE go to the source host, MIGRATE names the target,
+    a cold migration's target record carries the action at once, a live one's not."""
+    a = env.gw.call("one.host.allocate", "hosta", "fake", "fake", -1)
+    b = env.gw.call("one.host.allocate", "hostb", "fake", "fake", -1)
+    vm = deploy(env, "web", a)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    env.gw.call("one.vm.migrate", vm, b, True, False, -1, 0)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    env.gw.call("one.vm.migrate", vm, a, False, False, -1, 0)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    ours = {"hosta": "first", "hostb": "second"}
+    recorded = {"dummyhost": "first", "dummyhost2": "second"}
+    for prefix, lcm in (("MIGRATE  ", LcmState.MIGRATE), ("SAVE  ", LcmState.SAVE_MIGRATE)):
+        line = [x for x in env.lines() if x.startswith(prefix)][-1]
+        want = payload_facts(recorded_payload(prefix + "0 ", lcm), recorded)
+        assert payload_facts(ET.fromstring(base64.b64decode(line.split()[2])), ours) == want, prefix
+    info = ET.fromstring(env.gw.document("one.vm.info", vm, False))
+    records = [
+        (h.findtext("HOSTNAME"), h.findtext("ACTION")) for h in info.findall("HISTORY_RECORDS/HISTORY")
+    ]
+    assert records == [("hosta", "2"), ("hostb", "1"), ("hosta", "0")]
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_failed_migration_stays_on_the_source_in_a_new_record(env: Env, live: bool) -> None:
+    """MIGRATE (deploy_failure) or SAVE (revert_migrate_after_failure) failing: RUNNING on the source, the
+    target's record and the source's ended, a copy of the source's record open (cp_previous_history)."""
+    a = env.gw.call("one.host.allocate", "hosta", "fake", "fake", -1)
+    b = env.gw.call("one.host.allocate", "hostb", "fake", "fake", -1)
+    vm = deploy(env, "nomove", a)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    env.gw.call("one.vm.migrate", vm, b, live, False, -1, 0)
+    wait_for(lambda: sent(env, "MIGRATE" if live else "SAVE", vm) == 1)
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
+    records = ET.fromstring(env.gw.document("one.vm.info", vm, False)).findall("HISTORY_RECORDS/HISTORY")
+    assert [h.findtext("HOSTNAME") for h in records] == ["hosta", "hostb", "hosta"]
+    assert [h.findtext("ETIME") != "0" for h in records] == [True, True, False]
+    assert records[-1].findtext("ACTION") == "0"
+
+
 def test_im_program_monitors_host(env: Env) -> None:
     host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
 
