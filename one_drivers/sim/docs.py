@@ -41,8 +41,11 @@ def attrs_xml(attrs: Attrs) -> str:
     """Template attributes sorted by name (stable for repeated names), vector members sorted too."""
     out = []
     for name, value in sorted(attrs, key=lambda a: a[0]):
-        inner = elements(sorted(value.items())) if isinstance(value, dict) else cdata(value)
-        out.append(f"<{name}>{inner}</{name}>")
+        if isinstance(value, dict):  # written out here, not through elements(): the pools' hot path
+            inner = "".join(f"<{k}>{cdata(v)}</{k}>" for k, v in sorted(value.items()))
+            out.append(f"<{name}>{inner}</{name}>")
+        else:
+            out.append(f"<{name}>{cdata(value)}</{name}>")
     return "".join(out)
 
 
@@ -92,13 +95,18 @@ LAYOUTS: dict[str, tuple[str, str, list[_Entry]]] = {
 
 def render(layout: str, obj: object, **values: object) -> str:
     """The layout `layout` of documents.yaml for `obj`; `values` stand in for (or add to) its attributes."""
+    return _render(layout, obj, values)
+
+
+def _render(layout: str, obj: object, values: dict[str, object]) -> str:
+    # nested layouts get the same dict (a **values call would copy it for each)
     head, tail, entries = LAYOUTS[layout]
     out = [head]
     for start, end, key, kind, short in entries:
         if key is None:
             out.append(start)
         elif start == "$":
-            out.append(str(values[key]) if key in values else render(key, obj, **values))
+            out.append(str(values[key]) if key in values else _render(key, obj, values))
         else:
             value = values[key] if key in values else getattr(obj, key)
             out.append(short if short is not None and not value else f"{start}{kind(value)}{end}")
