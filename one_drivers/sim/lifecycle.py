@@ -187,16 +187,11 @@ class Lifecycle(HostMonitor):
             self.fx_stamp(vm, name)
             self.open_history(vm, self.host_of(vm))
 
-    def _target(self, vm: Vm) -> Host | None:
-        """The host a migration request names (its subject's HID)."""
-        return self.cloud.hosts.get(int(self._subject.pop(vm.id, {}).get("HID", -1)))
-
-    def fx_migrated(self, vm: Vm, name: str) -> None:
-        self.open_history(vm, self._target(vm))
-
     def fx_migration_record(self, vm: Vm, name: str) -> None:
-        """The target's record, the source's staying open until the VM has left it (add_history)."""
-        self.open_history(vm, self._target(vm), close_previous=False)
+        """The record on the host the request names (its subject's HID), the source's staying open until
+        the VM has left it (the request's add_history)."""
+        target = self.cloud.hosts.get(int(self._subject.pop(vm.id, {}).get("HID", -1)))
+        self.open_history(vm, target, close_previous=False)
 
     def fx_source_ended(self, vm: Vm, name: str) -> None:
         """The VM left the source: its record ends (set_previous_etime, set_previous_running_etime)."""

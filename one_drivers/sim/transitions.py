@@ -133,12 +133,12 @@ REQUESTS: dict[str, dict[Key, Steps]] = {
     # A RUNNING VM gets its record on the target at once (the request's add_history), both records taking
     # the action (the target's only for a cold one); SAVE/MIGRATE go to the source host (Lifecycle._send).
     "migrate": {RUNNING: ("stamp", "migration_record", "stamp", A.SAVE_MIGRATE, "unresched", "SAVE"),
-                at(S.POWEROFF): ("migrated", "stamp", "unresched", A.PROLOG_MIGRATE_POWEROFF, "prolog_times",
-                                 "never_ran", S.POWEROFF),
-                at(S.SUSPENDED): ("migrated", "stamp", "unresched", A.PROLOG_MIGRATE_SUSPEND, "prolog_times",
-                                  "never_ran", S.SUSPENDED),
-                UNKNOWN: ("stamp", "migrated", "stamp", "unresched", A.PROLOG_MIGRATE_UNKNOWN, "prolog_times",
-                          A.BOOT, "DEPLOY")},
+                at(S.POWEROFF): ("migration_record", "source_ended", "stamp", "unresched",
+                                 A.PROLOG_MIGRATE_POWEROFF, "prolog_times", "never_ran", S.POWEROFF),
+                at(S.SUSPENDED): ("migration_record", "source_ended", "stamp", "unresched",
+                                  A.PROLOG_MIGRATE_SUSPEND, "prolog_times", "never_ran", S.SUSPENDED),
+                UNKNOWN: ("stamp", "migration_record", "source_ended", "stamp", "unresched",
+                          A.PROLOG_MIGRATE_UNKNOWN, "prolog_times", A.BOOT, "DEPLOY")},
     "live-migrate": {RUNNING: ("stamp", "migration_record", A.MIGRATE, "unresched", "MIGRATE")},
     # one.vm.recover 2 (LifeCycleManager::retry): a failed boot is tried again; a VM still waiting for its
     # driver is sent the same action again (a boot from UNDEPLOYED as RESTORE, as oned does; SHUTDOWN* see

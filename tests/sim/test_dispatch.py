@@ -87,7 +87,7 @@ def test_deploy_over_the_line_protocol(env: Env) -> None:
     lines = env.lines()
     assert lines[0] == "INIT"
     assert lines[1].startswith(f"DEPLOY  {vm} ")  # empty status field: two spaces
-    data = ET.fromstring(base64.b64decode(lines[1].split()[2]))
+    data = payload(lines[1])
     assert [c.tag for c in data] == [
         "HOST", "MIGR_HOST", "DEPLOY_ID", "LOCAL_DEPLOYMENT_FILE", "REMOTE_DEPLOYMENT_FILE", "CHECKPOINT_FILE",
         "TM_COMMAND", "TM_COMMAND_ROLLBACK", "DISK_TARGET_PATH", "VM", "DATASTORE",
@@ -124,7 +124,7 @@ def test_actions_and_replies_applied(env: Env) -> None:
         assert env.lines()[before].startswith(f"{wire}  {vm} "), (action, env.lines()[before][:40])
     # a resume re-sends DEPLOY with an empty top-level DEPLOY_ID and the old one inside the VM
     resumes = [ln for ln in env.lines() if ln.startswith("DEPLOY ")][1]
-    data = ET.fromstring(base64.b64decode(resumes.split()[2]))
+    data = payload(resumes)
     assert data.findtext("DEPLOY_ID") == "" and data.findtext("VM/DEPLOY_ID") == f"fake-{vm}"
     assert data.findtext("VM/LCM_STATE") == str(int(LcmState.BOOT_POWEROFF))
     assert Path(data.findtext("LOCAL_DEPLOYMENT_FILE") or "").name == "deployment.1"
@@ -146,7 +146,7 @@ def test_deploy_failure_then_recover_delete(env: Env) -> None:
     # the CLEANUP's VM document as recorded (vm2): already DONE, the record ended by the delete, no epilog
     cleanup = next(e.line for e in vmm_events(REAL) if e.line.startswith("CLEANUP  2 "))
     for line in (cleanup, env.lines()[-1]):
-        sent_vm = ET.fromstring(base64.b64decode(line.split()[2])).find("VM")
+        sent_vm = payload(line).find("VM")
         assert sent_vm is not None
         record = sent_vm.findall("HISTORY_RECORDS/HISTORY")[-1]
         assert (sent_vm.findtext("STATE"), sent_vm.findtext("LCM_STATE"), record.findtext("ACTION")) == (
@@ -207,24 +207,24 @@ def test_retry_resends_what_the_vm_waits_for(env: Env, action: str, waiting: Lcm
     assert env.state(vm) == (VmState.ACTIVE, waiting)
 
 
+def payload(line: str) -> ET.Element:
+    """The VMM_DRIVER_ACTION_DATA of a request line (`<ACTION>  <id> <base64>`)."""
+    return ET.fromstring(base64.b64decode(line.split()[2]))
+
+
 def recorded_snapshot_vectors() -> dict[str, list[tuple[str, str]]]:
     """The SNAPSHOT vector oned 6.10.5 sent with each SNAPSHOT* action (driver_messages.txt), TIME left out."""
-    lines = (REAL / "driver_messages.txt").read_text().splitlines()
     found = {}
-    for i, line in enumerate(lines):
-        if "CORE->DRIVER: SNAPSHOT" in line:
-            doc = next(x for x in lines[i + 1 : i + 5] if x.startswith("    | <VMM_DRIVER_ACTION_DATA>"))
-            snap = ET.fromstring(doc[6:]).find("VM/TEMPLATE/SNAPSHOT")
+    for event in vmm_events(REAL):
+        if event.direction == "in" and event.line.startswith("SNAPSHOT"):
+            snap = payload(event.line).find("VM/TEMPLATE/SNAPSHOT")
             assert snap is not None
-            found[line.split("CORE->DRIVER: ")[1].split()[0]] = [
-                (c.tag, c.text or "") for c in snap if c.tag != "TIME"
-            ]
+            found[event.line.split()[0]] = [(c.tag, c.text or "") for c in snap if c.tag != "TIME"]
     return found
 
 
 def sent_snapshot(env: Env, action: str) -> list[tuple[str, str]]:
-    line = [x for x in env.lines() if x.startswith(action + " ")][-1]
-    snap = ET.fromstring(base64.b64decode(line.split()[2])).find("VM/TEMPLATE/SNAPSHOT")
+    snap = payload([x for x in env.lines() if x.startswith(action + " ")][-1]).find("VM/TEMPLATE/SNAPSHOT")
     assert snap is not None
     return [(c.tag, c.text or "") for c in snap if c.tag != "TIME"]
 
@@ -332,10 +332,7 @@ def test_driver_documents_carry_the_open_history_record_only(env: Env) -> None:
     """oned hands drivers VirtualMachine::to_xml: of the history only the open record (every recorded payload
     has one, vm0's after thirteen records too), while vm.info shows them all."""
     recorded = [e.line for e in vmm_events(REAL) if e.direction == "in" and len(e.line.split()) > 2]
-    counts = {
-        len(ET.fromstring(base64.b64decode(line.split()[2])).findall("VM/HISTORY_RECORDS/HISTORY"))
-        for line in recorded
-    }
+    counts = {len(payload(line).findall("VM/HISTORY_RECORDS/HISTORY")) for line in recorded}
     assert counts == {1}
     host = env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1)
     vm = deploy(env, "web", host)
@@ -344,11 +341,9 @@ def test_driver_documents_carry_the_open_history_record_only(env: Env) -> None:
         env.gw.call("one.vm.action", action, vm)
         wait_for(lambda: env.state(vm)[0] != VmState.ACTIVE or env.state(vm)[1] == LcmState.RUNNING)
     wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.RUNNING))
-    payload = ET.fromstring(
-        base64.b64decode([x for x in env.lines() if x.startswith("DEPLOY ")][-1].split()[2])
-    )
-    assert [h.findtext("SEQ") for h in payload.findall("VM/HISTORY_RECORDS/HISTORY")] == ["1"]
-    deployment = ET.parse(payload.findtext("LOCAL_DEPLOYMENT_FILE") or "").getroot()
+    data = payload([x for x in env.lines() if x.startswith("DEPLOY ")][-1])
+    assert [h.findtext("SEQ") for h in data.findall("VM/HISTORY_RECORDS/HISTORY")] == ["1"]
+    deployment = ET.parse(data.findtext("LOCAL_DEPLOYMENT_FILE") or "").getroot()
     assert [h.findtext("SEQ") for h in deployment.findall("HISTORY_RECORDS/HISTORY")] == ["1"]
     info = ET.fromstring(env.gw.document("one.vm.info", vm, False))
     assert [h.findtext("SEQ") for h in info.findall("HISTORY_RECORDS/HISTORY")] == ["0", "1"]
@@ -356,11 +351,7 @@ def test_driver_documents_carry_the_open_history_record_only(env: Env) -> None:
 
 def recorded_payload(prefix: str, lcm: LcmState) -> ET.Element:
     """The first recorded request starting with `prefix` sent in LCM state `lcm`."""
-    sent_docs = [
-        ET.fromstring(base64.b64decode(e.line.split()[2]))
-        for e in vmm_events(REAL)
-        if e.line.startswith(prefix)
-    ]
+    sent_docs = [payload(e.line) for e in vmm_events(REAL) if e.line.startswith(prefix)]
     return next(d for d in sent_docs if d.findtext("VM/LCM_STATE") == str(int(lcm)))
 
 
@@ -389,7 +380,7 @@ def test_migrations_go_to_the_source_with_the_target_record(env: Env) -> None:
     for prefix, lcm in (("MIGRATE  ", LcmState.MIGRATE), ("SAVE  ", LcmState.SAVE_MIGRATE)):
         line = [x for x in env.lines() if x.startswith(prefix)][-1]
         want = payload_facts(recorded_payload(prefix + "0 ", lcm), recorded)
-        assert payload_facts(ET.fromstring(base64.b64decode(line.split()[2])), ours) == want, prefix
+        assert payload_facts(payload(line), ours) == want, prefix
     info = ET.fromstring(env.gw.document("one.vm.info", vm, False))
     records = [
         (h.findtext("HOSTNAME"), h.findtext("ACTION")) for h in info.findall("HISTORY_RECORDS/HISTORY")
