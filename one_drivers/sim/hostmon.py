@@ -19,7 +19,7 @@ from one_drivers.one.template import TemplateError, parse_template
 from one_drivers.sim import docs
 from one_drivers.sim.cloud import Cloud
 from one_drivers.sim.drivers import DriverEnv, DriverError, DriverSet
-from one_drivers.sim.model import Attrs, Host, Vm, get_attr, set_attr
+from one_drivers.sim.model import Attrs, Host, Vm, get_attr, get_vectors, set_attr
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class HostMonitor:
         if "DS_LOCATION_TOTAL_MB" in flat:
             free, total, used = (int(flat.get(f"DS_LOCATION_{k}_MB", "0")) for k in ("FREE", "TOTAL", "USED"))
             host.ds_usage = (free, total, used)
-        host.pci = _vectors(attrs, "PCI")
+        host.pci = get_vectors(attrs, "PCI")
         host.numa = [{**v, "_KIND": k} for k, v in attrs if k in NUMA_KINDS and isinstance(v, dict)]
         for key, value in attrs:
             if key not in SHARE_KEYS:
@@ -246,7 +246,7 @@ class HostMonitor:
         return vm
 
     def _apply_vm_monitor(self, msg: Frame) -> None:
-        for vec in _vectors(_attrs(msg.text) or [], "VM"):
+        for vec in get_vectors(_attrs(msg.text) or [], "VM"):
             vm = self._find_vm(vec)
             if vm is None or vm.state == VmState.DONE:
                 continue
@@ -264,7 +264,7 @@ class HostMonitor:
         listed take MISSING_STATE (unless they were deployed after the probe ran)."""
         attrs = _attrs(msg.text) or []
         seen: set[int] = set()
-        for vec in _vectors(attrs, "VM"):
+        for vec in get_vectors(attrs, "VM"):
             vm = self._find_vm(vec)
             if vm is not None:
                 seen.add(vm.id)
@@ -290,7 +290,3 @@ def _attrs(text: str) -> Attrs | None:
         return list(parse_template(text).attributes)
     except TemplateError:
         return None
-
-
-def _vectors(attrs: Attrs, key: str) -> list[dict[str, str]]:
-    return [v for k, v in attrs if k == key and isinstance(v, dict)]
