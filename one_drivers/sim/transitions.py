@@ -231,9 +231,9 @@ REPLIES: dict[tuple[str, LcmState], tuple[Steps, Steps]] = {
     ("RESET", A.RUNNING): ((), ()),
     **{(vmm, lcm): (ok, failed) for vmm, (lcm, ok, failed) in _HOTPLUG.items()},
 }
-# one.vm.recover 0/1 (LifeCycleManager::recover): a few states recover directly, the others replay the
-# reply the LCM state waits for.
-RECOVER_DIRECT: dict[LcmState, Steps] = {A.UNKNOWN: (A.RUNNING,)}
+# one.vm.recover 0/1 (LifeCycleManager::recover): a few states recover directly, whatever the result
+# (a VM waiting for its CLEANUP is resubmitted), the others replay the reply the LCM state waits for.
+RECOVER_DIRECT: dict[LcmState, Steps] = {A.UNKNOWN: (A.RUNNING,), A.CLEANUP_RESUBMIT: RESUBMIT}
 RECOVER_AS: dict[LcmState, str] = {
     **{lcm: vmm for vmm, lcms in _BOOTS_WITH.items() for lcm in lcms},
     **dict.fromkeys(_SHUTDOWN_DONE, "SHUTDOWN"),

@@ -1,0 +1,175 @@
+"""Paths of the simulator that few users take, checked against oned 6.10.5's source: recover in the states
+that recover directly, delete-db, driver replies for VMs oned does not have, START_MONITOR answers monitord
+cannot read, agent reports that name no VM id, failed VM reports, drivers that fail INIT or exit."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from one_drivers.mad.monitord import encode_frame
+from one_drivers.one.states import LcmState, VmState
+from one_drivers.sim.server import Simulator
+from tests.conftest import wait_for
+from tests.sim.fake_drivers import IM, VMM, write_driver
+from tests.sim.test_dispatch import Env, deploy, sent
+
+RUNNING = (VmState.ACTIVE, LcmState.RUNNING)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    log = tmp_path / "vmm.jsonl"
+    vmm = write_driver(tmp_path / "fake_vmm", VMM, LOG=str(log))
+    im = write_driver(tmp_path / "fake_im", IM)
+    with Simulator(
+        auth_dir=tmp_path / "auth", vmm={"fake": f"{vmm} fake"}, im={"fake": f"{im} fake"}, manager_timer=3600
+    ) as sim:
+        yield Env(sim, log)
+
+
+def running(env: Env, name: str = "web") -> tuple[int, int]:
+    """A host of the fake drivers and a VM RUNNING on it."""
+    host = int(env.gw.call("one.host.allocate", "cloudy", "fake", "fake", -1))
+    vm = deploy(env, name, host)
+    wait_for(lambda: env.state(vm) == RUNNING)
+    return host, vm
+
+
+def push(env: Env, host: int, *messages: tuple[str, bool, str]) -> None:
+    """A host agent's (type, success, text) messages over one TCP connection, which applies them in order."""
+    lines = [encode_frame(msg_type, ok, host, text) + "\n" for msg_type, ok, text in messages]
+    with socket.create_connection(("127.0.0.1", env.sim.lifecycle.monitor_port)) as s:
+        s.sendall("".join(lines).encode())
+
+
+def vm_doc(env: Env, vm: int) -> ET.Element:
+    return ET.fromstring(env.gw.document("one.vm.info", vm, False))
+
+
+# --- recover ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("op", [0, 1])
+def test_recover_of_an_unknown_vm_is_running_whatever_the_result(env: Env, op: int) -> None:
+    """LifeCycleManager::recover: UNKNOWN is RUNNING again for success and failure alike, nothing sent."""
+    host, vm = running(env)
+    push(env, host, ("STATE_VM", True, f'VM=[ID="{vm}",DEPLOY_ID="fake-{vm}",STATE="UNKNOWN"]'))
+    wait_for(lambda: env.state(vm) == (VmState.ACTIVE, LcmState.UNKNOWN))
+    lines = len(env.lines())
+    env.gw.call("one.vm.recover", vm, op)
+    assert env.state(vm) == RUNNING
+    assert len(env.lines()) == lines
+
+
+@pytest.mark.parametrize("op", [0, 1])
+def test_recover_of_a_vm_waiting_for_its_cleanup_resubmits_it(env: Env, op: int) -> None:
+    """recover success/failure in CLEANUP_RESUBMIT: DispatchManager::trigger_resubmit, PENDING without a
+    deploy id (the simulator did nothing before)."""
+    _, vm = running(env, "hang-recreate")  # hang*: its CLEANUP is never answered
+    env.gw.call("one.vm.recover", vm, 4)
+    assert env.state(vm) == (VmState.ACTIVE, LcmState.CLEANUP_RESUBMIT)
+    env.gw.call("one.vm.recover", vm, op)
+    assert env.state(vm) == (VmState.PENDING, LcmState.LCM_INIT)
+    assert vm_doc(env, vm).findtext("DEPLOY_ID") == ""
+
+
+def test_recover_delete_db_ends_a_running_vm_without_its_driver(env: Env) -> None:
+    """recover --delete-db (DispatchManager::delete_vm_db -> free_vm_resources): DONE at once, its record's
+    RETIME/ETIME and the VM's ETIME set, off the host; the driver is asked nothing."""
+    host, vm = running(env)
+    env.gw.call("one.vm.recover", vm, 5)
+    assert env.state(vm) == (VmState.DONE, LcmState.LCM_INIT)
+    doc = vm_doc(env, vm)
+    record = doc.find("HISTORY_RECORDS/HISTORY")
+    assert record is not None and record.findtext("RETIME") != "0" and record.findtext("ETIME") != "0"
+    assert record.findtext("ACTION") == "0" and doc.findtext("ETIME") != "0"
+    host_doc = ET.fromstring(env.gw.document("one.host.info", host, False))
+    assert host_doc.findtext("VMS/ID") is None
+    # the driver reads its lines in order: once the next VM's DEPLOY is in, nothing else came for `vm`
+    other = deploy(env, "next", host)
+    wait_for(lambda: sent(env, "DEPLOY", other) == 1)
+    assert [line.split()[0] for line in env.lines() if line.split()[1:2] == [str(vm)]] == ["DEPLOY"]
+
+
+# --- VMM driver programs -------------------------------------------------------------------------------
+# A VMM program that answers INIT with INIT_REPLY, precedes its DEPLOY answer with one for a VM oned does not
+# have, and exits after it when EXIT is set; it logs its starts and the lines it gets.
+ODD_VMM = r"""
+import json, sys
+log = open(LOG, "a")
+log.write(json.dumps({"argv": sys.argv}) + "\n"); log.flush()
+def out(line):
+    sys.stdout.write(line + "\n"); sys.stdout.flush()
+for raw in sys.stdin:
+    parts = raw.split()
+    log.write(json.dumps({"line": raw.rstrip("\n")}) + "\n"); log.flush()
+    if parts[:1] == ["INIT"]:
+        out(INIT_REPLY)
+    elif parts[:1] == ["DEPLOY"]:
+        out("DEPLOY SUCCESS 4242 ghost-vm")
+        out(f"DEPLOY SUCCESS {parts[1]} odd-{parts[1]}")
+        if EXIT:
+            break
+    elif parts[:1] == ["FINALIZE"]:
+        break
+"""
+
+
+def odd_env(
+    tmp_path: Path, init_reply: str = "INIT SUCCESS - -", exit_after_deploy: bool = False
+) -> Simulator:
+    log = tmp_path / "vmm.jsonl"
+    vmm = write_driver(
+        tmp_path / "odd_vmm",
+        ODD_VMM,
+        LOG=str(log),
+        INIT_REPLY=init_reply,
+        EXIT="yes" if exit_after_deploy else "",
+    )
+    return Simulator(auth_dir=tmp_path / "auth", vmm={"odd": f"{vmm} odd"}, manager_timer=3600)
+
+
+def test_a_reply_for_a_vm_oned_does_not_have_is_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """VirtualMachineManager's reply handlers return when the pool has no such VM: nothing else changes."""
+    with odd_env(tmp_path) as sim:
+        gw = Env(sim, tmp_path / "vmm.jsonl")
+        host = gw.gw.call("one.host.allocate", "odd", "dummy", "odd", -1)
+        vm = deploy(gw, "web", host)
+        wait_for(lambda: gw.state(vm) == RUNNING)
+        assert vm_doc(gw, vm).findtext("DEPLOY_ID") == f"odd-{vm}"
+    assert 4242 not in sim.cloud.vms
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_driver_that_exits_is_started_again_for_the_next_action(tmp_path: Path) -> None:
+    """oned restarts a driver whose pipe reached EOF (Driver::start_listener); here at its next use."""
+    with odd_env(tmp_path, exit_after_deploy=True) as sim:
+        gw = Env(sim, tmp_path / "vmm.jsonl")
+        host = gw.gw.call("one.host.allocate", "odd", "dummy", "odd", -1)
+        first = deploy(gw, "one", host)
+        wait_for(lambda: gw.state(first) == RUNNING)
+        wait_for(lambda: sim.lifecycle.vmm.procs["odd"].proc.poll() is not None)
+        second = deploy(gw, "two", host)
+        wait_for(lambda: gw.state(second) == RUNNING)
+        assert len([r for r in gw.records() if "argv" in r]) == 2
+        assert [line.split()[0] for line in gw.lines()] == ["INIT", "DEPLOY", "INIT", "DEPLOY"]
+
+
+def test_a_driver_that_fails_init_fails_the_action(tmp_path: Path) -> None:
+    """A program that does not answer INIT SUCCESS is not used (oned would not start): the DEPLOY fails
+    with the reason in the VM's ERROR, as for a driver that is not configured."""
+    with odd_env(tmp_path, init_reply="INIT FAILURE - cannot load credentials") as sim:
+        gw = Env(sim, tmp_path / "vmm.jsonl")
+        host = gw.gw.call("one.host.allocate", "odd", "dummy", "odd", -1)
+        vm = deploy(gw, "web", host)
+        assert gw.state(vm) == (VmState.ACTIVE, LcmState.BOOT_FAILURE)
+        error = vm_doc(gw, vm).findtext("USER_TEMPLATE/ERROR") or ""
+        assert error.endswith(
+            ": DEPLOY: driver odd (" + str(tmp_path / "odd_vmm") + " odd) did not answer INIT SUCCESS"
+        )
