@@ -68,16 +68,14 @@ class HostMonitor:
             if host is None or host.state == H.OFFLINE:
                 return
             host.monitor_in_progress = False
-            if frame.success:
-                # start_monitor_success: an empty answer changes no state (an INIT host stays INIT).
-                if frame.text.strip():
-                    self._apply_monitor_messages(host, frame.text)
+            if frame.success and self._apply_monitor_messages(host, frame.text):
                 host.last_monitored = time.time()
             else:
-                # monitord 6.10 (start_monitor_failure) sends oned `HOST_STATE ERROR` without the
-                # reply's text: the host's ERROR names no reason. Its last_monitored stays at the send
-                # time, so the timer retries it after MONITORING_INTERVAL_HOST.
-                log.info("im: START_MONITOR failed for host %d: %s", host.id, frame.text)
+                # monitord 6.10 (start_monitor_failure, also for a SUCCESS whose document it cannot
+                # read) sends oned `HOST_STATE ERROR` without the reply's text: the host's ERROR names
+                # no reason. Its last_monitored stays at the send time, so the timer retries it after
+                # MONITORING_INTERVAL_HOST.
+                log.info("im: START_MONITOR failed for host %d: %s", host.id, frame.text[:200])
                 self.host_error(host, "")
             self.on_change()
 
@@ -191,15 +189,18 @@ class HostMonitor:
         if attrs is not None:
             host.monitoring, host.monitor_time = attrs, stamp or self.cloud.now()
 
-    def _apply_monitor_messages(self, host: Host, text: str) -> None:
-        """The <MONITOR_MESSAGES> document of a START_MONITOR reply: each child as if pushed."""
+    def _apply_monitor_messages(self, host: Host, text: str) -> bool:
+        """The <MONITOR_MESSAGES> document of a START_MONITOR SUCCESS: each child as if pushed. An empty
+        answer changes nothing (an INIT host stays INIT); False when the text is not such a document."""
+        if not text.strip():
+            return True
         try:
             stamp, messages = parse_monitor_messages(text)
         except MonitordError:
-            log.warning("host %d: unreadable START_MONITOR reply", host.id)
-            return
+            return False
         for msg_type, body in messages:
             self.apply_message(Frame(msg_type, "SUCCESS", host.id, stamp or self.cloud.now(), body.encode()))
+        return True
 
     def apply_message(self, msg: Frame) -> None:
         """A monitord message from a host agent: host system/monitoring, VM monitoring and state."""
@@ -234,16 +235,10 @@ class HostMonitor:
             self.on_change()
 
     def _find_vm(self, vec: dict[str, str]) -> Vm | None:
-        """The VM a report names: by ID, else by DEPLOY_ID among the VMs not DONE."""
-        try:
-            vm = self.cloud.vms.get(int(vec.get("ID", "-1")))
-        except ValueError:
-            vm = None
-        deploy_id = vec.get("DEPLOY_ID")
-        if vm is None and deploy_id:
-            alive = (v for v in self.cloud.vms.values() if v.state != VmState.DONE)
-            vm = next((v for v in alive if v.deploy_id == deploy_id), None)
-        return vm
+        """The VM a report names by its ID. Without a valid one it is a wild VM, which oned looks up by
+        DEPLOY_ID among imported VMs only (_monitor_vm, InformationManager::_vm_state); there are none here."""
+        vm_id = vec.get("ID", "")
+        return self.cloud.vms.get(int(vm_id)) if vm_id.isdigit() else None
 
     def _apply_vm_monitor(self, msg: Frame) -> None:
         for vec in get_vectors(_attrs(msg.text) or [], "VM"):

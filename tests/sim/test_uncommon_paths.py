@@ -4,6 +4,7 @@ cannot read, agent reports that name no VM id, failed VM reports, drivers that f
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import xml.etree.ElementTree as ET
@@ -17,6 +18,7 @@ from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
 from tests.conftest import wait_for
 from tests.sim.fake_drivers import IM, VMM, write_driver
+from tests.sim.hosts import HostView
 from tests.sim.test_dispatch import Env, deploy, sent
 
 RUNNING = (VmState.ACTIVE, LcmState.RUNNING)
@@ -173,3 +175,86 @@ def test_a_driver_that_fails_init_fails_the_action(tmp_path: Path) -> None:
         assert error.endswith(
             ": DEPLOY: driver odd (" + str(tmp_path / "odd_vmm") + " odd) did not answer INIT SUCCESS"
         )
+
+
+# --- monitord ----------------------------------------------------------------------------------------------
+def monitor(cpu: int) -> str:
+    return base64.b64encode(f"CPU={cpu}\nMEMORY=1024\n".encode()).decode()
+
+
+def at_rest_reports(env: Env, host: int, *messages: tuple[str, bool, str]) -> None:
+    """Push `messages`, then a MONITOR_HOST on the same connection, and wait until that one is applied."""
+    push(env, host, *messages, ("MONITOR_HOST", True, "USEDCPU=123\nFREECPU=277"))
+    wait_for(lambda: HostView(env.sim).doc(host).findtext("MONITORING/CAPACITY/USED_CPU") == "123")
+
+
+@pytest.fixture
+def dummy_monitored(env: Env) -> tuple[int, int]:
+    """A host monitored as `dummy` (nothing pushes to it but the test) and a VM RUNNING on it (fake VMM)."""
+    host = int(env.gw.call("one.host.allocate", "local", "dummy", "fake", -1))
+    vm = deploy(env, "web", host)
+    wait_for(lambda: env.state(vm) == RUNNING)
+    return host, vm
+
+
+def test_vm_reports_without_a_vm_id_are_wild_vms(env: Env, dummy_monitored: tuple[int, int]) -> None:
+    """A VM vector without a valid ID is a wild VM: oned looks it up by DEPLOY_ID among imported VMs only
+    (MonitorDriverProtocol::_monitor_vm, InformationManager::_vm_state), never among its own (the simulator
+    used to find those by DEPLOY_ID)."""
+    host, vm = dummy_monitored
+    wild = [f'VM=[ID="x{vm}",DEPLOY_ID="fake-{vm}",{{}}]', f'VM=[ID="-1",DEPLOY_ID="fake-{vm}",{{}}]',
+            f'VM=[DEPLOY_ID="fake-{vm}",{{}}]']  # fmt: skip
+    at_rest_reports(
+        env,
+        host,
+        ("MONITOR_VM", True, "\n".join(v.format(f'MONITOR="{monitor(50)}"') for v in wild)),
+        ("STATE_VM", True, "\n".join(v.format('STATE="POWEROFF"') for v in wild)),
+    )
+    assert env.state(vm) == RUNNING
+    assert vm_doc(env, vm).findtext("MONITORING/CPU") == "0"  # what the dummy agent reported at deploy
+
+
+def test_failed_vm_reports_are_only_logged(env: Env, dummy_monitored: tuple[int, int]) -> None:
+    """MONITOR_VM and STATE_VM FAILURE: monitord logs them and goes on (neither the VM nor the host changes,
+    unlike a failed SYSTEM_HOST, MONITOR_HOST or BEACON_HOST)."""
+    host, vm = dummy_monitored
+    at_rest_reports(
+        env,
+        host,
+        ("MONITOR_VM", False, f'VM=[ID="{vm}",MONITOR="{monitor(77)}"]'),
+        ("STATE_VM", False, f'VM=[ID="{vm}",DEPLOY_ID="fake-{vm}",STATE="POWEROFF"]'),
+    )
+    assert env.state(vm) == RUNNING
+    assert vm_doc(env, vm).findtext("MONITORING/CPU") == "0"
+    assert HostView(env.sim).state(host) == 2  # MONITORED
+
+
+# An IM program whose START_MONITOR answer is a SUCCESS monitord cannot read as a MONITOR_MESSAGES document.
+UNREADABLE_IM = r"""
+import base64, sys, time, zlib
+def out(line):
+    sys.stdout.write(line + "\n"); sys.stdout.flush()
+for raw in sys.stdin:
+    parts = raw.split()
+    if parts[:1] == ["INIT"]:
+        out("INIT SUCCESS - -")
+    elif parts[:1] == ["START_MONITOR"]:
+        text = base64.b64encode(zlib.compress(b"HYPERVISOR=fake, not a document")).decode()
+        out(f"START_MONITOR SUCCESS {parts[2]} {int(time.time())} {text}")
+    elif parts[:1] == ["FINALIZE"]:
+        break
+"""
+
+
+def test_a_start_monitor_answer_monitord_cannot_read_is_a_failure(tmp_path: Path) -> None:
+    """MonitorDriverProtocol::_start_monitor: a SUCCESS whose text is not XML is start_monitor_failure, the
+    host ERROR without a reason (the simulator left the host INIT)."""
+    im = write_driver(tmp_path / "unreadable_im", UNREADABLE_IM)
+    with Simulator(auth_dir=tmp_path / "auth", im={"odd": f"{im} odd"}, manager_timer=3600) as sim:
+        view = HostView(sim)
+        host = int(view.gw.call("one.host.allocate", "odd", "odd", "dummy", -1))
+        wait_for(lambda: view.state(host) == 3)  # ERROR
+        assert (view.doc(host).findtext("TEMPLATE/ERROR") or "").endswith(
+            f"Error monitoring Host odd ({host}): "
+        )
+        assert view.doc(host).findtext("TEMPLATE/HYPERVISOR") is None
