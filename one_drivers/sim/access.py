@@ -153,13 +153,29 @@ def require_admin(user: User, kind: str, oid: int, op: int = ADMIN) -> None:
         raise _denied(user, f"{OP_NAMES[op]} {KINDS[kind].acl} [{oid}]")
 
 
-def check(user: User, kind: str, obj: Any, op: int) -> None:
-    """`op` on one object: its permission bits if it has them; a user on itself and a member on its
-    group may, otherwise only admins (hosts, clusters, other users and groups carry no bits)."""
+def refusal(user: User, kind: str, obj: Any, op: int) -> str | None:
+    """Why `user` may not do `op` on one object (None: it may): its permission bits if it has them; a
+    user on itself and a member on its group may, otherwise only admins (hosts, clusters, other users
+    and groups carry no bits)."""
     if isinstance(obj, Owned):
-        authorize(user, kind, obj, op)
-    elif not ((kind == "user" and obj.id == user.id) or (kind == "group" and obj.id in user.groups)):
-        require_admin(user, kind, obj.id, op)
+        ok = allowed(user, obj, op, kind)
+    else:
+        mine = (kind == "user" and obj.id == user.id) or (kind == "group" and obj.id in user.groups)
+        ok = mine or is_admin(user)
+    return None if ok else f"Not authorized to perform {OP_NAMES[op]} {KINDS[kind].acl} [{obj.id}]"
+
+
+def check_all(user: User, asked: Iterable[tuple[str, Any, int]]) -> None:
+    """Rights on several objects asked in one request: every refusal in one 512, joined as oned's
+    AuthRequest joins them."""
+    refused = [why for kind, obj, op in asked if (why := refusal(user, kind, obj, op))]
+    if refused:
+        raise OneFailure(AUTHORIZATION, f"User [{user.id}] : {'; '.join(refused)}.")
+
+
+def check(user: User, kind: str, obj: Any, op: int) -> None:
+    """`op` on one object (see `refusal`)."""
+    check_all(user, ((kind, obj, op),))
 
 
 # --- pool listing -----------------------------------------------------------------------------------

@@ -269,14 +269,14 @@ SG_BUSY_STATES = frozenset({
 
 
 # checks: SecurityGroup::is_valid and PoolObjectSQL::name_is_valid
-def check_name(name: str) -> None:
+def check_name(name: str, code: int = INTERNAL) -> None:
     if not name:
-        raise OneFailure(INTERNAL, "Invalid NAME, it cannot be empty")
+        raise OneFailure(code, "Invalid NAME, it cannot be empty")
     bad = next((c for c in name if c in INVALID_NAME_CHARS), None)
     if bad is not None:
-        raise OneFailure(INTERNAL, f"Invalid NAME, char '{bad}' is not allowed")
+        raise OneFailure(code, f"Invalid NAME, char '{bad}' is not allowed")
     if len(name) > 128:
-        raise OneFailure(INTERNAL, "Invalid NAME, max length is 128 chars")
+        raise OneFailure(code, "Invalid NAME, max length is 128 chars")
 
 
 def _check_ports(value: str) -> None:
@@ -375,8 +375,12 @@ def _sg_deleting(api: Api, sg: SecGroup) -> None:
 
 
 def _sg_renaming(api: Api, sg: SecGroup, name: str) -> None:
-    check_name(name)
-    api.cloud.check_name_free("secgroup", name, sg.uid, ACTION, sg.id)
+    # RequestManagerRename: a name the owner already has is refused first, then set_name checks it
+    taken = [g.id for g in api.cloud.secgroups.values() if g.name == name and g.uid == sg.uid]
+    if taken:
+        message = f"security group cannot be renamed to {name} because it collides with security group"
+        raise OneFailure(ACTION, f"{message} {taken[0]}")
+    check_name(name, ACTION)
 
 
 HOOKS["secgroup"] = Hooks(updated=_sg_updated, deleting=_sg_deleting, renaming=_sg_renaming)

@@ -33,7 +33,7 @@ KINDS = {
     k.name: k
     for k in (
         Kind("vm", "virtual machine", "VM", "vms", "vm", "VM_POOL", 0, "", "update chmod chown rename", paged=True),
-        Kind("template", "virtual machine template", "TEMPLATE", "templates", "template", "VMTEMPLATE_POOL", 0, "TEMPLATE", "update delete chmod chown chgrp", paged=True),
+        Kind("template", "virtual machine template", "TEMPLATE", "templates", "template", "VMTEMPLATE_POOL", 0, "TEMPLATE", "update delete chmod chown", paged=True),
         Kind("image", "image", "IMAGE", "images", "image", "IMAGE_POOL", 0, "IMAGE", "update delete chmod", paged=True),
         Kind("vnet", "virtual network", "NET", "vnets", "vn", "VNET_POOL", 0, "NET", "update delete chmod", paged=True),
         Kind("host", "host", "HOST", "hosts", "host", "HOST_POOL", 0, "HOST", "update delete", manage_op=2),

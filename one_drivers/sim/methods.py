@@ -2,7 +2,7 @@
 
 A handler's parameters after `user` are the call's, read in order by their annotations as xmlrpc-c reads
 them (a missing or mistyped one is the same -501 fault; a default makes one optional). info, pool info,
-update, delete, chmod, chown, chgrp and rename are one handler each over the kinds table (`kinds.py`).
+update, delete, chmod, chown and rename are one handler each over the kinds table (`kinds.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from one_drivers.one.states import VmState
 from one_drivers.sim import access, docs
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import Cloud, parse_text
@@ -19,7 +20,7 @@ from one_drivers.sim.kinds import KINDS
 from one_drivers.sim.lifecycle import Lifecycle
 from one_drivers.sim.model import Attrs, Owned, User, Vm, merge_attrs
 from one_drivers.sim.views import DOCS, POOL_DOCS
-from one_drivers.sim.wire import OneFailure, Params
+from one_drivers.sim.wire import ACTION, INTERNAL, OneFailure, Params
 
 Handler = Callable[["Api", User, Params], Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -196,9 +197,12 @@ def _chmod(kind: str) -> Handler:
     def chmod(api: Api, user: User, p: Params) -> Any:
         oid = p.integer(0)
         bits = [p.integer(i) for i in range(1, 10)]
-        obj = fetch(api, user, kind, oid, MANAGE)
-        if any(b == 1 for b in bits[2::3]) and not access.is_admin(user):
-            access.authorize(user, kind, obj, ADMIN)  # setting an ADMIN bit needs ADMIN
+        obj = api.cloud.get(kind, oid)
+        # RequestManagerChmod asks one right: ADMIN when an ADMIN bit changes (to 0 or 1), else MANAGE
+        admin_bit = any(b not in (-1, was) for was, b in zip(obj.perms[2::3], bits[2::3], strict=True))
+        access.authorize(user, kind, obj, ADMIN if admin_bit else MANAGE)
+        if any(b not in (-1, 0, 1) for b in bits):
+            raise OneFailure(INTERNAL, "New permission values must be -1, 0 or 1")
         obj.perms = tuple(old if new == -1 else new for old, new in zip(obj.perms, bits, strict=True))
         _touch(obj)
         return oid
@@ -206,19 +210,28 @@ def _chmod(kind: str) -> Handler:
     return chmod
 
 
-def _chown(kind: str, chgrp: bool = False) -> Handler:
-    def chown(api: Api, user: User, p: Params) -> Any:
-        oid = p.integer(0)
-        new_uid, new_gid = (-1, p.integer(1)) if chgrp else (p.integer(1), p.integer(2))
+def _chown(kind: str) -> Callable[..., int]:
+    def chown(api: Api, user: User, oid: int, new_uid: int, new_gid: int) -> int:
+        """RequestManagerChown: the new owner and group are looked up before the object; -1, or the one
+        the object has, keeps it. One request asks MANAGE on the object, MANAGE on a new owner and USE on
+        a new group (the owner need not be in the group); a new owner must not have the name taken."""
+        owner = api.cloud.get("user", new_uid) if new_uid >= 0 else None
+        group = api.cloud.get("group", new_gid) if new_gid >= 0 else None
         obj = api.cloud.get(kind, oid)
-        access.authorize(user, kind, obj, ADMIN if new_uid >= 0 else MANAGE)
-        if new_uid >= 0:
-            owner = api.cloud.get("user", new_uid)
+        owner = None if owner is None or owner.id == obj.uid else owner
+        group = None if group is None or group.id == obj.gid else group
+        asked = [(kind, obj, MANAGE), ("user", owner, MANAGE), ("group", group, USE)]
+        access.check_all(user, [(k, o, op) for k, o, op in asked if o is not None])
+        if owner is not None and kind != "vm":  # VM names need not be unique
+            taken = [o.id for o in api.cloud.pool(kind).values() if o.name == obj.name and o.uid == owner.id]
+            if taken:
+                what = f"{KINDS[kind].noun} [{taken[0]}] with NAME {obj.name}"
+                raise OneFailure(INTERNAL, f"user [{owner.id}] already owns {what}")
+        if isinstance(obj, Vm) and obj.state == VmState.DONE:
+            raise OneFailure(ACTION, "Could not change VM ownership, wrong state")
+        if owner is not None:
             obj.uid, obj.uname = owner.id, owner.name
-        if new_gid >= 0:
-            group = api.cloud.get("group", new_gid)
-            if not access.is_admin(user) and new_gid not in user.groups:
-                access.require_admin(user, "group", new_gid, USE)
+        if group is not None:
             obj.gid, obj.gname = group.id, group.name
         _touch(obj)
         return oid
@@ -228,7 +241,10 @@ def _chown(kind: str, chgrp: bool = False) -> Handler:
 
 def _rename(kind: str) -> Callable[..., int]:
     def rename(api: Api, user: User, oid: int, name: str) -> int:
-        obj = fetch(api, user, kind, oid, MANAGE)
+        obj = api.cloud.get(kind, oid)
+        if obj.name == name:  # RequestManagerRename answers before asking any right
+            return oid
+        access.check(user, kind, obj, MANAGE)
         _hooks(kind).renaming(api, obj, name)
         obj.name = name
         _touch(obj)
@@ -242,7 +258,6 @@ GENERIC: dict[str, Callable[[str], Callable[..., Any]]] = {
     "delete": _delete,
     "chmod": _chmod,
     "chown": _chown,
-    "chgrp": lambda kind: _chown(kind, chgrp=True),
     "rename": _rename,
 }
 for _kind in KINDS.values():

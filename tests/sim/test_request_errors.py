@@ -1,0 +1,178 @@
+"""Failures and edge cases of the simulator's requests, each as oned 6.10.5's source answers it: the
+message, error code and object id of the failure tuple (src/rm/RequestManager*.cc and the pools)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+import xmlrpc.client
+from typing import Any
+
+import pytest
+
+from one_drivers.sim.server import Simulator
+from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, NO_EXISTS
+
+
+def call(sim: Simulator, session: str, method: str, *args: Any) -> Any:
+    """The raw answer of `method`: [True, value, 0] or oned's failure tuple."""
+    proxy = xmlrpc.client.ServerProxy(sim.endpoint, use_builtin_types=True)
+    return getattr(proxy, method)(session, *args)
+
+
+def ok(sim: Simulator, session: str, method: str, *args: Any) -> Any:
+    answer = call(sim, session, method, *args)
+    assert answer[0] is True, answer
+    return answer[1]
+
+
+def failed(sim: Simulator, session: str, method: str, *args: Any) -> tuple[str, int, int]:
+    """A failure as (message without the method prefix, code, object id)."""
+    answer = call(sim, session, method, *args)
+    assert answer[0] is False and answer[1].startswith(f"[{method}] "), answer
+    return answer[1][len(method) + 3 :], answer[2], answer[3]
+
+
+def new_user(sim: Simulator, name: str, groups: tuple[int, ...] = (1,)) -> tuple[int, str]:
+    uid = ok(sim, sim.oneadmin_auth, "one.user.allocate", name, f"{name}-pw", "core", list(groups))
+    return uid, f"{name}:{name}-pw"
+
+
+def info(sim: Simulator, method: str, oid: int) -> ET.Element:
+    return ET.fromstring(ok(sim, sim.oneadmin_auth, method, oid))
+
+
+def denied(uid: int, *what: str) -> tuple[str, int, int]:
+    refusals = "; ".join(f"Not authorized to perform {w}" for w in what)
+    return f"User [{uid}] : {refusals}.", AUTHORIZATION, -1
+
+
+# --- chmod, chown, rename (RequestManagerChmod.cc, RequestManagerChown.cc, RequestManagerRename.cc) ---
+def test_chmod_asks_admin_only_when_an_admin_bit_changes(sim: Simulator) -> None:
+    alice, alice_s = new_user(sim, "alice")
+    bob, bob_s = new_user(sim, "bob")
+    tid = ok(sim, alice_s, "one.template.allocate", 'NAME="t"')  # perms 110 000 000
+    chmod = "one.template.chmod"
+    # setting an ADMIN bit needs ADMIN, which the owner lacks; passing the value it has asks MANAGE only
+    assert failed(sim, alice_s, chmod, tid, -1, -1, 1, -1, -1, -1, -1, -1, -1) == denied(
+        alice, f"ADMIN TEMPLATE [{tid}]"
+    )
+    assert ok(sim, alice_s, chmod, tid, 1, 1, 0, -1, -1, -1, -1, -1, -1) == tid
+    # in group 0 (alice is not a member) with GROUP_A set: alice may change other bits but not clear it
+    ok(sim, sim.oneadmin_auth, "one.template.chown", tid, -1, 0)
+    ok(sim, sim.oneadmin_auth, chmod, tid, -1, -1, -1, -1, -1, 1, -1, -1, -1)
+    assert ok(sim, alice_s, chmod, tid, -1, -1, -1, 1, -1, 1, -1, -1, -1) == tid
+    assert failed(sim, alice_s, chmod, tid, -1, -1, -1, -1, -1, 0, -1, -1, -1) == denied(
+        alice, f"ADMIN TEMPLATE [{tid}]"
+    )
+    perms = info(sim, "one.template.info", tid).find("PERMISSIONS")
+    assert perms is not None and [p.text for p in perms] == ["1", "1", "0", "1", "0", "1", "0", "0", "0"]
+    # bob has no right on it: the one right asked is named
+    assert failed(sim, bob_s, chmod, tid, -1, -1, -1, -1, -1, -1, 1, -1, -1) == denied(
+        bob, f"MANAGE TEMPLATE [{tid}]"
+    )
+    assert failed(sim, bob_s, chmod, tid, -1, -1, -1, -1, -1, -1, -1, -1, 1) == denied(
+        bob, f"ADMIN TEMPLATE [{tid}]"
+    )
+    assert failed(sim, sim.oneadmin_auth, chmod, tid, 2, -1, -1, -1, -1, -1, -1, -1, -1) == (
+        "New permission values must be -1, 0 or 1",
+        INTERNAL,
+        -1,
+    )
+    assert failed(sim, sim.oneadmin_auth, chmod, 99, 1, -1, -1, -1, -1, -1, -1, -1, -1) == (
+        "Error getting virtual machine template [99].",
+        NO_EXISTS,
+        99,
+    )
+
+
+def test_chown_looks_up_owner_and_group_first_and_asks_each_right(sim: Simulator) -> None:
+    alice, alice_s = new_user(sim, "alice")
+    bob, _ = new_user(sim, "bob")
+    admin = sim.oneadmin_auth
+    tid = ok(sim, alice_s, "one.template.allocate", 'NAME="t"')
+    chown = "one.template.chown"
+    assert failed(sim, admin, chown, 99, 999, -1) == ("Error getting user [999].", NO_EXISTS, 999)
+    assert failed(sim, admin, chown, 99, -1, 999) == ("Error getting group [999].", NO_EXISTS, 999)
+    assert failed(sim, admin, chown, 99, bob, 1) == (
+        "Error getting virtual machine template [99].",
+        NO_EXISTS,
+        99,
+    )
+    # MANAGE on a new owner (a user manages only itself) and USE on a new group, refused together
+    assert failed(sim, alice_s, chown, tid, bob, 0) == denied(alice, f"MANAGE USER [{bob}]", "USE GROUP [0]")
+    assert failed(sim, alice_s, chown, tid, -1, 0) == denied(alice, "USE GROUP [0]")
+    # the owner and group it has already are no change, so no right is asked for them
+    assert ok(sim, alice_s, chown, tid, alice, 1) == tid
+    # an admin gives it to bob in group 0: the new owner need not be in the new group
+    assert ok(sim, admin, chown, tid, bob, 0) == tid
+    doc = info(sim, "one.template.info", tid)
+    assert [doc.findtext(t) for t in ("UID", "UNAME", "GID", "GNAME")] == [str(bob), "bob", "0", "oneadmin"]
+    # now alice may not manage it (group 0, OTHER bits unset)
+    assert failed(sim, alice_s, chown, tid, alice, -1) == denied(alice, f"MANAGE TEMPLATE [{tid}]")
+
+
+def test_chown_refuses_a_name_the_new_owner_has(sim: Simulator) -> None:
+    alice, alice_s = new_user(sim, "alice")
+    mine = ok(sim, alice_s, "one.template.allocate", 'NAME="t"')
+    theirs = ok(sim, sim.oneadmin_auth, "one.template.allocate", 'NAME="t"')
+    assert failed(sim, sim.oneadmin_auth, "one.template.chown", theirs, alice, -1) == (
+        f"user [{alice}] already owns virtual machine template [{mine}] with NAME t",
+        INTERNAL,
+        -1,
+    )
+    sg_mine = ok(sim, alice_s, "one.secgroup.allocate", 'NAME="web"')
+    sg_theirs = ok(sim, sim.oneadmin_auth, "one.secgroup.allocate", 'NAME="web"')
+    assert failed(sim, sim.oneadmin_auth, "one.secgroup.chown", sg_theirs, alice, -1) == (
+        f"user [{alice}] already owns security group [{sg_mine}] with NAME web",
+        INTERNAL,
+        -1,
+    )
+    assert ok(sim, sim.oneadmin_auth, "one.secgroup.chown", sg_theirs, -1, 1) == sg_theirs
+    assert info(sim, "one.secgroup.info", sg_theirs).findtext("GNAME") == "users"
+
+
+def test_vm_chown_ignores_names_and_refuses_a_done_vm(sim: Simulator) -> None:
+    alice, alice_s = new_user(sim, "alice")
+    admin = sim.oneadmin_auth
+    tid = ok(sim, admin, "one.template.allocate", 'NAME="t"\nCPU="1"\nMEMORY="64"')
+    ok(sim, admin, "one.template.chmod", tid, -1, -1, -1, -1, -1, -1, 1, -1, -1)
+    ok(sim, alice_s, "one.template.instantiate", tid, "vm", True, "", False)
+    vm = ok(sim, admin, "one.template.instantiate", tid, "vm", True, "", False)
+    assert ok(sim, admin, "one.vm.chown", vm, alice, 1) == vm  # alice has a VM named "vm" too
+    ok(sim, admin, "one.vm.action", "terminate-hard", vm)
+    assert info(sim, "one.vm.info", vm).findtext("STATE") == "6"
+    assert failed(sim, admin, "one.vm.chown", vm, 0, -1) == (
+        "Could not change VM ownership, wrong state",
+        ACTION,
+        -1,
+    )
+
+
+def test_template_chgrp_is_no_oned_method(sim: Simulator) -> None:
+    with pytest.raises(xmlrpc.client.Fault) as fault:
+        call(sim, sim.oneadmin_auth, "one.template.chgrp", 0, 1)
+    assert fault.value.faultCode == -506
+
+
+def test_secgroup_rename_as_oned(sim: Simulator) -> None:
+    _, alice_s = new_user(sim, "alice")
+    bob, bob_s = new_user(sim, "bob")
+    first = ok(sim, alice_s, "one.secgroup.allocate", 'NAME="a"')
+    second = ok(sim, alice_s, "one.secgroup.allocate", 'NAME="b"')
+    rename = "one.secgroup.rename"
+    assert failed(sim, alice_s, rename, second, "a") == (
+        f"security group cannot be renamed to a because it collides with security group {first}",
+        ACTION,
+        -1,
+    )
+    assert failed(sim, alice_s, rename, second, "") == ("Invalid NAME, it cannot be empty", ACTION, -1)
+    assert failed(sim, alice_s, rename, second, "x" * 129) == (
+        "Invalid NAME, max length is 128 chars",
+        ACTION,
+        -1,
+    )
+    # the name it has already: answered before any right is asked
+    assert ok(sim, bob_s, rename, second, "b") == second
+    assert failed(sim, bob_s, rename, second, "c") == denied(bob, f"MANAGE SECGROUP [{second}]")
+    assert ok(sim, alice_s, rename, second, "c") == second
+    assert info(sim, "one.secgroup.info", second).findtext("NAME") == "c"
