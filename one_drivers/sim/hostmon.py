@@ -153,11 +153,12 @@ class HostMonitor:
             self.host_error(host, f"Cannot start monitoring driver {host.im_mad}")
 
     def _send_monitor(self, host: Host, action: str, config: str) -> bool:
-        """The action to the host's IM program with the host as monitord knows it; False when it cannot
-        be written. Without a program there is nothing to send (monitord logs "Cannot find driver")."""
-        proc = self.im.get(host.im_mad)
+        """The action to the host's IM program with the host as monitord knows it; False when the program
+        cannot be started or written to. Without a program there is nothing to send (monitord logs
+        "Cannot find driver")."""
         document = f"<MONITOR_DRIVER_ACTION>{docs.render('HOST brief', host)}{config}</MONITOR_DRIVER_ACTION>"
         try:
+            proc = self.im.get(host.im_mad)
             if proc is not None:
                 proc.send(encode_frame(action, "-", host.id, document, timestamp=0))
         except DriverError:

@@ -1,6 +1,6 @@
 """Paths of the simulator that few users take, checked against oned 6.10.5's source: recover in the states
-that recover directly, delete-db, driver replies for VMs oned does not have, START_MONITOR answers monitord
-cannot read, agent reports that name no VM id, failed VM reports, drivers that fail INIT or exit."""
+that recover directly, delete-db, driver replies for VMs oned does not have, drivers that fail INIT or exit,
+START_MONITOR answers and monitord lines that cannot be read, VM reports without a VM id or failed."""
 
 from __future__ import annotations
 
@@ -202,8 +202,8 @@ def test_vm_reports_without_a_vm_id_are_wild_vms(env: Env, dummy_monitored: tupl
     (MonitorDriverProtocol::_monitor_vm, InformationManager::_vm_state), never among its own (the simulator
     used to find those by DEPLOY_ID)."""
     host, vm = dummy_monitored
-    wild = [f'VM=[ID="x{vm}",DEPLOY_ID="fake-{vm}",{{}}]', f'VM=[ID="-1",DEPLOY_ID="fake-{vm}",{{}}]',
-            f'VM=[DEPLOY_ID="fake-{vm}",{{}}]']  # fmt: skip
+    ids = (f'ID="x{vm}",', 'ID="-1",', "")  # not a number, a wild VM's -1, none
+    wild = [f'VM=[{vm_id}DEPLOY_ID="fake-{vm}",{{}}]' for vm_id in ids]
     at_rest_reports(
         env,
         host,
@@ -229,32 +229,87 @@ def test_failed_vm_reports_are_only_logged(env: Env, dummy_monitored: tuple[int,
     assert HostView(env.sim).state(host) == 2  # MONITORED
 
 
-# An IM program whose START_MONITOR answer is a SUCCESS monitord cannot read as a MONITOR_MESSAGES document.
+# An IM program whose START_MONITOR answers monitord cannot read: for a host named `garbled*` a line whose
+# payload is not zlib data, for others a SUCCESS whose text is not a MONITOR_MESSAGES document.
 UNREADABLE_IM = r"""
 import base64, sys, time, zlib
 def out(line):
     sys.stdout.write(line + "\n"); sys.stdout.flush()
+def pack(text):
+    return base64.b64encode(zlib.compress(text)).decode()
 for raw in sys.stdin:
     parts = raw.split()
     if parts[:1] == ["INIT"]:
         out("INIT SUCCESS - -")
     elif parts[:1] == ["START_MONITOR"]:
-        text = base64.b64encode(zlib.compress(b"HYPERVISOR=fake, not a document")).decode()
-        out(f"START_MONITOR SUCCESS {parts[2]} {int(time.time())} {text}")
+        name = zlib.decompress(base64.b64decode(parts[4])).split(b"<NAME>", 1)[1]
+        if name.startswith(b"garbled"):
+            out(f"START_MONITOR SUCCESS {parts[2]} {int(time.time())} {base64.b64encode(b'not zlib').decode()}")
+        else:
+            out(f"START_MONITOR SUCCESS {parts[2]} {int(time.time())} {pack(b'HYPERVISOR=fake, not a document')}")
     elif parts[:1] == ["FINALIZE"]:
         break
 """
+BROKEN_IM = r"""
+import sys
+for raw in sys.stdin:
+    sys.stdout.write("INIT FAILURE - no credentials\n"); sys.stdout.flush()
+"""
 
 
-def test_a_start_monitor_answer_monitord_cannot_read_is_a_failure(tmp_path: Path) -> None:
+@pytest.fixture
+def odd_im(tmp_path: Path) -> Iterator[HostView]:
+    """A simulator with the IM programs `odd` (UNREADABLE_IM) and `broken` (BROKEN_IM)."""
+    odd, broken = (
+        write_driver(tmp_path / name, body) for name, body in (("odd", UNREADABLE_IM), ("broken", BROKEN_IM))
+    )
+    with Simulator(
+        auth_dir=tmp_path / "auth", im={"odd": f"{odd} odd", "broken": f"{broken} b"}, manager_timer=3600
+    ) as sim:
+        yield HostView(sim)
+
+
+def test_a_start_monitor_answer_monitord_cannot_read_is_a_failure(odd_im: HostView) -> None:
     """MonitorDriverProtocol::_start_monitor: a SUCCESS whose text is not XML is start_monitor_failure, the
     host ERROR without a reason (the simulator left the host INIT)."""
-    im = write_driver(tmp_path / "unreadable_im", UNREADABLE_IM)
-    with Simulator(auth_dir=tmp_path / "auth", im={"odd": f"{im} odd"}, manager_timer=3600) as sim:
-        view = HostView(sim)
-        host = int(view.gw.call("one.host.allocate", "odd", "odd", "dummy", -1))
-        wait_for(lambda: view.state(host) == 3)  # ERROR
-        assert (view.doc(host).findtext("TEMPLATE/ERROR") or "").endswith(
-            f"Error monitoring Host odd ({host}): "
-        )
-        assert view.doc(host).findtext("TEMPLATE/HYPERVISOR") is None
+    host = int(odd_im.gw.call("one.host.allocate", "odd", "odd", "dummy", -1))
+    wait_for(lambda: odd_im.state(host) == 3)  # ERROR
+    assert (odd_im.doc(host).findtext("TEMPLATE/ERROR") or "").endswith(
+        f"Error monitoring Host odd ({host}): "
+    )
+    assert odd_im.doc(host).findtext("TEMPLATE/HYPERVISOR") is None
+
+
+def test_an_answer_line_monitord_cannot_decode_is_dropped(
+    odd_im: HostView, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reply whose payload is not base64 zlib data fails Message::parse_from: monitord drops it, the host
+    stays INIT waiting for its answer."""
+    caplog.set_level(logging.WARNING)
+    host = int(odd_im.gw.call("one.host.allocate", "garbled", "odd", "dummy", -1))
+    wait_for(lambda: any("im: unreadable reply" in r.getMessage() for r in caplog.records))
+    assert odd_im.state(host) == 0 and not odd_im.answered(host)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_an_im_program_that_fails_init_leaves_the_host_in_error(odd_im: HostView) -> None:
+    """An IM program that does not answer INIT SUCCESS (monitord would not start): the host is created and
+    its START_MONITOR is a failure naming the driver, rather than an internal error of host.allocate."""
+    host = int(odd_im.gw.call("one.host.allocate", "h", "broken", "dummy", -1))
+    assert odd_im.state(host) == 3
+    error = odd_im.doc(host).findtext("TEMPLATE/ERROR") or ""
+    assert error.endswith(f"Error monitoring Host h ({host}): Cannot start monitoring driver broken")
+
+
+def test_a_monitord_line_that_cannot_be_read_is_dropped(
+    env: Env, dummy_monitored: tuple[int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lines monitord cannot parse (too few fields, a payload that is not base64 zlib) are dropped; the
+    connection goes on with the next line."""
+    host, _ = dummy_monitored
+    garbage = ["MONITOR_HOST SUCCESS", f"MONITOR_HOST SUCCESS {host} 1795306873 bm90IHpsaWI="]
+    with socket.create_connection(("127.0.0.1", env.sim.lifecycle.monitor_port)) as s:
+        s.sendall("".join(line + "\n" for line in garbage).encode())
+    at_rest_reports(env, host)
+    unreadable = [r for r in caplog.records if r.getMessage().startswith("monitord: unreadable message")]
+    assert len(unreadable) == 2 and HostView(env.sim).state(host) == 2
