@@ -8,6 +8,7 @@ users the stored value as is; the `server_cipher` user (serveradmin) acts for an
 from __future__ import annotations
 
 import functools
+import re
 import time
 
 from one_drivers.one.cipher import KEY_DERIVED_IV, ZERO_IV, CipherScheme, ServerCipher
@@ -45,10 +46,9 @@ def server_token_error(
     fields = plain.split(b":")
     if fields[0] != server_user.encode("utf-8"):
         return "User name missmatch"  # sic, oned's spelling
-    try:
-        expiry = int(fields[-1])
-    except ValueError:
-        expiry = 0  # Ruby's to_i of a non-number
+    # Ruby's to_i: the leading integer, 0 without one
+    leading = re.match(rb"\s*[-+]?[0-9]+", fields[-1])
+    expiry = int(leading.group()) if leading else 0
     if (time.time() if now is None else now) >= expiry:
         return "login token expired"
     return None

@@ -15,11 +15,11 @@ from one_drivers.one.states import LcmState as L
 from one_drivers.one.template import build_template
 from one_drivers.sim import access, allocate, docs, instantiate, model
 from one_drivers.sim.access import ADMIN, MANAGE, USE
-from one_drivers.sim.cloud import nic_security_groups, not_found, parse_text
+from one_drivers.sim.cloud import nic_security_groups, parse_text
 from one_drivers.sim.methods import HOOKS, Api, Hooks, fetch, method, vm_for
 from one_drivers.sim.model import Attrs, Host, Image, SecGroup, User, Vm, VNet, get_attr, get_vectors
 from one_drivers.sim.storage import TYPE_NAMES
-from one_drivers.sim.wire import ACTION, INTERNAL, XML_RPC_API, OneFailure
+from one_drivers.sim.wire import ACTION, INTERNAL, NO_EXISTS, OneFailure, RpcFault
 
 
 # --- system ---------------------------------------------------------------------------------------
@@ -37,8 +37,8 @@ def system_config(api: Api, user: User) -> str:
 # --- users ----------------------------------------------------------------------------------------
 @method("one.user.allocate", mutating=True)
 def user_allocate(api: Api, user: User, name: str, password: str, driver: str, groups: object = ()) -> int:
-    if not isinstance(groups, list | tuple):
-        raise OneFailure(XML_RPC_API, "groups must be an array")
+    if not isinstance(groups, list | tuple):  # xmlrpc-c's getArray, while UserAllocate authorizes
+        raise RpcFault(-501, "Parameter that is supposed to be an array is not")
     access.require_admin(user, "user", -1, MANAGE)
     return allocate.allocate_user(api.cloud, name, password, driver, [int(g) for g in groups]).id
 
@@ -55,7 +55,7 @@ def user_enable(api: Api, user: User, uid: int, enable: bool) -> int:
     target = api.cloud.get("user", uid)
     access.require_admin(user, "user", uid, ADMIN)
     if uid == 0:
-        raise OneFailure(ACTION, "Cannot enable/disable oneadmin user", uid)
+        raise OneFailure(ACTION, "Cannot enable/disable oneadmin user")
     if not enable and target.enabled:
         api.cloud.sessions.pop(uid, None)
         target.login_tokens.clear()
@@ -67,8 +67,8 @@ def user_enable(api: Api, user: User, uid: int, enable: bool) -> int:
 def user_login(api: Api, user: User, name: str, token: str, valid: int, egid: int = -1) -> str:
     """A login token for `username` (MANAGE on that user: itself, or an admin), as UserLogin answers."""
     target = api.cloud.user_by_name(name)
-    if target is None:
-        raise not_found("user", -1)
+    if target is None:  # no id to name: Request::failure_message's pool form
+        raise OneFailure(NO_EXISTS, "Error getting user Pool.")
     access.check(user, "user", target, MANAGE)
     return access.user_login(api.cloud, target, token, valid, egid)
 

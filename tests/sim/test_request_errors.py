@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from one_drivers.one.cipher import ServerCipher
 from one_drivers.sim.server import Simulator
-from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, NO_EXISTS
+from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, NO_EXISTS, XML_RPC_API
 
 
 def call(sim: Simulator, session: str, method: str, *args: Any) -> Any:
@@ -176,3 +177,69 @@ def test_secgroup_rename_as_oned(sim: Simulator) -> None:
     assert failed(sim, bob_s, rename, second, "c") == denied(bob, f"MANAGE SECGROUP [{second}]")
     assert ok(sim, alice_s, rename, second, "c") == second
     assert info(sim, "one.secgroup.info", second).findtext("NAME") == "c"
+
+
+# --- users: allocate, enable, login tokens, auth driver (RequestManagerUser.cc, LoginToken.cc) ---------
+def test_user_allocate_reads_the_groups_as_an_array(sim: Simulator) -> None:
+    with pytest.raises(xmlrpc.client.Fault) as fault:
+        call(sim, sim.oneadmin_auth, "one.user.allocate", "carol", "pw", "core", 1)
+    assert (fault.value.faultCode, fault.value.faultString) == (
+        -501,
+        "Parameter that is supposed to be an array is not",
+    )
+
+
+def test_user_enable_refuses_oneadmin(sim: Simulator) -> None:
+    assert failed(sim, sim.oneadmin_auth, "one.user.enable", 0, False) == (
+        "Cannot enable/disable oneadmin user",
+        ACTION,
+        -1,
+    )
+
+
+def test_login_tokens_as_oned_keeps_them(sim: Simulator) -> None:
+    alice, alice_s = new_user(sim, "alice")
+    login = "one.user.login"
+    now = [1_000_000.0]
+    sim.cloud.clock = lambda: now[0]
+    assert failed(sim, alice_s, login, "nobody", "", 60) == ("Error getting user Pool.", NO_EXISTS, -1)
+    assert failed(sim, alice_s, login, "alice", "t", -2) == ("Wrong valid period for token", XML_RPC_API, -1)
+    assert failed(sim, alice_s, login, "alice", "nope", 0) == ("Could not find token: nope", XML_RPC_API, -1)
+    assert ok(sim, alice_s, login, "alice", "short", 60) == "short"
+    assert ok(sim, "alice:short", "one.user.info", -1)
+    # an expired token is refused and dropped when it is tried
+    now[0] += 61
+    assert call(sim, "alice:short", "one.user.info", -1)[2] == 256
+    assert "short" not in sim.cloud.users[alice].login_tokens
+    # valid 0 drops the named token, or with no token all of them
+    for token in ("a", "b", "c"):
+        ok(sim, alice_s, login, "alice", token, -1)
+    assert ok(sim, alice_s, login, "alice", "a", 0) == "a"
+    assert sorted(sim.cloud.users[alice].login_tokens) == ["b", "c"]
+    assert ok(sim, alice_s, login, "alice", "", 0) == ""
+    assert sim.cloud.users[alice].login_tokens == {}
+    assert call(sim, "alice:b", "one.user.info", -1)[2] == 256
+
+
+def test_chauth_with_a_password_stores_it_for_the_new_driver(sim: Simulator) -> None:
+    uid, _ = new_user(sim, "alice")
+    assert ok(sim, sim.oneadmin_auth, "one.user.chauth", uid, "public", "plain-secret") == uid
+    assert info(sim, "one.user.info", uid).findtext("PASSWORD") == "plain-secret"
+    assert ok(sim, "alice:plain-secret", "one.user.info", -1)
+    assert ok(sim, sim.oneadmin_auth, "one.user.chauth", uid, "core", "core-secret") == uid
+    assert info(sim, "one.user.info", uid).findtext("PASSWORD") != "core-secret"  # its digest
+    assert ok(sim, "alice:core-secret", "one.user.info", -1)
+    assert call(sim, "alice:plain-secret", "one.user.info", -1)[2] == 256
+
+
+@pytest.mark.parametrize(("expiry", "accepted"), [(b"abc", False), (b"99999999999junk", True)])
+def test_server_token_expiry_read_as_ruby_to_i(sim: Simulator, expiry: bytes, accepted: bool) -> None:
+    # server_cipher_auth.rb compares the clock with `expires.to_i`: the leading integer, else 0
+    new_user(sim, "bob")
+    stored = sim.cloud.users[1].password
+    token = ServerCipher("serveradmin", stored, sim.cloud.scheme).encrypt(
+        f"serveradmin:bob:{expiry.decode()}"
+    )
+    answer = call(sim, f"serveradmin:bob:{token}", "one.user.info", -1)
+    assert answer[0] is accepted
+    assert list(sim.cloud.auth_log) == ([] if accepted else ["Auth Error: login token expired"])
