@@ -108,7 +108,7 @@ def host_status(api: Api, user: User, hid: int, status: int) -> int:
     enabled = HostState.MONITORED if monitored else HostState.INIT
     new_state = {0: enabled, 1: HostState.DISABLED, 2: HostState.OFFLINE}.get(status)
     if new_state is None:
-        raise OneFailure(ACTION, "Wrong status code")
+        raise OneFailure(INTERNAL, "Wrong status code")
     old_state = host.state
     api.lc.set_host_state(host, int(new_state))
     if new_state != old_state:
@@ -120,7 +120,7 @@ def _host_deleting(api: Api, host: Host) -> None:
     if any(
         v.state == VmState.ACTIVE and v.current and v.current.hid == host.id for v in api.cloud.vms.values()
     ):
-        raise OneFailure(ACTION, "Cannot delete host, it has VMs running.")
+        raise OneFailure(ACTION, "Cannot delete host. Can not remove a host with running VMs")
     api.lc.stop_monitor(host)
 
 
@@ -138,9 +138,11 @@ def vn_allocate(api: Api, user: User, text: str, cluster: int = -1) -> int:
 @method("one.vn.add_ar", mutating=True)
 def vn_add_ar(api: Api, user: User, vid: int, text: str) -> int:
     vnet = fetch(api, user, "vnet", vid, ADMIN)
-    for key, value in parse_text(text):
-        if key == "AR" and isinstance(value, dict):
-            allocate.add_ar(vnet, value)
+    # VirtualNetwork::add_ar takes the first AR of the template only
+    ar = next((v for k, v in parse_text(text) if k == "AR" and isinstance(v, dict)), None)
+    if ar is None:
+        raise OneFailure(INTERNAL, "Wrong AR definition. AR vector attribute is missing.")
+    allocate.add_ar(vnet, ar)
     return vid
 
 

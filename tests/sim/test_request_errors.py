@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from one_drivers.one.cipher import ServerCipher
+from one_drivers.one.gateway import OneGateway
 from one_drivers.sim.server import Simulator
 from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, NO_EXISTS, XML_RPC_API
+from tests.sim.conftest import build_recorded_world
 
 
 def call(sim: Simulator, session: str, method: str, *args: Any) -> Any:
@@ -243,3 +245,62 @@ def test_server_token_expiry_read_as_ruby_to_i(sim: Simulator, expiry: bytes, ac
     answer = call(sim, f"serveradmin:bob:{token}", "one.user.info", -1)
     assert answer[0] is accepted
     assert list(sim.cloud.auth_log) == ([] if accepted else ["Auth Error: login token expired"])
+
+
+# --- hosts and networks (RequestManagerHost.cc, RequestManagerDelete.cc, VirtualNetwork.cc) ----------
+def test_host_status_code_and_delete_with_running_vms(sim: Simulator) -> None:
+    ids = build_recorded_world(OneGateway(sim.endpoint, sim.oneadmin_auth))
+    host = ids["host"]
+    assert failed(sim, sim.oneadmin_auth, "one.host.status", host, 7) == ("Wrong status code", INTERNAL, -1)
+    assert failed(sim, sim.oneadmin_auth, "one.host.delete", host) == (
+        "Cannot delete host. Can not remove a host with running VMs",
+        ACTION,
+        -1,
+    )
+    assert info(sim, "one.host.info", host).findtext("NAME") == "dummyhost"
+
+
+def test_add_ar_takes_the_first_range(sim: Simulator) -> None:
+    admin = sim.oneadmin_auth
+    net = ok(sim, admin, "one.vn.allocate", 'NAME="n"\nVN_MAD="dummy"\nBRIDGE="br0"', -1)
+    assert failed(sim, admin, "one.vn.add_ar", net, 'DESCRIPTION="no range"') == (
+        "Wrong AR definition. AR vector attribute is missing.",
+        INTERNAL,
+        -1,
+    )
+    two = 'AR=[TYPE="IP4",IP="10.1.0.1",SIZE="2"]\nAR=[TYPE="IP4",IP="10.2.0.1",SIZE="2"]'
+    assert ok(sim, admin, "one.vn.add_ar", net, two) == net
+    ranges = info(sim, "one.vn.info", net).findall("AR_POOL/AR")
+    assert [r.findtext("IP") for r in ranges] == ["10.1.0.1"]
+
+
+def test_hold_and_release_lease_descriptions(sim: Simulator) -> None:
+    admin = sim.oneadmin_auth
+    two = 'AR=[TYPE="IP4",IP="10.1.0.1",SIZE="2"]\nAR=[TYPE="IP4",IP="10.2.0.1",SIZE="2"]'
+    net = ok(sim, admin, "one.vn.allocate", f'NAME="n"\nVN_MAD="dummy"\nBRIDGE="br0"\n{two}', -1)
+    for method in ("one.vn.hold", "one.vn.release"):
+        assert failed(sim, admin, method, net, 'LEASES=[IP="10.1.0.1",MAC="02:00:0a:01:00:01"]') == (
+            "Only one attribute MAC, IP or IP6 can be set.",
+            INTERNAL,
+            -1,
+        )
+        assert failed(sim, admin, method, net, 'LEASES=[AR_ID="0"]') == (
+            "Missing MAC, IP or IP6.",
+            INTERNAL,
+            -1,
+        )
+    # AR_ID names the one range looked in
+    assert failed(sim, admin, "one.vn.hold", net, 'LEASES=[IP="10.1.0.1",AR_ID="1"]') == (
+        "Address is not part of the address range or in use.",
+        INTERNAL,
+        -1,
+    )
+    assert ok(sim, admin, "one.vn.hold", net, 'LEASES=[IP="10.2.0.2",AR_ID="1"]') == net
+    leases = info(sim, "one.vn.info", net).findall("AR_POOL/AR/LEASES/LEASE")
+    assert [(lease.findtext("IP"), lease.findtext("VM")) for lease in leases] == [("10.2.0.2", "-1")]
+    # releasing an address that is not held (or not in the network) is no error
+    assert ok(sim, admin, "one.vn.release", net, 'LEASES=[IP="10.9.9.9"]') == net
+    assert ok(sim, admin, "one.vn.release", net, 'LEASES=[IP="10.2.0.2",AR_ID="0"]') == net
+    assert len(info(sim, "one.vn.info", net).findall("AR_POOL/AR/LEASES/LEASE")) == 1
+    assert ok(sim, admin, "one.vn.release", net, 'LEASES=[IP="10.2.0.2",AR_ID="1"]') == net
+    assert info(sim, "one.vn.info", net).findall("AR_POOL/AR/LEASES/LEASE") == []
