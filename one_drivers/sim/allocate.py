@@ -6,6 +6,7 @@ Functions take the `Cloud` (called under its lock) and raise `OneFailure` with o
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ from one_drivers.sim.access import USE
 from one_drivers.sim.cloud import Cloud, parse_text, sg_ids
 from one_drivers.sim.model import GROUP_USE_PERMS, Attrs, User, fill, get_attr, load_data
 from one_drivers.sim.storage import Copy
-from one_drivers.sim.wire import INTERNAL, OneFailure
+from one_drivers.sim.wire import ALLOCATE, INTERNAL, OneFailure
 
 # What a new datastore's and network's templates get where the user's leave them out.
 DEFAULTS = load_data("bootstrap.yaml")
@@ -25,11 +26,25 @@ def _with_defaults(attrs: Attrs, defaults: dict[str, str]) -> None:
     attrs.extend((key, value) for key, value in defaults.items() if get_attr(attrs, key) is None)
 
 
-def _named(attrs: Attrs, message: str = "No NAME in template.") -> tuple[str, Attrs]:
+def _named(attrs: Attrs, message: str) -> tuple[str, Attrs]:
     name = get_attr(attrs, "NAME") or ""
     if not name:
         raise OneFailure(INTERNAL, message)
     return name, [(k, v) for k, v in attrs if k != "NAME"]
+
+
+# PoolObjectSQL::name_is_valid
+INVALID_NAME_CHARS = "&|:\\\";/'#{}$<>\t\n\v\f\r"
+
+
+def check_name(name: str, code: int = INTERNAL) -> None:
+    if not name:
+        raise OneFailure(code, "Invalid NAME, it cannot be empty")
+    bad = next((c for c in name if c in INVALID_NAME_CHARS), None)
+    if bad is not None:
+        raise OneFailure(code, f"Invalid NAME, char '{bad}' is not allowed")
+    if len(name) > 128:
+        raise OneFailure(code, "Invalid NAME, max length is 128 chars")
 
 
 # --- users and hosts ----------------------------------------------------------------------------------
@@ -94,27 +109,58 @@ def allocate_template(cloud: Cloud, user: User, text: str) -> model.VmTemplate:
 IMAGE_FIELDS = frozenset({"NAME", "TYPE", "PERSISTENT", "PATH", "SIZE", "SOURCE", "FORMAT", "FS"})
 
 
+# ImagePool::allocate: the datastore type each image type is registered in, and the refusal elsewhere
+_IMAGE_HOME = {
+    name: (home, refusal)
+    for names, home, refusal in (
+        ("OS DATABLOCK CDROM", DatastoreType.IMAGE_DS, "Only IMAGES of type KERNEL, RAMDISK and CONTEXT can be registered in a FILE_DS datastore"),
+        ("KERNEL RAMDISK CONTEXT", DatastoreType.FILE_DS, "IMAGES of type KERNEL, RAMDISK and CONTEXT cannot be registered in an IMAGE_DS datastore"),
+        ("BACKUP", DatastoreType.BACKUP_DS, "IMAGES of type BACKUP can only be registered in an BACKUP_DS datastore"),
+    )
+    for name in names.split()
+}  # fmt: skip
+
+
+def _not_allocated(message: str) -> OneFailure:
+    return OneFailure(ALLOCATE, f"Error allocating a new image. {message}")
+
+
 def allocate_image(cloud: Cloud, user: User, text: str, ds_id: int, copy: bool = True) -> model.Image:
     """A new image, LOCKED until the datastore has copied it in (`copy=False`: the caller starts
-    the copy, as clone and disk save-as do)."""
-    access.authorize_create(user, "image")
+    the copy, as clone and disk save-as do). Checked in ImageAllocate's order: the datastore, the
+    SIZE, the rights, then the pool's checks of name, type and datastore type."""
     attrs = parse_text(text)
     ds = cloud.get("datastore", ds_id)
-    access.authorize(user, "datastore", ds, USE)
     if ds.type not in (DatastoreType.IMAGE_DS, DatastoreType.FILE_DS):
-        raise OneFailure(INTERNAL, "Cannot allocate images in a system datastore.")
-    name, _ = _named(attrs)
-    cloud.check_name_free("image", name, user.id)
+        raise _not_allocated("New images can only be allocated in a files or image datastore.")
+    asked = get_attr(attrs, "TYPE") or ""
     datablock = get_attr(attrs, "SIZE") and not get_attr(attrs, "PATH")
-    type_name = (get_attr(attrs, "TYPE") or ("DATABLOCK" if datablock else "OS")).upper()
-    if type_name not in ImageType.__members__ or type_name == "BACKUP":
-        raise OneFailure(INTERNAL, f"Unknown value for TYPE: {type_name}")
+    type_name = (asked or ("DATABLOCK" if datablock else "OS")).upper()
+    # oned's str_to_type reads an unknown name as OS until Image::insert refuses it
+    family = type_name if type_name in ImageType.__members__ else "OS"
+    size_text = get_attr(attrs, "SIZE") or ""
+    whole = re.fullmatch(r"\s*[-+]?[0-9]+", size_text)
+    if size_text and not whole and (get_attr(attrs, "SOURCE") or not get_attr(attrs, "PATH")):
+        raise OneFailure(INTERNAL, "Cannot parse image SIZE: Wrong number or missing SIZE attribute.")
+    access.authorize_create(user, "image")
+    access.authorize(user, "datastore", ds, USE)
+    name = get_attr(attrs, "NAME") or ""
     try:
-        size = int(float(get_attr(attrs, "SIZE") or "0"))
-    except ValueError as exc:
-        raise OneFailure(INTERNAL, "SIZE must be a positive integer.") from exc
+        check_name(name)
+    except OneFailure as exc:
+        raise _not_allocated(exc.message) from None
+    home, refusal = _IMAGE_HOME[family]
+    if ds.type != home:
+        raise _not_allocated(refusal)
+    taken = [i.id for i in cloud.images.values() if i.name == name and i.uid == user.id]
+    if taken:
+        raise _not_allocated(f"NAME is already taken by IMAGE {taken[0]}.")
+    if type_name != family:
+        # Image::set_type appends the current type (OS, 0) to the literal as a pointer offset
+        raise _not_allocated("Unknown type ")
     tmpl = [(k, v) for k, v in attrs if k not in IMAGE_FIELDS]
     _with_defaults(tmpl, {"DEV_PREFIX": "sd" if type_name == "DATABLOCK" else "hd"})
+    size = int(size_text) if whole else 0
     img = cloud.add(
         "image", model.Image, user, name, type=ImageType[type_name], regtime=cloud.now(), size=size
     )
@@ -149,7 +195,7 @@ def image_by_ref(cloud: Cloud, user: User, vec: dict[str, str]) -> model.Image:
 # --- virtual networks ---------------------------------------------------------------------------------
 def allocate_vnet(cloud: Cloud, user: User, text: str, cluster_id: int) -> model.VNet:
     access.authorize_create(user, "vnet")
-    name, attrs = _named(parse_text(text))
+    name, attrs = _named(parse_text(text), "No NAME in template for Virtual Network.")
     cloud.check_name_free("vnet", name, user.id)
     tmpl = [(k, v) for k, v in attrs if k != "AR"]
     # oned adds the default group 0 to whatever groups the network names.

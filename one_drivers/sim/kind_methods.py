@@ -217,7 +217,7 @@ def image_allocate(api: Api, user: User, text: str, ds: int) -> int:
 
 def _image_deleting(api: Api, img: Image) -> None:
     if img.vms:
-        raise OneFailure(ACTION, f"Cannot delete image: image is used by VMs {img.vms}")
+        raise OneFailure(ACTION, f"Cannot delete image. There are {len(img.vms)} VMs using it.")
 
 
 HOOKS["image"] = Hooks(deleting=_image_deleting)
@@ -232,12 +232,25 @@ def image_persistent(api: Api, user: User, iid: int, persistent: bool) -> int:
     return iid
 
 
+# ImageChangeType: a type changes only within its family (the simulator has no BACKUP images)
+_TYPE_FAMILIES = (
+    {ImageType.OS, ImageType.DATABLOCK, ImageType.CDROM},
+    {ImageType.KERNEL, ImageType.RAMDISK, ImageType.CONTEXT},
+)
+
+
 @method("one.image.chtype", mutating=True)
 def image_chtype(api: Api, user: User, iid: int, type_name: str) -> int:
     img = fetch(api, user, "image", iid, MANAGE)
-    if type_name.upper() not in ImageType.__members__ or type_name.upper() == "BACKUP":
-        raise OneFailure(INTERNAL, f"Unknown value for TYPE: {type_name}")
-    img.type = ImageType[type_name.upper()]
+    asked = (type_name or "OS").upper()
+    target = ImageType.__members__.get(asked, ImageType.OS)  # str_to_type reads an unknown name as OS
+    if not any(img.type in family and target in family for family in _TYPE_FAMILIES):
+        message = "Cannot change image type to an incompatible type for the current datastore."
+        raise OneFailure(ACTION, message)
+    if asked not in ImageType.__members__:
+        # Image::set_type appends the image's type to the literal: a pointer offset, not a number
+        raise OneFailure(INTERNAL, "Unknown type "[int(img.type) :])
+    img.type = target
     return iid
 
 
@@ -259,7 +272,6 @@ def image_clone(api: Api, user: User, iid: int, name: str, ds: int = -1) -> int:
 # deleted, user groups are numbered from 100 with names unique per owner, RULEs are checked as oned
 # checks them and duplicates dropped, a group used by VMs cannot be deleted. Not simulated: the `updatesg`
 # driver round trip of a rule update on a running VM; VMs stay in UPDATED_VMS.
-INVALID_NAME_CHARS = "&|:\\\";/'#{}$<>\t\n\v\f\r"
 PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPV6", "IPSEC", "ALL")
 _PORTS = re.compile(r"(([0-9]+|[0-9]+:[0-9]+),)*([0-9]+|[0-9]+:[0-9]+)\Z")
 # LCM states in which oned refuses to change a VM's groups (rules being applied, or the VM is moving).
@@ -270,17 +282,7 @@ SG_BUSY_STATES = frozenset({
 })  # fmt: skip
 
 
-# checks: SecurityGroup::is_valid and PoolObjectSQL::name_is_valid
-def check_name(name: str, code: int = INTERNAL) -> None:
-    if not name:
-        raise OneFailure(code, "Invalid NAME, it cannot be empty")
-    bad = next((c for c in name if c in INVALID_NAME_CHARS), None)
-    if bad is not None:
-        raise OneFailure(code, f"Invalid NAME, char '{bad}' is not allowed")
-    if len(name) > 128:
-        raise OneFailure(code, "Invalid NAME, max length is 128 chars")
-
-
+# checks: SecurityGroup::is_valid
 def _check_ports(value: str) -> None:
     if not _PORTS.match(value):
         raise OneFailure(INTERNAL, "Invalid RANGE specification.")
@@ -346,7 +348,7 @@ def secgroup_allocate(api: Api, user: User, text: str) -> int:
     cloud, attrs = api.cloud, parse_text(text)
     access.authorize_create(user, "secgroup")
     name = get_attr(attrs, "NAME") or ""
-    check_name(name)
+    allocate.check_name(name)
     cloud.check_name_free("secgroup", name, user.id)
     template = checked_template([(k, v) for k, v in attrs if k != "NAME"])
     return cloud.add("secgroup", SecGroup, user, name, template=template).id
@@ -382,7 +384,7 @@ def _sg_renaming(api: Api, sg: SecGroup, name: str) -> None:
     if taken:
         message = f"security group cannot be renamed to {name} because it collides with security group"
         raise OneFailure(ACTION, f"{message} {taken[0]}")
-    check_name(name, ACTION)
+    allocate.check_name(name, ACTION)
 
 
 HOOKS["secgroup"] = Hooks(updated=_sg_updated, deleting=_sg_deleting, renaming=_sg_renaming)

@@ -12,7 +12,7 @@ import pytest
 from one_drivers.one.cipher import ServerCipher
 from one_drivers.one.gateway import OneGateway
 from one_drivers.sim.server import Simulator
-from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, NO_EXISTS, XML_RPC_API
+from one_drivers.sim.wire import ACTION, ALLOCATE, AUTHORIZATION, INTERNAL, NO_EXISTS, XML_RPC_API
 from tests.sim.conftest import build_recorded_world
 
 
@@ -304,3 +304,76 @@ def test_hold_and_release_lease_descriptions(sim: Simulator) -> None:
     assert len(info(sim, "one.vn.info", net).findall("AR_POOL/AR/LEASES/LEASE")) == 1
     assert ok(sim, admin, "one.vn.release", net, 'LEASES=[IP="10.2.0.2",AR_ID="1"]') == net
     assert info(sim, "one.vn.info", net).findall("AR_POOL/AR/LEASES/LEASE") == []
+
+
+# --- images and network allocate (RequestManagerAllocate.cc, ImagePool.cc, Image.cc, VirtualNetwork.cc) ---
+NEW_IMAGE = "Error allocating a new image. "
+
+
+@pytest.mark.parametrize(
+    ("template", "ds", "message", "code"),
+    [
+        ('NAME="i"\nSIZE="16"', 0, NEW_IMAGE + "New images can only be allocated in a files or image datastore.", ALLOCATE),
+        ('NAME="i"\nTYPE="DATABLOCK"\nSIZE="abc"', 1, "Cannot parse image SIZE: Wrong number or missing SIZE attribute.", INTERNAL),
+        ('NAME="i"\nTYPE="DATABLOCK"\nSIZE="1.5"', 1, "Cannot parse image SIZE: Wrong number or missing SIZE attribute.", INTERNAL),
+        ('TYPE="DATABLOCK"\nSIZE="16"', 1, NEW_IMAGE + "Invalid NAME, it cannot be empty", ALLOCATE),
+        ('NAME="i"\nTYPE="FOO"\nSIZE="16"', 1, NEW_IMAGE + "Unknown type ", ALLOCATE),
+        ('NAME="i"\nTYPE="BACKUP"\nSIZE="16"', 1, NEW_IMAGE + "IMAGES of type BACKUP can only be registered in an BACKUP_DS datastore", ALLOCATE),
+        ('NAME="i"\nTYPE="KERNEL"\nPATH="/k"', 1, NEW_IMAGE + "IMAGES of type KERNEL, RAMDISK and CONTEXT cannot be registered in an IMAGE_DS datastore", ALLOCATE),
+        ('NAME="i"\nTYPE="OS"\nPATH="/o"', 2, NEW_IMAGE + "Only IMAGES of type KERNEL, RAMDISK and CONTEXT can be registered in a FILE_DS datastore", ALLOCATE),
+    ],
+)  # fmt: skip
+def test_image_allocate_refusals(sim: Simulator, template: str, ds: int, message: str, code: int) -> None:
+    assert failed(sim, sim.oneadmin_auth, "one.image.allocate", template, ds) == (message, code, -1)
+    assert ok(sim, sim.oneadmin_auth, "one.imagepool.info", -2, -1, -1).count("<IMAGE>") == 0
+
+
+def test_image_allocate_duplicate_name_and_a_path_image_size(sim: Simulator) -> None:
+    admin = sim.oneadmin_auth
+    first = ok(sim, admin, "one.image.allocate", 'NAME="i"\nTYPE="DATABLOCK"\nSIZE="16"', 1)
+    assert failed(sim, admin, "one.image.allocate", 'NAME="i"\nTYPE="DATABLOCK"\nSIZE="16"', 1) == (
+        f"{NEW_IMAGE}NAME is already taken by IMAGE {first}.",
+        ALLOCATE,
+        -1,
+    )
+    # with a PATH the datastore driver measures the file: SIZE is not read
+    kernel = ok(sim, admin, "one.image.allocate", 'NAME="k"\nTYPE="KERNEL"\nPATH="/k"\nSIZE="x"', 2)
+    assert info(sim, "one.image.info", kernel).findtext("TYPE") == "3"
+
+
+def test_image_chtype_within_its_family(sim: Simulator) -> None:
+    admin = sim.oneadmin_auth
+    os_image = ok(sim, admin, "one.image.allocate", 'NAME="o"\nTYPE="OS"\nPATH="/o"', 1)
+    block = ok(sim, admin, "one.image.allocate", 'NAME="b"\nTYPE="DATABLOCK"\nSIZE="4"', 1)
+    kernel = ok(sim, admin, "one.image.allocate", 'NAME="k"\nTYPE="KERNEL"\nPATH="/k"', 2)
+    incompatible = "Cannot change image type to an incompatible type for the current datastore."
+    assert failed(sim, admin, "one.image.chtype", os_image, "kernel") == (incompatible, ACTION, -1)
+    assert failed(sim, admin, "one.image.chtype", kernel, "OS") == (incompatible, ACTION, -1)
+    assert failed(sim, admin, "one.image.chtype", kernel, "FOO") == (incompatible, ACTION, -1)  # read as OS
+    # an unknown name passes as OS, then Image::set_type's message is cut by the image's type (0, 2)
+    assert failed(sim, admin, "one.image.chtype", os_image, "FOO") == ("Unknown type ", INTERNAL, -1)
+    assert failed(sim, admin, "one.image.chtype", block, "FOO") == ("known type ", INTERNAL, -1)
+    assert ok(sim, admin, "one.image.chtype", os_image, "cdrom") == os_image
+    assert ok(sim, admin, "one.image.chtype", kernel, "RAMDISK") == kernel
+    assert [info(sim, "one.image.info", i).findtext("TYPE") for i in (os_image, kernel)] == ["1", "4"]
+
+
+def test_image_delete_while_vms_use_it(sim: Simulator) -> None:
+    ids = build_recorded_world(OneGateway(sim.endpoint, sim.oneadmin_auth))
+    assert failed(sim, sim.oneadmin_auth, "one.image.delete", ids["image"]) == (
+        "Cannot delete image. There are 1 VMs using it.",
+        ACTION,
+        -1,
+    )
+
+
+def test_vnet_allocate_name_and_security_groups(sim: Simulator) -> None:
+    admin = sim.oneadmin_auth
+    assert failed(sim, admin, "one.vn.allocate", 'VN_MAD="dummy"\nBRIDGE="br0"', -1) == (
+        "No NAME in template for Virtual Network.",
+        INTERNAL,
+        -1,
+    )
+    net = ok(sim, admin, "one.vn.allocate", 'NAME="n"\nVN_MAD="dummy"\nSECURITY_GROUPS="101,100,101"', -1)
+    # the default group 0 is added, the ids kept once and in order (split_unique into a set)
+    assert info(sim, "one.vn.info", net).findtext("TEMPLATE/SECURITY_GROUPS") == "0,100,101"
