@@ -51,7 +51,7 @@ class Lifecycle(HostMonitor):
 
     # --- requests -------------------------------------------------------------------------------------------
     def check_lock(self, user_id: int, vm: Vm, op: int) -> None:
-        if vm.lock is not None and (vm.lock.level == 4 or op + 1 >= vm.lock.level):
+        if vm.lock is not None and op + 1 >= vm.lock.level:
             raise OneFailure(AUTHORIZATION, f"User [{user_id}] : VM is locked. [{vm.id}].")
 
     def action(self, vm: Vm, name: str, uid: int = 0, gid: int = 0) -> None:

@@ -78,9 +78,14 @@ def vm_deploy(api: Api, user: User, vid: int, hid: int, _enforce: bool = False, 
 @method("one.vm.lock", mutating=True)
 def vm_lock(api: Api, user: User, vid: int, level: int = 1, test: bool = False) -> int:
     vm = vm_for(api, user, vid, locked=False)
-    if vm.lock is not None and test:
-        raise OneFailure(AUTHORIZATION, f"Error trying to lock the resource VM [{vid}]")
-    vm.lock = model.VmLock(level, user.id, api.cloud.now(), api.cloud.next_request_id())
+    if level not in (1, 2, 3, 4):
+        raise OneFailure(ACTION, "Wrong lock level specified")
+    if vm.lock is not None and test:  # test_lock_db answers the time the lock was taken
+        raise OneFailure(ACTION, str(vm.lock.time))
+    if vm.lock is not None and vm.lock.owner != user.id and not access.is_admin(user):
+        raise OneFailure(ACTION, "Error trying to lock the resource.")  # only an admin takes another's lock
+    # RequestManagerLock: level 4 (ALL) is stored as 1 (USE), which already blocks every operation.
+    vm.lock = model.VmLock(1 if level == 4 else level, user.id, api.cloud.now(), api.cloud.next_request_id())
     vm.touch()
     return vid
 
@@ -88,6 +93,9 @@ def vm_lock(api: Api, user: User, vid: int, level: int = 1, test: bool = False) 
 @method("one.vm.unlock", mutating=True)
 def vm_unlock(api: Api, user: User, vid: int) -> int:
     vm = vm_for(api, user, vid, locked=False)
+    # unlock_db: an admin lifts any lock, another user only their own (an unlocked VM's owner is -1).
+    if not access.is_admin(user) and (vm.lock.owner if vm.lock else -1) != user.id:
+        raise OneFailure(ACTION, "Cannot unlock: Lock is owned by another user")
     vm.lock = None
     vm.touch()
     return vid
@@ -118,17 +126,20 @@ def _next_id(vm: Vm, name: str) -> int:
     return max((int(v.get(f"{name}_ID", "0")) for v in get_vectors(vm.template, name)), default=-1) + 1
 
 
-def _given(text: str, name: str, what: str) -> dict[str, str]:
+def _given(vm: Vm, text: str, name: str, missing: str) -> dict[str, str]:
+    """The DISK or NIC vector to attach; without one DispatchManager fails the attach with `missing`, the
+    VM having lost its resched flag on the way (set_resched(false) comes first)."""
     given = _section(parse_text(text), name)
     if given is None:
-        raise OneFailure(INTERNAL, f"Wrong format for {what} attachment: no {name} vector")
+        vm.resched = 0
+        raise OneFailure(ACTION, missing)
     return given
 
 
 @method("one.vm.attach", mutating=True)
 def vm_attach(api: Api, user: User, vid: int, text: str) -> int:
     vm = _hotplug(api, user, vid, "disk-attach", "attach a new disk to")
-    given = _given(text, "DISK", "disk")
+    given = _given(vm, text, "DISK", "Internal error parsing DISK attribute")
     disk_id = _next_id(vm, "DISK")
     context = _section(vm.template, "CONTEXT") or {}
     if context.get("DISK_ID", "").isdigit():
@@ -148,7 +159,7 @@ def vm_attach(api: Api, user: User, vid: int, text: str) -> int:
 @method("one.vm.attachnic", mutating=True)
 def vm_attachnic(api: Api, user: User, vid: int, text: str) -> int:
     vm = _hotplug(api, user, vid, "nic-attach", "attach a new NIC to")
-    given = _given(text, "NIC", "NIC")
+    given = _given(vm, text, "NIC", "Wrong format or missing NIC/NIC_ALIAS/PCI attribute")
     leases: list[instantiate.Lease] = []
     nic = instantiate.lease_nic(api.cloud, user, dict(given), vid, _next_id(vm, "NIC"), leases)
     for rng, offset in leases:

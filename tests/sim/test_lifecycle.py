@@ -173,9 +173,9 @@ def test_authorization_and_lock(sim: Simulator, admin: OneGateway, host: int) ->
         mine
     )
     bob.call("one.vm.action", "hold", mine)
-    # lock level 4 blocks even oneadmin; unlock lifts it
+    # lock level 4 (stored as 1, USE) blocks even oneadmin; unlock lifts it
     admin.call("one.vm.lock", vm, 4, False)
-    assert "<LOCK><LOCKED>4</LOCKED>" in admin.document("one.vm.info", vm, False)
+    assert "<LOCK><LOCKED>1</LOCKED>" in admin.document("one.vm.info", vm, False)
     with pytest.raises(OneAuthorizationError, match=rf"User \[0\] : VM is locked. \[{vm}\]"):
         admin.call("one.vm.action", "reboot", vm)
     admin.call("one.vm.unlock", vm)

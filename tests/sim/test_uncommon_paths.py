@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from one_drivers.mad.monitord import encode_frame
+from one_drivers.one.gateway import OneActionError, OneGateway
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
 from tests.conftest import wait_for
@@ -313,3 +315,88 @@ def test_a_monitord_line_that_cannot_be_read_is_dropped(
     at_rest_reports(env, host)
     unreadable = [r for r in caplog.records if r.getMessage().startswith("monitord: unreadable message")]
     assert len(unreadable) == 2 and HostView(env.sim).state(host) == 2
+
+
+# --- vm methods ----------------------------------------------------------------------------------------
+def test_lock_levels_test_mode_and_other_users_locks(sim: Simulator, admin: OneGateway) -> None:
+    """RequestManagerLock / PoolObjectSQL::lock_db, unlock_db: level 4 is stored as 1 (USE), other levels
+    are refused; test mode on a locked VM answers the lock's time; only an admin takes or lifts a lock
+    another user holds (an unlocked VM's lock belongs to nobody)."""
+    admin.call("one.user.allocate", "bob", "bobpass", "core", [1])
+    admin.call("one.user.allocate", "ann", "annpass", "core", [1])
+    bob, ann = OneGateway(sim.endpoint, "bob:bobpass"), OneGateway(sim.endpoint, "ann:annpass")
+    vm = int(bob.call("one.vm.allocate", 'NAME="locked"\nCPU="0.1"\nMEMORY="64"', True))
+    bob.call("one.vm.chmod", vm, -1, -1, -1, 1, 1, -1, -1, -1, -1)  # the group may manage it
+    with pytest.raises(
+        OneActionError, match=r"^\[one.vm.unlock\] Cannot unlock: Lock is owned by another user$"
+    ):
+        ann.call("one.vm.unlock", vm)
+    with pytest.raises(OneActionError, match=r"^\[one.vm.lock\] Wrong lock level specified$"):
+        bob.call("one.vm.lock", vm, 5, False)
+    bob.call("one.vm.lock", vm, 4, False)
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
+    assert doc.findtext("LOCK/LOCKED") == "1" and doc.findtext("LOCK/OWNER") == str(doc.findtext("UID"))
+    with pytest.raises(OneActionError, match=rf"^\[one.vm.lock\] {doc.findtext('LOCK/TIME')}$"):
+        bob.call("one.vm.lock", vm, 2, True)
+    with pytest.raises(OneActionError, match=r"^\[one.vm.lock\] Error trying to lock the resource\.$"):
+        ann.call("one.vm.lock", vm, 2, False)
+    with pytest.raises(OneActionError, match="Lock is owned by another user"):
+        ann.call("one.vm.unlock", vm)
+    admin.call("one.vm.lock", vm, 3, False)  # an admin overrides it
+    assert ET.fromstring(admin.document("one.vm.info", vm, False)).findtext("LOCK/LOCKED") == "3"
+    admin.call("one.vm.unlock", vm)
+    assert ET.fromstring(admin.document("one.vm.info", vm, False)).find("LOCK") is None
+
+
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        ("one.vm.attach", "Internal error parsing DISK attribute"),
+        ("one.vm.attachnic", "Wrong format or missing NIC/NIC_ALIAS/PCI attribute"),
+    ],
+)
+def test_an_attach_without_its_vector_is_refused(
+    sim: Simulator, admin: OneGateway, method: str, message: str
+) -> None:
+    """DispatchManager::attach/attach_nic: set_up_attach_* finds no DISK (NIC) and the request fails with
+    ACTION (was INTERNAL, with words of our own); the VM stays RUNNING without its resched flag."""
+    admin.call("one.host.allocate", "h", "dummy", "dummy", -1)
+    vm = int(admin.call("one.vm.allocate", 'NAME="v"\nCPU="0.1"\nMEMORY="64"', False))
+    sim.schedule()
+    admin.call("one.vm.action", "resched", vm)
+    with pytest.raises(OneActionError, match=rf"^\[{method}\] {re.escape(message)}$"):
+        admin.call(method, vm, 'TARGET="vdb"')
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
+    assert (doc.findtext("STATE"), doc.findtext("LCM_STATE"), doc.findtext("RESCHED")) == ("3", "3", "0")
+
+
+def test_a_live_resize_to_the_same_size_only_closes_the_record(tmp_path: Path) -> None:
+    """DispatchManager::resize of a RUNNING VM with its own CPU/MEMORY/VCPU: "Nothing to resize" is a
+    success; the record is closed with the resize and copied (close_cp_history), nothing goes to the driver."""
+    log = tmp_path / "vmm.jsonl"
+    vmm = write_driver(tmp_path / "fake_vmm", VMM, LOG=str(log))
+    with Simulator(auth_dir=tmp_path / "auth", vmm={"kvm": f"{vmm} kvm"}) as sim:
+        env = Env(sim, log)
+        host = env.gw.call("one.host.allocate", "k", "dummy", "kvm", -1)
+        vm = deploy(env, "same", host)  # CPU 1, MEMORY 64, no VCPU
+        wait_for(lambda: env.state(vm) == RUNNING)
+        assert env.gw.call("one.vm.resize", vm, 'CPU="1"\nMEMORY="64"', False) == vm
+        assert env.state(vm) == RUNNING
+        records = vm_doc(env, vm).findall("HISTORY_RECORDS/HISTORY")
+        assert [(h.findtext("ACTION"), h.findtext("ETIME") != "0") for h in records] == [
+            ("35", True),
+            ("0", False),
+        ]
+        assert sent(env, "RESIZE", vm) == 0
+
+
+def test_a_resize_the_host_cannot_hold_names_the_memory_short(sim: Simulator, admin: OneGateway) -> None:
+    """HostShare::test_compute: CPU fits, memory does not: "Not enough memory: <wanted KB>/<free KB>"; the
+    VM keeps its size."""
+    admin.call("one.host.allocate", "h", "dummy", "dummy", -1)
+    vm = int(admin.call("one.vm.allocate", 'NAME="v"\nCPU="0.1"\nMEMORY="64"', False))
+    sim.schedule()
+    admin.call("one.vm.action", "poweroff", vm)
+    with pytest.raises(OneActionError, match=r"^\[one.vm.resize\] Not enough memory: 1048576000000/\d+$"):
+        admin.call("one.vm.resize", vm, 'MEMORY="1024000000"', False)
+    assert ET.fromstring(admin.document("one.vm.info", vm, False)).findtext("TEMPLATE/MEMORY") == "64"
