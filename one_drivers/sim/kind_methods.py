@@ -392,17 +392,20 @@ HOOKS["secgroup"] = Hooks(updated=_sg_updated, deleting=_sg_deleting, renaming=_
 
 def _sg_change(attach: bool) -> Callable[..., int]:
     def sg_change(api: Api, user: User, vm_id: int, nic_id: int, sg_id: int) -> int:
+        nic = model.vector_by_id(api.cloud.get("vm", vm_id).template, "NIC", nic_id)
+        no_nic = f"VM {vm_id} doesn't have NIC id {nic_id}"
+        if attach and nic is None:  # VirtualMachineAttachSG looks for the NIC before asking any right
+            raise OneFailure(INTERNAL, no_nic)
         vm = vm_for(api, user, vm_id)
         sg = api.cloud.secgroups.get(sg_id)
-        if attach:
-            if sg is None:
-                raise OneFailure(ACTION, f"Could not attach SG {sg_id} to VM, SG does not exist")
+        if attach and sg is not None:
             access.authorize(user, "secgroup", sg, USE)
+        if attach and sg is None:
+            raise OneFailure(ACTION, f"Could not attach SG {sg_id} to VM, SG does not exist")
         if vm.state is VmState.ACTIVE and vm.lcm_state in SG_BUSY_STATES:
             raise OneFailure(ACTION, f"VM {vm_id} is in wrong state {vm.state_label}")
-        nic = model.vector_by_id(vm.template, "NIC", nic_id)
         if nic is None:
-            raise OneFailure(ACTION, f"VM {vm_id} doesn't have NIC id {nic_id}")
+            raise OneFailure(ACTION, no_nic)
         groups = nic_security_groups(nic)
         if attach and sg_id in groups:
             raise OneFailure(ACTION, f"VM {vm_id} SG {sg_id} already in NIC {nic_id}")

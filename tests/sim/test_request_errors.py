@@ -11,6 +11,7 @@ import pytest
 
 from one_drivers.one.cipher import ServerCipher
 from one_drivers.one.gateway import OneGateway
+from one_drivers.one.states import LcmState
 from one_drivers.sim.server import Simulator
 from one_drivers.sim.wire import ACTION, ALLOCATE, AUTHORIZATION, INTERNAL, NO_EXISTS, XML_RPC_API
 from tests.sim.conftest import build_recorded_world
@@ -377,3 +378,51 @@ def test_vnet_allocate_name_and_security_groups(sim: Simulator) -> None:
     net = ok(sim, admin, "one.vn.allocate", 'NAME="n"\nVN_MAD="dummy"\nSECURITY_GROUPS="101,100,101"', -1)
     # the default group 0 is added, the ids kept once and in order (split_unique into a set)
     assert info(sim, "one.vn.info", net).findtext("TEMPLATE/SECURITY_GROUPS") == "0,100,101"
+
+
+# --- security groups (SecurityGroupPool.cc, SecurityGroup::is_valid, DispatchManager::attach_sg) ----
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ('NAME=""', "Invalid NAME, it cannot be empty"),
+        (f'NAME="{"x" * 129}"', "Invalid NAME, max length is 128 chars"),
+        ('NAME="s"\nRULE=[PROTOCOL="TCP",RULE_TYPE="INBOUND",RANGE="1,2,3,4,5,6,7,8,9,10,11,12,13,14:15,16"]',
+         "Not more than 15 ports can be specified in a RULE"),
+        ('NAME="s"\nRULE=[PROTOCOL="ICMP",RULE_TYPE="INBOUND",ICMP_TYPE="echo"]', "Wrong ICMP_TYPE, it must be integer"),
+        ('NAME="s"\nRULE=[PROTOCOL="ICMPV6",RULE_TYPE="INBOUND",ICMPV6_TYPE="x"]', "Wrong ICMPV6_TYPE, it must be integer"),
+        ('NAME="s"\nRULE=[PROTOCOL="TCP",RULE_TYPE="INBOUND",NETWORK_ID="net"]', "Wrong NETWORK_ID."),
+    ],
+)  # fmt: skip
+def test_secgroup_allocate_refusals(sim: Simulator, template: str, message: str) -> None:
+    assert failed(sim, sim.oneadmin_auth, "one.secgroup.allocate", template) == (message, INTERNAL, -1)
+
+
+def test_secgroup_allocate_takes_128_chars_and_15_ports(sim: Simulator) -> None:
+    rule = 'RULE=[PROTOCOL="TCP",RULE_TYPE="INBOUND",RANGE="1,2,3,4,5,6,7,8,9,10,11,12,13,14:15"]'
+    sg = ok(sim, sim.oneadmin_auth, "one.secgroup.allocate", f'NAME="{"x" * 128}"\n{rule}')
+    assert (
+        info(sim, "one.secgroup.info", sg).findtext("TEMPLATE/RULE/RANGE")
+        == "1,2,3,4,5,6,7,8,9,10,11,12,13,14:15"
+    )
+
+
+def test_attach_and_detach_sg_refusals(sim: Simulator) -> None:
+    ids = build_recorded_world(OneGateway(sim.endpoint, sim.oneadmin_auth))
+    vm, admin = ids["vm"], sim.oneadmin_auth
+    _, bob_s = new_user(sim, "bob")
+    # attach looks for the NIC before any right is asked (INTERNAL); detach finds it missing later (ACTION)
+    missing = (f"VM {vm} doesn't have NIC id 5", INTERNAL, -1)
+    assert failed(sim, admin, "one.vm.attachsg", vm, 5, 0) == missing
+    assert failed(sim, bob_s, "one.vm.attachsg", vm, 5, 0) == missing
+    assert failed(sim, admin, "one.vm.detachsg", vm, 5, 0) == (f"VM {vm} doesn't have NIC id 5", ACTION, -1)
+    assert failed(sim, admin, "one.vm.attachsg", vm, 0, 999) == (
+        "Could not attach SG 999 to VM, SG does not exist",
+        ACTION,
+        -1,
+    )
+    # while a NIC is being plugged the groups cannot change (the state set here, as the driver leaves it)
+    with sim.cloud.lock:
+        sim.cloud.vms[vm].lcm_state = LcmState.HOTPLUG_NIC
+    sg = ok(sim, admin, "one.secgroup.allocate", 'NAME="s"')
+    for method in ("one.vm.attachsg", "one.vm.detachsg"):
+        assert failed(sim, admin, method, vm, 0, sg) == (f"VM {vm} is in wrong state HOTPLUG_NIC", ACTION, -1)
