@@ -37,10 +37,10 @@ def _named(attrs: Attrs, message: str) -> tuple[str, Attrs]:
 INVALID_NAME_CHARS = "&|:\\\";/'#{}$<>\t\n\v\f\r"
 
 
-def check_name(name: str, code: int = INTERNAL) -> None:
+def check_name(name: str, code: int = INTERNAL, extra: str = "") -> None:
     if not name:
         raise OneFailure(code, "Invalid NAME, it cannot be empty")
-    bad = next((c for c in name if c in INVALID_NAME_CHARS), None)
+    bad = next((c for c in name if c in INVALID_NAME_CHARS + extra), None)
     if bad is not None:
         raise OneFailure(code, f"Invalid NAME, char '{bad}' is not allowed")
     if len(name) > 128:
@@ -49,8 +49,10 @@ def check_name(name: str, code: int = INTERNAL) -> None:
 
 # --- users and hosts ----------------------------------------------------------------------------------
 def allocate_user(cloud: Cloud, name: str, password: str, driver: str, groups: list[int]) -> User:
-    if not name or any(c in name for c in " :\t\n"):
-        raise OneFailure(INTERNAL, "Invalid NAME, it cannot contain spaces or colons.")
+    try:
+        check_name(name, extra=" ")  # User::INVALID_NAME_CHARS adds the space
+    except OneFailure as exc:
+        raise OneFailure(INTERNAL, f"{exc.message}.") from None  # UserPool::allocate ends it with a period
     cloud.check_name_free("user", name, -1)
     gid = groups[0] if groups else 1
     group = cloud.get("group", gid)

@@ -192,6 +192,23 @@ def test_user_allocate_reads_the_groups_as_an_array(sim: Simulator) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "Invalid NAME, it cannot be empty."),
+        ("two words", "Invalid NAME, char ' ' is not allowed."),
+        ("a&b", "Invalid NAME, char '&' is not allowed."),
+        ("a:b", "Invalid NAME, char ':' is not allowed."),
+    ],
+)
+def test_user_allocate_name_checks(sim: Simulator, name: str, message: str) -> None:
+    assert failed(sim, sim.oneadmin_auth, "one.user.allocate", name, "pw", "core", [1]) == (
+        message,
+        INTERNAL,
+        -1,
+    )
+
+
 def test_user_enable_refuses_oneadmin(sim: Simulator) -> None:
     assert failed(sim, sim.oneadmin_auth, "one.user.enable", 0, False) == (
         "Cannot enable/disable oneadmin user",
@@ -222,6 +239,11 @@ def test_login_tokens_as_oned_keeps_them(sim: Simulator) -> None:
     assert ok(sim, alice_s, login, "alice", "", 0) == ""
     assert sim.cloud.users[alice].login_tokens == {}
     assert call(sim, "alice:b", "one.user.info", -1)[2] == 256
+    # making a token drops the expired ones first (LoginTokenPool::reset_expired)
+    ok(sim, alice_s, login, "alice", "old", 10)
+    now[0] += 11
+    ok(sim, alice_s, login, "alice", "new", 10)
+    assert sorted(sim.cloud.users[alice].login_tokens) == ["new"]
 
 
 def test_chauth_with_a_password_stores_it_for_the_new_driver(sim: Simulator) -> None:
@@ -259,6 +281,14 @@ def test_host_status_code_and_delete_with_running_vms(sim: Simulator) -> None:
         -1,
     )
     assert info(sim, "one.host.info", host).findtext("NAME") == "dummyhost"
+    # a host without running VMs goes, and its monitoring with it
+    spare = ok(sim, sim.oneadmin_auth, "one.host.allocate", "spare", "dummy", "dummy", -1)
+    assert ok(sim, sim.oneadmin_auth, "one.host.delete", spare) == spare
+    assert failed(sim, sim.oneadmin_auth, "one.host.info", spare) == (
+        f"Error getting host [{spare}].",
+        NO_EXISTS,
+        spare,
+    )
 
 
 def test_add_ar_takes_the_first_range(sim: Simulator) -> None:
