@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from one_drivers.one.states import ImageState, ImageType, LcmState, VmState
-from one_drivers.sim.model import Image, Vm
+from one_drivers.sim.model import Image, Vm, get_attr
 from one_drivers.sim.wire import ACTION, OneFailure
 
 INIT, READY, USED, DISABLED, LOCKED, ERROR, CLONE, DELETE, USED_PERS, LOCKED_USED, LOCKED_USED_PERS = (
@@ -107,7 +107,7 @@ class ImageStore:
                 ACTION,
                 f"Image {image.id} ({image.name}) of type {TYPE_NAMES[image.type]} cannot be used as DISK.",
             )
-        shareable = any(k == "PERSISTENT_TYPE" and v == "SHAREABLE" for k, v in image.template)
+        shareable = (get_attr(image.template, "PERSISTENT_TYPE") or "").upper() == "SHAREABLE"  # icasecmp
         state, refused = image.state, f"Cannot acquire image {image.id}, it is"
         if state in (USED_PERS, LOCKED_USED_PERS) and not shareable:
             raise OneFailure(ACTION, f"{refused} persistent and already in use")

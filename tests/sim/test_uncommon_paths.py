@@ -400,3 +400,71 @@ def test_a_resize_the_host_cannot_hold_names_the_memory_short(sim: Simulator, ad
     with pytest.raises(OneActionError, match=r"^\[one.vm.resize\] Not enough memory: 1048576000000/\d+$"):
         admin.call("one.vm.resize", vm, 'MEMORY="1024000000"', False)
     assert ET.fromstring(admin.document("one.vm.info", vm, False)).findtext("TEMPLATE/MEMORY") == "64"
+
+
+# --- images ----------------------------------------------------------------------------------------------
+def image_state(gw: OneGateway, image: int) -> int:
+    return int(ET.fromstring(gw.document("one.image.info", image, False)).findtext("STATE") or -1)
+
+
+def test_images_a_vm_cannot_take_and_a_kernel_that_cannot_be_cloned(tmp_path: Path) -> None:
+    """ImageManager::acquire_image refuses a KERNEL (RAMDISK, CONTEXT) image as a DISK and an image in
+    INIT, DISABLED, ERROR, DELETE or CLONE (a persistent image being cloned); ImageClone refuses to clone a
+    KERNEL image."""
+    with Simulator(auth_dir=tmp_path / "auth", hold_image_copies=True) as sim:
+        gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+        gw.call("one.host.allocate", "h", "dummy", "dummy", -1)
+        vm = int(gw.call("one.vm.allocate", 'NAME="v"\nCPU="0.1"\nMEMORY="64"', False))
+        sim.schedule()
+        files = gw.call(
+            "one.datastore.allocate", 'NAME="f"\nTYPE="FILE_DS"\nDS_MAD="dummy"\nTM_MAD="dummy"', -1
+        )
+        kernel = gw.call("one.image.allocate", 'NAME="vmlinuz"\nTYPE="KERNEL"\nPATH="/boot/vmlinuz"', files)
+        pers = gw.call("one.image.allocate", 'NAME="p"\nTYPE="DATABLOCK"\nSIZE="16"\nPERSISTENT="YES"', 1)
+        sim.finish_image_copies()
+        gw.call("one.image.clone", pers, "copy", -1)
+        assert image_state(gw, pers) == 6  # CLONE until the copy ends
+        as_disk = rf"^\[one.vm.attach\] Image {kernel} \(vmlinuz\) of type KERNEL cannot be used as DISK\.$"
+        with pytest.raises(OneActionError, match=as_disk):
+            gw.call("one.vm.attach", vm, f'DISK=[IMAGE_ID="{kernel}"]')
+        with pytest.raises(
+            OneActionError, match=rf"^\[one.vm.attach\] Cannot acquire image {pers}, it is in state: CLONE$"
+        ):
+            gw.call("one.vm.attach", vm, f'DISK=[IMAGE_ID="{pers}"]')
+        with pytest.raises(
+            OneActionError,
+            match=r"^\[one.image.clone\] KERNEL, RAMDISK, BACKUP and CONTEXT cannot be cloned\.$",
+        ):
+            gw.call("one.image.clone", kernel, "copy2", -1)
+        assert ET.fromstring(gw.document("one.vm.info", vm, False)).findall("TEMPLATE/DISK") == []
+
+
+def test_a_vm_that_ends_while_its_image_is_copied_leaves_it_locked(tmp_path: Path) -> None:
+    """A VM made while its image is still being copied takes it LOCKED_USED; when the VM ends first,
+    ImageManager::release_image leaves it LOCKED, and READY once the copy ends."""
+    with Simulator(auth_dir=tmp_path / "auth", hold_image_copies=True) as sim:
+        gw = OneGateway(sim.endpoint, sim.oneadmin_auth)
+        image = gw.call("one.image.allocate", 'NAME="d"\nTYPE="DATABLOCK"\nSIZE="16"', 1)
+        vm = gw.call("one.vm.allocate", f'NAME="v"\nCPU="0.1"\nMEMORY="64"\nDISK=[IMAGE_ID="{image}"]', True)
+        assert image_state(gw, image) == 9  # LOCKED_USED
+        gw.call("one.vm.action", "terminate", vm)
+        assert image_state(gw, image) == 4  # LOCKED
+        assert sim.finish_image_copies() == 1
+        assert image_state(gw, image) == 1  # READY
+
+
+def test_a_shareable_persistent_image_is_recognised_in_any_case(sim: Simulator, admin: OneGateway) -> None:
+    """acquire_image compares PERSISTENT_TYPE with icasecmp: "shareable" lets a second VM take a persistent
+    image in use (the simulator only knew "SHAREABLE")."""
+    admin.call("one.host.allocate", "h", "dummy", "dummy", -1)
+    image = admin.call(
+        "one.image.allocate",
+        'NAME="s"\nTYPE="DATABLOCK"\nSIZE="16"\nPERSISTENT="YES"\nPERSISTENT_TYPE="shareable"',
+        1,
+    )
+    text = f'NAME="v"\nCPU="0.1"\nMEMORY="64"\nDISK=[IMAGE_ID="{image}"]'
+    vms = [admin.call("one.vm.allocate", text, False) for _ in range(2)]
+    assert sim.schedule() == 2
+    assert image_state(admin, image) == 8  # USED_PERS
+    doc = ET.fromstring(admin.document("one.image.info", image, False))
+    assert sorted(int(i.text or -1) for i in doc.findall("VMS/ID")) == sorted(vms)
