@@ -150,7 +150,7 @@ class Params:
         return self._get(index, int, "integer")
 
     def string(self, index: int) -> str:
-        return self._get(index, str, "string")
+        return self._get(index, str, "a string")  # xmlrpc-c's wording: "integer", "boolean", "a string"
 
     def boolean(self, index: int) -> bool:
         return self._get(index, bool, "boolean")

@@ -48,9 +48,23 @@ def test_faults(raw: Any, sim: Simulator) -> None:
     with pytest.raises(xmlrpc.client.Fault) as exc:
         raw.one.vm.nosuchmethod(sim.oneadmin_auth, 0)
     assert exc.value.faultCode == -506 and exc.value.faultString == "Method 'one.vm.nosuchmethod' not defined"
+    # xmlrpc-c's paramList getters name the type they wanted, "a string" with its article
+    for args, wanted in (
+        (("zero", False), "integer"),
+        ((0, "no"), "boolean"),
+    ):
+        with pytest.raises(xmlrpc.client.Fault) as exc:
+            raw.one.vm.info(sim.oneadmin_auth, *args)
+        assert (exc.value.faultCode, exc.value.faultString) == (
+            -501,
+            f"Parameter that is supposed to be {wanted} is not",
+        )
     with pytest.raises(xmlrpc.client.Fault) as exc:
-        raw.one.vm.info(sim.oneadmin_auth, "zero", False)
-    assert exc.value.faultCode == -501
+        raw.one.vm.rename(sim.oneadmin_auth, 0, 7)
+    assert (exc.value.faultCode, exc.value.faultString) == (
+        -501,
+        "Parameter that is supposed to be a string is not",
+    )
     with pytest.raises(xmlrpc.client.Fault) as exc:
         raw.one.vm.info(sim.oneadmin_auth)
     assert exc.value.faultString == "Not enough parameters"
