@@ -2,11 +2,12 @@
 
 A VM's SCHED_REQUIREMENTS and AUTOMATIC_REQUIREMENTS are evaluated (requirements.py) over the host's
 ID, NAME, CLUSTER_ID, CLUSTER and TEMPLATE; the system datastore is the first of the host's cluster
-that SCHED_DS_REQUIREMENTS accepts. A VM no host takes gets oned's SCHED_MESSAGE.
+that SCHED_DS_REQUIREMENTS accepts. A VM no host takes gets mm_sched's SCHED_MESSAGE.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from one_drivers.one.states import HostState, VmState
@@ -41,20 +42,29 @@ def system_ds_for(cloud: Cloud, vm: Vm, host: Host, ds_id: int = -1) -> int:
     return 0
 
 
-def _first_host(vm: Vm, hosts: list[Host]) -> Host | None:
-    reqs = (get_attr(vm.user_template, "SCHED_REQUIREMENTS"), get_attr(vm.template, "AUTOMATIC_REQUIREMENTS"))
-    for host in hosts:
-        attrs = host_attrs(host)
-        try:
-            if all(evaluate(r, attrs) for r in reqs if r):
-                return host
-        except RequirementError as exc:
-            set_attr(vm.user_template, "SCHED_MESSAGE", f"Cannot parse requirements: {exc}")
-            vm.touch()
-            return None
-    if get_attr(vm.user_template, "SCHED_MESSAGE") is None:
-        set_attr(vm.user_template, "SCHED_MESSAGE", "No host with enough capacity to deploy the VM")
-        vm.touch()
+def host_requirements(vm: Vm) -> str:
+    """What mm_sched evaluates on each host: AUTOMATIC_REQUIREMENTS & ( SCHED_REQUIREMENTS ) (VirtualMachineXML)."""
+    auto = get_attr(vm.template, "AUTOMATIC_REQUIREMENTS") or ""
+    user = get_attr(vm.user_template, "SCHED_REQUIREMENTS")
+    if user is None:
+        return auto
+    return f"{auto} & ( {user} )" if auto else user
+
+
+def _first_host(vm: Vm, hosts: list[Host], now: int) -> Host | None:
+    """The first host the VM's requirements accept; else the VM's SCHED_MESSAGE says why, stamped as
+    VirtualMachineXML::log stamps it (a requirement that cannot be read is the error of the evaluation)."""
+    reqs = host_requirements(vm)
+    try:
+        host = next((h for h in hosts if not reqs or evaluate(reqs, host_attrs(h))), None)
+    except RequirementError as exc:
+        why = f"Error in SCHED_REQUIREMENTS: '{reqs}', error: {exc}"
+    else:
+        if host is not None:
+            return host
+        why = f"Cannot dispatch VM: No host meets capacity and SCHED_REQUIREMENTS: {reqs}"
+    set_attr(vm.user_template, "SCHED_MESSAGE", f"{time.ctime(now)}: {why}")
+    vm.touch()
     return None
 
 
@@ -65,7 +75,7 @@ def schedule(lc: Lifecycle) -> int:
         return 0
     deployed = 0
     for vm in sorted((v for v in lc.cloud.vms.values() if v.state == VmState.PENDING), key=lambda v: v.id):
-        chosen = _first_host(vm, hosts)
+        chosen = _first_host(vm, hosts, lc.cloud.now())
         if chosen is not None:
             vm.user_template[:] = [(k, v) for k, v in vm.user_template if k != "SCHED_MESSAGE"]
             lc.deploy(vm, chosen)

@@ -468,3 +468,63 @@ def test_a_shareable_persistent_image_is_recognised_in_any_case(sim: Simulator, 
     assert image_state(admin, image) == 8  # USED_PERS
     doc = ET.fromstring(admin.document("one.image.info", image, False))
     assert sorted(int(i.text or -1) for i in doc.findall("VMS/ID")) == sorted(vms)
+
+
+# --- scheduler -------------------------------------------------------------------------------------------
+STAMP = r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}"  # one_util::log_time, ctime without its newline
+
+
+def sched_message(gw: OneGateway, vm: int) -> str:
+    return ET.fromstring(gw.document("one.vm.info", vm, False)).findtext("USER_TEMPLATE/SCHED_MESSAGE") or ""
+
+
+def evaluated(gw: OneGateway, vm: int, user: str) -> str:
+    """What mm_sched evaluates, escaped for a pattern: AUTOMATIC_REQUIREMENTS & ( SCHED_REQUIREMENTS )."""
+    auto = ET.fromstring(gw.document("one.vm.info", vm, False)).findtext("TEMPLATE/AUTOMATIC_REQUIREMENTS")
+    return re.escape(f"{auto} & ( {user} )" if auto else user)
+
+
+@pytest.mark.parametrize(
+    ("reqs", "error"),
+    [
+        ("ID = 0 ; NAME = h", "cannot parse requirements at '; NAME = h )'"),
+        ("(ID = 0 NAME = h)", "missing ')'"),
+        ("ID 0", "expected a comparison after ID"),
+    ],
+)
+def test_requirements_the_scheduler_cannot_read_leave_the_vm_pending(
+    sim: Simulator, admin: OneGateway, reqs: str, error: str
+) -> None:
+    """mm_sched (Scheduler::match_host): an expression that cannot be evaluated is logged to SCHED_MESSAGE
+    as "<time>: Error in SCHED_REQUIREMENTS: '<reqs>', error: <parser's words>" and the VM stays PENDING
+    (the simulator wrote "Cannot parse requirements: ..." without the time)."""
+    admin.call("one.host.allocate", "h", "dummy", "dummy", -1)
+    vm = int(
+        admin.call("one.vm.allocate", f'NAME="v"\nCPU="0.1"\nMEMORY="64"\nSCHED_REQUIREMENTS="{reqs}"', False)
+    )
+    assert sim.schedule() == 0
+    message = (
+        f"{STAMP}: Error in SCHED_REQUIREMENTS: '{evaluated(admin, vm, reqs)}', error: {re.escape(error)}"
+    )
+    assert re.fullmatch(message, sched_message(admin, vm))
+
+
+def test_a_vm_no_host_accepts_says_which_requirements(sim: Simulator, admin: OneGateway) -> None:
+    """Scheduler::dispatch, no host matched: "<time>: Cannot dispatch VM: No host meets capacity and
+    SCHED_REQUIREMENTS: <requirements>" on every pass, gone once the VM is dispatched."""
+    admin.call("one.host.allocate", "h", "dummy", "dummy", -1)
+    vm = int(
+        admin.call(
+            "one.vm.allocate", 'NAME="v"\nCPU="0.1"\nMEMORY="64"\nSCHED_REQUIREMENTS="NAME = g"', False
+        )
+    )
+    assert sim.schedule() == 0
+    reqs = ET.fromstring(admin.document("one.vm.info", vm, False)).findtext("TEMPLATE/AUTOMATIC_REQUIREMENTS")
+    wanted = f"{reqs} & ( NAME = g )" if reqs else "NAME = g"
+    message = (
+        f"{STAMP}: Cannot dispatch VM: No host meets capacity and SCHED_REQUIREMENTS: {re.escape(wanted)}"
+    )
+    assert re.fullmatch(message, sched_message(admin, vm))
+    admin.call("one.host.allocate", "g", "dummy", "dummy", -1)
+    assert sim.schedule() == 1
+    assert sched_message(admin, vm) == ""
