@@ -166,11 +166,12 @@ class HostMonitor:
         return True
 
     # --- what the host agents report ----------------------------------------------------------------------
-    def apply_system(self, host: Host, text: str, set_hostname: bool = False) -> None:
+    def apply_system(self, host: Host, text: str, set_hostname: bool = False) -> bool:
+        """SYSTEM_HOST into the host's share and template; False when oned cannot parse it (it only logs)."""
         attrs = _attrs(text)
         if attrs is None:
             log.warning("host %d: unreadable SYSTEM_HOST", host.id)
-            return
+            return False
         flat = {k: v for k, v in attrs if isinstance(v, str)}
         host.total_cpu = int(float(flat.get("TOTALCPU", host.total_cpu)))
         host.total_mem = int(float(flat.get("TOTALMEMORY", host.total_mem)))
@@ -184,6 +185,7 @@ class HostMonitor:
                 set_attr(host.template, key, value)
         if set_hostname and get_attr(host.template, "HOSTNAME") is None:
             set_attr(host.template, "HOSTNAME", host.name)
+        return True
 
     def apply_monitor(self, host: Host, text: str, stamp: int) -> None:
         attrs = _attrs(text)
@@ -216,10 +218,9 @@ class HostMonitor:
                 self.host_error(host, msg.text)
             elif msg.status != "SUCCESS":
                 return
-            elif msg.type == "SYSTEM_HOST":
+            elif msg.type == "SYSTEM_HOST" and self.apply_system(host, msg.text):
                 # oned's Host::update_info: the ERROR text goes, the host is MONITORED (unless
                 # DISABLED); this is the only message that changes an INIT or ERROR host's state.
-                self.apply_system(host, msg.text)
                 host.template[:] = [(k, v) for k, v in host.template if k != "ERROR"]
                 if host.state != H.DISABLED:
                     self.set_host_state(host, H.MONITORED)

@@ -310,11 +310,8 @@ class Lifecycle(HostMonitor):
         host = self.host_of(vm)
         if host is None or host.im_mad != "dummy":
             return
-        now = self.cloud.now()
-        try:
-            memory_kb = int(float(get_attr(vm.template, "MEMORY") or 0) * 1024 * 0.6)
-        except ValueError:
-            memory_kb = 0
+        # MEMORY is a positive integer: allocate and resize refuse anything else.
+        now, memory_kb = self.cloud.now(), int(float(get_attr(vm.template, "MEMORY") or 0) * 1024 * 0.6)
         values = {"CPU": "0", "DISKRDBYTES": "0", "DISKRDIOPS": "0", "DISKWRBYTES": "0", "DISKWRIOPS": "0",
                   "ID": str(vm.id), "MEMORY": str(memory_kb), "NETRX": "0", "NETTX": "0", "TIMESTAMP": str(now)}  # fmt: skip
         vm.monitoring = list(values.items())

@@ -5,6 +5,7 @@ START_MONITOR answers and monitord lines that cannot be read, VM reports without
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import re
 import socket
@@ -184,10 +185,15 @@ def monitor(cpu: int) -> str:
     return base64.b64encode(f"CPU={cpu}\nMEMORY=1024\n".encode()).decode()
 
 
+MARKS = itertools.count(101)
+
+
 def at_rest_reports(env: Env, host: int, *messages: tuple[str, bool, str]) -> None:
-    """Push `messages`, then a MONITOR_HOST on the same connection, and wait until that one is applied."""
-    push(env, host, *messages, ("MONITOR_HOST", True, "USEDCPU=123\nFREECPU=277"))
-    wait_for(lambda: HostView(env.sim).doc(host).findtext("MONITORING/CAPACITY/USED_CPU") == "123")
+    """Push `messages`, then a MONITOR_HOST with a USEDCPU of its own on the same connection, and wait until
+    that one is applied."""
+    mark = str(next(MARKS))
+    push(env, host, *messages, ("MONITOR_HOST", True, f"USEDCPU={mark}\nFREECPU=1"))
+    wait_for(lambda: HostView(env.sim).doc(host).findtext("MONITORING/CAPACITY/USED_CPU") == mark)
 
 
 @pytest.fixture
@@ -229,6 +235,21 @@ def test_failed_vm_reports_are_only_logged(env: Env, dummy_monitored: tuple[int,
     assert env.state(vm) == RUNNING
     assert vm_doc(env, vm).findtext("MONITORING/CPU") == "0"
     assert HostView(env.sim).state(host) == 2  # MONITORED
+
+
+def test_a_system_host_oned_cannot_parse_changes_nothing(env: Env, dummy_monitored: tuple[int, int]) -> None:
+    """InformationManager::_host_system logs a SYSTEM_HOST it cannot parse and returns: an ERROR host stays
+    ERROR with its reason (the simulator made it MONITORED); a readable one then clears it."""
+    host, _ = dummy_monitored
+    view = HostView(env.sim)
+    at_rest_reports(env, host, ("MONITOR_HOST", False, "probe timed out"))
+    assert view.state(host) == 3  # ERROR
+    at_rest_reports(env, host, ("SYSTEM_HOST", True, 'TOTALCPU="1234"\nPCI = [ ADDRESS = "0000'))
+    assert view.state(host) == 3
+    assert (view.doc(host).findtext("TEMPLATE/ERROR") or "").endswith("probe timed out")
+    assert view.doc(host).findtext("HOST_SHARE/TOTAL_CPU") != "1234"
+    at_rest_reports(env, host, ("SYSTEM_HOST", True, 'TOTALCPU="800"'))
+    assert view.state(host) == 2 and view.doc(host).findtext("TEMPLATE/ERROR") is None
 
 
 # An IM program whose START_MONITOR answers monitord cannot read: for a host named `garbled*` a line whose
