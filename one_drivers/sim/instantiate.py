@@ -7,6 +7,7 @@ group rules written, as VirtualMachine::insert does it. The vector shapes are in
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -45,15 +46,30 @@ def volatile_disk(given: dict[str, str], disk_id: int) -> dict[str, str]:
 
 
 def _network(cloud: Cloud, user: User, nic: dict[str, str]) -> model.VNet:
-    """The network a NIC names by NETWORK_ID, or by NETWORK (and NETWORK_UNAME, else the user's own)."""
-    ref = nic.get("NETWORK_ID", nic.get("NETWORK", ""))
-    if "NETWORK_ID" in nic:
+    """The network a NIC names (VirtualNetworkPool::nic_attribute, with oned's errors): by NETWORK_ID, else
+    by NETWORK among those of NETWORK_UID, NETWORK_UNAME or the user (VirtualMachineNic::get_uid)."""
+    if ref := nic.get("NETWORK_ID", ""):
         vnet = cloud.vnets.get(int(ref)) if ref.isdigit() else None
+        if vnet is None:
+            raise OneFailure(INTERNAL, f"Virtual network with ID: {ref} does not exist")
+        return vnet
+    if uid_text := nic.get("NETWORK_UID", ""):
+        if not (number := re.match(r"\s*[-+]?\d+", uid_text)):
+            raise OneFailure(INTERNAL, "Cannot get user in NETWORK_UID")
+        uid = int(number[0])
+    elif uname := nic.get("NETWORK_UNAME", ""):
+        if (owner := cloud.user_by_name(uname)) is None:
+            raise OneFailure(INTERNAL, "User set in NETWORK_UNAME does not exist")
+        uid = owner.id
     else:
-        uname = nic.get("NETWORK_UNAME", user.name)
-        vnet = next((v for v in cloud.vnets.values() if v.name == ref and v.uname == uname), None)
+        uid = user.id
+    name = nic.get("NETWORK", "")
+    vnet = next((v for v in cloud.vnets.values() if v.name == name and v.uid == uid), None)
     if vnet is None:
-        raise OneFailure(INTERNAL, f"Error getting virtual network [{ref}].")
+        raise OneFailure(
+            INTERNAL,
+            f"User {uid} does not own a network with name: {name} . Set NETWORK_UNAME or NETWORK_UID of owner in NIC.",
+        )
     return vnet
 
 

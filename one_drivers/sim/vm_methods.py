@@ -161,7 +161,12 @@ def vm_attachnic(api: Api, user: User, vid: int, text: str) -> int:
     vm = _hotplug(api, user, vid, "nic-attach", "attach a new NIC to")
     given = _given(vm, text, "NIC", "Wrong format or missing NIC/NIC_ALIAS/PCI attribute")
     leases: list[instantiate.Lease] = []
-    nic = instantiate.lease_nic(api.cloud, user, dict(given), vid, _next_id(vm, "NIC"), leases)
+    try:
+        nic = instantiate.lease_nic(api.cloud, user, dict(given), vid, _next_id(vm, "NIC"), leases)
+    except OneFailure as failure:
+        if failure.code != INTERNAL:
+            raise
+        raise OneFailure(ACTION, failure.message) from None  # a network or lease error fails attach_nic
     for rng, offset in leases:
         rng.leases[offset] = vid
     api.lc.request(vm, "nic-attach", nic)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from one_drivers.mad.monitord import encode_frame
-from one_drivers.one.gateway import OneActionError, OneGateway
+from one_drivers.one.gateway import OneActionError, OneGateway, OneInternalError
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
 from tests.conftest import wait_for
@@ -549,3 +549,62 @@ def test_a_vm_no_host_accepts_says_which_requirements(sim: Simulator, admin: One
     admin.call("one.host.allocate", "g", "dummy", "dummy", -1)
     assert sim.schedule() == 1
     assert sched_message(admin, vm) == ""
+
+
+# --- networks a NIC names ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("nic", "message"),
+    [
+        ('NETWORK_ID="42"', "Virtual network with ID: 42 does not exist"),
+        (
+            'NETWORK="net"',
+            "User 2 does not own a network with name: net . Set NETWORK_UNAME or NETWORK_UID of owner in NIC.",
+        ),
+        ('NETWORK="net",NETWORK_UNAME="nobody"', "User set in NETWORK_UNAME does not exist"),
+        ('NETWORK="net",NETWORK_UID="x"', "Cannot get user in NETWORK_UID"),
+    ],
+)
+def test_a_nic_naming_a_network_that_is_not_there(admin: OneGateway, nic: str, message: str) -> None:
+    """VirtualNetworkPool::get_nic_by_id/get_nic_by_name and VirtualMachineNic::get_uid: oned's words, INTERNAL
+    from allocate (the simulator said "Error getting virtual network [...]")."""
+    admin.call("one.user.allocate", "bob", "bobpass", "core", [1])  # user 2
+    admin.call(
+        "one.vn.allocate",
+        'NAME="net"\nVN_MAD="dummy"\nBRIDGE="br0"\nAR=[TYPE="IP4",IP="10.0.0.2",SIZE="2"]',
+        -1,
+    )
+    bob = OneGateway(admin.endpoint, "bob:bobpass")
+    with pytest.raises(OneInternalError, match=rf"^\[one.vm.allocate\] {re.escape(message)}$"):
+        bob.call("one.vm.allocate", f'NAME="v"\nCPU="0.1"\nMEMORY="64"\nNIC=[{nic}]', True)
+
+
+def test_a_nic_naming_another_users_network_and_attachnic_errors(sim: Simulator, admin: OneGateway) -> None:
+    """NETWORK_UNAME picks the owner of a network found by name; attachnic fails a missing network with
+    ACTION (DispatchManager::attach_nic), the VM still RUNNING."""
+    admin.call("one.host.allocate", "h", "dummy", "dummy", -1)
+    net = admin.call(
+        "one.vn.allocate",
+        'NAME="net"\nVN_MAD="dummy"\nBRIDGE="br0"\nAR=[TYPE="IP4",IP="10.0.0.2",SIZE="2"]',
+        -1,
+    )
+    vm = int(
+        admin.call(
+            "one.vm.allocate",
+            'NAME="v"\nCPU="0.1"\nMEMORY="64"\nNIC=[NETWORK="net",NETWORK_UNAME="oneadmin"]',
+            False,
+        )
+    )
+    assert ET.fromstring(admin.document("one.vm.info", vm, False)).findtext("TEMPLATE/NIC/NETWORK_ID") == str(
+        net
+    )
+    sim.schedule()
+    with pytest.raises(
+        OneActionError, match=r"^\[one.vm.attachnic\] Virtual network with ID: 7 does not exist$"
+    ):
+        admin.call("one.vm.attachnic", vm, 'NIC=[NETWORK_ID="7"]')
+    doc = ET.fromstring(admin.document("one.vm.info", vm, False))
+    assert (doc.findtext("STATE"), doc.findtext("LCM_STATE"), len(doc.findall("TEMPLATE/NIC"))) == (
+        "3",
+        "3",
+        1,
+    )
