@@ -18,7 +18,7 @@ from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import parse_text
 from one_drivers.sim.methods import Api, method, vm_for
 from one_drivers.sim.model import Attrs, History, User, Vm, get_attr, get_vectors, set_attr, vector_by_id
-from one_drivers.sim.storage import DISK_TYPES, SAVEAS_FROM, TYPE_NAMES, resize_disk
+from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES, resize_disk
 from one_drivers.sim.transitions import RESIZE_FROM, UPDATECONF_FROM
 from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, XML_RPC_API, Escaped, OneFailure
 
@@ -230,9 +230,8 @@ def vm_disksaveas(api: Api, user: User, vid: int, disk_id: int, name: str, image
         raise OneFailure(INTERNAL, "Cannot use DISK. DISK does not exist.")
     if not disk.get("IMAGE_ID", "").isdigit():
         raise OneFailure(INTERNAL, "Cannot use DISK. DISK does not have a valid IMAGE_ID.")
+    # The disk's image is an OS, DATABLOCK or CDROM one: acquire_image takes no other type, chtype keeps it.
     source = api.cloud.get("image", int(disk["IMAGE_ID"]))
-    if source.type not in DISK_TYPES:
-        raise OneFailure(INTERNAL, f"Cannot save_as image of type {TYPE_NAMES[source.type]}")
     attrs: list[tuple[str, str]] = [
         ("NAME", name),
         ("SIZE", disk.get("SIZE", str(source.size))),

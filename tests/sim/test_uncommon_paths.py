@@ -608,3 +608,23 @@ def test_a_nic_naming_another_users_network_and_attachnic_errors(sim: Simulator,
         "3",
         1,
     )
+
+
+@pytest.mark.parametrize(
+    ("update_type", "os"),
+    [
+        (0, {"ARCH": "aarch64", "OWN": "kept"}),  # replace: the known members not given go
+        (1, {"ARCH": "aarch64", "BOOT": "disk0", "OWN": "kept"}),  # append: they stay
+    ],
+)
+def test_updateconf_merges_into_an_existing_section(
+    admin: OneGateway, update_type: int, os: dict[str, str]
+) -> None:
+    """VirtualMachine::updateconf (replace_vector_values) on a section the VM has: the UPDATECONF_ATTRS
+    members given replace the old ones, the others are removed (replace) or kept (append); members oned
+    does not list (OWN) are never touched."""
+    text = 'NAME="v"\nCPU="0.1"\nMEMORY="64"\nOS=[ARCH="x86_64",BOOT="disk0",OWN="kept"]'
+    vm = int(admin.call("one.vm.allocate", text, True))
+    admin.call("one.vm.updateconf", vm, 'OS=[ARCH="aarch64",OWN="mine"]', update_type)
+    section = ET.fromstring(admin.document("one.vm.info", vm, False)).find("TEMPLATE/OS")
+    assert section is not None and {child.tag: child.text for child in section} == os
