@@ -101,7 +101,8 @@ def allocate_datastore(cloud: Cloud, user: User, attrs: Attrs, cluster_id: int =
 def allocate_template(cloud: Cloud, user: User, text: str) -> model.VmTemplate:
     access.authorize_create(user, "template")
     attrs = parse_text(text)
-    name = get_attr(attrs, "NAME") or f"template-{cloud.next_id['template']}"
+    name = get_attr(attrs, "NAME") or ""
+    check_name(name)  # VMTemplatePool::allocate: a template has a valid NAME, unique for its owner
     cloud.check_name_free("template", name, user.id)
     tmpl = [(k, v) for k, v in attrs if k != "NAME"]
     return cloud.add("template", model.VmTemplate, user, name, regtime=cloud.now(), template=tmpl)

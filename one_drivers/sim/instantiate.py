@@ -14,7 +14,7 @@ from typing import Any
 from one_drivers.one.states import ImageState, LcmState, VmState
 from one_drivers.sim import access, model
 from one_drivers.sim.access import USE
-from one_drivers.sim.allocate import image_by_ref, ip_mac
+from one_drivers.sim.allocate import check_name, image_by_ref, ip_mac
 from one_drivers.sim.cloud import Cloud, nic_security_groups, sg_ids
 from one_drivers.sim.docs import offset_ip, offset_mac
 from one_drivers.sim.model import Attrs, Image, User, Vm, data_attrs, fill, get_attr, load_data
@@ -133,8 +133,10 @@ def build_vm(
 ) -> Vm:
     """oned's VM allocate: check, split TEMPLATE/USER_TEMPLATE, expand disks/NICs/context."""
     access.authorize_create(user, "vm")
-    _check_capacity(attrs)
     vid = cloud.next_id["vm"]
+    vm_name = name or get_attr(attrs, "NAME") or f"one-{vid}"
+    check_name(vm_name)  # VirtualMachine::insert checks the name first
+    _check_capacity(attrs)
     tmpl: Attrs = [(k, v) for k, v in attrs if k in VM_TEMPLATE_KEYS]
     user_tmpl: Attrs = [(k, v) for k, v in attrs if k not in VM_TEMPLATE_KEYS and k != "NAME"]
     if hold:
@@ -180,7 +182,6 @@ def build_vm(
     if not any(k == "OS" for k, _ in expanded):
         expanded.append(("OS", {"UUID": str(uuid.uuid4())}))
     state = VmState.HOLD if hold else VmState.PENDING
-    vm_name = name or get_attr(attrs, "NAME") or f"one-{vid}"
     vm = _new_vm(cloud, user, vm_name, state, LcmState.LCM_INIT, template=expanded, user_template=user_tmpl)
     for img in images:
         cloud.image_store.acquire(img, vid, attach=False)

@@ -19,7 +19,7 @@ from one_drivers.sim.cloud import nic_security_groups, parse_text
 from one_drivers.sim.methods import HOOKS, Api, Hooks, fetch, method, vm_for
 from one_drivers.sim.model import Attrs, Host, Image, SecGroup, User, Vm, VNet, get_attr, get_vectors
 from one_drivers.sim.storage import TYPE_NAMES
-from one_drivers.sim.wire import ACTION, INTERNAL, NO_EXISTS, OneFailure, RpcFault
+from one_drivers.sim.wire import ACTION, ALLOCATE, AUTHORIZATION, INTERNAL, NO_EXISTS, OneFailure, RpcFault
 
 
 # --- system ---------------------------------------------------------------------------------------
@@ -206,7 +206,16 @@ def template_instantiate(
     if extra.strip():
         model.merge_attrs(attrs, parse_text(extra))
     vm_name = name or f"{tmpl.name}-{api.cloud.next_id['vm']}"
-    return instantiate.build_vm(api.cloud, user, attrs, hold, template_id=tid, name=vm_name).id
+    try:
+        return instantiate.build_vm(api.cloud, user, attrs, hold, template_id=tid, name=vm_name).id
+    except OneFailure as failure:
+        # what the VM pool refuses is ALLOCATE for the template (VMTemplateInstantiate); rights are
+        # checked before it, as they stand
+        if failure.code == AUTHORIZATION:
+            raise
+        raise OneFailure(
+            ALLOCATE, f"Error allocating a new virtual machine template. {failure.message}"
+        ) from None
 
 
 # --- images ---------------------------------------------------------------------------------------
@@ -379,12 +388,11 @@ def _sg_deleting(api: Api, sg: SecGroup) -> None:
 
 
 def _sg_renaming(api: Api, sg: SecGroup, name: str) -> None:
-    # RequestManagerRename: a name the owner already has is refused first, then set_name checks it
+    # RequestManagerRename: a name the owner already has is refused (then set_name checks it)
     taken = [g.id for g in api.cloud.secgroups.values() if g.name == name and g.uid == sg.uid]
     if taken:
         message = f"security group cannot be renamed to {name} because it collides with security group"
         raise OneFailure(ACTION, f"{message} {taken[0]}")
-    allocate.check_name(name, ACTION)
 
 
 HOOKS["secgroup"] = Hooks(updated=_sg_updated, deleting=_sg_deleting, renaming=_sg_renaming)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from one_drivers.one.states import VmState
-from one_drivers.sim import access, docs
+from one_drivers.sim import access, allocate, docs
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import Cloud, parse_text
 from one_drivers.sim.kinds import KINDS
@@ -246,6 +246,7 @@ def _rename(kind: str) -> Callable[..., int]:
             return oid
         access.check(user, kind, obj, MANAGE)
         _hooks(kind).renaming(api, obj, name)
+        allocate.check_name(name, ACTION)  # PoolObjectSQL::set_name
         obj.name = name
         _touch(obj)
         return oid

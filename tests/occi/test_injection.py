@@ -25,10 +25,15 @@ def compute(env: OcciEnv, name: str, context: str = "") -> str:
 
 def test_compute_name_and_context_values(occi_env: OcciEnv) -> None:
     env = occi_env
-    r = env.request("POST", "/compute", compute(env, HOSTILE, f"<NOTE>{escape(HOSTILE)}</NOTE>"))
+    # oned refuses a quote or a line break in a VM's name (VirtualMachine::insert): a 400, no VM
+    r = env.request("POST", "/compute", compute(env, HOSTILE))
+    assert r.status == 400 and "Invalid NAME" in r.text, r.text
+    assert env.oneadmin.vmpool_info(-2) == []
+    name = "evil ] CPU = [ 99, MEMORY = 1"
+    r = env.request("POST", "/compute", compute(env, name, f"<NOTE>{escape(HOSTILE)}</NOTE>"))
     assert r.status == 201, r.text
     vm = env.oneadmin.vm_info(int(ET.fromstring(r.text).findtext("ID") or -1))
-    assert vm.name == HOSTILE
+    assert vm.name == name
     assert vm.template_value("CPU") == "1" and vm.template_value("MEMORY") == "1024"
     assert vm.template.vectors("NIC") == []
     assert vm.template.vectors("CONTEXT")[0]["NOTE"] == HOSTILE
@@ -123,13 +128,23 @@ def test_network_and_storage_fields(occi_env: OcciEnv) -> None:
 
 def test_ogf_title(occi_env: OcciEnv) -> None:
     env = occi_env
-    title = HOSTILE.replace("\n", " ").replace('"', '\\"')
-    body = (
-        'Category: compute; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"\n'
-        'Category: small; scheme="http://opennebula.org/occi/infrastructure/instance_type#"; class="mixin"\n'
-        f'X-OCCI-Attribute: occi.core.title="{title}"\n'
-    )
-    r = env.request("POST", "/compute", body, headers={"Content-Type": "text/plain", "Accept": "text/plain"})
-    assert r.status == 201, r.text
-    vm = env.oneadmin.vm_info(0)
-    assert vm.name == HOSTILE.replace("\n", " ") and vm.template_value("CPU") == "1"
+
+    def create(title: str) -> tuple[int, str]:
+        body = (
+            'Category: compute; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"\n'
+            'Category: small; scheme="http://opennebula.org/occi/infrastructure/instance_type#"; class="mixin"\n'
+            f'X-OCCI-Attribute: occi.core.title="{title}"\n'
+        )
+        r = env.request(
+            "POST", "/compute", body, headers={"Content-Type": "text/plain", "Accept": "text/plain"}
+        )
+        return r.status, r.text
+
+    # the escaped quote reaches oned as a quote in the name, which oned refuses (400, no VM)
+    status, text = create(HOSTILE.replace("\n", " ").replace('"', '\\"'))
+    assert status == 400 and "Invalid NAME, char '\"'" in text, text
+    assert env.oneadmin.vmpool_info(-2) == []
+    status, text = create("evil ] CPU = [ 99, MEMORY = 1")
+    assert status == 201, text
+    (vm,) = env.oneadmin.vmpool_info(-2)
+    assert vm.name == "evil ] CPU = [ 99, MEMORY = 1" and vm.template_value("CPU") == "1"

@@ -456,3 +456,59 @@ def test_attach_and_detach_sg_refusals(sim: Simulator) -> None:
     sg = ok(sim, admin, "one.secgroup.allocate", 'NAME="s"')
     for method in ("one.vm.attachsg", "one.vm.detachsg"):
         assert failed(sim, admin, method, vm, 0, sg) == (f"VM {vm} is in wrong state HOTPLUG_NIC", ACTION, -1)
+
+
+# --- VM and template names (VirtualMachine::insert, VMTemplatePool::allocate, PoolObjectSQL::set_name) ---
+def test_vm_names_are_checked_like_every_object_name(sim: Simulator) -> None:
+    admin = sim.oneadmin_auth
+    assert failed(sim, admin, "one.vm.allocate", 'NAME="web/1"\nCPU="1"\nMEMORY="64"', False) == (
+        "Invalid NAME, char '/' is not allowed",
+        INTERNAL,
+        -1,
+    )
+    # the name is checked before the capacity
+    assert (
+        failed(sim, admin, "one.vm.allocate", 'NAME="a$b"', False)[0]
+        == "Invalid NAME, char '$' is not allowed"
+    )
+    assert ok(sim, admin, "one.vmpool.info", -2, -1, -1, -1).count("<VM>") == 0
+    vid = ok(sim, admin, "one.vm.allocate", 'NAME="web 1 [x] = y, z"\nCPU="1"\nMEMORY="64"', False)
+    assert failed(sim, admin, "one.vm.rename", vid, "a#b") == (
+        "Invalid NAME, char '#' is not allowed",
+        ACTION,
+        -1,
+    )
+    assert failed(sim, admin, "one.vm.rename", vid, "") == ("Invalid NAME, it cannot be empty", ACTION, -1)
+    assert info(sim, "one.vm.info", vid).findtext("NAME") == "web 1 [x] = y, z"
+
+
+def test_template_names_and_what_instantiate_refuses(sim: Simulator) -> None:
+    admin = sim.oneadmin_auth
+    allocate = "one.template.allocate"
+    assert failed(sim, admin, allocate, 'CPU="1"') == ("Invalid NAME, it cannot be empty", INTERNAL, -1)
+    assert failed(sim, admin, allocate, 'NAME="a;b"') == (
+        "Invalid NAME, char ';' is not allowed",
+        INTERNAL,
+        -1,
+    )
+    tid = ok(sim, admin, allocate, 'NAME="t"\nCPU="1"\nMEMORY="64"')
+    nomem = ok(sim, admin, allocate, 'NAME="nomem"\nCPU="1"')
+    # what the VM pool refuses is ALLOCATE for the template; the object id is -1
+    instantiate = "one.template.instantiate"
+    prefix = "Error allocating a new virtual machine template."
+    assert failed(sim, admin, instantiate, tid, "it's", False, "") == (
+        f"{prefix} Invalid NAME, char ''' is not allowed",
+        ALLOCATE,
+        -1,
+    )
+    assert failed(sim, admin, instantiate, nomem, "", False, "") == (
+        f"{prefix} MEMORY attribute must be a positive integer value.",
+        ALLOCATE,
+        -1,
+    )
+    assert ok(sim, admin, "one.vmpool.info", -2, -1, -1, -1).count("<VM>") == 0
+    # a refused right stays an AUTHORIZATION failure
+    _, bob_s = new_user(sim, "bob")
+    assert failed(sim, bob_s, instantiate, tid, "", False, "")[1] == AUTHORIZATION
+    assert ok(sim, admin, instantiate, tid, "", False, "") == 0
+    assert info(sim, "one.vm.info", 0).findtext("NAME") == "t-0"
