@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FROM_INSTANCE_ATTR = "EC2_FROM_INSTANCE_ID"
-# EC2's AMI name rule: 3-128 of letters, digits and ( ) [ ] space . / - ' @ _
-_NAME_RE = re.compile(r"[A-Za-z0-9()\[\] ./\-'@_]{3,128}\Z")
+# EC2's AMI name rule (3-128 of letters, digits and ( ) [ ] space . / - ' @ _) without the / and ' that
+# oned refuses in any object name (PoolObjectSQL::name_is_valid): refused here, before anything is made.
+_NAME_RE = re.compile(r"[A-Za-z0-9()\[\] .\-@_]{3,128}\Z")
 
 
 def _name_taken(ctx: RequestContext, name: str) -> bool:
@@ -55,7 +56,8 @@ def create_image(ctx: RequestContext, params: CreateImageRequestTypeDef) -> Crea
     name = required(params, "Name")
     if not _NAME_RE.match(name):
         raise malformed_ami_name(
-            "AMI names must be 3 to 128 characters: letters, numbers, ( ) [ ] space . / - ' @ _"
+            "AMI names must be 3 to 128 characters: letters, numbers, ( ) [ ] space . - @ _"
+            " (OpenNebula allows no / or ' in an image name)"
         )
     check_no_devices(params, "CreateImage")
     vm = load_vm(ctx, str(params["InstanceId"]))

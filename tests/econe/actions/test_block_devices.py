@@ -71,6 +71,13 @@ def test_create_image_and_its_attributes(held: tuple[EconeEnv, Seed]) -> None:
     assert ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
     assert error_code(ec2.create_image, InstanceId=vm, Name="web server (v1)") == "InvalidAMIName.Duplicate"
     assert error_code(ec2.create_image, InstanceId=vm, Name="a|b") == "InvalidAMIName.Malformed"
+    images = len(ec2.describe_images(Owners=["self"])["Images"])
+    for name in ("team/web", "bob's web"):  # EC2 takes them, oned's names do not: a clear 400, no image
+        with pytest.raises(ClientError) as exc:
+            ec2.create_image(InstanceId=vm, Name=name)
+        error = exc.value.response["Error"]
+        assert error["Code"] == "InvalidAMIName.Malformed" and "no / or '" in error["Message"]
+    assert len(ec2.describe_images(Owners=["self"])["Images"]) == images
     assert error_code(ec2.create_image, InstanceId=vm, Name='bad"name\nRAW=1') == "InvalidAMIName.Malformed"
     assert error_code(ec2.create_image, InstanceId="i-99999999", Name="abc") == "InvalidInstanceID.NotFound"
 
