@@ -38,6 +38,9 @@ from one_drivers.web.server import StartResponse, set_request_id
 log = logging.getLogger(__name__)
 
 MAX_DOCUMENT_BYTES = 1024 * 1024  # an OCCI document; only the image file of POST /storage is larger
+# A refused body up to this size is read and dropped first: a client still sending when the server
+# closes gets a reset instead of the 413.
+DRAIN_REFUSED_BYTES = 8 * MAX_DOCUMENT_BYTES
 
 
 URLS = Map(
@@ -114,6 +117,9 @@ def read_incoming(environ: dict[str, Any], config: OcciConfig) -> Incoming:
         _read_multipart(environ, incoming, config)
         return incoming
     if length is not None and length > MAX_DOCUMENT_BYTES:
+        remaining = length if length <= DRAIN_REFUSED_BYTES else 0
+        while remaining > 0 and (chunk := stream.read(min(remaining, 65536))):
+            remaining -= len(chunk)
         raise PayloadTooLarge(f"An OCCI document is at most {MAX_DOCUMENT_BYTES} bytes")
     if length is None:
         # No Content-Length (chunked): read at most one byte past the limit.

@@ -3,6 +3,9 @@ bad bodies, unknown ids, other users' resources and wrong passwords get their st
 
 from __future__ import annotations
 
+import socket
+import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -436,6 +439,28 @@ def test_vm_templates_tagged_as_econe_types_are_instance_types(occi_env: OcciEnv
     # bob may not use alice's template: for him the type does not exist.
     r = env.request("POST", "/compute", compute_doc(env, "x", "m1.small"), user="bob")
     assert r.status == 400 and "Bad instance type 'm1.small'" in r.text
+
+
+def test_a_refused_document_is_read_before_the_413(occi_env: OcciEnv) -> None:
+    """A client still sending a too-large document gets the 413, not a reset: the server reads the
+    body before it answers and closes (a pause mid-body gives a server that does not the time to close)."""
+    env = occi_env
+    url = urllib.parse.urlsplit(env.url)
+    size = 2 * 1024 * 1024
+    head = (
+        f"POST /compute HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: {env.auth()}\r\n"
+        f"Content-Type: application/xml\r\nContent-Length: {size}\r\n\r\n"
+    )
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=30) as conn:
+        conn.sendall(head.encode() + b"x" * (size // 2))
+        time.sleep(0.3)
+        conn.sendall(b"x" * (size - size // 2))
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+            if b"at most" in answer:
+                break
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"at most" in answer
 
 
 def test_too_large_bodies(tmp_path: Path) -> None:
