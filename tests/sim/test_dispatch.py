@@ -4,6 +4,7 @@ over pipes (fake driver programs here), and the monitord listener applies host a
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -51,17 +52,24 @@ class Env:
         return int(doc.findtext("STATE") or -1), int(doc.findtext("LCM_STATE") or -1)
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
+@contextlib.contextmanager
+def fake_env(
+    tmp_path: Path, vmm_args: str = "-t 15 -r 0 ", im_args: str = "-r 3 -t 15 ", **options: Any
+) -> Iterator[Env]:
+    """A simulator whose `fake` hosts run the fake VMM and IM programs (their arguments as oned passes
+    them), the VMM logging what it was sent."""
     log = tmp_path / "vmm.jsonl"
     vmm = write_driver(tmp_path / "fake_vmm", VMM, LOG=str(log))
     im = write_driver(tmp_path / "fake_im", IM)
-    with Simulator(
-        auth_dir=tmp_path / "auth",
-        vmm={"fake": f"{vmm} -t 15 -r 0 fake"},
-        im={"fake": f"{im} -r 3 -t 15 fake"},
-    ) as sim:
+    vmms, ims = {"fake": f"{vmm} {vmm_args}fake"}, {"fake": f"{im} {im_args}fake"}
+    with Simulator(auth_dir=tmp_path / "auth", vmm=vmms, im=ims, **options) as sim:
         yield Env(sim, log)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    with fake_env(tmp_path) as started:
+        yield started
 
 
 def test_split_command_keeps_arguments_as_one_element() -> None:

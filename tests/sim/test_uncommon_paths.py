@@ -20,22 +20,17 @@ from one_drivers.one.gateway import OneActionError, OneGateway, OneInternalError
 from one_drivers.one.states import LcmState, VmState
 from one_drivers.sim.server import Simulator
 from tests.conftest import wait_for
-from tests.sim.fake_drivers import IM, VMM, write_driver
+from tests.sim.fake_drivers import VMM, write_driver
 from tests.sim.hosts import HostView
-from tests.sim.test_dispatch import Env, deploy, sent
+from tests.sim.test_dispatch import Env, deploy, fake_env, sent
 
 RUNNING = (VmState.ACTIVE, LcmState.RUNNING)
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    log = tmp_path / "vmm.jsonl"
-    vmm = write_driver(tmp_path / "fake_vmm", VMM, LOG=str(log))
-    im = write_driver(tmp_path / "fake_im", IM)
-    with Simulator(
-        auth_dir=tmp_path / "auth", vmm={"fake": f"{vmm} fake"}, im={"fake": f"{im} fake"}, manager_timer=3600
-    ) as sim:
-        yield Env(sim, log)
+    with fake_env(tmp_path, "", "", manager_timer=3600) as started:
+        yield started
 
 
 def running(env: Env, name: str = "web") -> tuple[int, int]:
