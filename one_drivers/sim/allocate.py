@@ -155,9 +155,9 @@ def allocate_image(cloud: Cloud, user: User, text: str, ds_id: int, copy: bool =
     home, refusal = _IMAGE_HOME[family]
     if ds.type != home:
         raise _not_allocated(refusal)
-    taken = [i.id for i in cloud.images.values() if i.name == name and i.uid == user.id]
-    if taken:
-        raise _not_allocated(f"NAME is already taken by IMAGE {taken[0]}.")
+    taken = cloud.name_holder("image", name, user.id)
+    if taken is not None:
+        raise _not_allocated(f"NAME is already taken by IMAGE {taken}.")
     if type_name != family:
         # Image::set_type appends the current type (OS, 0) to the literal as a pointer offset
         raise _not_allocated("Unknown type ")

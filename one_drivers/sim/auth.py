@@ -8,10 +8,10 @@ users the stored value as is; the `server_cipher` user (serveradmin) acts for an
 from __future__ import annotations
 
 import functools
-import re
 import time
 
 from one_drivers.one.cipher import KEY_DERIVED_IV, ZERO_IV, CipherScheme, ServerCipher
+from one_drivers.sim.model import leading_int
 
 # oned.conf's SESSION_EXPIRATION_TIME default: how long an authenticated session is cached per user.
 SESSION_EXPIRATION_SECONDS = 900
@@ -46,9 +46,7 @@ def server_token_error(
     fields = plain.split(b":")
     if fields[0] != server_user.encode("utf-8"):
         return "User name missmatch"  # sic, oned's spelling
-    # Ruby's to_i: the leading integer, 0 without one
-    leading = re.match(rb"\s*[-+]?[0-9]+", fields[-1])
-    expiry = int(leading.group()) if leading else 0
+    expiry = leading_int(fields[-1].decode("latin-1")) or 0  # Ruby's to_i
     if (time.time() if now is None else now) >= expiry:
         return "login token expired"
     return None

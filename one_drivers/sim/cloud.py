@@ -131,11 +131,16 @@ class Cloud:
             raise not_found(kind, oid)
         return obj
 
+    def name_holder(self, kind: str, name: str, uid: int, oid: int = -1) -> int | None:
+        """The id of the `kind` object other than `oid` that `uid` owns under `name` (names are unique per
+        owner; hosts and users have none: `uid` -1, unique in the pool)."""
+        found = (o.id for o in self.pool(kind).values() if o.name == name and getattr(o, "uid", -1) == uid)
+        return next((i for i in found if i != oid), None)
+
     def check_name_free(self, kind: str, name: str, uid: int, code: int = INTERNAL, oid: int = -1) -> None:
-        """Names are unique per owner (hosts: `uid` -1, unique in the pool)."""
-        for obj in self.pool(kind).values():
-            if obj.name == name and getattr(obj, "uid", -1) == uid and obj.id != oid:
-                raise OneFailure(code, f"NAME is already taken by {KINDS[kind].taken} {obj.id}.")
+        taken = self.name_holder(kind, name, uid, oid)
+        if taken is not None:
+            raise OneFailure(code, f"NAME is already taken by {KINDS[kind].taken} {taken}.")
 
     def add(self, kind: str, cls: type[T], user: User, name: str, **fields: Any) -> T:
         """A new object of `kind` owned by `user` (DEFAULT_PERMS unless given), stored in its pool."""

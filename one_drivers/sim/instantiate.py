@@ -7,7 +7,6 @@ group rules written, as VirtualMachine::insert does it. The vector shapes are in
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -17,7 +16,7 @@ from one_drivers.sim.access import USE
 from one_drivers.sim.allocate import check_name, image_by_ref, ip_mac
 from one_drivers.sim.cloud import Cloud, nic_security_groups, sg_ids
 from one_drivers.sim.docs import offset_ip, offset_mac
-from one_drivers.sim.model import Attrs, Image, User, Vm, data_attrs, fill, get_attr, load_data
+from one_drivers.sim.model import Attrs, Image, User, Vm, data_attrs, fill, get_attr, leading_int, load_data
 from one_drivers.sim.wire import INTERNAL, OneFailure
 
 SHAPES: dict[str, Any] = load_data("vm.yaml")
@@ -54,9 +53,9 @@ def _network(cloud: Cloud, user: User, nic: dict[str, str]) -> model.VNet:
             raise OneFailure(INTERNAL, f"Virtual network with ID: {ref} does not exist")
         return vnet
     if uid_text := nic.get("NETWORK_UID", ""):
-        if not (number := re.match(r"\s*[-+]?\d+", uid_text)):
+        if (number := leading_int(uid_text)) is None:
             raise OneFailure(INTERNAL, "Cannot get user in NETWORK_UID")
-        uid = int(number[0])
+        uid = number
     elif uname := nic.get("NETWORK_UNAME", ""):
         if (owner := cloud.user_by_name(uname)) is None:
             raise OneFailure(INTERNAL, "User set in NETWORK_UNAME does not exist")

@@ -389,10 +389,10 @@ def _sg_deleting(api: Api, sg: SecGroup) -> None:
 
 def _sg_renaming(api: Api, sg: SecGroup, name: str) -> None:
     # RequestManagerRename: a name the owner already has is refused (then set_name checks it)
-    taken = [g.id for g in api.cloud.secgroups.values() if g.name == name and g.uid == sg.uid]
-    if taken:
+    taken = api.cloud.name_holder("secgroup", name, sg.uid)
+    if taken is not None:
         message = f"security group cannot be renamed to {name} because it collides with security group"
-        raise OneFailure(ACTION, f"{message} {taken[0]}")
+        raise OneFailure(ACTION, f"{message} {taken}")
 
 
 HOOKS["secgroup"] = Hooks(updated=_sg_updated, deleting=_sg_deleting, renaming=_sg_renaming)

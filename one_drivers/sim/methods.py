@@ -223,9 +223,9 @@ def _chown(kind: str) -> Callable[..., int]:
         asked = [(kind, obj, MANAGE), ("user", owner, MANAGE), ("group", group, USE)]
         access.check_all(user, [(k, o, op) for k, o, op in asked if o is not None])
         if owner is not None and kind != "vm":  # VM names need not be unique
-            taken = [o.id for o in api.cloud.pool(kind).values() if o.name == obj.name and o.uid == owner.id]
-            if taken:
-                what = f"{KINDS[kind].noun} [{taken[0]}] with NAME {obj.name}"
+            taken = api.cloud.name_holder(kind, obj.name, owner.id)
+            if taken is not None:
+                what = f"{KINDS[kind].noun} [{taken}] with NAME {obj.name}"
                 raise OneFailure(INTERNAL, f"user [{owner.id}] already owns {what}")
         if isinstance(obj, Vm) and obj.state == VmState.DONE:
             raise OneFailure(ACTION, "Could not change VM ownership, wrong state")

@@ -7,6 +7,7 @@ reduced one of `vmpool.info`); every change goes through `Vm.touch()` so the cac
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -37,6 +38,15 @@ def data_attrs(pairs: list[list[Any]] | None) -> Attrs:
 def fill(shape: dict[str, str], fields: dict[str, Any]) -> dict[str, str]:
     """A data file's vector with its {field}s filled in."""
     return {k: v.format_map(fields) if "{" in v else v for k, v in shape.items()}
+
+
+LEADING_INT = re.compile(r"\s*([-+]?[0-9]+)")
+
+
+def leading_int(text: str) -> int | None:
+    """The integer `text` starts with, as C++'s `>>` and Ruby's `to_i` read it; None without one."""
+    found = LEADING_INT.match(text)
+    return int(found.group(1)) if found else None
 
 
 def get_attr(attrs: Attrs, name: str) -> str | None:

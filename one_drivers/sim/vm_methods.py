@@ -17,7 +17,17 @@ from one_drivers.sim import access, allocate, docs, instantiate, model
 from one_drivers.sim.access import ADMIN, MANAGE, USE
 from one_drivers.sim.cloud import parse_text
 from one_drivers.sim.methods import Api, method, vm_for
-from one_drivers.sim.model import Attrs, History, User, Vm, get_attr, get_vectors, set_attr, vector_by_id
+from one_drivers.sim.model import (
+    LEADING_INT,
+    Attrs,
+    History,
+    User,
+    Vm,
+    get_attr,
+    get_vectors,
+    set_attr,
+    vector_by_id,
+)
 from one_drivers.sim.storage import SAVEAS_FROM, TYPE_NAMES, resize_disk
 from one_drivers.sim.transitions import RESIZE_FROM, UPDATECONF_FROM
 from one_drivers.sim.wire import ACTION, AUTHORIZATION, INTERNAL, XML_RPC_API, Escaped, OneFailure
@@ -272,8 +282,7 @@ LIVE_RESIZE_MADS = frozenset({"kvm"})  # VM_MADs with LIVE_RESIZE = "yes" in one
 
 _NOT_DEPLOYED = frozenset({S.INIT, S.PENDING, S.HOLD, S.UNDEPLOYED, S.CLONING, S.CLONING_FAILURE})
 _NUMBER = re.compile(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)")
-_INTEGER = re.compile(r"\s*([-+]?[0-9]+)")
-_SIZE = (("CPU", _NUMBER), ("MEMORY", _INTEGER), ("VCPU", _INTEGER))  # what oned reads each as
+_SIZE = (("CPU", _NUMBER), ("MEMORY", LEADING_INT), ("VCPU", LEADING_INT))  # what oned reads each as
 
 
 def _size(attrs: Attrs) -> tuple[float, int, int]:
